@@ -1,0 +1,65 @@
+"""The CLI's connection to the control plane: finds its URL and token, maps errors back.
+
+Used by every CLI command that talks to a running server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shipyard.drivers.files import read_json
+from shipyard.errors import ERRORS_BY_NAME, AuthError, ServerUnavailable, ShipyardError
+
+
+class Client:
+    def __init__(self, home: Path) -> None:
+        info = read_json(home / "server.json")
+        if not isinstance(info, dict):
+            raise ServerUnavailable(
+                f"no Shipyard control plane is running for {home}",
+                "start it with `shipyard up` (background) or `shipyard server`, or pass --home",
+            )
+        token_path = home / "token"
+        try:
+            token = token_path.read_text().strip()
+        except OSError:
+            raise AuthError(
+                f"cannot read the API token at {token_path}",
+                "run the CLI as the user that started the server",
+            ) from None
+        self.url = str(info["url"])
+        self._http = httpx.Client(
+            base_url=self.url,
+            trust_env=False,
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        return self._call("POST", path, json=body or {}, params=params)
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise ServerUnavailable(
+                f"the control plane at {self.url} did not answer ({type(exc).__name__})",
+                "check it with `shipyard status`; start it with `shipyard up`",
+            ) from None
+        data = resp.json()
+        if resp.status_code >= 400:
+            raise _error_from(data, resp.status_code)
+        return data
+
+
+def _error_from(data: Any, status: int) -> ShipyardError:
+    if isinstance(data, dict) and "error" in data:
+        kind = next((c for c in ERRORS_BY_NAME.values() if c.status == status), ShipyardError)
+        return kind(str(data["error"]), str(data.get("hint") or ""))
+    return ShipyardError(f"the control plane answered {status}: {data}", "")

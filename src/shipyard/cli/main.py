@@ -1,0 +1,324 @@
+"""The ``shipyard`` command line (Typer): a thin edge over the control plane's API.
+
+Errors are printed once, here: ``Error: ...`` then ``Try: ...``, exit code 1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shipyard.cli.client import Client
+from shipyard.cli.follow import follow
+from shipyard.errors import ConflictError, ManifestError, ShipyardError
+from shipyard.manifest.loader import FILENAME, load_manifest
+from shipyard.manifest.template import render_template
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Shipyard: zero-downtime deployments on your own machine.",
+)
+lock_app = typer.Typer(no_args_is_help=True, help="Inspect and break environment locks.")
+app.add_typer(lock_app, name="lock")
+console = Console()
+err = Console(stderr=True)
+
+
+class Opts:
+    home: Path = Path(".shipyard")
+    app_dir: Path = Path(".")
+
+
+@app.callback()
+def _global(
+    home: Annotated[
+        Path, typer.Option(envvar="SHIPYARD_HOME", help="Data folder (state, releases, logs).")
+    ] = Path(".shipyard"),
+    app_dir: Annotated[
+        Path, typer.Option(envvar="SHIPYARD_APP_DIR", help="Folder holding shipyard.yaml.")
+    ] = Path("."),
+) -> None:
+    Opts.app_dir = app_dir.resolve()
+    Opts.home = home if home.is_absolute() else (Path.cwd() / home)
+
+
+def _client() -> Client:
+    return Client(Opts.home)
+
+
+@app.command()
+def init(
+    name: Annotated[str | None, typer.Option(help="App name; default: the folder's name.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing shipyard.yaml.")] = False,
+) -> None:
+    """Write a commented shipyard.yaml to start from."""
+    target = Opts.app_dir / FILENAME
+    if target.exists() and not force:
+        raise ConflictError(f"{target} already exists", "pass --force to overwrite it")
+    app_name = name or "".join(c if c.isalnum() else "-" for c in Opts.app_dir.name.lower())
+    target.write_text(render_template(app_name.strip("-") or "app"))
+    console.print(f"wrote {target}; check it with `shipyard validate`")
+
+
+@app.command()
+def validate() -> None:
+    """Check shipyard.yaml and print a summary."""
+    manifest = load_manifest(Opts.app_dir / FILENAME)
+    envs = ", ".join(f"{n} (:{e.port})" for n, e in manifest.environments.items())
+    console.print(f"[green]✓[/] {FILENAME} is valid: app {manifest.app}; environments {envs}")
+
+
+@app.command()
+def server(
+    api_host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option(help="Port the API listens on.")] = 7310,
+) -> None:
+    """Run the control plane in the foreground (API, HAProxy, supervisor)."""
+    from shipyard.engine.context import Paths
+    from shipyard.runtime import serve
+
+    serve(Paths(Opts.home, Opts.app_dir), api_host, api_port)
+
+
+@app.command()
+def up(
+    api_port: Annotated[int, typer.Option(help="Port the API listens on.")] = 7310,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for it to answer.")] = 30,
+) -> None:
+    """Start the control plane in the background and wait until it answers."""
+    load_manifest(Opts.app_dir / FILENAME)
+    Opts.home.mkdir(parents=True, exist_ok=True)
+    log_path = Opts.home / "server.log"
+    (Opts.home / "server.json").unlink(missing_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shipyard",
+                "--home",
+                str(Opts.home),
+                "--app-dir",
+                str(Opts.app_dir),
+                "server",
+                "--api-port",
+                str(api_port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-6:]
+            raise ShipyardError(
+                "the control plane exited at start:\n" + "\n".join(tail), f"see {log_path}"
+            )
+        if (Opts.home / "server.json").exists():
+            try:
+                client = _client()
+                client.get("/api/ping")
+                console.print(
+                    f"control plane running at {client.url} (pid {proc.pid}, log {log_path})"
+                )
+                return
+            except ShipyardError:
+                pass
+        time.sleep(0.1)
+    raise ShipyardError(f"the control plane did not answer within {timeout:g}s", f"see {log_path}")
+
+
+@app.command()
+def down(
+    keep_apps: Annotated[bool, typer.Option(help="Leave instances and HAProxy running.")] = False,
+) -> None:
+    """Stop the control plane, and (unless --keep-apps) every instance and HAProxy."""
+    client = _client()
+    client.post("/api/shutdown", stop_apps=not keep_apps)
+    console.print("control plane stopped" + ("" if keep_apps else ", with all apps and HAProxy"))
+
+
+@app.command()
+def deploy(
+    env: Annotated[str, typer.Argument(help="Environment.")] = "dev",
+    release: Annotated[str | None, typer.Option(help="Deploy this existing release.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the steps until it ends.")] = True,
+) -> None:
+    """Build a release and roll it out blue-green, showing each step live."""
+    client = _client()
+    dep = client.post("/api/deploy", {"env": env, "release": release, "requested_by": _user()})[
+        "deployment"
+    ]
+    console.print(f"deployment {dep} to {env}")
+    if wait:
+        _finish(follow(client, dep, console), f"deployment {dep}")
+
+
+@app.command()
+def rollback(
+    env: Annotated[str, typer.Argument(help="Environment.")] = "dev",
+    to: Annotated[str | None, typer.Option(help="Release to go back to.")] = None,
+) -> None:
+    """Put the previous release (or --to RELEASE) back on traffic."""
+    client = _client()
+    dep = client.post("/api/rollback", {"env": env, "to": to, "requested_by": _user()})
+    _finish(follow(client, dep["deployment"], console), f"rollback {dep['deployment']}")
+
+
+def _finish(result: dict[str, Any], what: str) -> None:
+    if result["status"] != "succeeded":
+        raise ShipyardError(
+            f"{what} {result['status']}: {result['error']}",
+            result.get("hint") or "see `shipyard deployments`",
+        )
+    console.print(f"[green]{what} succeeded[/]: {result['release']} is serving")
+
+
+@app.command()
+def status() -> None:
+    """Environments, their serving release and colour, and instances."""
+    data = _client().get("/api/status")
+    console.print(
+        f"app [bold]{data['app']}[/]; HAProxy "
+        f"{'running' if data['proxy_running'] else '[red]not running[/]'}"
+    )
+    for name, env in data["environments"].items():
+        active = env["active_release"] or "nothing deployed"
+        line = f"[bold]{name}[/] {env['url']}  serving {active}"
+        if env["active_colour"]:
+            line += f" ({env['active_colour']})"
+        if env["standby_colour"]:
+            left = max(0, (env["standby_until"] or 0) - time.time())
+            line += f"; standby {env['standby_release']} ({env['standby_colour']}, {left:.0f}s)"
+        if env["lock"]:
+            line += f"; [yellow]locked by {env['lock']['holder']}: {env['lock']['reason']}[/]"
+        console.print(line, highlight=False)
+        for inst in env["instances"]:
+            console.print(
+                f"   {inst['name']:<8} {inst['release']:<5} :{inst['port']} "
+                f"pid {inst['pid']} {inst['state']} proxy={inst['proxy_status']} "
+                f"weight={inst['weight']} restarts={inst['restarts']}",
+                highlight=False,
+            )
+    for line in data["reconciler_errors"]:
+        err.print(f"[yellow]reconciler:[/] {line}")
+
+
+@app.command()
+def releases() -> None:
+    """Releases, newest first."""
+    table = Table("release", "created", "checksum", "deps", "source")
+    for rel in _client().get("/api/releases"):
+        table.add_row(
+            rel["id"],
+            _when(rel["created_at"]),
+            rel["checksum"][:12],
+            rel["deps_hash"],
+            rel["source"],
+        )
+    console.print(table)
+
+
+@app.command()
+def deployments(
+    env: Annotated[str | None, typer.Argument(help="Only this environment.")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 10,
+) -> None:
+    """Deployment history with each step's timing."""
+    for dep in _client().get("/api/deployments", env=env, limit=limit):
+        took = (dep["finished_at"] or time.time()) - dep["started_at"]
+        colour = {"succeeded": "green", "running": "cyan"}.get(dep["status"], "red")
+        console.print(
+            f"[bold]#{dep['id']}[/] {_when(dep['started_at'])} {dep['env']} "
+            f"{dep['kind']} {dep['release_id'] or '-'} [{colour}]{dep['status']}[/] "
+            f"{took:.2f}s by {dep['requested_by']}",
+            highlight=False,
+        )
+        for step in dep["steps"]:
+            secs = f"{step['seconds']:.3f}s" if step["seconds"] is not None else "…"
+            console.print(
+                f"    {step['name']:<8} {step['status']:<7} {secs:>8}  {step['detail']}",
+                highlight=False,
+            )
+        if dep["error"]:
+            console.print(f"    [red]{dep['error']}[/]", highlight=False)
+
+
+@app.command()
+def logs(
+    env: Annotated[str, typer.Argument(help="Environment.")] = "dev",
+    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
+    lines: Annotated[int, typer.Option(help="Lines of each instance to show first.")] = 20,
+) -> None:
+    """The output of the environment's instances."""
+    folder = Opts.home / "envs" / env / "logs"
+    if not folder.is_dir():
+        raise ShipyardError(
+            f"no logs for environment {env!r} in {folder}",
+            f"deploy it first with `shipyard deploy {env}`",
+        )
+    offsets: dict[Path, int] = {}
+    for path in sorted(folder.glob("*.log")):
+        text = path.read_text(errors="replace").splitlines()
+        for line in text[-lines:]:
+            console.print(f"[dim]{path.stem}[/] {line}", highlight=False, markup=True)
+        offsets[path] = path.stat().st_size
+    while follow_:
+        time.sleep(0.3)
+        for path in sorted(folder.glob("*.log")):
+            size = path.stat().st_size
+            start = offsets.get(path, 0)
+            if size > start:
+                with open(path, "rb") as fh:
+                    fh.seek(start)
+                    chunk = fh.read(size - start).decode(errors="replace")
+                for line in chunk.splitlines():
+                    console.print(f"[dim]{path.stem}[/] {line}", highlight=False)
+            offsets[path] = size
+
+
+@lock_app.command("break")
+def lock_break(env: Annotated[str, typer.Argument(help="Environment.")]) -> None:
+    """Remove a stale deploy lock (the deployment that held it is marked interrupted)."""
+    data = _client().post(f"/api/locks/{env}/break")
+    console.print(f"lock on {env} broken (deployment {data['deployment']} by {data['holder']})")
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _user() -> str:
+    return os.environ.get("SHIPYARD_USER") or os.environ.get("USER") or "cli"
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except ShipyardError as exc:
+        err.print(f"[red]Error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"[yellow]Try:[/] {exc.hint}", highlight=False)
+        sys.exit(1)
+    except ManifestError:
+        raise
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

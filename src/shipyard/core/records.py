@@ -1,0 +1,175 @@
+"""Plain records the control plane keeps: releases, deployments, instances, routes, locks.
+
+Pure data, no I/O. The state store converts them to and from rows; the engine,
+API and CLI pass them around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Colour = Literal["blue", "green"]
+COLOURS: tuple[Colour, Colour] = ("blue", "green")
+
+
+def other(colour: Colour) -> Colour:
+    return "green" if colour == "blue" else "blue"
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    number: int
+    created_at: float
+    checksum: str
+    deps_hash: str
+    path: str
+    manifest: str
+    source: str
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Release:
+        return cls(**row)
+
+
+@dataclass(frozen=True)
+class NewDeployment:
+    env: str
+    kind: str
+    requested_by: str
+    release_id: str | None = None
+    from_release: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    status: str
+    started_at: float
+    finished_at: float | None
+    detail: str
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: int
+    env: str
+    kind: str
+    release_id: str | None
+    from_release: str | None
+    status: str
+    requested_by: str
+    reason: str
+    started_at: float
+    finished_at: float | None
+    error: str | None
+    hint: str | None
+    steps: tuple[Step, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], step_rows: list[dict[str, Any]]) -> Deployment:
+        made = tuple(
+            Step(s["name"], s["status"], s["started_at"], s["finished_at"], s["detail"])
+            for s in step_rows
+        )
+        return cls(**row, steps=made)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["steps"] = [asdict(s) | {"seconds": s.seconds} for s in self.steps]
+        return data
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The control-plane process that holds a lock (pid and its start time)."""
+
+    pid: int
+    started: float
+
+
+@dataclass(frozen=True)
+class Lock:
+    env: str
+    deployment_id: int | None
+    holder: str
+    reason: str
+    acquired_at: float
+    owner_pid: int
+    owner_started: float
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Lock:
+        return cls(**row)
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.owner_pid, self.owner_started)
+
+
+@dataclass(frozen=True)
+class NewInstance:
+    env: str
+    colour: Colour
+    slot: int
+    release_id: str
+    port: int
+    started_at: float
+    log_path: str
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: int
+    env: str
+    colour: Colour
+    slot: int
+    release_id: str
+    port: int
+    pid: int | None
+    create_time: float | None
+    state: str
+    restarts: int
+    started_at: float
+    log_path: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Instance:
+        return cls(**row)
+
+    @property
+    def name(self) -> str:
+        return f"{self.colour}-{self.slot}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which colour of an environment serves traffic, and which stands by for rollback."""
+
+    env: str
+    active_colour: Colour | None = None
+    active_release: str | None = None
+    standby_colour: Colour | None = None
+    standby_release: str | None = None
+    standby_until: float | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Route:
+        row = dict(row)
+        row.pop("updated_at", None)
+        return cls(**row)

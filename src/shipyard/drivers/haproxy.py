@@ -1,0 +1,236 @@
+"""HAProxy as Shipyard's data plane: process, configuration file and runtime API.
+
+Called by the engine through the ``Proxy`` interface. HAProxy runs in
+master-worker mode in its own session, so it keeps serving when the control
+plane dies; a restarted control plane adopts it from its pid file. The
+configuration file is always rewritten (atomically) to match the state, so an
+HAProxy that restarts routes as recorded; transitions are applied through the
+admin socket with no reload.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from shipyard.core.proxy import (
+    ProxyLayout,
+    ServerState,
+    parse_show_stat,
+    plan_transition,
+    render_haproxy_config,
+)
+from shipyard.drivers import procs
+from shipyard.drivers.files import read_json, write_atomic, write_json
+from shipyard.errors import ProxyError
+
+INSTALL_HINT = (
+    "install HAProxy with `sudo apt-get install -y haproxy` (Debian/Ubuntu) "
+    "or `sudo dnf install -y haproxy`, or set SHIPYARD_HAPROXY to its path"
+)
+
+
+def find_haproxy(explicit: str | None = None) -> str:
+    """Path of the haproxy binary, or a ProxyError saying how to install it."""
+    candidate = explicit or os.environ.get("SHIPYARD_HAPROXY") or shutil.which("haproxy")
+    if not candidate:
+        for path in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy"):
+            if os.access(path, os.X_OK):
+                candidate = path
+    if not candidate or not os.access(candidate, os.X_OK):
+        raise ProxyError("HAProxy is not installed (no `haproxy` on PATH)", INSTALL_HINT)
+    return candidate
+
+
+class HAProxy:
+    def __init__(self, folder: Path, binary: str, stats_bind: str | None = None) -> None:
+        self.folder = folder
+        self.binary = binary
+        self.stats_bind = stats_bind
+        self.config_path = folder / "haproxy.cfg"
+        self.socket_path = folder / "admin.sock"
+        self.pid_path = folder / "haproxy.json"
+        self.log_path = folder / "haproxy.log"
+        self._lock = threading.RLock()
+        self._layout: ProxyLayout | None = None
+        self._applied: ProxyLayout | None = None
+        self._ref: procs.ProcessRef | None = self._load_ref()
+        self._child: subprocess.Popen[bytes] | None = None
+
+    # the Proxy interface -----------------------------------------------------------------
+    def sync(self, layout: ProxyLayout) -> None:
+        with self._lock:
+            self._write_config(layout)
+            if not self.is_running():
+                self._start(layout)
+            elif self._applied is None or self._applied.structure() != layout.structure():
+                # adopted after a control-plane restart (routing unknown), or a structural
+                # change: a hitless reload makes the worker read the config just written.
+                self._reload()
+            else:
+                self._send(self._diff(self._applied, layout))
+            self._layout = self._applied = layout
+
+    def ensure_running(self) -> bool:
+        with self._lock:
+            if self.is_running() or self._layout is None:
+                return False
+            self._start(self._layout)
+            return True
+
+    def server_states(self) -> list[ServerState]:
+        return parse_show_stat(self.command("show stat"))
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._ref is not None:
+                procs.terminate_group(self._ref, timeout=5)
+            self._ref = None
+            self._applied = None
+            self.pid_path.unlink(missing_ok=True)
+
+    def is_running(self) -> bool:
+        return procs.is_alive(self._ref)
+
+    # runtime API ---------------------------------------------------------------------------
+    def command(self, line: str) -> str:
+        """Send one runtime API line (commands joined with ';') and return the answer."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(str(self.socket_path))
+                sock.sendall(line.encode() + b"\n")
+                chunks = []
+                while data := sock.recv(65536):
+                    chunks.append(data)
+        except OSError as exc:
+            raise ProxyError(
+                f"HAProxy's runtime API at {self.socket_path} did not answer: {exc}",
+                "check `shipyard status`; the control plane restarts HAProxy when it dies",
+            ) from None
+        return b"".join(chunks).decode(errors="replace")
+
+    def _send(self, commands: list[str]) -> None:
+        if not commands:
+            return
+        answer = self.command("; ".join(commands))
+        problems = [ln for ln in answer.splitlines() if ln.strip() and not _harmless(ln)]
+        if problems:
+            raise ProxyError(
+                f"HAProxy refused a routing change: {problems[0]}",
+                "this is a bug in Shipyard's proxy plan; the previous routing is kept",
+            )
+
+    @staticmethod
+    def _diff(before: ProxyLayout, after: ProxyLayout) -> list[str]:
+        out: list[str] = []
+        for be in after.backends:
+            out += plan_transition(before.backend(be.env), be)
+        return out
+
+    # process ------------------------------------------------------------------------------
+    def _write_config(self, layout: ProxyLayout) -> None:
+        text = render_haproxy_config(layout, str(self.socket_path), self.stats_bind)
+        write_atomic(self.config_path, text + "\n", mode=0o600)
+
+    def _start(self, layout: ProxyLayout) -> None:
+        self._check_config()
+        self.socket_path.unlink(missing_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            child = subprocess.Popen(
+                [self.binary, "-W", "-db", "-f", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self._child = child
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise ProxyError(
+                    f"HAProxy exited at start: {self._log_tail()}",
+                    "a public port may be taken by another program: free it or change "
+                    "`environments.<name>.port` in shipyard.yaml",
+                )
+            if self.socket_path.exists() and self._answers():
+                self._ref = procs.ref_of(child.pid)
+                write_json(self.pid_path, {"pid": child.pid, "create_time": self._ref.create_time})
+                self._applied = layout
+                return
+            time.sleep(0.02)
+        procs.terminate_group(procs.ref_of(child.pid), 2)
+        raise ProxyError("HAProxy did not open its runtime API within 10 s", self._log_tail())
+
+    def _reload(self) -> None:
+        """Hitless reload of the master (new worker reads the rewritten config)."""
+        self._check_config()
+        assert self._ref is not None
+        before = self._worker_pid()
+        os.kill(self._ref.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                if self._worker_pid() not in (before, ""):
+                    return
+            except ProxyError:
+                continue
+        raise ProxyError("HAProxy did not finish reloading within 10 s", self._log_tail())
+
+    def _check_config(self) -> None:
+        done = subprocess.run(
+            [self.binary, "-c", "-q", "-f", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ProxyError(
+                f"HAProxy rejected the configuration Shipyard wrote ({self.config_path}): "
+                f"{(done.stderr or done.stdout).strip()[-500:]}",
+                "report this as a Shipyard bug; the previous routing keeps serving",
+            )
+
+    def _worker_pid(self) -> str:
+        for line in self.command("show info").splitlines():
+            if line.startswith("Pid:"):
+                return line.split(":", 1)[1].strip()
+        return ""
+
+    def _answers(self) -> bool:
+        try:
+            return "Name: HAProxy" in self.command("show info")
+        except ProxyError:
+            return False
+
+    def _load_ref(self) -> procs.ProcessRef | None:
+        data = read_json(self.pid_path)
+        if not isinstance(data, dict):
+            return None
+        ref = procs.ProcessRef(int(data["pid"]), float(data["create_time"]))
+        return ref if procs.is_alive(ref) else None
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return "(no HAProxy log)"
+        return " | ".join(ln for ln in lines[-4:] if ln) or "(empty HAProxy log)"
+
+
+def _harmless(line: str) -> bool:
+    """Answers of the runtime API that are not errors."""
+    text = line.strip()
+    return text.startswith(("IP changed", "no need to change", "port changed")) or (
+        "changed from" in text
+    )

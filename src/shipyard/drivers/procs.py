@@ -1,0 +1,92 @@
+"""Process identity and signalling, shared by the instance supervisor and the proxy driver.
+
+A pid alone is not an identity (pids are reused); a pid plus its start time is.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    pid: int
+    create_time: float
+
+
+def ref_of(pid: int) -> ProcessRef:
+    return ProcessRef(pid, psutil.Process(pid).create_time())
+
+
+def is_alive(ref: ProcessRef | None) -> bool:
+    """True when the process ``ref`` names still runs (and is not a zombie)."""
+    if ref is None:
+        return False
+    try:
+        proc = psutil.Process(ref.pid)
+        if abs(proc.create_time() - ref.create_time) > 0.05:
+            return False
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def reap(ref: ProcessRef) -> None:
+    """Collect ``ref`` if it is our child and has exited, so it leaves no zombie."""
+    try:
+        os.waitpid(ref.pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def terminate_group(ref: ProcessRef, timeout: float) -> bool:
+    """SIGTERM the process group led by ``ref``, SIGKILL it after ``timeout``.
+
+    Returns True when it had to be killed.
+    """
+    if not is_alive(ref):
+        reap(ref)
+        return False
+    _signal_group(ref.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reap(ref)
+        if not is_alive(ref):
+            _kill_leftovers(ref.pid)
+            return False
+        time.sleep(0.05)
+    _signal_group(ref.pid, signal.SIGKILL)
+    for _ in range(100):
+        reap(ref)
+        if not is_alive(ref):
+            break
+        time.sleep(0.02)
+    return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _kill_leftovers(pgid: int) -> None:
+    """Kill what remains of a group whose leader exited (children it did not wait for)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stored_ref(pid: int | None, create_time: float | None) -> ProcessRef | None:
+    """The ProcessRef recorded in the state store, if the process was ever started."""
+    return ProcessRef(pid, create_time) if pid and create_time else None

@@ -1,0 +1,1 @@
+"""The control plane engine: deployments, rollbacks and the reconciler."""

@@ -1,0 +1,97 @@
+"""What every part of the engine shares: paths, drivers, store and the current manifest.
+
+Built once by the composition root (``shipyard.runtime``) and passed in.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shipyard.core.layout import layout_for
+from shipyard.core.records import Instance, Owner
+from shipyard.drivers.builder import Builder
+from shipyard.drivers.probe import Prober
+from shipyard.drivers.proxy import Proxy
+from shipyard.drivers.supervisor import LocalRuntime
+from shipyard.manifest.loader import FILENAME, load_manifest
+from shipyard.manifest.models import Manifest
+from shipyard.state.store import StateStore
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path  # the data folder, ./.shipyard by default
+    app_dir: Path  # the folder holding shipyard.yaml
+
+    @property
+    def manifest(self) -> Path:
+        return self.app_dir / FILENAME
+
+    @property
+    def state_db(self) -> Path:
+        return self.home / "state.db"
+
+    @property
+    def proxy(self) -> Path:
+        return self.home / "proxy"
+
+    @property
+    def releases(self) -> Path:
+        return self.home / "releases"
+
+    @property
+    def cache(self) -> Path:
+        return Path(os.environ.get("SHIPYARD_CACHE_DIR") or self.home / "cache")
+
+    def env_data(self, env: str) -> Path:
+        return self.home / "envs" / env / "data"
+
+    def instance_log(self, env: str, name: str) -> Path:
+        return self.home / "envs" / env / "logs" / f"{name}.log"
+
+
+@dataclass
+class Context:
+    paths: Paths
+    store: StateStore
+    proxy: Proxy
+    runtime: LocalRuntime
+    builder: Builder
+    prober: Prober
+    owner: Owner
+    manifest: Manifest
+    manifest_text: str
+    failpoint: str = ""
+    mutex: threading.RLock = field(default_factory=threading.RLock)
+    build_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reload_manifest(self) -> Manifest:
+        """Read shipyard.yaml again (validated); the new one routes from now on."""
+        manifest = load_manifest(self.paths.manifest)
+        self.manifest = manifest
+        self.manifest_text = self.paths.manifest.read_text()
+        return manifest
+
+    def sync_proxy(self) -> None:
+        """Make HAProxy route exactly as the recorded state says."""
+        with self.mutex:
+            routes = {r.env: r for r in self.store.all_routes()}
+            self.proxy.sync(layout_for(self.manifest, routes, self.store.instances()))
+
+    def live_instances(self, env: str, colour: str | None = None) -> list[Instance]:
+        return [
+            i
+            for i in self.store.instances(env)
+            if i.state in ("starting", "running") and (colour is None or i.colour == colour)
+        ]
+
+    def hit_failpoint(self, where: str) -> None:
+        """Fault injection for crash tests: SIGKILL this process at a named point."""
+        if self.failpoint and self.failpoint == where:
+            os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(10)

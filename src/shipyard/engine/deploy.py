@@ -1,0 +1,312 @@
+"""A blue-green deployment, step by step, each step recorded with its timing and outcome.
+
+Run by ``Engine`` in a thread per deployment while the environment's lock is
+held. Until the switch, nothing touches the serving colour: any failure stops
+the new colour's instances and leaves the old version serving.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from shipyard.core.health import HealthState, observe
+from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
+from shipyard.drivers.procs import ProcessRef, stored_ref
+from shipyard.drivers.supervisor import free_port
+from shipyard.engine.context import Context
+from shipyard.errors import DeployError, ShipyardError
+
+T = TypeVar("T")
+
+
+class StepFailed(Exception):
+    def __init__(self, error: ShipyardError) -> None:
+        self.error = error
+
+
+class Deployment:
+    def __init__(self, ctx: Context, dep_id: int, env: str, release_id: str | None) -> None:
+        self.ctx = ctx
+        self.dep_id = dep_id
+        self.env = env
+        self.release_id = release_id
+        self.new_colour: Colour | None = None
+
+    # running -------------------------------------------------------------------------------
+    def run(self) -> None:
+        store = self.ctx.store
+        try:
+            release = self._step("build", self._build)
+            route = store.route(self.env)
+            self.new_colour = other(route.active_colour) if route.active_colour else "blue"
+            self._step("prepare", lambda: self._prepare(route))
+            new = self._step("start", lambda: self._start(release))
+            self._step("health", lambda: self._wait_healthy(new))
+            self._step("smoke", lambda: self._smoke(new))
+            self._step("switch", lambda: self._switch(release, route))
+            self._step("drain", lambda: self._drain(route))
+            store.finish_deployment(self.dep_id, "succeeded")
+        except StepFailed as failed:
+            self._abandon()
+            store.finish_deployment(self.dep_id, "failed", failed.error.message, failed.error.hint)
+        except Exception as exc:  # a bug must still leave the old version serving
+            self._abandon()
+            store.finish_deployment(
+                self.dep_id,
+                "failed",
+                f"internal error: {exc!r}",
+                "report this as a Shipyard bug; the old version kept serving",
+            )
+
+    def _step(self, name: str, action: Callable[[], tuple[T, str]]) -> T:
+        """Run one step: record its start, its outcome and detail, and its timing."""
+        store = self.ctx.store
+        self.ctx.hit_failpoint(f"before:{name}")
+        step_id = store.start_step(self.dep_id, name)
+        started = time.monotonic()
+        try:
+            result = action()
+        except ShipyardError as exc:
+            store.finish_step(self.dep_id, step_id, name, "failed", exc.message)
+            raise StepFailed(exc) from None
+        value, detail = result
+        elapsed = time.monotonic() - started
+        store.finish_step(self.dep_id, step_id, name, "ok", detail or f"{elapsed:.2f}s")
+        self.ctx.hit_failpoint(f"after:{name}")
+        return value
+
+    def note(self, step: str, message: str) -> None:
+        self.ctx.store.add_event(self.dep_id, step, message)
+
+    # steps ---------------------------------------------------------------------------------
+    def _build(self) -> tuple[Release, str]:
+        ctx = self.ctx
+        if self.release_id is not None:
+            release = ctx.store.release(self.release_id)
+            return release, f"using existing release {release.id} ({release.checksum[:12]})"
+        started = time.monotonic()
+        with ctx.build_lock:
+            number = ctx.store.next_release_number()
+            release = ctx.builder.build(ctx.paths.app_dir, ctx.manifest, number, ctx.manifest_text)
+            ctx.store.add_release(release)
+        ctx.store.set_deployment_release(self.dep_id, release.id)
+        took = time.monotonic() - started
+        return release, f"release {release.id} built in {took:.2f}s (deps {release.deps_hash})"
+
+    def _prepare(self, route: Route) -> tuple[None, str]:
+        assert self.new_colour is not None
+        leftovers = self.ctx.live_instances(self.env, self.new_colour)
+        stop_instances(self.ctx, leftovers, self.ctx.manifest.strategy_for(self.env).stop_timeout)
+        if route.standby_colour == self.new_colour:
+            self.ctx.store.set_route(
+                Route(
+                    self.env,
+                    route.active_colour,
+                    route.active_release,
+                    None,
+                    route.standby_release,
+                    None,
+                )
+            )
+        what = f"stopped {len(leftovers)} standby instance(s); " if leftovers else ""
+        return None, f"{what}new colour is {self.new_colour}"
+
+    def _start(self, release: Release) -> tuple[list[Instance], str]:
+        ctx, env, colour = self.ctx, self.env, self.new_colour
+        assert colour is not None
+        started: list[Instance] = []
+        for slot in range(ctx.manifest.instances(env)):
+            port = free_port()
+            log = ctx.paths.instance_log(env, f"{colour}-{slot}")
+            inst_id = ctx.store.add_instance(
+                NewInstance(env, colour, slot, release.id, port, time.time(), str(log))
+            )
+            ref = start_instance(ctx, inst_id, release, env, colour, port, log)
+            ctx.store.update_instance(inst_id, pid=ref.pid, create_time=ref.create_time)
+            started.append(ctx.store.instance(inst_id))
+            self.note("start", f"{colour}-{slot} started on port {port} (pid {ref.pid})")
+        ctx.sync_proxy()
+        return started, f"{len(started)} instance(s) of {release.id} started as {colour}"
+
+    def _wait_healthy(self, new: list[Instance]) -> tuple[None, str]:
+        ctx = self.ctx
+        health = ctx.manifest.health
+        limit = ctx.manifest.strategy_for(self.env).max_restarts
+        states = {i.id: HealthState() for i in new}
+        pids = {i.id: i.pid for i in new}
+        last: dict[int, str] = {}
+        began = time.monotonic()
+        deadline = began + health.start_timeout
+        while True:
+            for inst in [ctx.store.instance(i.id) for i in new]:
+                if inst.restarts > limit:
+                    tail = ctx.runtime.log_tail(Path(inst.log_path))
+                    raise DeployError(
+                        f"instance {inst.name} keeps crashing ({inst.restarts} restarts); "
+                        f"its last output:\n{tail}",
+                        f"run the command by hand in {inst.log_path}'s release to see why, or "
+                        "check processes.web.command in shipyard.yaml",
+                    )
+                if inst.pid != pids[inst.id]:
+                    states[inst.id], pids[inst.id] = HealthState(), inst.pid
+                if states[inst.id].healthy or inst.state not in ("starting", "running"):
+                    continue
+                result = ctx.prober.get(inst.port, health.path, health.timeout)
+                states[inst.id] = observe(
+                    states[inst.id], result.ok, health.healthy_threshold, health.unhealthy_threshold
+                )
+                last[inst.id] = result.error or f"{result.status}"
+                if states[inst.id].healthy:
+                    self.note(
+                        "health", f"{inst.name} healthy after {time.monotonic() - began:.2f}s"
+                    )
+            if all(s.healthy for s in states.values()):
+                return None, f"{len(new)} instance(s) healthy in {time.monotonic() - began:.2f}s"
+            if time.monotonic() > deadline:
+                bad = [i for i in new if not states[i.id].healthy]
+                inst = bad[0]
+                raise DeployError(
+                    f"instance {inst.name} did not become healthy within "
+                    f"{health.start_timeout:g}s (GET {health.path}: {last.get(inst.id, 'no answer')})",
+                    f"see its output with `shipyard logs {self.env}`; raise health.start_timeout "
+                    "if it only needs longer",
+                )
+            time.sleep(health.interval)
+
+    def _smoke(self, new: list[Instance]) -> tuple[None, str]:
+        checks = self.ctx.manifest.smoke
+        timeout = self.ctx.manifest.health.timeout
+        for inst in new:
+            for i, check in enumerate(checks):
+                res = self.ctx.prober.get(inst.port, check.path, timeout, check.expect_status)
+                if res.ok and check.contains and check.contains not in res.body:
+                    res = type(res)(
+                        False, res.status, res.seconds, f"body does not contain {check.contains!r}"
+                    )
+                if not res.ok:
+                    raise DeployError(
+                        f"smoke check smoke[{i}] GET {check.path} on {inst.name} failed: "
+                        f"{res.error}",
+                        "fix the app or the smoke check in shipyard.yaml; the old version kept "
+                        "serving",
+                    )
+        return None, f"{len(checks)} check(s) passed on {len(new)} instance(s)"
+
+    def _switch(self, release: Release, route: Route) -> tuple[None, str]:
+        ctx = self.ctx
+        assert self.new_colour is not None
+        self._wait_proxy_up(self.new_colour)
+        window = ctx.manifest.strategy_for(self.env).rollback_window
+        new_route = Route(
+            env=self.env,
+            active_colour=self.new_colour,
+            active_release=release.id,
+            standby_colour=route.active_colour,
+            standby_release=route.active_release,
+            standby_until=time.time() + window if route.active_colour else None,
+        )
+        started = time.monotonic()
+        with ctx.mutex:
+            for inst in ctx.live_instances(self.env, self.new_colour):
+                ctx.store.update_instance(inst.id, state="running")
+            ctx.store.set_route(new_route)
+            try:
+                ctx.sync_proxy()
+            except ShipyardError:
+                ctx.store.set_route(route)
+                ctx.sync_proxy()
+                raise
+        took = (time.monotonic() - started) * 1000
+        return None, f"traffic on {self.new_colour} ({release.id}) in {took:.1f} ms"
+
+    def _wait_proxy_up(self, colour: Colour, timeout: float = 10.0) -> None:
+        """HAProxy must see the new servers UP too, or raising their weight serves 503s."""
+        deadline = time.monotonic() + timeout
+        backend = f"be_{self.env}"
+        names = {i.name for i in self.ctx.live_instances(self.env, colour)}
+        while True:
+            states = [
+                s
+                for s in self.ctx.proxy.server_states()
+                if s.backend == backend and s.name in names
+            ]
+            if states and all(s.status.startswith("UP") for s in states):
+                return
+            if time.monotonic() > deadline:
+                raise DeployError(
+                    f"HAProxy still sees {colour} as "
+                    f"{', '.join(f'{s.name}={s.status}' for s in states)} after {timeout:g}s",
+                    "check that the health path answers 200 quickly",
+                )
+            time.sleep(0.05)
+
+    def _drain(self, route: Route) -> tuple[None, str]:
+        old = route.active_colour
+        if old is None:
+            return None, "first release: nothing to drain"
+        timeout = self.ctx.manifest.strategy_for(self.env).drain_timeout
+        took = wait_drained(self.ctx, self.env, old, timeout)
+        if took is None:
+            return None, f"{old} still had requests after {timeout:g}s (drain timeout)"
+        window = self.ctx.manifest.strategy_for(self.env).rollback_window
+        return None, (f"{old} drained in {took:.2f}s; kept for rollback for {window:g}s")
+
+    def _abandon(self) -> None:
+        """Stop the new colour's instances (never the serving ones) and re-sync the proxy."""
+        if self.new_colour is None:
+            return
+        route = self.ctx.store.route(self.env)
+        if route.active_colour == self.new_colour:
+            return  # the switch happened: the new colour serves now
+        new = self.ctx.live_instances(self.env, self.new_colour)
+        stop_instances(self.ctx, new, self.ctx.manifest.strategy_for(self.env).stop_timeout)
+
+
+def start_instance(
+    ctx: Context, inst_id: int, release: Release, env: str, colour: str, port: int, log: Path
+) -> ProcessRef:
+    data = ctx.paths.env_data(env)
+    data.mkdir(parents=True, exist_ok=True)
+    variables = {
+        **ctx.manifest.env_vars(env),
+        "PORT": str(port),
+        "SHIPYARD_ENV": env,
+        "SHIPYARD_RELEASE": release.id,
+        "SHIPYARD_COLOUR": colour,
+        "SHIPYARD_DATA_DIR": str(data),
+    }
+    command = ctx.manifest.processes["web"].command
+    root = Path(release.path)
+    return ctx.runtime.start(inst_id, command, root / "app", root / "venv", variables, log)
+
+
+def stop_instances(ctx: Context, instances: list[Instance], timeout: float) -> None:
+    """Take instances out of the proxy, then SIGTERM them (SIGKILL after ``timeout``)."""
+    if not instances:
+        return
+    for inst in instances:
+        ctx.store.update_instance(inst.id, state="stopping")
+    ctx.sync_proxy()
+    for inst in instances:
+        ctx.runtime.stop(stored_ref(inst.pid, inst.create_time), timeout)
+        ctx.store.update_instance(inst.id, state="stopped")
+
+
+def wait_drained(ctx: Context, env: str, colour: str, timeout: float) -> float | None:
+    """Seconds until ``colour``'s servers have no session in flight, or None at ``timeout``."""
+    started = time.monotonic()
+    backend = f"be_{env}"
+    while True:
+        busy = sum(
+            s.current_sessions
+            for s in ctx.proxy.server_states()
+            if s.backend == backend and s.name.startswith(f"{colour}-")
+        )
+        if busy == 0:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            return None
+        time.sleep(0.05)

@@ -1,0 +1,56 @@
+"""The commented shipyard.yaml that ``shipyard init`` writes."""
+
+from __future__ import annotations
+
+TEMPLATE = """\
+# shipyard.yaml: how Shipyard builds, runs and deploys this app.
+# Every key is documented in docs/configuration.md. Durations: 500ms, 2s, 10m, 1h.
+app: {app}
+source: .                      # folder snapshotted into each release
+
+build:
+  requirements: requirements.txt   # installed with uv into the release's venv (cached by hash)
+  commands: []                     # extra build commands, run with the venv active
+
+processes:
+  web:
+    # must serve HTTP on 127.0.0.1:$PORT; Shipyard gives each instance its own $PORT
+    command: uvicorn app:app --host 127.0.0.1 --port $PORT
+    instances: 1
+
+health:
+  path: /health                # 200 = healthy
+  interval: 1s
+  timeout: 2s
+  healthy_threshold: 2         # successes in a row before traffic may go to an instance
+  unhealthy_threshold: 3       # failures in a row before a healthy instance counts as down
+  start_timeout: 60s           # a new instance must be healthy within this
+
+smoke:                         # checked on every new instance before it gets traffic
+  - path: /
+    expect_status: 200
+
+strategy:
+  blue_green:
+    drain_timeout: 30s         # wait for in-flight requests on the old colour
+    rollback_window: 10m       # old colour keeps running this long: instant rollback
+    stop_timeout: 10s          # SIGTERM, then SIGKILL after this
+    max_restarts: 3            # crashes tolerated during a deploy
+
+env: {{}}                        # variables for every environment
+
+environments:
+  dev:
+    port: 8080
+  test:
+    port: 8081
+  staging:
+    port: 8082
+  production:
+    port: 8083
+    instances: 2
+"""
+
+
+def render_template(app: str) -> str:
+    return TEMPLATE.format(app=app)

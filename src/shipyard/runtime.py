@@ -1,0 +1,94 @@
+"""The composition root: the one place real implementations are chosen and wired.
+
+``shipyard server`` calls ``serve``; tests call ``build_engine`` to get the same
+wiring on their own folders.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import psutil
+import uvicorn
+
+from shipyard.core.records import Owner
+from shipyard.drivers.builder import Builder
+from shipyard.drivers.files import write_atomic, write_json
+from shipyard.drivers.haproxy import HAProxy, find_haproxy
+from shipyard.drivers.probe import Prober
+from shipyard.drivers.supervisor import LocalRuntime, port_is_free
+from shipyard.engine.context import Context, Paths
+from shipyard.engine.engine import Engine
+from shipyard.errors import ShipyardError
+from shipyard.manifest.loader import load_manifest
+from shipyard.server.api import create_app
+from shipyard.state.store import open_store
+
+DEFAULT_API_PORT = 7310
+
+
+def build_engine(paths: Paths) -> Engine:
+    manifest = load_manifest(paths.manifest)
+    paths.home.mkdir(parents=True, exist_ok=True)
+    me = psutil.Process()
+    ctx = Context(
+        paths=paths,
+        store=open_store(paths.state_db),
+        proxy=HAProxy(paths.proxy, find_haproxy()),
+        runtime=LocalRuntime(paths.home.resolve()),
+        builder=Builder(paths.releases, paths.cache),
+        prober=Prober(),
+        owner=Owner(me.pid, me.create_time()),
+        manifest=manifest,
+        manifest_text=paths.manifest.read_text(),
+        failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
+    )
+    return Engine(ctx)
+
+
+def ensure_token(home: Path) -> str:
+    """The API token, created on first start in a file only its owner can read."""
+    path = home / "token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    write_atomic(path, token + "\n", mode=0o600)
+    return token
+
+
+def serve(paths: Paths, host: str, port: int) -> None:
+    if not port_is_free(port) and host in ("127.0.0.1", "localhost"):
+        raise ShipyardError(
+            f"the API port {port} on {host} is already taken",
+            "stop what uses it (`shipyard down` if it is another Shipyard), or pass --api-port",
+        )
+    engine = build_engine(paths)
+    token = ensure_token(paths.home)
+    for line in engine.start():
+        print(f"reconcile: {line}", flush=True)
+    servers: list[uvicorn.Server] = []
+
+    def stop_serving() -> None:
+        servers[0].should_exit = True
+
+    config = uvicorn.Config(
+        create_app(engine, token, stop_serving),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+    servers.append(uvicorn.Server(config))
+    me = psutil.Process()
+    write_json(
+        paths.home / "server.json",
+        {"url": f"http://{host}:{port}", "pid": me.pid, "create_time": me.create_time()},
+    )
+    print(f"Shipyard control plane on http://{host}:{port} (home {paths.home})", flush=True)
+    try:
+        servers[0].run()
+    finally:
+        engine.close()
+        (paths.home / "server.json").unlink(missing_ok=True)

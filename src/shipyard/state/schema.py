@@ -1,0 +1,105 @@
+"""Tables of the embedded state store (SQLite through SQLAlchemy Core).
+
+The schema itself is created and evolved by Alembic migrations in
+``state/migrations``; these Table objects are what the store queries with.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+releases = Table(
+    "releases",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("number", Integer, nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("checksum", String, nullable=False),
+    Column("deps_hash", String, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("manifest", Text, nullable=False),
+    Column("source", Text, nullable=False),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("env", String, nullable=False, index=True),
+    Column("kind", String, nullable=False),
+    Column("release_id", String, ForeignKey("releases.id")),
+    Column("from_release", String),
+    Column("status", String, nullable=False),
+    Column("requested_by", String, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("error", Text),
+    Column("hint", Text),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), nullable=False, index=True),
+    Column("name", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("detail", Text, nullable=False, default=""),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("step", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("message", Text, nullable=False),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("env", String, nullable=False, index=True),
+    Column("colour", String, nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("release_id", String, ForeignKey("releases.id"), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("pid", Integer),
+    Column("create_time", Float),
+    Column("state", String, nullable=False),
+    Column("restarts", Integer, nullable=False, default=0),
+    Column("started_at", Float, nullable=False),
+    Column("log_path", Text, nullable=False),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("env", String, primary_key=True),
+    Column("active_colour", String),
+    Column("active_release", String),
+    Column("standby_colour", String),
+    Column("standby_release", String),
+    Column("standby_until", Float),
+    Column("updated_at", Float, nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("env", String, primary_key=True),
+    Column("deployment_id", Integer),
+    Column("holder", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("owner_pid", Integer, nullable=False),
+    Column("owner_started", Float, nullable=False),
+)

@@ -1,0 +1,312 @@
+"""The state store: every durable fact of the control plane, in one SQLite file.
+
+Only the control plane's engine and API call this. Each public method is one
+transaction, so a process killed at any line leaves either the old or the new
+state, never half of each. The schema is migrated with Alembic on open.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shipyard.core import records as r
+from shipyard.errors import LockHeldError, NotFoundError
+from shipyard.state.schema import deployments, events, instances, locks, releases, routes, steps
+
+Row = dict[str, Any]
+
+
+def open_store(path: Path) -> StateStore:
+    """Open (creating and migrating as needed) the store at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.close()
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("shipyard.state") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return StateStore(engine)
+
+
+class StateStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # releases -----------------------------------------------------------------------------
+    def next_release_number(self) -> int:
+        with self._tx() as conn:
+            current = conn.execute(select(func.max(releases.c.number))).scalar()
+        return int(current or 0) + 1
+
+    def add_release(self, rel: r.Release) -> None:
+        with self._tx() as conn:
+            conn.execute(insert(releases).values(**rel.to_row()))
+
+    def release(self, release_id: str) -> r.Release:
+        with self._tx() as conn:
+            row = (
+                conn.execute(select(releases).where(releases.c.id == release_id)).mappings().first()
+            )
+        if row is None:
+            raise NotFoundError(
+                f"release {release_id!r} does not exist", "list releases with `shipyard releases`"
+            )
+        return r.Release.from_row(dict(row))
+
+    def releases(self) -> list[r.Release]:
+        with self._tx() as conn:
+            rows = conn.execute(select(releases).order_by(releases.c.number.desc())).mappings()
+            return [r.Release.from_row(dict(row)) for row in rows]
+
+    # deployments, steps, events -------------------------------------------------------------
+    def begin_deployment(self, dep: r.NewDeployment, owner: r.Owner) -> int:
+        """Take the environment's lock and record a running deployment, in one transaction."""
+        now = time.time()
+        with self._tx() as conn:
+            held = conn.execute(select(locks).where(locks.c.env == dep.env)).mappings().first()
+            if held is not None:
+                raise _lock_error(r.Lock.from_row(dict(held)))
+            dep_id = conn.execute(
+                insert(deployments).values(
+                    env=dep.env,
+                    kind=dep.kind,
+                    release_id=dep.release_id,
+                    from_release=dep.from_release,
+                    status="running",
+                    requested_by=dep.requested_by,
+                    reason=dep.reason,
+                    started_at=now,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            try:
+                conn.execute(
+                    insert(locks).values(
+                        env=dep.env,
+                        deployment_id=dep_id,
+                        holder=dep.requested_by,
+                        reason=f"{dep.kind} {dep.reason}".strip(),
+                        acquired_at=now,
+                        owner_pid=owner.pid,
+                        owner_started=owner.started,
+                    )
+                )
+            except IntegrityError:
+                raise LockHeldError(
+                    f"environment {dep.env!r} is locked by another deployment", "retry shortly"
+                ) from None
+        return int(dep_id)
+
+    def set_deployment_release(self, dep_id: int, release_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(deployments).where(deployments.c.id == dep_id).values(release_id=release_id)
+            )
+
+    def finish_deployment(
+        self, dep_id: int, status: str, error: str | None = None, hint: str | None = None
+    ) -> None:
+        """Record the outcome and release the environment's lock, in one transaction."""
+        with self._tx() as conn:
+            conn.execute(
+                update(deployments)
+                .where(deployments.c.id == dep_id)
+                .values(status=status, finished_at=time.time(), error=error, hint=hint)
+            )
+            conn.execute(locks.delete().where(locks.c.deployment_id == dep_id))
+
+    def deployment(self, dep_id: int) -> r.Deployment:
+        with self._tx() as conn:
+            row = (
+                conn.execute(select(deployments).where(deployments.c.id == dep_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFoundError(
+                    f"deployment {dep_id} does not exist",
+                    "list deployments with `shipyard deployments`",
+                )
+            step_rows = conn.execute(
+                select(steps).where(steps.c.deployment_id == dep_id).order_by(steps.c.id)
+            ).mappings()
+            return r.Deployment.from_row(dict(row), [dict(s) for s in step_rows])
+
+    def deployments(self, env: str | None = None, limit: int = 20) -> list[r.Deployment]:
+        query = select(deployments).order_by(deployments.c.id.desc()).limit(limit)
+        if env:
+            query = query.where(deployments.c.env == env)
+        with self._tx() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        return [self.deployment(int(row["id"])) for row in rows]
+
+    def running_deployments(self) -> list[r.Deployment]:
+        with self._tx() as conn:
+            ids = conn.execute(
+                select(deployments.c.id).where(deployments.c.status == "running")
+            ).scalars()
+            id_list = list(ids)
+        return [self.deployment(int(i)) for i in id_list]
+
+    def start_step(self, dep_id: int, name: str, detail: str = "") -> int:
+        now = time.time()
+        with self._tx() as conn:
+            step_id = conn.execute(
+                insert(steps).values(
+                    deployment_id=dep_id, name=name, status="running", started_at=now, detail=detail
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            conn.execute(
+                insert(events).values(
+                    deployment_id=dep_id, at=now, step=name, status="running", message=detail
+                )
+            )
+        return int(step_id)
+
+    def finish_step(self, dep_id: int, step_id: int, name: str, status: str, detail: str) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute(
+                update(steps)
+                .where(steps.c.id == step_id)
+                .values(status=status, finished_at=now, detail=detail)
+            )
+            conn.execute(
+                insert(events).values(
+                    deployment_id=dep_id, at=now, step=name, status=status, message=detail
+                )
+            )
+
+    def add_event(self, dep_id: int, step: str, message: str, status: str = "info") -> None:
+        with self._tx() as conn:
+            conn.execute(
+                insert(events).values(
+                    deployment_id=dep_id, at=time.time(), step=step, status=status, message=message
+                )
+            )
+
+    def events(self, dep_id: int, after: int = 0) -> list[Row]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(events)
+                .where(events.c.deployment_id == dep_id, events.c.id > after)
+                .order_by(events.c.id)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    # locks ------------------------------------------------------------------------------------
+    def lock(self, env: str) -> r.Lock | None:
+        with self._tx() as conn:
+            row = conn.execute(select(locks).where(locks.c.env == env)).mappings().first()
+        return r.Lock.from_row(dict(row)) if row else None
+
+    def locks(self) -> list[r.Lock]:
+        with self._tx() as conn:
+            return [r.Lock.from_row(dict(row)) for row in conn.execute(select(locks)).mappings()]
+
+    def break_lock(self, env: str, status: str = "interrupted", error: str = "") -> r.Lock | None:
+        """Remove ``env``'s lock and mark the deployment that held it as ``status``."""
+        with self._tx() as conn:
+            row = conn.execute(select(locks).where(locks.c.env == env)).mappings().first()
+            if row is None:
+                return None
+            held = r.Lock.from_row(dict(row))
+            conn.execute(locks.delete().where(locks.c.env == env))
+            if held.deployment_id is not None:
+                conn.execute(
+                    update(deployments)
+                    .where(
+                        deployments.c.id == held.deployment_id, deployments.c.status == "running"
+                    )
+                    .values(status=status, finished_at=time.time(), error=error)
+                )
+        return held
+
+    # instances ------------------------------------------------------------------------------
+    def add_instance(self, inst: r.NewInstance) -> int:
+        with self._tx() as conn:
+            new_id = conn.execute(
+                insert(instances).values(**inst.to_row(), state="starting", restarts=0)
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return int(new_id)
+
+    def update_instance(self, inst_id: int, **values: Any) -> None:
+        with self._tx() as conn:
+            conn.execute(update(instances).where(instances.c.id == inst_id).values(**values))
+
+    def instances(self, env: str | None = None, live_only: bool = True) -> list[r.Instance]:
+        query = select(instances).order_by(instances.c.id)
+        if env is not None:
+            query = query.where(instances.c.env == env)
+        if live_only:
+            query = query.where(instances.c.state != "stopped")
+        with self._tx() as conn:
+            return [r.Instance.from_row(dict(row)) for row in conn.execute(query).mappings()]
+
+    def instance(self, inst_id: int) -> r.Instance:
+        with self._tx() as conn:
+            row = (
+                conn.execute(select(instances).where(instances.c.id == inst_id)).mappings().first()
+            )
+        if row is None:
+            raise NotFoundError(f"instance {inst_id} does not exist", "see `shipyard status`")
+        return r.Instance.from_row(dict(row))
+
+    # routes -----------------------------------------------------------------------------------
+    def route(self, env: str) -> r.Route:
+        with self._tx() as conn:
+            row = conn.execute(select(routes).where(routes.c.env == env)).mappings().first()
+        return r.Route.from_row(dict(row)) if row else r.Route(env=env)
+
+    def all_routes(self) -> list[r.Route]:
+        with self._tx() as conn:
+            return [r.Route.from_row(dict(row)) for row in conn.execute(select(routes)).mappings()]
+
+    def set_route(self, route: r.Route) -> None:
+        values = route.to_row() | {"updated_at": time.time()}
+        with self._tx() as conn:
+            done = conn.execute(update(routes).where(routes.c.env == route.env).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(routes).values(**values))
+
+
+def _lock_error(held: r.Lock) -> LockHeldError:
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held.acquired_at))
+    return LockHeldError(
+        f"environment {held.env!r} is locked: {held.holder} holds it since {since} "
+        f"for {held.reason!r} (deployment {held.deployment_id})",
+        f"wait with `shipyard deployments {held.env}` until it finishes, or, if it is stale, "
+        f"`shipyard lock break {held.env}`",
+    )
+
+
+def dumps(data: object) -> str:
+    return json.dumps(data, sort_keys=True)
