@@ -1,0 +1,153 @@
+"""Integration harness: a real control plane, real HAProxy and real app processes.
+
+Each test gets its own app folder (a copy of examples/notes at some version), its
+own Shipyard home and free ports; the dependency venv cache is shared by the
+session so only the first build installs packages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "notes"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Shipyard:
+    """Drives one Shipyard home through the real CLI and API."""
+
+    def __init__(self, root: Path, cache: Path) -> None:
+        self.app = root / "app"
+        self.home = root / "home"
+        self.app.mkdir()
+        self.api_port = free_port()
+        self.port = free_port()
+        self.env = {**os.environ, "SHIPYARD_CACHE_DIR": str(cache), "SHIPYARD_USER": "tester"}
+        self.manifest: dict[str, Any] = yaml.safe_load((EXAMPLE / "shipyard.yaml").read_text())
+        self.manifest["environments"]["dev"]["port"] = self.port
+        self.write_manifest()
+        self.use("v1")
+
+    # the app folder ------------------------------------------------------------------------
+    def use(self, version: str) -> None:
+        for item in (EXAMPLE / version).iterdir():
+            shutil.copy2(item, self.app / item.name)
+
+    def write_manifest(self) -> None:
+        (self.app / "shipyard.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))
+
+    # CLI -----------------------------------------------------------------------------------
+    def cli(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "shipyard", "--home", str(self.home), "--app-dir",
+                str(self.app), *args]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env or self.env,
+                              timeout=timeout, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"shipyard {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def up(self, **extra_env: str) -> None:
+        self.cli("up", "--api-port", str(self.api_port), env={**self.env, **extra_env})
+
+    # API and traffic -----------------------------------------------------------------------
+    def api(self) -> httpx.Client:
+        token = (self.home / "token").read_text().strip()
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", trust_env=False,
+                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def status(self) -> dict[str, Any]:
+        with self.api() as api:
+            return dict(api.get("/api/status").json()["environments"]["dev"])
+
+    def serving(self) -> dict[str, Any]:
+        resp = httpx.get(f"http://127.0.0.1:{self.port}/", timeout=5, trust_env=False)
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+    def server_pid(self) -> int:
+        import json
+
+        return int(json.loads((self.home / "server.json").read_text())["pid"])
+
+    def wait_server_gone(self, pid: int, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while psutil.pid_exists(pid) and time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process started by this home (instances and HAProxy)."""
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                env = proc.environ()
+                cmd = " ".join(proc.cmdline())
+            except (psutil.Error, OSError):
+                continue
+            if env.get("SHIPYARD_HOME") == str(self.home.resolve()) or (
+                "haproxy" in cmd and str(self.home) in cmd
+            ):
+                found.append(proc)
+        return found
+
+    def cleanup(self) -> None:
+        if (self.home / "server.json").exists():
+            self.cli("down", check=False, timeout=30)
+        for proc in self.processes():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+        for pid_file in [self.home / "server.json"]:
+            if pid_file.exists():
+                import json
+
+                pid = json.loads(pid_file.read_text())["pid"]
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+@pytest.fixture(scope="session")
+def venv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    shared = os.environ.get("SHIPYARD_TEST_CACHE")
+    return Path(shared) if shared else tmp_path_factory.mktemp("venv-cache")
+
+
+@pytest.fixture
+def shipyard(tmp_path: Path, venv_cache: Path) -> Iterator[Shipyard]:
+    if not shutil.which("haproxy") and not Path("/usr/sbin/haproxy").exists():
+        pytest.fail("HAProxy is required for integration tests: apt-get install -y haproxy")
+    sy = Shipyard(tmp_path, venv_cache)
+    try:
+        yield sy
+    finally:
+        sy.cleanup()

@@ -1,0 +1,125 @@
+"""Manifest validation: every mistake names its key path and a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipyard.core.durations import format_duration, parse_duration
+from shipyard.errors import ManifestError
+from shipyard.manifest.loader import load_manifest, parse_manifest
+
+
+def base(**extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "app": "notes",
+        "processes": {"web": {"command": "uvicorn app:app --port $PORT"}},
+        "environments": {"dev": {"port": 8080}},
+    }
+    data.update(extra)
+    return data
+
+
+def error_of(data: object) -> ManifestError:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(data)
+    return info.value
+
+
+def test_minimal_manifest_gets_defaults() -> None:
+    m = parse_manifest(base())
+    assert m.instances("dev") == 1
+    assert m.health.path == "/health"
+    assert m.strategy_for("dev").rollback_window == 600
+    assert m.smoke[0].path == "/"
+
+
+def test_environment_overrides() -> None:
+    m = parse_manifest(base(
+        env={"A": "1", "B": "1"},
+        environments={"dev": {"port": 8080, "instances": 3, "env": {"B": "2"},
+                              "strategy": {"blue_green": {"rollback_window": "1m"}}}},
+    ))
+    assert m.instances("dev") == 3
+    assert m.env_vars("dev") == {"A": "1", "B": "2"}
+    assert m.strategy_for("dev").rollback_window == 60
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "hint"),
+    [
+        (base(healt={}), "healt: unknown key 'healt'; did you mean 'health'?", "rename"),
+        (base(processes={"web": {"command": "x", "instancs": 2}}),
+         "processes.web.instancs: unknown key 'instancs'; did you mean 'instances'?", "rename"),
+        (base(environments={"dev": {"port": 8080, "strategy": {"blue_green": {"drain": 1}}}}),
+         "environments.dev.strategy.blue_green.drain: unknown key", "drain_timeout"),
+        (base(environments={"dev": {"port": "abc"}}), "environments.dev.port:", "docs"),
+        (base(health={"interval": "5 parsecs"}), "health.interval: '5 parsecs' is not a duration",
+         "docs"),
+        (base(smoke=[{"path": "no-slash"}]), "smoke[0].path:", "docs"),
+        (base(strategy="canery"), "strategy: unknown strategy 'canery'", "docs"),
+    ],
+)
+def test_errors_name_path_and_fix(data: dict[str, Any], where: str, hint: str) -> None:
+    err = error_of(data)
+    assert where in err.message
+    assert hint in err.hint
+
+
+def test_missing_required_keys() -> None:
+    err = error_of({"app": "notes"})
+    assert "processes: required key is missing" in err.message
+    assert "environments: required key is missing" in err.message
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (base(app="Bad Name"), "app name 'Bad Name'"),
+        (base(processes={"worker": {"command": "x"}}), "processes must define `web`"),
+        (base(environments={"dev": {"port": 8080}, "prod": {"port": 8080}}),
+         "both use port 8080"),
+        (base(environments={}), "at least one environment"),
+    ],
+)
+def test_semantic_errors(data: dict[str, Any], text: str) -> None:
+    assert text in error_of(data).message
+
+
+def test_not_a_mapping() -> None:
+    assert "expected a mapping" in error_of(["a"]).message
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "shipyard.yaml"
+    path.write_text("app: notes\nprocesses: [\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    assert f"{path}:3:" in info.value.message
+    assert "not valid YAML" in info.value.message
+
+
+def test_missing_file_says_init(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError) as info:
+        load_manifest(tmp_path / "shipyard.yaml")
+    assert "shipyard init" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("2s", 2), ("10m", 600), ("1h", 3600), ("1m30s", 90), (3, 3.0)],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "5 parsecs", "s", "-1s", True, -2])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (0.25, 2, 90, 7200)] == ["250ms", "2s", "1.5m", "2h"]
