@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from shipyard.cli.client import Client
 
@@ -25,7 +26,7 @@ def follow(client: Client, dep_id: int, console: Console, poll: float = 0.1) -> 
             stamp = time.strftime("%H:%M:%S", time.localtime(ev["at"]))
             mark = MARKS.get(ev["status"], " ")
             label = f"{ev['step']:<8}" if ev["status"] != "info" else "  "
-            message = ev["message"] if ev["status"] != "running" else "started"
+            message = escape(ev["message"]) if ev["status"] != "running" else "started"
             console.print(f"{stamp} {mark} {label} {message}", highlight=False, markup=True)
         if data["status"] != "running":
             return dict(data)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli.client import Client
@@ -29,8 +30,8 @@ app = typer.Typer(
 )
 lock_app = typer.Typer(no_args_is_help=True, help="Inspect and break environment locks.")
 app.add_typer(lock_app, name="lock")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Opts:
@@ -252,7 +253,7 @@ def deployments(
                 highlight=False,
             )
         if dep["error"]:
-            console.print(f"    [red]{dep['error']}[/]", highlight=False)
+            console.print(f"    [red]{escape(dep['error'])}[/]", highlight=False)
 
 
 @app.command()
@@ -272,7 +273,7 @@ def logs(
     for path in sorted(folder.glob("*.log")):
         text = path.read_text(errors="replace").splitlines()
         for line in text[-lines:]:
-            console.print(f"[dim]{path.stem}[/] {line}", highlight=False, markup=True)
+            console.print(f"[dim]{path.stem}[/] {escape(line)}", highlight=False)
         offsets[path] = path.stat().st_size
     while follow_:
         time.sleep(0.3)
@@ -284,7 +285,7 @@ def logs(
                     fh.seek(start)
                     chunk = fh.read(size - start).decode(errors="replace")
                 for line in chunk.splitlines():
-                    console.print(f"[dim]{path.stem}[/] {line}", highlight=False)
+                    console.print(f"[dim]{path.stem}[/] {escape(line)}", highlight=False)
             offsets[path] = size
 
 
@@ -307,9 +308,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except ShipyardError as exc:
-        err.print(f"[red]Error:[/] {exc.message}", highlight=False)
+        err.print(f"[red]Error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"[yellow]Try:[/] {exc.hint}", highlight=False)
+            err.print(f"[yellow]Try:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(1)
     except ManifestError:
         raise

@@ -1,0 +1,698 @@
+"""Zero-downtime benchmark: blue-green deploys and rollbacks under HTTP load, end to end.
+
+Starts a private Shipyard (control plane, HAProxy, instances of ``examples/notes``) in a
+temporary folder, then:
+
+1. deploys v1 (this first build also warms the dependency cache, so the timed deploys
+   below are cached builds);
+2. measures ``direct_rps`` (wrk at one instance's port) and ``proxy_rps`` (the same wrk
+   through HAProxy), one after the other, with the same number of connections;
+3. holds load through the proxy with a separate wrk process (a Lua script counts non-2xx
+   answers) while it deploys v2, rolls back, deploys v2, rolls back, deploys v2, rolls
+   back, and finally deploys the ``broken`` version, which must be refused;
+4. stops the load, runs ``shipyard down``, checks that no process of this run is left and
+   removes the temporary folder.
+
+Progress goes to stderr; the last line of stdout is one JSON object with the figures.
+The exit code is 1 when the scenario went wrong (a deploy failed, a rollback was not seen,
+the broken release was not refused, a process was left behind...), 0 otherwise: failed
+requests are a result, reported in the JSON (``failed``, ``goals``), not an error.
+
+Traffic only ever goes to 127.0.0.1, and every wrk run is bounded by its ``-d``.
+
+    .venv/bin/python bench/zero_downtime.py --connections 200 --duration 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "notes"
+ENV = "dev"
+HOST = "127.0.0.1"
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "shipyard-bench-cache"
+LOAD_HARD_EXTRA_S = 180  # the held load's wrk -d: --duration plus this, a hard bound
+DEPLOY_TIMEOUT_S = 120.0
+
+# Counts every answer that is not 2xx, by status and by wall-clock second, across threads.
+LUA_COUNT_NON_2XX = """\
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  bad = 0
+  by_status = {}
+  by_second = {}
+end
+
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    bad = bad + 1
+    by_status[status] = (by_status[status] or 0) + 1
+    local now = os.time()
+    by_second[now] = (by_second[now] or 0) + 1
+  end
+end
+
+local function merge(into, from)
+  for k, v in pairs(from) do into[k] = (into[k] or 0) + v end
+end
+
+function done(summary, latency, requests)
+  local total, statuses, seconds = 0, {}, {}
+  for _, t in ipairs(threads) do
+    total = total + t:get("bad")
+    merge(statuses, t:get("by_status"))
+    merge(seconds, t:get("by_second"))
+  end
+  io.write(string.format("BENCH_NON2XX %d\\n", total))
+  for k, v in pairs(statuses) do io.write(string.format("BENCH_STATUS %d %d\\n", k, v)) end
+  for k, v in pairs(seconds) do io.write(string.format("BENCH_BAD_SECOND %d %d\\n", k, v)) end
+end
+"""
+
+_T0 = time.monotonic()
+
+
+class BenchError(Exception):
+    """Something in the scenario went wrong (not a measured figure)."""
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - _T0:7.2f}s] {message}", file=sys.stderr, flush=True)
+
+
+# wrk ----------------------------------------------------------------------------------------
+@dataclass
+class WrkResult:
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    non_2xx: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    bad_seconds: dict[int, int] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def socket_error_total(self) -> int:
+        return sum(self.socket_errors.values())
+
+    @property
+    def failed(self) -> int:
+        return self.non_2xx + self.socket_error_total
+
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _to_ms(value: str, unit: str) -> float:
+    return float(value) * _UNIT_MS[unit]
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Read wrk's report (and the BENCH_ lines of the Lua script, when one was used)."""
+    res = WrkResult()
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", text)
+    if done is None:
+        raise BenchError(f"could not parse wrk's output:\n{text[-2000:]}")
+    res.requests = int(done.group(1))
+    res.seconds = _to_ms(done.group(2), done.group(3)) / 1000
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    res.rps = float(rps.group(1)) if rps else res.requests / max(res.seconds, 1e-9)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    names = ("connect", "read", "write", "timeout")
+    res.socket_errors = {n: int(errs.group(i + 1)) if errs else 0 for i, n in enumerate(names)}
+    script = re.search(r"BENCH_NON2XX (\d+)", text)
+    builtin = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    res.non_2xx = int(script.group(1)) if script else int(builtin.group(1)) if builtin else 0
+    res.statuses = {int(c): int(n) for c, n in re.findall(r"BENCH_STATUS (\d+) (\d+)", text)}
+    res.bad_seconds = {int(s): int(n) for s, n in re.findall(r"BENCH_BAD_SECOND (\d+) (\d+)", text)}
+    for pct, value, unit in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M):
+        res.latency_ms[f"p{pct}"] = round(_to_ms(value, unit), 2)
+    return res
+
+
+def wrk_argv(url: str, connections: int, seconds: float, script: Path | None) -> list[str]:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "5s"]
+    if script is not None:
+        argv += ["--latency", "-s", str(script)]
+    return [*argv, url]
+
+
+def run_wrk(url: str, connections: int, seconds: float) -> WrkResult:
+    """One bounded wrk run, waited for."""
+    argv = wrk_argv(url, connections, seconds, None)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"wrk exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return parse_wrk(done.stdout)
+
+
+class HeldLoad:
+    """wrk through the proxy in the background for the whole scenario, stopped with SIGINT."""
+
+    def __init__(self, url: str, connections: int, max_seconds: float, script: Path) -> None:
+        self.argv = wrk_argv(url, connections, max_seconds, script)
+        self.proc: subprocess.Popen[str] | None = None
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.started = time.monotonic()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> WrkResult:
+        """Stop wrk (it prints its full report on SIGINT) and parse the report."""
+        assert self.proc is not None
+        ended_by_itself = not self.running()
+        if not ended_by_itself:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            out, errors = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, errors = self.proc.communicate()
+        if ended_by_itself:
+            raise BenchError("the held load ended before the scenario did (wrk's hard bound)")
+        if errors.strip():
+            log(f"wrk stderr: {errors.strip()[-300:]}")
+        return parse_wrk(out)
+
+    def kill(self) -> None:
+        if self.running():
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait()
+
+
+# the control plane ----------------------------------------------------------------------
+class ControlPlane:
+    """Runs the ``shipyard`` CLI for up/down and talks to the HTTP API for the rest."""
+
+    def __init__(self, home: Path, app_dir: Path, cache_dir: Path) -> None:
+        self.home = home
+        self.app_dir = app_dir
+        self.env = {**os.environ, "SHIPYARD_CACHE_DIR": str(cache_dir), "NO_COLOR": "1"}
+        self.http: httpx.Client | None = None
+        self.pid: int | None = None
+
+    def cli(self, *args: str, timeout: float = 90) -> str:
+        exe = Path(sys.executable).with_name("shipyard")
+        base = [str(exe)] if exe.exists() else [sys.executable, "-m", "shipyard"]
+        argv = [*base, "--home", str(self.home), "--app-dir", str(self.app_dir), *args]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=self.env, timeout=timeout, check=False
+        )
+        if done.returncode != 0:
+            raise BenchError(f"`shipyard {' '.join(args)}` failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def up(self, api_port: int) -> None:
+        self.cli("up", "--api-port", str(api_port))
+        info = json.loads((self.home / "server.json").read_text())
+        self.pid = int(info["pid"])
+        token = (self.home / "token").read_text().strip()
+        self.http = httpx.Client(
+            base_url=info["url"],
+            headers={"Authorization": f"Bearer {token}"},
+            trust_env=False,
+            timeout=30,
+        )
+
+    def down(self) -> None:
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+        self.cli("down", timeout=120)
+        if self.pid is not None:
+            with suppress(psutil.NoSuchProcess):
+                psutil.Process(self.pid).wait(timeout=15)
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        assert self.http is not None
+        resp = self.http.request(method, path, json=body)
+        data = resp.json()
+        if resp.status_code >= 400:
+            raise BenchError(f"{method} {path} answered {resp.status_code}: {data}")
+        return data
+
+    def status(self) -> dict[str, Any]:
+        envs: dict[str, Any] = self.call("GET", "/api/status")["environments"]
+        return dict(envs[ENV])
+
+    def deployment(self, dep_id: int) -> dict[str, Any]:
+        return dict(self.call("GET", f"/api/deployments/{dep_id}"))
+
+    def wait_deployment(self, dep_id: int, timeout: float = DEPLOY_TIMEOUT_S) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            dep = self.deployment(dep_id)
+            if dep["status"] != "running":
+                return dep
+            if time.monotonic() > deadline:
+                raise BenchError(f"deployment {dep_id} still running after {timeout:g}s")
+            time.sleep(0.05)
+
+
+# the app folder -----------------------------------------------------------------------------
+def prepare_app(app_dir: Path, proxy_port: int, instances: int) -> None:
+    """The example's shipyard.yaml (own public port and instance count) and v1's source."""
+    app_dir.mkdir(parents=True)
+    text = (EXAMPLE / "shipyard.yaml").read_text()
+    text = re.sub(r"(?m)^(\s+port:) 8080$", rf"\g<1> {proxy_port}", text)
+    text = re.sub(r"(?m)^(\s+instances:) \d+$", rf"\g<1> {instances}", text)
+    (app_dir / "shipyard.yaml").write_text(text)
+    shutil.copy(EXAMPLE / "v1" / "requirements.txt", app_dir / "requirements.txt")
+    use_version(app_dir, "v1")
+
+
+def use_version(app_dir: Path, version: str) -> None:
+    """Change the code: copy that version's app.py over the working copy."""
+    shutil.copy(EXAMPLE / version / "app.py", app_dir / "app.py")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+# what the proxy serves ------------------------------------------------------------------------
+class Watcher:
+    """A keep-alive client polling ``GET /`` through the proxy, to see which release serves."""
+
+    def __init__(self, proxy_url: str) -> None:
+        self.client = httpx.Client(base_url=proxy_url, trust_env=False, timeout=5)
+        self.errors: list[str] = []
+
+    def release(self) -> str | None:
+        try:
+            resp = self.client.get("/")
+        except httpx.HTTPError as exc:
+            self.errors.append(f"{time.time():.3f} {type(exc).__name__}")
+            return None
+        if resp.status_code != 200:
+            self.errors.append(f"{time.time():.3f} status {resp.status_code}")
+            return None
+        return str(resp.json().get("release"))
+
+    def wait_for(self, release: str, consecutive: int, timeout: float = 10.0) -> float:
+        """Wall time of the first of ``consecutive`` answers in a row from ``release``."""
+        deadline = time.monotonic() + timeout
+        first, streak, seen = 0.0, 0, ""
+        while streak < consecutive:
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"the proxy did not serve only {release} within {timeout:g}s "
+                    f"(last answer: {seen})"
+                )
+            got = self.release()
+            now = time.time()
+            seen = str(got)
+            if got == release:
+                first = now if streak == 0 else first
+                streak += 1
+            else:
+                streak = 0
+        return first
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# the scenario -------------------------------------------------------------------------------
+@dataclass
+class Figures:
+    deploy_s: list[float] = field(default_factory=list)
+    rollback_ms: list[float] = field(default_factory=list)
+    rollback_server_ms: list[float] = field(default_factory=list)
+    broken_refused: bool = False
+    broken_s: float | None = None
+    first_deploy_s: float | None = None
+    phases: list[tuple[float, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def mark(self, phase: str) -> None:
+        self.phases.append((time.time(), phase))
+
+
+@dataclass
+class Bench:
+    cp: ControlPlane
+    app_dir: Path
+    watcher: Watcher
+    consecutive: int
+    settle: float
+    figures: Figures = field(default_factory=Figures)
+
+    def deploy(self, version: str) -> dict[str, Any]:
+        """Deploy ``version``'s code and wait until the deployment ends."""
+        use_version(self.app_dir, version)
+        issued = time.time()
+        dep_id = self.cp.call("POST", "/api/deploy", {"env": ENV})["deployment"]
+        dep = self.cp.wait_deployment(dep_id)
+        dep["issued_at"] = issued
+        return dep
+
+    def timed_deploy(self, version: str) -> float:
+        """Deploy, check the proxy serves the new release, return issue -> switch done (s)."""
+        self.figures.mark(f"deploy {version}")
+        dep = self.deploy(version)
+        if dep["status"] != "succeeded":
+            raise BenchError(f"deploy of {version} {dep['status']}: {dep['error']}")
+        switch = next(s for s in dep["steps"] if s["name"] == "switch")
+        took = switch["finished_at"] - dep["issued_at"]
+        self.watcher.wait_for(dep["release_id"], self.consecutive)
+        steps = ", ".join(f"{s['name']} {s['seconds']:.2f}s" for s in dep["steps"])
+        log(f"deployed {version} as {dep['release_id']}: switched after {took:.2f}s ({steps})")
+        return float(took)
+
+    def timed_rollback(self) -> None:
+        """Roll back; time POST issued -> first of N answers in a row from the old release."""
+        self.figures.mark("rollback")
+        target = self.cp.status()["standby_release"]
+        issued = time.time()
+        dep_id = self.cp.call("POST", "/api/rollback", {"env": ENV})["deployment"]
+        answered = time.time()
+        seen = self.watcher.wait_for(target, self.consecutive)
+        dep = self.cp.wait_deployment(dep_id)
+        if dep["status"] != "succeeded" or [s["name"] for s in dep["steps"]] != ["switch"]:
+            raise BenchError(f"rollback {dep_id} was not an instant switch: {dep}")
+        switch_ms = (seen - issued) * 1000
+        server_ms = dep["steps"][0]["seconds"] * 1000
+        self.figures.rollback_ms.append(switch_ms)
+        self.figures.rollback_server_ms.append(server_ms)
+        log(
+            f"rolled back to {target}: all traffic on it {switch_ms:.1f} ms after the POST "
+            f"(POST answered in {(answered - issued) * 1000:.1f} ms, switch step "
+            f"{server_ms:.1f} ms)"
+        )
+
+    def broken_deploy(self) -> None:
+        """The broken release must fail its deploy while the serving release keeps serving."""
+        self.figures.mark("deploy broken")
+        serving = self.cp.status()["active_release"]
+        dep = self.deploy("broken")
+        self.figures.broken_s = dep["finished_at"] - dep["issued_at"]
+        still = self.cp.status()["active_release"]
+        if dep["status"] == "failed" and still == serving:
+            self.watcher.wait_for(serving, self.consecutive)
+            self.figures.broken_refused = True
+            log(f"broken release refused after {self.figures.broken_s:.1f}s: {dep['error']}")
+        else:
+            raise BenchError(f"broken deploy {dep['status']}; serving {still} (was {serving})")
+
+    def pause(self) -> None:
+        time.sleep(self.settle)
+
+    def scenario(self, load: HeldLoad) -> None:
+        """v2, rollback, v2, rollback, v2, rollback, broken; the load must see each state."""
+        steps = [
+            lambda: self.figures.deploy_s.append(self.timed_deploy("v2")),
+            self.timed_rollback,
+        ] * 3 + [self.broken_deploy]
+        self.figures.mark("steady")
+        self.pause()
+        for step in steps:
+            if not load.running():
+                raise BenchError("the held load ended before the scenario did")
+            step()
+            self.figures.mark("steady")
+            self.pause()
+
+
+# leftovers ----------------------------------------------------------------------------------
+def processes_of(home: Path) -> list[psutil.Process]:
+    """Processes this run started: instances (SHIPYARD_HOME) and anything naming ``home``."""
+    mine, needle = [], str(home)
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.pid == os.getpid():
+            continue
+        try:
+            named = needle in " ".join(proc.info["cmdline"] or [])
+            if named or proc.environ().get("SHIPYARD_HOME") == needle:
+                mine.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return mine
+
+
+def check_leftovers(home: Path, figures: Figures) -> None:
+    deadline = time.monotonic() + 10
+    left = processes_of(home)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = processes_of(home)
+    if left:
+        names = ", ".join(f"{p.pid} {' '.join(p.cmdline()[:3])}" for p in left)
+        figures.errors.append(f"processes left after `shipyard down`: {names}")
+        for proc in left:
+            with suppress(psutil.Error):
+                proc.kill()
+    else:
+        log("no HAProxy, uvicorn or control-plane process of this run is left")
+
+
+# results --------------------------------------------------------------------------------------
+def failed_by_phase(load: WrkResult, phases: list[tuple[float, str]]) -> dict[str, int]:
+    """Attribute the non-2xx answers (counted per wall-clock second) to scenario phases."""
+    out: dict[str, int] = {}
+    for second, count in sorted(load.bad_seconds.items()):
+        name = "before scenario"
+        for at, phase in phases:
+            if at <= second + 1:
+                name = phase
+        out[name] = out.get(name, 0) + count
+    return out
+
+
+def summary(
+    args: argparse.Namespace,
+    load: WrkResult | None,
+    direct: WrkResult | None,
+    proxy: WrkResult | None,
+    figures: Figures,
+) -> dict[str, Any]:
+    rb, dep = figures.rollback_ms, figures.deploy_s
+    ratio = proxy.rps / direct.rps if proxy and direct and direct.rps else None
+    out: dict[str, Any] = {
+        "concurrency": args.connections,
+        "instances": args.instances,
+        "load_s": round(load.seconds, 2) if load else None,
+        "requests": load.requests if load else None,
+        "load_rps": round(load.rps, 1) if load else None,
+        "failed": load.failed if load else None,
+        "non_2xx": load.non_2xx if load else None,
+        "socket_errors": load.socket_error_total if load else None,
+        "socket_errors_detail": load.socket_errors if load else None,
+        "statuses_non_2xx": load.statuses if load else None,
+        "non_2xx_by_phase": failed_by_phase(load, figures.phases) if load else None,
+        "latency_ms": load.latency_ms if load else None,
+        "rollbacks": len(rb),
+        "rollback_switch_ms_p50": round(statistics.median(rb), 1) if rb else None,
+        "rollback_switch_ms_max": round(max(rb), 1) if rb else None,
+        "rollback_switch_ms": [round(x, 1) for x in rb],
+        "rollback_server_ms": [round(x, 2) for x in figures.rollback_server_ms],
+        "deploys": len(dep),
+        "deploy_s": round(max(dep), 2) if dep else None,
+        "deploy_s_p50": round(statistics.median(dep), 2) if dep else None,
+        "deploy_s_all": [round(x, 2) for x in dep],
+        "first_deploy_s": figures.first_deploy_s,
+        "broken_refused": figures.broken_refused,
+        "broken_deploy_s": round(figures.broken_s, 2) if figures.broken_s else None,
+        "direct_rps": round(direct.rps, 1) if direct else None,
+        "proxy_rps": round(proxy.rps, 1) if proxy else None,
+        "proxy_direct_ratio": round(ratio, 3) if ratio else None,
+        "measure_failed": {
+            "direct": direct.failed if direct else None,
+            "proxy": proxy.failed if proxy else None,
+        },
+        "errors": figures.errors,
+    }
+    out["goals"] = {
+        "failed_zero": out["failed"] == 0,
+        "rollback_under_1000ms": bool(rb) and max(rb) < 1000,
+        "deploy_under_15s": bool(dep) and max(dep) < 15,
+        "proxy_ratio_at_least_0.6": ratio is not None and ratio >= 0.6,
+    }
+    out["ok"] = not figures.errors and figures.broken_refused
+    return out
+
+
+# putting it together --------------------------------------------------------------------------
+@contextmanager
+def workspace(keep: bool) -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="shipyard-bench-")).resolve()
+    try:
+        yield root
+    finally:
+        if keep:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def first_deploy(bench: Bench) -> None:
+    bench.figures.mark("deploy v1")
+    dep = bench.deploy("v1")
+    if dep["status"] != "succeeded":
+        raise BenchError(f"first deploy (v1) {dep['status']}: {dep['error']}")
+    build = next(s for s in dep["steps"] if s["name"] == "build")
+    bench.figures.first_deploy_s = round(dep["finished_at"] - dep["issued_at"], 2)
+    bench.watcher.wait_for(dep["release_id"], bench.consecutive)
+    log(f"v1 serving as {dep['release_id']} (build: {build['detail']})")
+
+
+def measure_throughput(
+    cp: ControlPlane, proxy_url: str, args: argparse.Namespace
+) -> tuple[WrkResult, WrkResult]:
+    st = cp.status()
+    port = next(
+        i["port"]
+        for i in st["instances"]
+        if i["name"].startswith(st["active_colour"]) and i["state"] == "running"
+    )
+    log(f"direct: wrk -c{args.connections} for {args.measure}s at instance port {port}")
+    direct = run_wrk(f"http://{HOST}:{port}/", args.connections, args.measure)
+    log(f"direct: {direct.rps:.0f} req/s, failed {direct.failed}")
+    time.sleep(1)
+    log(f"proxy: wrk -c{args.connections} for {args.measure}s through {proxy_url}")
+    proxy = run_wrk(f"{proxy_url}/", args.connections, args.measure)
+    log(f"proxy: {proxy.rps:.0f} req/s, failed {proxy.failed} ({proxy.rps / direct.rps:.2f}x)")
+    return direct, proxy
+
+
+def held_load_run(bench: Bench, proxy_url: str, args: argparse.Namespace, root: Path) -> WrkResult:
+    script = root / "count_non_2xx.lua"
+    script.write_text(LUA_COUNT_NON_2XX)
+    load = HeldLoad(f"{proxy_url}/", args.connections, args.duration + LOAD_HARD_EXTRA_S, script)
+    log(f"held load: wrk -c{args.connections} through the proxy for the whole scenario")
+    load.start()
+    try:
+        bench.scenario(load)
+        remaining = args.duration - (time.monotonic() - load.started)
+        if remaining > 0:
+            log(f"scenario done; load continues {remaining:.1f}s more (--duration)")
+            time.sleep(remaining)
+        result = load.stop()
+    finally:
+        load.kill()
+    log(
+        f"held load: {result.requests} requests in {result.seconds:.1f}s, "
+        f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}"
+    )
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    figures = Figures()
+    load = direct = proxy = None
+    with workspace(args.keep) as root:
+        app_dir, home = root / "app", root / "home"
+        if not port_free(args.proxy_port):
+            raise BenchError(f"port {args.proxy_port} is taken: pass another --proxy-port")
+        prepare_app(app_dir, args.proxy_port, args.instances)
+        cp = ControlPlane(home, app_dir, args.cache_dir)
+        proxy_url = f"http://{HOST}:{args.proxy_port}"
+        watcher = Watcher(proxy_url)
+        bench = Bench(cp, app_dir, watcher, args.consecutive, args.settle, figures)
+        try:
+            api_port = free_port()
+            log(f"shipyard up (API port {api_port}, proxy port {args.proxy_port}) in {root}")
+            cp.up(api_port)
+            first_deploy(bench)
+            direct, proxy = measure_throughput(cp, proxy_url, args)
+            time.sleep(1)
+            load = held_load_run(bench, proxy_url, args, root)
+        except (BenchError, httpx.HTTPError, subprocess.SubprocessError, OSError) as exc:
+            figures.errors.append(f"{type(exc).__name__}: {exc}")
+            log(f"ERROR: {exc}")
+        finally:
+            watcher.close()
+            if watcher.errors:
+                figures.errors.append(f"watcher saw failures: {watcher.errors[:10]}")
+            shutdown(cp, home, figures)
+    return summary(args, load, direct, proxy, figures)
+
+
+def shutdown(cp: ControlPlane, home: Path, figures: Figures) -> None:
+    log("shipyard down")
+    try:
+        if (home / "server.json").exists():
+            cp.down()
+    except (BenchError, subprocess.SubprocessError, psutil.Error) as exc:
+        figures.errors.append(f"shipyard down: {exc}")
+    check_leftovers(home, figures)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--connections", type=int, default=200, help="wrk connections (all runs)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=40,
+        help="minimum seconds of the held load; it lasts as long as the scenario if longer",
+    )
+    p.add_argument("--measure", type=float, default=8, help="seconds of each rps measurement")
+    p.add_argument("--instances", type=int, default=2, help="instances per colour")
+    p.add_argument("--proxy-port", type=int, default=18180, help="public port of the app")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds between steps")
+    p.add_argument(
+        "--consecutive", type=int, default=20, help="answers in a row that prove a switch"
+    )
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="SHIPYARD_CACHE_DIR")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (debugging)")
+    return p.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 1
+    result = run(args)
+    log(f"goals: {result['goals']}")
+    print(json.dumps(result), flush=True)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
