@@ -158,8 +158,9 @@ def parse_wrk(text: str) -> WrkResult:
 
 def wrk_argv(url: str, connections: int, seconds: float, script: Path | None) -> list[str]:
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "5s"]
+    argv.append("--latency")
     if script is not None:
-        argv += ["--latency", "-s", str(script)]
+        argv += ["-s", str(script)]
     return [*argv, url]
 
 
@@ -300,7 +301,9 @@ def use_version(app_dir: Path, version: str) -> None:
 
 
 def port_free(port: int) -> bool:
+    """Whether a listener (HAProxy binds with SO_REUSEADDR) could bind ``port`` now."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -540,6 +543,8 @@ def summary(
         "direct_rps": round(direct.rps, 1) if direct else None,
         "proxy_rps": round(proxy.rps, 1) if proxy else None,
         "proxy_direct_ratio": round(ratio, 3) if ratio else None,
+        "direct_latency_ms": direct.latency_ms if direct else None,
+        "proxy_latency_ms": proxy.latency_ms if proxy else None,
         "measure_failed": {
             "direct": direct.failed if direct else None,
             "proxy": proxy.failed if proxy else None,
@@ -626,14 +631,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load = direct = proxy = None
     with workspace(args.keep) as root:
         app_dir, home = root / "app", root / "home"
-        if not port_free(args.proxy_port):
-            raise BenchError(f"port {args.proxy_port} is taken: pass another --proxy-port")
         prepare_app(app_dir, args.proxy_port, args.instances)
         cp = ControlPlane(home, app_dir, args.cache_dir)
         proxy_url = f"http://{HOST}:{args.proxy_port}"
         watcher = Watcher(proxy_url)
         bench = Bench(cp, app_dir, watcher, args.consecutive, args.settle, figures)
         try:
+            if not port_free(args.proxy_port):
+                raise BenchError(f"port {args.proxy_port} is taken: pass another --proxy-port")
             api_port = free_port()
             log(f"shipyard up (API port {api_port}, proxy port {args.proxy_port}) in {root}")
             cp.up(api_port)

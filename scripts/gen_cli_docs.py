@@ -178,16 +178,13 @@ def param_tables(command: Any, ctx: Any, group: bool = False) -> list[str]:
         lines += ["| Argument | Type | Default | Description |", "|---|---|---|---|"]
         for p in arguments:
             name = f"`{p.metavar or p.name}`"
-            lines.append(
-                f"| {name} | {type_name(p, ctx)} | {default_text(p, ctx)} | {description(p)} |"
-            )
+            lines.append(f"| {name} | {type_name(p, ctx)} | {default_text(p, ctx)} | {description(p)} |")
         lines.append("")
     if options:
         lines += ["| Option | Type | Default | Description |", "|---|---|---|---|"]
         for p in options:
             lines.append(
-                f"| {option_names(p)} | {type_name(p, ctx)} | {default_text(p, ctx)} "
-                f"| {description(p)} |"
+                f"| {option_names(p)} | {type_name(p, ctx)} | {default_text(p, ctx)} | {description(p)} |"
             )
         lines.append("")
     if not arguments and not options and not group:
@@ -236,9 +233,7 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate docs/cli.md from the shipyard CLI.")
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 if docs/cli.md is not up to date"
-    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/cli.md is not up to date")
     args = parser.parse_args(argv)
     text = render()
     current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else None

@@ -7,6 +7,7 @@ session so only the first build installs packages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -57,12 +58,13 @@ class Shipyard:
         (self.app / "shipyard.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))
 
     # CLI -----------------------------------------------------------------------------------
-    def cli(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "shipyard", "--home", str(self.home), "--app-dir",
-                str(self.app), *args]
-        done = subprocess.run(argv, capture_output=True, text=True, env=env or self.env,
-                              timeout=timeout, check=False)
+    def cli(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "shipyard", "--home", str(self.home), "--app-dir", str(self.app), *args]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env or self.env, timeout=timeout, check=False
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"shipyard {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done
@@ -73,8 +75,12 @@ class Shipyard:
     # API and traffic -----------------------------------------------------------------------
     def api(self) -> httpx.Client:
         token = (self.home / "token").read_text().strip()
-        return httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", trust_env=False,
-                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{self.api_port}",
+            trust_env=False,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
 
     def status(self) -> dict[str, Any]:
         with self.api() as api:
@@ -130,10 +136,8 @@ class Shipyard:
                 import json
 
                 pid = json.loads(pid_file.read_text())["pid"]
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 @pytest.fixture(scope="session")

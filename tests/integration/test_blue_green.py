@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-
 from tests.integration.conftest import Shipyard
 
 pytestmark = pytest.mark.integration
@@ -57,7 +56,11 @@ def test_deploy_switch_and_instant_rollback_without_failed_requests(shipyard: Sh
         shipyard.use("v2")
         shipyard.cli("deploy")
         assert shipyard.serving() | {"colour": None} == {
-            "app": "notes", "version": "2.0.0", "release": "r2", "colour": None}
+            "app": "notes",
+            "version": "2.0.0",
+            "release": "r2",
+            "colour": None,
+        }
         status = shipyard.status()
         assert (status["active_colour"], status["standby_colour"]) == ("green", "blue")
         assert status["standby_release"] == "r1"
@@ -125,10 +128,13 @@ def test_api_requires_token_and_answers_json_errors(shipyard: Shipyard) -> None:
     base = f"http://127.0.0.1:{shipyard.api_port}"
     resp = httpx.get(f"{base}/api/status", trust_env=False)
     assert resp.status_code == 401
-    assert resp.json() == {"ok": False, "error": "missing or wrong API token",
-                           "hint": resp.json()["hint"], "status": 401}
-    bad = httpx.get(f"{base}/api/status", headers={"Authorization": "Bearer nope"},
-                    trust_env=False)
+    assert resp.json() == {
+        "ok": False,
+        "error": "missing or wrong API token",
+        "hint": resp.json()["hint"],
+        "status": 401,
+    }
+    bad = httpx.get(f"{base}/api/status", headers={"Authorization": "Bearer nope"}, trust_env=False)
     assert bad.status_code == 401
     token_file = shipyard.home / "token"
     assert token_file.stat().st_mode & 0o777 == 0o600

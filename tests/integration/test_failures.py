@@ -9,7 +9,6 @@ import time
 
 import psutil
 import pytest
-
 from tests.integration.conftest import Shipyard
 
 pytestmark = pytest.mark.integration

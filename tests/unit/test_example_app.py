@@ -82,9 +82,7 @@ def test_v1_root_identifies_version(db_file: Path, load_app: LoadApp) -> None:
     assert resp.json() == {"app": "notes", "version": "1.0.0", "release": "r7", "colour": "green"}
 
 
-def test_root_without_shipyard_env(
-    db_file: Path, load_app: LoadApp, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_root_without_shipyard_env(db_file: Path, load_app: LoadApp, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHIPYARD_RELEASE")
     monkeypatch.delenv("SHIPYARD_COLOUR")
     with TestClient(load_app("v1").app) as client:
@@ -126,9 +124,7 @@ def test_v1_health_unhealthy_when_db_unusable(
     assert isinstance(database["error"], str) and database["error"]
 
 
-def test_data_dir_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load_app: LoadApp
-) -> None:
+def test_data_dir_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load_app: LoadApp) -> None:
     monkeypatch.delenv("NOTES_DB", raising=False)
     monkeypatch.setenv("SHIPYARD_DATA_DIR", str(tmp_path))
     with TestClient(load_app("v1").app) as client:

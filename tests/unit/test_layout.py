@@ -6,17 +6,30 @@ from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Route
 from shipyard.manifest.loader import parse_manifest
 
-MANIFEST = parse_manifest({
-    "app": "notes",
-    "processes": {"web": {"command": "x", "instances": 2}},
-    "environments": {"dev": {"port": 8080}, "prod": {"port": 8090, "instances": 1}},
-})
+MANIFEST = parse_manifest(
+    {
+        "app": "notes",
+        "processes": {"web": {"command": "x", "instances": 2}},
+        "environments": {"dev": {"port": 8080}, "prod": {"port": 8090, "instances": 1}},
+    }
+)
 
 
 def inst(colour: str, slot: int, port: int, state: str = "running", env: str = "dev") -> Instance:
-    return Instance(id=port, env=env, colour=colour, slot=slot, release_id="r1",  # type: ignore[arg-type]
-                    port=port, pid=1, create_time=1.0, state=state, restarts=0, started_at=0,
-                    log_path="x")
+    return Instance(
+        id=port,
+        env=env,
+        colour=colour,
+        slot=slot,
+        release_id="r1",  # type: ignore[arg-type]
+        port=port,
+        pid=1,
+        create_time=1.0,
+        state=state,
+        restarts=0,
+        started_at=0,
+        log_path="x",
+    )
 
 
 def servers(env: str, route: Route, instances: list[Instance]) -> list[tuple[str, str | None, int]]:
@@ -28,18 +41,26 @@ def servers(env: str, route: Route, instances: list[Instance]) -> list[tuple[str
 
 def test_active_colour_gets_weight_and_standby_keeps_address() -> None:
     route = Route("dev", "green", "r2", "blue", "r1", 1.0)
-    got = servers("dev", route, [inst("blue", 0, 9001), inst("blue", 1, 9002),
-                                 inst("green", 0, 9003), inst("green", 1, 9004)])
+    got = servers(
+        "dev",
+        route,
+        [inst("blue", 0, 9001), inst("blue", 1, 9002), inst("green", 0, 9003), inst("green", 1, 9004)],
+    )
     assert got == [
-        ("blue-0", "127.0.0.1:9001", 0), ("blue-1", "127.0.0.1:9002", 0),
-        ("green-0", "127.0.0.1:9003", 100), ("green-1", "127.0.0.1:9004", 100),
+        ("blue-0", "127.0.0.1:9001", 0),
+        ("blue-1", "127.0.0.1:9002", 0),
+        ("green-0", "127.0.0.1:9003", 100),
+        ("green-1", "127.0.0.1:9004", 100),
     ]
 
 
 def test_stopped_and_stopping_instances_leave_the_proxy() -> None:
     route = Route("dev", "blue", "r1")
-    got = servers("dev", route, [inst("blue", 0, 9001), inst("blue", 1, 9002, "stopping"),
-                                 inst("green", 0, 9003, "stopped")])
+    got = servers(
+        "dev",
+        route,
+        [inst("blue", 0, 9001), inst("blue", 1, 9002, "stopping"), inst("green", 0, 9003, "stopped")],
+    )
     assert got[:2] == [("blue-0", "127.0.0.1:9001", 100), ("blue-1", None, 0)]
     assert ("green-0", None, 0) in got
 

@@ -37,11 +37,19 @@ def test_minimal_manifest_gets_defaults() -> None:
 
 
 def test_environment_overrides() -> None:
-    m = parse_manifest(base(
-        env={"A": "1", "B": "1"},
-        environments={"dev": {"port": 8080, "instances": 3, "env": {"B": "2"},
-                              "strategy": {"blue_green": {"rollback_window": "1m"}}}},
-    ))
+    m = parse_manifest(
+        base(
+            env={"A": "1", "B": "1"},
+            environments={
+                "dev": {
+                    "port": 8080,
+                    "instances": 3,
+                    "env": {"B": "2"},
+                    "strategy": {"blue_green": {"rollback_window": "1m"}},
+                }
+            },
+        )
+    )
     assert m.instances("dev") == 3
     assert m.env_vars("dev") == {"A": "1", "B": "2"}
     assert m.strategy_for("dev").rollback_window == 60
@@ -51,13 +59,18 @@ def test_environment_overrides() -> None:
     ("data", "where", "hint"),
     [
         (base(healt={}), "healt: unknown key 'healt'; did you mean 'health'?", "rename"),
-        (base(processes={"web": {"command": "x", "instancs": 2}}),
-         "processes.web.instancs: unknown key 'instancs'; did you mean 'instances'?", "rename"),
-        (base(environments={"dev": {"port": 8080, "strategy": {"blue_green": {"drain": 1}}}}),
-         "environments.dev.strategy.blue_green.drain: unknown key", "drain_timeout"),
+        (
+            base(processes={"web": {"command": "x", "instancs": 2}}),
+            "processes.web.instancs: unknown key 'instancs'; did you mean 'instances'?",
+            "rename",
+        ),
+        (
+            base(environments={"dev": {"port": 8080, "strategy": {"blue_green": {"drain": 1}}}}),
+            "environments.dev.strategy.blue_green.drain: unknown key",
+            "drain_timeout",
+        ),
         (base(environments={"dev": {"port": "abc"}}), "environments.dev.port:", "docs"),
-        (base(health={"interval": "5 parsecs"}), "health.interval: '5 parsecs' is not a duration",
-         "docs"),
+        (base(health={"interval": "5 parsecs"}), "health.interval: '5 parsecs' is not a duration", "docs"),
         (base(smoke=[{"path": "no-slash"}]), "smoke[0].path:", "docs"),
         (base(strategy="canery"), "strategy: unknown strategy 'canery'", "docs"),
     ],
@@ -79,8 +92,7 @@ def test_missing_required_keys() -> None:
     [
         (base(app="Bad Name"), "app name 'Bad Name'"),
         (base(processes={"worker": {"command": "x"}}), "processes must define `web`"),
-        (base(environments={"dev": {"port": 8080}, "prod": {"port": 8080}}),
-         "both use port 8080"),
+        (base(environments={"dev": {"port": 8080}, "prod": {"port": 8080}}), "both use port 8080"),
         (base(environments={}), "at least one environment"),
     ],
 )

@@ -56,9 +56,7 @@ def test_no_change_plans_nothing() -> None:
 
 
 def test_config_disables_empty_slots_and_binds_each_environment() -> None:
-    layout = ProxyLayout(
-        (backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", None, 0)),)
-    )
+    layout = ProxyLayout((backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", None, 0)),))
     text = render_haproxy_config(layout, "/run/admin.sock", None)
     assert "bind 127.0.0.1:8080" in text
     assert "stats socket /run/admin.sock mode 600 level admin" in text
@@ -95,8 +93,9 @@ SHOW_STAT = (
 
 def test_show_stat_parses_servers_only() -> None:
     states = parse_show_stat(SHOW_STAT)
-    assert [(s.backend, s.name, s.status, s.weight, s.current_sessions, s.address)
-            for s in states] == [("be_dev", "blue-0", "UP", 100, 2, "127.0.0.1:9001")]
+    assert [(s.backend, s.name, s.status, s.weight, s.current_sessions, s.address) for s in states] == [
+        ("be_dev", "blue-0", "UP", 100, 2, "127.0.0.1:9001")
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "# \n"])

@@ -54,7 +54,10 @@ def test_steps_and_events_are_recorded_in_order(store: StateStore) -> None:
     assert rec.steps[0].seconds is not None and rec.steps[0].seconds >= 0
     events = store.events(dep)
     assert [(e["step"], e["status"]) for e in events] == [
-        ("build", "running"), ("build", "info"), ("build", "ok")]
+        ("build", "running"),
+        ("build", "info"),
+        ("build", "ok"),
+    ]
     assert store.events(dep, after=events[1]["id"])[0]["status"] == "ok"
 
 

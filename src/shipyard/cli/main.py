@@ -19,7 +19,8 @@ from rich.table import Table
 
 from shipyard.cli.client import Client
 from shipyard.cli.follow import follow
-from shipyard.errors import ConflictError, ManifestError, ShipyardError
+from shipyard.drivers.files import read_json
+from shipyard.errors import ConflictError, ShipyardError
 from shipyard.manifest.loader import FILENAME, load_manifest
 from shipyard.manifest.template import render_template
 
@@ -123,16 +124,12 @@ def up(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-6:]
-            raise ShipyardError(
-                "the control plane exited at start:\n" + "\n".join(tail), f"see {log_path}"
-            )
+            raise ShipyardError("the control plane exited at start:\n" + "\n".join(tail), f"see {log_path}")
         if (Opts.home / "server.json").exists():
             try:
                 client = _client()
                 client.get("/api/ping")
-                console.print(
-                    f"control plane running at {client.url} (pid {proc.pid}, log {log_path})"
-                )
+                console.print(f"control plane running at {client.url} (pid {proc.pid}, log {log_path})")
                 return
             except ShipyardError:
                 pass
@@ -146,7 +143,10 @@ def down(
 ) -> None:
     """Stop the control plane, and (unless --keep-apps) every instance and HAProxy."""
     client = _client()
+    info = read_json(Opts.home / "server.json")
     client.post("/api/shutdown", stop_apps=not keep_apps)
+    if isinstance(info, dict):
+        _wait_exit(int(info["pid"]), timeout=20)
     console.print("control plane stopped" + ("" if keep_apps else ", with all apps and HAProxy"))
 
 
@@ -158,9 +158,7 @@ def deploy(
 ) -> None:
     """Build a release and roll it out blue-green, showing each step live."""
     client = _client()
-    dep = client.post("/api/deploy", {"env": env, "release": release, "requested_by": _user()})[
-        "deployment"
-    ]
+    dep = client.post("/api/deploy", {"env": env, "release": release, "requested_by": _user()})["deployment"]
     console.print(f"deployment {dep} to {env}")
     if wait:
         _finish(follow(client, dep, console), f"deployment {dep}")
@@ -191,8 +189,7 @@ def status() -> None:
     """Environments, their serving release and colour, and instances."""
     data = _client().get("/api/status")
     console.print(
-        f"app [bold]{data['app']}[/]; HAProxy "
-        f"{'running' if data['proxy_running'] else '[red]not running[/]'}"
+        f"app [bold]{data['app']}[/]; HAProxy {'running' if data['proxy_running'] else '[red]not running[/]'}"
     )
     for name, env in data["environments"].items():
         active = env["active_release"] or "nothing deployed"
@@ -296,6 +293,19 @@ def lock_break(env: Annotated[str, typer.Argument(help="Environment.")]) -> None
     console.print(f"lock on {env} broken (deployment {data['deployment']} by {data['holder']})")
 
 
+def _wait_exit(pid: int, timeout: float) -> None:
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.NoSuchProcess:
+        return
+    except psutil.TimeoutExpired:
+        raise ShipyardError(
+            f"the control plane (pid {pid}) did not exit within {timeout:g}s", f"stop it with `kill {pid}`"
+        ) from None
+
+
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
@@ -306,20 +316,15 @@ def _user() -> str:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except ShipyardError as exc:
         err.print(f"[red]Error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
             err.print(f"[yellow]Try:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(1)
-    except ManifestError:
-        raise
-    except typer.Abort:
+    except typer.exceptions.Abort:
         sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.exceptions.TyperException as exc:  # usage errors: bad option, unknown command
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

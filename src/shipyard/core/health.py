@@ -33,4 +33,4 @@ def observe(state: HealthState, ok: bool, healthy_after: int, unhealthy_after: i
 
 def restart_delay(restarts: int, base: float = 0.5, cap: float = 30.0) -> float:
     """Seconds to wait before the next restart of an instance that crashed ``restarts`` times."""
-    return min(cap, base * (2 ** max(0, restarts)))
+    return float(min(cap, base * (2.0 ** max(0, restarts))))

@@ -45,9 +45,7 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
     )
 
 
-def layout_for(
-    manifest: Manifest, routes: dict[str, Route], instances: list[Instance]
-) -> ProxyLayout:
+def layout_for(manifest: Manifest, routes: dict[str, Route], instances: list[Instance]) -> ProxyLayout:
     """The layout for every environment of ``manifest``."""
     return ProxyLayout(
         tuple(

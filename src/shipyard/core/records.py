@@ -78,8 +78,7 @@ class Deployment:
     @classmethod
     def from_row(cls, row: dict[str, Any], step_rows: list[dict[str, Any]]) -> Deployment:
         made = tuple(
-            Step(s["name"], s["status"], s["started_at"], s["finished_at"], s["detail"])
-            for s in step_rows
+            Step(s["name"], s["status"], s["started_at"], s["finished_at"], s["detail"]) for s in step_rows
         )
         return cls(**row, steps=made)
 

@@ -43,7 +43,7 @@ def uv_binary() -> str:
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")
         if not found:
-            raise BuildError("uv is not installed", "pip install uv (it is a Shipyard dependency)")
+            raise BuildError("uv is not installed", "pip install uv (a Shipyard dependency)") from None
         return found
 
 
@@ -70,9 +70,7 @@ class Builder:
         venv, deps_hash = self._venv(app, manifest)
         (work / "venv").symlink_to(venv)
         self._run_commands(app, venv, manifest)
-        write_json(
-            work / "release.json", {"id": release_id, "checksum": checksum, "deps_hash": deps_hash}
-        )
+        write_json(work / "release.json", {"id": release_id, "checksum": checksum, "deps_hash": deps_hash})
         (work / "shipyard.yaml").write_text(manifest_text)
         _make_read_only(app)
         os.replace(work, final)

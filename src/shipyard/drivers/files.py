@@ -39,6 +39,7 @@ def write_json(path: Path, data: object, mode: int = 0o644) -> None:
 
 def read_json(path: Path) -> object | None:
     try:
-        return json.loads(path.read_text())
+        data: object = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    return data

@@ -231,6 +231,4 @@ class HAProxy:
 def _harmless(line: str) -> bool:
     """Answers of the runtime API that are not errors."""
     text = line.strip()
-    return text.startswith(("IP changed", "no need to change", "port changed")) or (
-        "changed from" in text
-    )
+    return text.startswith(("IP changed", "no need to change", "port changed")) or ("changed from" in text)

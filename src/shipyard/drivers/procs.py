@@ -5,6 +5,7 @@ A pid alone is not an identity (pids are reused); a pid plus its start time is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -38,10 +39,8 @@ def is_alive(ref: ProcessRef | None) -> bool:
 
 def reap(ref: ProcessRef) -> None:
     """Collect ``ref`` if it is our child and has exited, so it leaves no zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(ref.pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def terminate_group(ref: ProcessRef, timeout: float) -> bool:
@@ -73,18 +72,14 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _kill_leftovers(pgid: int) -> None:
     """Kill what remains of a group whose leader exited (children it did not wait for)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def stored_ref(pid: int | None, create_time: float | None) -> ProcessRef | None:

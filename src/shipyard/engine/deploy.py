@@ -160,9 +160,7 @@ class Deployment:
                 )
                 last[inst.id] = result.error or f"{result.status}"
                 if states[inst.id].healthy:
-                    self.note(
-                        "health", f"{inst.name} healthy after {time.monotonic() - began:.2f}s"
-                    )
+                    self.note("health", f"{inst.name} healthy after {time.monotonic() - began:.2f}s")
             if all(s.healthy for s in states.values()):
                 return None, f"{len(new)} instance(s) healthy in {time.monotonic() - began:.2f}s"
             if time.monotonic() > deadline:
@@ -188,10 +186,8 @@ class Deployment:
                     )
                 if not res.ok:
                     raise DeployError(
-                        f"smoke check smoke[{i}] GET {check.path} on {inst.name} failed: "
-                        f"{res.error}",
-                        "fix the app or the smoke check in shipyard.yaml; the old version kept "
-                        "serving",
+                        f"smoke check smoke[{i}] GET {check.path} on {inst.name} failed: {res.error}",
+                        "fix the app or the smoke check in shipyard.yaml; the old version kept serving",
                     )
         return None, f"{len(checks)} check(s) passed on {len(new)} instance(s)"
 
@@ -228,11 +224,7 @@ class Deployment:
         backend = f"be_{self.env}"
         names = {i.name for i in self.ctx.live_instances(self.env, colour)}
         while True:
-            states = [
-                s
-                for s in self.ctx.proxy.server_states()
-                if s.backend == backend and s.name in names
-            ]
+            states = [s for s in self.ctx.proxy.server_states() if s.backend == backend and s.name in names]
             if states and all(s.status.startswith("UP") for s in states):
                 return
             if time.monotonic() > deadline:

@@ -81,9 +81,7 @@ class Engine:
             )
         ctx.store.release(target)
         if target == route.active_release:
-            raise ConflictError(
-                f"{target} is already serving {env}", "name another release with --to"
-            )
+            raise ConflictError(f"{target} is already serving {env}", "name another release with --to")
         standby = ctx.live_instances(env, route.standby_colour) if route.standby_colour else []
         up = standby and all(ctx.runtime.alive(stored_ref(i.pid, i.create_time)) for i in standby)
         if route.standby_release != target or not up:

@@ -30,9 +30,7 @@ def reconcile_at_start(ctx: Context) -> list[str]:
         if held.owner != ctx.owner and not is_alive(ProcessRef(held.owner_pid, held.owner_started)):
             dep = store.deployment(held.deployment_id) if held.deployment_id else None
             step = dep.steps[-1].name if dep and dep.steps else "start"
-            store.break_lock(
-                held.env, "interrupted", f"the control plane stopped during step {step!r}"
-            )
+            store.break_lock(held.env, "interrupted", f"the control plane stopped during step {step!r}")
             done.append(f"deployment {held.deployment_id} in {held.env} was interrupted at {step}")
     routes = {r.env: r for r in store.all_routes()}
     for inst in store.instances():
@@ -107,12 +105,8 @@ class Reconciler:
                     continue
                 release = ctx.store.release(inst.release_id)
                 port = inst.port if port_is_free(inst.port) else free_port()
-                ref = start_instance(
-                    ctx, inst.id, release, inst.env, inst.colour, port, Path(inst.log_path)
-                )
-                ctx.store.update_instance(
-                    inst.id, pid=ref.pid, create_time=ref.create_time, port=port
-                )
+                ref = start_instance(ctx, inst.id, release, inst.env, inst.colour, port, Path(inst.log_path))
+                ctx.store.update_instance(inst.id, pid=ref.pid, create_time=ref.create_time, port=port)
                 if port != inst.port:
                     ctx.sync_proxy()
 

@@ -99,7 +99,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
                 return []
             current = field.annotation
         else:
-            args = typing.get_args(current)
+            args = [a for a in typing.get_args(current) if a is not Ellipsis]
             current = args[-1] if args else None
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):

@@ -142,8 +142,7 @@ class Manifest(Model):
     def _check(self) -> Manifest:
         if not NAME.match(self.app):
             raise ValueError(
-                f"app name {self.app!r} must be lowercase letters, digits and dashes, "
-                "starting with a letter"
+                f"app name {self.app!r} must be lowercase letters, digits and dashes, starting with a letter"
             )
         if "web" not in self.processes:
             raise ValueError("processes must define `web`, the process that serves HTTP")
@@ -152,9 +151,7 @@ class Manifest(Model):
         ports: dict[int, str] = {}
         for name, env in self.environments.items():
             if not NAME.match(name):
-                raise ValueError(
-                    f"environment name {name!r} must be lowercase letters, digits and dashes"
-                )
+                raise ValueError(f"environment name {name!r} must be lowercase letters, digits and dashes")
             if env.port in ports:
                 raise ValueError(
                     f"environments {ports[env.port]} and {name} both use port {env.port}: "

@@ -73,9 +73,7 @@ class StateStore:
 
     def release(self, release_id: str) -> r.Release:
         with self._tx() as conn:
-            row = (
-                conn.execute(select(releases).where(releases.c.id == release_id)).mappings().first()
-            )
+            row = conn.execute(select(releases).where(releases.c.id == release_id)).mappings().first()
         if row is None:
             raise NotFoundError(
                 f"release {release_id!r} does not exist", "list releases with `shipyard releases`"
@@ -127,9 +125,7 @@ class StateStore:
 
     def set_deployment_release(self, dep_id: int, release_id: str) -> None:
         with self._tx() as conn:
-            conn.execute(
-                update(deployments).where(deployments.c.id == dep_id).values(release_id=release_id)
-            )
+            conn.execute(update(deployments).where(deployments.c.id == dep_id).values(release_id=release_id))
 
     def finish_deployment(
         self, dep_id: int, status: str, error: str | None = None, hint: str | None = None
@@ -145,11 +141,7 @@ class StateStore:
 
     def deployment(self, dep_id: int) -> r.Deployment:
         with self._tx() as conn:
-            row = (
-                conn.execute(select(deployments).where(deployments.c.id == dep_id))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(select(deployments).where(deployments.c.id == dep_id)).mappings().first()
             if row is None:
                 raise NotFoundError(
                     f"deployment {dep_id} does not exist",
@@ -170,9 +162,7 @@ class StateStore:
 
     def running_deployments(self) -> list[r.Deployment]:
         with self._tx() as conn:
-            ids = conn.execute(
-                select(deployments.c.id).where(deployments.c.status == "running")
-            ).scalars()
+            ids = conn.execute(select(deployments.c.id).where(deployments.c.status == "running")).scalars()
             id_list = list(ids)
         return [self.deployment(int(i)) for i in id_list]
 
@@ -200,9 +190,7 @@ class StateStore:
                 .values(status=status, finished_at=now, detail=detail)
             )
             conn.execute(
-                insert(events).values(
-                    deployment_id=dep_id, at=now, step=name, status=status, message=detail
-                )
+                insert(events).values(deployment_id=dep_id, at=now, step=name, status=status, message=detail)
             )
 
     def add_event(self, dep_id: int, step: str, message: str, status: str = "info") -> None:
@@ -243,9 +231,7 @@ class StateStore:
             if held.deployment_id is not None:
                 conn.execute(
                     update(deployments)
-                    .where(
-                        deployments.c.id == held.deployment_id, deployments.c.status == "running"
-                    )
+                    .where(deployments.c.id == held.deployment_id, deployments.c.status == "running")
                     .values(status=status, finished_at=time.time(), error=error)
                 )
         return held
@@ -273,9 +259,7 @@ class StateStore:
 
     def instance(self, inst_id: int) -> r.Instance:
         with self._tx() as conn:
-            row = (
-                conn.execute(select(instances).where(instances.c.id == inst_id)).mappings().first()
-            )
+            row = conn.execute(select(instances).where(instances.c.id == inst_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"instance {inst_id} does not exist", "see `shipyard status`")
         return r.Instance.from_row(dict(row))
