@@ -249,7 +249,8 @@ def deployments(
                 f"    {step['name']:<8} {step['status']:<7} {secs:>8}  {step['detail']}",
                 highlight=False,
             )
-        if dep["error"]:
+        shown = {step["detail"] for step in dep["steps"]}
+        if dep["error"] and dep["error"] not in shown:
             console.print(f"    [red]{escape(dep['error'])}[/]", highlight=False)
 
 
