@@ -13,6 +13,7 @@ down:            ## stop the demo's control plane, apps and HAProxy
 
 bench:           ## the zero-downtime benchmark at 200 and 1000 connections
 	bash scripts/setup.sh
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	.venv/bin/python bench/zero_downtime.py --connections 200
 	.venv/bin/python bench/zero_downtime.py --connections 1000
 

@@ -131,13 +131,10 @@ class Shipyard:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 proc.kill()
-        for pid_file in [self.home / "server.json"]:
-            if pid_file.exists():
-                import json
-
-                pid = json.loads(pid_file.read_text())["pid"]
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        info = self.home / "server.json"
+        if info.exists():  # a server that did not answer `down`
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.server_pid(), signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
