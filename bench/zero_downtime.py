@@ -26,6 +26,9 @@ Traffic only ever goes to 127.0.0.1, and every wrk run is bounded by its ``-d``.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import itertools
 import json
 import os
 import re
@@ -36,8 +39,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +57,7 @@ HOST = "127.0.0.1"
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "shipyard-bench-cache"
 LOAD_HARD_EXTRA_S = 180  # the held load's wrk -d: --duration plus this, a hard bound
 DEPLOY_TIMEOUT_S = 120.0
+WRK_TIMEOUT_S = 5
 
 # Counts every answer that is not 2xx, by status and by wall-clock second, across threads.
 LUA_COUNT_NON_2XX = """\
@@ -157,8 +162,8 @@ def parse_wrk(text: str) -> WrkResult:
 
 
 def wrk_argv(url: str, connections: int, seconds: float, script: Path | None) -> list[str]:
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "5s"]
-    argv.append("--latency")
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--latency"]
+    argv += ["--timeout", f"{WRK_TIMEOUT_S}s"]
     if script is not None:
         argv += ["-s", str(script)]
     return [*argv, url]
@@ -182,9 +187,7 @@ class HeldLoad:
         self.started = 0.0
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.started = time.monotonic()
 
     def running(self) -> bool:
@@ -319,45 +322,207 @@ def free_port() -> int:
 
 # what the proxy serves ------------------------------------------------------------------------
 class Watcher:
-    """A keep-alive client polling ``GET /`` through the proxy, to see which release serves."""
+    """A keep-alive client polling ``GET /`` through the proxy, to see which release serves.
 
-    def __init__(self, proxy_url: str) -> None:
-        self.client = httpx.Client(base_url=proxy_url, trust_env=False, timeout=5)
-        self.errors: list[str] = []
+    Its failed requests are recorded (``failures``) as evidence, not raised: wrk counts the
+    load's failures; the watcher only answers "which release serves now".
+    """
+
+    def __init__(self, proxy_url: str, request_timeout: float = 10.0) -> None:
+        self.client = httpx.Client(base_url=proxy_url, trust_env=False, timeout=request_timeout)
+        self.failures: list[str] = []
 
     def release(self) -> str | None:
         try:
             resp = self.client.get("/")
         except httpx.HTTPError as exc:
-            self.errors.append(f"{time.time():.3f} {type(exc).__name__}")
+            self.failures.append(f"{time.time():.3f} {type(exc).__name__}")
             return None
         if resp.status_code != 200:
-            self.errors.append(f"{time.time():.3f} status {resp.status_code}")
+            self.failures.append(f"{time.time():.3f} status {resp.status_code}")
             return None
         return str(resp.json().get("release"))
 
-    def wait_for(self, release: str, consecutive: int, timeout: float = 10.0) -> float:
-        """Wall time of the first of ``consecutive`` answers in a row from ``release``."""
+    def wait_for(self, release: str, consecutive: int, timeout: float = 60.0) -> Seen:
+        """The first of ``consecutive`` answers in a row from ``release`` (wall times)."""
         deadline = time.monotonic() + timeout
-        first, streak, seen = 0.0, 0, ""
+        first, streak, last = Seen(0.0, 0.0), 0, ""
         while streak < consecutive:
             if time.monotonic() > deadline:
                 raise BenchError(
-                    f"the proxy did not serve only {release} within {timeout:g}s "
-                    f"(last answer: {seen})"
+                    f"the proxy did not serve only {release} within {timeout:g}s (last answer: {last})"
                 )
+            sent = time.time()
             got = self.release()
-            now = time.time()
-            seen = str(got)
-            if got == release:
-                first = now if streak == 0 else first
-                streak += 1
-            else:
+            last = str(got)
+            if got != release:
                 streak = 0
+                continue
+            if streak == 0:
+                first = Seen(sent, time.time())
+            streak += 1
         return first
 
     def close(self) -> None:
         self.client.close()
+
+
+@dataclass(frozen=True)
+class Seen:
+    sent: float  # when the request left
+    received: float  # when its answer arrived
+
+
+# HAProxy's counters, for diagnostics -------------------------------------------------------
+BACKEND_COUNTERS = ("cli_abrt", "srv_abrt", "econ", "eresp", "wretr", "wredis")
+
+
+@dataclass(frozen=True)
+class StatSample:
+    at: float
+    counters: dict[str, int]  # frontend 5xx and backend error counters (cumulative)
+    serving_down: tuple[str, ...]  # servers with weight > 0 that HAProxy sees DOWN
+    serving: int  # servers with weight > 0 (not in maintenance)
+
+
+def parse_stat_sample(text: str, env: str) -> StatSample:
+    counters: dict[str, int] = {}
+    down: list[str] = []
+    serving = 0
+    for row in csv.DictReader(io.StringIO(text.lstrip("# ").strip())):
+        if row.get("pxname") == f"fe_{env}" and row.get("svname") == "FRONTEND":
+            counters["5xx"] = int(row.get("hrsp_5xx") or 0)
+        elif row.get("pxname") != f"be_{env}":
+            continue
+        elif row.get("svname") == "BACKEND":
+            counters.update({c: int(row.get(c) or 0) for c in BACKEND_COUNTERS})
+        elif int(row.get("weight") or 0) > 0 and not row.get("status", "").startswith("MAINT"):
+            serving += 1
+            if row.get("status", "").startswith("DOWN"):
+                down.append(str(row.get("svname")))
+    return StatSample(time.time(), counters, tuple(down), serving)
+
+
+class ProxySampler:
+    """Reads HAProxy's ``show stat`` (read-only) twice a second during the held load.
+
+    Deltas of its counters, attributed to the scenario's phases, tell where failures
+    happened: client aborts are wrk's timeouts, 5xx are HAProxy's own error answers, and
+    a serving server seen DOWN is a failed health check under load.
+    """
+
+    def __init__(self, socket_path: Path, env: str, interval: float = 0.5) -> None:
+        self.socket_path = socket_path
+        self.env = env
+        self.interval = interval
+        self.samples: list[StatSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            with suppress(OSError, ValueError):
+                self.samples.append(parse_stat_sample(self._show_stat(), self.env))
+
+    def _show_stat(self) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(self.socket_path))
+            sock.sendall(b"show stat\n")
+            chunks = []
+            while data := sock.recv(65536):
+                chunks.append(data)
+        return b"".join(chunks).decode(errors="replace")
+
+
+def phase_at(phases: list[tuple[float, str]], at: float) -> str:
+    name = "before scenario"
+    for started, phase in phases:
+        if started <= at:
+            name = phase
+    return name
+
+
+def proxy_by_phase(samples: list[StatSample], phases: list[tuple[float, str]]) -> dict[str, dict[str, int]]:
+    """Counter increases and DOWN sightings per phase; phases with nothing are left out."""
+    out: dict[str, dict[str, int]] = {}
+    for before, after in itertools.pairwise(samples):
+        row = out.setdefault(phase_at(phases, after.at), {})
+        for name, value in after.counters.items():
+            # a reloaded HAProxy starts its counters again from zero
+            grew = value - before.counters.get(name, 0)
+            row[name] = row.get(name, 0) + (grew if grew >= 0 else value)
+        if after.serving_down:
+            row["samples_serving_server_down"] = row.get("samples_serving_server_down", 0) + 1
+        if after.serving and len(after.serving_down) == after.serving:
+            row["samples_all_serving_down"] = row.get("samples_all_serving_down", 0) + 1
+    return {phase: {k: v for k, v in row.items() if v} for phase, row in out.items() if any(row.values())}
+
+
+# a time-stamped latency probe ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ProbeSample:
+    at: float  # wall time the request left
+    seconds: float
+    ok: bool  # a 200 answer
+
+
+class LatencyProbe:
+    """One more client sending ``GET /`` through the proxy back to back during the held load.
+
+    wrk only gives totals; these time-stamped samples say in which phase requests were
+    slow (``over_timeout``: slower than wrk's --timeout) or failed.
+    """
+
+    def __init__(self, proxy_url: str, request_timeout: float = 10.0) -> None:
+        self.client = httpx.Client(base_url=proxy_url, trust_env=False, timeout=request_timeout)
+        self.samples: list[ProbeSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        self.client.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            sent, started = time.time(), time.monotonic()
+            try:
+                ok = self.client.get("/").status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            self.samples.append(ProbeSample(sent, time.monotonic() - started, ok))
+
+
+def probe_by_phase(
+    samples: list[ProbeSample], phases: list[tuple[float, str]], slow_s: float
+) -> dict[str, dict[str, float]]:
+    """Per phase: probe requests, their median and max latency, slow and failed ones."""
+    grouped: dict[str, list[ProbeSample]] = {}
+    for sample in samples:
+        grouped.setdefault(phase_at(phases, sample.at), []).append(sample)
+    out: dict[str, dict[str, float]] = {}
+    for phase, group in grouped.items():
+        ms = [x.seconds * 1000 for x in group]
+        out[phase] = {
+            "n": len(group),
+            "p50_ms": round(statistics.median(ms), 1),
+            "max_ms": round(max(ms), 1),
+            "over_timeout": sum(x.seconds > slow_s for x in group),
+            "failed": sum(not x.ok for x in group),
+        }
+    return out
 
 
 # the scenario -------------------------------------------------------------------------------
@@ -365,12 +530,17 @@ class Watcher:
 class Figures:
     deploy_s: list[float] = field(default_factory=list)
     rollback_ms: list[float] = field(default_factory=list)
+    rollback_sent_ms: list[float] = field(default_factory=list)
     rollback_server_ms: list[float] = field(default_factory=list)
     broken_refused: bool = False
     broken_s: float | None = None
     first_deploy_s: float | None = None
     phases: list[tuple[float, str]] = field(default_factory=list)
+    proxy_samples: list[StatSample] = field(default_factory=list)
+    probe_samples: list[ProbeSample] = field(default_factory=list)
+    watcher_failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    loadavg_before: float = field(default_factory=lambda: round(os.getloadavg()[0], 2))
 
     def mark(self, phase: str) -> None:
         self.phases.append((time.time(), phase))
@@ -396,7 +566,6 @@ class Bench:
 
     def timed_deploy(self, version: str) -> float:
         """Deploy, check the proxy serves the new release, return issue -> switch done (s)."""
-        self.figures.mark(f"deploy {version}")
         dep = self.deploy(version)
         if dep["status"] != "succeeded":
             raise BenchError(f"deploy of {version} {dep['status']}: {dep['error']}")
@@ -409,7 +578,6 @@ class Bench:
 
     def timed_rollback(self) -> None:
         """Roll back; time POST issued -> first of N answers in a row from the old release."""
-        self.figures.mark("rollback")
         target = self.cp.status()["standby_release"]
         issued = time.time()
         dep_id = self.cp.call("POST", "/api/rollback", {"env": ENV})["deployment"]
@@ -418,9 +586,10 @@ class Bench:
         dep = self.cp.wait_deployment(dep_id)
         if dep["status"] != "succeeded" or [s["name"] for s in dep["steps"]] != ["switch"]:
             raise BenchError(f"rollback {dep_id} was not an instant switch: {dep}")
-        switch_ms = (seen - issued) * 1000
+        switch_ms = (seen.received - issued) * 1000
         server_ms = dep["steps"][0]["seconds"] * 1000
         self.figures.rollback_ms.append(switch_ms)
+        self.figures.rollback_sent_ms.append((seen.sent - issued) * 1000)
         self.figures.rollback_server_ms.append(server_ms)
         log(
             f"rolled back to {target}: all traffic on it {switch_ms:.1f} ms after the POST "
@@ -430,7 +599,6 @@ class Bench:
 
     def broken_deploy(self) -> None:
         """The broken release must fail its deploy while the serving release keeps serving."""
-        self.figures.mark("deploy broken")
         serving = self.cp.status()["active_release"]
         dep = self.deploy("broken")
         self.figures.broken_s = dep["finished_at"] - dep["issued_at"]
@@ -446,19 +614,23 @@ class Bench:
         time.sleep(self.settle)
 
     def scenario(self, load: HeldLoad) -> None:
-        """v2, rollback, v2, rollback, v2, rollback, broken; the load must see each state."""
-        steps = [
-            lambda: self.figures.deploy_s.append(self.timed_deploy("v2")),
-            self.timed_rollback,
-        ] * 3 + [self.broken_deploy]
-        self.figures.mark("steady")
+        """v2, rollback, v2, rollback, v2, rollback, broken; the load sees each state."""
+        steps: list[tuple[str, Callable[[], None]]] = []
+        for n in (1, 2, 3):
+            steps.append((f"deploy v2 #{n}", self.deploy_v2))
+            steps.append((f"rollback #{n}", self.timed_rollback))
+        steps.append(("deploy broken", self.broken_deploy))
         self.pause()
-        for step in steps:
+        for name, step in steps:
             if not load.running():
                 raise BenchError("the held load ended before the scenario did")
+            self.figures.mark(name)
             step()
-            self.figures.mark("steady")
+            self.figures.mark(f"after {name}")
             self.pause()
+
+    def deploy_v2(self) -> None:
+        self.figures.deploy_s.append(self.timed_deploy("v2"))
 
 
 # leftovers ----------------------------------------------------------------------------------
@@ -494,14 +666,11 @@ def check_leftovers(home: Path, figures: Figures) -> None:
 
 
 # results --------------------------------------------------------------------------------------
-def failed_by_phase(load: WrkResult, phases: list[tuple[float, str]]) -> dict[str, int]:
-    """Attribute the non-2xx answers (counted per wall-clock second) to scenario phases."""
+def non_2xx_by_phase(load: WrkResult, phases: list[tuple[float, str]]) -> dict[str, int]:
+    """The load's non-2xx answers (counted per wall-clock second) by scenario phase."""
     out: dict[str, int] = {}
     for second, count in sorted(load.bad_seconds.items()):
-        name = "before scenario"
-        for at, phase in phases:
-            if at <= second + 1:
-                name = phase
+        name = phase_at(phases, second + 0.5)
         out[name] = out.get(name, 0) + count
     return out
 
@@ -516,8 +685,10 @@ def summary(
     rb, dep = figures.rollback_ms, figures.deploy_s
     ratio = proxy.rps / direct.rps if proxy and direct and direct.rps else None
     out: dict[str, Any] = {
+        "scenario": "baseline (no deploys)" if args.baseline else "deploys and rollbacks",
         "concurrency": args.connections,
         "instances": args.instances,
+        "loadavg_1m_before": figures.loadavg_before,
         "load_s": round(load.seconds, 2) if load else None,
         "requests": load.requests if load else None,
         "load_rps": round(load.rps, 1) if load else None,
@@ -526,12 +697,13 @@ def summary(
         "socket_errors": load.socket_error_total if load else None,
         "socket_errors_detail": load.socket_errors if load else None,
         "statuses_non_2xx": load.statuses if load else None,
-        "non_2xx_by_phase": failed_by_phase(load, figures.phases) if load else None,
+        "non_2xx_by_phase": non_2xx_by_phase(load, figures.phases) if load else None,
         "latency_ms": load.latency_ms if load else None,
         "rollbacks": len(rb),
         "rollback_switch_ms_p50": round(statistics.median(rb), 1) if rb else None,
         "rollback_switch_ms_max": round(max(rb), 1) if rb else None,
         "rollback_switch_ms": [round(x, 1) for x in rb],
+        "rollback_switch_sent_ms": [round(x, 1) for x in figures.rollback_sent_ms],
         "rollback_server_ms": [round(x, 2) for x in figures.rollback_server_ms],
         "deploys": len(dep),
         "deploy_s": round(max(dep), 2) if dep else None,
@@ -549,6 +721,10 @@ def summary(
             "direct": direct.failed if direct else None,
             "proxy": proxy.failed if proxy else None,
         },
+        "probe_by_phase": probe_by_phase(figures.probe_samples, figures.phases, WRK_TIMEOUT_S),
+        "proxy_samples": len(figures.proxy_samples),
+        "proxy_by_phase": proxy_by_phase(figures.proxy_samples, figures.phases),
+        "watcher_failures": figures.watcher_failures[:20],
         "errors": figures.errors,
     }
     out["goals"] = {
@@ -557,7 +733,7 @@ def summary(
         "deploy_under_15s": bool(dep) and max(dep) < 15,
         "proxy_ratio_at_least_0.6": ratio is not None and ratio >= 0.6,
     }
-    out["ok"] = not figures.errors and figures.broken_refused
+    out["ok"] = not figures.errors and (args.baseline or figures.broken_refused)
     return out
 
 
@@ -608,17 +784,30 @@ def held_load_run(bench: Bench, proxy_url: str, args: argparse.Namespace, root: 
     script = root / "count_non_2xx.lua"
     script.write_text(LUA_COUNT_NON_2XX)
     load = HeldLoad(f"{proxy_url}/", args.connections, args.duration + LOAD_HARD_EXTRA_S, script)
+    sampler = ProxySampler(bench.cp.home / "proxy" / "admin.sock", ENV)
+    probe = LatencyProbe(proxy_url)
     log(f"held load: wrk -c{args.connections} through the proxy for the whole scenario")
+    bench.figures.mark("steady v1")
+    sampler.start()
     load.start()
+    probe.start()
     try:
-        bench.scenario(load)
+        if args.baseline:
+            log("baseline: no deploy or rollback, the load only sees v1")
+        else:
+            bench.scenario(load)
         remaining = args.duration - (time.monotonic() - load.started)
         if remaining > 0:
             log(f"scenario done; load continues {remaining:.1f}s more (--duration)")
             time.sleep(remaining)
+        bench.figures.mark("stopping the load")
         result = load.stop()
     finally:
         load.kill()
+        sampler.stop()
+        probe.stop()
+        bench.figures.proxy_samples = sampler.samples
+        bench.figures.probe_samples = probe.samples
     log(
         f"held load: {result.requests} requests in {result.seconds:.1f}s, "
         f"non-2xx {result.non_2xx}, socket errors {result.socket_errors}"
@@ -651,8 +840,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"ERROR: {exc}")
         finally:
             watcher.close()
-            if watcher.errors:
-                figures.errors.append(f"watcher saw failures: {watcher.errors[:10]}")
+            figures.watcher_failures = watcher.failures
             shutdown(cp, home, figures)
     return summary(args, load, direct, proxy, figures)
 
@@ -680,10 +868,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--instances", type=int, default=2, help="instances per colour")
     p.add_argument("--proxy-port", type=int, default=18180, help="public port of the app")
     p.add_argument("--settle", type=float, default=2.0, help="seconds between steps")
-    p.add_argument(
-        "--consecutive", type=int, default=20, help="answers in a row that prove a switch"
-    )
+    p.add_argument("--consecutive", type=int, default=20, help="answers in a row that prove a switch")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="SHIPYARD_CACHE_DIR")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="control run: hold the load for --duration with no deploy or rollback",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (debugging)")
     return p.parse_args(argv)
 
