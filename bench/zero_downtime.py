@@ -187,7 +187,8 @@ class HeldLoad:
         self.started = 0.0
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pipe = subprocess.PIPE
+        self.proc = subprocess.Popen(self.argv, stdout=pipe, stderr=pipe, text=True)
         self.started = time.monotonic()
 
     def running(self) -> bool:
@@ -404,11 +405,12 @@ def parse_stat_sample(text: str, env: str) -> StatSample:
 
 
 class ProxySampler:
-    """Reads HAProxy's ``show stat`` (read-only) twice a second during the held load.
+    """Reads HAProxy's ``show stat`` twice a second during the held load (diagnostics only).
 
-    Deltas of its counters, attributed to the scenario's phases, tell where failures
-    happened: client aborts are wrk's timeouts, 5xx are HAProxy's own error answers, and
-    a serving server seen DOWN is a failed health check under load.
+    It uses the admin socket of this run's own HAProxy, read-only. Counter increases per
+    phase say where HAProxy itself failed requests: ``5xx`` are its error answers, ``econ``
+    failed server connections (and queue timeouts), ``cli_abrt`` clients that gave up; a
+    serving server seen DOWN is a health check that failed under load.
     """
 
     def __init__(self, socket_path: Path, env: str, interval: float = 0.5) -> None:
@@ -463,7 +465,8 @@ def proxy_by_phase(samples: list[StatSample], phases: list[tuple[float, str]]) -
             row["samples_serving_server_down"] = row.get("samples_serving_server_down", 0) + 1
         if after.serving and len(after.serving_down) == after.serving:
             row["samples_all_serving_down"] = row.get("samples_all_serving_down", 0) + 1
-    return {phase: {k: v for k, v in row.items() if v} for phase, row in out.items() if any(row.values())}
+    busy = {phase: row for phase, row in out.items() if any(row.values())}
+    return {phase: {k: v for k, v in row.items() if v} for phase, row in busy.items()}
 
 
 # a time-stamped latency probe ---------------------------------------------------------------
@@ -793,12 +796,12 @@ def held_load_run(bench: Bench, proxy_url: str, args: argparse.Namespace, root: 
     probe.start()
     try:
         if args.baseline:
-            log("baseline: no deploy or rollback, the load only sees v1")
+            log(f"baseline: {args.duration:g}s of load on v1, no deploy or rollback")
         else:
             bench.scenario(load)
         remaining = args.duration - (time.monotonic() - load.started)
         if remaining > 0:
-            log(f"scenario done; load continues {remaining:.1f}s more (--duration)")
+            log(f"holding the load {remaining:.1f}s more (--duration {args.duration:g})")
             time.sleep(remaining)
         bench.figures.mark("stopping the load")
         result = load.stop()
