@@ -23,6 +23,9 @@ def test_switch_raises_new_weights_before_lowering_old() -> None:
     after = backend(Server("blue-0", "127.0.0.1:9001", 0), Server("green-0", "127.0.0.1:9002", 100))
     assert plan_transition(before, after) == [
         "set weight be_dev/green-0 100",
+        # HAProxy 2.6 only hands its queue to a server leaving maintenance
+        "set server be_dev/green-0 state maint",
+        "set server be_dev/green-0 state ready",
         "set weight be_dev/blue-0 0",
     ]
 
@@ -60,8 +63,9 @@ def test_config_disables_empty_slots_and_binds_each_environment() -> None:
     text = render_haproxy_config(layout, "/run/admin.sock", None)
     assert "bind 127.0.0.1:8080" in text
     assert "stats socket /run/admin.sock mode 600 level admin" in text
-    assert "server blue-0 127.0.0.1:9001 weight 100 check inter 250ms rise 1 fall 3\n" in text
-    assert "server green-0 127.0.0.1:1 weight 0 check inter 250ms rise 1 fall 3 disabled" in text
+    assert "server blue-0 127.0.0.1:9001 weight 100 maxconn 64 check inter 250ms rise 1 fall 3\n" in text
+    assert "server green-0 127.0.0.1:1 weight 0 maxconn 64 check inter 250ms rise 1 fall 3 disabled" in text
+    assert "timeout queue 30s" in text
     assert "option httpchk GET /health" in text
     assert "retry-on conn-failure empty-response" in text
 

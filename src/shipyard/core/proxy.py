@@ -90,6 +90,7 @@ def render_haproxy_config(layout: ProxyLayout, socket_path: str, stats_bind: str
         "    timeout server 60s",
         "    timeout http-keep-alive 10s",
         "    timeout check 2s",
+        "    timeout queue 30s",
         "    retries 3",
         "    option redispatch 1",
         "    retry-on conn-failure empty-response",
@@ -120,7 +121,9 @@ def render_haproxy_config(layout: ProxyLayout, socket_path: str, stats_bind: str
             check = f"check inter {be.check_interval_ms}ms rise {be.rise} fall {be.fall}"
             state = "" if srv.address else " disabled"
             addr = srv.address or PLACEHOLDER
-            lines.append(f"    server {srv.name} {addr} weight {srv.weight} {check}{state}")
+            lines.append(
+                f"    server {srv.name} {addr} weight {srv.weight} maxconn 64 {check}{state}"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -147,6 +150,12 @@ def plan_transition(current: Backend | None, desired: Backend) -> list[str]:
         old_weight = old.weight if old else 0
         if srv.weight > old_weight:
             raises.append(f"set weight {be}/{srv.name} {srv.weight}")
+            if old_weight == 0:
+                # HAProxy 2.6 hands queued requests to a server only when it comes out of
+                # maintenance, not when its weight rises from 0: without this kick the
+                # backend queue (server maxconn) is never drained by the new colour.
+                raises.append(f"set server {be}/{srv.name} state maint")
+                raises.append(f"set server {be}/{srv.name} state ready")
         elif srv.weight < old_weight or old is None:
             lowers.append(f"set weight {be}/{srv.name} {srv.weight}")
         if srv.address is None and (old is None or old.address is not None):
