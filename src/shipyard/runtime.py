@@ -14,6 +14,7 @@ import psutil
 import uvicorn
 
 from shipyard.core.records import Owner
+from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.builder import Builder
 from shipyard.drivers.files import write_atomic, write_json
 from shipyard.drivers.haproxy import HAProxy, find_haproxy
@@ -36,7 +37,7 @@ def build_engine(paths: Paths) -> Engine:
     ctx = Context(
         paths=paths,
         store=open_store(paths.state_db),
-        proxy=HAProxy(paths.proxy, find_haproxy()),
+        proxy=HAProxy(paths.proxy, find_haproxy(), log_socket=paths.proxy / "log.sock"),
         runtime=LocalRuntime(paths.home.resolve()),
         builder=Builder(paths.releases, paths.cache),
         prober=Prober(),
@@ -45,7 +46,7 @@ def build_engine(paths: Paths) -> Engine:
         manifest_text=paths.manifest.read_text(),
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    return Engine(ctx)
+    return Engine(ctx, AccessLogReceiver(paths.proxy / "log.sock", ctx.traffic))
 
 
 def ensure_token(home: Path) -> str:

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,42 @@ class Shipyard:
         if info.exists():  # a server that did not answer `down`
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.server_pid(), signal.SIGKILL)
+
+
+class Load:
+    """A bounded background client that counts failed requests through the proxy."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ok = 0
+        self.failed: list[str] = []
+        self.versions: set[str] = set()
+        self.by_status: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 120
+        with httpx.Client(trust_env=False, timeout=5) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    resp = client.get(f"http://127.0.0.1:{self.port}/")
+                    self.by_status[resp.status_code] = self.by_status.get(resp.status_code, 0) + 1
+                    if resp.status_code == 200:
+                        self.ok += 1
+                        self.versions.add(resp.json()["version"])
+                    else:
+                        self.failed.append(str(resp.status_code))
+                except httpx.HTTPError as exc:
+                    self.failed.append(repr(exc))
 
 
 @pytest.fixture(scope="session")

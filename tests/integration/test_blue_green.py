@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 import pytest
-from tests.integration.conftest import Shipyard
+from tests.integration.conftest import Load, Shipyard
 
 pytestmark = pytest.mark.integration
-
-
-class Load:
-    """A bounded background client that counts failed requests through the proxy."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.ok = 0
-        self.failed: list[str] = []
-        self.versions: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + 120
-        with httpx.Client(trust_env=False, timeout=5) as client:
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                try:
-                    resp = client.get(f"http://127.0.0.1:{self.port}/")
-                    if resp.status_code == 200:
-                        self.ok += 1
-                        self.versions.add(resp.json()["version"])
-                    else:
-                        self.failed.append(str(resp.status_code))
-                except httpx.HTTPError as exc:
-                    self.failed.append(repr(exc))
 
 
 def test_deploy_switch_and_instant_rollback_without_failed_requests(shipyard: Shipyard) -> None:

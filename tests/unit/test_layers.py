@@ -44,7 +44,5 @@ def test_cli_reads_drivers_only_for_files() -> None:
     for path in (SRC / "cli").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "shipyard.drivers"
-            ):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shipyard.drivers"):
                 assert node.module == "shipyard.drivers.files", path

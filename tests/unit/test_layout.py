@@ -77,3 +77,37 @@ def test_every_environment_has_a_backend_even_before_a_deploy() -> None:
     assert [b.env for b in layout.backends] == ["dev", "prod"]
     assert [s.name for s in layout.backends[1].servers] == ["blue-0", "green-0"]
     assert all(s.address is None and s.weight == 0 for s in layout.backends[0].servers)
+
+
+def test_canary_colour_gets_its_share_of_the_weight() -> None:
+    route = Route("dev", "blue", "r1", canary_colour="green", canary_release="r2", canary_weight=10)
+    got = servers(
+        "dev",
+        route,
+        [inst("blue", 0, 9001), inst("blue", 1, 9002), inst("green", 0, 9003), inst("green", 1, 9004)],
+    )
+    weights = {name: weight for name, _, weight in got}
+    share = (weights["green-0"] + weights["green-1"]) / sum(weights.values())
+    assert abs(share - 0.10) < 0.006
+    assert weights["blue-0"] == weights["blue-1"] > weights["green-0"] == weights["green-1"] > 0
+
+
+def test_sticky_split_holds_the_standby_colour_in_maintenance() -> None:
+    sticky = parse_manifest(
+        {
+            "app": "notes",
+            "processes": {"web": {"command": "x"}},
+            "strategy": {"canary": {"sticky": True}},
+            "environments": {"dev": {"port": 8080}},
+        }
+    )
+    route = Route("dev", "green", "r2", "blue", "r1", 1.0)
+    be = layout_for(sticky, {"dev": route}, [inst("blue", 0, 9001), inst("green", 0, 9003)]).backend("dev")
+    assert be is not None and be.sticky
+    by_name = {s.name: s for s in be.servers}
+    assert by_name["blue-0"].maint and by_name["blue-0"].weight == 0
+    assert not by_name["green-0"].maint
+    plain = layout_for(MANIFEST, {"dev": route}, [inst("blue", 0, 9001), inst("green", 0, 9003)]).backend(
+        "dev"
+    )
+    assert plain is not None and not plain.sticky and not any(s.maint for s in plain.servers)

@@ -10,6 +10,7 @@ import pytest
 from shipyard.core.durations import format_duration, parse_duration
 from shipyard.errors import ManifestError
 from shipyard.manifest.loader import load_manifest, parse_manifest
+from shipyard.manifest.models import Canary
 
 
 def base(**extra: Any) -> dict[str, Any]:
@@ -135,3 +136,78 @@ def test_bad_durations(text: object) -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (0.25, 2, 90, 7200)] == ["250ms", "2s", "1.5m", "2h"]
+
+
+def canary(**kw: Any) -> dict[str, Any]:
+    return base(strategy={"canary": kw})
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "text"),
+    [
+        (canary(steps=[10, 5, 100]), "strategy.canary.steps", "steps[1] = 5 does not increase on 10"),
+        (canary(steps=[10, 50]), "strategy.canary.steps", "the last step must be 100"),
+        (canary(steps=[10, 150]), "strategy.canary.steps", "each step is a percent from 1 to 100"),
+        (canary(steps=[]), "strategy.canary.steps", "steps is empty"),
+        (
+            canary(analysis={"error_rate": {"max": 1}}),
+            "strategy.canary.analysis.error_rate.max",
+            "no unit: write a share with %",
+        ),
+        (
+            canary(analysis={"error_rate": {"max": "120%"}}),
+            "strategy.canary.analysis.error_rate.max",
+            "between 0% and 100%",
+        ),
+        (
+            canary(analysis={"latency_p95": {"max": 3}}),
+            "strategy.canary.analysis.latency_p95.max",
+            "no unit: write a latency",
+        ),
+        (
+            canary(analysis={"latency_p99": {"max": "2h"}}),
+            "strategy.canary.analysis.latency_p99.max",
+            "out of range",
+        ),
+        (
+            canary(analysis={"no_data": "skip"}),
+            "strategy.canary.analysis.no_data",
+            "'pause', 'fail' or 'pass'",
+        ),
+        (canary(pause_at=[30]), "strategy.canary", "pause_at 30 is not a step before 100"),
+        (canary(interval="500ms"), "strategy.canary.interval", "greater than or equal to 1"),
+        (canary(interval="1m", progress_deadline="1m"), "strategy.canary", "progress_deadline (1m)"),
+        (base(strategy={"canary": {}, "blue_green": {}}), "strategy", "choose one strategy"),
+        (
+            base(
+                strategy={"blue_green": {"analysis": {}, "analysis_window": "5s", "analysis_interval": "10s"}}
+            ),
+            "strategy.blue_green",
+            "analysis_interval (10s) is longer than analysis_window (5s)",
+        ),
+        (base(notifications={"webhook": "ftp://x"}), "notifications.webhook", "should match pattern"),
+    ],
+)
+def test_bad_rollout_settings_are_refused_with_the_key_path(
+    data: dict[str, Any], where: str, text: str
+) -> None:
+    message = error_of(data).message
+    assert f"  {where}" in message and text in message, message
+
+
+def test_canary_defaults_and_shorthand() -> None:
+    m = parse_manifest(base(strategy="canary"))
+    c = m.strategy_for("dev")
+    assert isinstance(c, Canary)
+    assert c.steps == (10, 25, 50, 100) and c.interval == 30 and c.analysis.failure_limit == 0
+    assert c.analysis.error_rate is not None and c.analysis.error_rate.max == 0.01
+    assert c.analysis.latency_p99 is not None and c.analysis.latency_p99.max == 5
+    assert c.analysis.no_data == "pause" and not c.sticky
+
+
+def test_thresholds_keep_their_units() -> None:
+    m = parse_manifest(canary(analysis={"error_rate": {"max": "0.5%"}, "latency_p95": {"max": "300ms"}}))
+    c = m.strategy_for("dev")
+    assert isinstance(c, Canary) and c.analysis.error_rate and c.analysis.latency_p95
+    assert c.analysis.error_rate.max == pytest.approx(0.005)
+    assert c.analysis.latency_p95.max == pytest.approx(0.3)

@@ -105,3 +105,36 @@ def test_show_stat_parses_servers_only() -> None:
 @pytest.mark.parametrize("text", ["", "# \n"])
 def test_show_stat_empty(text: str) -> None:
     assert parse_show_stat(text) == []
+
+
+def test_sticky_backend_sets_a_cookie_per_server() -> None:
+    be = Backend(
+        "dev",
+        "127.0.0.1:8080",
+        "/health",
+        250,
+        1,
+        3,
+        (Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9002", 0, maint=True)),
+        sticky=True,
+    )
+    text = render_haproxy_config(ProxyLayout((be,)), "/tmp/a.sock", None)
+    assert "cookie SHIPYARD_SRV insert indirect nocache httponly" in text
+    assert "server blue-0 127.0.0.1:9001 weight 100" in text and "cookie blue-0\n" in text
+    assert "cookie green-0 disabled" in text
+
+
+def test_held_server_goes_to_maintenance_and_comes_back_ready() -> None:
+    up = backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9002", 0))
+    held = backend(
+        Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9002", 0, maint=True)
+    )
+    assert plan_transition(up, held) == ["set server be_dev/green-0 state maint"]
+    assert plan_transition(held, up) == ["set server be_dev/green-0 state ready"]
+
+
+def test_access_log_goes_to_the_control_plane_in_shipyards_format() -> None:
+    text = render_haproxy_config(ProxyLayout((backend(),)), "/tmp/a.sock", None, "/tmp/log.sock")
+    assert "log /tmp/log.sock len 512 format raw local0 info" in text
+    assert 'log-format "SY %b %s %ST %Ta %Ts.%ms %ts"' in text
+    assert "log " not in render_haproxy_config(ProxyLayout((backend(),)), "/tmp/a.sock", None)

@@ -12,14 +12,20 @@ from rich.console import Console
 from rich.markup import escape
 
 from shipyard.cli.client import Client
+from shipyard.cli.rollout import sample_line
 
 MARKS = {"running": "[cyan]…[/]", "ok": "[green]✓[/]", "failed": "[red]✗[/]", "info": " "}
 
 
 def follow(client: Client, dep_id: int, console: Console, poll: float = 0.1) -> dict[str, Any]:
-    """Print events until the deployment ends; return its final events payload."""
+    """Print events (and a rollout's live figures) until the deployment ends; return its payload."""
     after = 0
+    sample_after = 0
+    next_samples = 0.0
     while True:
+        if time.monotonic() >= next_samples:
+            sample_after = _print_samples(client, dep_id, console, sample_after)
+            next_samples = time.monotonic() + 1.0
         data = client.get(f"/api/deployments/{dep_id}/events", after=after)
         for ev in data["events"]:
             after = ev["id"]
@@ -31,3 +37,15 @@ def follow(client: Client, dep_id: int, console: Console, poll: float = 0.1) -> 
         if data["status"] != "running":
             return dict(data)
         time.sleep(poll)
+
+
+def _print_samples(client: Client, dep_id: int, console: Console, after: int) -> int:
+    """Print the newest figures of both versions, if new ones were recorded."""
+    rows = client.get(f"/api/deployments/{dep_id}/samples", after=after)["samples"]
+    if not rows:
+        return after
+    latest = {row["role"]: row for row in rows}
+    if "canary" in latest and "stable" in latest:
+        stamp = time.strftime("%H:%M:%S", time.localtime(latest["canary"]["at"]))
+        console.print(f"{stamp}   {sample_line(latest['canary'], latest['stable'])}", highlight=False)
+    return int(rows[-1]["id"])

@@ -5,7 +5,6 @@ Errors are printed once, here: ``Error: ...`` then ``Try: ...``, exit code 1.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -17,8 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import rollout as rollout_cli
 from shipyard.cli.client import Client
 from shipyard.cli.follow import follow
+from shipyard.cli.session import Opts, client, user
 from shipyard.drivers.files import read_json
 from shipyard.errors import ConflictError, ShipyardError
 from shipyard.manifest.loader import FILENAME, load_manifest
@@ -31,13 +32,9 @@ app = typer.Typer(
 )
 lock_app = typer.Typer(no_args_is_help=True, help="Inspect and break environment locks.")
 app.add_typer(lock_app, name="lock")
+app.add_typer(rollout_cli.rollout_app, name="rollout")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-class Opts:
-    home: Path = Path(".shipyard")
-    app_dir: Path = Path(".")
 
 
 @app.callback()
@@ -54,7 +51,7 @@ def _global(
 
 
 def _client() -> Client:
-    return Client(Opts.home)
+    return client()
 
 
 @app.command()
@@ -156,7 +153,7 @@ def deploy(
     release: Annotated[str | None, typer.Option(help="Deploy this existing release.")] = None,
     wait: Annotated[bool, typer.Option(help="Follow the steps until it ends.")] = True,
 ) -> None:
-    """Build a release and roll it out blue-green, showing each step live."""
+    """Build a release and roll it out (blue-green or canary), showing each step live."""
     client = _client()
     dep = client.post("/api/deploy", {"env": env, "release": release, "requested_by": _user()})["deployment"]
     console.print(f"deployment {dep} to {env}")
@@ -312,7 +309,7 @@ def _when(ts: float) -> str:
 
 
 def _user() -> str:
-    return os.environ.get("SHIPYARD_USER") or os.environ.get("USER") or "cli"
+    return user()
 
 
 def main() -> None:

@@ -1,8 +1,11 @@
 """From recorded state to the proxy layout that must be running: a pure function.
 
-The active colour's live instances get full weight; every other live instance
-keeps its address at weight 0 (so a rollback is a weight change only); slots
-without a live instance are put in maintenance. A killed control plane calls
+The active colour's live instances get full weight; during a progressive
+rollout the canary colour gets its share and the active colour the rest (see
+``split_weights``); every other live instance keeps its address at weight 0 (so
+a rollback is a weight change only), or, for a sticky split, is held in
+maintenance so that no cookie can pin a client to it; slots without a live
+instance are put in maintenance. A killed control plane calls
 this again on restart, so HAProxy ends up routing exactly as the state says.
 """
 
@@ -12,7 +15,8 @@ from collections.abc import Iterable
 
 from shipyard.core.proxy import FULL_WEIGHT, Backend, ProxyLayout, Server
 from shipyard.core.records import COLOURS, Instance, Route
-from shipyard.manifest.models import Manifest
+from shipyard.core.rollout import split_weights
+from shipyard.manifest.models import Canary, Manifest
 
 LIVE = {"starting", "running"}
 
@@ -26,13 +30,17 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
     spec = manifest.environments[env]
     mine = [i for i in instances if i.env == env and i.state in LIVE]
     by_slot = {(i.colour, i.slot): i for i in mine}
+    strategy = manifest.strategy_for(env)
+    sticky = isinstance(strategy, Canary) and strategy.sticky
+    weights = _colour_weights(route, mine)
     servers = []
     for colour in COLOURS:
         for slot in range(slot_count(manifest, env, mine)):
             inst = by_slot.get((colour, slot))
-            weight = FULL_WEIGHT if inst and colour == route.active_colour else 0
+            weight = weights.get(colour, 0) if inst else 0
             address = f"127.0.0.1:{inst.port}" if inst else None
-            servers.append(Server(f"{colour}-{slot}", address, weight))
+            maint = sticky and inst is not None and colour == route.standby_colour and weight == 0
+            servers.append(Server(f"{colour}-{slot}", address, weight, maint))
     health = manifest.health
     return Backend(
         env=env,
@@ -42,7 +50,20 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
         rise=1,
         fall=health.unhealthy_threshold,
         servers=tuple(servers),
+        sticky=sticky,
     )
+
+
+def _colour_weights(route: Route, live: list[Instance]) -> dict[str, int]:
+    """Per-server weight of each colour: full on the active one, split during a canary."""
+    if route.active_colour is None:
+        return {}
+    if route.canary_colour is None or route.canary_weight <= 0:
+        return {route.active_colour: FULL_WEIGHT}
+    stable = sum(1 for i in live if i.colour == route.active_colour)
+    canary = sum(1 for i in live if i.colour == route.canary_colour)
+    w_stable, w_canary = split_weights(route.canary_weight, stable, canary)
+    return {route.active_colour: w_stable, route.canary_colour: w_canary}
 
 
 def layout_for(manifest: Manifest, routes: dict[str, Route], instances: list[Instance]) -> ProxyLayout:

@@ -13,8 +13,11 @@ import csv
 import io
 from dataclasses import dataclass
 
+from shipyard.core.traffic import LOG_FORMAT
+
 FULL_WEIGHT = 100
 PLACEHOLDER = "127.0.0.1:1"
+STICKY_COOKIE = "SHIPYARD_SRV"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Server:
     name: str  # "blue-0"
     address: str | None  # "127.0.0.1:9123"; None when no instance fills the slot
     weight: int  # 0..256
+    maint: bool = False  # kept out even of persistent (sticky) traffic
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Backend:
     rise: int
     fall: int
     servers: tuple[Server, ...]
+    sticky: bool = False  # a cookie keeps each client on one server
 
     @property
     def name(self) -> str:
@@ -47,6 +52,7 @@ class Backend:
             self.check_interval_ms,
             self.rise,
             self.fall,
+            self.sticky,
             tuple(s.name for s in self.servers),
         )
 
@@ -74,7 +80,9 @@ class ServerState:
     address: str
 
 
-def render_haproxy_config(layout: ProxyLayout, socket_path: str, stats_bind: str | None) -> str:
+def render_haproxy_config(
+    layout: ProxyLayout, socket_path: str, stats_bind: str | None, log_target: str | None = None
+) -> str:
     """HAProxy configuration for ``layout``; servers without an instance start disabled."""
     lines = [
         "# Written by Shipyard from its state store; edits are overwritten.",
@@ -82,9 +90,11 @@ def render_haproxy_config(layout: ProxyLayout, socket_path: str, stats_bind: str
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
         "    stats timeout 2m",
         "    maxconn 8000",
+        *([f"    log {log_target} len 512 format raw local0 info"] if log_target else []),
         "",
         "defaults",
         "    mode http",
+        *(["    log global", f'    log-format "{LOG_FORMAT}"'] if log_target else []),
         "    timeout connect 2s",
         "    timeout client 60s",
         "    timeout server 60s",
@@ -117,12 +127,15 @@ def render_haproxy_config(layout: ProxyLayout, socket_path: str, stats_bind: str
             f"    option httpchk GET {be.health_path}",
             "    http-check expect status 200",
         ]
+        if be.sticky:
+            lines.append(f"    cookie {STICKY_COOKIE} insert indirect nocache httponly")
         for srv in be.servers:
             check = f"check inter {be.check_interval_ms}ms rise {be.rise} fall {be.fall}"
-            state = "" if srv.address else " disabled"
+            cookie = f" cookie {srv.name}" if be.sticky else ""
+            state = "" if srv.address and not srv.maint else " disabled"
             addr = srv.address or PLACEHOLDER
             lines.append(
-                f"    server {srv.name} {addr} weight {srv.weight} maxconn 64 {check}{state}"
+                f"    server {srv.name} {addr} weight {srv.weight} maxconn 64 {check}{cookie}{state}"
             )
         lines.append("")
     return "\n".join(lines)
@@ -132,8 +145,8 @@ def plan_transition(current: Backend | None, desired: Backend) -> list[str]:
     """Runtime API commands that take a running backend from ``current`` to ``desired``.
 
     Order: new addresses and readiness first, then weights raised, then weights lowered,
-    then servers without an instance put into maintenance. Both backends have the same
-    structure (same server names); a structural change needs a reload instead.
+    then servers without an instance (or held out of sticky traffic) put into maintenance.
+    Both backends have the same structure (same server names); a structural change needs a reload instead.
     """
     before = {s.name: s for s in current.servers} if current else {}
     be = desired.name
@@ -158,8 +171,12 @@ def plan_transition(current: Backend | None, desired: Backend) -> list[str]:
                 raises.append(f"set server {be}/{srv.name} state ready")
         elif srv.weight < old_weight or old is None:
             lowers.append(f"set weight {be}/{srv.name} {srv.weight}")
-        if srv.address is None and (old is None or old.address is not None):
+        out_now = srv.address is None or srv.maint
+        out_before = old is not None and (old.address is None or old.maint)
+        if out_now and (old is None or not out_before):
             maint.append(f"set server {be}/{srv.name} state maint")
+        elif not out_now and out_before and srv.weight <= old_weight and old and old.address == srv.address:
+            addresses.append(f"set server {be}/{srv.name} state ready")
     return addresses + raises + lowers + maint
 
 

@@ -163,6 +163,9 @@ class Route:
     standby_colour: Colour | None = None
     standby_release: str | None = None
     standby_until: float | None = None
+    canary_colour: Colour | None = None  # a progressive rollout's new colour
+    canary_release: str | None = None
+    canary_weight: int = 0  # percent of requests on the canary colour
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,10 +11,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
+from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.builder import Builder
+from shipyard.drivers.notify import WebhookNotifier
 from shipyard.drivers.probe import Prober
 from shipyard.drivers.proxy import Proxy
 from shipyard.drivers.supervisor import LocalRuntime
@@ -66,7 +69,10 @@ class Context:
     owner: Owner
     manifest: Manifest
     manifest_text: str
+    traffic: TrafficBook = field(default_factory=TrafficBook)
+    notifier: WebhookNotifier = field(default_factory=WebhookNotifier)
     failpoint: str = ""
+    runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
     mutex: threading.RLock = field(default_factory=threading.RLock)
     build_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,6 +95,34 @@ class Context:
             for i in self.store.instances(env)
             if i.state in ("starting", "running") and (colour is None or i.colour == colour)
         ]
+
+    def notify(self, dep_id: int, env: str, event: str, reason: str) -> None:
+        """Send a rollout event to the manifest's webhook (if any); the outcome becomes an event."""
+        url = self.manifest.notifications.webhook
+        if not url:
+            return
+        dep = self.store.deployment(dep_id)
+        rollout = self.store.rollout(dep_id) or {}
+        payload = {
+            "event": event,
+            "app": self.manifest.app,
+            "env": env,
+            "deployment": dep_id,
+            "release": dep.release_id,
+            "from_release": dep.from_release,
+            "status": dep.status,
+            "reason": reason,
+            "at": time.time(),
+            "rollout": {
+                k: rollout.get(k)
+                for k in ("weight", "step", "failures", "decided_at", "zero_at", "first_error_at", "figures")
+            },
+        }
+
+        def record(ok: bool, message: str) -> None:
+            self.store.add_event(dep_id, "notify", message, "info" if ok else "failed")
+
+        self.notifier.send(url, payload, record)
 
     def hit_failpoint(self, where: str) -> None:
         """Fault injection for crash tests: SIGKILL this process at a named point."""

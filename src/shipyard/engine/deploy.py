@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,7 +18,9 @@ from shipyard.core.records import Colour, Instance, NewInstance, Release, Route,
 from shipyard.drivers.procs import ProcessRef, stored_ref
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.context import Context
+from shipyard.engine.rollout import CanaryRun, Outcome, watch_after_switch
 from shipyard.errors import DeployError, ShipyardError
+from shipyard.manifest.models import BlueGreen, Canary
 
 T = TypeVar("T")
 
@@ -46,9 +49,23 @@ class Deployment:
             new = self._step("start", lambda: self._start(release))
             self._step("health", lambda: self._wait_healthy(new))
             self._step("smoke", lambda: self._smoke(new))
+            settings = self.ctx.manifest.strategy_for(self.env)
+            if isinstance(settings, Canary) and route.active_colour is not None:
+                self._wait_proxy_up(self.new_colour)
+                outcome = self._step("rollout", lambda: self._canary(settings, release, route))
+                if outcome.phase != "promoted":
+                    self._retire(outcome)
+                    return
             self._step("switch", lambda: self._switch(release, route))
             self._step("drain", lambda: self._drain(route))
+            if isinstance(settings, BlueGreen) and settings.analysis and route.active_colour:
+                failure = self._step("analysis", lambda: self._analyse(settings))
+                if failure:
+                    self._switch_back(route, failure)
+                    return
             store.finish_deployment(self.dep_id, "succeeded")
+            if isinstance(settings, Canary) and route.active_colour is not None:
+                self.ctx.notify(self.dep_id, self.env, "rollout.promoted", f"{release.id} serves all traffic")
         except StepFailed as failed:
             self._abandon()
             store.finish_deployment(self.dep_id, "failed", failed.error.message, failed.error.hint)
@@ -218,6 +235,88 @@ class Deployment:
         took = (time.monotonic() - started) * 1000
         return None, f"traffic on {self.new_colour} ({release.id}) in {took:.1f} ms"
 
+    def _canary(self, settings: Canary, release: Release, route: Route) -> tuple[Outcome, str]:
+        assert self.new_colour is not None
+        run = CanaryRun(self.ctx, self.dep_id, self.env, settings, release.id, route, self.new_colour)
+        self.ctx.runs[self.env] = run
+        try:
+            outcome = run.run()
+        finally:
+            self.ctx.runs.pop(self.env, None)
+        if outcome.phase == "promoted":
+            return outcome, f"promoted after {time.time() - run.started:.1f}s"
+        return outcome, f"{outcome.phase.replace('_', ' ')}: {outcome.reason}"
+
+    def _retire(self, outcome: Outcome) -> None:
+        """After a canary that did not make it: drain and stop it, and record why."""
+        assert self.new_colour is not None
+        settings = self.ctx.manifest.strategy_for(self.env)
+        held = [
+            i
+            for i in self.ctx.store.instances(self.env)
+            if i.colour == self.new_colour and i.state in ("starting", "running", "stopping")
+        ]
+        wait_drained(self.ctx, self.env, self.new_colour, settings.drain_timeout)
+        stop_instances(self.ctx, held, settings.stop_timeout)
+        hint = (
+            f"see the figures with `shipyard rollout status {self.env}`; "
+            f"`shipyard rollout retry {self.env}` runs it again"
+        )
+        self.ctx.store.finish_deployment(self.dep_id, outcome.phase, outcome.reason, hint)
+        self.ctx.notify(self.dep_id, self.env, f"rollout.{outcome.phase}", outcome.reason)
+
+    def _analyse(self, settings: BlueGreen) -> tuple[str | None, str]:
+        assert self.new_colour is not None
+        failure = watch_after_switch(self.ctx, self.dep_id, self.env, settings, self.new_colour)
+        return failure, failure or f"passed over {settings.analysis_window:g}s"
+
+    def _switch_back(self, route: Route, reason: str) -> None:
+        """Blue-green's automatic rollback: the old colour (still up) takes all traffic again."""
+        ctx = self.ctx
+        decided = time.time()
+        with ctx.mutex:
+            current = ctx.store.route(self.env)
+            ctx.store.set_route(
+                Route(
+                    self.env,
+                    route.active_colour,
+                    route.active_release,
+                    current.active_colour,
+                    current.active_release,
+                    time.time() + ctx.manifest.strategy_for(self.env).rollback_window,
+                )
+            )
+            ctx.sync_proxy()
+        took = (time.time() - decided) * 1000
+        ctx.store.add_event(
+            self.dep_id,
+            "analysis",
+            f"rolled back: traffic on {route.active_release} in {took:.1f} ms",
+            "failed",
+        )
+        ctx.store.save_rollout(
+            self.dep_id,
+            env=self.env,
+            strategy="blue-green",
+            plan={},
+            step=0,
+            weight=0,
+            failures=1,
+            phase="rolled_back",
+            last_progress=decided,
+            started_at=decided,
+            decided_at=decided,
+            zero_at=time.time(),
+            reason=reason,
+        )
+        ctx.store.finish_deployment(
+            self.dep_id,
+            "rolled_back",
+            reason,
+            f"traffic is back on {route.active_release}; `shipyard deployments {self.env}` shows the checks",
+        )
+        ctx.notify(self.dep_id, self.env, "rollout.rolled_back", reason)
+
     def _wait_proxy_up(self, colour: Colour, timeout: float = 10.0) -> None:
         """HAProxy must see the new servers UP too, or raising their weight serves 503s."""
         deadline = time.monotonic() + timeout
@@ -253,6 +352,12 @@ class Deployment:
         route = self.ctx.store.route(self.env)
         if route.active_colour == self.new_colour:
             return  # the switch happened: the new colour serves now
+        if route.canary_colour == self.new_colour:
+            with self.ctx.mutex:
+                self.ctx.store.set_route(
+                    replace(route, canary_colour=None, canary_release=None, canary_weight=0)
+                )
+                self.ctx.sync_proxy()
         new = self.ctx.live_instances(self.env, self.new_colour)
         stop_instances(self.ctx, new, self.ctx.manifest.strategy_for(self.env).stop_timeout)
 

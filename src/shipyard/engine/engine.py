@@ -12,26 +12,34 @@ import time
 from typing import Any
 
 from shipyard.core.records import NewDeployment, Route
+from shipyard.core.rollout import describe_plan, min_interval_for
+from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.procs import stored_ref
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import Deployment, stop_instances
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
-from shipyard.errors import ConflictError, NotFoundError
+from shipyard.errors import ConflictError, ManifestError, NotFoundError
+from shipyard.manifest.models import Canary
 
 
 class Engine:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, access_log: AccessLogReceiver | None = None) -> None:
         self.ctx = ctx
         self.reconciler = Reconciler(ctx)
+        self.access_log = access_log
         self._threads: list[threading.Thread] = []
 
     def start(self) -> list[str]:
+        if self.access_log is not None:
+            self.access_log.start()
         done = reconcile_at_start(self.ctx)
         self.reconciler.start()
         return done
 
     def close(self) -> None:
         self.reconciler.stop()
+        if self.access_log is not None:
+            self.access_log.stop()
         for thread in self._threads:
             thread.join(timeout=1)
 
@@ -50,6 +58,9 @@ class Engine:
         if release_id is not None:
             ctx.store.release(release_id)  # NotFoundError names the fix
         route = ctx.store.route(env)
+        settings = manifest.strategy_for(env)
+        if isinstance(settings, Canary) and route.active_colour is not None:
+            self._check_traffic(env, settings)
         dep_id = ctx.store.begin_deployment(
             NewDeployment(
                 env=env,
@@ -61,6 +72,14 @@ class Engine:
             ),
             ctx.owner,
         )
+        if isinstance(settings, Canary):
+            plan = (
+                describe_plan(settings)
+                if route.active_colour
+                else ["first release: no stable version, so it takes all traffic"]
+            )
+            for line in plan:
+                ctx.store.add_event(dep_id, "plan", line)
         ctx.sync_proxy()  # a new environment or port gets its frontend now
         job = Deployment(ctx, dep_id, env, release_id)
         thread = threading.Thread(target=job.run, name=f"deploy-{dep_id}", daemon=True)
@@ -68,10 +87,89 @@ class Engine:
         thread.start()
         return dep_id
 
+    def _check_traffic(self, env: str, canary: Canary) -> None:
+        """Refuse an interval too short to collect min_requests at the first step's share of traffic."""
+        if canary.analysis.no_data == "pass":
+            return
+        rps = self.ctx.traffic.rate(f"be_{env}", time.time())
+        needed = min_interval_for(canary, rps)
+        if needed is not None and needed <= canary.interval:
+            return
+        key = (
+            f"environments.{env}.strategy.canary"
+            if self.ctx.manifest.environments[env].strategy
+            else "strategy.canary"
+        )
+        first = canary.steps[0]
+        if needed is None:
+            problem = f"{env} has had no traffic in the last minute, so no step can collect"
+        else:
+            problem = (
+                f"at the current {rps:.1f} requests/s, {first}% of traffic collects "
+                f"{rps * first / 100 * canary.interval:.0f} requests in {canary.interval:g}s, fewer than"
+            )
+        raise ManifestError(
+            f"{self.ctx.paths.manifest}: {key}.interval ({canary.interval:g}s) is too short: {problem} "
+            f"analysis.min_requests ({canary.analysis.min_requests})",
+            (f"raise {key}.interval to at least {needed:.0f}s, " if needed else "")
+            + f"lower {key}.analysis.min_requests, or set {key}.analysis.no_data to pass",
+        )
+
+    # progressive rollouts ---------------------------------------------------------------------
+    def rollout_verb(self, env: str, verb: str, by: str) -> dict[str, Any]:
+        self._check_env(env, self.ctx.manifest.environments)
+        run = self.ctx.runs.get(env)
+        if run is None:
+            raise ConflictError(
+                f"no rollout is running in {env}",
+                f"see the last one with `shipyard rollout status {env}`; "
+                f"start one with `shipyard deploy {env}`",
+            )
+        return dict(run.verb(verb, by))
+
+    def rollout_retry(self, env: str, by: str) -> int:
+        self._check_env(env, self.ctx.manifest.environments)
+        last = self.ctx.store.latest_rollout(env)
+        if last is None or last["phase"] not in ("aborted", "rolled_back", "failed"):
+            shown = "no rollout" if last is None else f"the last rollout is {last['phase']}"
+            raise ConflictError(
+                f"nothing to retry in {env}: {shown}",
+                "retry runs an aborted, rolled back or failed rollout again",
+            )
+        dep = self.ctx.store.deployment(int(last["deployment_id"]))
+        return self.deploy(env, by, dep.release_id, reason=f"retry of deployment {dep.id}")
+
+    def rollout_status(self, env: str) -> dict[str, Any]:
+        self._check_env(env, self.ctx.manifest.environments)
+        store = self.ctx.store
+        last = store.latest_rollout(env)
+        if last is None:
+            raise NotFoundError(
+                f"{env} has had no progressive rollout yet", f"`shipyard deploy {env}` with a canary strategy"
+            )
+        dep_id = int(last["deployment_id"])
+        samples = store.samples(dep_id)
+        latest: dict[str, Any] = {}
+        for row in samples:
+            latest[row["role"]] = row
+        return {
+            "rollout": last,
+            "deployment": store.deployment(dep_id).to_json(),
+            "running": env in self.ctx.runs,
+            "latest": latest,
+            "checks": store.checks(dep_id),
+            "samples": len(samples),
+        }
+
     # rollback --------------------------------------------------------------------------------
     def rollback(self, env: str, requested_by: str, to: str | None = None) -> int:
         ctx = self.ctx
         self._check_env(env, ctx.manifest.environments)
+        if env in ctx.runs:
+            raise ConflictError(
+                f"a progressive rollout is running in {env}",
+                f"`shipyard rollout abort {env}` returns all traffic to the stable version at once",
+            )
         route = ctx.store.route(env)
         target = to or route.standby_release
         if target is None:

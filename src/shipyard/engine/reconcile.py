@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from shipyard.core.health import restart_delay
@@ -32,6 +33,18 @@ def reconcile_at_start(ctx: Context) -> list[str]:
             step = dep.steps[-1].name if dep and dep.steps else "start"
             store.break_lock(held.env, "interrupted", f"the control plane stopped during step {step!r}")
             done.append(f"deployment {held.deployment_id} in {held.env} was interrupted at {step}")
+            if held.deployment_id is not None and store.rollout(held.deployment_id) is not None:
+                store.save_rollout(
+                    held.deployment_id,
+                    phase="failed",
+                    weight=0,
+                    reason="the control plane stopped during the rollout; traffic returned to stable",
+                )
+    for route in store.all_routes():
+        if route.canary_colour is not None and store.lock(route.env) is None:
+            # no half-switched traffic survives a restart: the stable version takes it all back
+            store.set_route(replace(route, canary_colour=None, canary_release=None, canary_weight=0))
+            done.append(f"{route.env}: canary {route.canary_release} taken out of traffic")
     routes = {r.env: r for r in store.all_routes()}
     for inst in store.instances():
         route = routes.get(inst.env) or Route(inst.env)

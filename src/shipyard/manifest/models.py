@@ -10,11 +10,11 @@ documents every field below.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from shipyard.core.durations import parse_duration
+from shipyard.core.durations import format_duration, parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -67,7 +67,62 @@ class SmokeCheck(Model):
     contains: str | None = Field(None, description="Text the body must contain, if set.")
 
 
-class BlueGreen(Model):
+def _percent(value: object) -> float:
+    """ "1%" -> 0.01. A bare number is refused: the unit says what the figure means."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            share = float(value.strip()[:-1]) / 100
+        except ValueError:
+            share = -1.0
+        if 0 <= share <= 1:
+            return share
+        raise ValueError(f"{value!r} is not a share between 0% and 100%")
+    raise ValueError(f"{value!r} has no unit: write a share with %, such as 1% or 0.5%")
+
+
+def _latency(value: object) -> float:
+    """ "300ms" / "3s" -> seconds. A bare number is refused: 3 could be seconds or ms."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} has no unit: write a latency such as 300ms or 3s")
+    seconds = parse_duration(value)
+    if not 0 < seconds <= 600:
+        raise ValueError(f"{value!r} is out of range: a latency limit is above 0 and at most 10m")
+    return seconds
+
+
+Percent = Annotated[float, BeforeValidator(_percent)]
+Latency = Annotated[float, BeforeValidator(_latency)]
+
+
+class RateLimit(Model):
+    max: Percent = Field(description="Highest share of 5xx answers of the new version, e.g. `1%`.")
+
+
+class LatencyLimit(Model):
+    max: Latency = Field(description="Highest latency of the new version at this percentile, e.g. `3s`.")
+
+
+class Analysis(Model):
+    error_rate: RateLimit | None = Field(
+        RateLimit(max="1%"), description="Share of the new version's answers that are 5xx."
+    )
+    latency_p50: LatencyLimit | None = Field(None, description="Median latency of the new version.")
+    latency_p95: LatencyLimit | None = Field(None, description="95th percentile latency.")
+    latency_p99: LatencyLimit | None = Field(LatencyLimit(max="5s"), description="99th percentile latency.")
+    min_requests: int = Field(
+        50, ge=1, description="Fewer requests than this to the new version in a check: no data."
+    )
+    no_data: Literal["pause", "fail", "pass"] = Field(
+        "pause",
+        description="What an inconclusive check (no data) does: `pause` (hold the weight and check "
+        "again), `fail` (count as a failed check) or `pass`.",
+    )
+    failure_limit: int = Field(0, ge=0, le=100, description="Failed checks tolerated; one more rolls back.")
+
+
+class Rollout(Model):
+    """Settings every strategy shares."""
+
     drain_timeout: Duration = Field(
         30.0, ge=0, description="Longest wait for the old colour's in-flight requests."
     )
@@ -85,9 +140,84 @@ class BlueGreen(Model):
     )
 
 
+class BlueGreen(Rollout):
+    analysis: Analysis | None = Field(
+        None, description="If set, the new version is analysed after the switch (auto rollback)."
+    )
+    analysis_window: Duration = Field(
+        60.0, gt=0, description="How long after the switch the analysis watches the new version."
+    )
+    analysis_interval: Duration = Field(
+        10.0, ge=1, description="Length of one analysis check within the window."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BlueGreen:
+        if self.analysis is not None and self.analysis_interval > self.analysis_window:
+            raise ValueError(
+                f"analysis_interval ({format_duration(self.analysis_interval)}) is longer than "
+                f"analysis_window ({format_duration(self.analysis_window)}): no check could finish"
+            )
+        return self
+
+
+class Canary(Rollout):
+    steps: tuple[int, ...] = Field(
+        (10, 25, 50, 100), description="Percent of requests on the new version, step by step."
+    )
+    interval: Duration = Field(30.0, ge=1, description="How long each step is watched (one check).")
+    analysis: Analysis = Field(default_factory=Analysis, description="Checks of each step.")
+    pause_at: tuple[int, ...] = Field(
+        (), description="Steps (percent) where the rollout waits for `shipyard rollout promote`."
+    )
+    sticky: bool = Field(
+        False, description="Keep each client on one version during the rollout (HAProxy cookie)."
+    )
+    progress_deadline: Duration = Field(
+        600.0, gt=0, description="A rollout that does not advance for this long fails and rolls back."
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps:
+            raise ValueError("steps is empty: list percentages ending in 100, such as [10, 25, 50, 100]")
+        for i, weight in enumerate(steps):
+            if not 1 <= weight <= 100:
+                raise ValueError(f"steps[{i}] = {weight}: each step is a percent from 1 to 100")
+            if i and weight <= steps[i - 1]:
+                raise ValueError(
+                    f"steps[{i}] = {weight} does not increase on {steps[i - 1]}: "
+                    "list steps from the smallest to 100"
+                )
+        if steps[-1] != 100:
+            raise ValueError(f"steps end at {steps[-1]}: the last step must be 100")
+        return steps
+
+    @model_validator(mode="after")
+    def _check(self) -> Canary:
+        steps = self.steps
+        for weight in self.pause_at:
+            if weight not in steps[:-1]:
+                raise ValueError(
+                    f"pause_at {weight} is not a step before 100 (steps: {list(steps)}): "
+                    "pause at one of the steps"
+                )
+        detect = self.interval * (self.analysis.failure_limit + 1)
+        if self.progress_deadline <= detect:
+            raise ValueError(
+                f"progress_deadline ({format_duration(self.progress_deadline)}) must be longer than "
+                f"interval x (failure_limit + 1) = {format_duration(detect)}"
+            )
+        return self
+
+
 class Strategy(Model):
     blue_green: BlueGreen | None = Field(
         None, description="Blue-green: all traffic switches at once after the health gate."
+    )
+    canary: Canary | None = Field(
+        None, description="Canary: traffic moves step by step while each step is analysed."
     )
 
     @model_validator(mode="before")
@@ -95,20 +225,33 @@ class Strategy(Model):
     def _shorthand(cls, data: Any) -> Any:
         if data == "blue-green":
             return {"blue_green": {}}
+        if data == "canary":
+            return {"canary": {}}
         if isinstance(data, str):
-            raise ValueError(f"unknown strategy {data!r}: use 'blue-green' or a mapping")
+            raise ValueError(f"unknown strategy {data!r}: use 'blue-green', 'canary' or a mapping")
         return data
 
     @model_validator(mode="after")
     def _default(self) -> Strategy:
-        if self.blue_green is None:
+        if self.blue_green is not None and self.canary is not None:
+            raise ValueError("choose one strategy: blue_green or canary, not both")
+        if self.blue_green is None and self.canary is None:
             object.__setattr__(self, "blue_green", BlueGreen())
         return self
 
     @property
-    def settings(self) -> BlueGreen:
-        assert self.blue_green is not None
-        return self.blue_green
+    def settings(self) -> BlueGreen | Canary:
+        chosen = self.canary or self.blue_green
+        assert chosen is not None
+        return chosen
+
+
+class Notifications(Model):
+    webhook: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="URL that receives a JSON POST for each rollout event (rollback, promotion).",
+    )
 
 
 class Environment(Model):
@@ -133,6 +276,9 @@ class Manifest(Model):
         (SmokeCheck(),), description="Requests every new instance must answer before traffic."
     )
     strategy: Strategy = Field(default_factory=Strategy, description="Default rollout strategy.")
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="Where rollout events are sent."
+    )
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
@@ -164,7 +310,7 @@ class Manifest(Model):
         own = self.environments[env].instances
         return own if own is not None else self.processes["web"].instances
 
-    def strategy_for(self, env: str) -> BlueGreen:
+    def strategy_for(self, env: str) -> BlueGreen | Canary:
         own = self.environments[env].strategy
         return (own or self.strategy).settings
 

@@ -33,6 +33,11 @@ class RollbackBody(BaseModel):
     requested_by: str = "cli"
 
 
+class ActorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requested_by: str = "cli"
+
+
 def create_app(engine: Engine, token: str, on_shutdown: Callable[[], None]) -> FastAPI:
     app = FastAPI(title="Shipyard control plane", version="0.1.0", docs_url=None, redoc_url=None)
     store = engine.ctx.store
@@ -99,6 +104,23 @@ def create_app(engine: Engine, token: str, on_shutdown: Callable[[], None]) -> F
             "release": dep.release_id,
             "events": store.events(dep_id, after),
         }
+
+    @app.get("/api/deployments/{dep_id}/samples", dependencies=guarded)
+    def samples(dep_id: int, after: int = 0) -> dict[str, Any]:
+        store.deployment(dep_id)
+        return {"samples": store.samples(dep_id, after), "rollout": store.rollout(dep_id)}
+
+    @app.get("/api/rollouts/{env}", dependencies=guarded)
+    def rollout_status(env: str) -> dict[str, Any]:
+        return engine.rollout_status(env)
+
+    @app.post("/api/rollouts/{env}/retry", dependencies=guarded)
+    def rollout_retry(env: str, body: ActorBody) -> dict[str, Any]:
+        return {"ok": True, "deployment": engine.rollout_retry(env, body.requested_by)}
+
+    @app.post("/api/rollouts/{env}/{verb}", dependencies=guarded)
+    def rollout_verb(env: str, verb: str, body: ActorBody) -> dict[str, Any]:
+        return {"ok": True, **engine.rollout_verb(env, verb, body.requested_by)}
 
     @app.get("/api/releases", dependencies=guarded)
     def releases() -> list[dict[str, Any]]:

@@ -89,6 +89,9 @@ routes = Table(
     Column("standby_colour", String),
     Column("standby_release", String),
     Column("standby_until", Float),
+    Column("canary_colour", String),
+    Column("canary_release", String),
+    Column("canary_weight", Integer, nullable=False, server_default="0"),
     Column("updated_at", Float, nullable=False),
 )
 
@@ -102,4 +105,57 @@ locks = Table(
     Column("acquired_at", Float, nullable=False),
     Column("owner_pid", Integer, nullable=False),
     Column("owner_started", Float, nullable=False),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), primary_key=True),
+    Column("env", String, nullable=False, index=True),
+    Column("strategy", String, nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("phase", String, nullable=False),
+    Column("paused_by", String),
+    Column("last_progress", Float, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("first_error_at", Float),
+    Column("decided_at", Float),
+    Column("zero_at", Float),
+    Column("reason", Text),
+    Column("figures", Text),
+    Column("updated_at", Float, nullable=False),
+)
+
+rollout_samples = Table(
+    "rollout_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("role", String, nullable=False),
+    Column("release_id", String),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("rps", Float, nullable=False),
+    Column("p50_ms", Float),
+    Column("p95_ms", Float),
+    Column("p99_ms", Float),
+)
+
+analysis_checks = Table(
+    "analysis_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("result", String, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("figures", Text, nullable=False),
 )

@@ -22,7 +22,18 @@ from sqlalchemy.exc import IntegrityError
 
 from shipyard.core import records as r
 from shipyard.errors import LockHeldError, NotFoundError
-from shipyard.state.schema import deployments, events, instances, locks, releases, routes, steps
+from shipyard.state.schema import (
+    analysis_checks,
+    deployments,
+    events,
+    instances,
+    locks,
+    releases,
+    rollout_samples,
+    rollouts,
+    routes,
+    steps,
+)
 
 Row = dict[str, Any]
 
@@ -280,6 +291,68 @@ class StateStore:
             done = conn.execute(update(routes).where(routes.c.env == route.env).values(**values))
             if done.rowcount == 0:
                 conn.execute(insert(routes).values(**values))
+
+    # rollouts ---------------------------------------------------------------------------------
+    def save_rollout(self, dep_id: int, **values: Any) -> None:
+        """Insert or update the rollout row of deployment ``dep_id``."""
+        values = {
+            k: (dumps(v) if k in ("plan", "figures") and not isinstance(v, str) else v)
+            for k, v in values.items()
+        } | {"updated_at": time.time()}
+        with self._tx() as conn:
+            done = conn.execute(update(rollouts).where(rollouts.c.deployment_id == dep_id).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(rollouts).values(deployment_id=dep_id, **values))
+
+    def rollout(self, dep_id: int) -> Row | None:
+        with self._tx() as conn:
+            row = conn.execute(select(rollouts).where(rollouts.c.deployment_id == dep_id)).mappings().first()
+        return _decoded(dict(row)) if row else None
+
+    def latest_rollout(self, env: str) -> Row | None:
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(rollouts).where(rollouts.c.env == env).order_by(rollouts.c.deployment_id.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return _decoded(dict(row)) if row else None
+
+    def add_samples(self, dep_id: int, rows: list[Row]) -> None:
+        with self._tx() as conn:
+            conn.execute(insert(rollout_samples), [{"deployment_id": dep_id, **row} for row in rows])
+
+    def samples(self, dep_id: int, after: int = 0, limit: int = 10000) -> list[Row]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(rollout_samples)
+                .where(rollout_samples.c.deployment_id == dep_id, rollout_samples.c.id > after)
+                .order_by(rollout_samples.c.id)
+                .limit(limit)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def add_check(self, dep_id: int, row: Row) -> None:
+        with self._tx() as conn:
+            conn.execute(insert(analysis_checks).values(deployment_id=dep_id, **row))
+
+    def checks(self, dep_id: int) -> list[Row]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(analysis_checks)
+                .where(analysis_checks.c.deployment_id == dep_id)
+                .order_by(analysis_checks.c.id)
+            ).mappings()
+            return [_decoded(dict(row)) for row in rows]
+
+
+def _decoded(row: Row) -> Row:
+    for key in ("plan", "figures"):
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    return row
 
 
 def _lock_error(held: r.Lock) -> LockHeldError:

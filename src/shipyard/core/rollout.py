@@ -1,0 +1,143 @@
+"""The progressive rollout as a pure state machine: steps, checks, manual verbs, weights.
+
+The engine's rollout loop feeds it check results, verbs and the clock, and
+carries out what it decides. Every state has a way out: checks advance or roll
+back, a human can promote or abort, and the progress deadline fails a rollout
+that has stopped moving without a human holding it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from shipyard.core.analysis import Check
+from shipyard.core.durations import format_duration
+from shipyard.errors import ConflictError
+from shipyard.manifest.models import Canary
+
+Phase = Literal["progressing", "paused", "promoted", "rolled_back", "aborted", "failed"]
+Action = Literal["hold", "advance", "promote_full", "rollback"]
+VERBS = ("promote", "promote-full", "pause", "resume", "abort")
+ACTIVE: tuple[Phase, ...] = ("progressing", "paused")
+MAX_WEIGHT = 256
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    step: int = 0  # index into the steps
+    failures: int = 0
+    phase: Phase = "progressing"
+    paused_by: str | None = None  # "manual", "pause_at", "no_data"
+    last_progress: float = 0.0  # when the weight last moved (or a human acted)
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE
+
+
+def describe_plan(canary: Canary) -> list[str]:
+    """The plan shown before a rollout starts: steps, minimum duration, worst-case detection."""
+    steps = " -> ".join(f"{w}%" for w in canary.steps)
+    watched = len(canary.steps) - 1
+    minimum = watched * canary.interval
+    detect = canary.interval * (canary.analysis.failure_limit + 1)
+    lines = [
+        f"canary steps {steps}, each watched {format_duration(canary.interval)}",
+        f"minimum duration {format_duration(minimum)} "
+        f"({watched} step(s) x {format_duration(canary.interval)})",
+        f"worst-case time to detect a bad version: {format_duration(detect)} "
+        f"(interval x (failure_limit {canary.analysis.failure_limit} + 1)), "
+        f"with at most {canary.steps[0]}% of requests exposed",
+    ]
+    if canary.pause_at:
+        lines.append(f"waits for `shipyard rollout promote` at {', '.join(f'{w}%' for w in canary.pause_at)}")
+    return lines
+
+
+def on_check(state: RolloutState, check: Check, canary: Canary, now: float) -> tuple[RolloutState, Action]:
+    """What one finished check does to the rollout."""
+    result = check.result
+    if result == "inconclusive":
+        result = {"pass": "passed", "fail": "failed", "pause": "inconclusive"}[canary.analysis.no_data]  # type: ignore[assignment]
+    if result == "failed":
+        failures = state.failures + 1
+        if failures > canary.analysis.failure_limit:
+            return replace(state, failures=failures, phase="rolled_back"), "rollback"
+        return replace(state, failures=failures), "hold"
+    if result == "inconclusive":
+        if state.paused_by is None:
+            return replace(state, phase="paused", paused_by="no_data"), "hold"
+        return state, "hold"
+    # passed
+    if state.paused_by == "no_data":
+        state = replace(state, phase="progressing", paused_by=None)
+    if state.phase == "paused":
+        return state, "hold"  # a human holds it: checks still guard it, but do not advance
+    return _advance(state, canary, now)
+
+
+def _advance(state: RolloutState, canary: Canary, now: float) -> tuple[RolloutState, Action]:
+    nxt = state.step + 1
+    if nxt >= len(canary.steps) - 1:
+        return replace(state, step=len(canary.steps) - 1, phase="promoted", last_progress=now), "promote_full"
+    moved = replace(state, step=nxt, last_progress=now)
+    if canary.steps[nxt] in canary.pause_at:
+        moved = replace(moved, phase="paused", paused_by="pause_at")
+    return moved, "advance"
+
+
+def on_verb(state: RolloutState, verb: str, canary: Canary, now: float) -> tuple[RolloutState, Action]:
+    """A human's verb; raises ConflictError with a hint when it does not apply now."""
+    if not state.active:
+        raise ConflictError(
+            f"the rollout has ended ({state.phase}): `{verb}` no longer applies",
+            "start a new one with `shipyard deploy`, or `shipyard rollout retry` after an abort",
+        )
+    if verb == "abort":
+        return replace(state, phase="aborted"), "rollback"
+    if verb == "promote-full":
+        return replace(state, step=len(canary.steps) - 1, phase="promoted", last_progress=now), "promote_full"
+    if verb == "promote":
+        return _advance(replace(state, phase="progressing", paused_by=None, failures=0), canary, now)
+    if verb == "pause":
+        if state.paused_by == "manual":
+            raise ConflictError("the rollout is already paused", "`shipyard rollout resume` continues it")
+        return replace(state, phase="paused", paused_by="manual"), "hold"
+    if verb == "resume":
+        if state.phase != "paused":
+            raise ConflictError("the rollout is not paused", "nothing to resume")
+        return replace(state, phase="progressing", paused_by=None, last_progress=now), "hold"
+    raise ConflictError(f"unknown rollout verb {verb!r}", f"use one of: {', '.join(VERBS)}")
+
+
+def past_deadline(state: RolloutState, canary: Canary, now: float) -> bool:
+    """True when the rollout stopped moving for longer than the deadline, with no human holding it."""
+    if not state.active or state.paused_by in ("manual", "pause_at"):
+        return False
+    return now - state.last_progress > canary.progress_deadline
+
+
+def split_weights(percent: int, stable: int, canary: int) -> tuple[int, int]:
+    """Per-server HAProxy weights so that ``canary`` servers get ``percent`` of the requests.
+
+    ``stable`` and ``canary`` are server counts. Weights are whole numbers up to 256,
+    so the share is exact to about half a percent.
+    """
+    if percent <= 0 or canary == 0:
+        return (100, 0)
+    if percent >= 100 or stable == 0:
+        return (0, 100)
+    per_stable = (100 - percent) / stable
+    per_canary = percent / canary
+    scale = MAX_WEIGHT / max(per_stable, per_canary)
+    return (max(1, round(per_stable * scale)), max(1, round(per_canary * scale)))
+
+
+def min_interval_for(canary: Canary, rps: float) -> float | None:
+    """Shortest interval that collects min_requests at the first step under ``rps``, or None if none does."""
+    first_share = canary.steps[0] / 100
+    per_second = rps * first_share
+    if per_second <= 0:
+        return None
+    return canary.analysis.min_requests / per_second
