@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from tests.integration.conftest import Load, Shipyard, free_port
 
@@ -212,3 +213,52 @@ def test_control_plane_killed_mid_rollout_returns_traffic_to_stable(shipyard: Sh
     assert data["rollout"]["phase"] == "failed" and not data["running"]
     assert [i["release"] for i in shipyard.status()["instances"]] == ["r1", "r1"]
     assert shipyard.status()["lock"] is None
+
+
+def test_sticky_split_keeps_each_client_on_one_version(shipyard: Shipyard) -> None:
+    use_canary(shipyard, steps=[50, 100], pause_at=[50], sticky=True)
+    shipyard.up()
+    shipyard.cli("deploy")
+    with Load(shipyard.port):
+        time.sleep(1.5)
+        shipyard.use("v2")
+        shipyard.cli("deploy", "--no-wait")
+        wait_for(lambda: rollout(shipyard)["rollout"].get("paused_by") == "pause_at", 30, "the 50% step")
+        url = f"http://127.0.0.1:{shipyard.port}/"
+        seen_per_client = []
+        for _ in range(6):
+            with httpx.Client(trust_env=False, timeout=5) as client:  # one client: one cookie jar
+                seen_per_client.append({client.get(url).json()["version"] for _ in range(10)})
+        assert all(len(seen) == 1 for seen in seen_per_client), seen_per_client
+        assert set().union(*seen_per_client) == {"1.0.0", "2.0.0"}  # both versions get clients
+        with httpx.Client(trust_env=False, timeout=5) as pinned:
+            while pinned.get(url).json()["version"] != "2.0.0":
+                pinned.cookies.clear()
+            shipyard.cli("rollout", "abort")
+            # a cookie naming a canary instance must not keep the client on the aborted version
+            assert {pinned.get(url).json()["version"] for _ in range(10)} == {"1.0.0"}
+
+
+def test_blue_green_analysis_switches_back_a_faulty_version(shipyard: Shipyard) -> None:
+    shipyard.manifest["strategy"] = {
+        "blue_green": {
+            "analysis": {"error_rate": {"max": "1%"}, "min_requests": 10},
+            "analysis_window": "4s",
+            "analysis_interval": "2s",
+            "drain_timeout": "5s",
+        }
+    }
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy")
+    with Load(shipyard.port) as load:
+        shipyard.use("faulty")
+        done = shipyard.cli("deploy", check=False)
+        time.sleep(0.5)
+        errors_after = load.by_status.get(500, 0)
+        time.sleep(1.0)
+    assert done.returncode == 1 and "rolled_back" in done.stderr, done.stderr
+    assert "analysis failed after the switch" in done.stderr
+    assert shipyard.serving()["version"] == "1.0.0"
+    assert load.by_status.get(500, 0) == errors_after > 0
+    assert [i["release"] for i in shipyard.status()["instances"]] == ["r1", "r1"]  # the faulty one stopped

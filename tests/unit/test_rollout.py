@@ -149,3 +149,12 @@ def test_min_interval_for_the_traffic() -> None:
     c = canary(analysis={"min_requests": 50})
     assert min_interval_for(c, rps=100) == pytest.approx(5.0)  # 10 rps at 10%
     assert min_interval_for(c, rps=0) is None
+
+
+def test_a_first_step_in_pause_at_starts_paused() -> None:
+    from shipyard.core.rollout import start
+
+    assert start(canary(pause_at=[10]), now=3) == RolloutState(
+        phase="paused", paused_by="pause_at", last_progress=3
+    )
+    assert start(canary(), now=3) == RolloutState(last_progress=3)

@@ -36,6 +36,13 @@ class RolloutState:
         return self.phase in ACTIVE
 
 
+def start(canary: Canary, now: float) -> RolloutState:
+    """The state at the first step (which may itself be a `pause_at` step)."""
+    if canary.steps[0] in canary.pause_at:
+        return RolloutState(phase="paused", paused_by="pause_at", last_progress=now)
+    return RolloutState(last_progress=now)
+
+
 def describe_plan(canary: Canary) -> list[str]:
     """The plan shown before a rollout starts: steps, minimum duration, worst-case detection."""
     steps = " -> ".join(f"{w}%" for w in canary.steps)

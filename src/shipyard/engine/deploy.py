@@ -271,21 +271,17 @@ class Deployment:
         return failure, failure or f"passed over {settings.analysis_window:g}s"
 
     def _switch_back(self, route: Route, reason: str) -> None:
-        """Blue-green's automatic rollback: the old colour (still up) takes all traffic again."""
+        """Blue-green's automatic rollback: the old colour (still up) takes all traffic again,
+        and the failed one is drained and stopped."""
         ctx = self.ctx
+        assert self.new_colour is not None
+        settings = ctx.manifest.strategy_for(self.env)
         decided = time.time()
         with ctx.mutex:
-            current = ctx.store.route(self.env)
-            ctx.store.set_route(
-                Route(
-                    self.env,
-                    route.active_colour,
-                    route.active_release,
-                    current.active_colour,
-                    current.active_release,
-                    time.time() + ctx.manifest.strategy_for(self.env).rollback_window,
-                )
-            )
+            failed = ctx.live_instances(self.env, self.new_colour)
+            for inst in failed:
+                ctx.store.update_instance(inst.id, state="stopping")
+            ctx.store.set_route(Route(self.env, route.active_colour, route.active_release))
             ctx.sync_proxy()
         took = (time.time() - decided) * 1000
         ctx.store.add_event(
@@ -306,9 +302,11 @@ class Deployment:
             last_progress=decided,
             started_at=decided,
             decided_at=decided,
-            zero_at=time.time(),
+            zero_at=decided + took / 1000,
             reason=reason,
         )
+        wait_drained(ctx, self.env, self.new_colour, settings.drain_timeout)
+        stop_instances(ctx, failed, settings.stop_timeout)
         ctx.store.finish_deployment(
             self.dep_id,
             "rolled_back",

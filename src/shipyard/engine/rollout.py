@@ -17,7 +17,7 @@ from typing import Any
 
 from shipyard.core.analysis import Check, evaluate
 from shipyard.core.records import Colour, Route
-from shipyard.core.rollout import Action, RolloutState, describe_plan, on_check, on_verb, past_deadline
+from shipyard.core.rollout import Action, describe_plan, on_check, on_verb, past_deadline, start
 from shipyard.core.traffic import WindowStats
 from shipyard.engine.context import Context
 from shipyard.manifest.models import Analysis, BlueGreen, Canary
@@ -53,7 +53,7 @@ class CanaryRun:
         self.lock = threading.RLock()
         now = time.time()
         self.started = now
-        self.state = RolloutState(last_progress=now)
+        self.state = start(canary, now)
         self.check_started = now
         self.step_started = now
         self.reason = ""
@@ -75,7 +75,8 @@ class CanaryRun:
                 step=0,
                 weight=self.canary.steps[0],
                 failures=0,
-                phase="progressing",
+                phase=self.state.phase,
+                paused_by=self.state.paused_by,
                 last_progress=self.started,
                 started_at=self.started,
             )
