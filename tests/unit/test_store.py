@@ -79,3 +79,61 @@ def test_reopening_keeps_state(tmp_path: Path) -> None:
     first.set_route(Route("dev", "blue", "r1"))
     first.close()
     assert open_store(tmp_path / "s.db").route("dev").active_release == "r1"
+
+
+def test_migrations_build_exactly_the_schema_the_store_queries(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from shipyard.state.schema import metadata
+
+    open_store(tmp_path / "state.db").close()
+    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == [], f"schema.py and the Alembic migrations disagree: {diff}"
+
+
+def test_route_keeps_the_canary_split_and_rollouts_their_figures(store: StateStore) -> None:
+    route = Route("dev", "blue", "r1", canary_colour="green", canary_release="r2", canary_weight=25)
+    store.set_route(route)
+    assert store.route("dev") == route
+    dep = store.begin_deployment(NewDeployment("dev", "deploy", "alice"), ME)
+    store.save_rollout(
+        dep,
+        env="dev",
+        strategy="canary",
+        plan={"steps": [25, 100]},
+        step=0,
+        weight=25,
+        failures=0,
+        phase="progressing",
+        last_progress=1.0,
+        started_at=1.0,
+    )
+    store.save_rollout(dep, phase="rolled_back", weight=0, figures={"check": {"result": "failed"}})
+    saved = store.rollout(dep)
+    assert saved is not None and saved["phase"] == "rolled_back" and saved["plan"] == {"steps": [25, 100]}
+    assert saved["figures"] == {"check": {"result": "failed"}}
+    assert store.latest_rollout("dev") == saved and store.latest_rollout("prod") is None
+    store.add_samples(
+        dep,
+        [
+            {
+                "at": 2.0,
+                "step": 0,
+                "weight": 25,
+                "role": "canary",
+                "release_id": "r2",
+                "requests": 10,
+                "errors": 1,
+                "rps": 5.0,
+                "p50_ms": 1,
+                "p95_ms": 2,
+                "p99_ms": 3,
+            }
+        ],
+    )
+    assert [s["errors"] for s in store.samples(dep)] == [1]

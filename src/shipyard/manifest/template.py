@@ -36,6 +36,18 @@ strategy:
     rollback_window: 10m       # old colour keeps running this long: instant rollback
     stop_timeout: 10s          # SIGTERM, then SIGKILL after this
     max_restarts: 3            # crashes tolerated during a deploy
+  # Or a canary rollout, judged on the new version's own error rate and latency:
+  # canary:
+  #   steps: [10, 25, 50, 100]   # percent of requests on the new version
+  #   interval: 30s              # each step is watched this long (one check)
+  #   analysis:
+  #     error_rate: {max: 1%}
+  #     latency_p99: {max: 5s}
+  #     min_requests: 50         # fewer in a check: no data (see no_data)
+  #   pause_at: [50]             # wait for `shipyard rollout promote` here
+
+# notifications:
+#   webhook: https://example.com/hooks/shipyard   # JSON POST on rollback / promotion
 
 env: {{}}                        # variables for every environment
 
