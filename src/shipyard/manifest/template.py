@@ -41,8 +41,8 @@ strategy:
   #   steps: [10, 25, 50, 100]   # percent of requests on the new version
   #   interval: 30s              # each step is watched this long (one check)
   #   analysis:
-  #     error_rate: {max: 1%}
-  #     latency_p99: {max: 5s}
+  #     error_rate: {{max: 1%}}
+  #     latency_p99: {{max: 5s}}
   #     min_requests: 50         # fewer in a check: no data (see no_data)
   #   pause_at: [50]             # wait for `shipyard rollout promote` here
 
