@@ -98,6 +98,8 @@ def test_good_version_is_promoted_step_by_step_without_failed_requests(shipyard:
     assert data["rollout"]["phase"] == "promoted"
     assert [c["result"] for c in data["checks"]] == ["passed", "passed"]
     assert [c["weight"] for c in data["checks"]] == [20, 50]
+    counted = data["checks"][0]["figures"]["haproxy_counters"]  # HAProxy's own counters agree
+    assert counted["requests"] > 0 and counted["errors_5xx"] == 0
     canary = data["latest"]["canary"]
     assert canary["requests"] > 0 and canary["errors"] == 0 and canary["p99_ms"] is not None
     status = shipyard.cli("rollout", "status").stdout
@@ -132,6 +134,7 @@ def test_faulty_version_is_rolled_back_automatically_and_notified(shipyard: Ship
         assert ro["decided_at"] <= ro["zero_at"] < ro["decided_at"] + 1
         assert ro["first_error_at"] is not None and ro["first_error_at"] < ro["decided_at"]
         assert data["checks"][-1]["result"] == "failed"
+        assert data["checks"][-1]["figures"]["haproxy_counters"]["errors_5xx"] > 0
         assert [i["release"] for i in shipyard.status()["instances"]] == ["r1", "r1"]
         hit = wait_for(lambda: hook.received, 10, "the webhook")[0]
         assert hit["event"] == "rollout.rolled_back" and hit["env"] == "dev" and hit["release"] == "r2"

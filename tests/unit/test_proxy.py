@@ -100,6 +100,7 @@ def test_show_stat_parses_servers_only() -> None:
     assert [(s.backend, s.name, s.status, s.weight, s.current_sessions, s.address) for s in states] == [
         ("be_dev", "blue-0", "UP", 100, 2, "127.0.0.1:9001")
     ]
+    assert (states[0].requests_total, states[0].responses_5xx) == (7, 0)
 
 
 @pytest.mark.parametrize("text", ["", "# \n"])

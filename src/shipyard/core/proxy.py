@@ -78,6 +78,8 @@ class ServerState:
     weight: int
     current_sessions: int
     address: str
+    requests_total: int = 0  # stot: requests (sessions) the server has handled
+    responses_5xx: int = 0  # hrsp_5xx
 
 
 def render_haproxy_config(
@@ -197,6 +199,8 @@ def parse_show_stat(text: str) -> list[ServerState]:
                 weight=int(row.get("weight") or 0),
                 current_sessions=int(row.get("scur") or 0),
                 address=row.get("addr", ""),
+                requests_total=int(row.get("stot") or 0),
+                responses_5xx=int(row.get("hrsp_5xx") or 0),
             )
         )
     return out

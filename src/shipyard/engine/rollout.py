@@ -20,6 +20,7 @@ from shipyard.core.records import Colour, Route
 from shipyard.core.rollout import Action, describe_plan, on_check, on_verb, past_deadline, start
 from shipyard.core.traffic import WindowStats
 from shipyard.engine.context import Context
+from shipyard.errors import ShipyardError
 from shipyard.manifest.models import Analysis, BlueGreen, Canary
 
 TICK = 0.1
@@ -57,6 +58,7 @@ class CanaryRun:
         self.check_started = now
         self.step_started = now
         self.reason = ""
+        self.counters_at_check = self._counters()
 
     # the loop ------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -112,12 +114,17 @@ class CanaryRun:
     def _check(self, now: float) -> None:
         stats = self._window("canary", self.check_started, now)
         check = evaluate(stats, self.canary.analysis)
-        self._record_check(check, now)
+        counters = self._counters()
+        before = self.counters_at_check
+        self.counters_at_check = counters
+        # HAProxy's own per-server counters over the same check, recorded next to the log's figures
+        cross = {"requests": counters[0] - before[0], "errors_5xx": counters[1] - before[1]}
+        self._record_check(check, now, cross)
         self.state, action = on_check(self.state, check, self.canary, now)
         self.check_started = now
         if action == "rollback":
             self.reason = f"analysis failed at {self.weight}%: {check.summary}"
-        self._act(action, {"check": check.to_json()})
+        self._act(action, {"check": check.to_json(), "haproxy_counters": cross})
 
     # verbs ---------------------------------------------------------------------------------
     def verb(self, verb: str, by: str) -> dict[str, Any]:
@@ -227,7 +234,17 @@ class CanaryRun:
             )
         self.ctx.store.add_samples(self.dep_id, rows)
 
-    def _record_check(self, check: Check, now: float) -> None:
+    def _counters(self) -> tuple[int, int]:
+        """HAProxy's request and 5xx counters summed over the canary's servers (0, 0 if unknown)."""
+        names = self._servers("canary")
+        try:
+            states = self.ctx.proxy.server_states()
+        except ShipyardError:
+            return (0, 0)
+        mine = [s for s in states if s.backend == f"be_{self.env}" and s.name in names]
+        return (sum(s.requests_total for s in mine), sum(s.responses_5xx for s in mine))
+
+    def _record_check(self, check: Check, now: float, counters: dict[str, int]) -> None:
         self.ctx.store.add_check(
             self.dep_id,
             {
@@ -236,7 +253,7 @@ class CanaryRun:
                 "weight": self.weight,
                 "result": check.result,
                 "summary": check.summary,
-                "figures": _dumps(check.to_json()),
+                "figures": _dumps(check.to_json() | {"haproxy_counters": counters}),
             },
         )
         status = {"passed": "ok", "failed": "failed"}.get(check.result, "info")
