@@ -14,6 +14,7 @@ import psutil
 import uvicorn
 
 from shipyard.core.records import Owner
+from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.builder import Builder
 from shipyard.drivers.files import write_atomic, write_json
@@ -34,19 +35,22 @@ def build_engine(paths: Paths) -> Engine:
     manifest = load_manifest(paths.manifest)
     paths.home.mkdir(parents=True, exist_ok=True)
     me = psutil.Process()
+    traffic = TrafficBook()
+    access_log = AccessLogReceiver(traffic)
     ctx = Context(
         paths=paths,
         store=open_store(paths.state_db),
-        proxy=HAProxy(paths.proxy, find_haproxy(), log_socket=paths.proxy / "log.sock"),
+        proxy=HAProxy(paths.proxy, find_haproxy(), log_target=access_log.address),
         runtime=LocalRuntime(paths.home.resolve()),
         builder=Builder(paths.releases, paths.cache),
         prober=Prober(),
         owner=Owner(me.pid, me.create_time()),
         manifest=manifest,
         manifest_text=paths.manifest.read_text(),
+        traffic=traffic,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    return Engine(ctx, AccessLogReceiver(paths.proxy / "log.sock", ctx.traffic))
+    return Engine(ctx, access_log)
 
 
 def ensure_token(home: Path) -> str:

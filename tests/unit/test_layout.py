@@ -111,3 +111,16 @@ def test_sticky_split_holds_the_standby_colour_in_maintenance() -> None:
         "dev"
     )
     assert plain is not None and not plain.sticky and not any(s.maint for s in plain.servers)
+
+
+def test_capacity_follows_the_canary_split() -> None:
+    route = Route("dev", "blue", "r1", canary_colour="green", canary_release="r2", canary_weight=10)
+    live = [inst("blue", 0, 9001), inst("blue", 1, 9002), inst("green", 0, 9003), inst("green", 1, 9004)]
+    be = layout_for(MANIFEST, {"dev": route}, live).backend("dev")
+    assert be is not None
+    slots = {s.name: s.maxconn for s in be.servers}
+    assert slots["blue-0"] == slots["blue-1"] == 64
+    share = (slots["green-0"] + slots["green-1"]) / sum(slots.values())
+    assert abs(share - 0.10) < 0.02  # saturated, the canary still serves about its share
+    plain = layout_for(MANIFEST, {"dev": Route("dev", "blue", "r1")}, live).backend("dev")
+    assert plain is not None and {s.maxconn for s in plain.servers} == {64}

@@ -135,7 +135,20 @@ def test_held_server_goes_to_maintenance_and_comes_back_ready() -> None:
 
 
 def test_access_log_goes_to_the_control_plane_in_shipyards_format() -> None:
-    text = render_haproxy_config(ProxyLayout((backend(),)), "/tmp/a.sock", None, "/tmp/log.sock")
-    assert "log /tmp/log.sock len 512 format raw local0 info" in text
+    text = render_haproxy_config(ProxyLayout((backend(),)), "/tmp/a.sock", None, "127.0.0.1:5140")
+    assert "log 127.0.0.1:5140 len 512 format raw local0 info" in text
     assert 'log-format "SY %b %s %ST %Ta %Ts.%ms %ts"' in text
     assert "log " not in render_haproxy_config(ProxyLayout((backend(),)), "/tmp/a.sock", None)
+
+
+def test_capacity_rises_before_the_weight_and_falls_after_it() -> None:
+    small = backend(
+        Server("blue-0", "127.0.0.1:9001", 230), Server("green-0", "127.0.0.1:9002", 26, maxconn=7)
+    )
+    half = backend(Server("blue-0", "127.0.0.1:9001", 128), Server("green-0", "127.0.0.1:9002", 128))
+    plan = plan_transition(small, half)
+    assert plan.index("set maxconn server be_dev/green-0 64") < plan.index("set weight be_dev/green-0 128")
+    back = plan_transition(half, small)
+    assert back.index("set weight be_dev/green-0 26") < back.index("set maxconn server be_dev/green-0 7")
+    text = render_haproxy_config(ProxyLayout((small,)), "/tmp/a.sock", None)
+    assert "server green-0 127.0.0.1:9002 weight 26 maxconn 7 " in text

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shipyard.core.proxy import FULL_WEIGHT, Backend, ProxyLayout, Server
+from shipyard.core.proxy import FULL_WEIGHT, SERVER_MAXCONN, Backend, ProxyLayout, Server
 from shipyard.core.records import COLOURS, Instance, Route
 from shipyard.core.rollout import split_weights
 from shipyard.manifest.models import Canary, Manifest
@@ -40,7 +40,7 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
             weight = weights.get(colour, 0) if inst else 0
             address = f"127.0.0.1:{inst.port}" if inst else None
             maint = sticky and inst is not None and colour == route.standby_colour and weight == 0
-            servers.append(Server(f"{colour}-{slot}", address, weight, maint))
+            servers.append(Server(f"{colour}-{slot}", address, weight, maint, _maxconn(weight, weights)))
     health = manifest.health
     return Backend(
         env=env,
@@ -52,6 +52,20 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
         servers=tuple(servers),
         sticky=sticky,
     )
+
+
+def _maxconn(weight: int, weights: dict[str, int]) -> int:
+    """A server's share of concurrent requests follows its weight.
+
+    Round robin skips a server that is full and the backend queue feeds whichever server
+    frees a slot first, so under load equal ``maxconn`` would spread requests by capacity,
+    not by weight: a 10% canary beside two full stable servers would get every request
+    beyond their 128 slots. Scaling ``maxconn`` with the weight keeps the split under load.
+    """
+    top = max(weights.values(), default=0)
+    if weight <= 0 or top <= 0:
+        return SERVER_MAXCONN
+    return max(1, round(SERVER_MAXCONN * weight / top))
 
 
 def _colour_weights(route: Route, live: list[Instance]) -> dict[str, int]:

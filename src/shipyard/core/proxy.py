@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from shipyard.core.traffic import LOG_FORMAT
 
 FULL_WEIGHT = 100
+SERVER_MAXCONN = 64
 PLACEHOLDER = "127.0.0.1:1"
 STICKY_COOKIE = "SHIPYARD_SRV"
 
@@ -26,6 +27,7 @@ class Server:
     address: str | None  # "127.0.0.1:9123"; None when no instance fills the slot
     weight: int  # 0..256
     maint: bool = False  # kept out even of persistent (sticky) traffic
+    maxconn: int = 64  # requests in flight at once; more wait in HAProxy's queue
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,8 @@ def render_haproxy_config(
             cookie = f" cookie {srv.name}" if be.sticky else ""
             state = "" if srv.address and not srv.maint else " disabled"
             addr = srv.address or PLACEHOLDER
-            lines.append(
-                f"    server {srv.name} {addr} weight {srv.weight} maxconn 64 {check}{cookie}{state}"
-            )
+            limits = f"weight {srv.weight} maxconn {srv.maxconn}"
+            lines.append(f"    server {srv.name} {addr} {limits} {check}{cookie}{state}")
         lines.append("")
     return "\n".join(lines)
 
@@ -163,7 +164,14 @@ def plan_transition(current: Backend | None, desired: Backend) -> list[str]:
             addresses.append(f"set server {be}/{srv.name} addr {host} port {port}")
             addresses.append(f"set server {be}/{srv.name} state ready")
         old_weight = old.weight if old else 0
+        capacity = (
+            [f"set maxconn server {be}/{srv.name} {srv.maxconn}"]
+            if old is None or old.maxconn != srv.maxconn
+            else []
+        )
         if srv.weight > old_weight:
+            raises += capacity  # capacity moves with the weight: raised first, lowered last
+            capacity = []
             raises.append(f"set weight {be}/{srv.name} {srv.weight}")
             if old_weight == 0:
                 # HAProxy 2.6 hands queued requests to a server only when it comes out of
@@ -173,6 +181,7 @@ def plan_transition(current: Backend | None, desired: Backend) -> list[str]:
                 raises.append(f"set server {be}/{srv.name} state ready")
         elif srv.weight < old_weight or old is None:
             lowers.append(f"set weight {be}/{srv.name} {srv.weight}")
+        lowers += capacity
         out_now = srv.address is None or srv.maint
         out_before = old is not None and (old.address is None or old.maint)
         if out_now and (old is None or not out_before):

@@ -1,9 +1,13 @@
-"""Receives HAProxy's per-request log lines on a Unix datagram socket and books them.
+"""Receives HAProxy's per-request log lines over UDP on 127.0.0.1 and books them.
 
-HAProxy sends one line per request (``core.traffic.LOG_FORMAT``) to
-``<home>/proxy/log.sock``; this thread parses each line into the shared
-``TrafficBook``, from which the rollout analysis reads exact per-version figures.
-When the control plane is down HAProxy's lines are simply dropped; it keeps serving.
+HAProxy sends one line per request (``core.traffic.LOG_FORMAT``) to the port this
+receiver binds (a free one, chosen at start and written into HAProxy's config);
+this thread parses each line into the shared ``TrafficBook``, from which the rollout
+analysis reads exact per-version figures. UDP rather than a Unix datagram socket:
+Linux queues at most ``net.unix.max_dgram_qlen`` (often 10) datagrams on the latter,
+so bursts were lost, while a UDP socket queues up to its receive buffer (asked at
+8 MiB, capped by ``net.core.rmem_max``). When the control plane is down HAProxy's
+lines are simply dropped; it keeps serving.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from pathlib import Path
 
 from shipyard.core.traffic import TrafficBook, parse_log_line
 from shipyard.errors import ProxyError
@@ -20,28 +23,26 @@ RECEIVE_BUFFER = 8 * 1024 * 1024
 
 
 class AccessLogReceiver:
-    def __init__(self, path: Path, book: TrafficBook) -> None:
-        self.path = path
+    def __init__(self, book: TrafficBook, host: str = "127.0.0.1") -> None:
         self.book = book
         self.malformed = 0
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-
-    def start(self) -> None:
-        if len(str(self.path).encode()) > 100:
+        self._thread: threading.Thread | None = None
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.bind((host, 0))
+        except OSError as exc:
             raise ProxyError(
-                f"the access-log socket path {self.path} is too long for a Unix socket",
-                "use a shorter Shipyard home (--home or SHIPYARD_HOME)",
-            )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.unlink(missing_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        sock.bind(str(self.path))
+                f"cannot open a UDP port on {host} for HAProxy's access log: {exc}",
+                "check that the loopback interface is up",
+            ) from None
         sock.settimeout(0.5)
         self._sock = sock
+        self.address = f"{host}:{sock.getsockname()[1]}"  # HAProxy's `log` target
+
+    def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="access-log", daemon=True)
         self._thread.start()
 
@@ -49,12 +50,9 @@ class AccessLogReceiver:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        if self._sock is not None:
-            self._sock.close()
-        self.path.unlink(missing_ok=True)
+        self._sock.close()
 
     def _loop(self) -> None:
-        assert self._sock is not None
         while not self._stop.is_set():
             try:
                 data = self._sock.recv(4096)

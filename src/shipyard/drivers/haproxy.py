@@ -50,12 +50,12 @@ def find_haproxy(explicit: str | None = None) -> str:
 
 class HAProxy:
     def __init__(
-        self, folder: Path, binary: str, stats_bind: str | None = None, log_socket: Path | None = None
+        self, folder: Path, binary: str, stats_bind: str | None = None, log_target: str | None = None
     ) -> None:
         self.folder = folder
         self.binary = binary
         self.stats_bind = stats_bind
-        self.log_socket = log_socket
+        self.log_target = log_target  # where per-request log lines go, host:port
         self.config_path = folder / "haproxy.cfg"
         self.socket_path = folder / "admin.sock"
         self.pid_path = folder / "haproxy.json"
@@ -139,8 +139,7 @@ class HAProxy:
 
     # process ------------------------------------------------------------------------------
     def _write_config(self, layout: ProxyLayout) -> None:
-        log_target = str(self.log_socket) if self.log_socket else None
-        text = render_haproxy_config(layout, str(self.socket_path), self.stats_bind, log_target)
+        text = render_haproxy_config(layout, str(self.socket_path), self.stats_bind, self.log_target)
         write_atomic(self.config_path, text + "\n", mode=0o600)
 
     def _start(self, layout: ProxyLayout) -> None:
