@@ -426,14 +426,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> int:
-    args = parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 1
-    result = run(args)
-    log(f"goals: {result['goals']}")
-    print(json.dumps(result), flush=True)
-    return 0 if result["ok"] else 1
+    return zd.run_and_report(run, parse_args())
 
 
 if __name__ == "__main__":

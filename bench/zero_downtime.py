@@ -882,15 +882,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main() -> int:
-    args = parse_args()
+def run_and_report(scenario: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
+    """Run a benchmark scenario and print its figures as the last stdout line (shared by bench/*)."""
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 1
-    result = run(args)
+    result = scenario(args)
     log(f"goals: {result['goals']}")
     print(json.dumps(result), flush=True)
     return 0 if result["ok"] else 1
+
+
+def main() -> int:
+    return run_and_report(run, parse_args())
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ the result (advance, hold, roll back).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from shipyard.core.traffic import WindowStats
@@ -73,3 +73,11 @@ def evaluate(stats: WindowStats, analysis: Analysis) -> Check:
     shown = failed or measures
     summary = f"{stats.requests} requests; " + ", ".join(m.describe() for m in shown)
     return Check("failed" if failed else "passed", stats.requests, tuple(measures), summary)
+
+
+def apply_no_data(check: Check, analysis: Analysis) -> Check:
+    """An inconclusive check under ``no_data: fail`` counts as failed, under ``pass`` as passed;
+    under ``pause`` it stays inconclusive."""
+    if check.result != "inconclusive" or analysis.no_data == "pause":
+        return check
+    return replace(check, result="failed" if analysis.no_data == "fail" else "passed")

@@ -6,7 +6,7 @@ API and CLI pass them around.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 Colour = Literal["blue", "green"]
@@ -166,6 +166,13 @@ class Route:
     canary_colour: Colour | None = None  # a progressive rollout's new colour
     canary_release: str | None = None
     canary_weight: int = 0  # percent of requests on the canary colour
+
+    def with_canary(self, colour: Colour, release: str, weight: int) -> Route:
+        return replace(self, canary_colour=colour, canary_release=release, canary_weight=weight)
+
+    def without_canary(self) -> Route:
+        """The stable version takes every request back."""
+        return replace(self, canary_colour=None, canary_release=None, canary_weight=0)
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from shipyard.core.analysis import Check
+from shipyard.core.analysis import Check, apply_no_data
 from shipyard.core.durations import format_duration
 from shipyard.errors import ConflictError
 from shipyard.manifest.models import Canary
@@ -64,9 +64,7 @@ def describe_plan(canary: Canary) -> list[str]:
 
 def on_check(state: RolloutState, check: Check, canary: Canary, now: float) -> tuple[RolloutState, Action]:
     """What one finished check does to the rollout."""
-    result = check.result
-    if result == "inconclusive":
-        result = {"pass": "passed", "fail": "failed", "pause": "inconclusive"}[canary.analysis.no_data]  # type: ignore[assignment]
+    result = apply_no_data(check, canary.analysis).result
     if result == "failed":
         failures = state.failures + 1
         if failures > canary.analysis.failure_limit:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -250,20 +249,25 @@ class Deployment:
     def _retire(self, outcome: Outcome) -> None:
         """After a canary that did not make it: drain and stop it, and record why."""
         assert self.new_colour is not None
-        settings = self.ctx.manifest.strategy_for(self.env)
         held = [
             i
             for i in self.ctx.store.instances(self.env)
             if i.colour == self.new_colour and i.state in ("starting", "running", "stopping")
         ]
-        wait_drained(self.ctx, self.env, self.new_colour, settings.drain_timeout)
-        stop_instances(self.ctx, held, settings.stop_timeout)
         hint = (
             f"see the figures with `shipyard rollout status {self.env}`; "
             f"`shipyard rollout retry {self.env}` runs it again"
         )
-        self.ctx.store.finish_deployment(self.dep_id, outcome.phase, outcome.reason, hint)
-        self.ctx.notify(self.dep_id, self.env, f"rollout.{outcome.phase}", outcome.reason)
+        self._end_unpromoted(held, outcome.phase, outcome.reason, hint)
+
+    def _end_unpromoted(self, held: list[Instance], status: str, reason: str, hint: str) -> None:
+        """Drain and stop the new colour (already out of traffic), record why, and notify."""
+        assert self.new_colour is not None
+        settings = self.ctx.manifest.strategy_for(self.env)
+        wait_drained(self.ctx, self.env, self.new_colour, settings.drain_timeout)
+        stop_instances(self.ctx, held, settings.stop_timeout)
+        self.ctx.store.finish_deployment(self.dep_id, status, reason, hint)
+        self.ctx.notify(self.dep_id, self.env, f"rollout.{status}", reason)
 
     def _analyse(self, settings: BlueGreen) -> tuple[str | None, str]:
         assert self.new_colour is not None
@@ -275,7 +279,6 @@ class Deployment:
         and the failed one is drained and stopped."""
         ctx = self.ctx
         assert self.new_colour is not None
-        settings = ctx.manifest.strategy_for(self.env)
         decided = time.time()
         with ctx.mutex:
             failed = ctx.live_instances(self.env, self.new_colour)
@@ -305,15 +308,12 @@ class Deployment:
             zero_at=decided + took / 1000,
             reason=reason,
         )
-        wait_drained(ctx, self.env, self.new_colour, settings.drain_timeout)
-        stop_instances(ctx, failed, settings.stop_timeout)
-        ctx.store.finish_deployment(
-            self.dep_id,
+        self._end_unpromoted(
+            failed,
             "rolled_back",
             reason,
             f"traffic is back on {route.active_release}; `shipyard deployments {self.env}` shows the checks",
         )
-        ctx.notify(self.dep_id, self.env, "rollout.rolled_back", reason)
 
     def _wait_proxy_up(self, colour: Colour, timeout: float = 10.0) -> None:
         """HAProxy must see the new servers UP too, or raising their weight serves 503s."""
@@ -352,9 +352,7 @@ class Deployment:
             return  # the switch happened: the new colour serves now
         if route.canary_colour == self.new_colour:
             with self.ctx.mutex:
-                self.ctx.store.set_route(
-                    replace(route, canary_colour=None, canary_release=None, canary_weight=0)
-                )
+                self.ctx.store.set_route(route.without_canary())
                 self.ctx.sync_proxy()
         new = self.ctx.live_instances(self.env, self.new_colour)
         stop_instances(self.ctx, new, self.ctx.manifest.strategy_for(self.env).stop_timeout)

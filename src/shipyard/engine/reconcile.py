@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from shipyard.core.health import restart_delay
@@ -43,7 +42,7 @@ def reconcile_at_start(ctx: Context) -> list[str]:
     for route in store.all_routes():
         if route.canary_colour is not None and store.lock(route.env) is None:
             # no half-switched traffic survives a restart: the stable version takes it all back
-            store.set_route(replace(route, canary_colour=None, canary_release=None, canary_weight=0))
+            store.set_route(route.without_canary())
             done.append(f"{route.env}: canary {route.canary_release} taken out of traffic")
     routes = {r.env: r for r in store.all_routes()}
     for inst in store.instances():

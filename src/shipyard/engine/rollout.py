@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shipyard.core.analysis import Check, evaluate
+from shipyard.core.analysis import Check, apply_no_data, evaluate
 from shipyard.core.records import Colour, Route
 from shipyard.core.rollout import Action, describe_plan, on_check, on_verb, past_deadline, start
 from shipyard.core.traffic import WindowStats
 from shipyard.engine.context import Context
 from shipyard.errors import ShipyardError
-from shipyard.manifest.models import Analysis, BlueGreen, Canary
+from shipyard.manifest.models import BlueGreen, Canary
 
 TICK = 0.1
 SAMPLE_EVERY = 1.0
@@ -58,6 +58,11 @@ class CanaryRun:
         self.check_started = now
         self.step_started = now
         self.reason = ""
+        # server names are <colour>-<slot> and stay the same through restarts
+        self.servers = {
+            "canary": {i.name for i in ctx.store.instances(env) if i.colour == colour},
+            "stable": {i.name for i in ctx.store.instances(env) if i.colour == stable.active_colour},
+        }
         self.counters_at_check = self._counters()
 
     # the loop ------------------------------------------------------------------------------
@@ -179,11 +184,9 @@ class CanaryRun:
         with ctx.mutex:
             route = ctx.store.route(self.env)
             if weight > 0:
-                changed = replace(
-                    route, canary_colour=self.colour, canary_release=self.release_id, canary_weight=weight
-                )
+                changed = route.with_canary(self.colour, self.release_id, weight)
             else:
-                changed = replace(route, canary_colour=None, canary_release=None, canary_weight=0)
+                changed = route.without_canary()
                 # held out at once, sticky clients included; the deployment drains and stops them
                 for inst in ctx.live_instances(self.env, self.colour):
                     ctx.store.update_instance(inst.id, state="stopping")
@@ -206,12 +209,8 @@ class CanaryRun:
         )
 
     # figures -------------------------------------------------------------------------------
-    def _servers(self, role: str) -> set[str]:
-        colour = self.colour if role == "canary" else self.stable.active_colour
-        return {i.name for i in self.ctx.store.instances(self.env) if i.colour == colour}
-
     def _window(self, role: str, since: float, until: float) -> WindowStats:
-        return self.ctx.traffic.window(f"be_{self.env}", self._servers(role), since, until)
+        return self.ctx.traffic.window(f"be_{self.env}", self.servers[role], since, until)
 
     def _sample(self, now: float) -> None:
         rows = []
@@ -236,7 +235,7 @@ class CanaryRun:
 
     def _counters(self) -> tuple[int, int]:
         """HAProxy's request and 5xx counters summed over the canary's servers (0, 0 if unknown)."""
-        names = self._servers("canary")
+        names = self.servers["canary"]
         try:
             states = self.ctx.proxy.server_states()
         except ShipyardError:
@@ -245,20 +244,15 @@ class CanaryRun:
         return (sum(s.requests_total for s in mine), sum(s.responses_5xx for s in mine))
 
     def _record_check(self, check: Check, now: float, counters: dict[str, int]) -> None:
-        self.ctx.store.add_check(
+        record_check(
+            self.ctx,
             self.dep_id,
-            {
-                "at": now,
-                "step": self.state.step,
-                "weight": self.weight,
-                "result": check.result,
-                "summary": check.summary,
-                "figures": _dumps(check.to_json() | {"haproxy_counters": counters}),
-            },
-        )
-        status = {"passed": "ok", "failed": "failed"}.get(check.result, "info")
-        self.ctx.store.add_event(
-            self.dep_id, "analysis", f"{self.weight}%: {check.result}: {check.summary}", status
+            now,
+            self.state.step,
+            self.weight,
+            check,
+            {"haproxy_counters": counters},
+            f"{self.weight}%: ",
         )
 
 
@@ -278,21 +272,9 @@ def watch_after_switch(
         if now - check_started < settings.analysis_interval:
             continue
         stats = ctx.traffic.window(f"be_{env}", servers, check_started, now)
-        check = _judge(evaluate(stats, analysis), analysis)
+        check = apply_no_data(evaluate(stats, analysis), analysis)
         check_started = now
-        ctx.store.add_check(
-            dep_id,
-            {
-                "at": now,
-                "step": 0,
-                "weight": 100,
-                "result": check.result,
-                "summary": check.summary,
-                "figures": _dumps(check.to_json()),
-            },
-        )
-        status = {"passed": "ok", "failed": "failed"}.get(check.result, "info")
-        ctx.store.add_event(dep_id, "analysis", f"{check.result}: {check.summary}", status)
+        record_check(ctx, dep_id, now, 0, 100, check)
         if check.result == "failed":
             failures += 1
             if failures > analysis.failure_limit:
@@ -300,14 +282,27 @@ def watch_after_switch(
     return None
 
 
-def _judge(check: Check, analysis: Analysis) -> Check:
-    """An inconclusive check under ``no_data: fail`` counts as failed, under ``pass`` as passed."""
-    if check.result != "inconclusive" or analysis.no_data == "pause":
-        return check
-    return replace(check, result="failed" if analysis.no_data == "fail" else "passed")
-
-
-def _dumps(data: Any) -> str:
-    import json
-
-    return json.dumps(data, sort_keys=True)
+def record_check(
+    ctx: Context,
+    dep_id: int,
+    now: float,
+    step: int,
+    weight: int,
+    check: Check,
+    extra: dict[str, Any] | None = None,
+    prefix: str = "",
+) -> None:
+    """Store one finished check (for later inspection) and show it as a deployment event."""
+    ctx.store.add_check(
+        dep_id,
+        {
+            "at": now,
+            "step": step,
+            "weight": weight,
+            "result": check.result,
+            "summary": check.summary,
+            "figures": check.to_json() | (extra or {}),
+        },
+    )
+    status = {"passed": "ok", "failed": "failed"}.get(check.result, "info")
+    ctx.store.add_event(dep_id, "analysis", f"{prefix}{check.result}: {check.summary}", status)

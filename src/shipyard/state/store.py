@@ -335,6 +335,7 @@ class StateStore:
             return [dict(row) for row in rows]
 
     def add_check(self, dep_id: int, row: Row) -> None:
+        row = {**row, "figures": dumps(row["figures"])}
         with self._tx() as conn:
             conn.execute(insert(analysis_checks).values(deployment_id=dep_id, **row))
 
