@@ -123,7 +123,6 @@ class Webhook:
 @dataclass(frozen=True)
 class ServerRow:
     status: str
-    weight: int
     requests: int
     errors: int  # 5xx
 
@@ -132,13 +131,16 @@ class ServerRow:
 class Snap:
     at: float
     frontend: dict[str, int]  # fe_<env>: req_tot, hrsp_2xx, hrsp_4xx, hrsp_5xx
-    servers: dict[str, ServerRow]  # be_<env>'s servers
+    servers: dict[str, ServerRow]  # the servers of be_<env>_blue and be_<env>_green
+    routes: dict[str, str]  # HAProxy's routing maps: <env>.active, <env>.canary, <env> (weight)
 
-    def weights(self, colour: str) -> tuple[int, int]:
-        """Summed weight of ``colour``'s servers and of the others (servers in MAINT: 0)."""
-        live = {n: 0 if r.status.startswith("MAINT") else r.weight for n, r in self.servers.items()}
-        mine = sum(w for n, w in live.items() if n.startswith(f"{colour}-"))
-        return mine, sum(live.values()) - mine
+    def share(self, colour: str) -> int:
+        """Percent of new requests HAProxy sends to ``colour`` (read from its maps)."""
+        weight = int(self.routes.get(ENV, "0"))
+        canary = self.routes.get(f"{ENV}.canary") if weight > 0 else None
+        if colour == canary:
+            return weight
+        return 100 - (weight if canary else 0) if colour == self.routes.get(f"{ENV}.active") else 0
 
     def colour_total(self, colour: str, attr: str) -> int:
         return sum(getattr(r, attr) for n, r in self.servers.items() if n.startswith(f"{colour}-"))
@@ -162,8 +164,16 @@ def dropped_logs(admin_socket: Path) -> int:
     return int(found.group(1)) if found else -1
 
 
+def show_map(admin_socket: Path, name: str) -> dict[str, str]:
+    """Entries of one of Shipyard's routing maps, next to the admin socket."""
+    path = (admin_socket.parent / name).resolve()
+    rows = (line.split() for line in runtime_api(admin_socket, f"show map {path}").splitlines())
+    return {row[1]: row[2] for row in rows if len(row) == 3}
+
+
 def show_stat(admin_socket: Path) -> Snap:
-    """One read of ``show stat``: fe_<env>'s counters and be_<env>'s servers."""
+    """One read of ``show stat`` and of the routing maps: fe_<env>'s counters, the servers, the split."""
+    routes = show_map(admin_socket, "colours.map") | show_map(admin_socket, "weights.map")
     text = runtime_api(admin_socket, "show stat").lstrip("# ").strip()
     frontend: dict[str, int] = {}
     servers: dict[str, ServerRow] = {}
@@ -171,16 +181,15 @@ def show_stat(admin_socket: Path) -> Snap:
         if row["pxname"] == f"fe_{ENV}" and row["svname"] == "FRONTEND":
             keys = ("req_tot", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx")
             frontend = {k: int(row.get(k) or 0) for k in keys}
-        elif row["pxname"] == f"be_{ENV}" and row["svname"] not in ("FRONTEND", "BACKEND"):
+        elif row["pxname"].startswith(f"be_{ENV}_") and row["svname"] not in ("FRONTEND", "BACKEND"):
             servers[row["svname"]] = ServerRow(
                 row.get("status", ""),
-                int(row.get("weight") or 0),
                 int(row.get("req_tot") or row.get("stot") or 0),
                 int(row.get("hrsp_5xx") or 0),
             )
     if not frontend:
         raise BenchError(f"no FRONTEND row for fe_{ENV} in HAProxy's show stat")
-    return Snap(time.time(), frontend, servers)
+    return Snap(time.time(), frontend, servers, routes)
 
 
 @contextmanager
@@ -204,13 +213,13 @@ def stat_trace(admin_socket: Path) -> Iterator[list[Snap]]:
 
 
 def canary_shares(snaps: list[Snap], colour: str) -> dict[str, float]:
-    """Observed share of requests on ``colour`` at each nominal weight (from HAProxy's weights)."""
+    """Observed share of requests on ``colour`` at each nominal weight (from HAProxy's maps)."""
     sums: dict[int, list[int]] = {}
     for a, b in itertools.pairwise(snaps):
-        mine, other = a.weights(colour)
-        if (mine, other) != b.weights(colour) or not mine or not other:
+        share = a.share(colour)
+        if share != b.share(colour) or share in (0, 100):
             continue  # a weight change in between, or no split
-        acc = sums.setdefault(round(100 * mine / (mine + other)), [0, 0])
+        acc = sums.setdefault(share, [0, 0])
         acc[0] += b.colour_total(colour, "requests") - a.colour_total(colour, "requests")
         acc[1] += b.frontend["req_tot"] - a.frontend["req_tot"]
     return {f"{w}%": round(c / t, 3) for w, (c, t) in sorted(sums.items()) if t > 0}
@@ -220,7 +229,7 @@ def weight_zero_seen(snaps: list[Snap], colour: str) -> float | None:
     """When the trace first saw ``colour`` back at weight 0 after it had some weight."""
     had = False
     for s in snaps:
-        weight = s.weights(colour)[0]
+        weight = s.share(colour)
         had = had or weight > 0
         if had and weight == 0:
             return s.at
@@ -330,7 +339,7 @@ def bad_figures(bad: Rollout) -> dict[str, Any]:
     ro: dict[str, Any] = bad.state["rollout"] if ours else {}
     first, decided, zero = ro.get("first_error_at"), ro.get("decided_at"), ro.get("zero_at")
     seen = weight_zero_seen(bad.trace, bad.colour)
-    after = {n: f"{r.status} w{r.weight}" for n, r in bad.after.servers.items() if n.startswith(bad.colour)}
+    after = {n: r.status for n, r in bad.after.servers.items() if n.startswith(bad.colour)}
     rolled_back = bad.code == 1 and bad.dep["status"] == "rolled_back" and ro.get("phase") == "rolled_back"
     out = {
         "bad_rolled_back": rolled_back,
@@ -339,14 +348,14 @@ def bad_figures(bad: Rollout) -> dict[str, Any]:
         "bad_detect_s": round(decided - first, 3) if first and decided else None,
         "bad_rollback_s": round(zero - decided, 4) if zero and decided else None,
         "bad_zero_seen_in_proxy_s": round(seen - decided, 3) if seen and decided else None,
-        "bad_canary_out_after": bad.after.weights(bad.colour)[0] == 0,
+        "bad_canary_out_after": bad.after.share(bad.colour) == 0,
         "bad_canary_servers_after": after,
         **bad.figures("bad"),
     }
     out["bad_failed_share"] = round(out["bad_failed_requests"] / max(out["bad_requests"], 1), 4)
     out["bad_canary_requests"] = bad.colour_delta("requests")  # what HAProxy sent to the faulty colour
     out["bad_canary_5xx"] = bad.colour_delta("errors")
-    exposed = [s.at for s in bad.trace if s.weights(bad.colour)[0] > 0]
+    exposed = [s.at for s in bad.trace if s.share(bad.colour) > 0]
     out["bad_canary_exposed_s"] = round(exposed[-1] - exposed[0], 2) if exposed else 0.0
     return out
 

@@ -382,8 +382,8 @@ BACKEND_COUNTERS = ("cli_abrt", "srv_abrt", "econ", "eresp", "wretr", "wredis")
 class StatSample:
     at: float
     counters: dict[str, int]  # frontend 5xx and backend error counters (cumulative)
-    serving_down: tuple[str, ...]  # servers with weight > 0 that HAProxy sees DOWN
-    serving: int  # servers with weight > 0 (not in maintenance)
+    serving_down: tuple[str, ...]  # servers in service (not in maintenance) that HAProxy sees DOWN
+    serving: int  # servers in service: the active colour and, in the rollback window, the standby
 
 
 def parse_stat_sample(text: str, env: str) -> StatSample:
@@ -393,11 +393,12 @@ def parse_stat_sample(text: str, env: str) -> StatSample:
     for row in csv.DictReader(io.StringIO(text.lstrip("# ").strip())):
         if row.get("pxname") == f"fe_{env}" and row.get("svname") == "FRONTEND":
             counters["5xx"] = int(row.get("hrsp_5xx") or 0)
-        elif row.get("pxname") != f"be_{env}":
+        elif not str(row.get("pxname")).startswith(f"be_{env}_"):
             continue
         elif row.get("svname") == "BACKEND":
-            counters.update({c: int(row.get(c) or 0) for c in BACKEND_COUNTERS})
-        elif int(row.get("weight") or 0) > 0 and not row.get("status", "").startswith("MAINT"):
+            for c in BACKEND_COUNTERS:
+                counters[c] = counters.get(c, 0) + int(row.get(c) or 0)
+        elif not row.get("status", "").startswith("MAINT"):
             serving += 1
             if row.get("status", "").startswith("DOWN"):
                 down.append(str(row.get("svname")))

@@ -6,74 +6,133 @@ import pytest
 
 from shipyard.core.proxy import (
     Backend,
+    MapFiles,
     ProxyLayout,
     Server,
     parse_show_stat,
     plan_transition,
     render_haproxy_config,
+    render_maps,
 )
 
+MAPS = MapFiles("/run/colours.map", "/run/weights.map")
+BLUE = Server("blue", 0, "127.0.0.1:9001")
+GREEN = Server("green", 0, "127.0.0.1:9002")
 
-def backend(*servers: Server) -> Backend:
-    return Backend("dev", "127.0.0.1:8080", "/health", 250, 1, 3, servers)
+
+def backend(
+    *servers: Server, active: str | None = "blue", canary: str | None = None, weight: int = 0
+) -> Backend:
+    return Backend("dev", "127.0.0.1:8080", "/health", 250, 1, 3, servers, False, active, canary, weight)
 
 
-def test_switch_raises_new_weights_before_lowering_old() -> None:
-    before = backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9002", 0))
-    after = backend(Server("blue-0", "127.0.0.1:9001", 0), Server("green-0", "127.0.0.1:9002", 100))
-    assert plan_transition(before, after) == [
-        "set weight be_dev/green-0 100",
-        # HAProxy 2.6 only hands its queue to a server leaving maintenance
-        "set server be_dev/green-0 state maint",
-        "set server be_dev/green-0 state ready",
-        "set weight be_dev/blue-0 0",
+def config(*backends: Backend, log_target: str | None = None) -> str:
+    return render_haproxy_config(ProxyLayout(backends), "/run/admin.sock", None, MAPS, log_target)
+
+
+def test_switch_is_one_map_change() -> None:
+    before = backend(BLUE, GREEN, active="blue")
+    after = backend(BLUE, GREEN, active="green")
+    assert plan_transition(before, after, MAPS) == ["set map /run/colours.map dev.active green"]
+
+
+def test_canary_colour_is_named_before_its_weight_rises() -> None:
+    before = backend(BLUE, GREEN)
+    after = backend(BLUE, GREEN, canary="green", weight=10)
+    assert plan_transition(before, after, MAPS) == [
+        "set map /run/colours.map dev.canary green",
+        "set map /run/weights.map dev 10",
+    ]
+    step = backend(BLUE, GREEN, canary="green", weight=25)
+    assert plan_transition(after, step, MAPS) == ["set map /run/weights.map dev 25"]
+
+
+def test_abort_drops_the_weight_before_the_colour() -> None:
+    during = backend(BLUE, GREEN, canary="green", weight=50)
+    assert plan_transition(during, backend(BLUE, GREEN), MAPS) == [
+        "set map /run/weights.map dev 0",
+        "set map /run/colours.map dev.canary none",
     ]
 
 
-def test_new_address_is_set_and_made_ready_before_any_weight() -> None:
-    before = backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", None, 0))
-    after = backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9005", 0))
-    assert plan_transition(before, after) == [
-        "set server be_dev/green-0 addr 127.0.0.1 port 9005",
-        "set server be_dev/green-0 state ready",
+def test_promotion_moves_the_active_colour_before_the_canary_share_goes() -> None:
+    during = backend(BLUE, GREEN, canary="green", weight=50)
+    done = backend(BLUE, GREEN, active="green")
+    assert plan_transition(during, done, MAPS) == [
+        "set map /run/colours.map dev.active green",
+        "set map /run/weights.map dev 0",
+        "set map /run/colours.map dev.canary none",
     ]
 
 
-def test_removed_instance_goes_to_maintenance_after_weights() -> None:
-    before = backend(Server("blue-0", "127.0.0.1:9001", 0), Server("green-0", "127.0.0.1:9002", 100))
-    after = backend(Server("blue-0", None, 0), Server("green-0", "127.0.0.1:9002", 100))
-    assert plan_transition(before, after) == ["set server be_dev/blue-0 state maint"]
+def test_new_address_is_made_ready_before_traffic_is_sent_to_it() -> None:
+    before = backend(BLUE, Server("green", 0, None))
+    after = backend(BLUE, Server("green", 0, "127.0.0.1:9005"), active="green")
+    assert plan_transition(before, after, MAPS) == [
+        "set server be_dev_green/green-0 addr 127.0.0.1 port 9005",
+        "set server be_dev_green/green-0 state ready",
+        "set map /run/colours.map dev.active green",
+    ]
 
 
-def test_full_sync_from_unknown_state_orders_raises_first() -> None:
-    after = backend(Server("blue-0", "127.0.0.1:9001", 0), Server("green-0", "127.0.0.1:9002", 100))
-    plan = plan_transition(None, after)
-    weights = [c for c in plan if c.startswith("set weight")]
-    assert weights == ["set weight be_dev/green-0 100", "set weight be_dev/blue-0 0"]
-    assert plan.index("set server be_dev/blue-0 state ready") < plan.index(weights[0])
+def test_removed_instance_goes_to_maintenance_after_the_maps() -> None:
+    before = backend(BLUE, GREEN, active="blue")
+    after = backend(Server("blue", 0, None), GREEN, active="green")
+    assert plan_transition(before, after, MAPS) == [
+        "set map /run/colours.map dev.active green",
+        "set server be_dev_blue/blue-0 state maint",
+    ]
+
+
+def test_full_sync_from_unknown_state_sets_every_map_entry() -> None:
+    plan = plan_transition(None, backend(BLUE, GREEN, active="green"), MAPS)
+    assert plan == [
+        "set server be_dev_blue/blue-0 addr 127.0.0.1 port 9001",
+        "set server be_dev_blue/blue-0 state ready",
+        "set server be_dev_green/green-0 addr 127.0.0.1 port 9002",
+        "set server be_dev_green/green-0 state ready",
+        "set map /run/colours.map dev.active green",
+        "set map /run/colours.map dev.canary none",
+        "set map /run/weights.map dev 0",
+    ]
 
 
 def test_no_change_plans_nothing() -> None:
-    same = backend(Server("blue-0", "127.0.0.1:9001", 100))
-    assert plan_transition(same, same) == []
+    same = backend(BLUE, GREEN, canary="green", weight=10)
+    assert plan_transition(same, same, MAPS) == []
 
 
-def test_config_disables_empty_slots_and_binds_each_environment() -> None:
-    layout = ProxyLayout((backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", None, 0)),))
-    text = render_haproxy_config(layout, "/run/admin.sock", None)
-    assert "bind 127.0.0.1:8080" in text
+def test_config_has_a_frontend_choosing_a_backend_per_colour() -> None:
+    text = config(backend(BLUE, Server("green", 0, None)))
+    assert "frontend fe_dev\n    bind 127.0.0.1:8080\n" in text
     assert "stats socket /run/admin.sock mode 600 level admin" in text
-    assert "server blue-0 127.0.0.1:9001 weight 100 maxconn 64 check inter 250ms rise 1 fall 3\n" in text
-    assert "server green-0 127.0.0.1:1 weight 0 maxconn 64 check inter 250ms rise 1 fall 3 disabled" in text
+    assert "str(dev.active),map(/run/colours.map,none)" in text
+    assert "str(dev),map_str_int(/run/weights.map,0)" in text
+    assert "{ rand(100),sub(txn.sy_weight) -m int lt 0 }" in text
+    assert "use_backend be_dev_blue if { var(txn.sy_pick) -m str blue }" in text
+    assert "use_backend be_dev_green if { var(txn.sy_pick) -m str green }" in text
+    assert 'string "no release serves dev yet" if { var(txn.sy_pick) -m str none }' in text
+    blue = text[text.index("\nbackend be_dev_blue") : text.index("\nbackend be_dev_green")]
+    assert "server blue-0 127.0.0.1:9001 maxconn 64 check inter 250ms rise 1 fall 3\n" in blue
+    assert "green-0" not in blue
+    assert "server green-0 127.0.0.1:1 maxconn 64 check inter 250ms rise 1 fall 3 disabled" in text
     assert "timeout queue 30s" in text
     assert "option httpchk GET /health" in text
     assert "retry-on conn-failure empty-response" in text
+    assert "req.cook" not in text
 
 
-def test_structure_ignores_weights_and_addresses_but_not_slots() -> None:
-    a = ProxyLayout((backend(Server("blue-0", "127.0.0.1:9001", 100)),))
-    b = ProxyLayout((backend(Server("blue-0", "127.0.0.1:9777", 0)),))
-    c = ProxyLayout((backend(Server("blue-0", None, 0), Server("blue-1", None, 0)),))
+def test_maps_hold_each_environments_colours_and_weight() -> None:
+    other = Backend("prod", "127.0.0.1:9090", "/health", 250, 1, 3, (), False, None, None, 0)
+    colours, weights = render_maps(ProxyLayout((backend(BLUE, GREEN, canary="green", weight=25), other)))
+    assert colours == "dev.active blue\ndev.canary green\nprod.active none\nprod.canary none\n"
+    assert weights == "dev 25\nprod 0\n"
+
+
+def test_structure_ignores_routing_and_addresses_but_not_slots() -> None:
+    a = ProxyLayout((backend(BLUE),))
+    b = ProxyLayout((backend(Server("blue", 0, "127.0.0.1:9777"), active="green", canary="blue", weight=5),))
+    c = ProxyLayout((backend(Server("blue", 0, None), Server("blue", 1, None)),))
     assert a.structure() == b.structure()
     assert a.structure() != c.structure()
 
@@ -88,9 +147,9 @@ SHOW_STAT = (
     "check_fall,check_health,agent_rise,agent_fall,agent_health,addr\n"
     "fe_dev,FRONTEND,,,3,5,8000,10,,,,,,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,1,,,,0,10,0,0,0,0,,0,1,"
     "10,,,0,0,0,0,,,,,,,,,,,,,,,,,,,,\n"
-    "be_dev,blue-0,0,0,2,3,,7,,,,,,0,0,0,0,UP,100,1,0,0,0,5,0,,1,3,1,,7,,2,0,,1,L7OK,200,1,0,7,"
+    "be_dev_blue,blue-0,0,0,2,3,,7,,,,,,0,0,0,0,UP,100,1,0,0,0,5,0,,1,3,1,,7,,2,0,,1,L7OK,200,1,0,7,"
     "0,0,0,0,,,,7,0,0,,,,,3,,,0,0,1,1,,,,Layer7 check passed,,2,3,4,,,,127.0.0.1:9001\n"
-    "be_dev,BACKEND,0,0,2,3,800,7,,,,,,0,0,0,0,UP,100,1,0,,0,5,0,,1,3,0,,7,,1,0,,1,,,,0,7,0,0,"
+    "be_dev_blue,BACKEND,0,0,2,3,800,7,,,,,,0,0,0,0,UP,100,1,0,,0,5,0,,1,3,0,,7,,1,0,,1,,,,0,7,0,0,"
     "0,0,,,,7,0,0,0,0,0,0,3,,,0,0,1,1,,,,,,,,,,,,\n"
 )
 
@@ -98,7 +157,7 @@ SHOW_STAT = (
 def test_show_stat_parses_servers_only() -> None:
     states = parse_show_stat(SHOW_STAT)
     assert [(s.backend, s.name, s.status, s.weight, s.current_sessions, s.address) for s in states] == [
-        ("be_dev", "blue-0", "UP", 100, 2, "127.0.0.1:9001")
+        ("be_dev_blue", "blue-0", "UP", 100, 2, "127.0.0.1:9001")
     ]
     assert (states[0].requests_total, states[0].responses_5xx) == (7, 0)
 
@@ -108,47 +167,21 @@ def test_show_stat_empty(text: str) -> None:
     assert parse_show_stat(text) == []
 
 
-def test_sticky_backend_sets_a_cookie_per_server() -> None:
-    be = Backend(
-        "dev",
-        "127.0.0.1:8080",
-        "/health",
-        250,
-        1,
-        3,
-        (Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9002", 0, maint=True)),
-        sticky=True,
+def test_sticky_split_follows_the_cookie_only_to_a_colour_in_traffic() -> None:
+    be = Backend("dev", "127.0.0.1:8080", "/health", 250, 1, 3, (BLUE, GREEN), True, "blue", "green", 10)
+    text = render_haproxy_config(ProxyLayout((be,)), "/tmp/a.sock", None, MAPS)
+    assert text.count("cookie SHIPYARD_SRV insert indirect nocache httponly") == 2
+    assert "server blue-0 127.0.0.1:9001 maxconn 64" in text and "cookie blue-0\n" in text
+    assert "req.cook(SHIPYARD_SRV),word(1,-),strcmp(txn.sy_active) eq 0" in text
+    # a canary's cookie counts only while the canary has a share
+    assert (
+        "{ var(txn.sy_weight) -m int gt 0 } { req.cook(SHIPYARD_SRV),word(1,-),strcmp(txn.sy_canary) eq 0 }"
+        in text
     )
-    text = render_haproxy_config(ProxyLayout((be,)), "/tmp/a.sock", None)
-    assert "cookie SHIPYARD_SRV insert indirect nocache httponly" in text
-    assert "server blue-0 127.0.0.1:9001 weight 100" in text and "cookie blue-0\n" in text
-    assert "cookie green-0 disabled" in text
-
-
-def test_held_server_goes_to_maintenance_and_comes_back_ready() -> None:
-    up = backend(Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9002", 0))
-    held = backend(
-        Server("blue-0", "127.0.0.1:9001", 100), Server("green-0", "127.0.0.1:9002", 0, maint=True)
-    )
-    assert plan_transition(up, held) == ["set server be_dev/green-0 state maint"]
-    assert plan_transition(held, up) == ["set server be_dev/green-0 state ready"]
 
 
 def test_access_log_goes_to_the_control_plane_in_shipyards_format() -> None:
-    text = render_haproxy_config(ProxyLayout((backend(),)), "/tmp/a.sock", None, "127.0.0.1:5140")
+    text = config(backend(), log_target="127.0.0.1:5140")
     assert "log 127.0.0.1:5140 len 512 format raw local0 info" in text
-    assert 'log-format "SY %b %s %ST %Ta %Ts.%ms %ts"' in text
-    assert "log " not in render_haproxy_config(ProxyLayout((backend(),)), "/tmp/a.sock", None)
-
-
-def test_capacity_rises_before_the_weight_and_falls_after_it() -> None:
-    small = backend(
-        Server("blue-0", "127.0.0.1:9001", 230), Server("green-0", "127.0.0.1:9002", 26, maxconn=7)
-    )
-    half = backend(Server("blue-0", "127.0.0.1:9001", 128), Server("green-0", "127.0.0.1:9002", 128))
-    plan = plan_transition(small, half)
-    assert plan.index("set maxconn server be_dev/green-0 64") < plan.index("set weight be_dev/green-0 128")
-    back = plan_transition(half, small)
-    assert back.index("set weight be_dev/green-0 26") < back.index("set maxconn server be_dev/green-0 7")
-    text = render_haproxy_config(ProxyLayout((small,)), "/tmp/a.sock", None)
-    assert "server green-0 127.0.0.1:9002 weight 26 maxconn 7 " in text
+    assert 'log-format "SY %f %s %ST %Ta %Ts.%ms %ts"' in text
+    assert "log " not in config(backend())

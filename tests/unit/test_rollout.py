@@ -12,7 +12,6 @@ from shipyard.core.rollout import (
     on_check,
     on_verb,
     past_deadline,
-    split_weights,
 )
 from shipyard.core.traffic import WindowStats
 from shipyard.errors import ConflictError
@@ -119,21 +118,6 @@ def test_progress_deadline_spares_rollouts_a_human_holds() -> None:
     assert past_deadline(no_data, c, now=61)
     manual = RolloutState(phase="paused", paused_by="manual", last_progress=0)
     assert not past_deadline(manual, c, now=6100)
-
-
-@pytest.mark.parametrize(
-    ("percent", "stable", "new"), [(10, 2, 2), (25, 2, 2), (50, 3, 1), (1, 4, 4), (90, 1, 3)]
-)
-def test_split_weights_give_the_canary_its_share(percent: int, stable: int, new: int) -> None:
-    w_stable, w_canary = split_weights(percent, stable, new)
-    assert 1 <= w_stable <= 256 and 1 <= w_canary <= 256
-    share = w_canary * new / (w_canary * new + w_stable * stable)
-    assert share == pytest.approx(percent / 100, abs=0.006)
-
-
-def test_split_weight_extremes() -> None:
-    assert split_weights(0, 2, 2) == (100, 0)
-    assert split_weights(100, 2, 2) == (0, 100)
 
 
 def test_plan_states_minimum_duration_and_worst_case_detection() -> None:

@@ -1,10 +1,20 @@
 """What the proxy should look like: pure routing data, HAProxy config text, runtime plans.
 
+Each environment has one frontend and one backend per colour (``be_dev_blue``,
+``be_dev_green``). The frontend picks the version of every request: the canary
+colour with probability ``canary_weight`` percent (``rand(100)``), else the
+active colour, or, for a sticky split, the colour named by the client's cookie
+while that colour is in traffic. The choice reads two HAProxy maps (colours
+and weights) that the runtime API changes in one command each, so a switch, a
+canary step and a rollback are each one atomic map change, and every version
+queues only its own requests: under saturation the split still follows the
+weight, not each version's share of the CPU.
+
 The engine computes a ``ProxyLayout`` from the recorded state; the HAProxy driver
-writes ``render_haproxy_config`` to disk (so a restarted HAProxy routes exactly as
-the state says) and applies transitions at run time with ``plan_transition``,
-which raises growing weights before it lowers shrinking ones: lowering first
-leaves an instant where no server has weight, and HAProxy answers 503.
+writes ``render_haproxy_config`` and ``render_maps`` to disk (so a restarted
+HAProxy routes exactly as the state says) and applies transitions at run time
+with ``plan_transition``: servers first, then the maps, in an order that never
+sends a request to a version that cannot take it.
 """
 
 from __future__ import annotations
@@ -13,25 +23,42 @@ import csv
 import io
 from dataclasses import dataclass
 
+from shipyard.core.records import COLOURS
 from shipyard.core.traffic import LOG_FORMAT
 
-FULL_WEIGHT = 100
 SERVER_MAXCONN = 64
 PLACEHOLDER = "127.0.0.1:1"
 STICKY_COOKIE = "SHIPYARD_SRV"
+NONE = "none"  # map value: no colour
+
+
+def frontend_name(env: str) -> str:
+    return f"fe_{env}"
+
+
+def backend_name(env: str, colour: str) -> str:
+    return f"be_{env}_{colour}"
+
+
+def backend_names(env: str) -> set[str]:
+    return {backend_name(env, c) for c in COLOURS}
 
 
 @dataclass(frozen=True)
 class Server:
-    name: str  # "blue-0"
+    colour: str
+    slot: int
     address: str | None  # "127.0.0.1:9123"; None when no instance fills the slot
-    weight: int  # 0..256
-    maint: bool = False  # kept out even of persistent (sticky) traffic
-    maxconn: int = 64  # requests in flight at once; more wait in HAProxy's queue
+
+    @property
+    def name(self) -> str:
+        return f"{self.colour}-{self.slot}"
 
 
 @dataclass(frozen=True)
 class Backend:
+    """One environment's routing: its servers and which colours take its requests."""
+
     env: str
     bind: str  # "127.0.0.1:8080"
     health_path: str
@@ -39,11 +66,10 @@ class Backend:
     rise: int
     fall: int
     servers: tuple[Server, ...]
-    sticky: bool = False  # a cookie keeps each client on one server
-
-    @property
-    def name(self) -> str:
-        return f"be_{self.env}"
+    sticky: bool = False  # a cookie keeps each client on one version
+    active: str | None = None  # colour taking the requests the canary does not
+    canary: str | None = None
+    canary_weight: int = 0  # percent of requests on the canary colour
 
     def structure(self) -> tuple[object, ...]:
         """What only a reload can change: binds, checks and the set of server slots."""
@@ -58,6 +84,15 @@ class Backend:
             tuple(s.name for s in self.servers),
         )
 
+    def map_entries(self) -> tuple[tuple[str, str], tuple[str, str], int]:
+        """(colours map entries, weight): what the frontend reads to choose a version."""
+        weight = self.canary_weight if self.canary else 0
+        return (
+            (f"{self.env}.active", self.active or NONE),
+            (f"{self.env}.canary", self.canary or NONE),
+            max(0, min(100, weight)),
+        )
+
 
 @dataclass(frozen=True)
 class ProxyLayout:
@@ -68,6 +103,14 @@ class ProxyLayout:
 
     def backend(self, env: str) -> Backend | None:
         return next((b for b in self.backends if b.env == env), None)
+
+
+@dataclass(frozen=True)
+class MapFiles:
+    """Where HAProxy reads the routing maps (absolute paths)."""
+
+    colours: str
+    weights: str
 
 
 @dataclass(frozen=True)
@@ -84,8 +127,23 @@ class ServerState:
     responses_5xx: int = 0  # hrsp_5xx
 
 
+def render_maps(layout: ProxyLayout) -> tuple[str, str]:
+    """The colours map and the weights map for ``layout``."""
+    colours: list[str] = []
+    weights: list[str] = []
+    for be in layout.backends:
+        active, canary, weight = be.map_entries()
+        colours += [f"{active[0]} {active[1]}", f"{canary[0]} {canary[1]}"]
+        weights.append(f"{be.env} {weight}")
+    return "\n".join(colours) + "\n", "\n".join(weights) + "\n"
+
+
 def render_haproxy_config(
-    layout: ProxyLayout, socket_path: str, stats_bind: str | None, log_target: str | None = None
+    layout: ProxyLayout,
+    socket_path: str,
+    stats_bind: str | None,
+    maps: MapFiles,
+    log_target: str | None = None,
 ) -> str:
     """HAProxy configuration for ``layout``; servers without an instance start disabled."""
     lines = [
@@ -121,74 +179,103 @@ def render_haproxy_config(
             "",
         ]
     for be in layout.backends:
-        lines += [
-            f"frontend fe_{be.env}",
-            f"    bind {be.bind}",
-            f"    default_backend {be.name}",
-            "",
-            f"backend {be.name}",
-            "    balance roundrobin",
-            f"    option httpchk GET {be.health_path}",
-            "    http-check expect status 200",
-        ]
-        if be.sticky:
-            lines.append(f"    cookie {STICKY_COOKIE} insert indirect nocache httponly")
-        for srv in be.servers:
-            check = f"check inter {be.check_interval_ms}ms rise {be.rise} fall {be.fall}"
-            cookie = f" cookie {srv.name}" if be.sticky else ""
-            state = "" if srv.address and not srv.maint else " disabled"
-            addr = srv.address or PLACEHOLDER
-            limits = f"weight {srv.weight} maxconn {srv.maxconn}"
-            lines.append(f"    server {srv.name} {addr} {limits} {check}{cookie}{state}")
-        lines.append("")
+        lines += _frontend(be, maps)
+        for colour in COLOURS:
+            lines += _colour_backend(be, colour)
     return "\n".join(lines)
 
 
-def plan_transition(current: Backend | None, desired: Backend) -> list[str]:
-    """Runtime API commands that take a running backend from ``current`` to ``desired``.
+def _frontend(be: Backend, maps: MapFiles) -> list[str]:
+    env = be.env
+    cookie_colour = f"req.cook({STICKY_COOKIE}),word(1,-)"
+    lines = [
+        f"frontend {frontend_name(env)}",
+        f"    bind {be.bind}",
+        f"    http-request set-var(txn.sy_active) str({env}.active),map({maps.colours},{NONE})",
+        f"    http-request set-var(txn.sy_canary) str({env}.canary),map({maps.colours},{NONE})",
+        f"    http-request set-var(txn.sy_weight) str({env}),map_str_int({maps.weights},0)",
+        "    http-request set-var(txn.sy_pick) var(txn.sy_active)",
+        "    http-request set-var(txn.sy_pick) var(txn.sy_canary) if "
+        "{ var(txn.sy_weight) -m int gt 0 } { rand(100),sub(txn.sy_weight) -m int lt 0 }",
+    ]
+    if be.sticky:
+        lines += [
+            "    http-request set-var(txn.sy_pick) var(txn.sy_active) if "
+            f"{{ {cookie_colour},strcmp(txn.sy_active) eq 0 }}",
+            "    http-request set-var(txn.sy_pick) var(txn.sy_canary) if "
+            f"{{ var(txn.sy_weight) -m int gt 0 }} {{ {cookie_colour},strcmp(txn.sy_canary) eq 0 }}",
+        ]
+    lines.append(
+        "    http-request return status 503 content-type text/plain "
+        f'string "no release serves {env} yet" if {{ var(txn.sy_pick) -m str {NONE} }}'
+    )
+    lines += [f"    use_backend {backend_name(env, c)} if {{ var(txn.sy_pick) -m str {c} }}" for c in COLOURS]
+    lines += [f"    default_backend {backend_name(env, COLOURS[0])}", ""]
+    return lines
 
-    Order: new addresses and readiness first, then weights raised, then weights lowered,
-    then servers without an instance (or held out of sticky traffic) put into maintenance.
-    Both backends have the same structure (same server names); a structural change needs a reload instead.
+
+def _colour_backend(be: Backend, colour: str) -> list[str]:
+    lines = [
+        f"backend {backend_name(be.env, colour)}",
+        "    balance roundrobin",
+        f"    option httpchk GET {be.health_path}",
+        "    http-check expect status 200",
+    ]
+    if be.sticky:
+        lines.append(f"    cookie {STICKY_COOKIE} insert indirect nocache httponly")
+    for srv in be.servers:
+        if srv.colour != colour:
+            continue
+        check = f"check inter {be.check_interval_ms}ms rise {be.rise} fall {be.fall}"
+        cookie = f" cookie {srv.name}" if be.sticky else ""
+        state = "" if srv.address else " disabled"
+        addr = srv.address or PLACEHOLDER
+        lines.append(f"    server {srv.name} {addr} maxconn {SERVER_MAXCONN} {check}{cookie}{state}")
+    lines.append("")
+    return lines
+
+
+def plan_transition(current: Backend | None, desired: Backend, maps: MapFiles) -> list[str]:
+    """Runtime API commands that take a running environment from ``current`` to ``desired``.
+
+    Order: new addresses made ready first, then the maps (see ``_map_changes``), then
+    servers without an instance put into maintenance, once no request goes their way.
+    Both have the same structure (same server names); a structural change needs a reload.
     """
     before = {s.name: s for s in current.servers} if current else {}
-    be = desired.name
-    addresses: list[str] = []
-    raises: list[str] = []
-    lowers: list[str] = []
+    ready: list[str] = []
     maint: list[str] = []
     for srv in desired.servers:
+        be = backend_name(desired.env, srv.colour)
         old = before.get(srv.name)
         if srv.address and (old is None or old.address != srv.address):
             host, port = srv.address.rsplit(":", 1)
-            addresses.append(f"set server {be}/{srv.name} addr {host} port {port}")
-            addresses.append(f"set server {be}/{srv.name} state ready")
-        old_weight = old.weight if old else 0
-        capacity = (
-            [f"set maxconn server {be}/{srv.name} {srv.maxconn}"]
-            if old is None or old.maxconn != srv.maxconn
-            else []
-        )
-        if srv.weight > old_weight:
-            raises += capacity  # capacity moves with the weight: raised first, lowered last
-            capacity = []
-            raises.append(f"set weight {be}/{srv.name} {srv.weight}")
-            if old_weight == 0:
-                # HAProxy 2.6 hands queued requests to a server only when it comes out of
-                # maintenance, not when its weight rises from 0: without this kick the
-                # backend queue (server maxconn) is never drained by the new colour.
-                raises.append(f"set server {be}/{srv.name} state maint")
-                raises.append(f"set server {be}/{srv.name} state ready")
-        elif srv.weight < old_weight or old is None:
-            lowers.append(f"set weight {be}/{srv.name} {srv.weight}")
-        lowers += capacity
-        out_now = srv.address is None or srv.maint
-        out_before = old is not None and (old.address is None or old.maint)
-        if out_now and (old is None or not out_before):
+            ready.append(f"set server {be}/{srv.name} addr {host} port {port}")
+            ready.append(f"set server {be}/{srv.name} state ready")
+        elif srv.address is None and (old is None or old.address is not None):
             maint.append(f"set server {be}/{srv.name} state maint")
-        elif not out_now and out_before and srv.weight <= old_weight and old and old.address == srv.address:
-            addresses.append(f"set server {be}/{srv.name} state ready")
-    return addresses + raises + lowers + maint
+    return ready + _map_changes(current, desired, maps) + maint
+
+
+def _map_changes(current: Backend | None, desired: Backend, maps: MapFiles) -> list[str]:
+    (active_key, active), (canary_key, canary), weight = desired.map_entries()
+    if current is None:
+        old_active = old_canary = None
+        old_weight = -1  # unknown: set everything
+    else:
+        (_, old_active), (_, old_canary), old_weight = current.map_entries()
+    env = desired.env
+    set_weight = [f"set map {maps.weights} {env} {weight}"]
+    set_active = [f"set map {maps.colours} {active_key} {active}"] if active != old_active else []
+    set_canary = [f"set map {maps.colours} {canary_key} {canary}"] if canary != old_canary else []
+    # The active colour first (a promoted canary takes all requests before its share
+    # is dropped), a shrinking weight before its colour goes, a growing one after it came.
+    return (
+        set_active
+        + (set_weight if weight < old_weight else [])
+        + set_canary
+        + (set_weight if weight > old_weight else [])
+    )
 
 
 def parse_show_stat(text: str) -> list[ServerState]:

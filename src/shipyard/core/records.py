@@ -174,6 +174,13 @@ class Route:
         """The stable version takes every request back."""
         return replace(self, canary_colour=None, canary_release=None, canary_weight=0)
 
+    def share(self, colour: str) -> int:
+        """Percent of the environment's requests that ``colour`` takes."""
+        canary = self.canary_weight if self.canary_colour else 0
+        if colour == self.canary_colour:
+            return canary
+        return 100 - canary if colour == self.active_colour else 0
+
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
 

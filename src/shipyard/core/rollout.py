@@ -20,7 +20,6 @@ Phase = Literal["progressing", "paused", "promoted", "rolled_back", "aborted", "
 Action = Literal["hold", "advance", "promote_full", "rollback"]
 VERBS = ("promote", "promote-full", "pause", "resume", "abort")
 ACTIVE: tuple[Phase, ...] = ("progressing", "paused")
-MAX_WEIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -121,22 +120,6 @@ def past_deadline(state: RolloutState, canary: Canary, now: float) -> bool:
     if not state.active or state.paused_by in ("manual", "pause_at"):
         return False
     return now - state.last_progress > canary.progress_deadline
-
-
-def split_weights(percent: int, stable: int, canary: int) -> tuple[int, int]:
-    """Per-server HAProxy weights so that ``canary`` servers get ``percent`` of the requests.
-
-    ``stable`` and ``canary`` are server counts. Weights are whole numbers up to 256,
-    so the share is exact to about half a percent.
-    """
-    if percent <= 0 or canary == 0:
-        return (100, 0)
-    if percent >= 100 or stable == 0:
-        return (0, 100)
-    per_stable = (100 - percent) / stable
-    per_canary = percent / canary
-    scale = MAX_WEIGHT / max(per_stable, per_canary)
-    return (max(1, round(per_stable * scale)), max(1, round(per_canary * scale)))
 
 
 def min_interval_for(canary: Canary, rps: float) -> float | None:

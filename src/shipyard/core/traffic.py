@@ -1,7 +1,7 @@
 """Per-request traffic facts from HAProxy's log lines, kept per server in short time buckets.
 
 HAProxy sends one line per request (``LOG_FORMAT`` below) to the control plane,
-which feeds them to a ``TrafficBook``. The book keeps, for each backend server
+which feeds them to a ``TrafficBook``. The book keeps, for each server
 and each quarter second, the request count, the 5xx count and an exact
 histogram of the latencies in milliseconds (HAProxy's resolution), so the
 figures of any window (request rate, error rate, p50/p95/p99) are exact, not
@@ -15,15 +15,16 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-# %b backend, %s server, %ST status, %Ta active time (ms), %Ts.%ms accept date, %ts termination.
-LOG_FORMAT = "SY %b %s %ST %Ta %Ts.%ms %ts"
+# %f frontend (one per environment), %s server, %ST status, %Ta active time (ms),
+# %Ts.%ms accept date, %ts termination state.
+LOG_FORMAT = "SY %f %s %ST %Ta %Ts.%ms %ts"
 BUCKETS_PER_SECOND = 4
 KEEP_SECONDS = 900
 
 
 @dataclass(frozen=True)
 class Hit:
-    backend: str
+    frontend: str  # fe_<env>
     server: str
     status: int
     active_ms: int
@@ -99,7 +100,7 @@ def percentile(histogram: Counter[int], total: int, q: float) -> float | None:
 
 
 class TrafficBook:
-    """Recent traffic per (backend, server). Thread-safe: a receiver feeds it, the engine reads."""
+    """Recent traffic per (frontend, server). Thread-safe: a receiver feeds it, the engine reads."""
 
     def __init__(self, keep_seconds: int = KEEP_SECONDS) -> None:
         self._keep = keep_seconds * BUCKETS_PER_SECOND
@@ -111,7 +112,7 @@ class TrafficBook:
         index = int(hit.at * BUCKETS_PER_SECOND)
         with self._lock:
             self.received += 1
-            series = self._series.setdefault((hit.backend, hit.server), {})
+            series = self._series.setdefault((hit.frontend, hit.server), {})
             bucket = series.get(index)
             if bucket is None:
                 bucket = series[index] = _Bucket(index)
@@ -124,16 +125,16 @@ class TrafficBook:
                 if bucket.first_error_at is None or hit.at < bucket.first_error_at:
                     bucket.first_error_at = hit.at
 
-    def window(self, backend: str, servers: set[str], since: float, until: float) -> WindowStats:
-        """Figures of ``servers`` of ``backend`` for requests accepted in [since, until)."""
+    def window(self, frontend: str, servers: set[str], since: float, until: float) -> WindowStats:
+        """Figures of ``servers`` behind ``frontend`` for requests accepted in [since, until)."""
         lo = math.floor(since * BUCKETS_PER_SECOND)
         hi = math.floor(until * BUCKETS_PER_SECOND)
         requests = errors = 0
         first_error: float | None = None
         histogram: Counter[int] = Counter()
         with self._lock:
-            for (be, server), series in self._series.items():
-                if be != backend or server not in servers:
+            for (fe, server), series in self._series.items():
+                if fe != frontend or server not in servers:
                     continue
                 for bucket in series.values():
                     if lo <= bucket.index < hi:
@@ -154,8 +155,8 @@ class TrafficBook:
             first_error_at=first_error,
         )
 
-    def rate(self, backend: str, now: float, seconds: float = 30.0) -> float:
-        """Requests per second that reached ``backend``'s servers over the last ``seconds``.
+    def rate(self, frontend: str, now: float, seconds: float = 30.0) -> float:
+        """Requests per second that reached ``frontend`` over the last ``seconds``.
 
         When traffic began less than ``seconds`` ago, the rate is over the time since it began.
         """
@@ -163,8 +164,8 @@ class TrafficBook:
         total = 0
         first: int | None = None
         with self._lock:
-            for (be, _server), series in self._series.items():
-                if be != backend:
+            for (fe, _server), series in self._series.items():
+                if fe != frontend:
                     continue
                 for bucket in series.values():
                     if bucket.index >= lo:

@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 from shipyard.core.proxy import (
+    MapFiles,
     ProxyLayout,
     ServerState,
     parse_show_stat,
     plan_transition,
     render_haproxy_config,
+    render_maps,
 )
 from shipyard.drivers import procs
 from shipyard.drivers.files import read_json, write_atomic, write_json
@@ -60,6 +62,7 @@ class HAProxy:
         self.socket_path = folder / "admin.sock"
         self.pid_path = folder / "haproxy.json"
         self.log_path = folder / "haproxy.log"
+        self.maps = MapFiles(str((folder / "colours.map").resolve()), str((folder / "weights.map").resolve()))
         self._lock = threading.RLock()
         self._layout: ProxyLayout | None = None
         self._applied: ProxyLayout | None = None
@@ -130,16 +133,21 @@ class HAProxy:
                 "this is a bug in Shipyard's proxy plan; the previous routing is kept",
             )
 
-    @staticmethod
-    def _diff(before: ProxyLayout, after: ProxyLayout) -> list[str]:
+    def _diff(self, before: ProxyLayout, after: ProxyLayout) -> list[str]:
         out: list[str] = []
         for be in after.backends:
-            out += plan_transition(before.backend(be.env), be)
+            out += plan_transition(before.backend(be.env), be, self.maps)
         return out
 
     # process ------------------------------------------------------------------------------
     def _write_config(self, layout: ProxyLayout) -> None:
-        text = render_haproxy_config(layout, str(self.socket_path), self.stats_bind, self.log_target)
+        """The maps and the config that name them, so a (re)started HAProxy routes as ``layout``."""
+        colours, weights = render_maps(layout)
+        write_atomic(Path(self.maps.colours), colours, mode=0o600)
+        write_atomic(Path(self.maps.weights), weights, mode=0o600)
+        text = render_haproxy_config(
+            layout, str(self.socket_path), self.stats_bind, self.maps, self.log_target
+        )
         write_atomic(self.config_path, text + "\n", mode=0o600)
 
     def _start(self, layout: ProxyLayout) -> None:

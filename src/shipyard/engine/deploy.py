@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from shipyard.core.health import HealthState, observe
+from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
 from shipyard.drivers.procs import ProcessRef, stored_ref
 from shipyard.drivers.supervisor import free_port
@@ -316,9 +317,9 @@ class Deployment:
         )
 
     def _wait_proxy_up(self, colour: Colour, timeout: float = 10.0) -> None:
-        """HAProxy must see the new servers UP too, or raising their weight serves 503s."""
+        """HAProxy must see the new servers UP too, or sending them requests serves 503s."""
         deadline = time.monotonic() + timeout
-        backend = f"be_{self.env}"
+        backend = backend_name(self.env, colour)
         names = {i.name for i in self.ctx.live_instances(self.env, colour)}
         while True:
             states = [s for s in self.ctx.proxy.server_states() if s.backend == backend and s.name in names]
@@ -391,13 +392,9 @@ def stop_instances(ctx: Context, instances: list[Instance], timeout: float) -> N
 def wait_drained(ctx: Context, env: str, colour: str, timeout: float) -> float | None:
     """Seconds until ``colour``'s servers have no session in flight, or None at ``timeout``."""
     started = time.monotonic()
-    backend = f"be_{env}"
+    backend = backend_name(env, colour)
     while True:
-        busy = sum(
-            s.current_sessions
-            for s in ctx.proxy.server_states()
-            if s.backend == backend and s.name.startswith(f"{colour}-")
-        )
+        busy = sum(s.current_sessions for s in ctx.proxy.server_states() if s.backend == backend)
         if busy == 0:
             return time.monotonic() - started
         if time.monotonic() - started > timeout:

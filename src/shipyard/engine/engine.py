@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 
+from shipyard.core.proxy import backend_name, frontend_name
 from shipyard.core.records import NewDeployment, Route
 from shipyard.core.rollout import describe_plan, min_interval_for
 from shipyard.drivers.accesslog import AccessLogReceiver
@@ -91,7 +92,7 @@ class Engine:
         """Refuse an interval too short to collect min_requests at the first step's share of traffic."""
         if canary.analysis.no_data == "pass":
             return
-        rps = self.ctx.traffic.rate(f"be_{env}", time.time())
+        rps = self.ctx.traffic.rate(frontend_name(env), time.time())
         needed = min_interval_for(canary, rps)
         if needed is not None and needed <= canary.interval:
             return
@@ -244,7 +245,7 @@ class Engine:
             held = ctx.store.lock(env)
             insts = []
             for i in ctx.live_instances(env):
-                seen = proxy_states.get((f"be_{env}", i.name))
+                seen = proxy_states.get((backend_name(env, i.colour), i.name))
                 insts.append(
                     {
                         "name": i.name,
@@ -255,7 +256,7 @@ class Engine:
                         "restarts": i.restarts,
                         "alive": ctx.runtime.alive(stored_ref(i.pid, i.create_time)),
                         "proxy_status": seen.status if seen else None,
-                        "weight": seen.weight if seen else None,
+                        "weight": route.share(i.colour),
                     }
                 )
             envs[env] = {

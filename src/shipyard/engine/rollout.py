@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shipyard.core.analysis import Check, apply_no_data, evaluate
+from shipyard.core.proxy import backend_names, frontend_name
 from shipyard.core.records import Colour, Route
 from shipyard.core.rollout import Action, describe_plan, on_check, on_verb, past_deadline, start
 from shipyard.core.traffic import WindowStats
@@ -210,7 +211,7 @@ class CanaryRun:
 
     # figures -------------------------------------------------------------------------------
     def _window(self, role: str, since: float, until: float) -> WindowStats:
-        return self.ctx.traffic.window(f"be_{self.env}", self.servers[role], since, until)
+        return self.ctx.traffic.window(frontend_name(self.env), self.servers[role], since, until)
 
     def _sample(self, now: float) -> None:
         rows = []
@@ -240,7 +241,7 @@ class CanaryRun:
             states = self.ctx.proxy.server_states()
         except ShipyardError:
             return (0, 0)
-        mine = [s for s in states if s.backend == f"be_{self.env}" and s.name in names]
+        mine = [s for s in states if s.backend in backend_names(self.env) and s.name in names]
         return (sum(s.requests_total for s in mine), sum(s.responses_5xx for s in mine))
 
     def _record_check(self, check: Check, now: float, counters: dict[str, int]) -> None:
@@ -271,7 +272,7 @@ def watch_after_switch(
         now = time.time()
         if now - check_started < settings.analysis_interval:
             continue
-        stats = ctx.traffic.window(f"be_{env}", servers, check_started, now)
+        stats = ctx.traffic.window(frontend_name(env), servers, check_started, now)
         check = apply_no_data(evaluate(stats, analysis), analysis)
         check_started = now
         record_check(ctx, dep_id, now, 0, 100, check)
