@@ -12,11 +12,13 @@ exceptions are mapped to these at the driver boundary and never leak.
     │   └── NotFoundError      a named release/deployment/environment does not exist (404)
     ├── LockHeldError          another deployment holds the environment's lock (409)
     ├── ConflictError          the request does not fit the current state (409)
-    ├── AuthError              missing or wrong API token (401)
+    ├── AuthError              missing or wrong API token, unknown user or role (401)
+    ├── ForbiddenError         the user's roles do not allow the action (403)
     ├── BuildError             source snapshot or dependency install failed (422)
     ├── ProxyError             HAProxy is missing, failed to start or refused a command (503)
     ├── InstanceError          an app instance could not start or stay up (422)
     ├── DeployError            a deployment step failed; the serving version kept serving (422)
+    ├── VaultError             a secret, the master key or an imported secrets file is unusable (422)
     └── ServerUnavailable      the CLI cannot reach the control plane (503)
 """
 
@@ -61,6 +63,10 @@ class AuthError(ShipyardError):
     status = 401
 
 
+class ForbiddenError(ShipyardError):
+    status = 403
+
+
 class BuildError(ShipyardError):
     status = 422
 
@@ -74,6 +80,10 @@ class InstanceError(ShipyardError):
 
 
 class DeployError(ShipyardError):
+    status = 422
+
+
+class VaultError(ShipyardError):
     status = 422
 
 
@@ -91,10 +101,12 @@ ERRORS_BY_NAME: dict[str, type[ShipyardError]] = {
         LockHeldError,
         ConflictError,
         AuthError,
+        ForbiddenError,
         BuildError,
         ProxyError,
         InstanceError,
         DeployError,
+        VaultError,
         ServerUnavailable,
     )
 }

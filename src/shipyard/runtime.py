@@ -7,8 +7,6 @@ wiring on their own folders.
 from __future__ import annotations
 
 import os
-import secrets
-from pathlib import Path
 
 import psutil
 import uvicorn
@@ -17,7 +15,7 @@ from shipyard.core.records import Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.builder import Builder
-from shipyard.drivers.files import write_atomic, write_json
+from shipyard.drivers.files import write_json
 from shipyard.drivers.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.probe import Prober
 from shipyard.drivers.supervisor import LocalRuntime, port_is_free
@@ -53,16 +51,6 @@ def build_engine(paths: Paths) -> Engine:
     return Engine(ctx, access_log)
 
 
-def ensure_token(home: Path) -> str:
-    """The API token, created on first start in a file only its owner can read."""
-    path = home / "token"
-    if path.exists():
-        return path.read_text().strip()
-    token = secrets.token_urlsafe(32)
-    write_atomic(path, token + "\n", mode=0o600)
-    return token
-
-
 def serve(paths: Paths, host: str, port: int) -> None:
     if not port_is_free(port) and host in ("127.0.0.1", "localhost"):
         raise ShipyardError(
@@ -70,7 +58,10 @@ def serve(paths: Paths, host: str, port: int) -> None:
             "stop what uses it (`shipyard down` if it is another Shipyard), or pass --api-port",
         )
     engine = build_engine(paths)
-    token = ensure_token(paths.home)
+    if created := engine.access.bootstrap(paths.home / "token"):
+        print(
+            f"created user {created!r} (admin on every environment); its token is in <home>/token", flush=True
+        )
     for line in engine.start():
         print(f"reconcile: {line}", flush=True)
     servers: list[uvicorn.Server] = []
@@ -79,7 +70,7 @@ def serve(paths: Paths, host: str, port: int) -> None:
         servers[0].should_exit = True
 
     config = uvicorn.Config(
-        create_app(engine, token, stop_serving),
+        create_app(engine, stop_serving),
         host=host,
         port=port,
         log_level="warning",

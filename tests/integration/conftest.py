@@ -44,7 +44,7 @@ class Shipyard:
         self.app.mkdir()
         self.api_port = free_port()
         self.port = free_port()
-        self.env = {**os.environ, "SHIPYARD_CACHE_DIR": str(cache), "SHIPYARD_USER": "tester"}
+        self.env = {**os.environ, "SHIPYARD_CACHE_DIR": str(cache)}
         self.manifest: dict[str, Any] = yaml.safe_load((EXAMPLE / "shipyard.yaml").read_text())
         self.manifest["environments"]["dev"]["port"] = self.port
         self.write_manifest()

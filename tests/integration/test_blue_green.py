@@ -83,7 +83,7 @@ def test_second_deploy_is_refused_while_one_runs(shipyard: Shipyard) -> None:
     assert "deployment 2" in first.stdout
     second = shipyard.cli("deploy", check=False)
     assert second.returncode == 1
-    assert "locked: tester holds it since" in second.stderr
+    assert "locked: admin holds it since" in second.stderr
     assert "shipyard lock break dev" in second.stderr
     assert shipyard.serving()["version"] == "1.0.0"
 
@@ -95,7 +95,7 @@ def test_api_requires_token_and_answers_json_errors(shipyard: Shipyard) -> None:
     assert resp.status_code == 401
     assert resp.json() == {
         "ok": False,
-        "error": "missing or wrong API token",
+        "error": "missing API token",
         "hint": resp.json()["hint"],
         "status": 401,
     }

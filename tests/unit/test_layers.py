@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "state": {"state", "core", "errors"},
     "drivers": {"drivers", "core", "manifest", "errors"},
     "engine": {"engine", "core", "manifest", "state", "drivers", "errors"},
-    "server": {"server", "engine", "errors"},
+    "server": {"server", "engine", "core", "errors"},
     "cli": {"cli", "errors", "manifest", "drivers", "engine", "runtime"},
 }
 

@@ -1,10 +1,14 @@
 """The CLI's connection to the control plane: finds its URL and token, maps errors back.
 
+The token is $SHIPYARD_TOKEN when set (each person their own), else <home>/token (the
+bootstrap admin's, readable only by the user who started the server).
+
 Used by every CLI command that talks to a running server.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +26,7 @@ class Client:
                 f"no Shipyard control plane is running for {home}",
                 "start it with `shipyard up` (background) or `shipyard server`, or pass --home",
             )
-        token_path = home / "token"
-        try:
-            token = token_path.read_text().strip()
-        except OSError:
-            raise AuthError(
-                f"cannot read the API token at {token_path}",
-                "run the CLI as the user that started the server",
-            ) from None
+        token = os.environ.get("SHIPYARD_TOKEN", "").strip() or _token_file(home / "token")
         self.url = str(info["url"])
         self._http = httpx.Client(
             base_url=self.url,
@@ -56,6 +53,17 @@ class Client:
         if resp.status_code >= 400:
             raise _error_from(data, resp.status_code)
         return data
+
+
+def _token_file(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise AuthError(
+            f"cannot read the API token at {path}",
+            "set SHIPYARD_TOKEN to your token (`shipyard users add` prints one), "
+            "or run the CLI as the user that started the server",
+        ) from None
 
 
 def _error_from(data: Any, status: int) -> ShipyardError:

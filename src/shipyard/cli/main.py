@@ -17,9 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli import rollout as rollout_cli
+from shipyard.cli import users as users_cli
 from shipyard.cli.client import Client
 from shipyard.cli.follow import follow
-from shipyard.cli.session import Opts, client, user
+from shipyard.cli.session import Opts, client
 from shipyard.drivers.files import read_json
 from shipyard.errors import ConflictError, ShipyardError
 from shipyard.manifest.loader import FILENAME, load_manifest
@@ -33,6 +34,10 @@ app = typer.Typer(
 lock_app = typer.Typer(no_args_is_help=True, help="Inspect and break environment locks.")
 app.add_typer(lock_app, name="lock")
 app.add_typer(rollout_cli.rollout_app, name="rollout")
+app.add_typer(users_cli.users_app, name="users")
+app.add_typer(users_cli.tokens_app, name="tokens")
+app.add_typer(users_cli.audit_app, name="audit")
+app.command()(users_cli.whoami)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -155,7 +160,7 @@ def deploy(
 ) -> None:
     """Build a release and roll it out (blue-green or canary), showing each step live."""
     client = _client()
-    dep = client.post("/api/deploy", {"env": env, "release": release, "requested_by": _user()})["deployment"]
+    dep = client.post("/api/deploy", {"env": env, "release": release})["deployment"]
     console.print(f"deployment {dep} to {env}")
     if wait:
         _finish(follow(client, dep, console), f"deployment {dep}")
@@ -168,7 +173,7 @@ def rollback(
 ) -> None:
     """Put the previous release (or --to RELEASE) back on traffic."""
     client = _client()
-    dep = client.post("/api/rollback", {"env": env, "to": to, "requested_by": _user()})
+    dep = client.post("/api/rollback", {"env": env, "to": to})
     _finish(follow(client, dep["deployment"], console), f"rollback {dep['deployment']}")
 
 
@@ -306,10 +311,6 @@ def _wait_exit(pid: int, timeout: float) -> None:
 
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-
-
-def _user() -> str:
-    return user()
 
 
 def main() -> None:

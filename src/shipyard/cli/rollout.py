@@ -14,7 +14,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from shipyard.cli.session import client, user
+from shipyard.cli.session import client
 
 rollout_app = typer.Typer(no_args_is_help=True, help="Watch and steer progressive rollouts.")
 console = Console(soft_wrap=True)
@@ -89,7 +89,7 @@ def status(
 
 
 def _verb(env: str, verb: str) -> None:
-    data = client().post(f"/api/rollouts/{env}/{verb}", {"requested_by": user()})
+    data = client().post(f"/api/rollouts/{env}/{verb}")
     paused = f" ({data['paused_by']})" if data.get("paused_by") else ""
     console.print(f"{verb}: rollout in {env} is {data['phase']}{paused} at {data['weight']}%")
 
@@ -124,7 +124,7 @@ def abort(env: EnvArg = "dev") -> None:
 @rollout_app.command()
 def retry(env: EnvArg = "dev") -> None:
     """Run the last aborted, rolled back or failed rollout again (same release)."""
-    data = client().post(f"/api/rollouts/{env}/retry", {"requested_by": user()})
+    data = client().post(f"/api/rollouts/{env}/retry")
     console.print(
         f"deployment {data['deployment']} to {env} (retry); follow it with `shipyard rollout status {env} -w`"
     )

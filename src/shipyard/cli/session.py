@@ -1,8 +1,7 @@
-"""What every CLI command shares: the folders chosen by global options, the user, the client."""
+"""What every CLI command shares: the folders chosen by global options, and the client."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from shipyard.cli.client import Client
@@ -15,7 +14,3 @@ class Opts:
 
 def client() -> Client:
     return Client(Opts.home)
-
-
-def user() -> str:
-    return os.environ.get("SHIPYARD_USER") or os.environ.get("USER") or "cli"

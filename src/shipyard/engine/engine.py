@@ -16,6 +16,7 @@ from shipyard.core.records import NewDeployment, Route
 from shipyard.core.rollout import describe_plan, min_interval_for
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.procs import stored_ref
+from shipyard.engine.access import Access
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import Deployment, stop_instances
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
@@ -26,6 +27,7 @@ from shipyard.manifest.models import Canary
 class Engine:
     def __init__(self, ctx: Context, access_log: AccessLogReceiver | None = None) -> None:
         self.ctx = ctx
+        self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
         self.reconciler = Reconciler(ctx)
         self.access_log = access_log
         self._threads: list[threading.Thread] = []

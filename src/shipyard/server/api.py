@@ -1,54 +1,100 @@
 """The control plane's HTTP API (FastAPI): a thin translation to and from the engine.
 
-Every route but /api/ping needs the bearer token. Errors use one JSON shape:
+Every route but /api/ping needs a bearer token, which names a user; the user's
+roles decide what the route may do (``engine/access.py``), and every mutating
+route is audited before it acts. Errors use one JSON shape:
 ``{"ok": false, "error": ..., "hint": ..., "status": ...}``.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from shipyard.core.access import Principal, decide
+from shipyard.core.audit import verify_chain
+from shipyard.core.records import Deployment
 from shipyard.engine.engine import Engine
 from shipyard.errors import AuthError, ShipyardError
+
+T = TypeVar("T")
 
 
 class DeployBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     env: str
     release: str | None = None
-    requested_by: str = "cli"
 
 
 class RollbackBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     env: str
     to: str | None = None
-    requested_by: str = "cli"
 
 
-class ActorBody(BaseModel):
+class UserBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    requested_by: str = "cli"
+    name: str
+    role: str
+    env: str = "*"
 
 
-def create_app(engine: Engine, token: str, on_shutdown: Callable[[], None]) -> FastAPI:
+class GrantBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str
+    env: str = "*"
+
+
+class TokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = ""
+
+
+def _principal(request: Request) -> Principal:
+    """The user behind the request's bearer token (every route but /api/ping needs one)."""
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not given:
+        raise AuthError(
+            "missing API token",
+            "send `Authorization: Bearer <token>`; the CLI reads $SHIPYARD_TOKEN or <home>/token",
+        )
+    engine: Engine = request.app.state.engine
+    return engine.access.authenticate(given)
+
+
+Who = Annotated[Principal, Depends(_principal)]
+
+
+def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     app = FastAPI(title="Shipyard control plane", version="0.1.0", docs_url=None, redoc_url=None)
+    app.state.engine = engine
     store = engine.ctx.store
+    access = engine.access
 
-    def auth(request: Request) -> None:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not given or not hmac.compare_digest(given, token):
-            raise AuthError(
-                "missing or wrong API token",
-                "send `Authorization: Bearer <token>`; the CLI reads it from <home>/token",
-            )
+    def source(request: Request) -> str:
+        return request.client.host if request.client else ""
+
+    def act(
+        request: Request,
+        who: Principal,
+        permission: str,
+        action: str,
+        env: str | None,
+        target: str,
+        run: Callable[[], T],
+    ) -> T:
+        """An audited action: allowed and recorded first, its failure recorded after."""
+        access.guard(who, permission, action, env=env, target=target, source=source(request))
+        try:
+            return run()
+        except ShipyardError as exc:
+            access.failed(who, action, env, exc, source(request))
+            raise
 
     @app.exception_handler(ShipyardError)
     async def _shipyard_error(_req: Request, exc: ShipyardError) -> JSONResponse:
@@ -66,37 +112,71 @@ def create_app(engine: Engine, token: str, on_shutdown: Callable[[], None]) -> F
         }
         return JSONResponse(body, status_code=422)
 
-    guarded = [Depends(auth)]
-
     @app.get("/api/ping")
     def ping() -> dict[str, Any]:
         return {"ok": True}
 
-    @app.get("/api/status", dependencies=guarded)
-    def status() -> dict[str, Any]:
-        return engine.status()
+    @app.get("/api/whoami")
+    def whoami(who: Who) -> dict[str, Any]:
+        grants = [{"role": g.role, "env": g.env} for g in who.grants]
+        return {"user": who.user, "token_id": who.token_id, "grants": grants}
 
-    @app.post("/api/deploy", dependencies=guarded)
-    def deploy(body: DeployBody) -> dict[str, Any]:
-        dep_id = engine.deploy(body.env, body.requested_by, body.release)
+    @app.get("/api/status")
+    def status(who: Who) -> dict[str, Any]:
+        data = engine.status()
+        readable = who.readable_envs(list(data["environments"]))
+        if not readable:
+            access.read(who)  # raises: no environment is readable
+        data["environments"] = {e: v for e, v in data["environments"].items() if e in readable}
+        return data
+
+    @app.post("/api/deploy")
+    def deploy(body: DeployBody, request: Request, who: Who) -> dict[str, Any]:
+        target = body.release or "new release"
+        dep_id = act(
+            request,
+            who,
+            "deploy",
+            "deploy",
+            body.env,
+            target,
+            lambda: engine.deploy(body.env, who.user, body.release),
+        )
         return {"ok": True, "deployment": dep_id}
 
-    @app.post("/api/rollback", dependencies=guarded)
-    def rollback(body: RollbackBody) -> dict[str, Any]:
-        dep_id = engine.rollback(body.env, body.requested_by, body.to)
+    @app.post("/api/rollback")
+    def rollback(body: RollbackBody, request: Request, who: Who) -> dict[str, Any]:
+        target = body.to or "previous release"
+        dep_id = act(
+            request,
+            who,
+            "deploy",
+            "rollback",
+            body.env,
+            target,
+            lambda: engine.rollback(body.env, who.user, body.to),
+        )
         return {"ok": True, "deployment": dep_id}
 
-    @app.get("/api/deployments", dependencies=guarded)
-    def deployments(env: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        return [d.to_json() for d in store.deployments(env, limit)]
+    @app.get("/api/deployments")
+    def deployments(who: Who, env: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        env = env or None  # the CLI sends "" for every environment
+        if env is not None:
+            access.read(who, env)
+        return [d.to_json() for d in store.deployments(env, limit) if who.may("read", d.env)]
 
-    @app.get("/api/deployments/{dep_id}", dependencies=guarded)
-    def deployment(dep_id: int) -> dict[str, Any]:
-        return store.deployment(dep_id).to_json()
-
-    @app.get("/api/deployments/{dep_id}/events", dependencies=guarded)
-    def events(dep_id: int, after: int = 0) -> dict[str, Any]:
+    def readable(dep_id: int, who: Principal) -> Deployment:
         dep = store.deployment(dep_id)
+        access.read(who, dep.env)
+        return dep
+
+    @app.get("/api/deployments/{dep_id}")
+    def deployment(dep_id: int, who: Who) -> dict[str, Any]:
+        return readable(dep_id, who).to_json()
+
+    @app.get("/api/deployments/{dep_id}/events")
+    def events(dep_id: int, who: Who, after: int = 0) -> dict[str, Any]:
+        dep = readable(dep_id, who)
         return {
             "status": dep.status,
             "error": dep.error,
@@ -105,36 +185,98 @@ def create_app(engine: Engine, token: str, on_shutdown: Callable[[], None]) -> F
             "events": store.events(dep_id, after),
         }
 
-    @app.get("/api/deployments/{dep_id}/samples", dependencies=guarded)
-    def samples(dep_id: int, after: int = 0) -> dict[str, Any]:
-        store.deployment(dep_id)
+    @app.get("/api/deployments/{dep_id}/samples")
+    def samples(dep_id: int, who: Who, after: int = 0) -> dict[str, Any]:
+        readable(dep_id, who)
         return {"samples": store.samples(dep_id, after), "rollout": store.rollout(dep_id)}
 
-    @app.get("/api/rollouts/{env}", dependencies=guarded)
-    def rollout_status(env: str) -> dict[str, Any]:
+    @app.get("/api/rollouts/{env}")
+    def rollout_status(env: str, who: Who) -> dict[str, Any]:
+        access.read(who, env)
         return engine.rollout_status(env)
 
-    @app.post("/api/rollouts/{env}/retry", dependencies=guarded)
-    def rollout_retry(env: str, body: ActorBody) -> dict[str, Any]:
-        return {"ok": True, "deployment": engine.rollout_retry(env, body.requested_by)}
+    @app.post("/api/rollouts/{env}/retry")
+    def rollout_retry(env: str, request: Request, who: Who) -> dict[str, Any]:
+        dep = act(
+            request, who, "deploy", "rollout.retry", env, "", lambda: engine.rollout_retry(env, who.user)
+        )
+        return {"ok": True, "deployment": dep}
 
-    @app.post("/api/rollouts/{env}/{verb}", dependencies=guarded)
-    def rollout_verb(env: str, verb: str, body: ActorBody) -> dict[str, Any]:
-        return {"ok": True, **engine.rollout_verb(env, verb, body.requested_by)}
+    @app.post("/api/rollouts/{env}/{verb}")
+    def rollout_verb(env: str, verb: str, request: Request, who: Who) -> dict[str, Any]:
+        done = act(
+            request,
+            who,
+            "deploy",
+            f"rollout.{verb}",
+            env,
+            "",
+            lambda: engine.rollout_verb(env, verb, who.user),
+        )
+        return {"ok": True, **done}
 
-    @app.get("/api/releases", dependencies=guarded)
-    def releases() -> list[dict[str, Any]]:
+    @app.get("/api/releases")
+    def releases(who: Who) -> list[dict[str, Any]]:
+        if not who.readable_envs(access.envs()):
+            access.read(who)
         return [{k: v for k, v in vars(r).items() if k != "manifest"} for r in store.releases()]
 
-    @app.post("/api/locks/{env}/break", dependencies=guarded)
-    def break_lock(env: str) -> dict[str, Any]:
-        return {"ok": True, **engine.break_lock(env)}
+    @app.post("/api/locks/{env}/break")
+    def break_lock(env: str, request: Request, who: Who) -> dict[str, Any]:
+        return {
+            "ok": True,
+            **act(request, who, "lock", "lock.break", env, "", lambda: engine.break_lock(env)),
+        }
 
-    @app.post("/api/shutdown", dependencies=guarded)
-    def shutdown(stop_apps: bool = True) -> dict[str, Any]:
-        if stop_apps:
-            engine.shutdown()
-        on_shutdown()
+    @app.post("/api/shutdown")
+    def shutdown(request: Request, who: Who, stop_apps: bool = True) -> dict[str, Any]:
+        def run() -> None:
+            if stop_apps:
+                engine.shutdown()
+            on_shutdown()
+
+        act(request, who, "admin", "shutdown", None, "apps" if stop_apps else "control plane", run)
         return {"ok": True}
+
+    # users, tokens, audit -------------------------------------------------------------------
+    @app.get("/api/users")
+    def users(who: Who) -> list[dict[str, Any]]:
+        decide(who, "admin", None)
+        return store.identity.users()
+
+    @app.post("/api/users")
+    def add_user(body: UserBody, request: Request, who: Who) -> dict[str, Any]:
+        return {"ok": True, **access.add_user(who, body.name, body.role, body.env, source(request))}
+
+    @app.post("/api/users/{name}/grants")
+    def grant(name: str, body: GrantBody, request: Request, who: Who) -> dict[str, Any]:
+        return {"ok": True, "changed": access.grant(who, name, body.role, body.env, source(request))}
+
+    @app.post("/api/users/{name}/revoke")
+    def revoke(name: str, body: GrantBody, request: Request, who: Who) -> dict[str, Any]:
+        return {"ok": True, "changed": access.revoke(who, name, body.role, body.env, source(request))}
+
+    @app.post("/api/users/{name}/disable")
+    def disable(name: str, request: Request, who: Who) -> dict[str, Any]:
+        return {"ok": True, "tokens_revoked": access.disable(who, name, source(request))}
+
+    @app.post("/api/users/{name}/tokens")
+    def add_token(name: str, body: TokenBody, request: Request, who: Who) -> dict[str, Any]:
+        return {"ok": True, **access.new_token(who, name, body.label or "created by hand", source(request))}
+
+    @app.post("/api/tokens/{tid}/revoke")
+    def revoke_token(tid: str, request: Request, who: Who) -> dict[str, Any]:
+        return {"ok": True, "user": access.revoke_token(who, tid, source(request))}
+
+    @app.get("/api/audit")
+    def audit(who: Who, actor: str | None = None, env: str | None = None, limit: int = 100) -> dict[str, Any]:
+        decide(who, "admin", None)
+        entries = store.audit.entries(actor=actor, env=env)
+        return {"entries": [vars(e) for e in entries[-limit:]]}
+
+    @app.get("/api/audit/verify")
+    def audit_verify(who: Who) -> dict[str, Any]:
+        decide(who, "admin", None)
+        return vars(verify_chain(store.audit.entries()))
 
     return app

@@ -6,7 +6,7 @@ The schema itself is created and evolved by Alembic migrations in
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -158,4 +158,53 @@ analysis_checks = Table(
     Column("result", String, nullable=False),
     Column("summary", Text, nullable=False),
     Column("figures", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String, nullable=False),
+    Column("disabled_at", Float),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user", String, ForeignKey("users.name"), nullable=False, index=True),
+    Column("role", String, nullable=False),
+    Column("env", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String, nullable=False),
+    UniqueConstraint("user", "role", "env", name="uq_grants_user_role_env"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("user", String, ForeignKey("users.name"), nullable=False, index=True),
+    Column("hash", String, nullable=False, unique=True),
+    Column("label", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+    Column("revoked_at", Float),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String, nullable=False, index=True),
+    Column("action", String, nullable=False),
+    Column("env", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("source", String, nullable=False),
+    Column("result", String, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String, nullable=False),
+    Column("hash", String, nullable=False),
 )

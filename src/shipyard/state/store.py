@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from shipyard.core import records as r
 from shipyard.errors import LockHeldError, NotFoundError
+from shipyard.state.audit import AuditStore
+from shipyard.state.identity import IdentityStore
 from shipyard.state.schema import (
     analysis_checks,
     deployments,
@@ -63,6 +65,8 @@ def open_store(path: Path) -> StateStore:
 class StateStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.identity = IdentityStore(engine)
+        self.audit = AuditStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -1,0 +1,144 @@
+"""Identity, authorization and audit for every request: the engine's access service.
+
+The API authenticates each bearer token here, then asks ``guard`` before any
+mutating action: the role decision (``core/access.py``) and an audit entry
+written *before* the action runs, so an action is never done unaudited (if the
+entry cannot be written, the action is refused). Refusals are audited too.
+``read`` checks reads without auditing them. User and token management lives
+here as well; a new token is returned once and only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.access import ALL_ENVS, Principal, check_role, check_user_name, decide
+from shipyard.drivers.files import write_atomic
+from shipyard.errors import ForbiddenError, NotFoundError, ShipyardError
+from shipyard.state.store import StateStore
+
+BOOTSTRAP_USER = "admin"
+
+
+class Access:
+    def __init__(self, store: StateStore, envs: Callable[[], list[str]]) -> None:
+        self.store = store
+        self.envs = envs  # the manifest's environments, read at each call
+
+    # identity ------------------------------------------------------------------------------
+    def bootstrap(self, token_file: Path) -> str | None:
+        """On first start, an ``admin`` user (admin on every environment) owning ``token_file``.
+
+        An existing token file (from before users existed) is adopted. Returns the user
+        created, or None when users already exist.
+        """
+        if self.store.identity.user_count():
+            return None
+        token = token_file.read_text().strip() if token_file.exists() else ""
+        if not token:
+            token = make_token()
+            write_atomic(token_file, token + "\n", mode=0o600)
+        self.store.identity.add_user(BOOTSTRAP_USER, by="shipyard")
+        self.store.identity.grant(BOOTSTRAP_USER, "admin", ALL_ENVS, by="shipyard")
+        tid = self.store.identity.add_token(BOOTSTRAP_USER, token, f"bootstrap ({token_file.name})")
+        self.store.audit.append("shipyard", "users.bootstrap", target=BOOTSTRAP_USER, detail=tid)
+        return BOOTSTRAP_USER
+
+    def authenticate(self, token: str) -> Principal:
+        return self.store.identity.principal(token)
+
+    # decisions -----------------------------------------------------------------------------
+    def read(self, who: Principal, env: str | None = None) -> None:
+        """Reads are checked but not audited (secret reads go through ``guard``)."""
+        self._known(env)
+        decide(who, "read", env)
+
+    def guard(
+        self,
+        who: Principal,
+        permission: str,
+        action: str,
+        *,
+        env: str | None = None,
+        target: str = "",
+        source: str = "",
+    ) -> None:
+        """Allow ``action`` or raise; either way it is in the audit log before this returns."""
+        self._known(env)
+        try:
+            decide(who, permission, env)
+        except ForbiddenError as exc:
+            self._append(who.user, action, env, target, source, "denied", exc.message)
+            raise
+        self._append(who.user, action, env, target, source, "ok", "")
+
+    def failed(self, who: Principal, action: str, env: str | None, exc: ShipyardError, source: str) -> None:
+        """Record that an allowed action then failed (best effort: the action already ran)."""
+        with suppress(ShipyardError):  # the action's own error is what the caller reports
+            self._append(who.user, action, env, "", source, "error", exc.message)
+
+    # users and tokens ----------------------------------------------------------------------
+    def add_user(self, who: Principal, name: str, role: str, env: str, source: str) -> dict[str, Any]:
+        check_user_name(name)
+        check_role(role)
+        self._known_scope(env)
+        self.guard(who, "admin", "users.add", target=f"{name} {role}@{env}", source=source)
+        self.store.identity.add_user(name, by=who.user)
+        self.store.identity.grant(name, role, env, by=who.user)
+        token = make_token()
+        tid = self.store.identity.add_token(name, token, "created with the user")
+        return {"user": name, "role": role, "env": env, "token": token, "token_id": tid}
+
+    def grant(self, who: Principal, name: str, role: str, env: str, source: str) -> bool:
+        check_role(role)
+        self._known_scope(env)
+        self.guard(who, "admin", "users.grant", target=f"{name} {role}@{env}", source=source)
+        return self.store.identity.grant(name, role, env, by=who.user)
+
+    def revoke(self, who: Principal, name: str, role: str, env: str, source: str) -> bool:
+        check_role(role)
+        self.guard(who, "admin", "users.revoke", target=f"{name} {role}@{env}", source=source)
+        return self.store.identity.revoke(name, role, env)
+
+    def disable(self, who: Principal, name: str, source: str) -> int:
+        self.guard(who, "admin", "users.disable", target=name, source=source)
+        if name == who.user:
+            raise ForbiddenError("you cannot disable yourself", "ask another admin")
+        return self.store.identity.disable_user(name)
+
+    def new_token(self, who: Principal, name: str, label: str, source: str) -> dict[str, Any]:
+        self.guard(who, "admin", "tokens.create", target=name, source=source)
+        token = make_token()
+        return {"user": name, "token": token, "token_id": self.store.identity.add_token(name, token, label)}
+
+    def revoke_token(self, who: Principal, tid: str, source: str) -> str:
+        self.guard(who, "admin", "tokens.revoke", target=tid, source=source)
+        return self.store.identity.revoke_token(tid)
+
+    # internals -----------------------------------------------------------------------------
+    def _append(
+        self, actor: str, action: str, env: str | None, target: str, source: str, result: str, detail: str
+    ) -> None:
+        self.store.audit.append(
+            actor, action, env=env or "", target=target, source=source, result=result, detail=detail
+        )
+
+    def _known(self, env: str | None) -> None:
+        known = self.envs()
+        if env is not None and env not in known:
+            raise NotFoundError(
+                f"environment {env!r} is not in shipyard.yaml (known: {', '.join(sorted(known))})",
+                "pick one of those, or add it under `environments` in shipyard.yaml",
+            )
+
+    def _known_scope(self, env: str) -> None:
+        if env != ALL_ENVS:
+            self._known(env)
+
+
+def make_token() -> str:
+    return "sy_" + secrets.token_urlsafe(32)

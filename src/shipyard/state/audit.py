@@ -1,0 +1,80 @@
+"""The append-only audit log in the state store: appending entries and reading them back.
+
+The engine's access service appends an entry for every mutating action and
+every secret read (and every refusal); ``shipyard audit`` lists them and
+``shipyard audit verify`` checks the hash chain (``core/audit.py``). SQLite
+triggers refuse UPDATE and DELETE on the table. Appends are serialized by a
+lock so that each entry links to the one before it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from shipyard.core.audit import GENESIS, Entry, entry_hash
+from shipyard.errors import StateError
+from shipyard.state.schema import audit
+
+
+class AuditStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+
+    def append(
+        self,
+        actor: str,
+        action: str,
+        *,
+        env: str = "",
+        target: str = "",
+        source: str = "",
+        result: str = "ok",
+        detail: str = "",
+    ) -> Entry:
+        try:
+            return self._append(actor, action, env, target, source, result, detail)
+        except SQLAlchemyError as exc:
+            raise StateError(
+                f"the audit log cannot be written ({type(exc).__name__}), so the action was refused",
+                "check the disk and the state database under <home>/state; nothing was changed",
+            ) from None
+
+    def _append(
+        self, actor: str, action: str, env: str, target: str, source: str, result: str, detail: str
+    ) -> Entry:
+        with self._lock, self._engine.begin() as conn:
+            last = conn.execute(select(audit.c.id, audit.c.hash).order_by(audit.c.id.desc()).limit(1)).first()
+            prev_id, prev_hash = (int(last.id), str(last.hash)) if last else (0, GENESIS)
+            fields: dict[str, object] = {
+                "id": prev_id + 1,
+                "at": time.time(),
+                "actor": actor,
+                "action": action,
+                "env": env,
+                "target": target,
+                "source": source,
+                "result": result,
+                "detail": detail[:500],
+            }
+            digest = entry_hash(prev_hash, fields)
+            conn.execute(insert(audit).values(**fields, prev_hash=prev_hash, hash=digest))
+        return Entry(**fields, prev_hash=prev_hash, hash=digest)  # type: ignore[arg-type]
+
+    def entries(
+        self, *, actor: str | None = None, env: str | None = None, after: int = 0, limit: int | None = None
+    ) -> list[Entry]:
+        query = select(audit).where(audit.c.id > after).order_by(audit.c.id)
+        if actor:
+            query = query.where(audit.c.actor == actor)
+        if env:
+            query = query.where(audit.c.env == env)
+        if limit:
+            query = query.limit(limit)
+        with self._engine.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Entry(**dict(row)) for row in rows]
