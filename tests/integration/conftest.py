@@ -60,12 +60,18 @@ class Shipyard:
 
     # CLI -----------------------------------------------------------------------------------
     def cli(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        input: str = "",
     ) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "shipyard", "--home", str(self.home), "--app-dir", str(self.app), *args]
         done = subprocess.run(
-            argv, capture_output=True, text=True, env=env or self.env, timeout=timeout, check=False
-        )
+            argv, capture_output=True, text=True, env=env or self.env, timeout=timeout, check=False,
+            input=input,
+        )  # fmt: skip
         if check and done.returncode != 0:
             raise AssertionError(f"shipyard {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done

@@ -16,14 +16,17 @@ from shipyard.core.access import (
 )
 from shipyard.errors import AuthError, ForbiddenError
 
-# role -> permissions it grants (read, deploy, approve, lock, admin)
+# role -> permissions it grants
+SECRETS = {"secrets-list", "secrets-read", "secrets-write", "secrets-purge"}
 MATRIX = {
-    "viewer": {"read"},
-    "deployer": {"read", "deploy"},
-    "approver": {"read", "approve"},
-    "admin": {"read", "deploy", "approve", "lock", "admin"},
+    "viewer": {"read", "secrets-list"},
+    "deployer": {"read", "deploy", "secrets-list"},
+    "approver": {"read", "approve", "secrets-list"},
+    "secrets-reader": {"read", "secrets-list", "secrets-read"},
+    "secrets-writer": {"read", "secrets-list", "secrets-read", "secrets-write"},
+    "admin": {"read", "deploy", "approve", "lock", "admin"} | SECRETS,
 }
-ACTIONS = ("read", "deploy", "approve", "lock", "admin")
+ACTIONS = ("read", "deploy", "approve", "lock", "admin", *sorted(SECRETS))
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -80,7 +83,8 @@ def test_bad_user_names_are_refused(name: str) -> None:
 def test_unknown_role_lists_the_roles() -> None:
     with pytest.raises(AuthError) as caught:
         check_role("root")
-    assert caught.value.hint == "use one of: viewer, deployer, approver, admin"
+    roles = "viewer, deployer, approver, secrets-reader, secrets-writer, admin"
+    assert caught.value.hint == f"use one of: {roles}"
 
 
 def test_tokens_are_stored_as_hashes_with_a_public_id() -> None:

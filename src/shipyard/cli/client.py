@@ -36,7 +36,8 @@ class Client:
         )
 
     def get(self, path: str, **params: Any) -> Any:
-        return self._call("GET", path, params=params)
+        """GET ``path``; parameters that are None are left out (not sent as empty strings)."""
+        return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
     def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         return self._call("POST", path, json=body or {}, params=params)

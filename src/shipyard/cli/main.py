@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli import rollout as rollout_cli
+from shipyard.cli import secrets as secrets_cli
 from shipyard.cli import users as users_cli
 from shipyard.cli.client import Client
 from shipyard.cli.follow import follow
@@ -37,6 +38,7 @@ app.add_typer(rollout_cli.rollout_app, name="rollout")
 app.add_typer(users_cli.users_app, name="users")
 app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
+app.add_typer(secrets_cli.secrets_app, name="secrets")
 app.command()(users_cli.whoami)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -23,7 +23,9 @@ audit_app = typer.Typer(no_args_is_help=True, help="Read and verify the hash-cha
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 NameArg = Annotated[str, typer.Argument(help="User name.")]
-RoleOpt = Annotated[str, typer.Option("--role", help="viewer, deployer, approver or admin.")]
+RoleOpt = Annotated[
+    str, typer.Option("--role", help="viewer, deployer, approver, secrets-reader, secrets-writer or admin.")
+]
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment the role applies to; '*' for all.")]
 
 

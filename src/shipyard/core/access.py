@@ -17,8 +17,8 @@ from typing import Literal
 
 from shipyard.errors import AuthError, ForbiddenError
 
-Role = Literal["viewer", "deployer", "approver", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "deployer", "approver", "admin")
+Role = Literal["viewer", "deployer", "approver", "secrets-reader", "secrets-writer", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "deployer", "approver", "secrets-reader", "secrets-writer", "admin")
 ALL_ENVS = "*"
 
 # What each permission covers:
@@ -26,12 +26,32 @@ ALL_ENVS = "*"
 #   deploy      deploy, rollback, rollout verbs and retry
 #   approve     approve or reject a deployment waiting for approval
 #   lock        break an environment's deploy lock
-#   admin       users, tokens, shutdown, the audit log
+#   admin       users, tokens, shutdown, the audit log, the vault's master key
+#   secrets-list   names and metadata of secrets (versions, who, when, rotation), never values
+#   secrets-read   a secret's value (get, export); every read is audited
+#   secrets-write  set, delete, recover, import
+#   secrets-purge  destroy a deleted secret and all its versions for good
+# As in Azure Key Vault's RBAC (Reader / Secrets User / Secrets Officer), reading values is
+# its own role: deployers and approvers see that a secret exists, not what it holds.
 PERMISSIONS: dict[Role, frozenset[str]] = {
-    "viewer": frozenset({"read"}),
-    "deployer": frozenset({"read", "deploy"}),
-    "approver": frozenset({"read", "approve"}),
-    "admin": frozenset({"read", "deploy", "approve", "lock", "admin"}),
+    "viewer": frozenset({"read", "secrets-list"}),
+    "deployer": frozenset({"read", "deploy", "secrets-list"}),
+    "approver": frozenset({"read", "approve", "secrets-list"}),
+    "secrets-reader": frozenset({"read", "secrets-list", "secrets-read"}),
+    "secrets-writer": frozenset({"read", "secrets-list", "secrets-read", "secrets-write"}),
+    "admin": frozenset(
+        {
+            "read",
+            "deploy",
+            "approve",
+            "lock",
+            "admin",
+            "secrets-list",
+            "secrets-read",
+            "secrets-write",
+            "secrets-purge",
+        }
+    ),
 }
 ACTIONS = frozenset().union(*PERMISSIONS.values())
 USER_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,39}$")

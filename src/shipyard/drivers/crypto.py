@@ -30,13 +30,15 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shipyard.core.vault import MASKED, Secret
 from shipyard.errors import VaultError
+
+__all__ = ["MASKED", "Secret", "decrypt_value", "encrypt_value", "rewrap", "unwrap_data_key", "wrap_data_key"]
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
 KEY_ID_SIZE = 8
 FORMAT_V1 = b"\x01"
-MASKED = "**********"
 
 _WRAP_LABEL = b"shipyard/data-key/v1"
 _VALUE_LABEL = b"shipyard/secret/v1"
@@ -47,32 +49,6 @@ _KEY_HINT = (
 )
 _MASTER_HINT = "A master key is 32 random bytes, base64 in SHIPYARD_MASTER_KEY or the key file."
 _ROW_HINT = "Restore the vault from a backup, or set the secret again."
-
-
-class Secret:
-    """A secret value that never prints: ``repr``, ``str`` and f-strings show ``**********``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The plaintext, for the one place that must hand it on (an instance's environment)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return MASKED
-
-    def __str__(self) -> str:
-        return MASKED
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def key_id(master: bytes) -> str:

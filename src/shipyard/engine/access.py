@@ -54,8 +54,12 @@ class Access:
     # decisions -----------------------------------------------------------------------------
     def read(self, who: Principal, env: str | None = None) -> None:
         """Reads are checked but not audited (secret reads go through ``guard``)."""
+        self.check(who, "read", env)
+
+    def check(self, who: Principal, permission: str, env: str | None = None) -> None:
+        """``permission`` on a known ``env``, or raise; not audited (for reads of metadata)."""
         self._known(env)
-        decide(who, "read", env)
+        decide(who, permission, env)
 
     def guard(
         self,

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,10 @@ class Paths:
         return self.home / "proxy"
 
     @property
+    def master_key(self) -> Path:
+        return self.home / "master.key"
+
+    @property
     def releases(self) -> Path:
         return self.home / "releases"
 
@@ -72,6 +77,8 @@ class Context:
     traffic: TrafficBook = field(default_factory=TrafficBook)
     notifier: WebhookNotifier = field(default_factory=WebhookNotifier)
     failpoint: str = ""
+    # (env, instance) -> the secrets that instance gets; the vault's runtime read (engine.py)
+    secret_values: Callable[[str, str], dict[str, str]] = field(default=lambda _env, _inst: {})
     runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
     mutex: threading.RLock = field(default_factory=threading.RLock)
     build_lock: threading.Lock = field(default_factory=threading.Lock)

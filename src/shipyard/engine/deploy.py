@@ -366,6 +366,7 @@ def start_instance(
     data.mkdir(parents=True, exist_ok=True)
     variables = {
         **ctx.manifest.env_vars(env),
+        **ctx.secret_values(env, f"{env}/{colour}/{inst_id}"),
         "PORT": str(port),
         "SHIPYARD_ENV": env,
         "SHIPYARD_RELEASE": release.id,

@@ -20,6 +20,7 @@ from shipyard.engine.access import Access
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import Deployment, stop_instances
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
+from shipyard.engine.vault import Vault
 from shipyard.errors import ConflictError, ManifestError, NotFoundError
 from shipyard.manifest.models import Canary
 
@@ -28,14 +29,19 @@ class Engine:
     def __init__(self, ctx: Context, access_log: AccessLogReceiver | None = None) -> None:
         self.ctx = ctx
         self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
+        self.vault = Vault(ctx.store, self.access, ctx.paths.master_key, lambda: ctx.manifest.vault)
+        ctx.secret_values = self.vault.values_for
         self.reconciler = Reconciler(ctx)
+        self.reconciler.every(60.0, self.vault.purge_expired)
         self.access_log = access_log
         self._threads: list[threading.Thread] = []
 
     def start(self) -> list[str]:
         if self.access_log is not None:
             self.access_log.start()
+        opened = self.vault.open()
         done = reconcile_at_start(self.ctx)
+        done.insert(0, opened)
         self.reconciler.start()
         return done
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from shipyard.core.health import restart_delay
 from shipyard.core.records import Route
@@ -69,12 +71,17 @@ class Reconciler:
         self.ctx = ctx
         self.tick = tick
         self._next_restart: dict[int, float] = {}
+        self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
         self.errors: list[str] = []
 
     def start(self) -> None:
         self._thread.start()
+
+    def every(self, period: float, job: Callable[[], object]) -> None:
+        """Run ``job`` in the reconciler's loop every ``period`` seconds (first run: at once)."""
+        self._jobs.append([period, 0.0, job])
 
     def stop(self) -> None:
         self._stop.set()
@@ -94,6 +101,11 @@ class Reconciler:
             self.errors = [*self.errors[-9:], f"{time.ctime()}: HAProxy had died; restarted"]
         self._restart_crashed()
         self._expire_standby()
+        now = time.monotonic()
+        for entry in self._jobs:
+            if now >= entry[1]:
+                entry[1] = now + entry[0]
+                entry[2]()
 
     def _restart_crashed(self) -> None:
         ctx = self.ctx

@@ -254,6 +254,23 @@ class Notifications(Model):
     )
 
 
+class Vault(Model):
+    keep_versions: int = Field(
+        10, ge=1, le=1000, description="Versions kept per secret; a write drops older ones."
+    )
+    deleted_retention: Duration = Field(
+        90 * 86400.0,
+        ge=0,
+        description="How long a deleted secret can be recovered (`secrets recover`) before it is purged.",
+    )
+    due_within: Duration = Field(
+        30 * 86400.0, gt=0, description="`shipyard secrets due` also lists secrets due within this."
+    )
+    rotate_every: Duration | None = Field(
+        None, gt=0, description="Rotation period given to new secrets unless `--rotate-every` says otherwise."
+    )
+
+
 class Environment(Model):
     port: int = Field(ge=1, le=65535, description="Public port HAProxy listens on (127.0.0.1).")
     bind: str = Field("127.0.0.1", description="Address the public port binds to.")
@@ -282,6 +299,7 @@ class Manifest(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
+    vault: Vault = Field(default_factory=Vault, description="Secrets vault settings.")
     environments: dict[str, Environment] = Field(description="Environments by name.")
 
     @model_validator(mode="after")

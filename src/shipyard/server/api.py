@@ -9,9 +9,9 @@ route is audited before it acts. Errors use one JSON shape:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -20,7 +20,9 @@ from shipyard.core.access import Principal, decide
 from shipyard.core.audit import verify_chain
 from shipyard.core.records import Deployment
 from shipyard.engine.engine import Engine
-from shipyard.errors import AuthError, ShipyardError
+from shipyard.errors import ShipyardError
+from shipyard.server.auth import Who, client_source
+from shipyard.server.secrets import register_secrets
 
 T = TypeVar("T")
 
@@ -55,19 +57,6 @@ class TokenBody(BaseModel):
     label: str = ""
 
 
-def _principal(request: Request) -> Principal:
-    """The user behind the request's bearer token (every route but /api/ping needs one)."""
-    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not given:
-        raise AuthError(
-            "missing API token",
-            "send `Authorization: Bearer <token>`; the CLI reads $SHIPYARD_TOKEN or <home>/token",
-        )
-    engine: Engine = request.app.state.engine
-    return engine.access.authenticate(given)
-
-
-Who = Annotated[Principal, Depends(_principal)]
 
 
 def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
@@ -76,8 +65,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     store = engine.ctx.store
     access = engine.access
 
-    def source(request: Request) -> str:
-        return request.client.host if request.client else ""
+    source = client_source
 
     def act(
         request: Request,
@@ -279,4 +267,5 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
         decide(who, "admin", None)
         return vars(verify_chain(store.audit.entries()))
 
+    register_secrets(app, engine)
     return app

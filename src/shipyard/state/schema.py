@@ -6,7 +6,19 @@ The schema itself is created and evolved by Alembic migrations in
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -207,4 +219,45 @@ audit = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String, nullable=False),
     Column("hash", String, nullable=False),
+)
+
+# The vault: one wrapped data key per environment, secrets' metadata, and their versions'
+# ciphertexts (AES-256-GCM, see drivers/crypto.py). No plaintext is ever stored.
+vault_keys = Table(
+    "vault_keys",
+    metadata,
+    Column("env", String, primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("key_id", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("rewrapped_at", Float),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("env", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String, nullable=False),
+    Column("rotate_every", Float),
+    Column("expires_at", Float),
+    Column("deleted_at", Float),
+    Column("deleted_by", String),
+    PrimaryKeyConstraint("env", "name"),
+)
+
+secret_versions = Table(
+    "secret_versions",
+    metadata,
+    Column("env", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String, nullable=False),
+    PrimaryKeyConstraint("env", "name", "version"),
 )

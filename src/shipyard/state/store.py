@@ -36,6 +36,7 @@ from shipyard.state.schema import (
     routes,
     steps,
 )
+from shipyard.state.vault import VaultStore
 
 Row = dict[str, Any]
 
@@ -67,6 +68,7 @@ class StateStore:
         self._engine = engine
         self.identity = IdentityStore(engine)
         self.audit = AuditStore(engine)
+        self.vault = VaultStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -1,0 +1,225 @@
+"""The vault's rows in the state store: wrapped data keys, secrets' metadata, encrypted versions.
+
+Only the vault service (``engine/vault.py``) calls this. It stores ciphertexts and never sees
+a plaintext: writes take a function that encrypts for the version the write creates, so the
+version number (part of each ciphertext's associated data) is chosen inside the same
+transaction that checks it. Each method is one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shipyard.core.vault import SecretMeta, check_write, require, versions_to_drop
+from shipyard.errors import ConflictError, NotFoundError
+from shipyard.state.schema import secret_versions, secrets, vault_keys
+
+Encrypt = Callable[[str, int], bytes]  # (name, version) -> ciphertext
+
+
+class VaultStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # data keys ------------------------------------------------------------------------------
+    def data_key(self, env: str) -> tuple[bytes, str] | None:
+        """The wrapped data key of ``env`` and the id of the master key that wraps it."""
+        with self._engine.begin() as conn:
+            row = conn.execute(select(vault_keys).where(vault_keys.c.env == env)).first()
+        return (bytes(row.wrapped), str(row.key_id)) if row else None
+
+    def add_data_key(self, env: str, wrapped: bytes, key_id: str) -> tuple[bytes, str]:
+        """Store ``env``'s first data key; if another thread stored one first, that one wins."""
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(vault_keys).values(env=env, wrapped=wrapped, key_id=key_id, created_at=time.time())
+                )
+        except IntegrityError:
+            pass
+        stored = self.data_key(env)
+        assert stored is not None
+        return stored
+
+    def data_keys(self) -> dict[str, tuple[bytes, str]]:
+        with self._engine.begin() as conn:
+            rows = conn.execute(select(vault_keys)).all()
+        return {str(r.env): (bytes(r.wrapped), str(r.key_id)) for r in rows}
+
+    def rewrap(self, wrapped: Mapping[str, bytes], key_id: str) -> None:
+        """Replace every data key's wrapping at once (master-key rotation)."""
+        now = time.time()
+        with self._engine.begin() as conn:
+            for env, blob in wrapped.items():
+                conn.execute(
+                    update(vault_keys)
+                    .where(vault_keys.c.env == env)
+                    .values(wrapped=blob, key_id=key_id, rewrapped_at=now)
+                )
+
+    # secrets ----------------------------------------------------------------------------------
+    def meta(self, env: str, name: str) -> SecretMeta | None:
+        with self._engine.begin() as conn:
+            return self._meta(conn, env, name)
+
+    def metas(self, env: str | None = None, *, deleted: bool | None = None) -> list[SecretMeta]:
+        query = select(secrets).order_by(secrets.c.env, secrets.c.name)
+        if env is not None:
+            query = query.where(secrets.c.env == env)
+        if deleted is True:
+            query = query.where(secrets.c.deleted_at.is_not(None))
+        elif deleted is False:
+            query = query.where(secrets.c.deleted_at.is_(None))
+        with self._engine.begin() as conn:
+            return [SecretMeta(**dict(row)) for row in conn.execute(query).mappings()]
+
+    def write(
+        self,
+        env: str,
+        values: Mapping[str, tuple[int | None, dict[str, Any]]],
+        encrypt: Encrypt,
+        by: str,
+        keep: int,
+        now: float,
+    ) -> list[SecretMeta]:
+        """Write new versions of one or more secrets, all or none.
+
+        ``values`` maps a name to (check-and-set version or None, metadata changes:
+        ``rotate_every`` / ``expires_at``). Old versions beyond ``keep`` are dropped.
+        """
+        written: list[SecretMeta] = []
+        try:
+            with self._engine.begin() as conn:
+                for name, (cas, changes) in values.items():
+                    meta = self._meta(conn, env, name)
+                    version = check_write(meta, env, name, cas)
+                    conn.execute(
+                        insert(secret_versions).values(
+                            env=env,
+                            name=name,
+                            version=version,
+                            ciphertext=encrypt(name, version),
+                            created_at=now,
+                            created_by=by,
+                        )
+                    )
+                    fields = {"version": version, "updated_at": now, "updated_by": by, **changes}
+                    if meta is None:
+                        conn.execute(
+                            insert(secrets).values(
+                                env=env, name=name, created_at=now, created_by=by, **fields
+                            )
+                        )
+                    else:
+                        conn.execute(self._where(update(secrets), env, name).values(**fields))
+                    self._drop_old(conn, env, name, keep)
+                    written.append(self._meta(conn, env, name))  # type: ignore[arg-type]
+        except IntegrityError:
+            raise ConflictError(
+                f"another write to a secret of {env!r} happened at the same time",
+                "read the secret again and retry",
+            ) from None
+        return written
+
+    def ciphertext(self, env: str, name: str, version: int | None = None) -> tuple[int, bytes]:
+        """A version's ciphertext (the current one when ``version`` is None)."""
+        with self._engine.begin() as conn:
+            meta = require(self._meta(conn, env, name), env, name)
+            wanted = meta.version if version is None else version
+            row = conn.execute(
+                select(secret_versions.c.ciphertext).where(
+                    secret_versions.c.env == env,
+                    secret_versions.c.name == name,
+                    secret_versions.c.version == wanted,
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError(
+                f"secret {name!r} of {env!r} has no version {wanted} (it is at version {meta.version})",
+                f"see the versions kept with `shipyard secrets history {env} {name}`",
+            )
+        return wanted, bytes(row.ciphertext)
+
+    def current_ciphertexts(self, env: str) -> list[tuple[str, int, bytes]]:
+        """(name, version, ciphertext) of every live secret of ``env``, in one read."""
+        query = (
+            select(secrets.c.name, secrets.c.version, secret_versions.c.ciphertext)
+            .join(
+                secret_versions,
+                (secret_versions.c.env == secrets.c.env)
+                & (secret_versions.c.name == secrets.c.name)
+                & (secret_versions.c.version == secrets.c.version),
+            )
+            .where(secrets.c.env == env, secrets.c.deleted_at.is_(None))
+            .order_by(secrets.c.name)
+        )
+        with self._engine.begin() as conn:
+            return [(str(r.name), int(r.version), bytes(r.ciphertext)) for r in conn.execute(query)]
+
+    def history(self, env: str, name: str) -> list[dict[str, Any]]:
+        with self._engine.begin() as conn:
+            require(self._meta(conn, env, name), env, name, deleted=False)
+            rows = conn.execute(
+                select(secret_versions.c.version, secret_versions.c.created_at, secret_versions.c.created_by)
+                .where(secret_versions.c.env == env, secret_versions.c.name == name)
+                .order_by(secret_versions.c.version.desc())
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def mark_deleted(self, env: str, name: str, by: str, now: float) -> SecretMeta:
+        with self._engine.begin() as conn:
+            require(self._meta(conn, env, name), env, name)
+            conn.execute(self._where(update(secrets), env, name).values(deleted_at=now, deleted_by=by))
+            return self._meta(conn, env, name)  # type: ignore[return-value]
+
+    def recover(self, env: str, name: str) -> SecretMeta:
+        with self._engine.begin() as conn:
+            require(self._meta(conn, env, name), env, name, deleted=True)
+            conn.execute(self._where(update(secrets), env, name).values(deleted_at=None, deleted_by=None))
+            return self._meta(conn, env, name)  # type: ignore[return-value]
+
+    def purge(self, env: str, name: str) -> int:
+        """Destroy a deleted secret and every version of it; returns how many versions went."""
+        with self._engine.begin() as conn:
+            require(self._meta(conn, env, name), env, name, deleted=True)
+            gone = conn.execute(
+                delete(secret_versions).where(secret_versions.c.env == env, secret_versions.c.name == name)
+            )
+            conn.execute(self._where(delete(secrets), env, name))
+        return int(gone.rowcount or 0)
+
+    # helpers ----------------------------------------------------------------------------------
+    @staticmethod
+    def _where(stmt: Any, env: str, name: str) -> Any:
+        return stmt.where(secrets.c.env == env, secrets.c.name == name)
+
+    @staticmethod
+    def _meta(conn: Connection, env: str, name: str) -> SecretMeta | None:
+        row = (
+            conn.execute(select(secrets).where(secrets.c.env == env, secrets.c.name == name))
+            .mappings()
+            .first()
+        )
+        return SecretMeta(**dict(row)) if row else None
+
+    @staticmethod
+    def _drop_old(conn: Connection, env: str, name: str, keep: int) -> None:
+        held = conn.execute(
+            select(secret_versions.c.version).where(
+                secret_versions.c.env == env, secret_versions.c.name == name
+            )
+        ).scalars()
+        drop = versions_to_drop([int(v) for v in held], keep)
+        if drop:
+            conn.execute(
+                delete(secret_versions).where(
+                    secret_versions.c.env == env,
+                    secret_versions.c.name == name,
+                    secret_versions.c.version.in_(drop),
+                )
+            )
