@@ -75,6 +75,8 @@ def serve(paths: Paths, host: str, port: int) -> None:
         port=port,
         log_level="warning",
         access_log=False,
+        loop="uvloop",
+        http="httptools",
     )
     servers.append(uvicorn.Server(config))
     me = psutil.Process()

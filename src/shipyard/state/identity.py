@@ -17,6 +17,8 @@ from shipyard.core.access import Grant, Principal, check_role, token_hash, token
 from shipyard.errors import AuthError, ConflictError, NotFoundError
 from shipyard.state.schema import grants, tokens, users
 
+LAST_USED_RESOLUTION_S = 60.0  # how precisely a token's last use is kept
+
 
 class IdentityStore:
     def __init__(self, engine: Engine) -> None:
@@ -97,7 +99,13 @@ class IdentityStore:
         """The user a bearer token belongs to, with their grants; AuthError if none is valid."""
         with self._engine.begin() as conn:
             row = conn.execute(
-                select(tokens.c.id, tokens.c.user, tokens.c.revoked_at, users.c.disabled_at)
+                select(
+                    tokens.c.id,
+                    tokens.c.user,
+                    tokens.c.revoked_at,
+                    tokens.c.last_used_at,
+                    users.c.disabled_at,
+                )
                 .join(users, users.c.name == tokens.c.user)
                 .where(tokens.c.hash == token_hash(token))
             ).first()
@@ -107,7 +115,10 @@ class IdentityStore:
                     "send `Authorization: Bearer <token>`; the CLI reads $SHIPYARD_TOKEN or <home>/token",
                 )
             held = conn.execute(select(grants.c.role, grants.c.env).where(grants.c.user == row.user)).all()
-            conn.execute(update(tokens).where(tokens.c.id == row.id).values(last_used_at=time.time()))
+            now = time.time()
+            if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION_S:
+                # a write (and an fsync) only once a minute per token, not on every request
+                conn.execute(update(tokens).where(tokens.c.id == row.id).values(last_used_at=now))
         return Principal(str(row.user), tuple(Grant(check_role(g.role), g.env) for g in held), str(row.id))
 
     def users(self) -> list[dict[str, object]]:
