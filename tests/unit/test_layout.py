@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shipyard.core.layout import layout_for
+from shipyard.core.proxy import MapFiles, render_haproxy_config
 from shipyard.core.records import Instance, Route
 from shipyard.manifest.loader import parse_manifest
 
@@ -100,3 +101,20 @@ def test_sticky_comes_from_the_canary_strategy() -> None:
     assert be is not None and be.sticky
     plain = layout_for(MANIFEST, {"dev": route}, [inst("blue", 0, 9001)]).backend("dev")
     assert plain is not None and not plain.sticky
+
+
+def test_haproxy_checks_use_the_manifest_health_timeout() -> None:
+    manifest = parse_manifest(
+        {
+            "app": "notes",
+            "processes": {"web": {"command": "x"}},
+            "health": {"timeout": "750ms", "interval": "250ms"},
+            "environments": {"dev": {"port": 8080}},
+        }
+    )
+    layout = layout_for(manifest, {}, [])
+    be = layout.backend("dev")
+    assert be is not None and be.check_timeout_ms == 750
+    config = render_haproxy_config(layout, "/tmp/s", None, MapFiles("/tmp/c.map", "/tmp/w.map"))
+    assert config.count("timeout check 750ms") == 2  # one per colour's backend
+    assert "timeout check 2s" not in config

@@ -40,6 +40,7 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
         bind=f"{spec.bind}:{spec.port}",
         health_path=health.path,
         check_interval_ms=max(100, int(health.interval * 1000)),
+        check_timeout_ms=max(100, int(health.timeout * 1000)),
         rise=1,
         fall=health.unhealthy_threshold,
         servers=tuple(servers),

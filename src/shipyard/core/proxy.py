@@ -70,6 +70,7 @@ class Backend:
     active: str | None = None  # colour taking the requests the canary does not
     canary: str | None = None
     canary_weight: int = 0  # percent of requests on the canary colour
+    check_timeout_ms: int = 2000  # health.timeout: a slower answer to a check is a failure
 
     def structure(self) -> tuple[object, ...]:
         """What only a reload can change: binds, checks and the set of server slots."""
@@ -78,6 +79,7 @@ class Backend:
             self.bind,
             self.health_path,
             self.check_interval_ms,
+            self.check_timeout_ms,
             self.rise,
             self.fall,
             self.sticky,
@@ -161,7 +163,6 @@ def render_haproxy_config(
         "    timeout client 60s",
         "    timeout server 60s",
         "    timeout http-keep-alive 10s",
-        "    timeout check 2s",
         "    timeout queue 30s",
         "    retries 3",
         "    option redispatch 1",
@@ -220,6 +221,7 @@ def _colour_backend(be: Backend, colour: str) -> list[str]:
         "    balance roundrobin",
         f"    option httpchk GET {be.health_path}",
         "    http-check expect status 200",
+        f"    timeout check {be.check_timeout_ms}ms",
     ]
     if be.sticky:
         lines.append(f"    cookie {STICKY_COOKIE} insert indirect nocache httponly")

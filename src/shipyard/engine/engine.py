@@ -301,7 +301,10 @@ class Engine:
         """Stop every instance and HAProxy (``shipyard down``)."""
         self.reconciler.stop()
         ctx = self.ctx
-        stop_instances(ctx, ctx.store.instances(), 5.0)
+        instances = ctx.store.instances()
+        for env in sorted({i.env for i in instances}):
+            grace = ctx.manifest.strategy_for(env).stop_timeout if env in ctx.manifest.environments else 5.0
+            stop_instances(ctx, [i for i in instances if i.env == env], grace)
         ctx.proxy.stop()
 
     @staticmethod
