@@ -211,3 +211,38 @@ def test_thresholds_keep_their_units() -> None:
     assert isinstance(c, Canary) and c.analysis.error_rate and c.analysis.latency_p95
     assert c.analysis.error_rate.max == pytest.approx(0.005)
     assert c.analysis.latency_p95.max == pytest.approx(0.3)
+
+
+def test_an_environment_strategy_inherits_the_top_level_keys_of_its_kind() -> None:
+    manifest = parse_manifest(
+        {
+            "app": "notes",
+            "processes": {"web": {"command": "x"}},
+            "strategy": {"canary": {"steps": [20, 100], "interval": "7s", "analysis": {"min_requests": 9}}},
+            "environments": {
+                "dev": {"port": 8080},
+                "prod": {"port": 8081, "strategy": {"canary": {"analysis": {"no_data": "fail"}}}},
+                "test": {"port": 8082, "strategy": "blue-green"},
+                "qa": {"port": 8083, "strategy": {"canary": {"steps": [50, 100]}}},
+            },
+        }
+    )
+    prod = manifest.strategy_for("prod")
+    assert isinstance(prod, Canary)
+    assert prod.steps == (20, 100) and prod.interval == 7.0
+    assert prod.analysis.min_requests == 9 and prod.analysis.no_data == "fail"
+    assert not isinstance(manifest.strategy_for("test"), Canary)  # another kind: replaced whole
+    qa = manifest.strategy_for("qa")
+    assert isinstance(qa, Canary) and qa.steps == (50, 100) and qa.interval == 7.0
+
+
+def test_an_inherited_strategy_is_validated_as_merged() -> None:
+    with pytest.raises(ManifestError, match=r"environments\.prod\.strategy\.canary.*pause_at 50"):
+        parse_manifest(
+            {
+                "app": "notes",
+                "processes": {"web": {"command": "x"}},
+                "strategy": {"canary": {"pause_at": [50]}},
+                "environments": {"prod": {"port": 8081, "strategy": {"canary": {"steps": [20, 100]}}}},
+            }
+        )

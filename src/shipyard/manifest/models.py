@@ -302,6 +302,23 @@ class Manifest(Model):
     vault: Vault = Field(default_factory=Vault, description="Secrets vault settings.")
     environments: dict[str, Environment] = Field(description="Environments by name.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_strategy(cls, data: Any) -> Any:
+        """An environment's strategy of the same kind as the top-level one inherits its keys."""
+        if not isinstance(data, dict) or not isinstance(data.get("environments"), dict):
+            return data
+        top = _strategy_mapping(data.get("strategy"))
+        if top is None:
+            return data
+        envs = {}
+        for name, spec in data["environments"].items():
+            own = _strategy_mapping(spec.get("strategy")) if isinstance(spec, dict) else None
+            if own is not None and own.keys() == top.keys():
+                spec = {**spec, "strategy": _deep_merge(top, own)}
+            envs[name] = spec
+        return {**data, "environments": envs}
+
     @model_validator(mode="after")
     def _check(self) -> Manifest:
         if not NAME.match(self.app):
@@ -334,3 +351,26 @@ class Manifest(Model):
 
     def env_vars(self, env: str) -> dict[str, str]:
         return {**self.env, **self.environments[env].env}
+
+
+def _strategy_mapping(value: Any) -> dict[str, Any] | None:
+    """A strategy as ``{kind: {...}}`` (shorthands expanded), or None if it is not one."""
+    if value == "blue-green":
+        return {"blue_green": {}}
+    if value == "canary":
+        return {"canary": {}}
+    if isinstance(value, dict) and len(value) == 1:
+        kind, body = next(iter(value.items()))
+        return {kind: body if body is not None else {}}
+    return None
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
