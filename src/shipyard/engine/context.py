@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard.core.config import NoSecrets, SecretSource
 from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
 from shipyard.core.traffic import TrafficBook
@@ -71,6 +72,7 @@ class Context:
     manifest_text: str
     traffic: TrafficBook = field(default_factory=TrafficBook)
     notifier: WebhookNotifier = field(default_factory=WebhookNotifier)
+    secrets: SecretSource = field(default_factory=NoSecrets)  # the vault, for `#{Name}#` tokens
     failpoint: str = ""
     runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
     mutex: threading.RLock = field(default_factory=threading.RLock)

@@ -17,7 +17,9 @@ from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
 from shipyard.drivers.procs import ProcessRef, stored_ref
 from shipyard.drivers.supervisor import free_port
+from shipyard.engine.config import instance_config, with_config
 from shipyard.engine.context import Context
+from shipyard.engine.promotion import prepare_existing
 from shipyard.engine.rollout import CanaryRun, Outcome, watch_after_switch
 from shipyard.errors import DeployError, ShipyardError
 from shipyard.manifest.models import BlueGreen, Canary
@@ -37,6 +39,7 @@ class Deployment:
         self.env = env
         self.release_id = release_id
         self.new_colour: Colour | None = None
+        self.kind = "deploy"
 
     # running -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -102,14 +105,15 @@ class Deployment:
     def _build(self) -> tuple[Release, str]:
         ctx = self.ctx
         if self.release_id is not None:
-            release = ctx.store.release(self.release_id)
-            return release, f"using existing release {release.id} ({release.checksum[:12]})"
+            return prepare_existing(ctx, self.dep_id, self.env, self.release_id, self.kind)
         started = time.monotonic()
         with ctx.build_lock:
             number = ctx.store.next_release_number()
             release = ctx.builder.build(ctx.paths.app_dir, ctx.manifest, number, ctx.manifest_text)
+            release = with_config(ctx, release)  # each environment's configuration, recorded
             ctx.store.add_release(release)
         ctx.store.set_deployment_release(self.dep_id, release.id)
+        ctx.store.set_deployment_checksum(self.dep_id, release.checksum)
         took = time.monotonic() - started
         return release, f"release {release.id} built in {took:.2f}s (deps {release.deps_hash})"
 
@@ -366,6 +370,7 @@ def start_instance(
     data.mkdir(parents=True, exist_ok=True)
     variables = {
         **ctx.manifest.env_vars(env),
+        **instance_config(ctx, release, env),
         "PORT": str(port),
         "SHIPYARD_ENV": env,
         "SHIPYARD_RELEASE": release.id,

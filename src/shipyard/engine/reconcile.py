@@ -18,6 +18,7 @@ from shipyard.core.health import restart_delay
 from shipyard.core.records import Route
 from shipyard.drivers.procs import ProcessRef, is_alive, stored_ref
 from shipyard.drivers.supervisor import free_port, port_is_free
+from shipyard.engine.approvals import expire_waiting
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import start_instance, stop_instances
 
@@ -94,6 +95,7 @@ class Reconciler:
             self.errors = [*self.errors[-9:], f"{time.ctime()}: HAProxy had died; restarted"]
         self._restart_crashed()
         self._expire_standby()
+        expire_waiting(ctx)
 
     def _restart_crashed(self) -> None:
         ctx = self.ctx

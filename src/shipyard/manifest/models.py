@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.core.durations import format_duration, parse_duration
+from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
+from shipyard.manifest.promotion import Approval, Promotion, check_path
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -264,6 +266,10 @@ class Environment(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables given to the app here."
     )
+    config: ConfigValues = Field(
+        default_factory=dict, description="Configuration values here, layered over the top-level `config`."
+    )
+    approval: Approval | None = Field(None, description="Deployments here wait for a second person.")
 
 
 class Manifest(Model):
@@ -283,6 +289,11 @@ class Manifest(Model):
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
     environments: dict[str, Environment] = Field(description="Environments by name.")
+    config: ConfigValues = Field(default_factory=dict, description="Base configuration values.")
+    config_schema: ConfigSchema = Field(
+        default_factory=dict, description="Rules for configuration keys (required, type, pattern)."
+    )
+    promotion: Promotion | None = Field(None, description="The order releases go through environments.")
 
     @model_validator(mode="after")
     def _check(self) -> Manifest:
@@ -304,6 +315,8 @@ class Manifest(Model):
                     "give each environment its own port"
                 )
             ports[env.port] = name
+        check_path(self.promotion, self.environments)
+        check_config(self)
         return self
 
     def instances(self, env: str) -> int:

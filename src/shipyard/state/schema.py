@@ -21,6 +21,8 @@ releases = Table(
     Column("path", Text, nullable=False),
     Column("manifest", Text, nullable=False),
     Column("source", Text, nullable=False),
+    Column("config", Text, nullable=False, server_default="{}"),  # resolved configuration per env
+    Column("base_release", String),  # the build a configuration release reuses
 )
 
 deployments = Table(
@@ -38,6 +40,7 @@ deployments = Table(
     Column("finished_at", Float),
     Column("error", Text),
     Column("hint", Text),
+    Column("checksum", String),  # of the release's snapshot, verified before it started
 )
 
 steps = Table(
@@ -207,4 +210,18 @@ audit = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String, nullable=False),
     Column("hash", String, nullable=False),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), primary_key=True),
+    Column("env", String, nullable=False, index=True),
+    Column("requested_by", String, nullable=False),
+    Column("requested_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("decided_by", String),
+    Column("decided_at", Float),
+    Column("decision", String),
+    Column("reason", Text, nullable=False, server_default=""),
 )

@@ -1,0 +1,106 @@
+"""Configuration at run time: resolve an environment's layers, record them on releases, feed instances.
+
+The engine calls ``resolve_env`` before a deployment starts (a missing or
+malformed required value refuses it), ``snapshot`` when a release is built or a
+configuration release is made, and ``instance_config`` whenever an instance
+starts: an instance gets the configuration its release recorded, so a rollback
+restores code and configuration together. Secrets are taken from the vault at
+start, at their current version (the release records names and versions only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from shipyard.core import config as c
+from shipyard.core.records import Release
+from shipyard.engine.context import Context
+from shipyard.errors import ShipyardError
+from shipyard.manifest.models import Manifest
+
+
+def resolve_env(
+    ctx: Context, env: str, manifest: Manifest | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, c.Setting]:
+    manifest = manifest or ctx.manifest
+    spec = manifest.environments[env]
+    variables = c.variables_for(env, os.environ if environ is None else environ, list(manifest.environments))
+    return c.resolve(
+        env, manifest.config, spec.config, variables, ctx.secrets.values(env), manifest.config_schema
+    )
+
+
+def recorded(ctx: Context, env: str, settings: Mapping[str, c.Setting]) -> dict[str, Any]:
+    versions = ctx.secrets.versions(env)
+    return {key: s.record(versions) for key, s in sorted(settings.items())}
+
+
+def snapshot(ctx: Context, manifest: Manifest) -> dict[str, Any]:
+    """The recorded configuration of every environment that resolves now (others are left out:
+    they are resolved, and refused if still broken, when the release is deployed there)."""
+    out: dict[str, Any] = {}
+    for env in manifest.environments:
+        try:
+            out[env] = recorded(ctx, env, resolve_env(ctx, env, manifest))
+        except ShipyardError:
+            continue
+    return out
+
+
+def with_config(ctx: Context, release: Release) -> Release:
+    from dataclasses import replace
+
+    return replace(release, config=json.dumps(snapshot(ctx, ctx.manifest), sort_keys=True))
+
+
+def release_for(ctx: Context, release: Release, env: str, settings: Mapping[str, c.Setting]) -> Release:
+    """``release`` if it recorded ``env``'s configuration as it is now; otherwise a new
+    configuration release: the same build (folder, checksum) with the configuration of now."""
+    current = recorded(ctx, env, settings)
+    config = json.loads(release.config or "{}")
+    if config.get(env) == current:
+        return release
+    with ctx.build_lock:
+        number = ctx.store.next_release_number()
+        made = Release(
+            id=f"r{number}",
+            number=number,
+            created_at=time.time(),
+            checksum=release.checksum,
+            deps_hash=release.deps_hash,
+            path=release.path,
+            manifest=release.manifest,
+            source=f"configuration change of {release.id}",
+            config=json.dumps(config | {env: current}, sort_keys=True),
+            base_release=release.base_release or release.id,
+        )
+        ctx.store.add_release(made)
+    return made
+
+
+def instance_config(ctx: Context, release: Release, env: str) -> dict[str, str]:
+    """The configuration variables an instance of ``release`` in ``env`` starts with."""
+    config = json.loads(release.config or "{}")
+    if env in config:
+        return c.materialize(config[env], ctx.secrets.values(env), env)
+    return {key: s.value for key, s in resolve_env(ctx, env).items()}  # a release from before
+
+
+def show(ctx: Context, env: str) -> dict[str, Any]:
+    """The merged configuration of ``env`` with each value's origin; secrets masked."""
+    settings = resolve_env(ctx, env)
+    return {
+        "env": env,
+        "values": [
+            {"key": s.key, "value": s.shown, "origin": s.origin, "layer": s.layer, "secrets": list(s.secrets)}
+            for s in sorted(settings.values(), key=lambda s: s.key)
+        ],
+    }
+
+
+def diff(ctx: Context, a: str, b: str) -> dict[str, Any]:
+    return {"a": a, "b": b, "changes": c.diff(resolve_env(ctx, a), resolve_env(ctx, b))}
