@@ -39,7 +39,6 @@ class Approvals:
             "approval",
             f"waiting for approval: an approver of {new.env} other than {new.requested_by} runs "
             f"`shipyard approve {dep_id}` (expires in {format_duration(approval.expires)}, at {until})",
-            "running",
         )
         for old in superseded:
             store.audit.append(

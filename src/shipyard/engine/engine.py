@@ -266,6 +266,7 @@ class Engine:
         if ctx.proxy.is_running():
             proxy_states = {(s.backend, s.name): s for s in ctx.proxy.server_states()}
         envs: dict[str, Any] = {}
+        waiting = ctx.store.approvals.waiting()
         for env, spec in ctx.manifest.environments.items():
             route = ctx.store.route(env)
             held = ctx.store.lock(env)
@@ -301,6 +302,7 @@ class Engine:
                     "deployment": held.deployment_id,
                 },
                 "instances": insts,
+                "waiting_approval": [vars(w) for w in waiting if w.env == env],
             }
         return {
             "app": ctx.manifest.app,
