@@ -4,10 +4,10 @@
 its token dependency, so these routes follow the same rules as the others:
 reads need the ``read`` permission on the environment, promotion needs
 ``deploy``, approving and rejecting need ``approve`` (and the four-eyes rule of
-``core/approval.py``), and every mutating route is audited before it acts.
+``core/approval.py``), and every mutating route is audited before it acts. (No postponed
+annotations here: FastAPI must see the ``Who`` dependency built inside ``register_delivery``.)
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
