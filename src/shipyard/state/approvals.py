@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from shipyard.core import records as r
 from shipyard.core.approval import WAITING, Request
-from shipyard.errors import LockHeldError, NotFoundError
+from shipyard.errors import ConflictError, LockHeldError, NotFoundError
 from shipyard.state.schema import approvals, deployments, events, locks
 
 
@@ -88,7 +88,7 @@ class ApprovalStore:
         with self._engine.begin() as conn:
             req = self._get(conn, dep_id)
             if req.status != WAITING:  # decided meanwhile
-                raise NotFoundError(f"deployment {dep_id} is no longer waiting", "see `shipyard deployments`")
+                raise _gone(dep_id, req.status)
             held = conn.execute(select(locks).where(locks.c.env == req.env)).mappings().first()
             if held is not None:
                 raise LockHeldError(
@@ -96,9 +96,13 @@ class ApprovalStore:
                     f"({held['reason']} by {held['holder']}); deployment {dep_id} stays waiting",
                     f"approve it again when that one ends (`shipyard deployments {req.env}`)",
                 )
-            conn.execute(
-                update(deployments).where(deployments.c.id == dep_id).values(status="running", started_at=now)
+            started = conn.execute(
+                update(deployments)
+                .where(deployments.c.id == dep_id, deployments.c.status == WAITING)
+                .values(status="running", started_at=now)
             )
+            if not started.rowcount:
+                raise _gone(dep_id, "decided")
             conn.execute(
                 insert(locks).values(
                     env=req.env,
@@ -148,7 +152,7 @@ class ApprovalStore:
             )
         )
         if not done.rowcount:
-            raise NotFoundError(f"deployment {dep_id} is no longer waiting", "see `shipyard deployments`")
+            raise _gone(dep_id, "decided")
         conn.execute(
             update(approvals)
             .where(approvals.c.deployment_id == dep_id)
@@ -179,3 +183,10 @@ class ApprovalStore:
                 "only deployments to environments with `approval` wait for one; see `shipyard deployments`",
             )
         return Request(**dict(row))
+
+
+def _gone(dep_id: int, status: str) -> ConflictError:
+    return ConflictError(
+        f"deployment {dep_id} is no longer waiting for approval ({status} meanwhile)",
+        "see `shipyard deployments`",
+    )
