@@ -11,6 +11,7 @@ import os
 import psutil
 import uvicorn
 
+from shipyard.core.config import NoSecrets
 from shipyard.core.records import Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.accesslog import AccessLogReceiver
@@ -47,6 +48,7 @@ def build_engine(paths: Paths) -> Engine:
         manifest_text=paths.manifest.read_text(),
         traffic=traffic,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
+        secrets=NoSecrets(),  # no vault yet: `#{Name}#` finds configuration keys only
     )
     return Engine(ctx, access_log)
 

@@ -249,3 +249,20 @@ def test_rejection_and_expiry_end_the_request(tmp_path: Path) -> None:
     store.close()
     reopened = open_store(tmp_path / "state.db")  # decisions survive a restart
     assert reopened.deployment(b).approval["decision"] == "expired"  # type: ignore[index]
+
+
+def test_environments_have_their_own_data_folders(tmp_path: Path) -> None:
+    from shipyard.engine.context import Paths
+
+    envs = {
+        "dev": {"port": 8080, "data_dir": "dev-data"},
+        "staging": {"port": 8081, "data_dir": "./dev-data"},
+    }
+    with pytest.raises(ManifestError, match=r"environments dev and staging both use data_dir '\./dev-data'"):
+        parse_manifest(manifest(environments=envs))
+    m = parse_manifest(
+        manifest(environments={"dev": {"port": 8080, "data_dir": "/srv/dev"}, "qa": {"port": 8081}})
+    )
+    paths = Paths(tmp_path, tmp_path)
+    assert paths.env_data("dev", m.environments["dev"].data_dir) == Path("/srv/dev")
+    assert paths.env_data("qa", m.environments["qa"].data_dir) == tmp_path / "envs" / "qa" / "data"

@@ -52,8 +52,9 @@ class Paths:
     def cache(self) -> Path:
         return Path(os.environ.get("SHIPYARD_CACHE_DIR") or self.home / "cache")
 
-    def env_data(self, env: str) -> Path:
-        return self.home / "envs" / env / "data"
+    def env_data(self, env: str, own: str | None = None) -> Path:
+        """The environment's data folder: ``environments.<env>.data_dir`` if set, under the home."""
+        return self.home / own if own else self.home / "envs" / env / "data"
 
     def instance_log(self, env: str, name: str) -> Path:
         return self.home / "envs" / env / "logs" / f"{name}.log"

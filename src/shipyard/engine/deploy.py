@@ -366,7 +366,8 @@ class Deployment:
 def start_instance(
     ctx: Context, inst_id: int, release: Release, env: str, colour: str, port: int, log: Path
 ) -> ProcessRef:
-    data = ctx.paths.env_data(env)
+    spec = ctx.manifest.environments.get(env)
+    data = ctx.paths.env_data(env, spec.data_dir if spec else None)
     data.mkdir(parents=True, exist_ok=True)
     variables = {
         **ctx.manifest.env_vars(env),

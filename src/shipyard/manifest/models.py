@@ -9,6 +9,7 @@ documents every field below.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any, Literal
 
@@ -266,6 +267,9 @@ class Environment(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables given to the app here."
     )
+    data_dir: str | None = Field(
+        None, description="The app's data folder here (SHIPYARD_DATA_DIR); relative to the Shipyard home."
+    )
     config: ConfigValues = Field(
         default_factory=dict, description="Configuration values here, layered over the top-level `config`."
     )
@@ -306,6 +310,7 @@ class Manifest(Model):
         if not self.environments:
             raise ValueError("define at least one environment, for example `dev: {port: 8080}`")
         ports: dict[int, str] = {}
+        data_dirs: dict[str, str] = {}
         for name, env in self.environments.items():
             if not NAME.match(name):
                 raise ValueError(f"environment name {name!r} must be lowercase letters, digits and dashes")
@@ -315,6 +320,14 @@ class Manifest(Model):
                     "give each environment its own port"
                 )
             ports[env.port] = name
+            if env.data_dir is not None:
+                folder = os.path.normpath(env.data_dir)
+                if folder in data_dirs:
+                    raise ValueError(
+                        f"environments {data_dirs[folder]} and {name} both use data_dir {env.data_dir!r}: "
+                        "give each environment its own data folder"
+                    )
+                data_dirs[folder] = name
         check_path(self.promotion, self.environments)
         check_config(self)
         return self
