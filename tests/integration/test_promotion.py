@@ -149,9 +149,21 @@ def test_approval_waits_for_another_approver_and_can_be_rejected_or_expire(shipy
     assert dep["approval"]["decided_at"] >= dep["approval"]["requested_at"]
     listed = shipyard.cli("deployments", "production").stdout
     assert "approval: requested by admin" in listed and "approved by bob" in listed
-    # rejection, with a reason the requester sees
+    # r2 goes the same way; then, while a request waits, a rollback is not blocked by it
+    shipyard.use("v2")
+    shipyard.cli("deploy", "dev")
+    code, out, _ = as_user(shipyard, dana, "promote", "--to", "production", "--no-wait")
+    second = int(out.split()[1])
+    assert as_user(shipyard, bob, "approve", str(second))[0] == 0
+    assert wait_status(shipyard, second, {"succeeded", "failed"}, limit=90)["status"] == "succeeded"
     code, out, _ = as_user(shipyard, dana, "promote", "r1", "--to", "production", "--no-wait")
     rejected = int(out.split()[1])
+    code, out, err = as_user(shipyard, dana, "rollback", "production")
+    assert code == 0, err
+    with shipyard.api() as api:
+        assert api.get("/api/status").json()["environments"]["production"]["active_release"] == "r1"
+    assert deployment(shipyard, rejected)["status"] == "waiting_approval"
+    # rejection, with a reason the requester sees
     code, _, err = as_user(shipyard, bob, "reject", str(rejected), "--reason", "freeze until Monday")
     assert code == 0, err
     dep = deployment(shipyard, rejected)
@@ -197,6 +209,11 @@ def test_required_configuration_is_checked_before_a_deployment_and_shown_masked(
     assert "API_KEY is required in dev, but no layer sets it" in done.stderr
     assert "Try: fix the value in environments.dev.config" in done.stderr
     assert not (shipyard.home / "releases" / "r1").exists()  # refused before anything started
+    shown = shipyard.cli("config", "show", "dev")  # the place to look into it: values and problems
+    assert "DATABASE_URL" in shown.stdout and "environments.dev.config" in shown.stdout
+    assert "problem: API_KEY is required in dev" not in shown.stdout  # problems go to stderr
+    assert "config_schema.API_KEY: API_KEY is required in dev, but no layer sets it" in shown.stderr
+    assert "a deployment to dev would be refused" in shown.stderr
     shipyard.manifest["environments"]["dev"]["config"]["WORKERS"] = 2
     shipyard.write_manifest()
     done = shipyard.cli("deploy", "dev", check=False)

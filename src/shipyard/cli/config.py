@@ -10,12 +10,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli.session import client
 
 config_app = typer.Typer(no_args_is_help=True, help="Layered configuration: show and compare.")
 console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 EnvArg = Annotated[str, typer.Argument(help="Environment.")]
 
 
@@ -23,14 +25,21 @@ EnvArg = Annotated[str, typer.Argument(help="Environment.")]
 def show(env: EnvArg) -> None:
     """The merged configuration of ENV, each value with its origin (secrets masked)."""
     data = client().get(f"/api/config/{env}")
-    if not data["values"]:
+    if data["values"]:
+        table = Table("key", "value", "origin")
+        for row in data["values"]:
+            origin = row["origin"] + (f" (secret {', '.join(row['secrets'])})" if row["secrets"] else "")
+            table.add_row(escape(row["key"]), escape(row["value"]), escape(origin))
+        console.print(table)
+    else:
         console.print(f"{env} has no configuration values")
-        return
-    table = Table("key", "value", "origin")
-    for row in data["values"]:
-        origin = row["origin"] + (f" (secret {', '.join(row['secrets'])})" if row["secrets"] else "")
-        table.add_row(row["key"], row["value"], origin)
-    console.print(table)
+    for row in data["problems"]:
+        err.print(
+            f"[red]problem:[/] {escape(row['problem'])}  [yellow]fix:[/] {escape(row['fix'])}",
+            highlight=False,
+        )
+    if data["problems"]:
+        err.print(f"[red]a deployment to {env} would be refused until these are fixed[/]")
 
 
 @config_app.command("diff")
@@ -42,9 +51,9 @@ def diff_(a: EnvArg, b: Annotated[str, typer.Argument(help="The other environmen
         return
     table = Table("key", a, b)
     for row in data["changes"]:
-        table.add_row(row["key"], _side(row["a"]), _side(row["b"]))
+        table.add_row(escape(row["key"]), _side(row["a"]), _side(row["b"]))
     console.print(table)
 
 
 def _side(side: dict[str, Any] | None) -> str:
-    return "(unset)" if side is None else f"{side['value']}  [dim]({side['origin']})[/]"
+    return "(unset)" if side is None else f"{escape(side['value'])}  [dim]({escape(side['origin'])})[/]"

@@ -116,6 +116,23 @@ def resolve(
     rules: Mapping[str, ConfigRule],
 ) -> dict[str, Setting]:
     """Merge the layers of ``env``, resolve tokens and check ``rules``; raise listing every problem."""
+    done, problems = resolve_partly(env, base, own, variables, secrets, rules)
+    if problems:
+        lines = "\n".join(f"  {p}" for p, _ in problems)
+        count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+        raise ManifestError(f"configuration of {env}: {count}\n{lines}", problems[0][1])
+    return done
+
+
+def resolve_partly(
+    env: str,
+    base: Mapping[str, str],
+    own: Mapping[str, str],
+    variables: Mapping[str, str],
+    secrets: Mapping[str, str],
+    rules: Mapping[str, ConfigRule],
+) -> tuple[dict[str, Setting], list[tuple[str, str]]]:
+    """What resolves, and each problem with its fix (for ``config show`` of a broken setup)."""
     raw: dict[str, tuple[str, Layer]] = {}
     for layer, values in (("base", base), ("environment", own), ("variable", variables)):
         for key, value in values.items():
@@ -183,11 +200,7 @@ def resolve(
                     f"set {key} in {where_to_set(rule, env, key)}",
                 )
             )
-    if problems:
-        lines = "\n".join(f"  {p}" for p, _ in problems)
-        count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
-        raise ManifestError(f"configuration of {env}: {count}\n{lines}", problems[0][1])
-    return done
+    return done, problems
 
 
 def where_to_set(rule: ConfigRule, env: str, key: str) -> str:

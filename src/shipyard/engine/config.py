@@ -91,10 +91,17 @@ def instance_config(ctx: Context, release: Release, env: str) -> dict[str, str]:
 
 
 def show(ctx: Context, env: str) -> dict[str, Any]:
-    """The merged configuration of ``env`` with each value's origin; secrets masked."""
-    settings = resolve_env(ctx, env)
+    """The merged configuration of ``env`` with each value's origin, secrets masked, and what
+    would stop a deployment (problems are shown, not raised: this is where one looks into them)."""
+    manifest = ctx.manifest
+    spec = manifest.environments[env]
+    variables = c.variables_for(env, os.environ, list(manifest.environments))
+    settings, problems = c.resolve_partly(
+        env, manifest.config, spec.config, variables, ctx.secrets.values(env), manifest.config_schema
+    )
     return {
         "env": env,
+        "problems": [{"problem": p, "fix": fix} for p, fix in problems],
         "values": [
             {"key": s.key, "value": s.shown, "origin": s.origin, "layer": s.layer, "secrets": list(s.secrets)}
             for s in sorted(settings.values(), key=lambda s: s.key)
