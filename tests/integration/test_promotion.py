@@ -237,8 +237,10 @@ class Vault:
 
     def __init__(self, secrets: dict[str, dict[str, str]]) -> None:
         self.secrets = secrets
+        self.reads: list[str] = []
 
     def values(self, env: str) -> dict[str, str]:
+        self.reads.append(env)
         return self.secrets.get(env, {})
 
     def versions(self, env: str) -> dict[str, int]:
@@ -259,7 +261,7 @@ def test_config_show_and_diff_mask_values_that_use_a_secret(shipyard: Shipyard) 
     }
     shipyard.write_manifest()
     engine = build_engine(Paths(shipyard.home, shipyard.app))
-    engine.ctx.secrets = Vault(
+    engine.ctx.secrets = vault = Vault(
         {"dev": {"DB_PASSWORD": SECRETISH}, "staging": {"DB_PASSWORD": "other-" + SECRETISH}}
     )
     engine.access.bootstrap(shipyard.home / "token")
@@ -283,4 +285,5 @@ def test_config_show_and_diff_mask_values_that_use_a_secret(shipyard: Shipyard) 
         "secrets": [],
     }
     assert SECRETISH not in json.dumps(shown) + json.dumps(diffed)
+    assert vault.reads == []  # showing and comparing never read a secret's value
     engine.ctx.store.close()

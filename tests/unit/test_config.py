@@ -261,3 +261,13 @@ def test_diff_lists_changed_keys_with_secrets_masked() -> None:
     assert [r["key"] for r in rows] == ["L", "S"]
     assert rows[1]["a"]["value"] == MASK and rows[1]["b"]["value"] == "plain"
     assert "hunter2" not in str(rows)
+
+
+def test_resolving_with_secret_names_only_skips_the_rules_of_sensitive_values() -> None:
+    from shipyard.core.config import resolve_partly
+
+    rules = {"URL": ConfigRule(type="url"), "W": ConfigRule(type="integer")}
+    base = {"URL": "#{DB_PASSWORD}#", "W": "x"}
+    done, problems = resolve_partly("prod", base, {}, {}, {"DB_PASSWORD": ""}, rules, check_sensitive=False)
+    assert done["URL"].template == "#{DB_PASSWORD}#" and done["URL"].shown == MASK
+    assert [p for p, _ in problems] == ["W = 'x' (from config) is not an integer"]

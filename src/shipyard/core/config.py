@@ -131,8 +131,14 @@ def resolve_partly(
     variables: Mapping[str, str],
     secrets: Mapping[str, str],
     rules: Mapping[str, ConfigRule],
+    check_sensitive: bool = True,
 ) -> tuple[dict[str, Setting], list[tuple[str, str]]]:
-    """What resolves, and each problem with its fix (for ``config show`` of a broken setup)."""
+    """What resolves, and each problem with its fix (for ``config show`` of a broken setup).
+
+    With ``check_sensitive=False`` values that use a secret are not checked against ``rules``:
+    for callers that pass secret *names* only (placeholders), so that showing or recording the
+    configuration never reads a secret.
+    """
     raw: dict[str, tuple[str, Layer]] = {}
     for layer, values in (("base", base), ("environment", own), ("variable", variables)):
         for key, value in values.items():
@@ -187,6 +193,8 @@ def resolve_partly(
     for key in raw:
         settle(key, (key,))
     for key, rule in rules.items():
+        if key in done and done[key].secrets and not check_sensitive:
+            continue
         if key in done:
             problem = check_rule(done[key], rule)
             if problem:

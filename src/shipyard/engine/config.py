@@ -1,8 +1,10 @@
 """Configuration at run time: resolve an environment's layers, record them on releases, feed instances.
 
 The engine calls ``resolve_env`` before a deployment starts (a missing or
-malformed required value refuses it), ``snapshot`` when a release is built or a
-configuration release is made, and ``instance_config`` whenever an instance
+malformed required value refuses it; this reads the secrets' values),
+``snapshot`` when a release is built and ``show``/``diff`` for ``shipyard config``
+(these know the secrets' names and versions only: they never read a secret),
+``release_for`` to make a configuration release, and ``instance_config`` whenever an instance
 starts: an instance gets the configuration its release recorded, so a rollback
 restores code and configuration together. Secrets are taken from the vault at
 start, at their current version (the release records names and versions only).
@@ -19,18 +21,31 @@ from typing import Any
 from shipyard.core import config as c
 from shipyard.core.records import Release
 from shipyard.engine.context import Context
-from shipyard.errors import ShipyardError
 from shipyard.manifest.models import Manifest
 
 
-def resolve_env(
-    ctx: Context, env: str, manifest: Manifest | None = None, environ: Mapping[str, str] | None = None
-) -> dict[str, c.Setting]:
+def resolve_env(ctx: Context, env: str, manifest: Manifest | None = None) -> dict[str, c.Setting]:
+    """Resolve ``env`` with the secrets' values (read from the vault) and check every rule;
+    raise listing every problem. Used before a deployment starts."""
     manifest = manifest or ctx.manifest
     spec = manifest.environments[env]
-    variables = c.variables_for(env, os.environ if environ is None else environ, list(manifest.environments))
+    variables = c.variables_for(env, os.environ, list(manifest.environments))
     return c.resolve(
         env, manifest.config, spec.config, variables, ctx.secrets.values(env), manifest.config_schema
+    )
+
+
+def resolve_names(
+    ctx: Context, env: str, manifest: Manifest | None = None
+) -> tuple[dict[str, c.Setting], list[tuple[str, str]]]:
+    """Resolve ``env`` knowing only which secrets exist (no secret is read): enough to show and
+    record the configuration; values that use a secret are not checked against the rules here."""
+    manifest = manifest or ctx.manifest
+    spec = manifest.environments[env]
+    variables = c.variables_for(env, os.environ, list(manifest.environments))
+    names = dict.fromkeys(ctx.secrets.versions(env), "")
+    return c.resolve_partly(
+        env, manifest.config, spec.config, variables, names, manifest.config_schema, check_sensitive=False
     )
 
 
@@ -44,10 +59,9 @@ def snapshot(ctx: Context, manifest: Manifest) -> dict[str, Any]:
     they are resolved, and refused if still broken, when the release is deployed there)."""
     out: dict[str, Any] = {}
     for env in manifest.environments:
-        try:
-            out[env] = recorded(ctx, env, resolve_env(ctx, env, manifest))
-        except ShipyardError:
-            continue
+        settings, problems = resolve_names(ctx, env, manifest)
+        if not problems:
+            out[env] = recorded(ctx, env, settings)
     return out
 
 
@@ -87,18 +101,13 @@ def instance_config(ctx: Context, release: Release, env: str) -> dict[str, str]:
     config = json.loads(release.config or "{}")
     if env in config:
         return c.materialize(config[env], ctx.secrets.values(env), env)
-    return {key: s.value for key, s in resolve_env(ctx, env).items()}  # a release from before
+    return {key: s.value for key, s in resolve_env(ctx, env).items()}  # a release from before 0005
 
 
 def show(ctx: Context, env: str) -> dict[str, Any]:
     """The merged configuration of ``env`` with each value's origin, secrets masked, and what
     would stop a deployment (problems are shown, not raised: this is where one looks into them)."""
-    manifest = ctx.manifest
-    spec = manifest.environments[env]
-    variables = c.variables_for(env, os.environ, list(manifest.environments))
-    settings, problems = c.resolve_partly(
-        env, manifest.config, spec.config, variables, ctx.secrets.values(env), manifest.config_schema
-    )
+    settings, problems = resolve_names(ctx, env)
     return {
         "env": env,
         "problems": [{"problem": p, "fix": fix} for p, fix in problems],
@@ -110,4 +119,4 @@ def show(ctx: Context, env: str) -> dict[str, Any]:
 
 
 def diff(ctx: Context, a: str, b: str) -> dict[str, Any]:
-    return {"a": a, "b": b, "changes": c.diff(resolve_env(ctx, a), resolve_env(ctx, b))}
+    return {"a": a, "b": b, "changes": c.diff(resolve_names(ctx, a)[0], resolve_names(ctx, b)[0])}
