@@ -33,13 +33,15 @@ class StepFailed(Exception):
 
 
 class Deployment:
-    def __init__(self, ctx: Context, dep_id: int, env: str, release_id: str | None) -> None:
+    def __init__(
+        self, ctx: Context, dep_id: int, env: str, release_id: str | None, kind: str = "deploy"
+    ) -> None:
         self.ctx = ctx
         self.dep_id = dep_id
         self.env = env
         self.release_id = release_id
+        self.kind = kind  # deploy, promote, rollback...: a rollback keeps its release's configuration
         self.new_colour: Colour | None = None
-        self.kind = "deploy"
 
     # running -------------------------------------------------------------------------------
     def run(self) -> None:

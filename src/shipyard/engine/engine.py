@@ -101,8 +101,8 @@ class Engine:
         return dep_id
 
     def _launch(self, dep_id: int, env: str, release_id: str | None, kind: str | None = None) -> None:
-        job = Deployment(ctx=self.ctx, dep_id=dep_id, env=env, release_id=release_id)
-        job.kind = kind or self.ctx.store.deployment(dep_id).kind
+        kind = kind or self.ctx.store.deployment(dep_id).kind
+        job = Deployment(self.ctx, dep_id, env, release_id, kind)
         thread = threading.Thread(target=job.run, name=f"deploy-{dep_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
