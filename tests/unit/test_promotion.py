@@ -86,6 +86,8 @@ def manifest(**extra: Any) -> dict[str, Any]:
         ({"promotion": {"path": ["dev", "staging"], "require": True}}, "unknown key 'require'"),
         ({"config": {"bad-key": "x"}}, "config key 'bad-key' is not a variable name"),
         ({"config": {"A": "x"}, "env": {"A": "y"}}, "A set both as config and as env"),
+        ({"config": {"PORT": "1"}}, "config key PORT is Shipyard's own variable"),
+        ({"config_schema": {"SHIPYARD_ENV": {}}}, "config key SHIPYARD_ENV is Shipyard's own variable"),
         ({"config_schema": {"A": {"pattern": "("}}}, "pattern '(' is not a valid regular expression"),
         ({"config_schema": {"A": {"type": "int"}}}, "config_schema.A.type"),
         ({"config": {"A": ["x"]}}, "a config value is a string, number or boolean"),

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shipyard.manifest.models import Manifest
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED = frozenset({"PORT", "PATH", "VIRTUAL_ENV"})
 
 
 class Model(BaseModel):
@@ -84,6 +85,12 @@ def check_config(manifest: Manifest) -> None:
     for env in manifest.environments.values():
         config_keys |= set(env.config)
         env_keys |= set(env.env)
+    reserved = sorted(k for k in config_keys if k in RESERVED or k.startswith("SHIPYARD_"))
+    if reserved:
+        raise ValueError(
+            f"config key {reserved[0]} is Shipyard's own variable (PORT, PATH, VIRTUAL_ENV and "
+            "SHIPYARD_* are set by Shipyard): rename the key"
+        )
     both = sorted(config_keys & env_keys)
     if both:
         raise ValueError(
