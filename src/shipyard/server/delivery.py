@@ -8,7 +8,6 @@ reads need the ``read`` permission on the environment, promotion needs
 annotations here: FastAPI must see the ``Who`` dependency built inside ``register_delivery``.)
 """
 
-
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
