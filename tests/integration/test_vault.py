@@ -120,7 +120,7 @@ def test_secrets_are_versioned_role_checked_injected_and_never_written_in_clear(
     audit = run("audit", "list", "--limit", "200")
     assert "sam secrets.read DB_PASSWORD in dev from 127.0.0.1: ok" in audit
     assert "dana secrets.read API_KEY in dev from 127.0.0.1: denied" in audit
-    assert "runtime secrets.inject dev/" in audit
+    assert "runtime secrets.use instance dev/" in audit
     assert "verified" in run("audit", "verify")
 
     # no value anywhere Shipyard writes: files under its home, CLI output, the status API

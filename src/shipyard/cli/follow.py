@@ -34,7 +34,7 @@ def follow(client: Client, dep_id: int, console: Console, poll: float = 0.1) -> 
             label = f"{ev['step']:<8}" if ev["status"] != "info" else "  "
             message = escape(ev["message"]) if ev["status"] != "running" else "started"
             console.print(f"{stamp} {mark} {label} {message}", highlight=False, markup=True)
-        if data["status"] != "running":
+        if data["status"] not in ("running", "waiting_approval"):
             return dict(data)
         time.sleep(poll)
 

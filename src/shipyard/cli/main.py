@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import config as config_cli
+from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import secrets as secrets_cli
 from shipyard.cli import users as users_cli
@@ -40,6 +42,9 @@ app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
 app.add_typer(secrets_cli.secrets_app, name="secrets")
 app.command()(users_cli.whoami)
+app.add_typer(config_cli.config_app, name="config")
+for command in (promote_cli.promote, promote_cli.approve, promote_cli.reject, promote_cli.approvals):
+    app.command()(command)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -206,6 +211,8 @@ def status() -> None:
         if env["lock"]:
             line += f"; [yellow]locked by {env['lock']['holder']}: {env['lock']['reason']}[/]"
         console.print(line, highlight=False)
+        for row in env.get("waiting_approval", []):
+            console.print(f"   [yellow]{promote_cli.waiting_line(row)}[/]", highlight=False)
         for inst in env["instances"]:
             console.print(
                 f"   {inst['name']:<8} {inst['release']:<5} :{inst['port']} "
@@ -240,7 +247,9 @@ def deployments(
     """Deployment history with each step's timing."""
     for dep in _client().get("/api/deployments", env=env, limit=limit):
         took = (dep["finished_at"] or time.time()) - dep["started_at"]
-        colour = {"succeeded": "green", "running": "cyan"}.get(dep["status"], "red")
+        colour = {"succeeded": "green", "running": "cyan", "waiting_approval": "yellow"}.get(
+            dep["status"], "red"
+        )
         console.print(
             f"[bold]#{dep['id']}[/] {_when(dep['started_at'])} {dep['env']} "
             f"{dep['kind']} {dep['release_id'] or '-'} [{colour}]{dep['status']}[/] "
@@ -253,6 +262,8 @@ def deployments(
                 f"    {step['name']:<8} {step['status']:<7} {secs:>8}  {step['detail']}",
                 highlight=False,
             )
+        if line := promote_cli.approval_line(dep):
+            console.print(f"    {line}", highlight=False)
         shown = {step["detail"] for step in dep["steps"]}
         if dep["error"] and dep["error"] not in shown:
             console.print(f"    [red]{escape(dep['error'])}[/]", highlight=False)

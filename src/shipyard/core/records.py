@@ -27,6 +27,8 @@ class Release:
     path: str
     manifest: str
     source: str
+    config: str = "{}"  # JSON: env -> key -> {value (secret tokens kept), origin, secrets}
+    base_release: str | None = None  # set on a configuration release: the build it reuses
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +76,8 @@ class Deployment:
     error: str | None
     hint: str | None
     steps: tuple[Step, ...] = ()
+    checksum: str | None = None
+    approval: dict[str, Any] | None = None  # the approval request, when the environment needs one
 
     @classmethod
     def from_row(cls, row: dict[str, Any], step_rows: list[dict[str, Any]]) -> Deployment:

@@ -66,10 +66,10 @@ class Builder:
         _remove_tree(final)
         app = work / "app"
         shutil.copytree(source, app, ignore=_ignore, symlinks=True)
-        checksum = tree_checksum(app)
         venv, deps_hash = self._venv(app, manifest)
         (work / "venv").symlink_to(venv)
         self._run_commands(app, venv, manifest)
+        checksum = tree_checksum(app)  # after the build commands: what instances will run
         write_json(work / "release.json", {"id": release_id, "checksum": checksum, "deps_hash": deps_hash})
         (work / "shipyard.yaml").write_text(manifest_text)
         _make_read_only(app)
@@ -163,9 +163,14 @@ class Builder:
 
 
 def tree_checksum(root: Path) -> str:
-    """sha256 over every file's relative path and bytes, in a stable order."""
+    """sha256 over every file's relative path and bytes, in a stable order.
+
+    Python's byte-code caches are left out: an instance started as root writes them even into
+    the read-only snapshot, and they follow from the sources anyway.
+    """
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+    files = (p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+    for path in sorted(p for p in files if "__pycache__" not in p.parts and p.suffix != ".pyc"):
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
         digest.update(b"\0")

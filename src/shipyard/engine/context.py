@@ -9,11 +9,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard.core.config import NoSecrets, SecretSource
 from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
 from shipyard.core.traffic import TrafficBook
@@ -56,8 +56,9 @@ class Paths:
     def cache(self) -> Path:
         return Path(os.environ.get("SHIPYARD_CACHE_DIR") or self.home / "cache")
 
-    def env_data(self, env: str) -> Path:
-        return self.home / "envs" / env / "data"
+    def env_data(self, env: str, own: str | None = None) -> Path:
+        """The environment's data folder: ``environments.<env>.data_dir`` if set, under the home."""
+        return self.home / own if own else self.home / "envs" / env / "data"
 
     def instance_log(self, env: str, name: str) -> Path:
         return self.home / "envs" / env / "logs" / f"{name}.log"
@@ -76,9 +77,8 @@ class Context:
     manifest_text: str
     traffic: TrafficBook = field(default_factory=TrafficBook)
     notifier: WebhookNotifier = field(default_factory=WebhookNotifier)
+    secrets: SecretSource = field(default_factory=NoSecrets)  # the vault, for `#{Name}#` tokens
     failpoint: str = ""
-    # (env, instance) -> the secrets that instance gets; the vault's runtime read (engine.py)
-    secret_values: Callable[[str, str], dict[str, str]] = field(default=lambda _env, _inst: {})
     runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
     mutex: threading.RLock = field(default_factory=threading.RLock)
     build_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -17,7 +17,9 @@ from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
 from shipyard.drivers.procs import ProcessRef, stored_ref
 from shipyard.drivers.supervisor import free_port
+from shipyard.engine.config import instance_config, with_config
 from shipyard.engine.context import Context
+from shipyard.engine.promotion import prepare_existing
 from shipyard.engine.rollout import CanaryRun, Outcome, watch_after_switch
 from shipyard.errors import DeployError, ShipyardError
 from shipyard.manifest.models import BlueGreen, Canary
@@ -31,11 +33,14 @@ class StepFailed(Exception):
 
 
 class Deployment:
-    def __init__(self, ctx: Context, dep_id: int, env: str, release_id: str | None) -> None:
+    def __init__(
+        self, ctx: Context, dep_id: int, env: str, release_id: str | None, kind: str = "deploy"
+    ) -> None:
         self.ctx = ctx
         self.dep_id = dep_id
         self.env = env
         self.release_id = release_id
+        self.kind = kind  # deploy, promote, rollback...: a rollback keeps its release's configuration
         self.new_colour: Colour | None = None
 
     # running -------------------------------------------------------------------------------
@@ -102,14 +107,15 @@ class Deployment:
     def _build(self) -> tuple[Release, str]:
         ctx = self.ctx
         if self.release_id is not None:
-            release = ctx.store.release(self.release_id)
-            return release, f"using existing release {release.id} ({release.checksum[:12]})"
+            return prepare_existing(ctx, self.dep_id, self.env, self.release_id, self.kind)
         started = time.monotonic()
         with ctx.build_lock:
             number = ctx.store.next_release_number()
             release = ctx.builder.build(ctx.paths.app_dir, ctx.manifest, number, ctx.manifest_text)
+            release = with_config(ctx, release)  # each environment's configuration, recorded
             ctx.store.add_release(release)
         ctx.store.set_deployment_release(self.dep_id, release.id)
+        ctx.store.set_deployment_checksum(self.dep_id, release.checksum)
         took = time.monotonic() - started
         return release, f"release {release.id} built in {took:.2f}s (deps {release.deps_hash})"
 
@@ -362,11 +368,14 @@ class Deployment:
 def start_instance(
     ctx: Context, inst_id: int, release: Release, env: str, colour: str, port: int, log: Path
 ) -> ProcessRef:
-    data = ctx.paths.env_data(env)
+    spec = ctx.manifest.environments.get(env)
+    data = ctx.paths.env_data(env, spec.data_dir if spec else None)
     data.mkdir(parents=True, exist_ok=True)
+    secrets = ctx.secrets.values(env, f"instance {env}/{colour}/{inst_id}")  # one audited read
     variables = {
         **ctx.manifest.env_vars(env),
-        **ctx.secret_values(env, f"{env}/{colour}/{inst_id}"),
+        **secrets,
+        **instance_config(ctx, release, env, secrets),
         "PORT": str(port),
         "SHIPYARD_ENV": env,
         "SHIPYARD_RELEASE": release.id,

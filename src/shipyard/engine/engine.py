@@ -17,10 +17,13 @@ from shipyard.core.rollout import describe_plan, min_interval_for
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.procs import stored_ref
 from shipyard.engine.access import Access
+from shipyard.engine.approvals import Approvals
+from shipyard.engine.config import resolve_env
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import Deployment, stop_instances
+from shipyard.engine.promotion import pick_release
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
-from shipyard.engine.vault import Vault
+from shipyard.engine.vault import RuntimeSecrets, Vault
 from shipyard.errors import ConflictError, ManifestError, NotFoundError
 from shipyard.manifest.models import Canary
 
@@ -30,9 +33,10 @@ class Engine:
         self.ctx = ctx
         self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
         self.vault = Vault(ctx.store, self.access, ctx.paths.master_key, lambda: ctx.manifest.vault)
-        ctx.secret_values = self.vault.values_for
+        ctx.secrets = RuntimeSecrets(self.vault)
         self.reconciler = Reconciler(ctx)
         self.reconciler.every(60.0, self.vault.purge_expired)
+        self.approvals = Approvals(ctx, self._launch)
         self.access_log = access_log
         self._threads: list[threading.Thread] = []
 
@@ -66,21 +70,30 @@ class Engine:
         self._check_env(env, manifest.environments)
         if release_id is not None:
             ctx.store.release(release_id)  # NotFoundError names the fix
+        if kind != "rollback":
+            resolve_env(ctx, env, manifest)  # a missing or malformed value refuses it here
         route = ctx.store.route(env)
         settings = manifest.strategy_for(env)
         if isinstance(settings, Canary) and route.active_colour is not None:
             self._check_traffic(env, settings)
-        dep_id = ctx.store.begin_deployment(
-            NewDeployment(
-                env=env,
-                kind=kind,
-                requested_by=requested_by,
-                release_id=release_id,
-                from_release=route.active_release,
-                reason=reason,
-            ),
-            ctx.owner,
+        new = NewDeployment(
+            env=env,
+            kind=kind,
+            requested_by=requested_by,
+            release_id=release_id,
+            from_release=route.active_release,
+            reason=reason,
         )
+        approval = manifest.environments[env].approval
+        if approval is not None and approval.required and kind != "rollback":
+            if release_id is None:
+                raise ConflictError(
+                    f"{env} requires approval, and an approver approves a release, not a build to come",
+                    f"promote a release that passed the path (`shipyard promote --to {env}`), or name one: "
+                    f"`shipyard deploy {env} --release RELEASE`",
+                )
+            return self.approvals.request(new, approval)  # holds no lock while it waits
+        dep_id = ctx.store.begin_deployment(new, ctx.owner)
         if isinstance(settings, Canary):
             plan = (
                 describe_plan(settings)
@@ -90,11 +103,22 @@ class Engine:
             for line in plan:
                 ctx.store.add_event(dep_id, "plan", line)
         ctx.sync_proxy()  # a new environment or port gets its frontend now
-        job = Deployment(ctx, dep_id, env, release_id)
+        self._launch(dep_id, env, release_id, kind)
+        return dep_id
+
+    def _launch(self, dep_id: int, env: str, release_id: str | None, kind: str | None = None) -> None:
+        kind = kind or self.ctx.store.deployment(dep_id).kind
+        job = Deployment(self.ctx, dep_id, env, release_id, kind)
         thread = threading.Thread(target=job.run, name=f"deploy-{dep_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
-        return dep_id
+
+    def promote(self, release_id: str | None, target: str, requested_by: str) -> int:
+        """Deploy the release that passed the environment before ``target`` on the path."""
+        self._check_env(target, self.ctx.reload_manifest().environments)
+        chosen, before = pick_release(self.ctx, release_id, target)
+        reason = f"{chosen} from {before}" if before else chosen
+        return self.deploy(target, requested_by, chosen, kind="promote", reason=reason)
 
     def _check_traffic(self, env: str, canary: Canary) -> None:
         """Refuse an interval too short to collect min_requests at the first step's share of traffic."""
@@ -248,6 +272,7 @@ class Engine:
         if ctx.proxy.is_running():
             proxy_states = {(s.backend, s.name): s for s in ctx.proxy.server_states()}
         envs: dict[str, Any] = {}
+        waiting = ctx.store.approvals.waiting()
         for env, spec in ctx.manifest.environments.items():
             route = ctx.store.route(env)
             held = ctx.store.lock(env)
@@ -283,6 +308,7 @@ class Engine:
                     "deployment": held.deployment_id,
                 },
                 "instances": insts,
+                "waiting_approval": [vars(w) for w in waiting if w.env == env],
             }
         return {
             "app": ctx.manifest.app,

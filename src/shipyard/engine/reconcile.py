@@ -20,6 +20,7 @@ from shipyard.core.health import restart_delay
 from shipyard.core.records import Route
 from shipyard.drivers.procs import ProcessRef, is_alive, stored_ref
 from shipyard.drivers.supervisor import free_port, port_is_free
+from shipyard.engine.approvals import expire_waiting
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import start_instance, stop_instances
 
@@ -106,6 +107,7 @@ class Reconciler:
             if now >= entry[1]:
                 entry[1] = now + entry[0]
                 entry[2]()
+        expire_waiting(ctx)
 
     def _restart_crashed(self) -> None:
         ctx = self.ctx

@@ -37,6 +37,20 @@ RUNTIME = "runtime"
 T = TypeVar("T")
 
 
+class RuntimeSecrets:
+    """The vault as configuration and instances see it (``core.config.SecretSource``): reads
+    made by the runtime's own identity, each audited; versions are metadata."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def values(self, env: str, purpose: str = "") -> dict[str, str]:
+        return self.vault.values_for(env, purpose or "runtime read")
+
+    def versions(self, env: str) -> dict[str, int]:
+        return {m.name: m.version for m in self.vault.store.vault.metas(env, deleted=False)}
+
+
 class Vault:
     def __init__(
         self,
@@ -121,12 +135,13 @@ class Vault:
         self.access.guard(who, "secrets-read", "secrets.export", env=env, target="all", source=source)
         return self._audited(who, "secrets.export", env, source, lambda: self._current(env))
 
-    def values_for(self, env: str, instance: str) -> dict[str, str]:
-        """The runtime's read: every live secret of ``env``, for one instance's environment."""
+    def values_for(self, env: str, purpose: str) -> dict[str, str]:
+        """The runtime's read: every live secret of ``env``, for ``purpose`` (an instance's
+        environment, a configuration check), audited as ``runtime secrets.use``."""
         names = [m.name for m in self.store.vault.metas(env, deleted=False)]
         if not names:
             return {}
-        self.store.audit.append(RUNTIME, "secrets.inject", env=env, target=instance, detail=", ".join(names))
+        self.store.audit.append(RUNTIME, "secrets.use", env=env, target=purpose, detail=", ".join(names))
         return {name: value.reveal() for name, value in self._current(env).items()}
 
     # changes -----------------------------------------------------------------------------------

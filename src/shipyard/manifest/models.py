@@ -9,12 +9,15 @@ documents every field below.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.core.durations import format_duration, parse_duration
+from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
+from shipyard.manifest.promotion import Approval, Promotion, check_path
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -281,6 +284,13 @@ class Environment(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables given to the app here."
     )
+    data_dir: str | None = Field(
+        None, description="The app's data folder here (SHIPYARD_DATA_DIR); relative to the Shipyard home."
+    )
+    config: ConfigValues = Field(
+        default_factory=dict, description="Configuration values here, layered over the top-level `config`."
+    )
+    approval: Approval | None = Field(None, description="Deployments here wait for a second person.")
 
 
 class Manifest(Model):
@@ -301,6 +311,11 @@ class Manifest(Model):
     )
     vault: Vault = Field(default_factory=Vault, description="Secrets vault settings.")
     environments: dict[str, Environment] = Field(description="Environments by name.")
+    config: ConfigValues = Field(default_factory=dict, description="Base configuration values.")
+    config_schema: ConfigSchema = Field(
+        default_factory=dict, description="Rules for configuration keys (required, type, pattern)."
+    )
+    promotion: Promotion | None = Field(None, description="The order releases go through environments.")
 
     @model_validator(mode="before")
     @classmethod
@@ -330,6 +345,7 @@ class Manifest(Model):
         if not self.environments:
             raise ValueError("define at least one environment, for example `dev: {port: 8080}`")
         ports: dict[int, str] = {}
+        data_dirs: dict[str, str] = {}
         for name, env in self.environments.items():
             if not NAME.match(name):
                 raise ValueError(f"environment name {name!r} must be lowercase letters, digits and dashes")
@@ -339,6 +355,16 @@ class Manifest(Model):
                     "give each environment its own port"
                 )
             ports[env.port] = name
+            if env.data_dir is not None:
+                folder = os.path.normpath(env.data_dir)
+                if folder in data_dirs:
+                    raise ValueError(
+                        f"environments {data_dirs[folder]} and {name} both use data_dir {env.data_dir!r}: "
+                        "give each environment its own data folder"
+                    )
+                data_dirs[folder] = name
+        check_path(self.promotion, self.environments)
+        check_config(self)
         return self
 
     def instances(self, env: str) -> int:

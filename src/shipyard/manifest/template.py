@@ -49,11 +49,21 @@ strategy:
 # notifications:
 #   webhook: https://example.com/hooks/shipyard   # JSON POST on rollback / promotion
 
-env: {{}}                        # variables for every environment
+env: {{}}                        # variables for every environment, passed as they are
+
+# Configuration, layered: `config` (every environment), then environments.<name>.config, then
+# the control plane's own SHIPYARD_CONFIG_<ENV>_<KEY> variables. #{{Name}}# takes another key or a
+# secret (`shipyard secrets set ENV Name`). See it with `shipyard config show ENV`.
+config:
+  LOG_LEVEL: info
+# config_schema:                 # checked before every deployment
+#   DATABASE_URL: {{required: true, type: url}}
 
 environments:
   dev:
     port: 8080
+    config:
+      LOG_LEVEL: debug
   test:
     port: 8081
   staging:
@@ -61,6 +71,15 @@ environments:
   production:
     port: 8083
     instances: 2
+    approval:                  # deployments wait for an approver other than the requester
+      required: true
+      expires: 24h
+
+# `shipyard promote RELEASE --to ENV` deploys the same release to the next environment;
+# it must have succeeded in the environment before it.
+promotion:
+  path: [dev, test, staging, production]
+  require_previous: true
 """
 
 

@@ -21,7 +21,8 @@ from shipyard.core.audit import verify_chain
 from shipyard.core.records import Deployment
 from shipyard.engine.engine import Engine
 from shipyard.errors import ShipyardError
-from shipyard.server.auth import Who, client_source
+from shipyard.server.auth import Who, client_source, principal
+from shipyard.server.delivery import register_delivery
 from shipyard.server.secrets import register_secrets
 
 T = TypeVar("T")
@@ -268,4 +269,5 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
         return vars(verify_chain(store.audit.entries()))
 
     register_secrets(app, engine)
+    register_delivery(app, engine, act, principal)
     return app

@@ -33,6 +33,8 @@ releases = Table(
     Column("path", Text, nullable=False),
     Column("manifest", Text, nullable=False),
     Column("source", Text, nullable=False),
+    Column("config", Text, nullable=False, server_default="{}"),  # resolved configuration per env
+    Column("base_release", String),  # the build a configuration release reuses
 )
 
 deployments = Table(
@@ -50,6 +52,7 @@ deployments = Table(
     Column("finished_at", Float),
     Column("error", Text),
     Column("hint", Text),
+    Column("checksum", String),  # of the release's snapshot, verified before it started
 )
 
 steps = Table(
@@ -260,4 +263,18 @@ secret_versions = Table(
     Column("created_at", Float, nullable=False),
     Column("created_by", String, nullable=False),
     PrimaryKeyConstraint("env", "name", "version"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("deployment_id", Integer, ForeignKey("deployments.id"), primary_key=True),
+    Column("env", String, nullable=False, index=True),
+    Column("requested_by", String, nullable=False),
+    Column("requested_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("decided_by", String),
+    Column("decided_at", Float),
+    Column("decision", String),
+    Column("reason", Text, nullable=False, server_default=""),
 )

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shipyard.core import records as r
 from shipyard.errors import LockHeldError, NotFoundError
+from shipyard.state.approvals import ApprovalStore
 from shipyard.state.audit import AuditStore
 from shipyard.state.identity import IdentityStore
 from shipyard.state.schema import (
@@ -69,6 +71,7 @@ class StateStore:
         self.identity = IdentityStore(engine)
         self.audit = AuditStore(engine)
         self.vault = VaultStore(engine)
+        self.approvals = ApprovalStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -167,7 +170,13 @@ class StateStore:
             step_rows = conn.execute(
                 select(steps).where(steps.c.deployment_id == dep_id).order_by(steps.c.id)
             ).mappings()
-            return r.Deployment.from_row(dict(row), [dict(s) for s in step_rows])
+            dep = r.Deployment.from_row(dict(row), [dict(s) for s in step_rows])
+        approval = self.approvals.row(dep_id)
+        return replace(dep, approval=approval) if approval else dep
+
+    def set_deployment_checksum(self, dep_id: int, checksum: str) -> None:
+        with self._tx() as conn:
+            conn.execute(update(deployments).where(deployments.c.id == dep_id).values(checksum=checksum))
 
     def deployments(self, env: str | None = None, limit: int = 20) -> list[r.Deployment]:
         query = select(deployments).order_by(deployments.c.id.desc()).limit(limit)
