@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import backup as backup_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import users as users_cli
 from shipyard.cli.client import Client
@@ -38,6 +39,8 @@ app.add_typer(users_cli.users_app, name="users")
 app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
 app.command()(users_cli.whoami)
+app.add_typer(backup_cli.backup_app, name="backup")
+app.add_typer(backup_cli.migrate_app, name="migrate")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -75,6 +75,7 @@ class Context:
     runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
     mutex: threading.RLock = field(default_factory=threading.RLock)
     build_lock: threading.Lock = field(default_factory=threading.Lock)
+    backup_locks: dict[str, threading.RLock] = field(default_factory=dict)  # env -> its backups' lock
 
     def reload_manifest(self) -> Manifest:
         """Read shipyard.yaml again (validated); the new one routes from now on."""

@@ -18,6 +18,8 @@ from shipyard.core.records import Colour, Instance, NewInstance, Release, Route,
 from shipyard.drivers.procs import ProcessRef, stored_ref
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.context import Context
+from shipyard.engine.database import database_variables
+from shipyard.engine.migrations import Migrations
 from shipyard.engine.rollout import CanaryRun, Outcome, watch_after_switch
 from shipyard.errors import DeployError, ShipyardError
 from shipyard.manifest.models import BlueGreen, Canary
@@ -46,6 +48,7 @@ class Deployment:
             route = store.route(self.env)
             self.new_colour = other(route.active_colour) if route.active_colour else "blue"
             self._step("prepare", lambda: self._prepare(route))
+            self._migrate(release)
             new = self._step("start", lambda: self._start(release))
             self._step("health", lambda: self._wait_healthy(new))
             self._step("smoke", lambda: self._smoke(new))
@@ -112,6 +115,12 @@ class Deployment:
         ctx.store.set_deployment_release(self.dep_id, release.id)
         took = time.monotonic() - started
         return release, f"release {release.id} built in {took:.2f}s (deps {release.deps_hash})"
+
+    def _migrate(self, release: Release) -> None:
+        """With ``database.migrate``: steps backup and migrate (restore on failure)."""
+        spec = self.ctx.manifest.database_for(self.env).migrate
+        if spec is not None:
+            Migrations(self.ctx).migrate(self._step, self.env, release, spec.up, spec.timeout)
 
     def _prepare(self, route: Route) -> tuple[None, str]:
         assert self.new_colour is not None
@@ -371,6 +380,7 @@ def start_instance(
         "SHIPYARD_RELEASE": release.id,
         "SHIPYARD_COLOUR": colour,
         "SHIPYARD_DATA_DIR": str(data),
+        **database_variables(ctx, env),
     }
     command = ctx.manifest.processes["web"].command
     root = Path(release.path)

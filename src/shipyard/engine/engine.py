@@ -17,8 +17,12 @@ from shipyard.core.rollout import describe_plan, min_interval_for
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.procs import stored_ref
 from shipyard.engine.access import Access
+from shipyard.engine.backup_schedule import BackupScheduler
+from shipyard.engine.backups import BackupService
 from shipyard.engine.context import Context
+from shipyard.engine.database import check_deployable
 from shipyard.engine.deploy import Deployment, stop_instances
+from shipyard.engine.migrations import Migrations
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
 from shipyard.errors import ConflictError, ManifestError, NotFoundError
 from shipyard.manifest.models import Canary
@@ -29,6 +33,9 @@ class Engine:
         self.ctx = ctx
         self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
         self.reconciler = Reconciler(ctx)
+        self.backups = BackupService(ctx)
+        self.migrations = Migrations(ctx)
+        self.backup_scheduler = BackupScheduler(self.backups)
         self.access_log = access_log
         self._threads: list[threading.Thread] = []
 
@@ -37,9 +44,11 @@ class Engine:
             self.access_log.start()
         done = reconcile_at_start(self.ctx)
         self.reconciler.start()
+        self.backup_scheduler.start()
         return done
 
     def close(self) -> None:
+        self.backup_scheduler.stop()
         self.reconciler.stop()
         if self.access_log is not None:
             self.access_log.stop()
@@ -58,6 +67,7 @@ class Engine:
         ctx = self.ctx
         manifest = ctx.reload_manifest()
         self._check_env(env, manifest.environments)
+        check_deployable(ctx, env)
         if release_id is not None:
             ctx.store.release(release_id)  # NotFoundError names the fix
         route = ctx.store.route(env)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.core.durations import format_duration, parse_duration
+from shipyard.manifest.database import Database, merge_database
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -264,6 +265,7 @@ class Environment(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables given to the app here."
     )
+    database: Database | None = Field(None, description="Overrides the keys of `database` it sets.")
 
 
 class Manifest(Model):
@@ -283,6 +285,9 @@ class Manifest(Model):
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
     environments: dict[str, Environment] = Field(description="Environments by name.")
+    database: Database = Field(
+        default_factory=Database, description="The app's database (default of every environment)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Manifest:
@@ -313,6 +318,9 @@ class Manifest(Model):
     def strategy_for(self, env: str) -> BlueGreen | Canary:
         own = self.environments[env].strategy
         return (own or self.strategy).settings
+
+    def database_for(self, env: str) -> Database:
+        return merge_database(self.database, self.environments[env].database)
 
     def env_vars(self, env: str) -> dict[str, str]:
         return {**self.env, **self.environments[env].env}

@@ -1,0 +1,136 @@
+"""``shipyard backup ...`` and ``shipyard migrate ...``: the database's backups and migrations.
+
+A thin edge over ``/api/backups`` and ``/api/migrations``; the control plane does the
+work (and audits it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from shipyard.cli.session import client
+from shipyard.errors import BackupError
+
+backup_app = typer.Typer(no_args_is_help=True, help="Back up, verify and restore an environment's database.")
+migrate_app = typer.Typer(no_args_is_help=True, help="Run the app's database migrations.")
+console = Console(soft_wrap=True)
+EnvArg = Annotated[str, typer.Argument(help="Environment.")]
+BackupOpt = Annotated[str | None, typer.Option("--backup", help="Backup id; default: the newest good one.")]
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + "Z"
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _line(b: dict[str, Any]) -> str:
+    return (
+        f"{b['id']} ({b['kind']}): {_size(b['size'])} stored from {_size(b['source_bytes'])} "
+        f"in {b['duration_s']:.2f}s, sha256 {b['checksum'][:12]}"
+    )
+
+
+@backup_app.command("create")
+def create(
+    env: EnvArg = "dev", reason: Annotated[str, typer.Option(help="Why (kept in the catalog).")] = ""
+) -> None:
+    """Take a consistent online backup now (compressed, encrypted, checksummed)."""
+    data = client().post(f"/api/backups/{env}", {"reason": reason})
+    console.print(f"[green]backup[/] {_line(data['backup'])}", highlight=False)
+
+
+@backup_app.command("list")
+def list_(env: EnvArg = "dev") -> None:
+    """The catalog: every backup with its size, duration, checksum and last verification."""
+    data = client().get(f"/api/backups/{env}")
+    if not data["backups"]:
+        console.print(f"no backups of {env} yet; take one with `shipyard backup create {env}`")
+    for b in data["backups"]:
+        check = b["verification"]
+        verified = (
+            "not verified"
+            if check is None
+            else ("verified" if check["ok"] else "[red]FAILED verification[/]")
+            + f" {_when(check['at'])} (restore {check['restore_s']:.2f}s)"
+        )
+        if b["status"] != "complete":
+            console.print(
+                f"[red]{b['id']} ({b['kind']}) failed[/] {_when(b['started_at'])}: {escape(b['error'])}",
+                highlight=False,
+            )
+            continue
+        console.print(f"{_when(b['started_at'])} {_line(b)}; {verified}", highlight=False)
+
+
+@backup_app.command("verify")
+def verify(env: EnvArg = "dev", backup: BackupOpt = None) -> None:
+    """Restore a backup into a scratch folder, check checksums and integrity, time it."""
+    data = client().post(f"/api/backups/{env}/verify", {"backup": backup})
+    b = data["backup"]
+    check = b["verification"]
+    if not check["ok"]:
+        raise BackupError(
+            f"backup {b['id']} failed verification: {check['detail']}", "restore an older backup"
+        )
+    console.print(
+        f"[green]verified[/] {b['id']}: {escape(check['detail'])}; restore took {check['restore_s']:.2f}s",
+        highlight=False,
+    )
+
+
+@backup_app.command("restore")
+def restore(
+    env: EnvArg = "dev",
+    backup: BackupOpt = None,
+    target: Annotated[str | None, typer.Option(help="Restore into this environment instead.")] = None,
+) -> None:
+    """Replace the database with a backup (a safety backup of it is taken first)."""
+    data = client().post(f"/api/backups/{env}/restore", {"backup": backup, "target": target})
+    safety = data["safety_backup"] or "none (no database yet)"
+    console.print(
+        f"[green]restored[/] {data['restored']} into {data['target']} "
+        f"(deployment {data['deployment']}); safety backup: {safety}",
+        highlight=False,
+    )
+
+
+@migrate_app.command("status")
+def migrate_status(env: EnvArg = "dev") -> None:
+    """Run the serving release's migrate.status command and show its output."""
+    data = client().get(f"/api/migrations/{env}")
+    console.print(f"{data['release']}: exit {data['code']}", highlight=False)
+    console.print(escape(data["output"]), highlight=False)
+
+
+def _migrate(env: str, direction: str) -> None:
+    data = client().post(f"/api/migrations/{env}/{direction}")
+    console.print(escape(data["output"]), highlight=False)
+    console.print(
+        f"[green]migrate {direction} done[/] with {data['release']} (deployment {data['deployment']})",
+        highlight=False,
+    )
+
+
+@migrate_app.command("up")
+def migrate_up(env: EnvArg = "dev") -> None:
+    """Back up, then apply pending migrations (restores the backup if they fail)."""
+    _migrate(env, "up")
+
+
+@migrate_app.command("down")
+def migrate_down(env: EnvArg = "dev") -> None:
+    """Back up, then revert the last migration (restores the backup if it fails)."""
+    _migrate(env, "down")

@@ -1,0 +1,259 @@
+"""The backup service: create, list, verify and restore an environment's database backups.
+
+One framework for every engine: a backup is a set of stored objects (compressed,
+encrypted, checksummed by ``drivers/backup_pipeline.py``) plus a catalog entry with its
+manifest, kept in the environment's folder of the backup storage. SQLite is its first
+engine (online copy through the backup API); PostgreSQL will add its own objects (base
+backup, WAL) to the same records. Backups of one environment are serialised by a lock;
+a failed backup deletes what it stored, is recorded as failed, and never touches an
+earlier backup or the catalog's other entries. Called by the API (``server/backups.py``),
+deployments with migrations (``engine/migrations.py``) and the scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.backups import (
+    BackupRecord,
+    Catalog,
+    ObjectEntry,
+    Verification,
+    catalog_name,
+    new_backup_id,
+    object_name,
+)
+from shipyard.core.database import unsupported_reason
+from shipyard.core.retention import Decision, Policy, plan_retention
+from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
+from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
+from shipyard.drivers.backup_storage import BackupStorage, LocalFolderStorage
+from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
+from shipyard.engine.context import Context
+from shipyard.engine.database import sqlite_file
+from shipyard.engine.jobs import locked_job, run_step
+from shipyard.errors import BackupError, NotFoundError, ShipyardError
+
+SNAPSHOT = "db.sqlite.zst.enc"
+StepFn = Callable[[str, Callable[[], tuple[Any, str]]], Any]
+MANIFEST = "manifest.json"
+
+
+class BackupService:
+    def __init__(
+        self, ctx: Context, storage_for: Callable[[Path], BackupStorage] = LocalFolderStorage
+    ) -> None:
+        self.ctx = ctx
+        self.storage_for = storage_for
+
+    def lock(self, env: str) -> threading.RLock:
+        """Serialises one environment's backups and catalog writes across the engine."""
+        return self.ctx.backup_locks.setdefault(env, threading.RLock())
+
+    # where things are -----------------------------------------------------------------------
+    def storage(self, env: str) -> BackupStorage:
+        folder = self.ctx.manifest.database_for(env).backups.folder
+        root = Path(folder) if folder else Path("backups")
+        return self.storage_for(root if root.is_absolute() else self.ctx.paths.home.resolve() / root)
+
+    def key(self) -> BackupKey:
+        return load_backup_key(self.ctx.paths.home / "backup.key")
+
+    def scratch(self, name: str) -> Path:
+        path = self.ctx.paths.home.resolve() / "tmp" / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def _check_sqlite(self, env: str) -> None:
+        if env not in self.ctx.manifest.environments:
+            known = ", ".join(sorted(self.ctx.manifest.environments))
+            raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
+        reason = unsupported_reason(self.ctx.manifest.database_for(env))
+        if reason is not None:
+            raise BackupError(
+                f"cannot back up {env}: {reason}", "backups of PostgreSQL come in a later release"
+            )
+
+    # the catalog ----------------------------------------------------------------------------
+    def catalog(self, env: str) -> Catalog:
+        storage = self.storage(env)
+        try:
+            with storage.get(catalog_name(env)) as fh:
+                return Catalog.decode(env, fh.read(), f"{storage.where}/{catalog_name(env)}")
+        except NotFoundError:
+            return self._rebuild(env, storage)
+
+    def _rebuild(self, env: str, storage: BackupStorage) -> Catalog:
+        """No catalog (lost, or none yet): rebuild it from each backup's own manifest."""
+        catalog = Catalog(env)
+        for obj in storage.list(f"{env}/"):
+            if obj.name.endswith("/" + MANIFEST):
+                with storage.get(obj.name) as fh:
+                    catalog = catalog.with_record(BackupRecord.from_json(json.loads(fh.read())))
+        return catalog
+
+    def _save(self, env: str, catalog: Catalog) -> None:
+        self.storage(env).put(catalog_name(env), [catalog.encode()])
+
+    def list(self, env: str) -> list[dict[str, Any]]:
+        self._check_sqlite(env)
+        return [r.to_json() for r in reversed(self.catalog(env).records)]
+
+    # create ---------------------------------------------------------------------------------
+    def create(self, env: str, kind: str = "manual", reason: str = "") -> BackupRecord:
+        self._check_sqlite(env)
+        with self.lock(env):
+            record = self._create(env, kind, reason)
+            self.apply_retention(env)
+            return record
+
+    def _create(self, env: str, kind: str, reason: str) -> BackupRecord:
+        storage, key = self.storage(env), self.key()
+        level = self.ctx.manifest.database_for(env).backups.compression_level
+        backup_id, started = new_backup_id(), time.time()
+        work = self.scratch(backup_id)
+        names = [object_name(env, backup_id, SNAPSHOT), object_name(env, backup_id, MANIFEST)]
+        base = BackupRecord(backup_id, env, "sqlite", kind, "failed", started, started, reason=reason)
+        try:
+            copy = work / "db.sqlite"
+            snapshot(sqlite_file(self.ctx, env), copy)
+            stored = store_file(storage, key, copy, names[0], level)
+            record = replace(
+                base,
+                status="complete",
+                finished_at=time.time(),
+                source_bytes=stored.plain_bytes,
+                size=stored.stored_bytes,
+                checksum=stored.stored_sha256,
+                recoverable_from=started,
+                recoverable_to=started,
+                key_id=key.id,
+                objects=(ObjectEntry(role="snapshot", **asdict(stored)),),
+            )
+            storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
+            self._save(env, self.catalog(env).with_record(record))
+            return record
+        except ShipyardError as exc:
+            for name in names:
+                storage.delete(name)
+            self._record_failure(env, replace(base, finished_at=time.time(), error=exc.message))
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _record_failure(self, env: str, record: BackupRecord) -> None:
+        # if the storage refuses even the catalog (disk full), the caller still reports the cause
+        with contextlib.suppress(ShipyardError):
+            self._save(env, self.catalog(env).with_record(record))
+
+    def apply_retention(self, env: str, now: float | None = None) -> Decision:
+        with self.lock(env):
+            rules = self.ctx.manifest.database_for(env).backups.retention
+            policy = Policy(
+                rules.hourly, rules.daily, rules.weekly, rules.monthly, rules.minimum, rules.recovery_window
+            )
+            catalog = self.catalog(env)
+            decision = plan_retention(catalog.records, policy, time.time() if now is None else now)
+            if decision.delete:
+                doomed = set(decision.delete)
+                self._save(env, catalog.without(doomed))  # catalog first: never lists a deleted backup
+                storage = self.storage(env)
+                for record in catalog.records:
+                    if record.id in doomed:
+                        for obj in storage.list(f"{env}/{record.id}/"):
+                            storage.delete(obj.name)
+            return decision
+
+    # verify ---------------------------------------------------------------------------------
+    def verify(self, env: str, backup_id: str | None = None) -> BackupRecord:
+        """Restore into a scratch folder, check checksums and integrity, keep the result."""
+        self._check_sqlite(env)
+        record = self.catalog(env).find(backup_id)
+        work = self.scratch(f"verify-{record.id}")
+        started = time.monotonic()
+        try:
+            copy = self._fetch(record, work)
+            detail = integrity(copy)
+            ok = detail == "ok"
+            detail = "checksums and PRAGMA integrity_check ok" if ok else f"integrity_check: {detail}"
+        except BackupError as exc:
+            ok, detail = False, exc.message
+        finally:
+            took = time.monotonic() - started
+            shutil.rmtree(work, ignore_errors=True)
+        checked = replace(record, verification=Verification(time.time(), ok, round(took, 3), detail))
+        with self.lock(env):
+            self._save(env, self.catalog(env).with_record(checked))
+        return checked
+
+    def _fetch(self, record: BackupRecord, work: Path) -> Path:
+        key = self.key()
+        if record.key_id and record.key_id != key.id:
+            raise BackupError(
+                f"backup {record.id} was encrypted with backup key {record.key_id}; "
+                f"the key in use ({key.source}) is {key.id}",
+                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
+            )
+        entry = next(o for o in record.objects if o.role == "snapshot")
+        target = work / "db.sqlite"
+        fields = {k: v for k, v in asdict(entry).items() if k != "role"}
+        fetch_file(self.storage(record.env), key, StoredFile(**fields), target)
+        return target
+
+    # restore --------------------------------------------------------------------------------
+    def restore(
+        self, env: str, by: str, backup_id: str | None = None, target: str | None = None
+    ) -> dict[str, Any]:
+        """Replace ``target``'s (default ``env``'s) database with a backup of ``env``, under the
+        target's deploy lock, after a safety backup of the target."""
+        target = target or env
+        self._check_sqlite(env)
+        self._check_sqlite(target)
+        record = self.catalog(env).find(backup_id)
+        with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
+            done = self.restore_locked(record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn))
+        return {"deployment": dep_id, **done}
+
+    def restore_locked(self, record: BackupRecord, target: str, step: StepFn) -> dict[str, Any]:
+        """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
+        ctx = self.ctx
+        work = self.scratch(f"restore-{record.id}")
+        try:
+
+            def fetch() -> tuple[Path, str]:
+                copy = self._fetch(record, work)
+                found = integrity(copy)
+                if found != "ok":
+                    raise BackupError(f"backup {record.id} fails PRAGMA integrity_check: {found}", "")
+                return copy, f"{record.id}: checksums and integrity_check ok"
+
+            copy = step("fetch", fetch)
+            live = sqlite_file(ctx, target)
+
+            def safety() -> tuple[str | None, str]:
+                if not live.exists():
+                    return None, f"{target} has no database yet: nothing to keep"
+                with self.lock(target):
+                    kept = self._create(target, "pre-restore", f"before restoring {record.id}")
+                return kept.id, f"safety backup {kept.id} of {target}"
+
+            safety_id = step("safety-backup", safety)
+            started = time.monotonic()
+
+            def swap() -> tuple[None, str]:
+                restore_into(copy, live)
+                return None, f"{target}'s database is {record.id} ({time.monotonic() - started:.2f}s)"
+
+            step("restore", swap)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return {"restored": record.id, "target": target, "safety_backup": safety_id}
