@@ -284,10 +284,10 @@ class Manifest(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
-    environments: dict[str, Environment] = Field(description="Environments by name.")
     database: Database = Field(
         default_factory=Database, description="The app's database (default of every environment)."
     )
+    environments: dict[str, Environment] = Field(description="Environments by name.")
 
     @model_validator(mode="after")
     def _check(self) -> Manifest:
