@@ -19,9 +19,9 @@ from shipyard.core.cron import due
 from shipyard.errors import BackupError
 
 CATALOG_FORMAT = 1
-Kind = Literal["manual", "scheduled", "pre-migrate", "pre-restore"]
+Kind = Literal["manual", "scheduled", "pre-migrate", "pre-restore", "continuous"]
 Status = Literal["complete", "failed"]
-KINDS: tuple[str, ...] = ("manual", "scheduled", "pre-migrate", "pre-restore")
+KINDS: tuple[str, ...] = ("manual", "scheduled", "pre-migrate", "pre-restore", "continuous")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class BackupRecord:
     error: str = ""
     reason: str = ""
     base: str | None = None  # the backup this one builds on (incremental, WAL), kept with it
+    wal_generation: int = 0  # continuous: where in the WAL the base snapshot stands
+    wal_frame: int = 0
     verification: Verification | None = None
 
     @property

@@ -5,7 +5,8 @@ days, of each ISO week for ``weekly`` weeks and of each calendar month (UTC) for
 ``monthly`` months; the ``minimum`` newest good backups are always kept. Nothing a kept
 backup needs is deleted: a backup that builds on another (``base``) keeps it, and so does
 the recovery window (every backup whose recoverable range reaches into the window, plus
-the newest one before it, from which the window's start is restored). Safety backups taken
+the newest one before it, from which the window's start is restored). The newest continuous
+backup (the base the WAL segments are being shipped onto) is always kept. Safety backups taken
 before a migration or a restore are kept for a day whatever the tiers say, and failed
 attempts for a week so they stay visible. Called by the backup service after each backup;
 tested with tables in ``tests/unit/test_retention.py``.
@@ -59,6 +60,9 @@ def plan_retention(records: tuple[BackupRecord, ...], policy: Policy, now: float
     good = sorted((r for r in records if r.status == "complete"), key=lambda r: r.started_at, reverse=True)
     for record in good[: policy.minimum]:
         keep.setdefault(record.id, f"one of the {policy.minimum} newest")
+    live = [r for r in good if r.kind == "continuous"]
+    if live:
+        keep.setdefault(live[0].id, "base of the live WAL chain (continuous shipping)")
     for record in good:
         if record.kind in SAFETY_KINDS and now - record.started_at < SAFETY_KEPT_S:
             keep.setdefault(record.id, f"{record.kind} safety backup, kept a day")

@@ -2,7 +2,8 @@
 
 Every ``tick`` seconds it asks ``core.backups.due_jobs`` what each SQLite environment's
 ``database.backups.schedule`` and ``verify_schedule`` (cron, UTC) make due, and runs it
-through the backup service (retention follows each backup). What is due is computed from
+through the backup service (retention follows each backup), and keeps one WAL shipper
+running per environment with ``continuous: true``. What is due is computed from
 the catalog, so a restarted control plane catches up on a missed run instead of losing
 it. A failure is recorded (a failed catalog entry, or a failed verification) and shown in
 ``errors``; the loop goes on. Started and stopped by the engine.
@@ -16,6 +17,7 @@ import time
 from shipyard.core.backups import due_jobs
 from shipyard.core.database import unsupported_reason
 from shipyard.engine.backups import BackupService
+from shipyard.engine.continuous import WalShipper
 
 
 class BackupScheduler:
@@ -24,6 +26,7 @@ class BackupScheduler:
         self.tick = tick
         self.since = time.time()
         self.errors: list[str] = []
+        self.shippers: dict[str, WalShipper] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="backup-scheduler", daemon=True)
 
@@ -35,10 +38,29 @@ class BackupScheduler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        for shipper in self.shippers.values():
+            shipper.stop()
 
     def _loop(self) -> None:
+        self.converge_shippers()
         while not self._stop.wait(self.tick):
+            self.converge_shippers()
             self.run_once(time.time())
+
+    def converge_shippers(self) -> None:
+        """One WAL shipper per SQLite environment with ``continuous: true`` (the manifest may change)."""
+        manifest = self.backups.ctx.manifest
+        wanted = {
+            env
+            for env in manifest.environments
+            if manifest.database_for(env).backups.continuous
+            and unsupported_reason(manifest.database_for(env)) is None
+        }
+        for env in set(self.shippers) - wanted:
+            self.shippers.pop(env).stop()
+        for env in wanted - set(self.shippers):
+            self.shippers[env] = WalShipper(self.backups, env)
+            self.shippers[env].start()
 
     def run_once(self, now: float) -> list[str]:
         """Run what is due in every environment; returns what ran, as ``env:job``."""

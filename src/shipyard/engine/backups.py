@@ -40,6 +40,7 @@ from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
 from shipyard.engine.context import Context
 from shipyard.engine.database import sqlite_file
 from shipyard.engine.jobs import locked_job, run_step
+from shipyard.engine.pitr import recoverable_range, replay
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
 SNAPSHOT = "db.sqlite.zst.enc"
@@ -104,10 +105,6 @@ class BackupService:
     def _save(self, env: str, catalog: Catalog) -> None:
         self.storage(env).put(catalog_name(env), [catalog.encode()])
 
-    def list(self, env: str) -> list[dict[str, Any]]:
-        self._check_sqlite(env)
-        return [r.to_json() for r in reversed(self.catalog(env).records)]
-
     # create ---------------------------------------------------------------------------------
     def create(self, env: str, kind: str = "manual", reason: str = "") -> BackupRecord:
         self._check_sqlite(env)
@@ -116,7 +113,15 @@ class BackupService:
             self.apply_retention(env)
             return record
 
-    def _create(self, env: str, kind: str, reason: str) -> BackupRecord:
+    def _create(
+        self,
+        env: str,
+        kind: str,
+        reason: str,
+        copy_into: Callable[[Path], None] | None = None,
+        **fields: Any,
+    ) -> BackupRecord:
+        """Copy the database (``copy_into``, default an online snapshot), store and record it."""
         storage, key = self.storage(env), self.key()
         level = self.ctx.manifest.database_for(env).backups.compression_level
         backup_id, started = new_backup_id(), time.time()
@@ -125,7 +130,10 @@ class BackupService:
         base = BackupRecord(backup_id, env, "sqlite", kind, "failed", started, started, reason=reason)
         try:
             copy = work / "db.sqlite"
-            snapshot(sqlite_file(self.ctx, env), copy)
+            if copy_into is None:
+                snapshot(sqlite_file(self.ctx, env), copy)
+            else:
+                copy_into(copy)
             stored = store_file(storage, key, copy, names[0], level)
             record = replace(
                 base,
@@ -138,6 +146,7 @@ class BackupService:
                 recoverable_to=started,
                 key_id=key.id,
                 objects=(ObjectEntry(role="snapshot", **asdict(stored)),),
+                **fields,
             )
             storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
             self._save(env, self.catalog(env).with_record(record))
@@ -190,12 +199,22 @@ class BackupService:
         finally:
             took = time.monotonic() - started
             shutil.rmtree(work, ignore_errors=True)
-        checked = replace(record, verification=Verification(time.time(), ok, round(took, 3), detail))
-        with self.lock(env):
-            self._save(env, self.catalog(env).with_record(checked))
-        return checked
+        return self.update(env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail))
 
-    def _fetch(self, record: BackupRecord, work: Path) -> Path:
+    def update(self, env: str, backup_id: str, **changes: Any) -> BackupRecord:
+        """Change fields of one catalog entry (re-read under the lock, so no change is lost)."""
+        with self.lock(env):
+            catalog = self.catalog(env)
+            current = next((r for r in catalog.records if r.id == backup_id), None)
+            if current is None:
+                raise BackupError(
+                    f"backup {backup_id} left the catalog of {env} meanwhile", "list them again"
+                )
+            changed = replace(current, **changes)
+            self._save(env, catalog.with_record(changed))
+            return changed
+
+    def _fetch(self, record: BackupRecord, work: Path, to_time: float | None = None) -> Path:
         key = self.key()
         if record.key_id and record.key_id != key.id:
             raise BackupError(
@@ -206,35 +225,70 @@ class BackupService:
         entry = next(o for o in record.objects if o.role == "snapshot")
         target = work / "db.sqlite"
         fields = {k: v for k, v in asdict(entry).items() if k != "role"}
-        fetch_file(self.storage(record.env), key, StoredFile(**fields), target)
+        storage = self.storage(record.env)
+        fetch_file(storage, key, StoredFile(**fields), target)
+        if record.kind == "continuous":
+            replay(storage, key, record, target, to_time)
         return target
+
+    def pick(self, env: str, backup_id: str | None, to_time: float | None) -> BackupRecord:
+        """The backup a restore uses: the named one, the newest good one, or the continuous one
+        whose recoverable window holds ``to_time``."""
+        catalog = self.catalog(env)
+        if to_time is None:
+            return catalog.find(backup_id)
+        storage = self.storage(env)
+        windows = []
+        for record in reversed(catalog.records):
+            if record.kind != "continuous" or not record.good or backup_id not in (None, record.id):
+                continue
+            start, end = recoverable_range(storage, record)
+            if start <= to_time <= end:
+                return record
+            windows.append(f"{_utc(start)} to {_utc(end)}")
+        raise BackupError(
+            f"{_utc(to_time)} is outside the recoverable window of {env}: "
+            + ("; ".join(windows) if windows else "it has no continuous backup"),
+            "pick a time inside a window shown here (`shipyard backup list` shows them), or set "
+            "database.backups.continuous: true for point-in-time restores",
+        )
 
     # restore --------------------------------------------------------------------------------
     def restore(
-        self, env: str, by: str, backup_id: str | None = None, target: str | None = None
+        self,
+        env: str,
+        by: str,
+        backup_id: str | None = None,
+        target: str | None = None,
+        to_time: float | None = None,
     ) -> dict[str, Any]:
         """Replace ``target``'s (default ``env``'s) database with a backup of ``env``, under the
         target's deploy lock, after a safety backup of the target."""
         target = target or env
         self._check_sqlite(env)
         self._check_sqlite(target)
-        record = self.catalog(env).find(backup_id)
+        record = self.pick(env, backup_id, to_time)
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
-            done = self.restore_locked(record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn))
+            done = self.restore_locked(
+                record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn), to_time
+            )
         return {"deployment": dep_id, **done}
 
-    def restore_locked(self, record: BackupRecord, target: str, step: StepFn) -> dict[str, Any]:
+    def restore_locked(
+        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None = None
+    ) -> dict[str, Any]:
         """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
         ctx = self.ctx
         work = self.scratch(f"restore-{record.id}")
         try:
 
             def fetch() -> tuple[Path, str]:
-                copy = self._fetch(record, work)
+                copy = self._fetch(record, work, to_time)
                 found = integrity(copy)
                 if found != "ok":
                     raise BackupError(f"backup {record.id} fails PRAGMA integrity_check: {found}", "")
-                return copy, f"{record.id}: checksums and integrity_check ok"
+                point = f" at {_utc(to_time)}" if to_time is not None else ""
+                return copy, f"{record.id}{point}: checksums and integrity_check ok"
 
             copy = step("fetch", fetch)
             live = sqlite_file(ctx, target)
@@ -256,4 +310,20 @@ class BackupService:
             step("restore", swap)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return {"restored": record.id, "target": target, "safety_backup": safety_id}
+        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
+
+    def list_with_windows(self, env: str) -> list[dict[str, Any]]:
+        """The catalog, newest first; a continuous backup's window is read from its segments."""
+        self._check_sqlite(env)
+        storage = self.storage(env)
+        rows = []
+        for record in reversed(self.catalog(env).records):
+            row = record.to_json()
+            if record.kind == "continuous" and record.status == "complete":
+                row["recoverable_from"], row["recoverable_to"] = recoverable_range(storage, record)
+            rows.append(row)
+        return rows
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

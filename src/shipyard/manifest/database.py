@@ -74,6 +74,11 @@ class Backups(Model):
         description="Cron expression (UTC) of the restore test of the newest backup (monthly by default); "
         "null for none.",
     )
+    continuous: bool = Field(
+        False,
+        description="SQLite: ship the WAL every second (base snapshot + segments) for point-in-time "
+        "restores with about a second of data loss at most.",
+    )
     retention: Retention = Field(
         default_factory=Retention, description="Tiered retention applied after each backup."
     )

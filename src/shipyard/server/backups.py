@@ -49,6 +49,7 @@ class RestoreBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backup: str | None = None
     target: str | None = None
+    to_time: float | None = None
 
 
 def register_backup_routes(
@@ -61,7 +62,7 @@ def register_backup_routes(
     @app.get("/api/backups/{env}")
     def list_backups(env: str, who: Who) -> dict[str, Any]:
         access.read(who, env)
-        return {"env": env, "backups": backups.list(env)}
+        return {"env": env, "backups": backups.list_with_windows(env)}
 
     @app.post("/api/backups/{env}")
     def create_backup(env: str, body: CreateBody, request: Request, who: Who) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def register_backup_routes(
         target = body.target or env
         done = act(
             request, who, "admin", "backup.restore", target, f"{env}/{body.backup or 'newest'}",
-            lambda: backups.restore(env, who.user, body.backup, target),
+            lambda: backups.restore(env, who.user, body.backup, target, body.to_time),
         )  # fmt: skip
         return {"ok": True, **done}
 
