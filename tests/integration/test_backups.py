@@ -172,3 +172,33 @@ def test_postgres_is_validated_but_not_deployed_yet(shipyard: Shipyard) -> None:
     shipyard.write_manifest()
     bad = shipyard.cli("validate", check=False)
     assert bad.returncode == 1 and "exactly one of `managed: true`" in bad.stderr, bad.stderr
+
+
+def test_continuous_shipping_and_point_in_time_restore(shipyard: Shipyard) -> None:
+    shipyard.manifest["database"]["backups"] = {"continuous": True}
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy")
+    add_note(shipyard, "first")
+    time.sleep(1.5)
+    between = time.time()
+    time.sleep(1.5)
+    add_note(shipyard, "second")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the shipper starts once the database exists, then ships each second
+        continuous = [b for b in backups(shipyard) if b["kind"] == "continuous"]
+        if continuous and float(continuous[0]["recoverable_to"]) > between + 1.6:  # type: ignore[arg-type]
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"no continuous window past the second note: {backups(shipyard)}")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(between)) + f".{int(between % 1 * 1000):03d}Z"
+    out = shipyard.cli("backup", "restore", "dev", "--to-time", stamp).stdout
+    assert "as of" in out, out
+    assert notes(shipyard) == ["first"]
+    shipyard.cli("backup", "restore", "dev")  # newest: the base and every segment
+    assert notes(shipyard) == ["first", "second"]
+    late = shipyard.cli("backup", "restore", "dev", "--to-time", "2999-01-01T00:00:00Z", check=False)
+    assert late.returncode == 1 and "outside the recoverable window" in late.stderr, late.stderr
+    listed = shipyard.cli("backup", "list", "dev").stdout
+    assert "continuous" in listed and "recoverable" in listed

@@ -7,6 +7,7 @@ work (and audits it).
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -72,7 +73,12 @@ def list_(env: EnvArg = "dev") -> None:
                 highlight=False,
             )
             continue
-        console.print(f"{_when(b['started_at'])} {_line(b)}; {verified}", highlight=False)
+        window = (
+            f"; recoverable {_when(b['recoverable_from'])} to {_when(b['recoverable_to'])}"
+            if b["kind"] == "continuous"
+            else ""
+        )
+        console.print(f"{_when(b['started_at'])} {_line(b)}{window}; {verified}", highlight=False)
 
 
 @backup_app.command("verify")
@@ -91,17 +97,38 @@ def verify(env: EnvArg = "dev", backup: BackupOpt = None) -> None:
     )
 
 
+def parse_time(text: str) -> float:
+    """``2026-12-01T13:55:00Z`` (ISO 8601; UTC when no offset is given) or epoch seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BackupError(
+            f"--to-time {text!r} is not a time", "write it as 2026-12-01T13:55:00Z (UTC) or epoch seconds"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 @backup_app.command("restore")
 def restore(
     env: EnvArg = "dev",
     backup: BackupOpt = None,
     target: Annotated[str | None, typer.Option(help="Restore into this environment instead.")] = None,
+    to_time: Annotated[
+        str | None,
+        typer.Option("--to-time", help="Point in time (ISO 8601, UTC by default) of a continuous backup."),
+    ] = None,
 ) -> None:
     """Replace the database with a backup (a safety backup of it is taken first)."""
-    data = client().post(f"/api/backups/{env}/restore", {"backup": backup, "target": target})
+    body = {"backup": backup, "target": target, "to_time": parse_time(to_time) if to_time else None}
+    data = client().post(f"/api/backups/{env}/restore", body)
     safety = data["safety_backup"] or "none (no database yet)"
+    point = f" as of {_when(data['to_time'])}" if data.get("to_time") else ""
     console.print(
-        f"[green]restored[/] {data['restored']} into {data['target']} "
+        f"[green]restored[/] {data['restored']}{point} into {data['target']} "
         f"(deployment {data['deployment']}); safety backup: {safety}",
         highlight=False,
     )

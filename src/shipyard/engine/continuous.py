@@ -59,6 +59,7 @@ class WalShipper:
         self._thread = threading.Thread(target=self._loop, name=f"wal-shipper-{env}", daemon=True)
         self._base_at = 0.0
         self._catalog_at = 0.0
+        self._final = True
         self._reset()
 
     def _reset(self) -> None:
@@ -72,7 +73,9 @@ class WalShipper:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, final: bool = True) -> None:
+        """Stop after shipping what is committed (``final=False``: at once, as a crash would)."""
+        self._final = final
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
@@ -93,7 +96,7 @@ class WalShipper:
                 self.base_id = None  # start again from a new base: never ship over a gap
             self._stop.wait(self.tick)
         try:
-            if self.base_id is not None:
+            if self.base_id is not None and self._final:
                 self.ship_once()
                 self._record_window(force=True)
         except (ShipyardError, sqlite3.Error, OSError) as exc:
