@@ -202,3 +202,26 @@ def test_continuous_shipping_and_point_in_time_restore(shipyard: Shipyard) -> No
     assert late.returncode == 1 and "outside the recoverable window" in late.stderr, late.stderr
     listed = shipyard.cli("backup", "list", "dev").stdout
     assert "continuous" in listed and "recoverable" in listed
+
+
+def test_backup_routes_check_roles(shipyard: Shipyard) -> None:
+    shipyard.up()
+    shipyard.cli("deploy")
+    vic = shipyard.cli("users", "add", "vic", "--role", "viewer", "--env", "dev").stdout.strip()
+    dana = shipyard.cli("users", "add", "dana", "--role", "deployer", "--env", "dev").stdout.strip()
+
+    def as_user(token: str, *args: str) -> tuple[int, str]:
+        done = shipyard.cli(*args, check=False, env={**shipyard.env, "SHIPYARD_TOKEN": token})
+        return done.returncode, done.stdout + done.stderr
+
+    assert as_user(vic, "backup", "list", "dev")[0] == 0
+    code, out = as_user(vic, "backup", "create", "dev")
+    assert code == 1 and "may not deploy" in out, out
+    assert as_user(dana, "backup", "create", "dev")[0] == 0
+    code, out = as_user(dana, "backup", "restore", "dev")
+    assert code == 1 and "may not admin" in out and "--role admin" in out, out
+    with shipyard.api() as api:
+        entries = api.get("/api/audit", params={"limit": 50}).json()["entries"]
+    actions = {(e["actor"], e["action"], e["result"]) for e in entries}
+    assert {("dana", "backup.create", "ok"), ("dana", "backup.restore", "denied")} <= actions
+    assert ("vic", "backup.create", "denied") in actions

@@ -57,11 +57,13 @@ def test_round_trip_of_many_chunks_and_of_none() -> None:
         (lambda h, f: h + f[1] + f[0] + f[2], "does not authenticate"),  # reordered
         (lambda h, f: h + b"".join(f) + f[2], "data after its last chunk"),  # appended
         (lambda h, f: h + f[0] + f[1][:-3], "truncated in chunk 1"),  # cut inside a chunk
-        (lambda h, f: h + f[0] + bytes([f[1][0]]) + f[1][1:20] + bytes([f[1][20] ^ 1]) + f[1][21:] + f[2],
-         "chunk 1 does not authenticate"),  # one bit flipped
+        (
+            lambda h, f: h + f[0] + bytes([f[1][0]]) + f[1][1:20] + bytes([f[1][20] ^ 1]) + f[1][21:] + f[2],
+            "chunk 1 does not authenticate",
+        ),  # one bit flipped
         (lambda h, f: b"XXXX" + h[4:] + b"".join(f), "not a Shipyard backup"),
     ],
-)  # fmt: skip
+)
 def test_damage_is_detected(damage: object, message: str) -> None:
     header, parts = frames(sealed([b"a" * 100, b"b" * 100, b"c" * 100]))
     assert len(parts) == 3
@@ -116,3 +118,18 @@ def test_pipeline_stores_compressed_encrypted_and_verifies(tmp_path: Path) -> No
         fetch_file(storage, KEY, wrong, tmp_path / "never")
     assert not (tmp_path / "never").exists()
     assert not list(tmp_path.glob(".never*"))
+
+
+def test_pipeline_cuts_large_compressor_output_into_chunks(tmp_path: Path) -> None:
+    # multi-threaded zstd hands out many MiB at once: every stored chunk stays within bounds
+    source = tmp_path / "db"
+    with open(source, "wb") as fh:
+        for _ in range(40):
+            fh.write(os.urandom(1024 * 1024))
+    storage = LocalFolderStorage(tmp_path / "store")
+    entry = store_file(storage, KEY, source, "dev/b-1/db", level=1)
+    blob = (tmp_path / "store" / "dev" / "b-1" / "db").read_bytes()
+    _, parts = frames(blob)
+    assert len(parts) > 40 and max(len(p) for p in parts) <= 1024 * 1024 + 5 + 12 + 16
+    fetch_file(storage, KEY, entry, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == source.read_bytes()

@@ -17,7 +17,7 @@ from typing import Any, cast
 import pytest
 
 from shipyard.core.records import Owner
-from shipyard.drivers.backup_storage import BackupStorage, LocalFolderStorage
+from shipyard.drivers.backup_storage import LocalFolderStorage
 from shipyard.engine.backup_schedule import BackupScheduler
 from shipyard.engine.backups import BackupService
 from shipyard.engine.context import Context, Paths
@@ -159,7 +159,7 @@ def test_lost_catalog_is_rebuilt_from_the_backups_manifests(ctx: Context) -> Non
     (folder / "catalog.json").unlink()
     assert [r.id for r in service.catalog("dev").records] == [first.id]
     (folder / "catalog.json").write_text("{not json")
-    with pytest.raises(BackupError, match="catalog .* is unreadable"):
+    with pytest.raises(BackupError, match=r"catalog .* is unreadable"):
         service.catalog("dev")
 
 

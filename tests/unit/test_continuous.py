@@ -137,7 +137,9 @@ def ref(gen: int, first: int, count: int, at: float = 0.0) -> SegmentRef:
         ([], (1, 4), None, 0),
     ],
 )
-def test_plan_replay(refs: list[SegmentRef], start: tuple[int, int], to_time: float | None, expected: int) -> None:
+def test_plan_replay(
+    refs: list[SegmentRef], start: tuple[int, int], to_time: float | None, expected: int
+) -> None:
     assert len(plan_replay(refs, start[0], start[1], to_time)) == expected
 
 

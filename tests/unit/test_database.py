@@ -48,7 +48,11 @@ def test_environment_overrides_the_keys_it_sets() -> None:
         )
     )
     dev, prod = m.database_for("dev"), m.database_for("prod")
-    assert (dev.file, dev.backups.schedule, dev.migrate and dev.migrate.up) == ("notes.db", "*/5 * * * *", "m up")
+    assert (dev.file, dev.backups.schedule, dev.migrate and dev.migrate.up) == (
+        "notes.db",
+        "*/5 * * * *",
+        "m up",
+    )
     assert (prod.engine, prod.file, prod.url) == ("postgres", None, "postgresql://db/notes")
     assert prod.migrate is not None and prod.backups.schedule == "0 * * * *"  # kept across engines
     assert database_url(prod, Path("/x")) == "postgresql://db/notes"
@@ -65,7 +69,10 @@ def test_environment_overrides_the_keys_it_sets() -> None:
         ({"engine": "postgres", "managed": True, "file": "a.db"}, "file is a SQLite setting"),
         ({"url": "postgresql://x"}, "managed and url are PostgreSQL settings"),
         ({"file": "../escape.db"}, "must be a plain file name"),
-        ({"backups": {"schedule": "every hour"}}, "database.backups.schedule: schedule 'every hour' has 2 fields"),
+        (
+            {"backups": {"schedule": "every hour"}},
+            "database.backups.schedule: schedule 'every hour' has 2 fields",
+        ),
         ({"backups": {"retention": {"hourly": -1}}}, "database.backups.retention.hourly"),
         ({"migrate": {"down": "x"}}, "database.migrate.up: required key is missing"),
         ({"backup": {}}, "database.backup: unknown key 'backup'; did you mean 'backups'?"),
@@ -86,8 +93,11 @@ def test_the_url_never_appears_in_a_validation_error() -> None:
 def migrate(version: str, command: str, env: dict[str, str]) -> str:
     done = subprocess.run(
         [sys.executable, str(NOTES / version / "migrate.py"), command],
-        capture_output=True, text=True, env={**os.environ, **env}, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    )
     return done.stdout
 
 
@@ -101,7 +111,12 @@ def test_example_migrations_read_database_url(tmp_path: Path) -> None:
     # the old release runs on the expanded schema: its `up` leaves it alone
     assert "newer than this release's 1: nothing to do" in migrate("v1", "up", env)
     with sqlite3.connect(path) as conn:
-        assert [r[1] for r in conn.execute("PRAGMA table_info(notes)")] == ["id", "text", "created_at", "tags"]
+        assert [r[1] for r in conn.execute("PRAGMA table_info(notes)")] == [
+            "id",
+            "text",
+            "created_at",
+            "tags",
+        ]
     assert "reverted 2" in migrate("v2", "down", env)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1

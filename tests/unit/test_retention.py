@@ -53,13 +53,21 @@ HOURLY_ONLY = Policy(hourly_days=1, daily_days=0, weekly_weeks=0, monthly_months
         ),
         # a failed attempt is kept a week for the record, never counts as the newest good one
         (
-            [rec("bad", 0.1 * H, status="failed"), rec("good", 30 * H), rec("bad-old", 8 * D, status="failed")],
+            [
+                rec("bad", 0.1 * H, status="failed"),
+                rec("good", 30 * H),
+                rec("bad-old", 8 * D, status="failed"),
+            ],
             Policy(0, 0, 0, 0, 1),
             ["bad", "good"],
         ),
         # safety backups taken before a migration or a restore are kept a day
         (
-            [rec("new", 0.1 * H), rec("pre", 0.2 * H, kind="pre-migrate"), rec("pre-old", 2 * D, kind="pre-restore")],
+            [
+                rec("new", 0.1 * H),
+                rec("pre", 0.2 * H, kind="pre-migrate"),
+                rec("pre-old", 2 * D, kind="pre-restore"),
+            ],
             HOURLY_ONLY,
             ["new", "pre"],
         ),
@@ -76,15 +84,13 @@ HOURLY_ONLY = Policy(hourly_days=1, daily_days=0, weekly_weeks=0, monthly_months
             ["r1", "r2", "r3", "r4"],
         ),
     ],
-)  # fmt: skip
+)
 def test_retention(records: list[BackupRecord], policy: Policy, expected: list[str]) -> None:
     assert kept(records, policy) == expected
 
 
 def test_deletions_are_oldest_first_with_reasons_for_the_kept() -> None:
-    decision = plan_retention(
-        (rec("a", 0.1 * H), rec("b", 0.2 * H), rec("c", 0.3 * H)), HOURLY_ONLY, NOW
-    )
+    decision = plan_retention((rec("a", 0.1 * H), rec("b", 0.2 * H), rec("c", 0.3 * H)), HOURLY_ONLY, NOW)
     assert decision.delete == ("c", "b")
     assert decision.keep["a"].startswith("one of the 1 newest")
 
@@ -105,7 +111,9 @@ def test_due(expression: str, last: float, now: float, expected: bool) -> None:
 
 
 def test_next_after_is_utc() -> None:
-    assert datetime.fromtimestamp(next_after("0 3 * * *", NOW), UTC) == datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    assert datetime.fromtimestamp(next_after("0 3 * * *", NOW), UTC) == datetime(
+        2026, 12, 2, 3, 0, tzinfo=UTC
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,9 +132,15 @@ def test_due_jobs_from_the_catalog() -> None:
     fresh = Catalog("dev", (rec("a", 0.1 * H),))
     assert due_jobs(fresh, "0 * * * *", "0 4 1 * *", since, NOW) == []
     verified = BackupRecord(
-        "v", "dev", "sqlite", "manual", "complete", NOW - 50 * D, NOW - 50 * D,
+        "v",
+        "dev",
+        "sqlite",
+        "manual",
+        "complete",
+        NOW - 50 * D,
+        NOW - 50 * D,
         verification=Verification(NOW - 45 * D, True, 1.0, "ok"),
-    )  # fmt: skip
+    )
     assert due_jobs(Catalog("dev", (verified,)), None, "0 4 1 * *", since, NOW) == ["verify"]
     # started at 02:30 today: the monthly test of 04:00 on the 1st is due
     assert due_jobs(fresh, "0 * * * *", "0 4 1 * *", NOW - 10 * H, NOW) == ["verify"]

@@ -57,6 +57,16 @@ def create(
 def list_(env: EnvArg = "dev") -> None:
     """The catalog: every backup with its size, duration, checksum and last verification."""
     data = client().get(f"/api/backups/{env}")
+    shipping = data.get("continuous")
+    if shipping:
+        lag = time.time() - shipping["last_shipped_at"] if shipping["last_shipped_at"] else None
+        state = f"shipping onto {shipping['base']}" if shipping["base"] else "waiting for the database"
+        console.print(
+            f"continuous: {state}" + (f", last shipped {lag:.1f}s ago" if lag is not None else ""),
+            highlight=False,
+        )
+        for line in shipping["errors"]:
+            console.print(f"[yellow]continuous:[/] {escape(line)}", highlight=False)
     if not data["backups"]:
         console.print(f"no backups of {env} yet; take one with `shipyard backup create {env}`")
     for b in data["backups"]:

@@ -61,12 +61,17 @@ def store_file(storage: BackupStorage, key: BackupKey, source: Path, name: str, 
 
 
 def _compress(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
+    """zstd of ``chunks``, re-cut into pieces of at most ``CHUNK`` bytes (multi-threaded zstd
+    hands out whole jobs of many MiB at once, and the flush the rest)."""
     compressor = zstandard.ZstdCompressor(level=level, threads=-1 if level < 10 else 0).compressobj()
     for chunk in chunks:
-        out = compressor.compress(chunk)
-        if out:
-            yield out
-    yield compressor.flush()
+        yield from _cut(compressor.compress(chunk))
+    yield from _cut(compressor.flush())
+
+
+def _cut(data: bytes) -> Iterator[bytes]:
+    for start in range(0, len(data), CHUNK):
+        yield data[start : start + CHUNK]
 
 
 def fetch_file(storage: BackupStorage, key: BackupKey, entry: StoredFile, target: Path) -> None:

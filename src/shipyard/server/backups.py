@@ -62,7 +62,15 @@ def register_backup_routes(
     @app.get("/api/backups/{env}")
     def list_backups(env: str, who: Who) -> dict[str, Any]:
         access.read(who, env)
-        return {"env": env, "backups": backups.list_with_windows(env)}
+        shipper = engine.backup_scheduler.shippers.get(env)
+        shipping = None
+        if shipper is not None:
+            shipping = {
+                "base": shipper.base_id,
+                "last_shipped_at": shipper.last_shipped_at,
+                "errors": shipper.errors[-3:],
+            }
+        return {"env": env, "backups": backups.list_with_windows(env), "continuous": shipping}
 
     @app.post("/api/backups/{env}")
     def create_backup(env: str, body: CreateBody, request: Request, who: Who) -> dict[str, Any]:
