@@ -166,8 +166,8 @@ def test_lost_catalog_is_rebuilt_from_the_backups_manifests(ctx: Context) -> Non
 def test_retention_deletes_the_objects_of_dropped_backups(ctx: Context) -> None:
     live_db(ctx)
     service = BackupService(ctx)
-    old = service.create("dev")
-    new = service.create("dev")  # retention follows: in the same hour, the newest is kept
+    old = service.create("dev", "scheduled")
+    new = service.create("dev", "scheduled")  # retention follows: in the same hour, the newest is kept
     assert [r.id for r in service.catalog("dev").records] == [new.id]
     assert service.apply_retention("dev").delete == ()
     names = [o.name for o in service.storage("dev").list()]
@@ -200,3 +200,26 @@ def test_scheduler_runs_what_is_due_once(tmp_path: Path, monkeypatch: pytest.Mon
     (record,) = BackupService(ctx).catalog("dev").records
     assert record.kind == "scheduled"
     assert scheduler.run_once(time.time() + 86400) == ["dev:backup", "dev:verify"]
+
+
+def test_a_crash_mid_backup_converges_at_the_next_start(ctx: Context) -> None:
+    live_db(ctx)
+    service = BackupService(ctx)
+    service.create("dev")
+    finished = service.create("dev", "pre-migrate")
+    before = {r.id for r in service.catalog("dev").records}
+    storage = service.storage("dev")
+    # killed after the manifest, before the catalog: drop its entry again
+    service._save("dev", service.catalog("dev").without({finished.id}))
+    # killed while storing the data: an object with no manifest
+    storage.put("dev/b-20260101T000000Z-abcdef/db.sqlite.zst.enc", [b"half"])
+    done = service.reconcile("dev")
+    assert sorted(done) == sorted(
+        [
+            f"dev: catalogued {finished.id} (its catalog entry was missing)",
+            "dev: deleted the half-written backup b-20260101T000000Z-abcdef",
+        ]
+    )
+    assert {r.id for r in service.catalog("dev").records} == before
+    assert not [o for o in storage.list() if "abcdef" in o.name]
+    assert service.reconcile("dev") == []

@@ -61,15 +61,16 @@ HOURLY_ONLY = Policy(hourly_days=1, daily_days=0, weekly_weeks=0, monthly_months
             Policy(0, 0, 0, 0, 1),
             ["bad", "good"],
         ),
-        # safety backups taken before a migration or a restore are kept a day
+        # manual backups and the safety backups before a migration or a restore are kept a day
         (
             [
                 rec("new", 0.1 * H),
                 rec("pre", 0.2 * H, kind="pre-migrate"),
                 rec("pre-old", 2 * D, kind="pre-restore"),
+                rec("asked", 0.3 * H, kind="manual"),
             ],
             HOURLY_ONLY,
-            ["new", "pre"],
+            ["asked", "new", "pre"],
         ),
         # a kept backup keeps what it builds on, transitively
         (

@@ -6,8 +6,8 @@ days, of each ISO week for ``weekly`` weeks and of each calendar month (UTC) for
 backup needs is deleted: a backup that builds on another (``base``) keeps it, and so does
 the recovery window (every backup whose recoverable range reaches into the window, plus
 the newest one before it, from which the window's start is restored). The newest continuous
-backup (the base the WAL segments are being shipped onto) is always kept. Safety backups taken
-before a migration or a restore are kept for a day whatever the tiers say, and failed
+backup (the base the WAL segments are being shipped onto) is always kept. Manual backups and
+the safety backups taken before a migration or a restore are kept for a day whatever the tiers say, and failed
 attempts for a week so they stay visible. Called by the backup service after each backup;
 tested with tables in ``tests/unit/test_retention.py``.
 """
@@ -23,7 +23,7 @@ from shipyard.core.backups import BackupRecord
 DAY = 86400.0
 FAILED_KEPT_S = 7 * DAY
 SAFETY_KEPT_S = DAY
-SAFETY_KINDS = ("pre-migrate", "pre-restore")
+KEPT_A_DAY = ("manual", "pre-migrate", "pre-restore")  # asked for by someone, or a safety net
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ def plan_retention(records: tuple[BackupRecord, ...], policy: Policy, now: float
     if live:
         keep.setdefault(live[0].id, "base of the live WAL chain (continuous shipping)")
     for record in good:
-        if record.kind in SAFETY_KINDS and now - record.started_at < SAFETY_KEPT_S:
-            keep.setdefault(record.id, f"{record.kind} safety backup, kept a day")
+        if record.kind in KEPT_A_DAY and now - record.started_at < SAFETY_KEPT_S:
+            keep.setdefault(record.id, f"{record.kind} backup, kept a day")
     for tier, window, bucket in _TIERS:
         seen: set[tuple[int, ...]] = set()
         for record in good:

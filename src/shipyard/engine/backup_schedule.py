@@ -11,6 +11,7 @@ it. A failure is recorded (a failed catalog entry, or a failed verification) and
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -18,6 +19,7 @@ from shipyard.core.backups import due_jobs
 from shipyard.core.database import unsupported_reason
 from shipyard.engine.backups import BackupService
 from shipyard.engine.continuous import WalShipper
+from shipyard.errors import ShipyardError
 
 
 class BackupScheduler:
@@ -30,9 +32,20 @@ class BackupScheduler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="backup-scheduler", daemon=True)
 
-    def start(self) -> None:
+    def start(self) -> list[str]:
+        """Converge after a crash (scratch copies, half-written backups), then start the loop."""
         self.since = time.time()
+        shutil.rmtree(self.backups.ctx.paths.home / "tmp", ignore_errors=True)
+        done: list[str] = []
+        manifest = self.backups.ctx.manifest
+        for env in manifest.environments:
+            if unsupported_reason(manifest.database_for(env)) is None:
+                try:
+                    done += self.backups.reconcile(env)
+                except ShipyardError as exc:
+                    self.errors.append(f"{time.ctime()}: {env}: {exc.message}")
         self._thread.start()
+        return done
 
     def stop(self) -> None:
         self._stop.set()

@@ -102,6 +102,34 @@ class BackupService:
                     catalog = catalog.with_record(BackupRecord.from_json(json.loads(fh.read())))
         return catalog
 
+    def reconcile(self, env: str) -> list[str]:
+        """After a crash mid-backup: catalog a backup whose manifest was written but not its
+        catalog entry, and delete the objects of one that never got a manifest."""
+        done: list[str] = []
+        with self.lock(env):
+            storage, catalog = self.storage(env), self.catalog(env)
+            known = {r.id for r in catalog.records}
+            by_backup: dict[str, list[str]] = {}
+            for obj in storage.list(f"{env}/"):
+                parts = obj.name.split("/")
+                if len(parts) >= 3 and parts[1].startswith("b-"):
+                    by_backup.setdefault(parts[1], []).append(obj.name)
+            for backup_id, names in by_backup.items():
+                if backup_id in known:
+                    continue
+                manifest = object_name(env, backup_id, MANIFEST)
+                if manifest in names:
+                    with storage.get(manifest) as fh:
+                        catalog = catalog.with_record(BackupRecord.from_json(json.loads(fh.read())))
+                    done.append(f"{env}: catalogued {backup_id} (its catalog entry was missing)")
+                else:
+                    for name in names:
+                        storage.delete(name)
+                    done.append(f"{env}: deleted the half-written backup {backup_id}")
+            if done:
+                self._save(env, catalog)
+        return done
+
     def _save(self, env: str, catalog: Catalog) -> None:
         self.storage(env).put(catalog_name(env), [catalog.encode()])
 

@@ -44,8 +44,7 @@ class Engine:
             self.access_log.start()
         done = reconcile_at_start(self.ctx)
         self.reconciler.start()
-        self.backup_scheduler.start()
-        return done
+        return done + self.backup_scheduler.start()
 
     def close(self) -> None:
         self.backup_scheduler.stop()
