@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import shutil
 import threading
 import time
@@ -69,8 +70,7 @@ class BackupService:
         return load_backup_key(self.ctx.paths.home / "backup.key")
 
     def scratch(self, name: str) -> Path:
-        path = self.ctx.paths.home.resolve() / "tmp" / name
-        shutil.rmtree(path, ignore_errors=True)
+        path = self.ctx.paths.home.resolve() / "tmp" / f"{name}-{secrets.token_hex(3)}"
         path.mkdir(parents=True)
         return path
 
@@ -314,7 +314,10 @@ class BackupService:
                 copy = self._fetch(record, work, to_time)
                 found = integrity(copy)
                 if found != "ok":
-                    raise BackupError(f"backup {record.id} fails PRAGMA integrity_check: {found}", "")
+                    raise BackupError(
+                        f"backup {record.id} fails PRAGMA integrity_check: {found}",
+                        "restore another backup (`shipyard backup list`); nothing was replaced",
+                    )
                 point = f" at {_utc(to_time)}" if to_time is not None else ""
                 return copy, f"{record.id}{point}: checksums and integrity_check ok"
 
