@@ -72,6 +72,16 @@ HOURLY_ONLY = Policy(hourly_days=1, daily_days=0, weekly_weeks=0, monthly_months
             HOURLY_ONLY,
             ["asked", "new", "pre"],
         ),
+        # the newest continuous base is the live WAL chain's: kept whatever the tiers say
+        (
+            [
+                rec("snap", 0.1 * H),
+                rec("live", 0.5 * H, kind="continuous"),
+                rec("old", 3 * D, kind="continuous"),
+            ],
+            HOURLY_ONLY,
+            ["live", "snap"],
+        ),
         # a kept backup keeps what it builds on, transitively
         (
             [rec("inc2", 0.1 * H, base="inc1"), rec("inc1", 40 * D, base="full"), rec("full", 90 * D)],
