@@ -19,6 +19,7 @@ exceptions are mapped to these at the driver boundary and never leak.
     ├── InstanceError          an app instance could not start or stay up (422)
     ├── DeployError            a deployment step failed; the serving version kept serving (422)
     ├── VaultError             a secret, the master key or an imported secrets file is unusable (422)
+    ├── BackupError            a backup, its key, its storage or a restore failed or was refused (422)
     └── ServerUnavailable      the CLI cannot reach the control plane (503)
 """
 
@@ -87,6 +88,10 @@ class VaultError(ShipyardError):
     status = 422
 
 
+class BackupError(ShipyardError):
+    status = 422
+
+
 class ServerUnavailable(ShipyardError):
     status = 503
 
@@ -107,6 +112,7 @@ ERRORS_BY_NAME: dict[str, type[ShipyardError]] = {
         InstanceError,
         DeployError,
         VaultError,
+        BackupError,
         ServerUnavailable,
     )
 }

@@ -200,3 +200,15 @@ def test_broken_never_healthy(db_file: Path, load_app: LoadApp) -> None:
                 }
             },
         }
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_database_url_wins_over_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load_app: LoadApp, version: str
+) -> None:
+    monkeypatch.delenv("NOTES_DB", raising=False)
+    monkeypatch.setenv("SHIPYARD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/given.db")
+    with TestClient(load_app(version).app) as client:
+        assert client.post("/notes", json={"text": "here"}).status_code == 201
+    assert (tmp_path / "given.db").exists() and not (tmp_path / "data" / "notes.db").exists()

@@ -26,9 +26,17 @@ log = logging.getLogger("notes")
 
 
 def db_path() -> str:
-    """Return the SQLite file path (never inside the read-only app folder by default)."""
-    return os.environ.get("NOTES_DB") or os.path.join(
-        os.environ.get("SHIPYARD_DATA_DIR", "."), "notes.db"
+    """Return the SQLite file path (never inside the read-only app folder by default).
+
+    ``$NOTES_DB`` wins (tests), then Shipyard's ``$DATABASE_URL`` (``sqlite:////abs/path``),
+    then ``$SHIPYARD_DATA_DIR/notes.db``.
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    from_url = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    return (
+        os.environ.get("NOTES_DB")
+        or from_url
+        or os.path.join(os.environ.get("SHIPYARD_DATA_DIR", "."), "notes.db")
     )
 
 

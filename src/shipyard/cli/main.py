@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
@@ -45,6 +46,8 @@ app.command()(users_cli.whoami)
 app.add_typer(config_cli.config_app, name="config")
 for command in (promote_cli.promote, promote_cli.approve, promote_cli.reject, promote_cli.approvals):
     app.command()(command)
+app.add_typer(backup_cli.backup_app, name="backup")
+app.add_typer(backup_cli.migrate_app, name="migrate")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

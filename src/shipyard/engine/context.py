@@ -82,6 +82,7 @@ class Context:
     runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
     mutex: threading.RLock = field(default_factory=threading.RLock)
     build_lock: threading.Lock = field(default_factory=threading.Lock)
+    backup_locks: dict[str, threading.RLock] = field(default_factory=dict)  # env -> its backups' lock
 
     def reload_manifest(self) -> Manifest:
         """Read shipyard.yaml again (validated); the new one routes from now on."""
@@ -95,6 +96,11 @@ class Context:
         with self.mutex:
             routes = {r.env: r for r in self.store.all_routes()}
             self.proxy.sync(layout_for(self.manifest, routes, self.store.instances()))
+
+    def data_dir(self, env: str) -> Path:
+        """The environment's data folder (``environments.<env>.data_dir`` or the default)."""
+        spec = self.manifest.environments.get(env)
+        return self.paths.env_data(env, spec.data_dir if spec else None)
 
     def live_instances(self, env: str, colour: str | None = None) -> list[Instance]:
         return [

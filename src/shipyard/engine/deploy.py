@@ -17,8 +17,10 @@ from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
 from shipyard.drivers.procs import ProcessRef, stored_ref
 from shipyard.drivers.supervisor import free_port
-from shipyard.engine.config import instance_config, with_config
+from shipyard.engine.appenv import app_environment
+from shipyard.engine.config import with_config
 from shipyard.engine.context import Context
+from shipyard.engine.migrations import Migrations
 from shipyard.engine.promotion import prepare_existing
 from shipyard.engine.rollout import CanaryRun, Outcome, watch_after_switch
 from shipyard.errors import DeployError, ShipyardError
@@ -51,6 +53,7 @@ class Deployment:
             route = store.route(self.env)
             self.new_colour = other(route.active_colour) if route.active_colour else "blue"
             self._step("prepare", lambda: self._prepare(route))
+            self._migrate(release)
             new = self._step("start", lambda: self._start(release))
             self._step("health", lambda: self._wait_healthy(new))
             self._step("smoke", lambda: self._smoke(new))
@@ -118,6 +121,12 @@ class Deployment:
         ctx.store.set_deployment_checksum(self.dep_id, release.checksum)
         took = time.monotonic() - started
         return release, f"release {release.id} built in {took:.2f}s (deps {release.deps_hash})"
+
+    def _migrate(self, release: Release) -> None:
+        """With ``database.migrate``: steps backup and migrate (restore on failure)."""
+        spec = self.ctx.manifest.database_for(self.env).migrate
+        if spec is not None:
+            Migrations(self.ctx).migrate(self._step, self.env, release, spec.up, spec.timeout)
 
     def _prepare(self, route: Route) -> tuple[None, str]:
         assert self.new_colour is not None
@@ -368,19 +377,10 @@ class Deployment:
 def start_instance(
     ctx: Context, inst_id: int, release: Release, env: str, colour: str, port: int, log: Path
 ) -> ProcessRef:
-    spec = ctx.manifest.environments.get(env)
-    data = ctx.paths.env_data(env, spec.data_dir if spec else None)
-    data.mkdir(parents=True, exist_ok=True)
-    secrets = ctx.secrets.values(env, f"instance {env}/{colour}/{inst_id}")  # one audited read
     variables = {
-        **ctx.manifest.env_vars(env),
-        **secrets,
-        **instance_config(ctx, release, env, secrets),
+        **app_environment(ctx, release, env, f"instance {env}/{colour}/{inst_id}"),
         "PORT": str(port),
-        "SHIPYARD_ENV": env,
-        "SHIPYARD_RELEASE": release.id,
         "SHIPYARD_COLOUR": colour,
-        "SHIPYARD_DATA_DIR": str(data),
     }
     command = ctx.manifest.processes["web"].command
     root = Path(release.path)

@@ -18,9 +18,13 @@ from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.procs import stored_ref
 from shipyard.engine.access import Access
 from shipyard.engine.approvals import Approvals
+from shipyard.engine.backup_schedule import BackupScheduler
+from shipyard.engine.backups import BackupService
 from shipyard.engine.config import resolve_env
 from shipyard.engine.context import Context
+from shipyard.engine.database import check_deployable
 from shipyard.engine.deploy import Deployment, stop_instances
+from shipyard.engine.migrations import Migrations
 from shipyard.engine.promotion import pick_release
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
 from shipyard.engine.vault import RuntimeSecrets, Vault
@@ -37,6 +41,9 @@ class Engine:
         self.reconciler = Reconciler(ctx)
         self.reconciler.every(60.0, self.vault.purge_expired)
         self.approvals = Approvals(ctx, self._launch)
+        self.backups = BackupService(ctx)
+        self.migrations = Migrations(ctx)
+        self.backup_scheduler = BackupScheduler(self.backups)
         self.access_log = access_log
         self._threads: list[threading.Thread] = []
 
@@ -47,9 +54,10 @@ class Engine:
         done = reconcile_at_start(self.ctx)
         done.insert(0, opened)
         self.reconciler.start()
-        return done
+        return done + self.backup_scheduler.start()
 
     def close(self) -> None:
+        self.backup_scheduler.stop()
         self.reconciler.stop()
         if self.access_log is not None:
             self.access_log.stop()
@@ -68,6 +76,7 @@ class Engine:
         ctx = self.ctx
         manifest = ctx.reload_manifest()
         self._check_env(env, manifest.environments)
+        check_deployable(ctx, env)
         if release_id is not None:
             ctx.store.release(release_id)  # NotFoundError names the fix
         if kind != "rollback":

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from shipyard.core.durations import format_duration, parse_duration
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
+from shipyard.manifest.database import Database, merge_database
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -291,6 +292,7 @@ class Environment(Model):
         default_factory=dict, description="Configuration values here, layered over the top-level `config`."
     )
     approval: Approval | None = Field(None, description="Deployments here wait for a second person.")
+    database: Database | None = Field(None, description="Overrides the keys of `database` it sets.")
 
 
 class Manifest(Model):
@@ -310,6 +312,9 @@ class Manifest(Model):
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
     vault: Vault = Field(default_factory=Vault, description="Secrets vault settings.")
+    database: Database = Field(
+        default_factory=Database, description="The app's database (default of every environment)."
+    )
     environments: dict[str, Environment] = Field(description="Environments by name.")
     config: ConfigValues = Field(default_factory=dict, description="Base configuration values.")
     config_schema: ConfigSchema = Field(
@@ -374,6 +379,9 @@ class Manifest(Model):
     def strategy_for(self, env: str) -> BlueGreen | Canary:
         own = self.environments[env].strategy
         return (own or self.strategy).settings
+
+    def database_for(self, env: str) -> Database:
+        return merge_database(self.database, self.environments[env].database)
 
     def env_vars(self, env: str) -> dict[str, str]:
         return {**self.env, **self.environments[env].env}

@@ -1,0 +1,34 @@
+"""Where an environment's database is and how the app reaches it. Pure.
+
+SQLite lives in the environment's data folder (``SHIPYARD_DATA_DIR``), its URL in the
+SQLAlchemy form ``sqlite:////absolute/path``. PostgreSQL is modelled and validated; its
+deployment comes later (``unsupported_reason`` says so). Called by the engine when it
+starts instances and runs migrations, and by the backup service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shipyard.manifest.database import DEFAULT_FILE, Database
+
+
+def sqlite_path(db: Database, data_dir: Path) -> Path:
+    """The SQLite file of an environment whose data folder is ``data_dir``."""
+    return data_dir / (db.file or DEFAULT_FILE)
+
+
+def database_url(db: Database, data_dir: Path) -> str:
+    """``DATABASE_URL`` as the app receives it."""
+    if db.engine == "sqlite":
+        return "sqlite:///" + str(sqlite_path(db, data_dir.resolve()))
+    if db.url is not None:
+        return db.url
+    raise ValueError("a managed PostgreSQL has no URL before its cluster exists")
+
+
+def unsupported_reason(db: Database) -> str | None:
+    """Why this Shipyard cannot run ``db`` yet, or None when it can."""
+    if db.engine == "postgres":
+        return "PostgreSQL databases are validated but not deployed by this version of Shipyard yet"
+    return None

@@ -1,0 +1,360 @@
+"""The backup service: create, list, verify and restore an environment's database backups.
+
+One framework for every engine: a backup is a set of stored objects (compressed,
+encrypted, checksummed by ``drivers/backup_pipeline.py``) plus a catalog entry with its
+manifest, kept in the environment's folder of the backup storage. SQLite is its first
+engine (online copy through the backup API); PostgreSQL will add its own objects (base
+backup, WAL) to the same records. Backups of one environment are serialised by a lock;
+a failed backup deletes what it stored, is recorded as failed, and never touches an
+earlier backup or the catalog's other entries. Called by the API (``server/backups.py``),
+deployments with migrations (``engine/migrations.py``) and the scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.backups import (
+    BackupRecord,
+    Catalog,
+    ObjectEntry,
+    Verification,
+    catalog_name,
+    new_backup_id,
+    object_name,
+)
+from shipyard.core.database import unsupported_reason
+from shipyard.core.retention import Decision, Policy, plan_retention
+from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
+from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
+from shipyard.drivers.backup_storage import BackupStorage, LocalFolderStorage
+from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
+from shipyard.engine.context import Context
+from shipyard.engine.database import sqlite_file
+from shipyard.engine.jobs import locked_job, run_step
+from shipyard.engine.pitr import recoverable_range, replay
+from shipyard.errors import BackupError, NotFoundError, ShipyardError
+
+SNAPSHOT = "db.sqlite.zst.enc"
+StepFn = Callable[[str, Callable[[], tuple[Any, str]]], Any]
+MANIFEST = "manifest.json"
+
+
+class BackupService:
+    def __init__(
+        self, ctx: Context, storage_for: Callable[[Path], BackupStorage] = LocalFolderStorage
+    ) -> None:
+        self.ctx = ctx
+        self.storage_for = storage_for
+
+    def lock(self, env: str) -> threading.RLock:
+        """Serialises one environment's backups and catalog writes across the engine."""
+        return self.ctx.backup_locks.setdefault(env, threading.RLock())
+
+    # where things are -----------------------------------------------------------------------
+    def storage(self, env: str) -> BackupStorage:
+        folder = self.ctx.manifest.database_for(env).backups.folder
+        root = Path(folder) if folder else Path("backups")
+        return self.storage_for(root if root.is_absolute() else self.ctx.paths.home.resolve() / root)
+
+    def key(self) -> BackupKey:
+        return load_backup_key(self.ctx.paths.home / "backup.key")
+
+    def scratch(self, name: str) -> Path:
+        path = self.ctx.paths.home.resolve() / "tmp" / f"{name}-{secrets.token_hex(3)}"
+        path.mkdir(parents=True)
+        return path
+
+    def _check_sqlite(self, env: str) -> None:
+        if env not in self.ctx.manifest.environments:
+            known = ", ".join(sorted(self.ctx.manifest.environments))
+            raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
+        reason = unsupported_reason(self.ctx.manifest.database_for(env))
+        if reason is not None:
+            raise BackupError(
+                f"cannot back up {env}: {reason}", "backups of PostgreSQL come in a later release"
+            )
+
+    # the catalog ----------------------------------------------------------------------------
+    def catalog(self, env: str) -> Catalog:
+        storage = self.storage(env)
+        try:
+            with storage.get(catalog_name(env)) as fh:
+                return Catalog.decode(env, fh.read(), f"{storage.where}/{catalog_name(env)}")
+        except NotFoundError:
+            return self._rebuild(env, storage)
+
+    def _rebuild(self, env: str, storage: BackupStorage) -> Catalog:
+        """No catalog (lost, or none yet): rebuild it from each backup's own manifest."""
+        catalog = Catalog(env)
+        for obj in storage.list(f"{env}/"):
+            if obj.name.endswith("/" + MANIFEST):
+                with storage.get(obj.name) as fh:
+                    catalog = catalog.with_record(BackupRecord.from_json(json.loads(fh.read())))
+        return catalog
+
+    def reconcile(self, env: str) -> list[str]:
+        """After a crash mid-backup: catalog a backup whose manifest was written but not its
+        catalog entry, and delete the objects of one that never got a manifest."""
+        done: list[str] = []
+        with self.lock(env):
+            storage, catalog = self.storage(env), self.catalog(env)
+            known = {r.id for r in catalog.records}
+            by_backup: dict[str, list[str]] = {}
+            for obj in storage.list(f"{env}/"):
+                parts = obj.name.split("/")
+                if len(parts) >= 3 and parts[1].startswith("b-"):
+                    by_backup.setdefault(parts[1], []).append(obj.name)
+            for backup_id, names in by_backup.items():
+                if backup_id in known:
+                    continue
+                manifest = object_name(env, backup_id, MANIFEST)
+                if manifest in names:
+                    with storage.get(manifest) as fh:
+                        catalog = catalog.with_record(BackupRecord.from_json(json.loads(fh.read())))
+                    done.append(f"{env}: catalogued {backup_id} (its catalog entry was missing)")
+                else:
+                    for name in names:
+                        storage.delete(name)
+                    done.append(f"{env}: deleted the half-written backup {backup_id}")
+            if done:
+                self._save(env, catalog)
+        return done
+
+    def _save(self, env: str, catalog: Catalog) -> None:
+        self.storage(env).put(catalog_name(env), [catalog.encode()])
+
+    # create ---------------------------------------------------------------------------------
+    def create(self, env: str, kind: str = "manual", reason: str = "") -> BackupRecord:
+        self._check_sqlite(env)
+        with self.lock(env):
+            record = self._create(env, kind, reason)
+            self.apply_retention(env)
+            return record
+
+    def _create(
+        self,
+        env: str,
+        kind: str,
+        reason: str,
+        copy_into: Callable[[Path], None] | None = None,
+        **fields: Any,
+    ) -> BackupRecord:
+        """Copy the database (``copy_into``, default an online snapshot), store and record it."""
+        storage, key = self.storage(env), self.key()
+        level = self.ctx.manifest.database_for(env).backups.compression_level
+        backup_id, started = new_backup_id(), time.time()
+        work = self.scratch(backup_id)
+        names = [object_name(env, backup_id, SNAPSHOT), object_name(env, backup_id, MANIFEST)]
+        base = BackupRecord(backup_id, env, "sqlite", kind, "failed", started, started, reason=reason)
+        try:
+            copy = work / "db.sqlite"
+            if copy_into is None:
+                snapshot(sqlite_file(self.ctx, env), copy)
+            else:
+                copy_into(copy)
+            stored = store_file(storage, key, copy, names[0], level)
+            record = replace(
+                base,
+                status="complete",
+                finished_at=time.time(),
+                source_bytes=stored.plain_bytes,
+                size=stored.stored_bytes,
+                checksum=stored.stored_sha256,
+                recoverable_from=started,
+                recoverable_to=started,
+                key_id=key.id,
+                objects=(ObjectEntry(role="snapshot", **asdict(stored)),),
+                **fields,
+            )
+            storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
+            self._save(env, self.catalog(env).with_record(record))
+            return record
+        except ShipyardError as exc:
+            for name in names:
+                storage.delete(name)
+            self._record_failure(env, replace(base, finished_at=time.time(), error=exc.message))
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _record_failure(self, env: str, record: BackupRecord) -> None:
+        # if the storage refuses even the catalog (disk full), the caller still reports the cause
+        with contextlib.suppress(ShipyardError):
+            self._save(env, self.catalog(env).with_record(record))
+
+    def apply_retention(self, env: str, now: float | None = None) -> Decision:
+        with self.lock(env):
+            rules = self.ctx.manifest.database_for(env).backups.retention
+            policy = Policy(
+                rules.hourly, rules.daily, rules.weekly, rules.monthly, rules.minimum, rules.recovery_window
+            )
+            catalog = self.catalog(env)
+            decision = plan_retention(catalog.records, policy, time.time() if now is None else now)
+            if decision.delete:
+                doomed = set(decision.delete)
+                self._save(env, catalog.without(doomed))  # catalog first: never lists a deleted backup
+                storage = self.storage(env)
+                for record in catalog.records:
+                    if record.id in doomed:
+                        for obj in storage.list(f"{env}/{record.id}/"):
+                            storage.delete(obj.name)
+            return decision
+
+    # verify ---------------------------------------------------------------------------------
+    def verify(self, env: str, backup_id: str | None = None) -> BackupRecord:
+        """Restore into a scratch folder, check checksums and integrity, keep the result."""
+        self._check_sqlite(env)
+        record = self.catalog(env).find(backup_id)
+        work = self.scratch(f"verify-{record.id}")
+        started = time.monotonic()
+        try:
+            copy = self._fetch(record, work)
+            detail = integrity(copy)
+            ok = detail == "ok"
+            detail = "checksums and PRAGMA integrity_check ok" if ok else f"integrity_check: {detail}"
+        except BackupError as exc:
+            ok, detail = False, exc.message
+        finally:
+            took = time.monotonic() - started
+            shutil.rmtree(work, ignore_errors=True)
+        return self.update(env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail))
+
+    def update(self, env: str, backup_id: str, **changes: Any) -> BackupRecord:
+        """Change fields of one catalog entry (re-read under the lock, so no change is lost)."""
+        with self.lock(env):
+            catalog = self.catalog(env)
+            current = next((r for r in catalog.records if r.id == backup_id), None)
+            if current is None:
+                raise BackupError(
+                    f"backup {backup_id} left the catalog of {env} meanwhile", "list them again"
+                )
+            changed = replace(current, **changes)
+            self._save(env, catalog.with_record(changed))
+            return changed
+
+    def _fetch(self, record: BackupRecord, work: Path, to_time: float | None = None) -> Path:
+        key = self.key()
+        if record.key_id and record.key_id != key.id:
+            raise BackupError(
+                f"backup {record.id} was encrypted with backup key {record.key_id}; "
+                f"the key in use ({key.source}) is {key.id}",
+                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
+            )
+        entry = next(o for o in record.objects if o.role == "snapshot")
+        target = work / "db.sqlite"
+        fields = {k: v for k, v in asdict(entry).items() if k != "role"}
+        storage = self.storage(record.env)
+        fetch_file(storage, key, StoredFile(**fields), target)
+        if record.kind == "continuous":
+            replay(storage, key, record, target, to_time)
+        return target
+
+    def pick(self, env: str, backup_id: str | None, to_time: float | None) -> BackupRecord:
+        """The backup a restore uses: the named one, the newest good one, or the continuous one
+        whose recoverable window holds ``to_time``."""
+        catalog = self.catalog(env)
+        if to_time is None:
+            return catalog.find(backup_id)
+        storage = self.storage(env)
+        windows = []
+        for record in reversed(catalog.records):
+            if record.kind != "continuous" or not record.good or backup_id not in (None, record.id):
+                continue
+            start, end = recoverable_range(storage, record)
+            if start <= to_time <= end:
+                return record
+            windows.append(f"{_utc(start)} to {_utc(end)}")
+        raise BackupError(
+            f"{_utc(to_time)} is outside the recoverable window of {env}: "
+            + ("; ".join(windows) if windows else "it has no continuous backup"),
+            "pick a time inside a window shown here (`shipyard backup list` shows them), or set "
+            "database.backups.continuous: true for point-in-time restores",
+        )
+
+    # restore --------------------------------------------------------------------------------
+    def restore(
+        self,
+        env: str,
+        by: str,
+        backup_id: str | None = None,
+        target: str | None = None,
+        to_time: float | None = None,
+    ) -> dict[str, Any]:
+        """Replace ``target``'s (default ``env``'s) database with a backup of ``env``, under the
+        target's deploy lock, after a safety backup of the target."""
+        target = target or env
+        self._check_sqlite(env)
+        self._check_sqlite(target)
+        record = self.pick(env, backup_id, to_time)
+        with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
+            done = self.restore_locked(
+                record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn), to_time
+            )
+        return {"deployment": dep_id, **done}
+
+    def restore_locked(
+        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None = None
+    ) -> dict[str, Any]:
+        """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
+        ctx = self.ctx
+        work = self.scratch(f"restore-{record.id}")
+        try:
+
+            def fetch() -> tuple[Path, str]:
+                copy = self._fetch(record, work, to_time)
+                found = integrity(copy)
+                if found != "ok":
+                    raise BackupError(
+                        f"backup {record.id} fails PRAGMA integrity_check: {found}",
+                        "restore another backup (`shipyard backup list`); nothing was replaced",
+                    )
+                point = f" at {_utc(to_time)}" if to_time is not None else ""
+                return copy, f"{record.id}{point}: checksums and integrity_check ok"
+
+            copy = step("fetch", fetch)
+            live = sqlite_file(ctx, target)
+
+            def safety() -> tuple[str | None, str]:
+                if not live.exists():
+                    return None, f"{target} has no database yet: nothing to keep"
+                with self.lock(target):
+                    kept = self._create(target, "pre-restore", f"before restoring {record.id}")
+                return kept.id, f"safety backup {kept.id} of {target}"
+
+            safety_id = step("safety-backup", safety)
+            started = time.monotonic()
+
+            def swap() -> tuple[None, str]:
+                restore_into(copy, live)
+                return None, f"{target}'s database is {record.id} ({time.monotonic() - started:.2f}s)"
+
+            step("restore", swap)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
+
+    def list_with_windows(self, env: str) -> list[dict[str, Any]]:
+        """The catalog, newest first; a continuous backup's window is read from its segments."""
+        self._check_sqlite(env)
+        storage = self.storage(env)
+        rows = []
+        for record in reversed(self.catalog(env).records):
+            row = record.to_json()
+            if record.kind == "continuous" and record.status == "complete":
+                row["recoverable_from"], row["recoverable_to"] = recoverable_range(storage, record)
+            rows.append(row)
+        return rows
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,161 @@
+"""Continuous WAL shipping on real SQLite files: point-in-time restores, gaps, the window.
+
+A writer commits rows while the shipper runs (with a small checkpoint threshold, so the WAL
+is checkpointed and restarted several times: several WAL generations); restores then rebuild
+the database from the base snapshot and the segments.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from tests.unit.test_backup_service import live_db, make_ctx
+
+from shipyard.core.segments import SegmentRef, plan_replay
+from shipyard.drivers.sqlite_wal import checksum
+from shipyard.engine.backups import BackupService
+from shipyard.engine.context import Context
+from shipyard.engine.continuous import WalShipper
+from shipyard.errors import BackupError
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Context:
+    monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
+    return make_ctx(tmp_path, {"file": "notes.db", "backups": {"continuous": True}})
+
+
+def rows(path: Path) -> list[int]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM notes ORDER BY id")]
+
+
+def write(path: Path, first: int, count: int, marks: dict[int, float], pause: float = 0.0) -> None:
+    conn = sqlite3.connect(path, timeout=10)  # default autocheckpoint: the app's own checkpoints run
+    for i in range(first, first + count):
+        with conn:
+            conn.execute("INSERT INTO notes (id, text) VALUES (?, ?)", (i, "x" * 300))
+        marks[i] = time.time()
+        time.sleep(pause)
+    conn.close()
+
+
+def test_shipping_across_checkpoints_restores_every_commit(ctx: Context) -> None:
+    path = live_db(ctx, rows=0)
+    service = BackupService(ctx)
+    shipper = WalShipper(service, "dev", tick=0.05, checkpoint_frames=40)
+    assert shipper.begin()
+    marks: dict[int, float] = {}
+    # a writer in its own thread while the shipper ticks and checkpoints
+    writer = threading.Thread(target=write, args=(path, 1, 300, marks, 0.001))
+    writer.start()
+    while writer.is_alive():
+        shipper.ship_once()
+        if shipper.frame - shipper._checkpointed_at >= shipper.checkpoint_frames:
+            shipper.checkpoint()
+        time.sleep(0.02)
+    writer.join()
+    # then in turns, so that the WAL is surely checkpointed and restarted several times
+    for start in range(301, 601, 30):
+        write(path, start, 30, marks)
+        shipper.ship_once()
+        shipper.checkpoint()
+    shipper.ship_once()
+    assert shipper.generation > 3, "the WAL should have been restarted several times"
+    assert shipper.errors == []
+    shipper._close()
+
+    # everything committed comes back, on top of the base, across generations
+    done = service.restore("dev", "tester")
+    assert done["restored"] == shipper.base_id
+    assert rows(path) == list(range(1, 601))
+
+    # a point in time between two commits: exactly the commits shipped by then
+    cut = marks[300] + 0.001
+    service.restore("dev", "tester", to_time=cut)
+    got = rows(path)
+    assert got == list(range(1, len(got) + 1)) and 0 < len(got) < 600  # a prefix, never a gap
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # outside the window: a clear error naming it
+    with pytest.raises(BackupError) as info:
+        service.restore("dev", "tester", to_time=time.time() + 3600)
+    assert "outside the recoverable window" in info.value.message
+
+
+def test_a_missing_segment_is_refused(ctx: Context) -> None:
+    path = live_db(ctx, rows=0)
+    service = BackupService(ctx)
+    shipper = WalShipper(service, "dev")
+    assert shipper.begin()
+    for i in range(3):
+        write(path, 10 * i + 1, 5, {})
+        assert shipper.ship_once() > 0
+    shipper._close()
+    segments = [o.name for o in service.storage("dev").list() if o.name.endswith(".seg")]
+    assert len(segments) == 3
+    service.storage("dev").delete(segments[1])
+    with pytest.raises(BackupError, match="WAL segment missing"):
+        service.restore("dev", "tester")
+    assert rows(path) == [1, 2, 3, 4, 5, 11, 12, 13, 14, 15, 21, 22, 23, 24, 25]  # untouched
+    checked = service.verify("dev")
+    assert checked.verification is not None and not checked.verification.ok
+
+
+def test_someone_elses_wal_restart_is_detected(ctx: Context) -> None:
+    path = live_db(ctx, rows=0)
+    shipper = WalShipper(BackupService(ctx), "dev")
+    assert shipper.begin()
+    write(path, 1, 5, {})
+    shipper._close()  # the shipper's read lock is gone (as if it had been killed)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("INSERT INTO notes (id, text) VALUES (99, 'after')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(BackupError, match="restarted by someone else"):
+        shipper.ship_once()
+
+
+def ref(gen: int, first: int, count: int, at: float = 0.0) -> SegmentRef:
+    return SegmentRef(f"dev/b/wal/{gen}-{first}", gen, first, count, at)
+
+
+@pytest.mark.parametrize(
+    ("refs", "start", "to_time", "expected"),
+    [
+        ([ref(1, 5, 3), ref(1, 8, 2)], (1, 4), None, 2),
+        ([ref(1, 5, 3), ref(2, 1, 4), ref(2, 5, 1)], (1, 4), None, 3),
+        ([ref(1, 5, 3, 1.0), ref(1, 8, 2, 2.0)], (1, 4), 1.5, 1),
+        ([ref(2, 1, 3)], (1, 0), None, 1),  # the base had no WAL yet
+        ([], (1, 4), None, 0),
+    ],
+)
+def test_plan_replay(
+    refs: list[SegmentRef], start: tuple[int, int], to_time: float | None, expected: int
+) -> None:
+    assert len(plan_replay(refs, start[0], start[1], to_time)) == expected
+
+
+@pytest.mark.parametrize(
+    "refs",
+    [[ref(1, 6, 3)], [ref(1, 5, 3), ref(1, 9, 2)], [ref(1, 5, 3), ref(3, 1, 1)], [ref(2, 2, 1)]],
+)
+def test_plan_replay_refuses_gaps(refs: list[SegmentRef]) -> None:
+    with pytest.raises(BackupError, match="WAL segment missing"):
+        plan_replay(refs, 1, 4, None)
+
+
+def test_wal_checksum_matches_sqlite_definition() -> None:
+    # two words per step: s0 += x0 + s1; s1 += x1 + s0 (mod 2**32), big endian here
+    data = struct.pack(">4I", 1, 2, 3, 4)
+    s0, s1 = 1, 1 + 2  # first pair: s0 = 0 + 1 + 0, s1 = 0 + 2 + 1
+    s0, s1 = s0 + 3 + s1, 0
+    s1 = 3 + 4 + s0
+    assert checksum(data, True) == (s0, s1)
