@@ -144,7 +144,8 @@ def test_faulty_version_is_rolled_back_automatically_and_notified(shipyard: Ship
 
 
 def test_manual_verbs_pause_promote_abort_and_retry(shipyard: Shipyard) -> None:
-    use_canary(shipyard, steps=[10, 30, 60, 100], pause_at=[30], interval="1s")
+    # 4 s steps: long enough that `pause` lands before the 60% check passes on a loaded machine
+    use_canary(shipyard, steps=[10, 30, 60, 100], pause_at=[30], interval="4s")
     shipyard.up()
     shipyard.cli("deploy")
     with Load(shipyard.port) as load:
