@@ -21,9 +21,11 @@ from shipyard.drivers.probe import Prober
 from shipyard.drivers.supervisor import LocalRuntime, port_is_free
 from shipyard.engine.context import Context, Paths
 from shipyard.engine.engine import Engine
+from shipyard.engine.logs import LogService
 from shipyard.errors import ShipyardError
 from shipyard.manifest.loader import load_manifest
 from shipyard.server.api import create_app
+from shipyard.state.logs import LogStore
 from shipyard.state.store import open_store
 
 DEFAULT_API_PORT = 7310
@@ -48,7 +50,8 @@ def build_engine(paths: Paths) -> Engine:
         traffic=traffic,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    return Engine(ctx, access_log)
+    logs = LogService(ctx, LogStore(paths.logs_db, manifest.logs.max_size), access_log)
+    return Engine(ctx, access_log, logs)
 
 
 def serve(paths: Paths, host: str, port: int) -> None:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import logs as logs_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import users as users_cli
 from shipyard.cli.client import Client
@@ -37,6 +38,7 @@ app.add_typer(rollout_cli.rollout_app, name="rollout")
 app.add_typer(users_cli.users_app, name="users")
 app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
+app.add_typer(logs_cli.logs_app, name="logs")
 app.command()(users_cli.whoami)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -254,39 +256,6 @@ def deployments(
         shown = {step["detail"] for step in dep["steps"]}
         if dep["error"] and dep["error"] not in shown:
             console.print(f"    [red]{escape(dep['error'])}[/]", highlight=False)
-
-
-@app.command()
-def logs(
-    env: Annotated[str, typer.Argument(help="Environment.")] = "dev",
-    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
-    lines: Annotated[int, typer.Option(help="Lines of each instance to show first.")] = 20,
-) -> None:
-    """The output of the environment's instances."""
-    folder = Opts.home / "envs" / env / "logs"
-    if not folder.is_dir():
-        raise ShipyardError(
-            f"no logs for environment {env!r} in {folder}",
-            f"deploy it first with `shipyard deploy {env}`",
-        )
-    offsets: dict[Path, int] = {}
-    for path in sorted(folder.glob("*.log")):
-        text = path.read_text(errors="replace").splitlines()
-        for line in text[-lines:]:
-            console.print(f"[dim]{path.stem}[/] {escape(line)}", highlight=False)
-        offsets[path] = path.stat().st_size
-    while follow_:
-        time.sleep(0.3)
-        for path in sorted(folder.glob("*.log")):
-            size = path.stat().st_size
-            start = offsets.get(path, 0)
-            if size > start:
-                with open(path, "rb") as fh:
-                    fh.seek(start)
-                    chunk = fh.read(size - start).decode(errors="replace")
-                for line in chunk.splitlines():
-                    console.print(f"[dim]{path.stem}[/] {escape(line)}", highlight=False)
-            offsets[path] = size
 
 
 @lock_app.command("break")

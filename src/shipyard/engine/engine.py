@@ -19,14 +19,18 @@ from shipyard.drivers.procs import stored_ref
 from shipyard.engine.access import Access
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import Deployment, stop_instances
+from shipyard.engine.logs import LogService
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
 from shipyard.errors import ConflictError, ManifestError, NotFoundError
 from shipyard.manifest.models import Canary
 
 
 class Engine:
-    def __init__(self, ctx: Context, access_log: AccessLogReceiver | None = None) -> None:
+    def __init__(
+        self, ctx: Context, access_log: AccessLogReceiver | None = None, logs: LogService | None = None
+    ) -> None:
         self.ctx = ctx
+        self.logs = logs
         self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
         self.reconciler = Reconciler(ctx)
         self.access_log = access_log
@@ -37,12 +41,16 @@ class Engine:
             self.access_log.start()
         done = reconcile_at_start(self.ctx)
         self.reconciler.start()
+        if self.logs is not None:
+            self.logs.start()
         return done
 
     def close(self) -> None:
         self.reconciler.stop()
         if self.access_log is not None:
             self.access_log.stop()
+        if self.logs is not None:
+            self.logs.stop()
         for thread in self._threads:
             thread.join(timeout=1)
 

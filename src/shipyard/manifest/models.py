@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.core.durations import format_duration, parse_duration
+from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -264,6 +265,7 @@ class Environment(Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables given to the app here."
     )
+    logs: EnvLogs | None = Field(None, description="Overrides the top-level log retention here.")
 
 
 class Manifest(Model):
@@ -283,6 +285,7 @@ class Manifest(Model):
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
     environments: dict[str, Environment] = Field(description="Environments by name.")
+    logs: Logs = Field(default_factory=Logs, description="Retention and size of the central log store.")
 
     @model_validator(mode="after")
     def _check(self) -> Manifest:
@@ -304,6 +307,7 @@ class Manifest(Model):
                     "give each environment its own port"
                 )
             ports[env.port] = name
+        check_retention(self)
         return self
 
     def instances(self, env: str) -> int:

@@ -1,0 +1,371 @@
+"""The log service: ingests every instance's output and HAProxy's access log into the
+central log store, keeps retention, and answers searches and exports.
+
+Built by the composition root and started with the engine. One thread:
+
+- every ``POLL_S`` it reads the new complete lines of each instance log file
+  (``drivers/logfiles.py``) and drains the access-log receiver's deque, parses each line
+  (``core/logline.py``), and stores them with the files' new offsets in one transaction
+  per batch, so a restart of the control plane neither loses nor repeats a line;
+- every ``RETENTION_EVERY_S`` it moves lines past their environment's ``hot`` age to cold
+  archives and deletes archives past ``cold`` (``core/logquery.retention_plan``).
+
+When the store is full (the disk, or ``logs.max_size``) the oldest lines are archived
+(or, if even the archive cannot be written, dropped) until new lines fit; lines not yet
+stored stay in the instances' files and are read on the next pass, and the control
+plane goes on working.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from shipyard.core import logquery
+from shipyard.core.logline import (
+    Source,
+    access_level,
+    access_message,
+    access_request,
+    level_name,
+    parse_level_filter,
+    parse_line,
+)
+from shipyard.core.proxy import frontend_name
+from shipyard.drivers.accesslog import AccessLogReceiver
+from shipyard.drivers.logarchive import archive_files, read_archive, write_archive
+from shipyard.drivers.logfiles import LogFile, log_files, read_new
+from shipyard.engine.context import Context
+from shipyard.errors import NotFoundError, QueryError
+from shipyard.manifest.logs import retention_for
+from shipyard.state.logs import Archive, Filter, LogStore, Row, StoreFull
+
+log = logging.getLogger("shipyard.logs")
+POLL_S = 0.2
+RETENTION_EVERY_S = 60.0
+BATCH_LINES = 20_000  # lines per transaction at most
+ARCHIVE_CHUNK = 50_000  # lines per cold archive at most
+MARKER = re.compile(rb"^--- shipyard: starting instance (\d+) ")
+SEARCH_LIMIT_MAX = 5000
+
+
+class LogService:
+    def __init__(self, ctx: Context, store: LogStore, access_log: AccessLogReceiver | None = None) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.access_log = access_log
+        self.archive_root = ctx.paths.home / "logs-archive"
+        self.envs_dir = ctx.paths.home / "envs"
+        self.stats = {"ingested": 0, "archived": 0, "dropped_old": 0, "dropped_access": 0, "full": 0}
+        self.errors: list[str] = []
+        self._releases: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_retention = 0.0
+        self._max_size = store.max_bytes
+
+    # the thread ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.reconcile_archives()
+        self._thread = threading.Thread(target=self._loop, name="log-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.store.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.ingest_once()
+                now = time.time()
+                if now - self._last_retention >= RETENTION_EVERY_S:
+                    self._last_retention = now
+                    self.enforce_retention(now)
+            except Exception as exc:  # the thread must outlive one bad pass; the error is shown
+                self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} {exc}"]
+                log.exception("log ingest pass failed")
+                busy = False
+            if not busy:
+                self._stop.wait(POLL_S)
+
+    # ingest ----------------------------------------------------------------------------------
+    def ingest_once(self, now: float | None = None) -> bool:
+        """One pass over the files and the access log; True when there may be more to read."""
+        now = time.time() if now is None else now
+        if (wanted := self.ctx.manifest.logs.max_size) != self._max_size:
+            self._max_size = self.store.max_bytes = wanted  # logs.max_size changed in shipyard.yaml
+        known = self.store.sources()
+        rows: list[Row] = []
+        moved: list[Source] = []
+        more = False
+        live = self._live_releases()
+        for file in log_files(self.envs_dir):
+            if len(rows) >= BATCH_LINES:
+                more = True
+                break
+            got = read_new(file.path, known.get(str(file.path)))
+            if got is None:
+                continue
+            lines, position = got
+            position = self._file_rows(file, lines, position, live, now, rows)
+            moved.append(position)
+            more = more or bool(lines)
+        access = self._access_rows(live, BATCH_LINES)
+        rows += access
+        if not rows and not moved:
+            return False
+        self._add(rows, moved, len(access))
+        return more or len(access) >= BATCH_LINES
+
+    def _file_rows(
+        self,
+        file: LogFile,
+        lines: list[bytes],
+        pos: Source,
+        live: dict[tuple[str, str], str],
+        now: float,
+        rows: list[Row],
+    ) -> Source:
+        instance_id = pos.instance_id
+        release = self._release_of(instance_id) if instance_id else live.get((file.env, file.instance), "")
+        for raw in lines:
+            if marker := MARKER.match(raw):
+                instance_id = int(marker.group(1))
+                release = self._release_of(instance_id)
+                if file.stream == "stderr":
+                    continue  # the same marker opens stdout, where it is kept
+            line = parse_line(raw, now)
+            rows.append(
+                Row(
+                    line.at,
+                    file.env,
+                    release,
+                    file.instance,
+                    file.stream,
+                    line.level,
+                    line.message,
+                    line.fields,
+                    line.flags,
+                )
+            )
+        return Source(pos.path, pos.inode, pos.offset, instance_id, pos.skipping)
+
+    def _access_rows(self, live: dict[tuple[str, str], str], limit: int) -> list[Row]:
+        if self.access_log is None:
+            return []
+        sink = self.access_log.sink
+        envs = {frontend_name(e): e for e in self.ctx.manifest.environments}
+        rows: list[Row] = []
+        while sink and len(rows) < limit:
+            hit, text = sink.popleft()
+            env = envs.get(hit.frontend, hit.frontend.removeprefix("fe_"))
+            server = "" if hit.server.startswith("<") else hit.server
+            method, path = access_request(text)
+            rows.append(
+                Row(
+                    hit.at,
+                    env,
+                    live.get((env, server), ""),
+                    server,
+                    "access",
+                    access_level(hit.status),
+                    access_message(method, path, hit.status, hit.active_ms, server),
+                )
+            )
+        return rows
+
+    def _add(self, rows: list[Row], moved: list[Source], access: int) -> None:
+        for _attempt in range(5):
+            try:
+                self.store.add(rows, moved)
+                self.stats["ingested"] += len(rows)
+                return
+            except StoreFull:
+                self.stats["full"] += 1
+                if not self.relieve():
+                    break
+        # Nothing more can go: file lines wait in their files (offsets not moved), access lines are lost.
+        self.stats["dropped_access"] += access
+        file_rows = [r for r in rows if r.stream != "access"]
+        if not file_rows:
+            return
+        self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} the log store is full"]
+
+    def _live_releases(self) -> dict[tuple[str, str], str]:
+        return {(i.env, i.name): i.release_id for i in self.ctx.store.instances()}
+
+    def _release_of(self, instance_id: int) -> str:
+        if instance_id not in self._releases:
+            try:
+                self._releases[instance_id] = self.ctx.store.instance(instance_id).release_id
+            except NotFoundError:
+                self._releases[instance_id] = ""
+        return self._releases[instance_id]
+
+    # retention -------------------------------------------------------------------------------
+    def relieve(self) -> bool:
+        """Make room: archive the oldest lines (drop them if no archive can be written)."""
+        count = logquery.pressure_plan(self.store.count())
+        if not count:
+            return False
+        rows = self.store.oldest(count)
+        by_env: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            by_env[row["env"]].append(row)
+        for env, chunk in by_env.items():
+            self._archive(env, chunk)
+        return True
+
+    def enforce_retention(self, now: float) -> dict[str, int]:
+        manifest = self.ctx.manifest
+        ages = {}
+        for env in manifest.environments:
+            kept = retention_for(manifest, env)
+            ages[env] = (kept.hot, kept.cold)
+        default = (manifest.logs.hot, max(manifest.logs.hot, manifest.logs.cold))
+        archives = [logquery.ArchiveInfo(a.path, a.env, a.last_at) for a in self.store.archives()]
+        plan = logquery.retention_plan(ages, default, self.store.envs(), archives, now)
+        moved = 0
+        for env, before in plan.archive_before.items():
+            while rows := self.store.older_than(env, before, ARCHIVE_CHUNK):
+                self._archive(env, rows)
+                moved += len(rows)
+        for path in plan.delete:
+            Path(path).unlink(missing_ok=True)
+            self.store.forget_archive(path)
+        return {"archived": moved, "deleted": len(plan.delete)}
+
+    def _archive(self, env: str, rows: list[dict[str, Any]]) -> None:
+        ids = [int(r["id"]) for r in rows]
+        try:
+            path, size = write_archive(self.archive_root / env, rows)
+        except OSError as exc:
+            self.store.archived(None, ids)
+            self.stats["dropped_old"] += len(ids)
+            self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} dropped {len(ids)} lines: {exc}"]
+            return
+        first, last = min(r["at"] for r in rows), max(r["at"] for r in rows)
+        self.store.archived(Archive(str(path), env, first, last, len(rows), size), ids)
+        self.stats["archived"] += len(ids)
+
+    def reconcile_archives(self) -> None:
+        """After a crash: an archive file with no row was written but its lines not deleted
+        (they are archived again later), so it goes; a row whose file is gone is forgotten."""
+        recorded = {a.path for a in self.store.archives()}
+        for file in archive_files(self.archive_root):
+            if str(file) not in recorded:
+                file.unlink(missing_ok=True)
+        for path in recorded:
+            if not Path(path).exists():
+                self.store.forget_archive(path)
+
+    # search and export -----------------------------------------------------------------------
+    def _filter(
+        self,
+        env: str,
+        since: str | None,
+        until: str | None,
+        level: str | None,
+        grep: str | None,
+        release: str | None,
+        now: float,
+    ) -> Filter:
+        if env not in self.ctx.manifest.environments and env not in self.store.envs():
+            raise NotFoundError(
+                f"environment {env!r} has no logs and is not in shipyard.yaml",
+                f"pick one of: {', '.join(sorted(self.ctx.manifest.environments))}",
+            )
+        try:
+            start = logquery.parse_when(since, now) if since else None
+            end = logquery.parse_when(until, now) if until else None
+            min_level = parse_level_filter(level) if level else None
+        except ValueError as exc:
+            raise QueryError(str(exc), "see `shipyard logs --help`") from None
+        match = logquery.text_match(grep or "")
+        return Filter(env, start, end, min_level, release or None, match.fts, match.substring)
+
+    def search(
+        self,
+        env: str,
+        since: str | None = None,
+        until: str | None = None,
+        level: str | None = None,
+        grep: str | None = None,
+        release: str | None = None,
+        limit: int = 200,
+        after: int | None = None,
+    ) -> dict[str, Any]:
+        """Matching lines, oldest first: the newest ``limit`` ones, or (``after``) the next ones
+        after that cursor. ``cursor`` is where a follow-up call for newer lines starts."""
+        where = self._filter(env, since, until, level, grep, release, time.time())
+        limit = max(1, min(limit, SEARCH_LIMIT_MAX))
+        cursor = self.store.last_id()  # read first: lines stored meanwhile come in the next call
+        where = replace(where, upto_id=cursor)
+        if after is None:
+            lines = self.store.search(where, limit)[::-1]
+        else:
+            lines = list(_take(self.store.scan(replace(where, after_id=after)), limit))
+            cursor = int(lines[-1]["id"]) if len(lines) == limit else max(cursor, after)
+        return {"lines": [_shown(line) for line in lines], "cursor": cursor}
+
+    def export(
+        self,
+        env: str,
+        since: str | None = None,
+        until: str | None = None,
+        level: str | None = None,
+        grep: str | None = None,
+        release: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching line, oldest first: the cold archives' then the store's."""
+        where = self._filter(env, since, until, level, grep, release, time.time())
+        needle = (grep or "").lower()
+        for archive in self.store.archives(env):
+            if (where.since and archive.last_at < where.since) or (
+                where.until and archive.first_at >= where.until
+            ):
+                continue
+            for row in read_archive(Path(archive.path)):
+                if _keeps(row, where, needle):
+                    yield _shown(row)
+        for row in self.store.scan(where):
+            yield _shown(row)
+
+
+def _keeps(row: dict[str, Any], where: Filter, needle: str) -> bool:
+    """The search filter applied to an archived line (no index there: a word search is a substring)."""
+    return (
+        (where.since is None or row["at"] >= where.since)
+        and (where.until is None or row["at"] < where.until)
+        and (where.min_level is None or row["level"] >= where.min_level)
+        and (where.release is None or row["release"] == where.release)
+        and (not needle or needle in row["message"].lower())
+    )
+
+
+def _take(rows: Iterator[dict[str, Any]], limit: int) -> Iterator[dict[str, Any]]:
+    for i, row in enumerate(rows):
+        if i >= limit:
+            return
+        yield row
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored line as the API shows it: the level by name, the flags as words."""
+    flags = int(row.get("flags") or 0)
+    return {
+        **{k: v for k, v in row.items() if k != "flags"},
+        "level": level_name(int(row["level"])),
+        "truncated": bool(flags & 1),
+        "invalid_utf8": bool(flags & 2),
+    }
