@@ -48,7 +48,16 @@ def test_guess_level(text: str, level: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "level"),
-    [("WARNING", 40), ("warn", 40), ("Error", 50), (30, 30), (60, 60), (35, 30), ("nope", None), (True, None)],
+    [
+        ("WARNING", 40),
+        ("warn", 40),
+        ("Error", 50),
+        (30, 30),
+        (60, 60),
+        (35, 30),
+        ("nope", None),
+        (True, None),
+    ],
 )
 def test_level_of(value: object, level: int | None) -> None:
     assert level_of(value) == level

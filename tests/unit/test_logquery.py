@@ -21,15 +21,16 @@ NOW = 1_764_590_400.0
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("disk full", TextMatch('"disk full"*', None)),
-        ("disk ful", TextMatch('"disk ful"*', None)),
-        ('say "hi" ', TextMatch('"say hi"', None)),
-        ("GET /notes/", TextMatch('"GET notes"', None)),
-        ("x-request-id", TextMatch('"x request id"*', None)),
+        ("disk full", TextMatch('"disk" AND "full"*', "disk full")),
+        ("Disk Ful", TextMatch('"Disk" AND "Ful"*', "disk ful")),
+        ('say "hi" ', TextMatch('"say" AND "hi"', 'say "hi"')),
+        ("GET /notes/", TextMatch('"GET" AND "notes"', "get /notes/")),
+        ("x-request-id", TextMatch('"x" AND "request" AND "id"*', "x-request-id")),
+        ("Élan", TextMatch('"Élan"*', "Élan")),
         ("->", TextMatch(None, "->")),
         ("   ", TextMatch(None, None)),
         ("", TextMatch(None, None)),
-        ("AND OR NOT NEAR(", TextMatch('"AND OR NOT NEAR"', None)),
+        ("AND OR NOT NEAR(", TextMatch('"AND" AND "OR" AND "NOT" AND "NEAR"', "and or not near(")),
     ],
 )
 def test_text_match_is_always_a_valid_fts_query(text: str, match: TextMatch) -> None:
@@ -135,7 +136,9 @@ HOT, COLD = 10 * DAY, 100 * DAY
         ([ArchiveInfo("g", "gone", NOW - 101 * DAY)], ("g",)),
     ],
 )
-def test_retention_plan_deletes_archives_past_cold(archives: list[ArchiveInfo], deleted: tuple[str, ...]) -> None:
+def test_retention_plan_deletes_archives_past_cold(
+    archives: list[ArchiveInfo], deleted: tuple[str, ...]
+) -> None:
     ages = {"dev": (HOT, COLD), "prod": (30 * DAY, 400 * DAY)}
     plan = retention_plan(ages, (HOT, COLD), ["dev", "gone"], archives, NOW)
     assert plan.delete == deleted

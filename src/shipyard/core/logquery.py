@@ -2,10 +2,11 @@
 
 Pure decisions, called by the log service (``engine/logs.py``):
 
-- ``text_match``: ``--grep TEXT`` as an FTS5 query: its words as one phrase, the last
-  word a prefix (``--grep "disk ful"`` finds "disk full"), every quote escaped, so no
-  input is ever an FTS5 syntax error; text without a word (``--grep "->"``) is matched
-  as a plain substring instead.
+- ``text_match``: ``--grep TEXT`` as an FTS5 query (each word, the last one as a prefix,
+  quoted so no input is ever an FTS5 syntax error) that narrows the lines through the
+  index, and the text itself, which the lines found must then contain (ASCII letters
+  in any case): ``--grep "disk ful"`` finds "Disk full", not "full disk". Text without a
+  word (``--grep "->"``) is matched as a substring alone.
 - ``parse_when``: ``--since 10m`` (an age), an ISO 8601 time or epoch seconds.
 - ``retention_plan``: which lines go to cold archives and which archives are deleted,
   given each environment's hot and cold ages and the clock.
@@ -26,16 +27,25 @@ _WORDS = re.compile(r"\w+", re.UNICODE)
 @dataclass(frozen=True)
 class TextMatch:
     fts: str | None  # an FTS5 query, or None
-    substring: str | None  # a plain substring, when the text has no word
+    substring: str | None  # what each line must contain, its ASCII letters lowered
+
+
+def ascii_lower(text: str) -> str:
+    """Lowercase as SQLite's lower() does: ASCII letters only."""
+    return "".join(c.lower() if c.isascii() else c for c in text)
 
 
 def text_match(text: str) -> TextMatch:
-    words = _WORDS.findall(text)
+    needle = text.strip()
+    if not needle:
+        return TextMatch(None, None)
+    words = _WORDS.findall(needle)
     if not words:
-        return TextMatch(None, text) if text.strip() else TextMatch(None, None)
-    phrase = " ".join(words).replace('"', '""')
-    prefix = "*" if text.rstrip()[-1:].isalnum() or text.rstrip().endswith("_") else ""
-    return TextMatch(f'"{phrase}"{prefix}', None)
+        return TextMatch(None, ascii_lower(needle))
+    terms = ['"' + word.replace('"', '""') + '"' for word in words]
+    if needle[-1].isalnum() or needle[-1] == "_":
+        terms[-1] += "*"  # the last word may go on
+    return TextMatch(" AND ".join(terms), ascii_lower(needle))
 
 
 def parse_when(value: str, now: float) -> float:

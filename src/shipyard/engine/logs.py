@@ -1,9 +1,9 @@
 """The log service: ingests every instance's output and HAProxy's access log into the
 central log store, keeps retention, and answers searches and exports.
 
-Built by the composition root and started with the engine. One thread:
+Built by the composition root and started with the engine. A reader and a writer thread:
 
-- every ``POLL_S`` it reads the new complete lines of each instance log file
+- every ``POLL_S`` (at once while there is more) it reads the new complete lines of each instance log file
   (``drivers/logfiles.py``) and drains the access-log receiver's deque, parses each line
   (``core/logline.py``), and stores them with the files' new offsets in one transaction
   per batch, so a restart of the control plane neither loses nor repeats a line;
@@ -19,12 +19,13 @@ plane goes on working.
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from shipyard.core.logline import (
     parse_level_filter,
     parse_line,
 )
+from shipyard.core.logquery import ascii_lower
 from shipyard.core.proxy import frontend_name
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.logarchive import archive_files, read_archive, write_archive
@@ -56,6 +58,16 @@ MARKER = re.compile(rb"^--- shipyard: starting instance (\d+) ")
 SEARCH_LIMIT_MAX = 5000
 
 
+@dataclass
+class Batch:
+    """Parsed lines to store, with the file positions after them."""
+
+    rows: list[Row] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    access: int = 0  # how many of the rows came from the access log
+    more: bool = False  # a file or the access log may have more right now
+
+
 class LogService:
     def __init__(self, ctx: Context, store: LogStore, access_log: AccessLogReceiver | None = None) -> None:
         self.ctx = ctx
@@ -67,65 +79,121 @@ class LogService:
         self.errors: list[str] = []
         self._releases: dict[int, str] = {}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._queue: queue.Queue[tuple[int, Batch]] = queue.Queue(maxsize=2)
+        self._generation = 0
+        self._resync = False
+        self._positions: dict[str, Source] = {}
+        self._turn = 0
         self._last_retention = 0.0
-        self._max_size = store.max_bytes
+        self._max_size = ctx.manifest.logs.max_size  # the last one seen, applied when it changes
 
-    # the thread ------------------------------------------------------------------------------
+    # the threads -----------------------------------------------------------------------------
+    # A reader thread reads and parses; a writer thread stores (sqlite3 releases the GIL while
+    # it writes, so the two overlap on two cores). Each batch carries the file positions after
+    # its lines and is committed with them; if a batch cannot be stored, the batches queued
+    # after it are dropped and the reader starts again from the committed positions.
     def start(self) -> None:
         self.reconcile_archives()
-        self._thread = threading.Thread(target=self._loop, name="log-ingest", daemon=True)
-        self._thread.start()
+        self._positions = self.store.sources()
+        for target, name in ((self._read_loop, "log-read"), (self._write_loop, "log-write")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
         self.store.close()
 
-    def _loop(self) -> None:
+    def _read_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.ingest_once()
+                generation = self._generation
+                if self._resync:
+                    self._resync = False
+                    self._positions = self.store.sources()
+                batch = self.collect(self._positions)
+                if batch is None:
+                    self._stop.wait(POLL_S)
+                    continue
+                for moved in batch.sources:
+                    self._positions[moved.path] = moved
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put((generation, batch), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if not batch.more:
+                    self._stop.wait(POLL_S)
+            except Exception as exc:  # the thread must outlive one bad pass; the error is shown
+                self._error(f"reading logs: {exc}")
+                log.exception("log read pass failed")
+                self._stop.wait(1.0)
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set() or not self._queue.empty():
+            try:
+                try:
+                    generation, batch = self._queue.get(timeout=0.5)
+                except queue.Empty:
+                    batch = None
+                if batch is not None and generation == self._generation and not self.store_batch(batch):
+                    self._generation += 1  # what is queued was read after the lines not stored
+                    self._resync = True
                 now = time.time()
-                if now - self._last_retention >= RETENTION_EVERY_S:
+                if now - self._last_retention >= self._retention_every():
                     self._last_retention = now
                     self.enforce_retention(now)
-            except Exception as exc:  # the thread must outlive one bad pass; the error is shown
-                self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} {exc}"]
-                log.exception("log ingest pass failed")
-                busy = False
-            if not busy:
-                self._stop.wait(POLL_S)
+            except Exception as exc:
+                self._error(f"storing logs: {exc}")
+                log.exception("log write pass failed")
+                self._generation += 1
+                self._resync = True
+                self._stop.wait(1.0)
+
+    def _retention_every(self) -> float:
+        """Every minute, or more often when an environment keeps lines hot for a short time."""
+        hot = min([retention_for(self.ctx.manifest, e).hot for e in self.ctx.manifest.environments] or [60.0])
+        return max(1.0, min(RETENTION_EVERY_S, hot / 4))
+
+    def _error(self, message: str) -> None:
+        self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} {message}"]
 
     # ingest ----------------------------------------------------------------------------------
     def ingest_once(self, now: float | None = None) -> bool:
-        """One pass over the files and the access log; True when there may be more to read."""
+        """One pass, read and stored in this thread (tests); True when there may be more."""
+        batch = self.collect(self.store.sources(), now)
+        if batch is None:
+            return False
+        return self.store_batch(batch) and batch.more
+
+    def collect(self, known: dict[str, Source], now: float | None = None) -> Batch | None:
+        """The next lines of the files (after ``known``) and of the access log, parsed; None if none."""
         now = time.time() if now is None else now
         if (wanted := self.ctx.manifest.logs.max_size) != self._max_size:
             self._max_size = self.store.max_bytes = wanted  # logs.max_size changed in shipyard.yaml
-        known = self.store.sources()
-        rows: list[Row] = []
-        moved: list[Source] = []
-        more = False
+        batch = Batch()
         live = self._live_releases()
-        for file in log_files(self.envs_dir):
-            if len(rows) >= BATCH_LINES:
-                more = True
+        files = log_files(self.envs_dir)
+        self._turn = (self._turn + 1) % max(1, len(files))  # each file goes first in turn
+        for file in files[self._turn :] + files[: self._turn]:
+            if len(batch.rows) >= BATCH_LINES:
+                batch.more = True
                 break
             got = read_new(file.path, known.get(str(file.path)))
             if got is None:
                 continue
             lines, position = got
-            position = self._file_rows(file, lines, position, live, now, rows)
-            moved.append(position)
-            more = more or bool(lines)
+            batch.sources.append(self._file_rows(file, lines, position, live, now, batch.rows))
+            batch.more = batch.more or bool(lines)
         access = self._access_rows(live, BATCH_LINES)
-        rows += access
-        if not rows and not moved:
-            return False
-        self._add(rows, moved, len(access))
-        return more or len(access) >= BATCH_LINES
+        batch.rows += access
+        batch.access = len(access)
+        batch.more = batch.more or len(access) >= BATCH_LINES
+        return batch if batch.rows or batch.sources else None
 
     def _file_rows(
         self,
@@ -184,22 +252,24 @@ class LogService:
             )
         return rows
 
-    def _add(self, rows: list[Row], moved: list[Source], access: int) -> None:
+    def store_batch(self, batch: Batch) -> bool:
+        """Store a batch with its file positions; when full, shed the oldest lines and retry.
+        False if it could not be stored: its file lines wait in their files, its access
+        lines are lost (counted)."""
         for _attempt in range(5):
             try:
-                self.store.add(rows, moved)
-                self.stats["ingested"] += len(rows)
-                return
+                self.store.add(batch.rows, batch.sources)
+                self.stats["ingested"] += len(batch.rows)
+                return True
             except StoreFull:
                 self.stats["full"] += 1
                 if not self.relieve():
                     break
-        # Nothing more can go: file lines wait in their files (offsets not moved), access lines are lost.
-        self.stats["dropped_access"] += access
-        file_rows = [r for r in rows if r.stream != "access"]
-        if not file_rows:
-            return
-        self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} the log store is full"]
+        self.stats["dropped_access"] += batch.access
+        self._error(
+            "the log store is full and nothing is left to archive: lines wait in the instances' files"
+        )
+        return False
 
     def _live_releases(self) -> dict[tuple[str, str], str]:
         return {(i.env, i.name): i.release_id for i in self.ctx.store.instances()}
@@ -329,27 +399,26 @@ class LogService:
     ) -> Iterator[dict[str, Any]]:
         """Every matching line, oldest first: the cold archives' then the store's."""
         where = self._filter(env, since, until, level, grep, release, time.time())
-        needle = (grep or "").lower()
         for archive in self.store.archives(env):
             if (where.since and archive.last_at < where.since) or (
                 where.until and archive.first_at >= where.until
             ):
                 continue
             for row in read_archive(Path(archive.path)):
-                if _keeps(row, where, needle):
+                if _keeps(row, where):
                     yield _shown(row)
         for row in self.store.scan(where):
             yield _shown(row)
 
 
-def _keeps(row: dict[str, Any], where: Filter, needle: str) -> bool:
-    """The search filter applied to an archived line (no index there: a word search is a substring)."""
+def _keeps(row: dict[str, Any], where: Filter) -> bool:
+    """The search filter applied to an archived line (no index there)."""
     return (
         (where.since is None or row["at"] >= where.since)
         and (where.until is None or row["at"] < where.until)
         and (where.min_level is None or row["level"] >= where.min_level)
         and (where.release is None or row["release"] == where.release)
-        and (not needle or needle in row["message"].lower())
+        and (not where.contains or where.contains in ascii_lower(row["message"]))
     )
 
 

@@ -46,7 +46,9 @@ SCHEMA = [
         fields TEXT,
         flags INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX lines_env_at ON lines(env, at)",
-    "CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='lines', content_rowid='id')",
+    # detail=none: the index knows which lines hold a word, not where (a third smaller and
+    # faster to write); the searched text itself is then checked on the lines found.
+    "CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='lines', content_rowid='id', detail=none)",
     """CREATE TRIGGER lines_ai AFTER INSERT ON lines BEGIN
         INSERT INTO lines_fts(rowid, message) VALUES (new.id, new.message); END""",
     """CREATE TRIGGER lines_ad AFTER DELETE ON lines BEGIN
@@ -98,7 +100,7 @@ class Filter:
     min_level: int | None = None
     release: str | None = None
     match: str | None = None  # an FTS5 query
-    contains: str | None = None  # a plain substring (for text FTS5 has no words for)
+    contains: str | None = None  # a substring (ASCII letters lowered) each line must contain
     after_id: int = 0
     upto_id: int | None = None  # a search's cursor: lines stored after it wait for the next call
 
@@ -330,7 +332,7 @@ def _select(where: Filter) -> tuple[str, list[Any], str]:
             sql += f" AND {clause}"
             params.append(value)
     if where.contains:
-        sql += " AND instr(l.message, ?) > 0"
+        sql += " AND instr(lower(l.message), ?) > 0"
         params.append(where.contains)
     if where.after_id:
         sql += f" AND {key} > ?"
