@@ -43,7 +43,7 @@ def _stats(sy: Shipyard) -> dict[str, Any]:
 
 
 def _with_uvicorn_access_log(sy: Shipyard) -> None:
-    """Let uvicorn log every request (its own access log, on stderr): the app's output."""
+    """Let uvicorn log every request (its own access log, on stdout): the app's output."""
     web = sy.manifest["processes"]["web"]
     web["command"] = web["command"].replace(" --no-access-log", "")
     sy.write_manifest()
@@ -106,7 +106,7 @@ def _probes(sy: Shipyard, phase: str) -> list[str]:
     """The probe ids in the app's own (uvicorn) access lines, one per stored line."""
     found = []
     for line in _export(sy, "--grep", f"probe={phase}"):
-        if line["stream"] == "stderr" and "probe=" in line["message"]:
+        if line["stream"] == "stdout" and "probe=" in line["message"]:
             found.append(line["message"].split("probe=")[1].split()[0])
     return found
 
