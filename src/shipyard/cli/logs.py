@@ -34,7 +34,11 @@ class _SearchByDefault(TyperGroup):
 logs_app = typer.Typer(
     cls=_SearchByDefault,
     no_args_is_help=True,
-    help="Search, follow and export logs: `shipyard logs ENV` is short for `shipyard logs search ENV`.",
+    help="Search, follow and export the central logs of an environment.\n\n"
+    "`shipyard logs ENV [--since 10m] [--level warn] [--grep TEXT] [--release r3] [-f]` is short for "
+    "`shipyard logs search ENV ...`; `shipyard logs export ENV > logs.jsonl` writes JSON lines. "
+    "The logs hold each instance's stdout and stderr and HAProxy's access log; lines older than "
+    "`logs.hot` are only in the cold archives that export reads.",
 )
 console = Console(soft_wrap=True)
 
@@ -47,7 +51,8 @@ LevelOpt = Annotated[
     str | None, typer.Option(help="Only this level and above: trace, debug, info, warn, error, fatal.")
 ]
 GrepOpt = Annotated[
-    str | None, typer.Option(help="Only lines with these words (full-text; the last word may be a prefix).")
+    str | None,
+    typer.Option(help="Only lines containing this text (any case), found by a full-text index of words."),
 ]
 ReleaseOpt = Annotated[str | None, typer.Option(help="Only lines of this release (r3).")]
 
