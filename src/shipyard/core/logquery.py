@@ -2,11 +2,12 @@
 
 Pure decisions, called by the log service (``engine/logs.py``):
 
-- ``text_match``: ``--grep TEXT`` as an FTS5 query (each word, the last one as a prefix,
-  quoted so no input is ever an FTS5 syntax error) that narrows the lines through the
-  index, and the text itself, which the lines found must then contain (ASCII letters
-  in any case): ``--grep "disk ful"`` finds "Disk full", not "full disk". Text without a
-  word (``--grep "->"``) is matched as a substring alone.
+- ``text_match``: ``--grep TEXT`` as an FTS5 query (each word, the last one as a prefix
+  when it has at least ``PREFIX_MIN`` characters, quoted so no input is ever an FTS5
+  syntax error) that narrows the lines through the index, and the text itself, which the
+  lines found must then contain (ASCII letters in any case): ``--grep "disk ful"`` finds
+  "Disk full", not "full disk". Text without a word (``--grep "->"``) is matched as a
+  substring alone.
 - ``parse_when``: ``--since 10m`` (an age), an ISO 8601 time or epoch seconds.
 - ``retention_plan``: which lines go to cold archives and which archives are deleted,
   given each environment's hot and cold ages and the clock.
@@ -22,6 +23,7 @@ from datetime import datetime
 from shipyard.core.durations import parse_duration
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
+PREFIX_MIN = 3  # a shorter last word is a whole word: "a"* would read the doclist of every a... word
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def text_match(text: str) -> TextMatch:
     if not words:
         return TextMatch(None, ascii_lower(needle))
     terms = ['"' + word.replace('"', '""') + '"' for word in words]
-    if needle[-1].isalnum() or needle[-1] == "_":
+    if (needle[-1].isalnum() or needle[-1] == "_") and len(words[-1]) >= PREFIX_MIN:
         terms[-1] += "*"  # the last word may go on
     return TextMatch(" AND ".join(terms), ascii_lower(needle))
 
