@@ -22,7 +22,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.logs import LogService
 from shipyard.errors import QueryError
 from shipyard.manifest.loader import parse_manifest
-from shipyard.state.logs import LogStore
+from shipyard.state.logs import Filter, LogStore, Row
 from shipyard.state.store import open_store
 
 DAY = 86400.0
@@ -108,7 +108,8 @@ def test_ingest_parses_searches_and_survives_a_restart(tmp_path: Path) -> None:
     assert disk["message"] == "disk full" and disk["fields"] == {"disk": "/srv"}
     assert [x["truncated"] for x in lines] == [False, False, False, True]
     assert [x["invalid_utf8"] for x in lines] == [False, False, True, False]
-    assert _all(service, grep="disk fu") == ["disk full"]
+    assert _all(service, grep="disk ful") == ["disk full"]
+    assert _all(service, grep="disk fu") == []  # a last word shorter than 3 characters is whole
     assert _all(service, level="warn") == ["disk full"]
     assert _all(service, grep="HELLO") == ["INFO: hello"]
     assert _all(service, grep="nothing") == []
@@ -185,3 +186,23 @@ def test_a_full_store_archives_its_oldest_lines_and_keeps_taking_new_ones(tmp_pa
     cold = [line["message"] for line in service.export("dev", grep="batch 0 line")]
     assert len(cold) == 200
     assert sum(a.lines for a in service.store.archives()) == service.stats["archived"]
+
+
+def test_release_and_level_searches(tmp_path: Path) -> None:
+    service = _service(tmp_path)
+    rows = []
+    for i in range(30):
+        release = "r1" if i < 10 or i >= 20 else "r2"  # r1 again after r2: its span covers both
+        level = 50 if i % 5 == 0 else 30
+        rows.append(Row(1000.0 + i, "dev", release, "blue-0", "stdout", level, f"line {i}"))
+    service.store.add(rows)
+    found = service.store.search(Filter("dev", release="r2"), 100)
+    assert [r["message"] for r in found] == [f"line {i}" for i in range(19, 9, -1)]
+    found = service.store.search(Filter("dev", release="r1", min_level=50), 100)
+    assert [r["message"] for r in found] == ["line 25", "line 20", "line 5", "line 0"]
+    assert service.store.search(Filter("dev", release="r9"), 100) == []
+    assert list(service.store.scan(Filter("dev", release="r9"))) == []
+    assert [r["message"] for r in service.store.scan(Filter("dev", release="r2", min_level=40))] == [
+        "line 10",
+        "line 15",
+    ]

@@ -143,6 +143,7 @@ class LogService:
                 if batch is not None and generation == self._generation and not self.store_batch(batch):
                     self._generation += 1  # what is queued was read after the lines not stored
                     self._resync = True
+                    self._stop.wait(1.0)  # the store is full: try again in a second, not in a loop
                 now = time.time()
                 if now - self._last_retention >= self._retention_every():
                     self._last_retention = now

@@ -33,6 +33,7 @@ from shipyard.core.logline import Source
 from shipyard.errors import StateError
 
 SCHEMA_VERSION = 1
+WARN = 40  # core.logline.LEVELS["warn"]
 SCHEMA = [
     """CREATE TABLE lines (
         id INTEGER PRIMARY KEY,
@@ -45,10 +46,17 @@ SCHEMA = [
         message TEXT NOT NULL,
         fields TEXT,
         flags INTEGER NOT NULL DEFAULT 0)""",
-    # A search without text walks one of these newest first and stops at its limit.
+    # A search without text walks one of these newest first and stops at its limit; the
+    # partial one holds only warnings and worse (few, so it costs the writes little).
     "CREATE INDEX lines_env_at ON lines(env, at)",
-    "CREATE INDEX lines_env_level_at ON lines(env, level, at)",
-    "CREATE INDEX lines_env_release_at ON lines(env, release, at)",
+    f"CREATE INDEX lines_env_warn_at ON lines(env, at) WHERE level >= {WARN}",
+    # The ids between which each release's lines are: a --release search reads only those.
+    """CREATE TABLE spans (
+        env TEXT NOT NULL,
+        release TEXT NOT NULL,
+        first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL,
+        PRIMARY KEY (env, release))""",
     # detail=none: the index knows which lines hold a word, not where (a third smaller and
     # faster to write); the searched text itself is then checked on the lines found.
     "CREATE VIRTUAL TABLE lines_fts USING fts5(message, content='lines', content_rowid='id', detail=none)",
@@ -219,6 +227,8 @@ class LogStore:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     values,
                 )
+                if rows:
+                    self._extend_spans(conn, rows)
                 conn.executemany(
                     "INSERT INTO sources(path, inode, offset, instance_id, skipping) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT(path) DO UPDATE SET inode=excluded.inode, offset=excluded.offset, "
@@ -230,22 +240,51 @@ class LogStore:
                 raise StoreFull(str(exc)) from None
             raise StateError(f"cannot write to the log store {self.path}: {exc}", "") from None
 
+    @staticmethod
+    def _extend_spans(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+        """Widen each (env, release)'s id span to the rows just inserted (ids are consecutive:
+        one writer, and the trigger's insert does not change last_insert_rowid)."""
+        first = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0]) - len(rows) + 1
+        spans: dict[tuple[str, str], list[int]] = {}
+        for offset, row in enumerate(rows):
+            span = spans.setdefault((row.env, row.release), [offset, offset])
+            span[1] = offset
+        conn.executemany(
+            "INSERT INTO spans(env, release, first_id, last_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(env, release) DO UPDATE SET first_id = min(first_id, excluded.first_id), "
+            "last_id = max(last_id, excluded.last_id)",
+            [(env, rel, first + lo, first + hi) for (env, rel), (lo, hi) in spans.items()],
+        )
+
+    def _span(self, where: Filter) -> tuple[int, int] | None:
+        row = self._reader().execute(
+            "SELECT first_id, last_id FROM spans WHERE env = ? AND release = ?", (where.env, where.release)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
     def sources(self) -> dict[str, Source]:
         rows = self._reader().execute("SELECT path, inode, offset, instance_id, skipping FROM sources")
         return {r[0]: Source(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
 
     # reading -------------------------------------------------------------------------------------
     def search(self, where: Filter, limit: int) -> list[dict[str, Any]]:
-        """The newest ``limit`` lines matching ``where``, newest first (by time; by arrival with text)."""
-        sql, params, key = _select(where)
-        order = key if where.match else "l.at"  # each is the order of the index that drives
+        """The newest ``limit`` lines matching ``where``, newest first (by time; by arrival with
+        text or a release)."""
+        span = self._span(where) if where.release is not None else None
+        if where.release is not None and span is None:
+            return []
+        sql, params, key = _select(where, span)
+        order = key if where.match or span else "l.at"  # each is the order of what drives the search
         rows = self._reader().execute(f"{sql} ORDER BY {order} DESC LIMIT ?", [*params, limit])
         return [_as_json(r) for r in rows]
 
     def scan(self, where: Filter, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """Every line matching ``where``, oldest first, read in batches (for exports)."""
         after = where.after_id
-        sql, params, key = _select(replace(where, after_id=0))
+        span = self._span(where) if where.release is not None else None
+        if where.release is not None and span is None:
+            return
+        sql, params, key = _select(replace(where, after_id=0), span)
         while True:
             rows = (
                 self._reader()
@@ -314,8 +353,9 @@ class LogStore:
             conn.execute("DELETE FROM archives WHERE path = ?", (path,))
 
 
-def _select(where: Filter) -> tuple[str, list[Any], str]:
-    """The query's SQL without its ORDER BY, its parameters, and the column to order by."""
+def _select(where: Filter, span: tuple[int, int] | None = None) -> tuple[str, list[Any], str]:
+    """The query's SQL without its ORDER BY, its parameters, and the id column to order by;
+    ``span``: the ids between which the release's lines are."""
     cols = ", ".join("l." + c for c in COLUMNS)
     if where.match:
         # The index drives (newest first straight from its doclists), then each row is looked up.
@@ -326,6 +366,11 @@ def _select(where: Filter) -> tuple[str, list[Any], str]:
         sql, params, key = f"SELECT {cols} FROM lines l WHERE 1", [], "l.id"
     sql += " AND l.env = ?"
     params.append(where.env)
+    if where.min_level is not None and where.min_level >= WARN:
+        sql += f" AND l.level >= {WARN}"  # the same literal term lets SQLite use the partial index
+    if span is not None:
+        sql += f" AND {key} BETWEEN ? AND ?"
+        params += list(span)
     for clause, value in (
         ("l.at >= ?", where.since),
         ("l.at < ?", where.until),
