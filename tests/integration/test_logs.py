@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import Shipyard
+from tests.integration.conftest import Shipyard, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +78,22 @@ def test_app_output_and_access_lines_are_searchable(shipyard: Shipyard) -> None:
 
     bad = shipyard.cli("logs", "dev", "--since", "a while", check=False)
     assert bad.returncode == 1 and "not a time" in bad.stderr and "Try:" in bad.stderr
+
+
+def test_reading_logs_needs_a_token_with_read_on_the_environment(shipyard: Shipyard) -> None:
+    shipyard.manifest["environments"]["staging"] = {"port": free_port()}
+    shipyard.write_manifest()
+    shipyard.up()
+    token = shipyard.cli("users", "add", "eve", "--role", "viewer", "--env", "staging").stdout.strip()
+    url = f"http://127.0.0.1:{shipyard.api_port}/api/logs"
+    as_eve = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(trust_env=False, timeout=10) as http:
+        assert http.get(f"{url}/dev").status_code == 401
+        assert http.get(f"{url}/dev", headers=as_eve).status_code == 403
+        assert http.get(f"{url}/dev/export", headers=as_eve).status_code == 403
+        assert http.get(f"{url}/staging", headers=as_eve).json()["lines"] == []
+    denied = shipyard.cli("logs", "dev", env={**shipyard.env, "SHIPYARD_TOKEN": token}, check=False)
+    assert denied.returncode == 1 and "Error:" in denied.stderr
 
 
 def test_a_killed_control_plane_neither_loses_nor_repeats_lines(shipyard: Shipyard) -> None:
