@@ -25,7 +25,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +35,17 @@ from shipyard.core.logline import (
     access_level,
     access_message,
     access_request,
-    level_name,
-    parse_level_filter,
     parse_line,
 )
-from shipyard.core.logquery import ascii_lower
 from shipyard.core.proxy import frontend_name
 from shipyard.drivers.accesslog import AccessLogReceiver
-from shipyard.drivers.logarchive import archive_files, read_archive, write_archive
+from shipyard.drivers.logarchive import archive_files, write_archive
 from shipyard.drivers.logfiles import LogFile, log_files, read_new
+from shipyard.engine import logsearch
 from shipyard.engine.context import Context
-from shipyard.errors import NotFoundError, QueryError
+from shipyard.errors import NotFoundError
 from shipyard.manifest.logs import retention_for
-from shipyard.state.logs import Archive, Filter, LogStore, Row, StoreFull
+from shipyard.state.logs import Archive, LogStore, Row, StoreFull
 
 log = logging.getLogger("shipyard.logs")
 POLL_S = 0.2
@@ -55,7 +53,6 @@ RETENTION_EVERY_S = 60.0
 BATCH_LINES = 20_000  # lines per transaction at most
 ARCHIVE_CHUNK = 50_000  # lines per cold archive at most
 MARKER = re.compile(rb"^--- shipyard: starting instance (\d+) ")
-SEARCH_LIMIT_MAX = 5000
 
 
 @dataclass
@@ -340,102 +337,9 @@ class LogService:
             if not Path(path).exists():
                 self.store.forget_archive(path)
 
-    # search and export -----------------------------------------------------------------------
-    def _filter(
-        self,
-        env: str,
-        since: str | None,
-        until: str | None,
-        level: str | None,
-        grep: str | None,
-        release: str | None,
-        now: float,
-    ) -> Filter:
-        if env not in self.ctx.manifest.environments and env not in self.store.envs():
-            raise NotFoundError(
-                f"environment {env!r} has no logs and is not in shipyard.yaml",
-                f"pick one of: {', '.join(sorted(self.ctx.manifest.environments))}",
-            )
-        try:
-            start = logquery.parse_when(since, now) if since else None
-            end = logquery.parse_when(until, now) if until else None
-            min_level = parse_level_filter(level) if level else None
-        except ValueError as exc:
-            raise QueryError(str(exc), "see `shipyard logs --help`") from None
-        match = logquery.text_match(grep or "")
-        return Filter(env, start, end, min_level, release or None, match.fts, match.substring)
+    # search and export (engine/logsearch.py) ------------------------------------------------
+    def search(self, env: str, **filters: Any) -> dict[str, Any]:
+        return logsearch.search(self.store, self.ctx.manifest, env, **filters)
 
-    def search(
-        self,
-        env: str,
-        since: str | None = None,
-        until: str | None = None,
-        level: str | None = None,
-        grep: str | None = None,
-        release: str | None = None,
-        limit: int = 200,
-        after: int | None = None,
-    ) -> dict[str, Any]:
-        """Matching lines, oldest first: the newest ``limit`` ones, or (``after``) the next ones
-        after that cursor. ``cursor`` is where a follow-up call for newer lines starts."""
-        where = self._filter(env, since, until, level, grep, release, time.time())
-        limit = max(1, min(limit, SEARCH_LIMIT_MAX))
-        cursor = self.store.last_id()  # read first: lines stored meanwhile come in the next call
-        where = replace(where, upto_id=cursor)
-        if after is None:
-            lines = self.store.search(where, limit)[::-1]
-        else:
-            lines = list(_take(self.store.scan(replace(where, after_id=after)), limit))
-            cursor = int(lines[-1]["id"]) if len(lines) == limit else max(cursor, after)
-        return {"lines": [_shown(line) for line in lines], "cursor": cursor}
-
-    def export(
-        self,
-        env: str,
-        since: str | None = None,
-        until: str | None = None,
-        level: str | None = None,
-        grep: str | None = None,
-        release: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Every matching line, oldest first: the cold archives' then the store's."""
-        where = self._filter(env, since, until, level, grep, release, time.time())
-        for archive in self.store.archives(env):
-            if (where.since and archive.last_at < where.since) or (
-                where.until and archive.first_at >= where.until
-            ):
-                continue
-            for row in read_archive(Path(archive.path)):
-                if _keeps(row, where):
-                    yield _shown(row)
-        for row in self.store.scan(where):
-            yield _shown(row)
-
-
-def _keeps(row: dict[str, Any], where: Filter) -> bool:
-    """The search filter applied to an archived line (no index there)."""
-    return (
-        (where.since is None or row["at"] >= where.since)
-        and (where.until is None or row["at"] < where.until)
-        and (where.min_level is None or row["level"] >= where.min_level)
-        and (where.release is None or row["release"] == where.release)
-        and (not where.contains or where.contains in ascii_lower(row["message"]))
-    )
-
-
-def _take(rows: Iterator[dict[str, Any]], limit: int) -> Iterator[dict[str, Any]]:
-    for i, row in enumerate(rows):
-        if i >= limit:
-            return
-        yield row
-
-
-def _shown(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored line as the API shows it: the level by name, the flags as words."""
-    flags = int(row.get("flags") or 0)
-    return {
-        **{k: v for k, v in row.items() if k != "flags"},
-        "level": level_name(int(row["level"])),
-        "truncated": bool(flags & 1),
-        "invalid_utf8": bool(flags & 2),
-    }
+    def export(self, env: str, **filters: Any) -> Iterator[dict[str, Any]]:
+        return logsearch.export(self.store, self.ctx.manifest, env, **filters)

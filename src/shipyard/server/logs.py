@@ -43,7 +43,9 @@ def register_logs(app: FastAPI, engine: Engine, principal: Callable[[Request], P
     ) -> dict[str, Any]:
         who: Principal = principal(request)
         access.read(who, env)
-        return service().search(env, since, until, level, grep, release, limit, after)
+        return service().search(
+            env, since=since, until=until, level=level, grep=grep, release=release, limit=limit, after=after
+        )
 
     @app.get("/api/logs/{env}/export")
     def export(
@@ -57,7 +59,7 @@ def register_logs(app: FastAPI, engine: Engine, principal: Callable[[Request], P
     ) -> StreamingResponse:
         who: Principal = principal(request)
         access.read(who, env)
-        lines = service().export(env, since, until, level, grep, release)
+        lines = service().export(env, since=since, until=until, level=level, grep=grep, release=release)
         first = next(lines, None)  # a bad filter fails here, as JSON, before the stream starts
 
         def body() -> Iterator[bytes]:
