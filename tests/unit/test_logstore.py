@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -20,7 +21,7 @@ from shipyard.drivers.logarchive import read_archive
 from shipyard.drivers.logfiles import CHUNK, read_new
 from shipyard.engine.context import Context
 from shipyard.engine.logs import LogService
-from shipyard.errors import QueryError
+from shipyard.errors import QueryError, StateError
 from shipyard.manifest.loader import parse_manifest
 from shipyard.state.logs import Filter, LogStore, Row
 from shipyard.state.store import open_store
@@ -206,3 +207,17 @@ def test_release_and_level_searches(tmp_path: Path) -> None:
         "line 10",
         "line 15",
     ]
+
+
+def test_an_unusable_store_is_a_state_error_with_a_hint(tmp_path: Path) -> None:
+    junk = tmp_path / "logs.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StateError, match="cannot open the log store") as info:
+        LogStore(junk)
+    assert "moving logs.db away" in info.value.hint
+    newer = tmp_path / "newer.db"
+    LogStore(newer).close()
+    with sqlite3.connect(newer) as conn:
+        conn.execute("PRAGMA user_version=99")
+    with pytest.raises(StateError, match="newer than this Shipyard"):
+        LogStore(newer)

@@ -26,7 +26,10 @@ def register_logs(app: FastAPI, engine: Engine, principal: Callable[[Request], P
 
     def service() -> LogService:
         if engine.logs is None:
-            raise ConflictError("this control plane keeps no central logs", "start it with `shipyard up`")
+            raise ConflictError(
+                "this control plane keeps no central logs: its log store could not be opened",
+                "see why in <home>/server.log; the instances' own files are in <home>/envs/ENV/logs/",
+            )
         return engine.logs
 
     @app.get("/api/logs/{env}")
