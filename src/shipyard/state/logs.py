@@ -258,9 +258,14 @@ class LogStore:
         )
 
     def _span(self, where: Filter) -> tuple[int, int] | None:
-        row = self._reader().execute(
-            "SELECT first_id, last_id FROM spans WHERE env = ? AND release = ?", (where.env, where.release)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT first_id, last_id FROM spans WHERE env = ? AND release = ?",
+                (where.env, where.release),
+            )
+            .fetchone()
+        )
         return (int(row[0]), int(row[1])) if row else None
 
     def sources(self) -> dict[str, Source]:
