@@ -76,6 +76,9 @@ def test_app_output_and_access_lines_are_searchable(shipyard: Shipyard) -> None:
     assert {line["release"] for line in access} == {"r1"}
     assert {line["instance"] for line in access} <= {"blue-0", "blue-1"}
 
+    stats = shipyard.cli("logs", "stats").stdout
+    assert "0 cold archive(s)" in stats and "0 old lines and 0 access lines dropped" in stats
+
     bad = shipyard.cli("logs", "dev", "--since", "a while", check=False)
     assert bad.returncode == 1 and "not a time" in bad.stderr and "Try:" in bad.stderr
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -17,6 +19,8 @@ from typing import Any, cast
 import pytest
 
 from shipyard.core.logline import MAX_LINE_BYTES
+from shipyard.core.traffic import TrafficBook
+from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.logarchive import read_archive
 from shipyard.drivers.logfiles import CHUNK, read_new
 from shipyard.engine.context import Context
@@ -221,3 +225,33 @@ def test_an_unusable_store_is_a_state_error_with_a_hint(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version=99")
     with pytest.raises(StateError, match="newer than this Shipyard"):
         LogStore(newer)
+
+
+def test_access_lines_from_the_udp_receiver_are_stored(tmp_path: Path) -> None:
+    receiver = AccessLogReceiver(TrafficBook())
+    service = _service(tmp_path)
+    service.access_log = receiver
+    receiver.start()
+    try:
+        host, port = receiver.address.split(":")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for line in (
+                b"<134>Dec  1 12:00:00 haproxy[1]: SY fe_dev blue-0 404 3 1764590400.042 -- GET /missing",
+                b"SY fe_prod <NOSRV> 503 0 1764590401.000 SC GET /",
+                b"not an access line",
+            ):
+                sock.sendto(line, (host, int(port)))
+        for _ in range(100):  # wait (bounded) for the receiver's thread
+            if len(receiver.sink) == 2 and receiver.malformed == 1:
+                break
+            time.sleep(0.02)
+    finally:
+        receiver.stop()
+    service.ingest_once()
+    dev = service.search("dev")["lines"]
+    assert [(x["stream"], x["instance"], x["level"], x["message"], x["at"]) for x in dev] == [
+        ("access", "blue-0", "warn", "GET /missing 404 3ms blue-0", 1764590400.042)
+    ]
+    prod = service.search("prod")["lines"]
+    assert [(x["instance"], x["level"], x["message"]) for x in prod] == [("", "error", "GET / 503 0ms")]
+    assert not receiver.sink
