@@ -8,6 +8,7 @@ exceptions are mapped to these at the driver boundary and never leak.
 
     ShipyardError
     ├── ManifestError          shipyard.yaml is missing or invalid (status 422)
+    ├── QueryError             a search's filter is malformed (a time, a level) (400)
     ├── StateError             the state store is unusable or a record is missing (404/500)
     │   └── NotFoundError      a named release/deployment/environment does not exist (404)
     ├── LockHeldError          another deployment holds the environment's lock (409)
@@ -42,6 +43,10 @@ class ShipyardError(Exception):
 
 class ManifestError(ShipyardError):
     status = 422
+
+
+class QueryError(ShipyardError):
+    status = 400
 
 
 class StateError(ShipyardError):
@@ -101,6 +106,7 @@ ERRORS_BY_NAME: dict[str, type[ShipyardError]] = {
     for cls in (
         ShipyardError,
         ManifestError,
+        QueryError,
         StateError,
         NotFoundError,
         LockHeldError,

@@ -7,6 +7,7 @@ wiring on their own folders.
 from __future__ import annotations
 
 import os
+import sys
 
 import psutil
 import uvicorn
@@ -21,9 +22,11 @@ from shipyard.drivers.probe import Prober
 from shipyard.drivers.supervisor import LocalRuntime, port_is_free
 from shipyard.engine.context import Context, Paths
 from shipyard.engine.engine import Engine
-from shipyard.errors import ShipyardError
+from shipyard.engine.logs import LogService
+from shipyard.errors import ShipyardError, StateError
 from shipyard.manifest.loader import load_manifest
 from shipyard.server.api import create_app
+from shipyard.state.logs import LogStore
 from shipyard.state.store import open_store
 
 DEFAULT_API_PORT = 7310
@@ -48,7 +51,17 @@ def build_engine(paths: Paths) -> Engine:
         traffic=traffic,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    return Engine(ctx, access_log)
+    return Engine(ctx, access_log, _log_service(ctx, access_log))
+
+
+def _log_service(ctx: Context, access_log: AccessLogReceiver) -> LogService | None:
+    """The central logs; an unusable logs.db turns them off, not the control plane."""
+    try:
+        store = LogStore(ctx.paths.logs_db, ctx.manifest.logs.max_size)
+    except StateError as exc:
+        print(f"central logs are off: {exc.message}; {exc.hint}", file=sys.stderr, flush=True)
+        return None
+    return LogService(ctx, store, access_log)
 
 
 def serve(paths: Paths, host: str, port: int) -> None:

@@ -82,9 +82,7 @@ def test_audit_verify_finds_a_tampered_entry(shipyard: Shipyard) -> None:
     shipyard.up()
     shipyard.cli("users", "add", "dana", "--role", "deployer", "--env", "dev")
     shipyard.cli("users", "grant", "dana", "--role", "approver", "--env", "dev")
-    db = shipyard.home / "state" / "state.db"
-    if not db.exists():
-        db = next(shipyard.home.rglob("*.db"))
+    db = shipyard.home / "state.db"  # the state store (not logs.db, the central log store)
     with sqlite3.connect(db) as conn:
         # the triggers refuse changes; an attacker with file access drops them first
         conn.execute("DROP TRIGGER audit_no_update")

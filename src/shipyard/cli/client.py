@@ -9,6 +9,7 @@ Used by every CLI command that talks to a running server.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ class Client:
 
     def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         return self._call("POST", path, json=body or {}, params=params)
+
+    def stream(self, path: str, **params: Any) -> Iterator[bytes]:
+        """A GET whose answer is read piece by piece (``shipyard logs export``)."""
+        try:
+            with self._http.stream("GET", path, params=params, timeout=None) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise _error_from(resp.json(), resp.status_code)
+                yield from resp.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise ServerUnavailable(
+                f"the control plane at {self.url} did not answer ({type(exc).__name__})",
+                "check it with `shipyard status`; start it with `shipyard up`",
+            ) from None
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
+from shipyard.cli import logs as logs_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import secrets as secrets_cli
@@ -42,6 +43,7 @@ app.add_typer(users_cli.users_app, name="users")
 app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
 app.add_typer(secrets_cli.secrets_app, name="secrets")
+app.add_typer(logs_cli.logs_app, name="logs")
 app.command()(users_cli.whoami)
 app.add_typer(config_cli.config_app, name="config")
 for command in (promote_cli.promote, promote_cli.approve, promote_cli.reject, promote_cli.approvals):
@@ -270,39 +272,6 @@ def deployments(
         shown = {step["detail"] for step in dep["steps"]}
         if dep["error"] and dep["error"] not in shown:
             console.print(f"    [red]{escape(dep['error'])}[/]", highlight=False)
-
-
-@app.command()
-def logs(
-    env: Annotated[str, typer.Argument(help="Environment.")] = "dev",
-    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
-    lines: Annotated[int, typer.Option(help="Lines of each instance to show first.")] = 20,
-) -> None:
-    """The output of the environment's instances."""
-    folder = Opts.home / "envs" / env / "logs"
-    if not folder.is_dir():
-        raise ShipyardError(
-            f"no logs for environment {env!r} in {folder}",
-            f"deploy it first with `shipyard deploy {env}`",
-        )
-    offsets: dict[Path, int] = {}
-    for path in sorted(folder.glob("*.log")):
-        text = path.read_text(errors="replace").splitlines()
-        for line in text[-lines:]:
-            console.print(f"[dim]{path.stem}[/] {escape(line)}", highlight=False)
-        offsets[path] = path.stat().st_size
-    while follow_:
-        time.sleep(0.3)
-        for path in sorted(folder.glob("*.log")):
-            size = path.stat().st_size
-            start = offsets.get(path, 0)
-            if size > start:
-                with open(path, "rb") as fh:
-                    fh.seek(start)
-                    chunk = fh.read(size - start).decode(errors="replace")
-                for line in chunk.splitlines():
-                    console.print(f"[dim]{path.stem}[/] {escape(line)}", highlight=False)
-            offsets[path] = size
 
 
 @lock_app.command("break")

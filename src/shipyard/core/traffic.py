@@ -16,8 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 # %f frontend (one per environment), %s server, %ST status, %Ta active time (ms),
-# %Ts.%ms accept date, %ts termination state.
-LOG_FORMAT = "SY %f %s %ST %Ta %Ts.%ms %ts"
+# %Ts.%ms accept date, %ts termination state; %HM method and %HPO path (no query string,
+# which may carry secrets) for the central log store, after the fields parsed here.
+LOG_FORMAT = "SY %f %s %ST %Ta %Ts.%ms %ts %HM %HPO"
 BUCKETS_PER_SECOND = 4
 KEEP_SECONDS = 900
 

@@ -2,7 +2,9 @@
 
 Called by the engine. Each instance runs its manifest command through /bin/sh
 in its own session (so it outlives a killed control plane and can be adopted),
-writes stdout and stderr to a log file, and carries SHIPYARD_HOME and
+writes stdout and stderr to two log files (``<name>.log``, ``<name>.stderr.log``, each
+opening with a ``--- shipyard: starting instance N`` marker that the log ingester reads),
+and carries SHIPYARD_HOME and
 SHIPYARD_INSTANCE_ID in its environment so that orphans can be found and
 stopped after a crash of the control plane.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from shipyard.drivers import procs
+from shipyard.drivers.logfiles import stderr_path
 from shipyard.errors import InstanceError
 
 
@@ -62,9 +65,11 @@ class LocalRuntime:
             "SHIPYARD_HOME": str(self.home),
             "SHIPYARD_INSTANCE_ID": str(instance_id),
         }
-        with open(log_path, "ab") as log:
-            log.write(f"--- shipyard: starting `{command}` at {time.ctime()}\n".encode())
-            log.flush()
+        marker = f"--- shipyard: starting instance {instance_id} `{command}` at {time.ctime()}\n".encode()
+        with open(log_path, "ab") as log, open(stderr_path(log_path), "ab") as errors:
+            for out in (log, errors):
+                out.write(marker)
+                out.flush()
             try:
                 child = subprocess.Popen(
                     ["/bin/sh", "-c", command],
@@ -72,7 +77,7 @@ class LocalRuntime:
                     env=full_env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
-                    stderr=subprocess.STDOUT,
+                    stderr=errors,
                     start_new_session=True,
                 )
             except OSError as exc:
@@ -112,8 +117,11 @@ class LocalRuntime:
         return found
 
     def log_tail(self, log_path: Path, lines: int = 5) -> str:
-        try:
-            text = log_path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text[-lines:])
+        """The last lines of an instance's stdout, then of its stderr (where tracebacks go)."""
+        text: list[str] = []
+        for path in (log_path, stderr_path(log_path)):
+            try:
+                text += path.read_text(errors="replace").splitlines()[-lines:]
+            except FileNotFoundError:
+                continue
+        return "\n".join(text)

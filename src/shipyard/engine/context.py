@@ -41,6 +41,10 @@ class Paths:
         return self.home / "state.db"
 
     @property
+    def logs_db(self) -> Path:
+        return self.home / "logs.db"
+
+    @property
     def proxy(self) -> Path:
         return self.home / "proxy"
 

@@ -24,6 +24,7 @@ from shipyard.engine.config import resolve_env
 from shipyard.engine.context import Context
 from shipyard.engine.database import check_deployable
 from shipyard.engine.deploy import Deployment, stop_instances
+from shipyard.engine.logs import LogService
 from shipyard.engine.migrations import Migrations
 from shipyard.engine.promotion import pick_release
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
@@ -33,8 +34,11 @@ from shipyard.manifest.models import Canary
 
 
 class Engine:
-    def __init__(self, ctx: Context, access_log: AccessLogReceiver | None = None) -> None:
+    def __init__(
+        self, ctx: Context, access_log: AccessLogReceiver | None = None, logs: LogService | None = None
+    ) -> None:
         self.ctx = ctx
+        self.logs = logs
         self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
         self.vault = Vault(ctx.store, self.access, ctx.paths.master_key, lambda: ctx.manifest.vault)
         ctx.secrets = RuntimeSecrets(self.vault)
@@ -54,6 +58,8 @@ class Engine:
         done = reconcile_at_start(self.ctx)
         done.insert(0, opened)
         self.reconciler.start()
+        if self.logs is not None:
+            self.logs.start()
         return done + self.backup_scheduler.start()
 
     def close(self) -> None:
@@ -61,6 +67,8 @@ class Engine:
         self.reconciler.stop()
         if self.access_log is not None:
             self.access_log.stop()
+        if self.logs is not None:
+            self.logs.stop()
         for thread in self._threads:
             thread.join(timeout=1)
 

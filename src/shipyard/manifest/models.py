@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from shipyard.core.durations import format_duration, parse_duration
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
 from shipyard.manifest.database import Database, merge_database
+from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -293,6 +294,7 @@ class Environment(Model):
     )
     approval: Approval | None = Field(None, description="Deployments here wait for a second person.")
     database: Database | None = Field(None, description="Overrides the keys of `database` it sets.")
+    logs: EnvLogs | None = Field(None, description="Overrides the top-level log retention here.")
 
 
 class Manifest(Model):
@@ -321,6 +323,7 @@ class Manifest(Model):
         default_factory=dict, description="Rules for configuration keys (required, type, pattern)."
     )
     promotion: Promotion | None = Field(None, description="The order releases go through environments.")
+    logs: Logs = Field(default_factory=Logs, description="Retention and size of the central log store.")
 
     @model_validator(mode="before")
     @classmethod
@@ -370,6 +373,7 @@ class Manifest(Model):
                 data_dirs[folder] = name
         check_path(self.promotion, self.environments)
         check_config(self)
+        check_retention(self)
         return self
 
     def instances(self, env: str) -> int:

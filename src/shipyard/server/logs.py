@@ -1,0 +1,89 @@
+"""The log routes of the API: search, follow and export an environment's logs.
+
+``register_logs(app, engine, principal)`` is called by ``server/api.py``. Each route needs a
+token whose user may ``read`` the environment, like the other read routes. Search
+answers JSON (``{"lines": [...], "cursor": N}``; ``after=cursor`` asks for newer lines,
+which is how ``shipyard logs -f`` follows); export streams JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+
+from shipyard.core.access import Principal
+from shipyard.engine.engine import Engine
+from shipyard.engine.logs import LogService
+from shipyard.errors import ConflictError
+
+
+def register_logs(app: FastAPI, engine: Engine, principal: Callable[[Request], Principal]) -> None:
+    access = engine.access
+
+    def service() -> LogService:
+        if engine.logs is None:
+            raise ConflictError(
+                "this control plane keeps no central logs: its log store could not be opened",
+                "see why in <home>/server.log; the instances' own files are in <home>/envs/ENV/logs/",
+            )
+        return engine.logs
+
+    @app.get("/api/logs/{env}")
+    def search(
+        env: str,
+        request: Request,
+        since: str | None = None,
+        until: str | None = None,
+        level: str | None = None,
+        grep: str | None = None,
+        release: str | None = None,
+        limit: int = 200,
+        after: int | None = None,
+    ) -> dict[str, Any]:
+        who: Principal = principal(request)
+        access.read(who, env)
+        return service().search(
+            env, since=since, until=until, level=level, grep=grep, release=release, limit=limit, after=after
+        )
+
+    @app.get("/api/logs/{env}/export")
+    def export(
+        env: str,
+        request: Request,
+        since: str | None = None,
+        until: str | None = None,
+        level: str | None = None,
+        grep: str | None = None,
+        release: str | None = None,
+    ) -> StreamingResponse:
+        who: Principal = principal(request)
+        access.read(who, env)
+        lines = service().export(env, since=since, until=until, level=level, grep=grep, release=release)
+        first = next(lines, None)  # a bad filter fails here, as JSON, before the stream starts
+
+        def body() -> Iterator[bytes]:
+            if first is None:
+                return
+            yield (json.dumps(first, ensure_ascii=False) + "\n").encode()
+            for line in lines:
+                yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
+
+        return StreamingResponse(body(), media_type="application/x-ndjson")
+
+    @app.get("/api/logs")
+    def stats(request: Request) -> dict[str, Any]:
+        who: Principal = principal(request)
+        access.read(who)
+        logs = service()
+        return {
+            **logs.stats,
+            "lines": logs.store.count(),
+            "bytes": logs.store.used_bytes(),
+            "max_bytes": logs.store.max_bytes,
+            "archives": len(logs.store.archives()),
+            "errors": logs.errors,
+        }
