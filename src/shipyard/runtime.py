@@ -18,9 +18,13 @@ from shipyard.drivers.builder import Builder
 from shipyard.drivers.files import write_json
 from shipyard.drivers.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.probe import Prober
+from shipyard.drivers.receivers import Dispatcher
 from shipyard.drivers.supervisor import LocalRuntime, port_is_free
+from shipyard.drivers.usage import UsageSampler
+from shipyard.engine.alerting import Alerting
 from shipyard.engine.context import Context, Paths
 from shipyard.engine.engine import Engine
+from shipyard.engine.notifying import Notifier
 from shipyard.errors import ShipyardError
 from shipyard.manifest.loader import load_manifest
 from shipyard.server.api import create_app
@@ -35,9 +39,11 @@ def build_engine(paths: Paths) -> Engine:
     me = psutil.Process()
     traffic = TrafficBook()
     access_log = AccessLogReceiver(traffic)
+    store = open_store(paths.state_db)
+    notifier = Notifier(store, Dispatcher())
     ctx = Context(
         paths=paths,
-        store=open_store(paths.state_db),
+        store=store,
         proxy=HAProxy(paths.proxy, find_haproxy(), log_target=access_log.address),
         runtime=LocalRuntime(paths.home.resolve()),
         builder=Builder(paths.releases, paths.cache),
@@ -46,9 +52,10 @@ def build_engine(paths: Paths) -> Engine:
         manifest=manifest,
         manifest_text=paths.manifest.read_text(),
         traffic=traffic,
+        notifier=notifier,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    return Engine(ctx, access_log)
+    return Engine(ctx, access_log, Alerting(ctx, notifier, UsageSampler()))
 
 
 def serve(paths: Paths, host: str, port: int) -> None:

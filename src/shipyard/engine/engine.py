@@ -17,6 +17,7 @@ from shipyard.core.rollout import describe_plan, min_interval_for
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.procs import stored_ref
 from shipyard.engine.access import Access
+from shipyard.engine.alerting import Alerting
 from shipyard.engine.context import Context
 from shipyard.engine.deploy import Deployment, stop_instances
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
@@ -25,8 +26,11 @@ from shipyard.manifest.models import Canary
 
 
 class Engine:
-    def __init__(self, ctx: Context, access_log: AccessLogReceiver | None = None) -> None:
+    def __init__(
+        self, ctx: Context, access_log: AccessLogReceiver | None = None, alerting: Alerting | None = None
+    ) -> None:
         self.ctx = ctx
+        self.alerting = alerting
         self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
         self.reconciler = Reconciler(ctx)
         self.access_log = access_log
@@ -37,10 +41,14 @@ class Engine:
             self.access_log.start()
         done = reconcile_at_start(self.ctx)
         self.reconciler.start()
+        if self.alerting is not None:
+            self.alerting.start()
         return done
 
     def close(self) -> None:
         self.reconciler.stop()
+        if self.alerting is not None:
+            self.alerting.stop()
         if self.access_log is not None:
             self.access_log.stop()
         for thread in self._threads:
@@ -85,10 +93,18 @@ class Engine:
                 ctx.store.add_event(dep_id, "plan", line)
         ctx.sync_proxy()  # a new environment or port gets its frontend now
         job = Deployment(ctx, dep_id, env, release_id)
-        thread = threading.Thread(target=job.run, name=f"deploy-{dep_id}", daemon=True)
+        ctx.notify(dep_id, env, "deployment.started", reason or kind)
+        thread = threading.Thread(target=lambda: self._run(job), name=f"deploy-{dep_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return dep_id
+
+    def _run(self, job: Deployment) -> None:
+        """Run a deployment, then announce how it ended (a canary's rollout announced its own)."""
+        job.run()
+        dep = self.ctx.store.deployment(job.dep_id)
+        if dep.status != "running" and self.ctx.store.rollout(job.dep_id) is None:
+            self.ctx.notify(job.dep_id, job.env, f"deployment.{dep.status}", dep.error or "")
 
     def _check_traffic(self, env: str, canary: Canary) -> None:
         """Refuse an interval too short to collect min_requests at the first step's share of traffic."""

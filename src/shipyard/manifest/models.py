@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.core.durations import format_duration, parse_duration
+from shipyard.manifest.alerts import Alerts, Routing
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -246,7 +247,7 @@ class Strategy(Model):
         return chosen
 
 
-class Notifications(Model):
+class Notifications(Routing):
     webhook: str | None = Field(
         None,
         pattern=r"^https?://",
@@ -277,8 +278,9 @@ class Manifest(Model):
     )
     strategy: Strategy = Field(default_factory=Strategy, description="Default rollout strategy.")
     notifications: Notifications = Field(
-        default_factory=Notifications, description="Where rollout events are sent."
+        default_factory=Notifications, description="Where alerts and deployment events are sent."
     )
+    alerts: Alerts = Field(default_factory=Alerts, description="Alert rules and how often they run.")
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
@@ -304,6 +306,9 @@ class Manifest(Model):
                     "give each environment its own port"
                 )
             ports[env.port] = name
+        for rule_name, rule in self.alerts.rules.items():
+            if unknown := [e for e in rule.environments if e not in self.environments]:
+                raise ValueError(f"alerts.rules.{rule_name}.environments: unknown environment {unknown[0]!r}")
         return self
 
     def instances(self, env: str) -> int:

@@ -24,6 +24,7 @@ from shipyard.core import records as r
 from shipyard.errors import LockHeldError, NotFoundError
 from shipyard.state.audit import AuditStore
 from shipyard.state.identity import IdentityStore
+from shipyard.state.observe import ObserveStore
 from shipyard.state.schema import (
     analysis_checks,
     deployments,
@@ -67,6 +68,7 @@ class StateStore:
         self._engine = engine
         self.identity = IdentityStore(engine)
         self.audit = AuditStore(engine)
+        self.observe = ObserveStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
