@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import users as users_cli
 from shipyard.cli.client import Client
@@ -37,6 +38,7 @@ app.add_typer(rollout_cli.rollout_app, name="rollout")
 app.add_typer(users_cli.users_app, name="users")
 app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
+app.add_typer(alerts_cli.alerts_app, name="alerts")
 app.command()(users_cli.whoami)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -213,6 +215,11 @@ def status() -> None:
             )
     for line in data["reconciler_errors"]:
         err.print(f"[yellow]reconciler:[/] {line}")
+    notes = data.get("alerts") or {}
+    if notes.get("firing"):
+        console.print(f"[red]{notes['firing']} alert(s) firing[/]: see `shipyard alerts list`")
+    for failed in notes.get("failed_deliveries", []):
+        err.print(f"[red]notification to {failed['receiver']} failed:[/] {escape(failed['detail'])}")
 
 
 @app.command()

@@ -299,6 +299,17 @@ class Engine:
             "proxy_running": ctx.proxy.is_running(),
             "environments": envs,
             "reconciler_errors": self.reconciler.errors,
+            "alerts": self._alerts_summary(),
+        }
+
+    def _alerts_summary(self) -> dict[str, Any]:
+        """Firing alerts and the failed deliveries of the last hour, for ``status``."""
+        observe = self.ctx.store.observe
+        since = time.time() - 3600
+        failed = [d for d in observe.deliveries(20) if d["status"] == "failed" and d["at"] >= since]
+        return {
+            "firing": sum(1 for a in observe.alerts() if a.state == "firing"),
+            "failed_deliveries": [{"receiver": d["receiver"], "detail": d["detail"]} for d in failed[:3]],
         }
 
     def break_lock(self, env: str) -> dict[str, Any]:

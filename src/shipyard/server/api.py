@@ -21,6 +21,7 @@ from shipyard.core.audit import verify_chain
 from shipyard.core.records import Deployment
 from shipyard.engine.engine import Engine
 from shipyard.errors import AuthError, ShipyardError
+from shipyard.server.observe import register_observe
 
 T = TypeVar("T")
 
@@ -279,4 +280,5 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
         decide(who, "admin", None)
         return vars(verify_chain(store.audit.entries()))
 
+    register_observe(app, engine, _principal)
     return app
