@@ -8,9 +8,9 @@ import yaml
 from pydantic import ValidationError
 
 from shipyard.core.alerts import RESOLVED_KEEP, Alert, Observation, RuleSpec, evaluate, parse_condition
+from shipyard.errors import ManifestError
 from shipyard.manifest.alerts import DEFAULT_RULES, AlertRule, Alerts
 from shipyard.manifest.loader import parse_manifest
-from shipyard.errors import ManifestError
 
 
 @pytest.mark.parametrize(
