@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from shipyard.cli.session import client
 from shipyard.errors import ConflictError
@@ -43,23 +42,16 @@ def _span(seconds: float) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
-def _alerts_table(alerts: list[dict[str, Any]]) -> Table:
-    table = Table("state", "alert", "severity", "where", "value", "since", "summary")
-    for a in alerts:
-        labels = a["labels"]
-        where = " ".join(labels[k] for k in ("env", "release", "instance") if labels.get(k))
-        state = a["state"]
-        since = a["resolved_at"] if state == "resolved" else (a["fired_at"] or a["active_since"])
-        table.add_row(
-            f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
-            escape(a["rule"]),
-            labels.get("severity", ""),
-            escape(where),
-            a["annotations"].get("value", ""),
-            _ago(since),
-            escape(a["annotations"].get("summary", "")),
-        )
-    return table
+def _alert_line(a: dict[str, Any]) -> str:
+    labels = a["labels"]
+    where = " ".join(labels[k] for k in ("env", "release", "instance") if labels.get(k))
+    state = a["state"]
+    since = a["resolved_at"] if state == "resolved" else (a["fired_at"] or a["active_since"])
+    return (
+        f"[{STATE_STYLE.get(state, 'white')}]{state:<8}[/] {labels.get('severity', ''):<8} "
+        f"{escape(a['rule'])}  {escape(where)}  {a['annotations'].get('value', '')}  "
+        f"since {_ago(since)}: {escape(a['annotations'].get('summary', ''))}"
+    )
 
 
 @alerts_app.command("list")
@@ -71,29 +63,28 @@ def list_alerts(
     alerts = data["alerts"]
     last = f"last evaluation {_ago(data['last_run'])}" if data["last_run"] else "not evaluated yet"
     console.print(f"rules run every {data['interval']:g}s, {last}", highlight=False)
-    if alerts:
-        console.print(_alerts_table(alerts))
-    else:
+    for a in alerts:
+        console.print(_alert_line(a), highlight=False)
+    if not alerts:
         console.print("no alert is pending or firing")
-    if data["silences"]:
-        table = Table("silence", "matchers", "ends", "by", "comment")
-        for s in data["silences"]:
-            ends = _ago(s["ends_at"]) if s["active"] else f"ended {_ago(s['ends_at'])}"
-            matchers = " ".join(f"{k}={v}" for k, v in s["matchers"].items())
-            table.add_row(str(s["id"]), escape(matchers), ends, s["created_by"], escape(s["comment"]))
-        console.print(table)
+    for quiet in data["silences"]:
+        ends = ("ends " if quiet["active"] else "ended ") + _ago(quiet["ends_at"])
+        matchers = " ".join(f"{k}={v}" for k, v in quiet["matchers"].items())
+        console.print(
+            f"silence {quiet['id']}: {escape(matchers)} {ends} (by {quiet['created_by']}) "
+            f"{escape(quiet['comment'])}",
+            highlight=False,
+        )
     if data["deliveries"]:
-        table = Table("sent", "receiver", "what", "outcome", "detail")
-        for d in data["deliveries"]:
-            outcome = "[green]delivered[/]" if d["status"] == "delivered" else "[red]FAILED[/]"
-            table.add_row(
-                _ago(d["at"]),
-                f"{d['receiver']} ({d['receiver_kind']})",
-                escape(d["title"]),
-                f"{outcome} ({d['attempts']} attempt{'s' if d['attempts'] != 1 else ''})",
-                escape(d["detail"]),
-            )
-        console.print(table)
+        console.print("recent notifications:")
+    for d in data["deliveries"]:
+        outcome = "[green]delivered[/]" if d["status"] == "delivered" else "[red]FAILED[/]"
+        tries = f"{d['attempts']} attempt{'s' if d['attempts'] != 1 else ''}"
+        console.print(
+            f"  {_ago(d['at'])}  {d['receiver']} ({d['receiver_kind']}) {outcome} after {tries}: "
+            f"{escape(d['title'])}: {escape(d['detail'])}",
+            highlight=False,
+        )
     for line in data["errors"]:
         console.print(f"[yellow]alerting:[/] {escape(line)}")
 
