@@ -10,6 +10,10 @@ Started and stopped by the engine. One evaluation (``run_once``):
 3. plans the notifications due (``core.routing`` through the ``Notifier``), hands them to the
    dispatcher (off this thread), and saves alert states and routing groups in one transaction.
 
+Between evaluations, every ``FLUSH_TICK`` the loop only re-plans notifications over the stored
+alerts (``flush``), so a group's ``group_wait`` and ``group_interval`` are kept to the second
+rather than rounded up to the next evaluation.
+
 Errors of one evaluation are kept (``errors``, shown in status) and the loop goes on.
 """
 
@@ -30,6 +34,7 @@ from shipyard.engine.notifying import Notifier
 
 FAILED = ("failed", "rolled_back")
 RESTART_HISTORY_S = 86400.0
+FLUSH_TICK = 1.0  # routing runs this often, so group_wait is not rounded up to the interval
 
 
 class Figures:
@@ -122,15 +127,34 @@ class Alerting:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.ctx.manifest.alerts.interval):
+        # evaluations at fixed times, `interval` apart, each at its scheduled time (as Prometheus
+        # does), so `for: 10s` with a 10s interval fires at the second evaluation, not the third
+        interval = self.ctx.manifest.alerts.interval
+        due = self.clock() + interval
+        while not self._stop.wait(max(0.0, min(FLUSH_TICK, due - self.clock()))):
             try:
-                self.run_once()
+                if self.clock() >= due:
+                    at, due = due, due + interval
+                    if due < self.clock():  # fell behind (a slow store): start again from now
+                        due = self.clock() + interval
+                    self.run_once(at)
+                else:
+                    self.flush()
             except Exception as exc:  # keep evaluating; surface the error in status
                 self.errors = [*self.errors[-9:], f"{time.ctime()}: {exc!r}"]
 
-    def run_once(self) -> list[Alert]:
-        """One evaluation; returns every alert's new state."""
+    def flush(self) -> None:
+        """Between evaluations: send what grouping made due since (``group_wait`` has its own clock)."""
         ctx, now = self.ctx, self.clock()
+        before = ctx.store.observe.groups()
+        messages, groups = self.notifier.plan(ctx.manifest, ctx.store.observe.alerts(), now)
+        if messages or groups != before:
+            self.notifier.send_alerts(ctx.manifest, messages)
+            ctx.store.observe.save_groups(groups)
+
+    def run_once(self, at: float | None = None) -> list[Alert]:
+        """One evaluation (at ``at``, default now); returns every alert's new state."""
+        ctx, now = self.ctx, at if at is not None else self.clock()
         manifest = ctx.manifest
         self._sample(now)
         figures = Figures(ctx, self.usage, now)

@@ -98,13 +98,11 @@ DEFAULT_RULES: dict[str, AlertRule] = {
         "error_rate > 1%",
         "warning",
         "{env} {release}: {value} of answers are errors (over 1%)",
-        **{"for": "10s"},
     ),
     "ErrorRateCritical": _rule(
         "error_rate > 5%",
         "critical",
         "{env} {release}: {value} of answers are errors (over 5%)",
-        **{"for": "10s"},
     ),
     "CpuHigh": _rule(
         "cpu > 80%", "warning", "{env} {instance}: CPU {value} of a core (over 80%)", **{"for": "5m"}

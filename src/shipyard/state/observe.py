@@ -35,6 +35,17 @@ def _pairs(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in json.loads(text).items()))
 
 
+def _group_row(g: Group) -> Row:
+    return {
+        "key": g.key,
+        "receiver": g.receiver,
+        "labels": json.dumps([list(p) for p in g.labels]),
+        "first_seen": g.first_seen,
+        "last_sent_at": g.last_sent_at,
+        "sent_firing": json.dumps(sorted(g.sent_firing)),
+    }
+
+
 class ObserveStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -93,17 +104,7 @@ class ObserveStore:
             }
             for a in alerts
         ]
-        group_rows = [
-            {
-                "key": g.key,
-                "receiver": g.receiver,
-                "labels": json.dumps([list(p) for p in g.labels]),
-                "first_seen": g.first_seen,
-                "last_sent_at": g.last_sent_at,
-                "sent_firing": json.dumps(sorted(g.sent_firing)),
-            }
-            for g in groups.values()
-        ]
+        group_rows = [_group_row(g) for g in groups.values()]
         with self._engine.begin() as conn:
             conn.execute(delete(alert_states))
             conn.execute(delete(alert_groups))
@@ -111,6 +112,13 @@ class ObserveStore:
                 conn.execute(insert(alert_states), alert_rows)
             if group_rows:
                 conn.execute(insert(alert_groups), group_rows)
+
+    def save_groups(self, groups: dict[str, Group]) -> None:
+        rows = [_group_row(g) for g in groups.values()]
+        with self._engine.begin() as conn:
+            conn.execute(delete(alert_groups))
+            if rows:
+                conn.execute(insert(alert_groups), rows)
 
     # silences ---------------------------------------------------------------------------------
     def add_silence(self, matchers: dict[str, str], ends_at: float, by: str, comment: str) -> int:
