@@ -24,6 +24,7 @@ from shipyard.drivers.usage import UsageSampler
 from shipyard.engine.alerting import Alerting
 from shipyard.engine.context import Context, Paths
 from shipyard.engine.engine import Engine
+from shipyard.engine.healthwatch import HealthWatch
 from shipyard.engine.notifying import Notifier
 from shipyard.errors import ShipyardError
 from shipyard.manifest.loader import load_manifest
@@ -55,7 +56,8 @@ def build_engine(paths: Paths) -> Engine:
         notifier=notifier,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    return Engine(ctx, access_log, Alerting(ctx, notifier, UsageSampler()))
+    alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()))
+    return Engine(ctx, access_log, alerting)
 
 
 def serve(paths: Paths, host: str, port: int) -> None:

@@ -2,7 +2,8 @@
 
 Started and stopped by the engine. One evaluation (``run_once``):
 
-1. gathers each environment's figures: per release the request rate, error rate and latency
+1. probes every instance's health (``HealthWatch``: its history of changes is kept) and
+   gathers each environment's figures: per release the request rate, error rate and latency
    percentiles of its servers from the ``TrafficBook`` (HAProxy's per-request log), per
    instance CPU and memory (psutil) and restarts, per environment failed deployments;
 2. evaluates every rule (``core.alerts.evaluate``) against the alerts stored by the
@@ -30,6 +31,7 @@ from shipyard.core.records import Instance
 from shipyard.drivers.procs import stored_ref
 from shipyard.drivers.usage import Usage, UsageSampler
 from shipyard.engine.context import Context
+from shipyard.engine.healthwatch import HealthWatch
 from shipyard.engine.notifying import Notifier
 
 FAILED = ("failed", "rolled_back")
@@ -105,9 +107,15 @@ class Figures:
 
 class Alerting:
     def __init__(
-        self, ctx: Context, notifier: Notifier, sampler: UsageSampler, clock: Callable[[], float] = time.time
+        self,
+        ctx: Context,
+        notifier: Notifier,
+        sampler: UsageSampler,
+        health: HealthWatch | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.ctx = ctx
+        self.health = health
         self.notifier = notifier
         self.sampler = sampler
         self.clock = clock
@@ -125,6 +133,9 @@ class Alerting:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        if self.health is not None:
+            self.health.close()
+        self.notifier.close()
 
     def _loop(self) -> None:
         # evaluations at fixed times, `interval` apart, each at its scheduled time (as Prometheus
@@ -157,6 +168,8 @@ class Alerting:
         ctx, now = self.ctx, at if at is not None else self.clock()
         manifest = ctx.manifest
         self._sample(now)
+        if self.health is not None:
+            self.health.check(now)
         figures = Figures(ctx, self.usage, now)
         prior = {a.fingerprint: a for a in ctx.store.observe.alerts()}
         by_rule: dict[str, dict[str, Alert]] = {}

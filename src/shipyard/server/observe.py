@@ -1,6 +1,8 @@
-"""Observability routes of the control plane's API: alerts, silences and deliveries.
+"""Observability routes of the control plane's API: health, alerts, silences and deliveries.
 
-``server/api.py`` calls ``register_observe`` once. Reads need the ``read`` permission
+``server/api.py`` calls ``register_observe`` once. ``GET /health`` (application/health+json)
+needs no token, as a load balancer or uptime monitor probes it: it holds statuses, release
+ids and instance names, never a secret, pid or port. Other reads need the ``read`` permission
 on the environments shown; a silence is an audited action needing ``deploy`` on the
 silenced environment (or on every environment when the silence names none).
 """
@@ -12,11 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shipyard.core.access import Principal
 from shipyard.core.durations import parse_duration
 from shipyard.engine.engine import Engine
+from shipyard.engine.healthwatch import health_report
 
 MAX_SILENCE_S = 90 * 86400.0
 
@@ -42,6 +46,19 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
 
     def source(request: Request) -> str:
         return request.client.host if request.client else ""
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        """Unauthenticated, like a load balancer's probe: statuses only, no secret, pid or port."""
+        watch = engine.alerting.health if engine.alerting else None
+        doc = health_report(engine.ctx, watch, app.version)
+        code = 503 if doc["status"] == "fail" else 200
+        return JSONResponse(doc, status_code=code, media_type="application/health+json")
+
+    @app.get("/api/health/{env}/history")
+    def health_history(env: str, who: Principal = Depends(principal), limit: int = 50) -> dict[str, Any]:
+        access.read(who, env)
+        return {"env": env, "history": store.health_history(env, limit)}
 
     @app.get("/api/alerts")
     def alerts(who: Principal = Depends(principal), limit: int = 20) -> dict[str, Any]:
