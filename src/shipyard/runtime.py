@@ -25,6 +25,7 @@ from shipyard.engine.alerting import Alerting
 from shipyard.engine.context import Context, Paths
 from shipyard.engine.engine import Engine
 from shipyard.engine.healthwatch import HealthWatch
+from shipyard.engine.metrics import MetricsRecorder
 from shipyard.engine.notifying import Notifier
 from shipyard.errors import ShipyardError
 from shipyard.manifest.loader import load_manifest
@@ -56,7 +57,7 @@ def build_engine(paths: Paths) -> Engine:
         notifier=notifier,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()))
+    alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
     return Engine(ctx, access_log, alerting)
 
 

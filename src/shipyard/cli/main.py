@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shipyard.cli import alerts as alerts_cli
+from shipyard.cli import metrics as metrics_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import users as users_cli
 from shipyard.cli.client import Client
@@ -39,6 +40,7 @@ app.add_typer(users_cli.users_app, name="users")
 app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
 app.add_typer(alerts_cli.alerts_app, name="alerts")
+app.command("metrics")(metrics_cli.metrics)
 app.command()(users_cli.whoami)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

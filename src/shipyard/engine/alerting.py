@@ -9,7 +9,9 @@ Started and stopped by the engine. One evaluation (``run_once``):
 2. evaluates every rule (``core.alerts.evaluate``) against the alerts stored by the
    previous evaluation, so pending and firing alerts survive a restart of the control plane;
 3. plans the notifications due (``core.routing`` through the ``Notifier``), hands them to the
-   dispatcher (off this thread), and saves alert states and routing groups in one transaction.
+   dispatcher (off this thread), and saves alert states and routing groups in one transaction;
+4. records every series' figures as metric points (``MetricsRecorder``: rolled up to 5 min,
+   expired after a day and a month).
 
 Between evaluations, every ``FLUSH_TICK`` the loop only re-plans notifications over the stored
 alerts (``flush``), so a group's ``group_wait`` and ``group_interval`` are kept to the second
@@ -32,6 +34,7 @@ from shipyard.drivers.procs import stored_ref
 from shipyard.drivers.usage import Usage, UsageSampler
 from shipyard.engine.context import Context
 from shipyard.engine.healthwatch import HealthWatch
+from shipyard.engine.metrics import MetricsRecorder
 from shipyard.engine.notifying import Notifier
 
 FAILED = ("failed", "rolled_back")
@@ -112,10 +115,12 @@ class Alerting:
         notifier: Notifier,
         sampler: UsageSampler,
         health: HealthWatch | None = None,
+        metrics: MetricsRecorder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.ctx = ctx
         self.health = health
+        self.metrics = metrics
         self.notifier = notifier
         self.sampler = sampler
         self.clock = clock
@@ -184,6 +189,8 @@ class Alerting:
         messages, groups = self.notifier.plan(manifest, alerts, now)
         self.notifier.send_alerts(manifest, messages)
         ctx.store.observe.save_evaluation(alerts, groups)
+        if self.metrics is not None:
+            self.metrics.record(self.usage, manifest.alerts.interval, now)
         self.last_run = now
         return alerts
 

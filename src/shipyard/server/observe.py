@@ -1,4 +1,4 @@
-"""Observability routes of the control plane's API: health, alerts, silences and deliveries.
+"""Observability routes of the control plane's API: health, metrics, alerts, silences, deliveries.
 
 ``server/api.py`` calls ``register_observe`` once. ``GET /health`` (application/health+json)
 needs no token, as a load balancer or uptime monitor probes it: it holds statuses, release
@@ -14,13 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shipyard.core.access import Principal
 from shipyard.core.durations import parse_duration
+from shipyard.core.metrics import ROLLUP_KEEP_S, resolution_for, summarize
 from shipyard.engine.engine import Engine
 from shipyard.engine.healthwatch import health_report
+from shipyard.server.prometheus import CONTENT_TYPE, render_metrics
 
 MAX_SILENCE_S = 90 * 86400.0
 
@@ -59,6 +61,27 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
     def health_history(env: str, who: Principal = Depends(principal), limit: int = 50) -> dict[str, Any]:
         access.read(who, env)
         return {"env": env, "history": store.health_history(env, limit)}
+
+    @app.get("/metrics")
+    def metrics(who: Principal = Depends(principal)) -> Response:
+        """Prometheus' text format; a scrape job sends the token as its bearer credentials."""
+        envs = set(who.readable_envs(access.envs()))
+        if not envs:
+            access.read(who)  # raises: no environment is readable
+        return Response(render_metrics(engine, envs), media_type=CONTENT_TYPE)
+
+    @app.get("/api/metrics/{env}")
+    def metrics_of(env: str, who: Principal = Depends(principal), since: float = 3600) -> dict[str, Any]:
+        access.read(who, env)
+        span = min(max(since, 1.0), ROLLUP_KEEP_S)
+        resolution = resolution_for(span)
+        rows = store.points(env, time.time() - span, resolution)
+        return {
+            "env": env,
+            "since": span,
+            "resolution": resolution or engine.ctx.manifest.alerts.interval,
+            "series": summarize(rows),
+        }
 
     @app.get("/api/alerts")
     def alerts(who: Principal = Depends(principal), limit: int = 20) -> dict[str, Any]:

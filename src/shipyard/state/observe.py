@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from shipyard.core.alerts import Alert
 from shipyard.core.routing import Group, Silence
@@ -194,6 +194,27 @@ class ObserveStore:
         )
         with self._engine.begin() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
+
+    def points_between(self, resolution: int, since: float, until: float) -> list[Row]:
+        query = select(metric_points).where(
+            metric_points.c.resolution == resolution, metric_points.c.at >= since, metric_points.c.at < until
+        )
+        with self._engine.begin() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def first_point_at(self, resolution: int) -> float | None:
+        with self._engine.begin() as conn:
+            found = conn.execute(
+                select(func.min(metric_points.c.at)).where(metric_points.c.resolution == resolution)
+            ).scalar()
+        return float(found) if found is not None else None
+
+    def last_point_at(self, resolution: int) -> float | None:
+        with self._engine.begin() as conn:
+            found = conn.execute(
+                select(func.max(metric_points.c.at)).where(metric_points.c.resolution == resolution)
+            ).scalar()
+        return float(found) if found is not None else None
 
     def replace_points(self, resolution: int, since: float, until: float, rows: list[Row]) -> None:
         """Swap the points of ``resolution`` in [since, until) for ``rows`` (downsampling)."""
