@@ -217,10 +217,10 @@ def status() -> None:
             )
     for line in data["reconciler_errors"]:
         err.print(f"[yellow]reconciler:[/] {line}")
-    notes = data.get("alerts") or {}
-    if notes.get("firing"):
-        console.print(f"[red]{notes['firing']} alert(s) firing[/]: see `shipyard alerts list`")
-    for failed in notes.get("failed_deliveries", []):
+    firing = sum(env.get("alerts_firing", 0) for env in data["environments"].values())
+    if firing:
+        console.print(f"[red]{firing} alert(s) firing[/]: see `shipyard alerts list`")
+    for failed in data.get("failed_notifications", []):
         err.print(f"[red]notification to {failed['receiver']} failed:[/] {escape(failed['detail'])}")
 
 

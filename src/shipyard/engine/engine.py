@@ -258,6 +258,10 @@ class Engine:
         if ctx.proxy.is_running():
             proxy_states = {(s.backend, s.name): s for s in ctx.proxy.server_states()}
         envs: dict[str, Any] = {}
+        firing: dict[str, int] = {}
+        for alert in ctx.store.observe.alerts():
+            if alert.state == "firing":
+                firing[alert.label("env")] = firing.get(alert.label("env"), 0) + 1
         for env, spec in ctx.manifest.environments.items():
             route = ctx.store.route(env)
             held = ctx.store.lock(env)
@@ -293,24 +297,22 @@ class Engine:
                     "deployment": held.deployment_id,
                 },
                 "instances": insts,
+                "alerts_firing": firing.get(env, 0),
             }
         return {
             "app": ctx.manifest.app,
             "proxy_running": ctx.proxy.is_running(),
             "environments": envs,
             "reconciler_errors": self.reconciler.errors,
-            "alerts": self._alerts_summary(),
+            "failed_notifications": self._failed_notifications(),
         }
 
-    def _alerts_summary(self) -> dict[str, Any]:
-        """Firing alerts and the failed deliveries of the last hour, for ``status``."""
-        observe = self.ctx.store.observe
+    def _failed_notifications(self) -> list[dict[str, Any]]:
+        """The last failed deliveries of the past hour (receiver and why; no secret), for ``status``."""
         since = time.time() - 3600
-        failed = [d for d in observe.deliveries(20) if d["status"] == "failed" and d["at"] >= since]
-        return {
-            "firing": sum(1 for a in observe.alerts() if a.state == "firing"),
-            "failed_deliveries": [{"receiver": d["receiver"], "detail": d["detail"]} for d in failed[:3]],
-        }
+        recent = self.ctx.store.observe.deliveries(20)
+        failed = [d for d in recent if d["status"] == "failed" and d["at"] >= since]
+        return [{"receiver": d["receiver"], "detail": d["detail"]} for d in failed[:3]]
 
     def break_lock(self, env: str) -> dict[str, Any]:
         held = self.ctx.store.break_lock(env, "interrupted", "lock broken by hand")
