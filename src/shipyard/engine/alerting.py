@@ -145,11 +145,11 @@ class Alerting:
     def _loop(self) -> None:
         # evaluations at fixed times, `interval` apart, each at its scheduled time (as Prometheus
         # does), so `for: 10s` with a 10s interval fires at the second evaluation, not the third
-        interval = self.ctx.manifest.alerts.interval
-        due = self.clock() + interval
+        due = self.clock() + self.ctx.manifest.alerts.interval
         while not self._stop.wait(max(0.0, min(FLUSH_TICK, due - self.clock()))):
             try:
                 if self.clock() >= due:
+                    interval = self.ctx.manifest.alerts.interval  # a deploy may have changed it
                     at, due = due, due + interval
                     if due < self.clock():  # fell behind (a slow store): start again from now
                         due = self.clock() + interval
