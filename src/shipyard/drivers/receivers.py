@@ -13,11 +13,13 @@ never appear in an outcome: receivers are named, their URLs are not.
 from __future__ import annotations
 
 import os
+import queue
 import smtplib
 import ssl
+import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -52,18 +54,37 @@ class Dispatcher:
     def __init__(self, backoff: tuple[float, ...] = BACKOFF, timeout: float = 5.0, workers: int = 4) -> None:
         self.backoff = backoff
         self.timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify")
+        self._queue: queue.Queue[tuple[str, Receiver, Message, Report] | None] = queue.Queue()
+        self._stop = threading.Event()
+        # daemon threads: a receiver that is down never holds up the control plane's exit
+        self._workers = [
+            threading.Thread(target=self._work, name=f"notify-{i}", daemon=True) for i in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     def send(self, name: str, receiver: Receiver, message: Message, on_result: Report) -> None:
-        self._pool.submit(self._deliver, name, receiver, message, on_result)
+        """Queue one delivery and return at once."""
+        self._queue.put((name, receiver, message, on_result))
 
-    def close(self, wait: bool = False) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=not wait)
+    def close(self) -> None:
+        """Stop retrying; deliveries still queued are dropped (the control plane is stopping)."""
+        self._stop.set()
+        for _ in self._workers:
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None and not self._stop.is_set():
+            try:
+                self._deliver(*job)
+            except Exception as exc:  # an outcome that cannot be stored: say so, keep working
+                print(f"notification to {job[0]}: its outcome was lost: {exc!r}", file=sys.stderr, flush=True)
 
     def _deliver(self, name: str, receiver: Receiver, message: Message, on_result: Report) -> None:
         problem, attempt = "", 0
         for attempt, delay in enumerate((0.0, *self.backoff), start=1):
-            time.sleep(delay)
+            if self._stop.wait(delay):
+                return
             try:
                 detail = self.deliver_once(receiver, message)
             except DeliveryError as exc:
