@@ -87,5 +87,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("health_history", "metric_points", "deliveries", "silences", "alert_groups", "alert_states"):
+    for table in (
+        "health_history",
+        "metric_points",
+        "deliveries",
+        "silences",
+        "alert_groups",
+        "alert_states",
+    ):
         op.drop_table(table)
