@@ -84,3 +84,20 @@ def test_recorder_rolls_up_complete_buckets_and_expires(tmp_path: Path) -> None:
     fresh.maintain(start + ROLLUP_KEEP_S + 1200 + 301)  # a restarted recorder resumes from the store
     assert [r["value"] for r in store.observe.points("dev", 0, ROLLUP_S)] == [7.0]
     store.close()
+
+
+def test_restarts_in_a_window_come_from_stored_points(tmp_path: Path) -> None:
+    from shipyard.core.records import Instance
+    from shipyard.engine.alerting import Figures
+
+    store = open_store(tmp_path / "state.db")
+    ctx = SimpleNamespace(store=store)
+    counts = [(0, 0.0), (1000, 1.0), (2000, 3.0), (3000, 3.0)]  # the counter, one point each
+    store.observe.add_points([raw(at, value, "restarts", "instance=blue-0") for at, value in counts])
+    inst = Instance(1, "dev", "blue", 0, "r1", 8000, 1, 1.0, "running", 5, 0.0, "x.log")
+    figures = Figures(ctx, {}, now=3600.0)  # type: ignore[arg-type]
+    assert figures._restarts(inst, 3600) == 5  # 5 now, 0 an hour ago
+    assert figures._restarts(inst, 1700) == 2  # 5 now, 3 at 2000
+    fresh = Instance(2, "dev", "blue", 1, "r1", 8001, 1, 1.0, "running", 0, 0.0, "y.log")
+    assert figures._restarts(fresh, 3600) == 0  # no point yet: no restart counted
+    store.close()

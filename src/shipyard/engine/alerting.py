@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from shipyard.core.alerts import METRICS, Alert, Observation, RuleSpec, evaluate
@@ -38,7 +37,6 @@ from shipyard.engine.metrics import MetricsRecorder
 from shipyard.engine.notifying import Notifier
 
 FAILED = ("failed", "rolled_back")
-RESTART_HISTORY_S = 86400.0
 FLUSH_TICK = 1.0  # routing runs this often, so group_wait is not rounded up to the interval
 
 
@@ -50,9 +48,7 @@ class Figures:
         self.usage = usage
         self.now = now
 
-    def observe(
-        self, rule: RuleSpec, envs: list[str], restarts_in: Callable[[int, float], int]
-    ) -> list[Observation]:
+    def observe(self, rule: RuleSpec, envs: list[str]) -> list[Observation]:
         metric = rule.condition.metric
         scope = METRICS[metric].scope
         out: list[Observation] = []
@@ -62,7 +58,7 @@ class Figures:
                 out += self._traffic(env, live, metric, rule.window)
             elif scope == "instance":
                 for inst in live:
-                    value = self._instance(inst, metric, rule.window, restarts_in)
+                    value = self._instance(inst, metric, rule.window)
                     labels = (("env", env), ("instance", inst.name), ("release", inst.release_id))
                     out.append(Observation(labels, value))
             else:
@@ -89,15 +85,21 @@ class Figures:
             out.append(Observation((("env", env), ("release", release)), value))
         return out
 
-    def _instance(
-        self, inst: Instance, metric: str, window: float, restarts_in: Callable[[int, float], int]
-    ) -> float | None:
+    def _instance(self, inst: Instance, metric: str, window: float) -> float | None:
         if metric == "restarts":
-            return float(restarts_in(inst.id, window))
+            return float(self._restarts(inst, window))
         usage = self.usage.get(inst.id)
         if usage is None:
             return None
         return usage.cpu if metric == "cpu" else usage.memory
+
+    def _restarts(self, inst: Instance, window: float) -> int:
+        """Restarts within the window: the counter now less its lowest stored value in the window
+        (metric points survive a restart of the control plane; a new instance starts at 0)."""
+        lowest = self.ctx.store.observe.lowest_value(
+            inst.env, "restarts", f"instance={inst.name}", self.now - window
+        )
+        return max(0, inst.restarts - int(lowest if lowest is not None else inst.restarts))
 
     def _failed_deployments(self, env: str, window: float) -> int:
         since = self.now - window
@@ -127,7 +129,6 @@ class Alerting:
         self.errors: list[str] = []
         self.last_run: float | None = None
         self.usage: dict[int, Usage | None] = {}
-        self._restarts: dict[int, deque[tuple[float, int]]] = {}  # instance id -> (at, counter)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="alerting", daemon=True)
 
@@ -184,7 +185,7 @@ class Alerting:
         for name, rule in manifest.alerts.all_rules().items():
             envs = [e for e in manifest.environments if not rule.environments or e in rule.environments]
             spec = rule.spec(name)
-            observed = figures.observe(spec, envs, self._restarts_in)
+            observed = figures.observe(spec, envs)
             alerts += evaluate(spec, observed, by_rule.get(name, {}), now)
         messages, groups = self.notifier.plan(manifest, alerts, now)
         self.notifier.send_alerts(manifest, messages)
@@ -203,22 +204,5 @@ class Alerting:
             if ref is not None:
                 refs.add(ref)
                 usage[inst.id] = self.sampler.sample(ref)
-            history = self._restarts.setdefault(inst.id, deque())
-            if not history or history[-1][1] != inst.restarts:
-                history.append((now, inst.restarts))
-            while history and history[0][0] < now - RESTART_HISTORY_S and len(history) > 1:
-                history.popleft()
         self.sampler.forget_except(refs)
-        for gone in [i for i in self._restarts if i not in {inst.id for inst in live}]:
-            del self._restarts[gone]
         self.usage = usage
-
-    def _restarts_in(self, instance_id: int, window: float) -> int:
-        """Restarts of an instance within the last ``window`` (since this control plane watched it)."""
-        history = self._restarts.get(instance_id)
-        if not history:
-            return 0
-        since = self.clock() - window
-        before = [count for at, count in history if at <= since]
-        base = before[-1] if before else history[0][1]
-        return history[-1][1] - base

@@ -112,7 +112,8 @@ def health_report(ctx: Context, watch: HealthWatch | None, version: str) -> dict
             serving[env] = ctx.store.route(env).active_release
         except Exception:
             serving[env] = None
-        live = ctx.live_instances(env) if store_ms is not None else []
+        # instances still starting are the deploy's health gate's business, not yet the service's
+        live = [i for i in ctx.live_instances(env) if i.state == "running"] if store_ms is not None else []
         if watch is not None:
             instances += watch.facts(env, live)
     facts = Facts(

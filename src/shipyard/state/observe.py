@@ -202,6 +202,19 @@ class ObserveStore:
         with self._engine.begin() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
+    def lowest_value(self, env: str, metric: str, series: str, since: float) -> float | None:
+        """The lowest raw value of one series since ``since`` (None: no point)."""
+        query = select(func.min(metric_points.c.value)).where(
+            metric_points.c.env == env,
+            metric_points.c.resolution == 0,
+            metric_points.c.at >= since,
+            metric_points.c.metric == metric,
+            metric_points.c.series == series,
+        )
+        with self._engine.begin() as conn:
+            found = conn.execute(query).scalar()
+        return float(found) if found is not None else None
+
     def first_point_at(self, resolution: int) -> float | None:
         with self._engine.begin() as conn:
             found = conn.execute(
