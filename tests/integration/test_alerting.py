@@ -194,3 +194,36 @@ def test_a_silence_holds_notifications_until_it_ends(
     with shipyard.api() as api:
         audit = api.get("/api/audit").json()["entries"]
     assert {"alerts.silence", "alerts.unsilence"} <= {e["action"] for e in audit}
+
+
+def test_instance_rules_see_memory_and_restarts_of_real_processes(shipyard: Shipyard) -> None:
+    shipyard.manifest["alerts"] = {
+        "interval": "1s",
+        "default_rules": False,
+        "rules": {
+            "UsesMemory": {"expr": "memory > 0.01%", "severity": "info"},
+            "Restarted": {"expr": "restarts > 0", "window": "1h", "summary": "{instance} restarted {value}x"},
+        },
+    }
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy")
+    memory = wait_for(
+        lambda: len(m := [a for a in api_alerts(shipyard)["alerts"] if a["rule"] == "UsesMemory"]) == 2 and m,
+        20,
+        "a memory alert per instance",
+    )
+    assert sorted(a["labels"]["instance"] for a in memory) == ["blue-0", "blue-1"]
+    assert all(a["state"] == "firing" and a["labels"]["release"] == "r1" for a in memory)
+    assert not [a for a in api_alerts(shipyard)["alerts"] if a["rule"] == "Restarted"]
+    victim = shipyard.status()["instances"][1]
+    os.killpg(victim["pid"], signal.SIGKILL)  # the reconciler restarts it
+    restarted = wait_for(
+        lambda: [
+            a for a in api_alerts(shipyard)["alerts"] if a["rule"] == "Restarted" and a["state"] == "firing"
+        ],
+        30,
+        "the restart alert",
+    )
+    assert [a["labels"]["instance"] for a in restarted] == [victim["name"]]
+    assert restarted[0]["annotations"]["summary"] == f"{victim['name']} restarted 1x"
