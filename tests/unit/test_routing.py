@@ -130,6 +130,7 @@ def test_alertmanager_webhook_payload_version_4() -> None:
     assert item["endsAt"] == "0001-01-01T00:00:00Z" and item["startsAt"].endswith("Z")
     assert item["annotations"]["runbook_url"] == "https://rb/x"
     assert msg.severity == "critical" and "errors!" in msg.text and "https://rb/x" in msg.text
+    assert msg.env == "prod"  # what /api/alerts filters deliveries on
     event = msg.pagerduty[0]
     assert event["event_action"] == "trigger" and event["dedup_key"] == a.fingerprint
     assert event["payload"]["severity"] == "critical" and event["links"][0]["href"] == "https://rb/x"

@@ -31,6 +31,7 @@ class Message:
     status: str  # firing | resolved | the deployment event
     webhook: dict[str, Any]  # the generic webhook's JSON
     pagerduty: tuple[dict[str, Any], ...] = field(default=())  # events without routing_key
+    env: str = ""  # the environment it is about ("" when a group spans several)
 
     @property
     def text(self) -> str:
@@ -114,8 +115,11 @@ def alert_message(notice: Notice, app: str, external_url: str) -> Message:
         }
         for a in alerts
     )
+    envs = {a.label("env") for a in alerts}
+    env = envs.pop() if len(envs) == 1 else ""
+    title = f"{app}: {head}"
     return Message(
-        "alert", notice.group.key, f"{app}: {head}", tuple(lines), severity, notice.status, webhook, events
+        "alert", notice.group.key, title, tuple(lines), severity, notice.status, webhook, events, env
     )
 
 
@@ -162,4 +166,5 @@ def deployment_message(event: dict[str, Any]) -> Message:
         name,
         event,
         pd,
+        labels["env"],
     )

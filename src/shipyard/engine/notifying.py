@@ -85,6 +85,7 @@ class Notifier:
                 "receiver": outcome.receiver,
                 "receiver_kind": outcome.kind,
                 "kind": outcome.message.kind,
+                "env": outcome.message.env,
                 "key": outcome.message.key,
                 "title": outcome.message.title,
                 "status": "delivered" if outcome.ok else "failed",

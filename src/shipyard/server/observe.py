@@ -99,7 +99,7 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
         return {
             "alerts": shown,
             "silences": silences,
-            "deliveries": store.deliveries(limit),
+            "deliveries": [d for d in store.deliveries(limit) if d["env"] in envs or not d["env"]],
             "interval": engine.ctx.manifest.alerts.interval,
             "last_run": alerting.last_run if alerting else None,
             "errors": alerting.errors if alerting else [],

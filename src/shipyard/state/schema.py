@@ -268,6 +268,7 @@ deliveries = Table(
     Column("receiver", String, nullable=False),
     Column("receiver_kind", String, nullable=False),
     Column("kind", String, nullable=False),
+    Column("env", String, nullable=False),
     Column("key", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("status", String, nullable=False),

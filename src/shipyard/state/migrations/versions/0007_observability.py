@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("receiver", sa.String(), nullable=False),
         sa.Column("receiver_kind", sa.String(), nullable=False),
         sa.Column("kind", sa.String(), nullable=False),
+        sa.Column("env", sa.String(), nullable=False),
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("status", sa.String(), nullable=False),
