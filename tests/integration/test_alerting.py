@@ -52,10 +52,11 @@ def configure(shipyard: Shipyard, hook: Hook, mailbox: Mailbox) -> None:
             "hook": {"webhook": {"url": hook.url("/am")}},
             "mail": {"email": {"to": ["oncall@example.test"], "from": "shipyard@example.test", "port": port}},
             "down": {"webhook": {"url": f"http://127.0.0.1:{free_port()}/nobody"}},
+            "pager": {"pagerduty": {"routing_key_env": "SHIPYARD_TEST_PD_KEY", "url": hook.url("/pd")}},
         },
         "routes": [
             {"match": {"kind": "deployment"}, "receivers": ["hook"]},
-            {"match": {"severity": "critical"}, "receivers": ["mail", "down"], "continue": True},
+            {"match": {"severity": "critical"}, "receivers": ["mail", "down", "pager"], "continue": True},
             {"match": {"severity": "warning|critical"}, "receivers": ["hook"]},
         ],
         "group_wait": "1s",
@@ -87,7 +88,7 @@ def test_failing_instances_fire_route_notify_and_resolve(
     shipyard: Shipyard, hook: Hook, mailbox: Mailbox
 ) -> None:
     configure(shipyard, hook, mailbox)
-    shipyard.up()
+    shipyard.up(SHIPYARD_TEST_PD_KEY="k3y-from-the-environment")
     shipyard.cli("deploy")
     started = wait_for(
         lambda: [b for b in hook.bodies("/am") if b.get("event") == "deployment.succeeded"],
@@ -140,6 +141,15 @@ def test_failing_instances_fire_route_notify_and_resolve(
         marker(shipyard).unlink()
         resolved = wait_for(lambda: alert_notices(hook, "resolved"), 40, "the resolved notice")
         assert resolved[0]["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+        # PagerDuty got the critical alert only: triggered, then resolved, keyed by the alert
+        pages = wait_for(lambda: len(p := hook.bodies("/pd")) >= 2 and p, 40, "the page and its resolution")
+        assert [p["event_action"] for p in pages] == ["trigger", "resolve"]
+        assert {p["routing_key"] for p in pages} == {"k3y-from-the-environment"}
+        assert (
+            pages[0]["dedup_key"] == pages[1]["dedup_key"]
+            and pages[0]["payload"]["class"] == "ErrorRateCritical"
+        )
+    assert "k3y-from-the-environment" not in str(api_alerts(shipyard))  # never shown
 
 
 def test_states_and_groups_survive_a_killed_control_plane(
