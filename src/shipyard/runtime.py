@@ -19,10 +19,16 @@ from shipyard.drivers.builder import Builder
 from shipyard.drivers.files import write_json
 from shipyard.drivers.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.probe import Prober
+from shipyard.drivers.receivers import Dispatcher
 from shipyard.drivers.supervisor import LocalRuntime, port_is_free
+from shipyard.drivers.usage import UsageSampler
+from shipyard.engine.alerting import Alerting
 from shipyard.engine.context import Context, Paths
 from shipyard.engine.engine import Engine
+from shipyard.engine.healthwatch import HealthWatch
 from shipyard.engine.logs import LogService
+from shipyard.engine.metrics import MetricsRecorder
+from shipyard.engine.notifying import Notifier
 from shipyard.errors import ShipyardError, StateError
 from shipyard.manifest.loader import load_manifest
 from shipyard.server.api import create_app
@@ -38,9 +44,11 @@ def build_engine(paths: Paths) -> Engine:
     me = psutil.Process()
     traffic = TrafficBook()
     access_log = AccessLogReceiver(traffic)
+    store = open_store(paths.state_db)
+    notifier = Notifier(store, Dispatcher())
     ctx = Context(
         paths=paths,
-        store=open_store(paths.state_db),
+        store=store,
         proxy=HAProxy(paths.proxy, find_haproxy(), log_target=access_log.address),
         runtime=LocalRuntime(paths.home.resolve()),
         builder=Builder(paths.releases, paths.cache),
@@ -49,9 +57,11 @@ def build_engine(paths: Paths) -> Engine:
         manifest=manifest,
         manifest_text=paths.manifest.read_text(),
         traffic=traffic,
+        notifier=notifier,
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
-    return Engine(ctx, access_log, _log_service(ctx, access_log))
+    alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
+    return Engine(ctx, access_log, _log_service(ctx, access_log), alerting)
 
 
 def _log_service(ctx: Context, access_log: AccessLogReceiver) -> LogService | None:

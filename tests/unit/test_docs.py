@@ -104,7 +104,7 @@ def key_paths(root: type[BaseModel] = Manifest) -> list[str]:
 
     def visit(model: type[BaseModel], prefix: list[str]) -> None:
         for name, field in model.model_fields.items():
-            path = [*prefix, name]
+            path = [*prefix, field.alias or name]  # `for`, `from`, `continue` are aliases
             paths.append(render_path(path))
             inner = _model_inside(field.annotation)
             if inner is not None and inner[1] not in expanded:
@@ -121,7 +121,8 @@ def resolves(path: str, root: type[BaseModel] = Manifest) -> bool:
     for seg in SEGMENT.findall(path):
         tp = _unwrap(tp)
         if _is_model(tp):
-            field = tp.model_fields.get(seg)
+            by_key = {f.alias or n: f for n, f in tp.model_fields.items()}
+            field = by_key.get(seg)
             if field is None:
                 return False
             tp = field.annotation

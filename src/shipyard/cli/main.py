@@ -16,9 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
 from shipyard.cli import logs as logs_cli
+from shipyard.cli import metrics as metrics_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import secrets as secrets_cli
@@ -44,6 +46,8 @@ app.add_typer(users_cli.tokens_app, name="tokens")
 app.add_typer(users_cli.audit_app, name="audit")
 app.add_typer(secrets_cli.secrets_app, name="secrets")
 app.add_typer(logs_cli.logs_app, name="logs")
+app.add_typer(alerts_cli.alerts_app, name="alerts")
+app.command("metrics")(metrics_cli.metrics)
 app.command()(users_cli.whoami)
 app.add_typer(config_cli.config_app, name="config")
 for command in (promote_cli.promote, promote_cli.approve, promote_cli.reject, promote_cli.approvals):
@@ -227,6 +231,11 @@ def status() -> None:
             )
     for line in data["reconciler_errors"]:
         err.print(f"[yellow]reconciler:[/] {line}")
+    firing = sum(env.get("alerts_firing", 0) for env in data["environments"].values())
+    if firing:
+        console.print(f"[red]{firing} alert(s) firing[/]: see `shipyard alerts list`")
+    for failed in data.get("failed_notifications", []):
+        err.print(f"[red]notification to {failed['receiver']} failed:[/] {escape(failed['detail'])}")
 
 
 @app.command()

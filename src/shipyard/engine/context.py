@@ -18,10 +18,10 @@ from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.builder import Builder
-from shipyard.drivers.notify import WebhookNotifier
 from shipyard.drivers.probe import Prober
 from shipyard.drivers.proxy import Proxy
 from shipyard.drivers.supervisor import LocalRuntime
+from shipyard.engine.notifying import Notifier
 from shipyard.manifest.loader import FILENAME, load_manifest
 from shipyard.manifest.models import Manifest
 from shipyard.state.store import StateStore
@@ -80,7 +80,7 @@ class Context:
     manifest: Manifest
     manifest_text: str
     traffic: TrafficBook = field(default_factory=TrafficBook)
-    notifier: WebhookNotifier = field(default_factory=WebhookNotifier)
+    notifier: Notifier | None = None  # routes deployment events (runtime.py sets it)
     secrets: SecretSource = field(default_factory=NoSecrets)  # the vault, for `#{Name}#` tokens
     failpoint: str = ""
     runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
@@ -114,9 +114,8 @@ class Context:
         ]
 
     def notify(self, dep_id: int, env: str, event: str, reason: str) -> None:
-        """Send a rollout event to the manifest's webhook (if any); the outcome becomes an event."""
-        url = self.manifest.notifications.webhook
-        if not url:
+        """Route a rollout event to the manifest's receivers; each outcome becomes an event."""
+        if self.notifier is None:
             return
         dep = self.store.deployment(dep_id)
         rollout = self.store.rollout(dep_id) or {}
@@ -139,7 +138,7 @@ class Context:
         def record(ok: bool, message: str) -> None:
             self.store.add_event(dep_id, "notify", message, "info" if ok else "failed")
 
-        self.notifier.send(url, payload, record)
+        self.notifier.deployment_event(self.manifest, payload, record)
 
     def hit_failpoint(self, where: str) -> None:
         """Fault injection for crash tests: SIGKILL this process at a named point."""

@@ -17,6 +17,7 @@ from shipyard.core.rollout import describe_plan, min_interval_for
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.procs import stored_ref
 from shipyard.engine.access import Access
+from shipyard.engine.alerting import Alerting
 from shipyard.engine.approvals import Approvals
 from shipyard.engine.backup_schedule import BackupScheduler
 from shipyard.engine.backups import BackupService
@@ -35,10 +36,15 @@ from shipyard.manifest.models import Canary
 
 class Engine:
     def __init__(
-        self, ctx: Context, access_log: AccessLogReceiver | None = None, logs: LogService | None = None
+        self,
+        ctx: Context,
+        access_log: AccessLogReceiver | None = None,
+        logs: LogService | None = None,
+        alerting: Alerting | None = None,
     ) -> None:
         self.ctx = ctx
         self.logs = logs
+        self.alerting = alerting
         self.access = Access(ctx.store, lambda: list(ctx.manifest.environments))
         self.vault = Vault(ctx.store, self.access, ctx.paths.master_key, lambda: ctx.manifest.vault)
         ctx.secrets = RuntimeSecrets(self.vault)
@@ -60,11 +66,15 @@ class Engine:
         self.reconciler.start()
         if self.logs is not None:
             self.logs.start()
+        if self.alerting is not None:
+            self.alerting.start()
         return done + self.backup_scheduler.start()
 
     def close(self) -> None:
         self.backup_scheduler.stop()
         self.reconciler.stop()
+        if self.alerting is not None:
+            self.alerting.stop()
         if self.access_log is not None:
             self.access_log.stop()
         if self.logs is not None:
@@ -124,9 +134,10 @@ class Engine:
         return dep_id
 
     def _launch(self, dep_id: int, env: str, release_id: str | None, kind: str | None = None) -> None:
-        kind = kind or self.ctx.store.deployment(dep_id).kind
-        job = Deployment(self.ctx, dep_id, env, release_id, kind)
-        thread = threading.Thread(target=job.run, name=f"deploy-{dep_id}", daemon=True)
+        dep = self.ctx.store.deployment(dep_id)
+        job = Deployment(self.ctx, dep_id, env, release_id, kind or dep.kind)
+        self.ctx.notify(dep_id, env, "deployment.started", dep.reason or dep.kind)
+        thread = threading.Thread(target=lambda: self._run(job), name=f"deploy-{dep_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
@@ -136,6 +147,13 @@ class Engine:
         chosen, before = pick_release(self.ctx, release_id, target)
         reason = f"{chosen} from {before}" if before else chosen
         return self.deploy(target, requested_by, chosen, kind="promote", reason=reason)
+
+    def _run(self, job: Deployment) -> None:
+        """Run a deployment, then announce how it ended (a canary's rollout announced its own)."""
+        job.run()
+        dep = self.ctx.store.deployment(job.dep_id)
+        if dep.status != "running" and self.ctx.store.rollout(job.dep_id) is None:
+            self.ctx.notify(job.dep_id, job.env, f"deployment.{dep.status}", dep.error or "")
 
     def _check_traffic(self, env: str, canary: Canary) -> None:
         """Refuse an interval too short to collect min_requests at the first step's share of traffic."""
@@ -290,6 +308,10 @@ class Engine:
             proxy_states = {(s.backend, s.name): s for s in ctx.proxy.server_states()}
         envs: dict[str, Any] = {}
         waiting = ctx.store.approvals.waiting()
+        firing: dict[str, int] = {}
+        for alert in ctx.store.observe.alerts():
+            if alert.state == "firing":
+                firing[alert.label("env")] = firing.get(alert.label("env"), 0) + 1
         for env, spec in ctx.manifest.environments.items():
             route = ctx.store.route(env)
             held = ctx.store.lock(env)
@@ -326,13 +348,22 @@ class Engine:
                 },
                 "instances": insts,
                 "waiting_approval": [vars(w) for w in waiting if w.env == env],
+                "alerts_firing": firing.get(env, 0),
             }
         return {
             "app": ctx.manifest.app,
             "proxy_running": ctx.proxy.is_running(),
             "environments": envs,
             "reconciler_errors": self.reconciler.errors,
+            "failed_notifications": self._failed_notifications(),
         }
+
+    def _failed_notifications(self) -> list[dict[str, Any]]:
+        """The last failed deliveries of the past hour (receiver and why; no secret), for ``status``."""
+        since = time.time() - 3600
+        recent = self.ctx.store.observe.deliveries(20)
+        failed = [d for d in recent if d["status"] == "failed" and d["at"] >= since]
+        return [{"receiver": d["receiver"], "detail": d["detail"]} for d in failed[:3]]
 
     def break_lock(self, env: str) -> dict[str, Any]:
         held = self.ctx.store.break_lock(env, "interrupted", "lock broken by hand")

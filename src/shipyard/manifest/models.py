@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.core.durations import format_duration, parse_duration
+from shipyard.manifest.alerts import Alerts, Routing
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
 from shipyard.manifest.database import Database, merge_database
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
@@ -251,7 +252,7 @@ class Strategy(Model):
         return chosen
 
 
-class Notifications(Model):
+class Notifications(Routing):
     webhook: str | None = Field(
         None,
         pattern=r"^https?://",
@@ -308,8 +309,9 @@ class Manifest(Model):
     )
     strategy: Strategy = Field(default_factory=Strategy, description="Default rollout strategy.")
     notifications: Notifications = Field(
-        default_factory=Notifications, description="Where rollout events are sent."
+        default_factory=Notifications, description="Where alerts and deployment events are sent."
     )
+    alerts: Alerts = Field(default_factory=Alerts, description="Alert rules and how often they run.")
     env: dict[str, str] = Field(
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
@@ -374,6 +376,9 @@ class Manifest(Model):
         check_path(self.promotion, self.environments)
         check_config(self)
         check_retention(self)
+        for rule_name, rule in self.alerts.rules.items():
+            if unknown := [e for e in rule.environments if e not in self.environments]:
+                raise ValueError(f"alerts.rules.{rule_name}.environments: unknown environment {unknown[0]!r}")
         return self
 
     def instances(self, env: str) -> int:

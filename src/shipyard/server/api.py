@@ -25,6 +25,7 @@ from shipyard.server.auth import Who, client_source, principal
 from shipyard.server.backups import register_backup_routes
 from shipyard.server.delivery import register_delivery
 from shipyard.server.logs import register_logs
+from shipyard.server.observe import register_observe
 from shipyard.server.secrets import register_secrets
 
 T = TypeVar("T")
@@ -274,4 +275,5 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_delivery(app, engine, act, principal)
     register_backup_routes(app, engine, act, principal)
     register_logs(app, engine, principal)
+    register_observe(app, engine, principal)
     return app

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -278,3 +279,86 @@ approvals = Table(
     Column("decision", String),
     Column("reason", Text, nullable=False, server_default=""),
 )
+
+# observability (issue 6): alerts, notifications, metrics, health history ---------------------
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("fingerprint", String, primary_key=True),
+    Column("rule", String, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("state", String, nullable=False),
+    Column("active_since", Float, nullable=False),
+    Column("fired_at", Float),
+    Column("resolved_at", Float),
+    Column("last_true_at", Float),
+    Column("value", Float),
+    Column("updated_at", Float, nullable=False),
+)
+
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("receiver", String, nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_sent_at", Float),
+    Column("sent_firing", Text, nullable=False),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matchers", Text, nullable=False),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("receiver", String, nullable=False),
+    Column("receiver_kind", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("env", String, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+metric_points = Table(
+    "metric_points",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("env", String, nullable=False),
+    Column("metric", String, nullable=False),
+    Column("series", String, nullable=False),
+    Column("resolution", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("samples", Integer, nullable=False),
+)
+Index("ix_metric_points_env_res_at", metric_points.c.env, metric_points.c.resolution, metric_points.c.at)
+
+health_history = Table(
+    "health_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("env", String, nullable=False),
+    Column("instance", String, nullable=False),
+    Column("release_id", String, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status", String, nullable=False),
+    Column("detail", Text, nullable=False),
+)
+Index("ix_health_history_env_at", health_history.c.env, health_history.c.at)
