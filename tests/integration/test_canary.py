@@ -230,7 +230,7 @@ def test_sticky_split_keeps_each_client_on_one_version(shipyard: Shipyard) -> No
         wait_for(lambda: rollout(shipyard)["rollout"].get("paused_by") == "pause_at", 30, "the 50% step")
         url = f"http://127.0.0.1:{shipyard.port}/"
         seen_per_client = []
-        for _ in range(6):
+        for _ in range(20):  # at 50%, 20 clients all on one version: 2 runs in a million
             with httpx.Client(trust_env=False, timeout=5) as client:  # one client: one cookie jar
                 seen_per_client.append({client.get(url).json()["version"] for _ in range(10)})
         assert all(len(seen) == 1 for seen in seen_per_client), seen_per_client
