@@ -50,3 +50,41 @@ def test_metrics_are_stored_and_served_to_prometheus(shipyard: Shipyard) -> None
     assert anonymous.status_code == 401
     bad = shipyard.cli("metrics", "dev", "--since", "soon", check=False)
     assert bad.returncode == 1 and "not a duration" in bad.stderr
+
+
+def test_platform_facts_are_metrics_and_can_fire_alerts(shipyard: Shipyard) -> None:
+    shipyard.manifest["alerts"] = {
+        "interval": "1s",
+        "default_rules": False,
+        "rules": {"SecretsOverdue": {"expr": "secrets_overdue > 0", "severity": "warning"}},
+    }
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy")
+    shipyard.cli("secrets", "set", "dev", "OLD_TOKEN", "--expires", "2020-01-01", input="x")
+    shipyard.cli("secrets", "set", "dev", "SOON", "--expires", "10d", input="y")
+    shipyard.cli("backup", "create", "dev")
+
+    def scrape() -> dict[tuple[str, str], float]:
+        with shipyard.api() as api:
+            text = api.get("/metrics").text
+        return {
+            (s.name, s.labels.get("env", "")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    samples = scrape()
+    assert samples[("shipyard_secrets_overdue", "dev")] == 1
+    assert samples[("shipyard_secrets_due", "dev")] == 2  # overdue, and due within 30 days
+    assert 0 <= samples[("shipyard_backup_age_seconds", "dev")] < 120
+    alerts = wait_for(
+        lambda: (o := shipyard.cli("alerts", "list").stdout) and "SecretsOverdue" in o and o, 20, "the alert"
+    )
+    assert "firing" in alerts or "pending" in alerts, alerts
+    stored = wait_for(
+        lambda: (o := shipyard.cli("metrics", "dev", "--since", "5m").stdout) and "backup_age" in o and o,
+        20,
+        "backup_age stored",
+    )
+    assert "secrets_overdue" in stored and "env=dev" in stored, stored

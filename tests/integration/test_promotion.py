@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from tests.integration.conftest import Shipyard, free_port
+from tests.integration.receivers import Hook, wait_for
 
 pytestmark = pytest.mark.integration
 SECRETISH = "s3cr3t-from-the-control-plane"
@@ -107,6 +108,8 @@ def test_promote_the_same_release_along_the_path_with_its_configuration(shipyard
 def test_approval_waits_for_another_approver_and_can_be_rejected_or_expire(shipyard: Shipyard) -> None:
     add_env(shipyard, "production", approval={"required": True, "expires": "1h"})
     shipyard.manifest["promotion"] = {"path": ["dev", "production"], "require_previous": True}
+    hook = Hook()  # deployment events, "waiting for approval" among them, go through the routing
+    shipyard.manifest["notifications"] = {"receivers": {"hook": {"webhook": {"url": hook.url("/events")}}}}
     shipyard.write_manifest()
     shipyard.up()
     dana = shipyard.cli("users", "add", "dana", "--role", "deployer").stdout.strip()
@@ -121,6 +124,12 @@ def test_approval_waits_for_another_approver_and_can_be_rejected_or_expire(shipy
     dep_id = int(out.split()[1])
     dep = deployment(shipyard, dep_id)
     assert dep["status"] == "waiting_approval" and dep["approval"]["requested_by"] == "dana"
+    asked = wait_for(
+        lambda: [b for b in hook.bodies() if b.get("event") == "deployment.waiting_approval"], 20, "the event"
+    )
+    hook.close()
+    assert asked[0]["env"] == "production" and asked[0]["deployment"] == dep_id
+    assert "dana asks to deploy r1" in asked[0]["reason"]
     # visible in status and deployments; it holds no lock
     status = shipyard.cli("status").stdout
     assert f"#{dep_id} production: waiting for approval, requested by dana" in status

@@ -50,6 +50,9 @@ METRICS: dict[str, Metric] = {
         Metric("memory", "instance", "share", "resident memory of one instance, share of the machine's"),
         Metric("restarts", "instance", "count", "restarts of one instance within the window"),
         Metric("failed_deployments", "environment", "count", "deployments that failed or rolled back"),
+        Metric("backup_age", "environment", "seconds", "time since the newest moment a good backup restores"),
+        Metric("secrets_overdue", "environment", "count", "secrets past their rotation or expiry date"),
+        Metric("secrets_due", "environment", "count", "secrets overdue or due within vault.due_within"),
     )
 }
 

@@ -61,8 +61,11 @@ class Figures:
                     value = self._instance(inst, metric, rule.window)
                     labels = (("env", env), ("instance", inst.name), ("release", inst.release_id))
                     out.append(Observation(labels, value))
-            else:
+            elif metric == "failed_deployments":
                 out.append(Observation((("env", env),), float(self._failed_deployments(env, rule.window))))
+            else:
+                fact = self.ctx.facts.get(metric)
+                out.append(Observation((("env", env),), fact(env, self.now) if fact else None))
         return out
 
     def _traffic(self, env: str, live: list[Instance], metric: str, window: float) -> list[Observation]:

@@ -44,6 +44,8 @@ class Approvals:
             store.audit.append(
                 "shipyard", "approval.supersede", env=new.env, target=str(old), detail=str(dep_id)
             )
+        asked = f"{new.requested_by} asks to deploy {new.release_id}"
+        self.ctx.notify(dep_id, new.env, "deployment.waiting_approval", asked)
         return dep_id
 
     def approve(self, who: Principal, dep_id: int) -> int:
@@ -68,6 +70,7 @@ class Approvals:
             request = store.approvals.get(dep_id)
         check_decision(who, request, "reject", now)
         store.approvals.reject(dep_id, who.user, reason)
+        self.ctx.notify(dep_id, request.env, "deployment.rejected", f"{who.user}: {reason}")
         return dep_id
 
 
@@ -82,4 +85,5 @@ def expire_waiting(ctx: Context, now: float | None = None) -> list[int]:
             target=str(req.deployment_id),
             detail=f"requested by {req.requested_by}",
         )
+        ctx.notify(req.deployment_id, req.env, "deployment.expired", "nobody approved it in time")
     return [r.deployment_id for r in gone]

@@ -84,6 +84,15 @@ class BackupService:
                 f"cannot back up {env}: {reason}", "backups of PostgreSQL come in a later release"
             )
 
+    def age(self, env: str, now: float) -> float | None:
+        """Seconds since the newest moment a good backup of ``env`` can restore; None if none."""
+        try:
+            records = self.catalog(env).records
+        except ShipyardError:
+            return None
+        newest = [r.recoverable_to or r.finished_at for r in records if r.good]
+        return max(0.0, now - max(newest)) if newest else None
+
     # the catalog ----------------------------------------------------------------------------
     def catalog(self, env: str) -> Catalog:
         storage = self.storage(env)

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,9 @@ class Context:
     traffic: TrafficBook = field(default_factory=TrafficBook)
     notifier: Notifier | None = None  # routes deployment events (runtime.py sets it)
     secrets: SecretSource = field(default_factory=NoSecrets)  # the vault, for `#{Name}#` tokens
+    # platform facts per environment (backup age, secrets due): name -> (env, now) -> value or None;
+    # the engine registers them, metrics and alert rules read them
+    facts: dict[str, Callable[[str, float], float | None]] = field(default_factory=dict)
     failpoint: str = ""
     runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
     mutex: threading.RLock = field(default_factory=threading.RLock)

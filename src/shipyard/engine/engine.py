@@ -54,6 +54,11 @@ class Engine:
         self.backups = BackupService(ctx)
         self.migrations = Migrations(ctx)
         self.backup_scheduler = BackupScheduler(self.backups)
+        ctx.facts.update(
+            backup_age=self.backups.age,
+            secrets_overdue=lambda env, now: self.vault.count_due(env, now, overdue_only=True),
+            secrets_due=lambda env, now: self.vault.count_due(env, now, overdue_only=False),
+        )
         self.access_log = access_log
         self._threads: list[threading.Thread] = []
 

@@ -4,7 +4,8 @@ The alerting loop calls ``MetricsRecorder.record`` at every evaluation with the 
 CPU and memory it sampled; ``snapshot`` is also what ``GET /metrics`` serves. Per release:
 request rate, error rate and p50/p95/p99 latency over the last interval (HAProxy's
 per-request log through the ``TrafficBook``); per instance: CPU (cores), resident memory
-(bytes) and restarts. Downsampling and retention follow ``core.metrics``.
+(bytes) and restarts; per environment: the platform facts the engine registers (``backup_age``,
+``secrets_overdue``, ``secrets_due``). Downsampling and retention follow ``core.metrics``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def snapshot(ctx: Context, usage: dict[int, Usage | None], window: float, now: f
             if used is not None:
                 points.append(Point(env, "memory_bytes", series, now, float(used.rss_bytes)))
             points.append(Point(env, "restarts", series, now, float(inst.restarts)))
+        for name, fact in sorted(ctx.facts.items()):
+            value = fact(env, now)
+            if value is not None:
+                points.append(Point(env, name, f"env={env}", now, value))
     return points
 
 

@@ -125,6 +125,12 @@ class Vault:
                 out.append({**self._describe(meta), "state": state})
         return sorted(out, key=lambda d: d["due_at"])
 
+    def count_due(self, env: str, now: float, *, overdue_only: bool) -> float:
+        """How many live secrets of ``env`` are overdue (or due within ``vault.due_within``)."""
+        window = 0.0 if overdue_only else self.settings().due_within
+        states = [rules.due_state(m, now, window) for m in self.store.vault.metas(env, deleted=False)]
+        return float(sum(1 for s in states if s == "overdue" or (s == "due" and not overdue_only)))
+
     # values ------------------------------------------------------------------------------------
     def get(self, who: Principal, env: str, name: str, version: int | None, source: str) -> Secret:
         target = name if version is None else f"{name} v{version}"

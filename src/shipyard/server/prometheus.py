@@ -29,6 +29,11 @@ APP_GAUGES = {
     "cpu": ("shipyard_instance_cpu_cores", "CPU of an instance's processes (1 = one core busy)."),
     "memory_bytes": ("shipyard_instance_memory_bytes", "Resident memory of an instance's processes."),
 }
+FACT_GAUGES = {
+    "backup_age": ("shipyard_backup_age_seconds", "Seconds since the newest moment a good backup restores."),
+    "secrets_overdue": ("shipyard_secrets_overdue", "Secrets past their rotation or expiry date."),
+    "secrets_due": ("shipyard_secrets_due", "Secrets overdue or due within vault.due_within."),
+}
 QUANTILES = {"latency_p50": "0.5", "latency_p95": "0.95", "latency_p99": "0.99"}
 
 
@@ -78,6 +83,12 @@ class _Figures:
                 restarts.add_metric([p.env, p.series.split("=", 1)[1]], p.value)
         yield latency
         yield restarts
+        for metric, (name, doc) in FACT_GAUGES.items():
+            family = GaugeMetricFamily(name, doc, labels=["env"])
+            for p in points:
+                if p.metric == metric:
+                    family.add_metric([p.env], p.value)
+            yield family
         healthy = GaugeMetricFamily(
             "shipyard_instance_healthy",
             "1 when the instance's last probe passed.",
