@@ -11,7 +11,7 @@ test:            ## set up and run lint, types, unit and integration tests
 down:            ## stop the demo's control plane, apps and HAProxy
 	.venv/bin/shipyard --home .demo/home --app-dir .demo/notes down
 
-bench:           ## the zero-downtime and canary benchmarks at 200 and 1000 connections, observe, alerts, secrets, backup
+bench:           ## zero-downtime and canary at 200 and 1000 connections; observe (logs, alerts); secrets; backup
 	bash scripts/setup.sh
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	.venv/bin/python bench/zero_downtime.py --connections 200
@@ -19,7 +19,8 @@ bench:           ## the zero-downtime and canary benchmarks at 200 and 1000 conn
 	.venv/bin/python bench/canary.py --connections 200
 	.venv/bin/python bench/canary.py --connections 1000
 	.venv/bin/python bench/observe.py
-	.venv/bin/python bench/alerts.py
+	.venv/bin/python bench/secrets.py
+	.venv/bin/python bench/backup.py
 
 lint:
 	.venv/bin/ruff check src tests bench scripts examples

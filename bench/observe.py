@@ -18,8 +18,12 @@ measurement of ``MEASUREMENTS`` in turn on that running Shipyard:
    Searches without text (the newest lines, ``--level warn``, ``--since 1m``, ``--release``)
    are timed too, as ``log_filter_p95_ms``.
 
-More measurements (alert detection time, metrics overhead) plug into ``MEASUREMENTS``:
-each takes the running ``Bench`` and returns its figures and goals.
+More measurements plug into ``MEASUREMENTS``: each takes the running ``Bench`` and returns
+its figures and goals. Then, on a second private Shipyard of its own, ``bench/alerts.py``
+measures ``mttd_s`` (an app that starts failing 20% of its requests, to the alert at a local
+webhook, default rules, 10 s rule interval) and ``metrics_overhead_cpu_pct`` (the control
+plane's CPU while it watches 10 instances); its figures join this one's (``--skip-alerts``
+leaves it out).
 
 Progress goes to stderr; the last line of stdout is one JSON object with the figures. The
 exit code is 1 when the scenario went wrong (a deploy failed, lines never arrived, a process
@@ -46,6 +50,7 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench folder is not a package
+import alerts as alerts_bench
 import zero_downtime as zd
 from zero_downtime import ENV, HOST, BenchError, log
 
@@ -292,6 +297,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"ERROR: {exc}")
         finally:
             zd.shutdown(cp, home, record)
+    if not args.skip_alerts:
+        log("alerts: mttd_s and metrics_overhead_cpu_pct on a second Shipyard (bench/alerts.py)")
+        watched = alerts_bench.run(alerts_bench.parse_args(["--cache-dir", str(args.cache_dir)]))
+        for key in ("mttd_s", "mttd_fired_s", "metrics_overhead_cpu_pct", "instances"):
+            if key in watched:
+                out[key] = watched[key]
+        goals.update(watched["goals"])
+        record.errors += [f"alerts: {e}" for e in watched["errors"]]
     out["goals"] = goals
     out["errors"] = record.errors
     out["ok"] = not record.errors
@@ -306,6 +319,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--proxy-port", type=int, default=0, help="public port of the app (default: a free one)")
     p.add_argument("--cache-dir", type=Path, default=zd.DEFAULT_CACHE, help="SHIPYARD_CACHE_DIR")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (debugging)")
+    p.add_argument("--skip-alerts", action="store_true", help="leave out bench/alerts.py's figures")
     return p.parse_args(argv)
 
 

@@ -1,4 +1,6 @@
-"""The demo: deploys the notes example to `dev`, then v2, rolls back, and tries a broken version.
+"""The demo: deploys the notes example to `dev` with a secret from the vault, then v2 (its
+migration runs behind a fresh backup), rolls back, tries a broken version, verifies a
+backup, and shows the central logs, alerts and the audit log.
 
 Run by `make demo` after scripts/setup.sh. Leaves the control plane and app running so
 you can look around; `make down` stops everything.
@@ -6,6 +8,7 @@ you can look around; `make down` stops everything.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -26,8 +29,8 @@ def say(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
 
-def shipyard(*args: str, check: bool = True) -> int:
-    code = subprocess.run([*SHIPYARD, *args], check=False).returncode
+def shipyard(*args: str, check: bool = True, stdin: str | None = None) -> int:
+    code = subprocess.run([*SHIPYARD, *args], check=False, input=stdin, text=True).returncode
     if check and code != 0:
         sys.exit(code)
     return code
@@ -54,15 +57,19 @@ def main() -> None:
 
     say("starting the control plane (API on 127.0.0.1:7310, HAProxy, supervisor)")
     shipyard("up")
+    say("a secret in the vault (encrypted, versioned, audited): the app gets it as $API_KEY")
+    shipyard("secrets", "set", "dev", "API_KEY", "--rotate-every", "90d", stdin="demo-" + os.urandom(8).hex())
+    shipyard("secrets", "list", "dev")
     say("deploying v1 to dev")
     shipyard("deploy", "dev")
     print(f"\n   app: {url}\n   API: http://127.0.0.1:7310/api/status (token in {HOME / 'token'})")
     show_app(url)
 
-    say("deploying v2 (adds a tags column, expand-only)")
+    say("deploying v2: its migration adds a tags column (expand-only), after a fresh backup")
     use("v2")
     shipyard("deploy", "dev")
     show_app(url)
+    shipyard("backup", "list", "dev")
 
     say("rolling back to v1: the old colour is still running, so it is one weight change")
     shipyard("rollback", "dev")
@@ -75,9 +82,15 @@ def main() -> None:
     show_app(url)
     use("v1")
 
-    say("status and history")
+    say("verifying the newest backup: restored in a scratch folder, checksums and integrity checked")
+    shipyard("backup", "verify", "dev")
+
+    say("status, history, the central logs, alerts and the audit log")
     shipyard("status")
     shipyard("deployments", "dev", "--limit", "5")
+    shipyard("logs", "dev", "--level", "warn", "-n", "5")
+    shipyard("alerts", "list")
+    shipyard("audit", "list", "--limit", "8")
     time.sleep(0.1)
     print(
         f"\nThe demo keeps running: try `curl {url}`, "
