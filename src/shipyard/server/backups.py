@@ -50,6 +50,7 @@ class RestoreBody(BaseModel):
     backup: str | None = None
     target: str | None = None
     to_time: float | None = None
+    mask: bool = False
 
 
 def register_backup_routes(
@@ -94,7 +95,8 @@ def register_backup_routes(
         target = body.target or env
         done = act(
             request, who, "admin", "backup.restore", target, f"{env}/{body.backup or 'newest'}",
-            lambda: backups.restore(env, who.user, body.backup, target, body.to_time),
+            lambda: engine.masked_copies.restore(env, who.user, body.target, body.backup, body.to_time)
+            if body.mask else backups.restore(env, who.user, body.backup, target, body.to_time),
         )  # fmt: skip
         return {"ok": True, **done}
 
