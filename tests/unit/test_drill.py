@@ -132,7 +132,9 @@ def test_drill_missing_the_rpo_target_fails(tmp_path: Path, monkeypatch: pytest.
     assert done.status == "failed" and not done.rpo_ok and done.rto_ok
 
 
-def test_drill_with_continuous_shipping_recovers_the_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drill_with_continuous_shipping_recovers_the_marker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
     ctx = make_ctx(tmp_path, {"file": "notes.db", "backups": {"continuous": True}, "drill": {"rpo": "5s"}})
     live_db(ctx)
@@ -162,7 +164,7 @@ def test_one_drill_at_a_time_and_unknown_environment(tmp_path: Path, monkeypatch
     lock.acquire()
     with pytest.raises(ConflictError, match="running"):
         drills.run("dev", "t")
-    with pytest.raises(Exception, match="not in shipyard.yaml"):
+    with pytest.raises(Exception, match=r"not in shipyard\.yaml"):
         drills.run("nope", "t")
 
 

@@ -96,14 +96,16 @@ def test_a_full_plan_lists_actions_and_what_no_rule_names() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"user": {"email": "hash"}}, "database.masking.user: the copy has no table 'user' (tables: orders, users); did you mean 'users'?"),
-        ({"users": {"emial": "hash"}}, "database.masking.users.emial: table users has no column 'emial'"),
-        ({"users": {"age": "fake_name"}}, "database.masking.users.age: fake_name writes text, but users.age is INT"),
-        ({"users": {"email": "null"}}, "database.masking.users.email: users.email is NOT NULL, so null cannot be stored"),
+        ({"user": {"email": "hash"}}, "no table 'user' (tables: orders, users); did you mean 'users'"),
+        ({"users": {"emial": "hash"}}, "masking.users.emial: table users has no column 'emial'"),
+        ({"users": {"age": "fake_name"}}, "users.age: fake_name writes text, but users.age is INT"),
+        ({"users": {"email": "null"}}, "users.email: users.email is NOT NULL, so null cannot"),
         ({"users": {"id": "null"}}, "users.id is the primary key, so null cannot be stored"),
     ],
 )  # fmt: skip
-def test_rules_that_do_not_fit_the_schema_are_errors_naming_the_key(raw: dict[str, Any], message: str) -> None:
+def test_rules_that_do_not_fit_the_schema_are_errors_naming_the_key(
+    raw: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ManifestError) as caught:
         plan_masking(rules(raw), SCHEMA)
     assert message in caught.value.message
@@ -120,7 +122,7 @@ def test_every_bad_rule_is_named_at_once() -> None:
 @pytest.mark.parametrize(
     ("raw", "unlisted"),
     [
-        ({"users": {"email": "hash"}}, ("orders", "users.id", "users.name", "users.phone", "users.age", "users.notes")),
+        ({"users": {"email": "hash"}}, ("orders", *(f"users.{c}" for c in ("id", "name", "phone", "age", "notes")))),  # noqa: E501
         ({"users": "keep", "orders": {"email": "hash"}}, ("orders.id",)),
         ({"users": "keep", "orders": {"email": "hash", "id": "keep"}}, ()),
         ({"USERS": "keep", "Orders": {"EMAIL": "hash", "id": "keep"}}, ()),  # SQLite names are case-blind
@@ -133,11 +135,16 @@ def test_unlisted_columns_and_tables(raw: dict[str, Any], unlisted: tuple[str, .
 def test_refuse_mode_refuses_what_no_rule_names() -> None:
     with pytest.raises(ManifestError) as caught:
         plan_masking(rules({"users": "keep", "orders": {"email": "hash"}}), SCHEMA, unlisted="refuse")
-    assert "no rule names orders.id" in caught.value.message and "masking_unlisted is refuse" in caught.value.message
+    assert (
+        "no rule names orders.id" in caught.value.message
+        and "masking_unlisted is refuse" in caught.value.message
+    )
     plan_masking(rules({"users": "keep", "orders": "keep"}), SCHEMA, unlisted="refuse")
 
 
-@pytest.mark.parametrize("bad", [{"users": {"email": "fake"}}, {"users": "drop"}, {"users": {"email": {"fixd": 1}}}])
+@pytest.mark.parametrize(
+    "bad", [{"users": {"email": "fake"}}, {"users": "drop"}, {"users": {"email": {"fixd": 1}}}]
+)
 def test_unknown_rule_names_are_manifest_errors(bad: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         rules(bad)
@@ -161,7 +168,11 @@ def test_manifest_takes_masking_and_drill_keys() -> None:
     assert db.masking_unlisted == "warn"
     with pytest.raises(ValidationError, match="write 5"):
         Manifest.model_validate(
-            {"app": "a", "processes": {"web": {"command": "true"}}, "database": {"drill": {"schedule": "weekly"}}}
+            {
+                "app": "a",
+                "processes": {"web": {"command": "true"}},
+                "database": {"drill": {"schedule": "weekly"}},
+            }
         )
 
 
@@ -224,12 +235,18 @@ def test_fixed_rule_model() -> None:
 # a real SQLite copy -------------------------------------------------------------------------
 def test_masking_a_copy_leaves_no_original_byte_in_the_clean_file(tmp_path: Path) -> None:
     db = tmp_path / "copy.sqlite"
-    originals = [(f"Person{i} Original", f"person{i}@private.example.org", f"+44 7700 9{i:05d}") for i in range(300)]
+    originals = [
+        (f"Person{i} Original", f"person{i}@private.example.org", f"+44 7700 9{i:05d}") for i in range(300)
+    ]
     with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL, name TEXT, phone TEXT)")
+        conn.execute(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL, name TEXT, phone TEXT)"
+        )
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, email TEXT REFERENCES users(email))")
         conn.execute("CREATE INDEX users_name ON users(name)")
-        conn.executemany("INSERT INTO users (email, name, phone) VALUES (?, ?, ?)", [(e, n, p) for n, e, p in originals])
+        conn.executemany(
+            "INSERT INTO users (email, name, phone) VALUES (?, ?, ?)", [(e, n, p) for n, e, p in originals]
+        )
         conn.executemany("INSERT INTO orders (email) VALUES (?)", [(e,) for _, e, _ in originals[:50]])
         conn.execute("ANALYZE")
     conn.close()
