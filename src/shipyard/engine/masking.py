@@ -90,6 +90,7 @@ class MaskedCopies:
                 f"name the copy's environment: `shipyard backup restore {env} --target staging --mask`",
             )
         ctx = self.backups.ctx
+        ctx.reload_manifest()  # the rules as shipyard.yaml has them now
         if env not in ctx.manifest.environments:
             known = ", ".join(sorted(ctx.manifest.environments))
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
