@@ -97,7 +97,7 @@ def test_drills_file_round_trip_and_damage() -> None:
 # on real files --------------------------------------------------------------------------------
 def markers(path: Path) -> list[str]:
     with sqlite3.connect(path) as conn:
-        return [r[0] for r in conn.execute("SELECT id FROM shipyard_drill")]
+        return [r[0] for r in conn.execute("SELECT id FROM shipyard_drill ORDER BY at")]
 
 
 def test_drill_with_only_a_backup_reports_its_age(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
