@@ -171,3 +171,12 @@ def test_drill_with_only_a_backup_reports_the_backups_age(shipyard: Shipyard) ->
     assert started - taken - 0.5 <= _rpo(failed.stdout) <= time.time() - taken + 0.5
     listed = shipyard.cli("drill", "dev", "--list").stdout.splitlines()
     assert [line.split()[0] for line in listed] == ["failed", "error"]  # newest first
+    vic = shipyard.cli("users", "add", "vic", "--role", "viewer", "--env", "dev").stdout.strip()
+    as_vic = {**shipyard.env, "SHIPYARD_TOKEN": vic}
+    assert shipyard.cli("drill", "dev", "--list", env=as_vic).returncode == 0
+    denied = shipyard.cli("drill", "dev", check=False, env=as_vic)
+    assert denied.returncode == 1 and "may not deploy" in denied.stderr, denied.stderr
+    with shipyard.api() as api:
+        entries = api.get("/api/audit", params={"limit": 50}).json()["entries"]
+    actions = {(e["actor"], e["action"], e["result"]) for e in entries}
+    assert {("admin", "drill.run", "ok"), ("vic", "drill.run", "denied")} <= actions

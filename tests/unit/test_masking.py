@@ -269,3 +269,26 @@ def test_masking_a_copy_leaves_no_original_byte_in_the_clean_file(tmp_path: Path
         assert joined == 50  # the same original gave the same fake in both tables
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+def test_the_apps_triggers_do_not_fire_and_are_kept(tmp_path: Path) -> None:
+    db = tmp_path / "copy.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+        conn.execute("CREATE TABLE history (old TEXT)")
+        conn.execute(
+            "CREATE TRIGGER keep_old AFTER UPDATE ON users BEGIN INSERT INTO history VALUES (OLD.email); END"
+        )
+        conn.execute("INSERT INTO users (email) VALUES ('secret@private.example.org')")
+    conn.close()
+    plan = plan_masking(rules({"users": {"email": "fake_email"}, "history": "keep"}), read_schema(db))
+    apply_plan(db, plan, KEY)
+    clean = tmp_path / "clean.sqlite"
+    rewrite_clean(db, clean)
+    assert b"private.example.org" not in clean.read_bytes()
+    with sqlite3.connect(clean) as conn:
+        assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == 0
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")] == [
+            "keep_old"
+        ]
+    conn.close()

@@ -2,7 +2,8 @@
 
 ``read_schema`` describes the copy's tables for ``core.masking.plan_masking``;
 ``apply_plan`` rewrites every masked column in one transaction through a SQL function that
-calls ``core.masking.mask_value``; ``rewrite_clean`` then writes the database into a fresh
+calls ``core.masking.mask_value`` (with the app's triggers held back, so none copies an
+original value elsewhere); ``rewrite_clean`` then writes the database into a fresh
 file with ``VACUUM INTO`` after emptying the statistics tables, because an UPDATE leaves
 the old values in freed pages and in free space inside pages, and ``sqlite_stat4`` keeps
 samples of indexed values: only the fresh file may leave the scratch folder. Called by
@@ -56,12 +57,21 @@ def apply_plan(path: Path, plan: MaskPlan, key: bytes) -> int:
         conn.create_function("shipyard_mask", 2, masked, deterministic=True)
         rows = 0
         with conn:
+            # the app's triggers must not fire: an audit trigger would copy OLD values elsewhere.
+            # They are dropped for the UPDATEs and created again, as they were, in the same transaction.
+            triggers = conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL"
+            ).fetchall()
+            for name, _ in triggers:
+                conn.execute(f"DROP TRIGGER {_quote(name)}")
             for table, table_actions in plan.tables().items():
                 sets = ", ".join(
                     f"{_quote(a.column)} = shipyard_mask({actions.index(a)}, {_quote(a.column)})"
                     for a in table_actions
                 )
                 rows += conn.execute(f"UPDATE {_quote(table)} SET {sets}").rowcount
+            for _, sql in triggers:
+                conn.execute(sql)
         return rows
     except sqlite3.Error as exc:
         raise BackupError(

@@ -45,7 +45,7 @@ from shipyard.engine.pitr import segments_of
 from shipyard.errors import BackupError, ConflictError, NotFoundError, ShipyardError
 
 POLL_S = 0.05
-MAX_WAIT_S = 60.0
+MAX_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
