@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -65,9 +66,13 @@ class DrillEngine(Protocol):
     def probe(self, copy: Path, drill_id: str) -> bool: ...
 
 
+ShippedAt = Callable[[str], float | None]
+
+
 class SqliteDrill:
-    def __init__(self, backups: BackupService) -> None:
+    def __init__(self, backups: BackupService, shipped_at: ShippedAt | None = None) -> None:
         self.backups = backups
+        self.shipped_at = shipped_at
 
     def write_marker(self, env: str, drill_id: str) -> float:
         live = sqlite_file(self.backups.ctx, env)
@@ -99,13 +104,18 @@ class SqliteDrill:
         ]
 
     def wait_shipped(self, env: str, after: float, limit: float) -> None:
-        """Until a WAL segment shipped after ``after`` is stored (or ``limit`` seconds)."""
+        """Until the WAL shipper has shipped past ``after`` (or ``limit`` seconds). The running
+        shipper says when it last shipped; without one, the stored segments are listed."""
         deadline = time.monotonic() + limit
         storage = self.backups.storage(env)
         while time.monotonic() < deadline:
-            bases = self._continuous(env, time.time())
-            if bases and any(s.at > after for s in segments_of(storage, bases[-1])):
+            shipped = self.shipped_at(env) if self.shipped_at is not None else None
+            if shipped is not None and shipped > after:
                 return
+            if shipped is None:
+                bases = self._continuous(env, time.time())
+                if bases and any(s.at > after for s in segments_of(storage, bases[-1])):
+                    return
             time.sleep(POLL_S)
 
     def restore_latest(self, env: str, loss_at: float, work: Path) -> Recovered:
@@ -154,8 +164,11 @@ class SqliteDrill:
 
 
 class Drills:
-    def __init__(self, backups: BackupService, tick: float = 5.0) -> None:
+    def __init__(
+        self, backups: BackupService, shipped_at: ShippedAt | None = None, tick: float = 5.0
+    ) -> None:
         self.backups = backups
+        self.shipped_at = shipped_at
         self.tick = tick
         self.since = time.time()
         self.errors: list[str] = []
@@ -172,7 +185,7 @@ class Drills:
         reason = unsupported_reason(ctx.manifest.database_for(env))
         if reason is not None:
             raise BackupError(f"cannot drill {env}: {reason}", "drills of PostgreSQL come with its backups")
-        return SqliteDrill(self.backups)
+        return SqliteDrill(self.backups, self.shipped_at)
 
     # one drill ------------------------------------------------------------------------------
     def run(self, env: str, by: str, kind: str = "manual") -> DrillRecord:

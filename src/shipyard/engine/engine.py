@@ -57,7 +57,7 @@ class Engine:
         self.migrations = Migrations(ctx)
         self.backup_scheduler = BackupScheduler(self.backups)
         self.masked_copies = MaskedCopies(self.backups)
-        self.drills = Drills(self.backups)
+        self.drills = Drills(self.backups, self._last_shipped)
         ctx.facts.update(
             backup_age=self.backups.age,
             secrets_overdue=lambda env, now: self.vault.count_due(env, now, overdue_only=True),
@@ -65,6 +65,10 @@ class Engine:
         )
         self.access_log = access_log
         self._threads: list[threading.Thread] = []
+
+    def _last_shipped(self, env: str) -> float | None:
+        shipper = self.backup_scheduler.shippers.get(env)
+        return None if shipper is None else shipper.last_shipped_at
 
     def start(self) -> list[str]:
         if self.access_log is not None:
