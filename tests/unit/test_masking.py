@@ -292,3 +292,26 @@ def test_the_apps_triggers_do_not_fire_and_are_kept(tmp_path: Path) -> None:
             "keep_old"
         ]
     conn.close()
+
+
+def test_masked_copies_need_rules_and_another_environment(tmp_path: Path) -> None:
+    from tests.unit.test_backup_service import make_ctx
+
+    from shipyard.engine.backups import BackupService
+    from shipyard.engine.masking import MaskedCopies
+    from shipyard.errors import ConflictError, NotFoundError
+
+    ctx = make_ctx(tmp_path)
+    ctx.paths.manifest.write_text(
+        "app: notes\nprocesses: {web: {command: 'true'}}\ndatabase: {file: notes.db}\n"
+        "environments: {dev: {port: 18080}, staging: {port: 18081}}\n"
+    )
+    copies = MaskedCopies(BackupService(ctx))
+    with pytest.raises(ConflictError, match="into another environment"):
+        copies.restore("dev", "t", "dev")
+    with pytest.raises(ConflictError, match="into another environment"):
+        copies.restore("dev", "t", None)
+    with pytest.raises(ManifestError, match=r"database\.masking is empty"):
+        copies.restore("dev", "t", "staging")
+    with pytest.raises(NotFoundError, match="known: dev, staging"):
+        copies.restore("prod", "t", "staging")
