@@ -113,9 +113,16 @@ def test_someone_elses_wal_restart_is_detected(ctx: Context) -> None:
     shipper = WalShipper(BackupService(ctx), "dev")
     assert shipper.begin()
     write(path, 1, 5, {})
+    assert shipper.ship_once() > 0  # it has seen this WAL generation, as every tick does
     shipper._close()  # the shipper's read lock is gone (as if it had been killed)
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for _ in range(100):  # a reader not yet collected can make one attempt busy: the WAL must restart
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy == 0 and path.with_name(path.name + "-wal").stat().st_size == 0:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the WAL could not be checkpointed and truncated")
     conn.execute("INSERT INTO notes (id, text) VALUES (99, 'after')")
     conn.commit()
     conn.close()

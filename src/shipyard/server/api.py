@@ -21,7 +21,7 @@ from shipyard.core.audit import verify_chain
 from shipyard.core.records import Deployment
 from shipyard.engine.engine import Engine
 from shipyard.errors import ShipyardError
-from shipyard.server.auth import Who, client_source, principal
+from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
 from shipyard.server.delivery import register_delivery
 from shipyard.server.drill import register_drill_routes
@@ -71,23 +71,6 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     access = engine.access
 
     source = client_source
-
-    def act(
-        request: Request,
-        who: Principal,
-        permission: str,
-        action: str,
-        env: str | None,
-        target: str,
-        run: Callable[[], T],
-    ) -> T:
-        """An audited action: allowed and recorded first, its failure recorded after."""
-        access.guard(who, permission, action, env=env, target=target, source=source(request))
-        try:
-            return run()
-        except ShipyardError as exc:
-            access.failed(who, action, env, exc, source(request))
-            raise
 
     @app.exception_handler(ShipyardError)
     async def _shipyard_error(_req: Request, exc: ShipyardError) -> JSONResponse:
@@ -273,9 +256,9 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
         return vars(verify_chain(store.audit.entries()))
 
     register_secrets(app, engine)
-    register_delivery(app, engine, act, principal)
-    register_backup_routes(app, engine, act, principal)
-    register_drill_routes(app, engine, act, principal)
-    register_logs(app, engine, principal)
-    register_observe(app, engine, principal)
+    register_delivery(app, engine)
+    register_backup_routes(app, engine)
+    register_drill_routes(app, engine)
+    register_logs(app, engine)
+    register_observe(app, engine)
     return app

@@ -1,16 +1,18 @@
 """Who is asking: the bearer token of a request resolved to a user, for every API route.
 
-``server/api.py`` and the route modules beside it take ``Who`` as a FastAPI dependency.
+``server/api.py`` and the route modules beside it take ``Who`` as a FastAPI dependency, and
+run each mutating action through ``act`` (decided and audited before it runs).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import Depends, Request
 
 from shipyard.core.access import Principal
-from shipyard.errors import AuthError
+from shipyard.errors import AuthError, ShipyardError
 
 if TYPE_CHECKING:
     from shipyard.engine.engine import Engine
@@ -34,3 +36,24 @@ def client_source(request: Request) -> str:
 
 
 Who = Annotated[Principal, Depends(principal)]
+T = TypeVar("T")
+
+
+def act(
+    request: Request,
+    who: Principal,
+    permission: str,
+    action: str,
+    env: str | None,
+    target: str,
+    run: Callable[[], T],
+) -> T:
+    """An audited action: allowed and recorded first, its failure recorded after."""
+    engine: Engine = request.app.state.engine
+    source = client_source(request)
+    engine.access.guard(who, permission, action, env=env, target=target, source=source)
+    try:
+        return run()
+    except ShipyardError as exc:
+        engine.access.failed(who, action, env, exc, source)
+        raise

@@ -7,32 +7,15 @@ route goes through the API's ``act``: allowed and audited before it runs, its fa
 audited after. Registered by ``server/api.py``.
 """
 
-# No `from __future__ import annotations`: the routes' annotations name `Who`, which is
-# local to `register_backup_routes`, and FastAPI must see it when the routes are defined.
+from typing import Any, TypeVar
 
-from collections.abc import Callable
-from typing import Annotated, Any, Protocol, TypeVar
-
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
-from shipyard.core.access import Principal
 from shipyard.engine.engine import Engine
+from shipyard.server.auth import Who, act
 
 T = TypeVar("T")
-
-
-class Act(Protocol):
-    def __call__(
-        self,
-        request: Request,
-        who: Principal,
-        permission: str,
-        action: str,
-        env: str | None,
-        target: str,
-        run: Callable[[], T],
-    ) -> T: ...
 
 
 class CreateBody(BaseModel):
@@ -53,10 +36,7 @@ class RestoreBody(BaseModel):
     mask: bool = False
 
 
-def register_backup_routes(
-    app: FastAPI, engine: Engine, act: Act, principal: Callable[[Request], Principal]
-) -> None:
-    Who = Annotated[Principal, Depends(principal)]
+def register_backup_routes(app: FastAPI, engine: Engine) -> None:
     backups = engine.backups
     access = engine.access
 

@@ -1,25 +1,22 @@
 """API routes for promotion, approvals and configuration (``register_delivery`` adds them).
 
-``create_app`` calls ``register_delivery`` with its audited-action helper and
-its token dependency, so these routes follow the same rules as the others:
-reads need the ``read`` permission on the environment, promotion needs
-``deploy``, approving and rejecting need ``approve`` (and the four-eyes rule of
-``core/approval.py``), and every mutating route is audited before it acts. (No postponed
-annotations here: FastAPI must see the ``Who`` dependency built inside ``register_delivery``.)
+``create_app`` calls ``register_delivery``; the routes take the token's user (``Who``) and run
+mutating actions through ``act`` (``server/auth.py``), so they follow the same rules as the
+others: reads need the ``read`` permission on the environment, promotion needs ``deploy``,
+approving and rejecting need ``approve`` (and the four-eyes rule of ``core/approval.py``), and
+every mutating route is audited before it acts.
 """
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.core.access import Principal
 from shipyard.engine.config import diff, show
 from shipyard.engine.engine import Engine
+from shipyard.server.auth import Who, act
 
 T = TypeVar("T")
-Act = Callable[[Request, Principal, str, str, "str | None", str, Callable[[], Any]], Any]
 
 
 class PromoteBody(BaseModel):
@@ -33,8 +30,7 @@ class RejectBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-def register_delivery(app: FastAPI, engine: Engine, act: Act, principal: Callable[..., Principal]) -> None:
-    Who = Annotated[Principal, Depends(principal)]
+def register_delivery(app: FastAPI, engine: Engine) -> None:
     store = engine.ctx.store
     access = engine.access
 

@@ -6,22 +6,15 @@ backup's verification) and goes through the API's ``act`` (allowed and audited b
 runs). Registered by ``server/api.py``.
 """
 
-# No `from __future__ import annotations`: FastAPI must see `Who` when the routes are defined.
+from typing import Any
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from fastapi import FastAPI, Request
 
-from fastapi import Depends, FastAPI, Request
-
-from shipyard.core.access import Principal
 from shipyard.engine.engine import Engine
-from shipyard.server.backups import Act
+from shipyard.server.auth import Who, act
 
 
-def register_drill_routes(
-    app: FastAPI, engine: Engine, act: Act, principal: Callable[[Request], Principal]
-) -> None:
-    Who = Annotated[Principal, Depends(principal)]
+def register_drill_routes(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/api/drills/{env}")
     def list_drills(env: str, who: Who) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The log routes of the API: search, follow and export an environment's logs.
 
-``register_logs(app, engine, principal)`` is called by ``server/api.py``. Each route needs a
+``register_logs(app, engine)`` is called by ``server/api.py``. Each route needs a
 token whose user may ``read`` the environment, like the other read routes. Search
 answers JSON (``{"lines": [...], "cursor": N}``; ``after=cursor`` asks for newer lines,
 which is how ``shipyard logs -f`` follows); export streams JSON lines.
@@ -9,7 +9,7 @@ which is how ``shipyard logs -f`` follows); export streams JSON lines.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -20,9 +20,10 @@ from shipyard.engine.engine import Engine
 from shipyard.engine.logs import LogService
 from shipyard.engine.logsearch import LogQuery
 from shipyard.errors import ConflictError
+from shipyard.server.auth import principal
 
 
-def register_logs(app: FastAPI, engine: Engine, principal: Callable[[Request], Principal]) -> None:
+def register_logs(app: FastAPI, engine: Engine) -> None:
     access = engine.access
 
     def service() -> LogService:

@@ -10,18 +10,17 @@ silenced environment (or on every environment when the silence names none).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shipyard.core.access import Principal
 from shipyard.core.durations import parse_duration
 from shipyard.core.metrics import ROLLUP_KEEP_S, resolution_for, summarize
 from shipyard.engine.engine import Engine
 from shipyard.engine.healthwatch import health_report
+from shipyard.server.auth import Who
 from shipyard.server.prometheus import CONTENT_TYPE, render_metrics
 
 MAX_SILENCE_S = 90 * 86400.0
@@ -42,7 +41,7 @@ class SilenceBody(BaseModel):
         return text
 
 
-def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request], Principal]) -> None:
+def register_observe(app: FastAPI, engine: Engine) -> None:
     access = engine.access
     store = engine.ctx.store.observe
 
@@ -58,12 +57,12 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
         return JSONResponse(doc, status_code=code, media_type="application/health+json")
 
     @app.get("/api/health/{env}/history")
-    def health_history(env: str, who: Principal = Depends(principal), limit: int = 50) -> dict[str, Any]:
+    def health_history(env: str, who: Who, limit: int = 50) -> dict[str, Any]:
         access.read(who, env)
         return {"env": env, "history": store.health_history(env, limit)}
 
     @app.get("/metrics")
-    def metrics(who: Principal = Depends(principal)) -> Response:
+    def metrics(who: Who) -> Response:
         """Prometheus' text format; a scrape job sends the token as its bearer credentials."""
         envs = set(who.readable_envs(access.envs()))
         if not envs:
@@ -71,7 +70,7 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
         return Response(render_metrics(engine, envs), media_type=CONTENT_TYPE)
 
     @app.get("/api/metrics/{env}")
-    def metrics_of(env: str, who: Principal = Depends(principal), since: float = 3600) -> dict[str, Any]:
+    def metrics_of(env: str, who: Who, since: float = 3600) -> dict[str, Any]:
         access.read(who, env)
         span = min(max(since, 1.0), ROLLUP_KEEP_S)
         resolution = resolution_for(span)
@@ -84,7 +83,7 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
         }
 
     @app.get("/api/alerts")
-    def alerts(who: Principal = Depends(principal), limit: int = 20) -> dict[str, Any]:
+    def alerts(who: Who, limit: int = 20) -> dict[str, Any]:
         envs = who.readable_envs(access.envs())
         if not envs:
             access.read(who)  # raises: no environment is readable
@@ -106,7 +105,7 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
         }
 
     @app.post("/api/alerts/silences")
-    def silence(body: SilenceBody, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+    def silence(body: SilenceBody, request: Request, who: Who) -> dict[str, Any]:
         env = body.matchers.get("env")
         seconds = parse_duration(body.duration)
         target = ",".join(f"{k}={v}" for k, v in sorted(body.matchers.items()))
@@ -115,7 +114,7 @@ def register_observe(app: FastAPI, engine: Engine, principal: Callable[[Request]
         return {"ok": True, "id": silence_id, "ends_at": time.time() + seconds}
 
     @app.post("/api/alerts/silences/{silence_id}/expire")
-    def expire(silence_id: int, request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+    def expire(silence_id: int, request: Request, who: Who) -> dict[str, Any]:
         found = next((s for s in store.silences() if s.id == silence_id), None)
         env = dict(found.matchers).get("env") if found else None
         access.guard(
