@@ -1,8 +1,9 @@
 """Where an environment's database is and how the app reaches it. Pure.
 
 SQLite lives in the environment's data folder (``SHIPYARD_DATA_DIR``), its URL in the
-SQLAlchemy form ``sqlite:////absolute/path``. PostgreSQL is modelled and validated; its
-deployment comes later (``unsupported_reason`` says so). Called by the engine when it
+SQLAlchemy form ``sqlite:////absolute/path``. A managed PostgreSQL's URL comes from its
+cluster (``engine/postgres.py``); an external server is not deployed yet
+(``unsupported_reason`` says so). Called by the engine when it
 starts instances and runs migrations, and by the backup service.
 """
 
@@ -29,6 +30,9 @@ def database_url(db: Database, data_dir: Path) -> str:
 
 def unsupported_reason(db: Database) -> str | None:
     """Why this Shipyard cannot run ``db`` yet, or None when it can."""
-    if db.engine == "postgres":
-        return "PostgreSQL databases are validated but not deployed by this version of Shipyard yet"
+    if db.engine == "postgres" and not db.managed:
+        return (
+            "an external PostgreSQL server (url:) is not supported by this version of Shipyard yet "
+            "(the app could use it, but backups of it would need pg_basebackup access)"
+        )
     return None
