@@ -129,6 +129,17 @@ class Postgres:
             for name in dirs + files:
                 os.lchown(os.path.join(root, name), user.pw_uid, user.pw_gid)
 
+    def check_reachable(self, folder: Path) -> None:
+        """The server's user can pass through every folder down to ``folder``."""
+        argv = self._as_server(["test", "-x", str(folder)])
+        if subprocess.run(argv, capture_output=True, check=False, cwd="/").returncode != 0:
+            raise DatabaseError(
+                f"PostgreSQL's OS user ({server_user().pw_name}) cannot reach {folder}: "
+                "a folder above it is private",
+                "let others pass through the folders above it (chmod o+x), or put the Shipyard "
+                "home (--home) somewhere that is not private",
+            )
+
     # a cluster's life -----------------------------------------------------------------------
     def initdb(self, pgdata: Path, superuser_password: str) -> None:
         pgdata.mkdir(parents=True, mode=0o700)

@@ -277,12 +277,19 @@ class PgBackups:
         data.rename(live)
         try:
             took = self.recover(live, clusters.conn(target), clusters.log(target))
-        except ShipyardError:
+        except ShipyardError as exc:
             pg.stop(live, "immediate")
             shutil.rmtree(live, ignore_errors=True)
             if old.exists():
                 old.rename(live)
-                pg.start(live, clusters.log(target))
+                try:
+                    pg.start(live, clusters.log(target))
+                except ShipyardError as again:
+                    raise DatabaseError(
+                        f"{exc.message}; the data folder from before the restore is back in place, "
+                        f"but did not start: {again.message}",
+                        f"start it: pg_ctl start -D {live}",
+                    ) from None
             raise
         shutil.rmtree(old, ignore_errors=True)
         return (

@@ -82,6 +82,7 @@ class ManagedPostgres:
                 self._create(env)
                 made = "created, "
             cluster = self._known(env)
+            self.pg.check_reachable(self.folder(env))
             if self.pg.running(self.pgdata(env)):
                 return cluster, f"PostgreSQL on 127.0.0.1:{cluster.port} {made}running"
             self.pg.start(self.pgdata(env), self.log(env))
@@ -93,6 +94,7 @@ class ManagedPostgres:
             shutil.rmtree(folder)
         folder.mkdir(parents=True, mode=0o711)
         folder.chmod(0o711)  # the server's user passes through to data/
+        self.pg.check_reachable(folder)
         cluster = Cluster(free_port(), secrets.token_urlsafe(24), secrets.token_urlsafe(24))
         pgdata = self.pgdata(env)
         try:

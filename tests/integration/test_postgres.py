@@ -1,0 +1,169 @@
+"""Managed PostgreSQL end to end: real CLI, control plane, app (psycopg), PostgreSQL 15.
+
+The notes app on PostgreSQL (examples/pgnotes) is deployed with `database: {engine:
+postgres, managed: true, backups: {continuous: true}}`: Shipyard creates the cluster,
+streams its WAL, backs it up, verifies on a scratch cluster, restores to a point in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from tests.integration.conftest import REPO, Shipyard
+
+from shipyard.drivers.postgres import find_bin_dir
+from shipyard.errors import DatabaseError
+
+try:
+    find_bin_dir()
+    MISSING = ""
+except DatabaseError as exc:
+    MISSING = exc.message
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(bool(MISSING), reason=MISSING)]
+PGNOTES = REPO / "examples" / "pgnotes"
+
+
+@pytest.fixture
+def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
+    # the server runs as an unprivileged user, who cannot pass through pytest's private
+    # /tmp/pytest-of-root (which every pytest run makes 0700 again): the home goes elsewhere
+    outside = Path(tempfile.mkdtemp(prefix="shipyard-pg-"))
+    outside.chmod(0o711)
+    shipyard.home = outside / "home"
+    for name in ("app.py", "migrate.py", "requirements.txt"):
+        shutil.copy2(PGNOTES / name, shipyard.app / name)
+    (shipyard.app / "notes.db").unlink(missing_ok=True)
+    shipyard.manifest["database"] = {
+        "engine": "postgres",
+        "managed": True,
+        "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
+        "backups": {"continuous": True, "verify_schedule": None},
+    }
+    shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
+    shipyard.manifest["health"]["start_timeout"] = "20s"
+    shipyard.write_manifest()
+    yield shipyard
+    shipyard.cleanup()
+    shutil.rmtree(outside, ignore_errors=True)
+
+
+def add_note(sy: Shipyard, text: str) -> None:
+    resp = httpx.post(f"http://127.0.0.1:{sy.port}/notes", json={"text": text}, timeout=5, trust_env=False)
+    assert resp.status_code == 201, resp.text
+
+
+def notes(sy: Shipyard) -> list[str]:
+    resp = httpx.get(f"http://127.0.0.1:{sy.port}/notes", timeout=5, trust_env=False)
+    assert resp.status_code == 200, resp.text
+    return [n["text"] for n in resp.json()]
+
+
+def postmaster(sy: Shipyard) -> int:
+    pid_file = sy.home / "envs" / "dev" / "data" / "pg" / "data" / "postmaster.pid"
+    return int(pid_file.read_text().split()[0])
+
+
+def catalog(sy: Shipyard) -> list[dict[str, object]]:
+    with sy.api() as api:
+        return list(api.get("/api/backups/dev").json()["backups"])
+
+
+def wait_for(what: str, check: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_managed_postgres_backup_pitr_verify_and_damage(pg: Shipyard) -> None:
+    pg.up()
+    out = pg.cli("deploy").stdout
+    assert "✓ database" in out and "✓ migrate" in out, out
+    cluster = json.loads((pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())
+    assert (pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").stat().st_mode & 0o777 == 0o600
+    assert psutil.Process(postmaster(pg)).username() != "root"
+    add_note(pg, "one")
+    assert notes(pg) == ["one"]  # DATABASE_URL reached the app and the migration
+
+    # continuous WAL: a base backup, then the window's end follows the writes
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg)))
+    add_note(pg, "two")
+    time.sleep(1.5)
+    between = time.time()
+    time.sleep(1.0)
+    add_note(pg, "three")
+    wait_for(
+        "the window to pass the last write",
+        lambda: any(b["kind"] == "continuous" and float(b["recoverable_to"]) > between + 1.2 for b in catalog(pg)),  # type: ignore[arg-type]
+    )
+    base = next(b for b in catalog(pg) if b["kind"] == "continuous")
+    stored = pg.home / "backups" / "dev" / str(base["id"]) / "base.tar.zst.enc"
+    assert stored.read_bytes()[:4] == b"SYBK" and b"PG_VERSION" not in stored.read_bytes()
+    assert list((stored.parent / "wal").iterdir()), "no WAL was shipped"
+
+    # point-in-time restore to a moment between "two" and "three"
+    restored = pg.cli("backup", "restore", "dev", "--to-time", f"{between:.3f}").stdout
+    assert f"restored {base['id']} as of" in restored and "into dev" in restored, restored
+    assert notes(pg) == ["one", "two"]
+    add_note(pg, "after the restore")  # the restored database is writable (promoted)
+
+    # a manual backup, verified on a scratch cluster, then the latest state restored
+    backup_id = pg.cli("backup", "create", "dev").stdout.split()[1]
+    add_note(pg, "not in the backup")
+    verified = pg.cli("backup", "verify", "dev", "--backup", backup_id).stdout
+    assert "pg_amcheck ok" in verified, verified
+    assert notes(pg) == ["one", "two", "after the restore", "not in the backup"]  # live one untouched
+    pg.cli("backup", "restore", "dev", "--backup", backup_id)
+    assert notes(pg) == ["one", "two", "after the restore"]
+
+    # outside the window: refused, nothing replaced
+    refused = pg.cli("backup", "restore", "dev", "--to-time", "1000000000", check=False)
+    assert refused.returncode == 1 and "outside the recoverable window" in refused.stderr, refused.stderr
+
+    # a damaged base backup: verify fails, restore refuses, the live database stays
+    target = pg.home / "backups" / "dev" / backup_id / "base.tar.zst.enc"
+    raw = bytearray(target.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    target.write_bytes(bytes(raw))
+    failed = pg.cli("backup", "verify", "dev", "--backup", backup_id, check=False)
+    assert failed.returncode == 1 and "failed verification" in failed.stderr, failed.stderr
+    refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
+    assert refused.returncode == 1 and "does not authenticate" in refused.stderr, refused.stderr
+    assert notes(pg) == ["one", "two", "after the restore"]
+    assert cluster["port"] == json.loads(
+        (pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text()
+    )["port"]
+
+
+def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard) -> None:
+    pg.manifest["database"]["backups"]["continuous"] = False
+    pg.write_manifest()
+    pg.up()
+    pg.cli("deploy")
+    add_note(pg, "kept")
+    pid = postmaster(pg)
+    server = pg.server_pid()
+    os.kill(server, signal.SIGKILL)
+    pg.wait_server_gone(server)
+    assert psutil.pid_exists(pid)
+    (pg.home / "server.json").unlink(missing_ok=True)
+    pg.up()
+    assert postmaster(pg) == pid  # adopted, not restarted
+    assert notes(pg) == ["kept"]
+    pg.cli("deploy")  # a second deploy keeps the same cluster and data
+    assert postmaster(pg) == pid and notes(pg) == ["kept"]
+    pg.cli("down")
+    wait_for("the cluster to stop", lambda: not psutil.pid_exists(pid), 20)
