@@ -105,10 +105,12 @@ def test_managed_postgres_backup_pitr_verify_and_damage(pg: Shipyard) -> None:
     between = time.time()
     time.sleep(1.0)
     add_note(pg, "three")
-    wait_for(
-        "the window to pass the last write",
-        lambda: any(b["kind"] == "continuous" and float(b["recoverable_to"]) > between + 1.2 for b in catalog(pg)),  # type: ignore[arg-type]
-    )
+
+    def window_passed() -> bool:
+        ends = [float(str(b["recoverable_to"])) for b in catalog(pg) if b["kind"] == "continuous"]
+        return any(end > between + 1.2 for end in ends)
+
+    wait_for("the window to pass the last write", window_passed)
     base = next(b for b in catalog(pg) if b["kind"] == "continuous")
     stored = pg.home / "backups" / "dev" / str(base["id"]) / "base.tar.zst.enc"
     assert stored.read_bytes()[:4] == b"SYBK" and b"PG_VERSION" not in stored.read_bytes()
@@ -167,3 +169,26 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
     assert postmaster(pg) == pid and notes(pg) == ["kept"]
     pg.cli("down")
     wait_for("the cluster to stop", lambda: not psutil.pid_exists(pid), 20)
+
+
+FAILING_MIGRATION = (
+    "python -c \"import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True); "
+    "c.execute(\\\"INSERT INTO notes (text, created_at) VALUES ('half-done', now())\\\"); raise SystemExit(3)\""
+)
+
+
+def test_failed_migration_restores_the_postgres_backup_taken_first(pg: Shipyard) -> None:
+    pg.manifest["database"]["backups"]["continuous"] = False
+    pg.write_manifest()
+    pg.up()
+    pg.cli("deploy")
+    add_note(pg, "before")
+    serving = pg.serving()
+    pg.manifest["database"]["migrate"]["up"] = FAILING_MIGRATION
+    pg.write_manifest()
+    done = pg.cli("deploy", check=False)
+    assert done.returncode != 0 and "exited with 3" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert notes(pg) == ["before"]  # the half-done write was undone by restoring the backup
+    assert pg.serving() == serving
+    kinds = [(b["kind"], b["engine"]) for b in catalog(pg)]
+    assert ("pre-migrate", "postgres") in kinds and ("pre-restore", "postgres") in kinds, kinds

@@ -48,5 +48,12 @@ def database_variables(ctx: Context, env: str) -> dict[str, str]:
     return {"DATABASE_URL": database_url(db, ctx.data_dir(env))}
 
 
+def database_exists(ctx: Context, env: str) -> bool:
+    """Whether there is a database to back up (a migration's backup needs one)."""
+    if is_managed(ctx, env):
+        return ManagedPostgres(ctx).cluster(env) is not None
+    return sqlite_file(ctx, env).exists()
+
+
 def sqlite_file(ctx: Context, env: str) -> Path:
     return sqlite_path(ctx.manifest.database_for(env), ctx.data_dir(env).resolve())
