@@ -173,7 +173,8 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
 
 FAILING_MIGRATION = (
     "python -c \"import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True); "
-    "c.execute(\\\"INSERT INTO notes (text, created_at) VALUES ('half-done', now())\\\"); raise SystemExit(3)\""
+    "c.execute(\\\"INSERT INTO notes (text, created_at) VALUES ('half-done', now())\\\"); "
+    "raise SystemExit(3)\""
 )
 
 

@@ -43,6 +43,7 @@ class PgWalShipper:
         self._shipped: dict[str, tuple[int, int]] = {}  # partial name -> (size, mtime_ns) stored
         self._catalogued_at = 0.0
         self._stop = threading.Event()
+        self._final = True
         self._thread = threading.Thread(target=self._loop, name=f"pg-wal-{env}", daemon=True)
 
     @property
@@ -54,6 +55,8 @@ class PgWalShipper:
         self._thread.start()
 
     def stop(self, final: bool = True) -> None:
+        """Stop after shipping what was received (``final=False``: at once, as a crash would)."""
+        self._final = final
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
@@ -71,7 +74,7 @@ class PgWalShipper:
                 self.base_id = None
             self._stop.wait(self.tick)
         with contextlib.suppress(ShipyardError, OSError):
-            if self.base_id is not None:
+            if self.base_id is not None and self._final:
                 self.ship_once()
         self._end_receiver()
 
