@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -145,9 +146,10 @@ def test_managed_postgres_backup_pitr_verify_and_damage(pg: Shipyard) -> None:
     refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
     assert refused.returncode == 1 and "does not authenticate" in refused.stderr, refused.stderr
     assert notes(pg) == ["one", "two", "after the restore"]
-    assert cluster["port"] == json.loads(
-        (pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text()
-    )["port"]
+    assert (
+        cluster["port"]
+        == json.loads((pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())["port"]
+    )
 
 
 def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard) -> None:
@@ -174,7 +176,7 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
 FAILING_MIGRATION = (
     "python -c \"import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True); "
     "c.execute(\\\"INSERT INTO notes (text, created_at) VALUES ('half-done', now())\\\"); "
-    "raise SystemExit(3)\""
+    'raise SystemExit(3)"'
 )
 
 
@@ -193,3 +195,35 @@ def test_failed_migration_restores_the_postgres_backup_taken_first(pg: Shipyard)
     assert pg.serving() == serving
     kinds = [(b["kind"], b["engine"]) for b in catalog(pg)]
     assert ("pre-migrate", "postgres") in kinds and ("pre-restore", "postgres") in kinds, kinds
+
+
+def psql(sy: Shipyard, sql: str) -> str:
+    cluster = json.loads((sy.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())
+    env = {**os.environ, "PGPASSWORD": cluster["superuser_password"]}
+    argv = [str(find_bin_dir() / "psql"), "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(cluster["port"])]
+    done = subprocess.run(
+        [*argv, "-U", "postgres", "-c", sql, "app"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_missing_wal_segment_is_refused_before_anything_is_touched(pg: Shipyard) -> None:
+    pg.up()
+    pg.cli("deploy")
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg)))
+    base = next(b for b in catalog(pg) if b["kind"] == "continuous")
+    wal = pg.home / "backups" / "dev" / str(base["id"]) / "wal"
+    for n in range(4):
+        add_note(pg, f"note {n}")
+        psql(pg, "SELECT pg_switch_wal()")
+
+    def whole_segments() -> list[Path]:
+        return sorted(p for p in wal.iterdir() if len(p.name) == 24)
+
+    wait_for("four finished segments stored", lambda: len(whole_segments()) >= 4)
+    whole_segments()[1].unlink()
+    refused = pg.cli("backup", "restore", "dev", "--backup", str(base["id"]), check=False)
+    assert refused.returncode == 1 and "is missing" in refused.stderr, refused.stderr
+    assert notes(pg) == [f"note {n}" for n in range(4)]
+    assert [b["kind"] for b in catalog(pg)].count("pre-restore") == 0  # refused at fetch
