@@ -227,3 +227,21 @@ def test_a_missing_wal_segment_is_refused_before_anything_is_touched(pg: Shipyar
     assert refused.returncode == 1 and "is missing" in refused.stderr, refused.stderr
     assert notes(pg) == [f"note {n}" for n in range(4)]
     assert [b["kind"] for b in catalog(pg)].count("pre-restore") == 0  # refused at fetch
+
+
+def test_missing_programs_and_external_servers_are_clear_errors(pg: Shipyard) -> None:
+    pg.up(SHIPYARD_PG_BIN="/nonexistent/bin")
+    done = pg.cli("deploy", check=False)
+    assert done.returncode == 1 and "no PostgreSQL programs found" in done.stderr, done.stderr
+    assert "SHIPYARD_PG_BIN" in done.stderr and not (pg.home / "envs" / "dev" / "data" / "pg").exists()
+    pg.cli("down")
+    pg.manifest["database"] = {"engine": "postgres", "url": "postgresql://app:hunter2@127.0.0.1:9/app"}
+    pg.write_manifest()
+    pg.up()
+    refused = pg.cli("backup", "create", "dev", check=False)
+    assert refused.returncode == 1 and "does not back it up" in refused.stderr, refused.stderr
+    assert "hunter2" not in refused.stderr + refused.stdout
+    pg.manifest["database"] = {"engine": "postgres"}
+    pg.write_manifest()
+    bad = pg.cli("validate", check=False)
+    assert bad.returncode == 1 and "exactly one of `managed: true`" in bad.stderr, bad.stderr

@@ -2,8 +2,8 @@
 
 SQLite lives in the environment's data folder (``SHIPYARD_DATA_DIR``), its URL in the
 SQLAlchemy form ``sqlite:////absolute/path``. A managed PostgreSQL's URL comes from its
-cluster (``engine/postgres.py``); an external server is not deployed yet
-(``unsupported_reason`` says so). Called by the engine when it
+cluster (``engine/postgres.py``); an external server's is its ``url``, which the app uses, but
+Shipyard does not back it up (``unsupported_reason`` says so). Called by the engine when it
 starts instances and runs migrations, and by the backup service.
 """
 
@@ -29,10 +29,10 @@ def database_url(db: Database, data_dir: Path) -> str:
 
 
 def unsupported_reason(db: Database) -> str | None:
-    """Why this Shipyard cannot run ``db`` yet, or None when it can."""
+    """Why this Shipyard cannot back up ``db`` (the app still uses it), or None when it can."""
     if db.engine == "postgres" and not db.managed:
         return (
-            "an external PostgreSQL server (url:) is not supported by this version of Shipyard yet "
-            "(the app could use it, but backups of it would need pg_basebackup access)"
+            "an external PostgreSQL server (url:) is used by the app, but this version of Shipyard "
+            "does not back it up (that needs pg_basebackup access to the server)"
         )
     return None

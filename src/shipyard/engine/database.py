@@ -1,8 +1,9 @@
 """The environment's database as the engine needs it: its variables and a deploy check.
 
 ``database_variables`` is the ``DATABASE_URL`` every process of the app gets (through
-``appenv.py``); ``check_deployable`` refuses what cannot run yet; ``prepare_database`` is
-the deployment's ``database`` step (a managed PostgreSQL created or started);
+``appenv.py``); ``check_deployable`` refuses a managed PostgreSQL without its programs;
+``prepare_database`` is the deployment's ``database`` step (a managed PostgreSQL created or
+started);
 ``sqlite_file`` is where the backup service finds a SQLite database.
 """
 
@@ -14,19 +15,10 @@ from shipyard.core.database import database_url, sqlite_path, unsupported_reason
 from shipyard.drivers.postgres import find_bin_dir
 from shipyard.engine.context import Context
 from shipyard.engine.postgres import ManagedPostgres, is_managed
-from shipyard.errors import ManifestError
 
 
 def check_deployable(ctx: Context, env: str) -> None:
     """Refuse, before anything starts, a database this Shipyard cannot run."""
-    db = ctx.manifest.database_for(env)
-    key = "environments.{env}.database" if ctx.manifest.environments[env].database else "database"
-    reason = unsupported_reason(db)
-    if reason is not None:
-        raise ManifestError(
-            f"{ctx.paths.manifest}: {key.format(env=env)}.url: {reason}",
-            "use `managed: true` (a local cluster run by Shipyard) or engine: sqlite",
-        )
     if is_managed(ctx, env):
         find_bin_dir()  # a DatabaseError naming where it looked, and how to install them
 
@@ -43,15 +35,15 @@ def database_variables(ctx: Context, env: str) -> dict[str, str]:
     if is_managed(ctx, env):
         url = ManagedPostgres(ctx).url(env)
         return {"DATABASE_URL": url} if url else {}
-    if unsupported_reason(db) is not None:
-        return {}
-    return {"DATABASE_URL": database_url(db, ctx.data_dir(env))}
+    return {"DATABASE_URL": database_url(db, ctx.data_dir(env))}  # SQLite's file, or the external url
 
 
 def database_exists(ctx: Context, env: str) -> bool:
-    """Whether there is a database to back up (a migration's backup needs one)."""
+    """Whether there is a database Shipyard can back up (a migration's backup needs one)."""
     if is_managed(ctx, env):
         return ManagedPostgres(ctx).cluster(env) is not None
+    if unsupported_reason(ctx.manifest.database_for(env)) is not None:
+        return False  # an external server: its own tools back it up
     return sqlite_file(ctx, env).exists()
 
 

@@ -14,6 +14,8 @@ Called by ``engine/backups.py``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 import subprocess
@@ -89,6 +91,8 @@ class PgBackups:
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.clusters.conn(env).env(), cwd="/"
         )
         assert proc.stdout is not None and proc.stderr is not None
+        with contextlib.suppress(OSError, AttributeError):  # 1 MiB pipe: fewer hand-overs
+            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
             stored = store_stream(storage, key, proc.stdout, name, level)
         finally:
