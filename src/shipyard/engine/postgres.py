@@ -91,6 +91,7 @@ class ManagedPostgres:
     def _create(self, env: str) -> None:
         folder = self.folder(env)
         if folder.exists():  # a creation that died half-way: nothing in it is the app's yet
+            self.pg.stop(self.pgdata(env), "immediate")  # it may have got as far as starting
             shutil.rmtree(folder)
         folder.mkdir(parents=True, mode=0o711)
         folder.chmod(0o711)  # the server's user passes through to data/
