@@ -7,6 +7,7 @@ streams its WAL, backs it up, verifies on a scratch cluster, restores to a point
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -158,15 +159,19 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
     pg.up()
     pg.cli("deploy")
     add_note(pg, "kept")
+    backup_id = pg.cli("backup", "create", "dev").stdout.split()[1]
     pid = postmaster(pg)
     server = pg.server_pid()
     os.kill(server, signal.SIGKILL)
     pg.wait_server_gone(server)
     assert psutil.pid_exists(pid)
     (pg.home / "server.json").unlink(missing_ok=True)
-    pg.up()
+    pg.up(SHIPYARD_BACKUP_KEY=base64.b64encode(b"k" * 32).decode())  # not the backup's key
     assert postmaster(pg) == pid  # adopted, not restarted
     assert notes(pg) == ["kept"]
+    refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
+    assert refused.returncode == 1 and "was encrypted with backup key" in refused.stderr, refused.stderr
+    assert postmaster(pg) == pid and notes(pg) == ["kept"]  # nothing was stopped or replaced
     pg.cli("deploy")  # a second deploy keeps the same cluster and data
     assert postmaster(pg) == pid and notes(pg) == ["kept"]
     pg.cli("down")
