@@ -177,6 +177,12 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
     pg.cli("down")
     wait_for("the cluster to stop", lambda: not psutil.pid_exists(pid), 20)
 
+    # the machine's data folder is lost: the backup brings back the cluster, its record too
+    shutil.rmtree(pg.home / "envs" / "dev" / "data" / "pg")
+    pg.up()
+    pg.cli("backup", "restore", "dev", "--backup", backup_id)
+    assert psql(pg, "SELECT string_agg(text, ',') FROM notes") == "kept"
+
 
 FAILING_MIGRATION = (
     "python -c \"import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True); "

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.core.backups import BackupRecord, ObjectEntry, Verification, new_backup_id, object_name
 from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
-from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_stream
+from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_bytes, store_stream
+from shipyard.drivers.files import write_json
 from shipyard.drivers.postgres import Conn
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.postgres import ManagedPostgres
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 BASE = "base.tar.zst.enc"
 MANIFEST = "manifest.json"
 HEAD = "head.json"
+CLUSTER = "cluster.json.enc"
 RECOVERY_KEYS = ("restore_command", "recovery_target_time", "recovery_target_inclusive",
                  "recovery_target_action", "recovery_target_timeline")  # fmt: skip
 
@@ -58,10 +60,13 @@ class PgBackups:
         storage, key = service.storage(env), service.key()
         level = service.ctx.manifest.database_for(env).backups.compression_level
         backup_id, started = new_backup_id(), time.time()
-        names = [object_name(env, backup_id, BASE), object_name(env, backup_id, MANIFEST)]
+        names = [object_name(env, backup_id, leaf) for leaf in (BASE, MANIFEST, CLUSTER)]
         base = BackupRecord(backup_id, env, "postgres", kind, "failed", started, started, reason=reason)
         try:
             stored = self._stream_base(env, storage, key, names[0], level)
+            cluster = self.clusters.cluster(env)
+            if cluster is not None:  # its port and passwords, for a restore onto a lost machine
+                store_bytes(storage, key, json.dumps(cluster.__dict__).encode(), names[2])
             record = replace(
                 base,
                 status="complete",
@@ -249,6 +254,7 @@ class PgBackups:
         try:
 
             def fetch() -> tuple[Path, str]:
+                self._recreate_record(record, target)
                 work.mkdir(parents=True)
                 work.chmod(0o711)
                 data = self.fetch(record, work, to_time, None)
@@ -269,6 +275,23 @@ class PgBackups:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
+
+    def _recreate_record(self, record: BackupRecord, target: str) -> None:
+        """The cluster's record (port, passwords) lost with its folder: take the backup's."""
+        if self.clusters.cluster(target) is not None:
+            return
+        storage, key = self.service.storage(record.env), self.service.key()
+        try:
+            raw = fetch_bytes(storage, key, object_name(record.env, record.id, CLUSTER))
+        except NotFoundError:
+            raise BackupError(
+                f"{target} has no PostgreSQL cluster record and backup {record.id} does not carry one",
+                f"deploy {target} once to create a cluster, then restore",
+            ) from None
+        folder = self.clusters.folder(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o711)
+        write_json(folder / "cluster.json", json.loads(raw), mode=0o600)
 
     def _swap(self, target: str, data: Path) -> tuple[None, str]:
         clusters, pg = self.clusters, self.clusters.pg

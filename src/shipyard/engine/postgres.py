@@ -23,8 +23,6 @@ from shipyard.drivers.supervisor import free_port
 from shipyard.engine.context import Context
 from shipyard.errors import DatabaseError
 
-_locks: dict[str, threading.Lock] = {}
-
 
 def is_managed(ctx: Context, env: str) -> bool:
     if env not in ctx.manifest.environments:
@@ -76,7 +74,8 @@ class ManagedPostgres:
     # life -----------------------------------------------------------------------------------
     def ensure(self, env: str) -> tuple[Cluster, str]:
         """Create the cluster if there is none, start it if it is down."""
-        with _locks.setdefault(str(self.folder(env)), threading.Lock()):
+        # one creation or start at a time per environment (the engine's shared lock table)
+        with self.ctx.backup_locks.setdefault(f"cluster:{env}", threading.RLock()):
             made = ""
             if self.cluster(env) is None:
                 self._create(env)
