@@ -38,7 +38,7 @@ def test_format_time(ts: float, text: str) -> None:
 def test_recovery_settings_to_a_time_promote_there() -> None:
     lines = recovery_settings("/w", 0.5, 6000)
     assert lines[0] == "port = 6000"
-    assert "restore_command = 'cp \"/w/%f\" \"%p\"'" in lines
+    assert 'restore_command = \'cp "/w/%f" "%p"\'' in lines
     assert "recovery_target_time = '1970-01-01 00:00:00.500000+00'" in lines
     assert "recovery_target_action = 'promote'" in lines
 

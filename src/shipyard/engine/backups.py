@@ -82,9 +82,7 @@ class BackupService:
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
         reason = unsupported_reason(self.ctx.manifest.database_for(env))
         if reason is not None:
-            raise BackupError(
-                f"cannot back up {env}: {reason}", "use `managed: true` for PostgreSQL backups"
-            )
+            raise BackupError(f"cannot back up {env}: {reason}", "use `managed: true` for PostgreSQL backups")
 
     def age(self, env: str, now: float) -> float | None:
         """Seconds since the newest moment a good backup of ``env`` can restore; None if none."""
@@ -378,7 +376,6 @@ class BackupService:
                 row["recoverable_from"], row["recoverable_to"] = self.window(storage, record)
             rows.append(row)
         return rows
-
 
     def window(self, storage: BackupStorage, record: BackupRecord) -> tuple[float, float]:
         """The span of time ``record`` can restore (a continuous one's grows as WAL ships)."""
