@@ -61,7 +61,8 @@ class SteadyLoad:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         deadline = time.monotonic() + LOAD_BOUND_S
@@ -87,6 +88,8 @@ def prepare_app(app_dir: Path, proxy_port: int, instances: int, webhook: str) ->
     # alerts: the defaults (default rules, a 10 s interval), written out for the record
     manifest["alerts"] = {"interval": "10s", "default_rules": True}
     (app_dir / "shipyard.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    # flaky is v2's app plus the failure switch: it runs on v2's schema, made by v2's migrate.py
+    (app_dir / "migrate.py").write_bytes((zd.EXAMPLE / "v2" / "migrate.py").read_bytes())
     for path in (zd.EXAMPLE / "flaky").iterdir():
         (app_dir / path.name).write_bytes(path.read_bytes())
 

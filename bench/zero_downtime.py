@@ -300,8 +300,9 @@ def prepare_app(app_dir: Path, proxy_port: int, instances: int) -> None:
 
 
 def use_version(app_dir: Path, version: str) -> None:
-    """Change the code: copy that version's app.py over the working copy."""
-    shutil.copy(EXAMPLE / version / "app.py", app_dir / "app.py")
+    """Change the code: copy that version's files (app.py, its migrate.py) over the working copy."""
+    for path in (EXAMPLE / version).iterdir():
+        shutil.copy(path, app_dir / path.name)
 
 
 def port_free(port: int) -> bool:

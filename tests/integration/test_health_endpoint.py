@@ -28,12 +28,15 @@ def test_health_document_and_instance_history(shipyard: Shipyard) -> None:
     assert code == 200 and kind == "application/health+json"
     assert doc["status"] in ("pass", "warn") and doc["serviceId"] == "shipyard:notes"
     assert doc["checks"]["dev:instances"][0]["output"] == "nothing deployed"
+    assert doc["checks"]["dev:database"][0]["output"] == "no database yet"
 
     shipyard.cli("deploy")
     doc = wait_for(lambda: (d := health(shipyard)[2])["status"] == "pass" and d, 20, "a passing health")
     store = doc["checks"]["state-store:responseTime"][0]
     assert store["status"] == "pass" and store["observedUnit"] == "ms"
     assert doc["checks"]["haproxy:status"][0]["status"] == "pass"
+    database = doc["checks"]["dev:database"][0]  # the notes app's SQLite file answers
+    assert database["status"] == "pass" and database["componentId"] == "dev/sqlite"
     instances = doc["checks"]["dev:instances"]
     assert sorted(i["componentId"] for i in instances) == ["dev/blue-0", "dev/blue-1"]
     assert {i["observedValue"] for i in instances} == {"r1"}

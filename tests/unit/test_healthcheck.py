@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
-from shipyard.core.healthcheck import Facts, InstanceFact, health_document
+from shipyard.core.healthcheck import DatabaseFact, Facts, InstanceFact, health_document
+from shipyard.drivers.sqlite_backup import round_trip
 
 
 def facts(instances: tuple[InstanceFact, ...] = (), **kw: object) -> Facts:
@@ -54,3 +58,35 @@ def test_document_shape() -> None:
     }
     failing = doc["checks"]["dev:instances"][1]
     assert failing["componentId"] == "dev/blue-1" and failing["output"] == "timed out"
+
+
+@pytest.mark.parametrize(
+    ("db", "serving", "status", "overall"),
+    [
+        (DatabaseFact("dev", "sqlite", 0.4), "r1", "pass", "pass"),
+        (DatabaseFact("dev", "sqlite", None, ""), None, "pass", "pass"),  # no database yet
+        (DatabaseFact("dev", "sqlite", None, "the SQLite database does not answer: x"), "r1", "fail", "fail"),
+        (DatabaseFact("dev", "sqlite", None, "the SQLite database does not answer: x"), None, "warn", "warn"),
+    ],
+)
+def test_each_environment_database_is_a_check(
+    db: DatabaseFact, serving: str | None, status: str, overall: str
+) -> None:
+    insts = (inst("blue-0"),) if serving else ()
+    doc = health_document(facts(insts, serving={"dev": serving}, databases=(db,)))
+    check = doc["checks"]["dev:database"][0]
+    assert check["status"] == status and check["componentType"] == "datastore"
+    assert doc["status"] == overall
+
+
+def test_sqlite_round_trip_on_real_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.db"
+    with sqlite3.connect(good) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    ms, error = round_trip(good)
+    assert ms is not None and ms >= 0 and error == ""
+    assert round_trip(tmp_path / "missing.db") == (None, "")  # nothing deployed yet
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not a database" * 100)
+    ms, error = round_trip(broken)
+    assert ms is None and "does not answer" in error

@@ -25,6 +25,7 @@ from shipyard.drivers.logarchive import read_archive
 from shipyard.drivers.logfiles import CHUNK, read_new
 from shipyard.engine.context import Context
 from shipyard.engine.logs import LogService
+from shipyard.engine.logsearch import LogQuery
 from shipyard.errors import QueryError, StateError
 from shipyard.manifest.loader import parse_manifest
 from shipyard.state.logs import Filter, LogStore, Row
@@ -88,7 +89,7 @@ def _write(tmp_path: Path, env: str, name: str, lines: list[str]) -> None:
 
 
 def _all(service: LogService, env: str = "dev", **filters: Any) -> list[str]:
-    return [line["message"] for line in service.search(env, limit=5000, **filters)["lines"]]
+    return [line["message"] for line in service.search(env, LogQuery(**filters), limit=5000)["lines"]]
 
 
 def test_ingest_parses_searches_and_survives_a_restart(tmp_path: Path) -> None:
@@ -109,7 +110,7 @@ def test_ingest_parses_searches_and_survives_a_restart(tmp_path: Path) -> None:
     ]  # the marker is kept once, from stdout
     lines = [x for x in lines if x["stream"] == "stdout"]
     assert all(x["instance"] == "blue-0" and x["env"] == "dev" for x in lines)
-    disk = service.search("dev", grep="disk")["lines"][0]
+    disk = service.search("dev", LogQuery(grep="disk"))["lines"][0]
     assert disk["message"] == "disk full" and disk["fields"] == {"disk": "/srv"}
     assert [x["truncated"] for x in lines] == [False, False, False, True]
     assert [x["invalid_utf8"] for x in lines] == [False, False, True, False]
@@ -119,7 +120,7 @@ def test_ingest_parses_searches_and_survives_a_restart(tmp_path: Path) -> None:
     assert _all(service, grep="HELLO") == ["INFO: hello"]
     assert _all(service, grep="nothing") == []
     with pytest.raises(QueryError, match="not a time"):
-        service.search("dev", since="soon")
+        service.search("dev", LogQuery(since="soon"))
 
     # a new service on the same files and logs.db (a restarted control plane) reads on
     service.store.close()
@@ -188,7 +189,7 @@ def test_a_full_store_archives_its_oldest_lines_and_keeps_taking_new_ones(tmp_pa
     newest = _all(service, grep="batch 39")
     assert len(newest) == 200  # the newest lines are all there
     assert _all(service, grep="batch 0 line") == []  # the oldest went to cold archives
-    cold = [line["message"] for line in service.export("dev", grep="batch 0 line")]
+    cold = [line["message"] for line in service.export("dev", LogQuery(grep="batch 0 line"))]
     assert len(cold) == 200
     assert sum(a.lines for a in service.store.archives()) == service.stats["archived"]
 

@@ -131,10 +131,22 @@ def restore(
         str | None,
         typer.Option("--to-time", help="Point in time (ISO 8601, UTC by default) of a continuous backup."),
     ] = None,
+    mask: Annotated[
+        bool, typer.Option("--mask", help="With --target: apply database.masking to the copy first.")
+    ] = False,
 ) -> None:
     """Replace the database with a backup (a safety backup of it is taken first)."""
     body = {"backup": backup, "target": target, "to_time": parse_time(to_time) if to_time else None}
+    if mask:
+        body["mask"] = True
     data = client().post(f"/api/backups/{env}/restore", body)
+    for column in data.get("masked", []):
+        console.print(f"masked {escape(column)}", highlight=False)
+    if data.get("unmasked"):
+        console.print(
+            f"[yellow]warning:[/] kept as they are (no masking rule): {escape(', '.join(data['unmasked']))}",
+            highlight=False,
+        )
     safety = data["safety_backup"] or "none (no database yet)"
     point = f" as of {_when(data['to_time'])}" if data.get("to_time") else ""
     console.print(

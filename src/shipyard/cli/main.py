@@ -19,6 +19,7 @@ from rich.table import Table
 from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
+from shipyard.cli import drill as drill_cli
 from shipyard.cli import logs as logs_cli
 from shipyard.cli import metrics as metrics_cli
 from shipyard.cli import promote as promote_cli
@@ -54,6 +55,7 @@ for command in (promote_cli.promote, promote_cli.approve, promote_cli.reject, pr
     app.command()(command)
 app.add_typer(backup_cli.backup_app, name="backup")
 app.add_typer(backup_cli.migrate_app, name="migrate")
+app.command("drill")(drill_cli.drill)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

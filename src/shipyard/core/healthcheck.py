@@ -6,7 +6,8 @@ statuses and draws the document of draft-inadarei-api-health-check: ``status`` (
 fail), ``version``, ``releaseId``, ``serviceId`` and ``checks``, keyed
 ``<component>:<measurement>``. An instance that fails its probe while others of its
 environment pass makes a *warn*; an environment that serves a release with no passing
-instance, a state store that does not answer, or a dead HAProxy make a *fail*. No secret,
+instance or whose database does not answer, a state store that does not answer, or a dead
+HAProxy make a *fail*. No secret,
 pid or port is in it.
 """
 
@@ -34,6 +35,14 @@ class InstanceFact:
 
 
 @dataclass(frozen=True)
+class DatabaseFact:
+    env: str
+    engine: str  # sqlite | postgres
+    ms: float | None  # one round trip; None when it did not answer or there is none yet
+    error: str = ""  # why it did not answer; "" with ms None: no database yet (nothing deployed)
+
+
+@dataclass(frozen=True)
 class Facts:
     app: str
     release_id: str  # Shipyard's version
@@ -43,6 +52,7 @@ class Facts:
     proxy_running: bool
     serving: dict[str, str | None]  # env -> the active release, or None
     instances: tuple[InstanceFact, ...]
+    databases: tuple[DatabaseFact, ...] = ()
 
 
 def worst(statuses: Iterable[str]) -> Status:
@@ -83,6 +93,10 @@ def health_document(facts: Facts) -> dict[str, Any]:
         entries, env_status = _env_check(env, release, [i for i in facts.instances if i.env == env], now)
         checks[f"{env}:instances"] = entries
         summary.append(env_status)
+    for db in facts.databases:
+        entry, status = _database_check(db, bool(facts.serving.get(db.env)), now)
+        checks[f"{db.env}:database"] = [entry]
+        summary.append(status)
     return {
         "status": worst(summary),
         "version": HEALTH_VERSION,
@@ -121,3 +135,15 @@ def _env_check(
     if "pass" not in statuses:
         return entries, "fail"
     return entries, "warn" if any(s != "pass" for s in statuses) else "pass"
+
+
+def _database_check(db: DatabaseFact, serving: bool, now: str) -> tuple[dict[str, Any], Status]:
+    """A database that does not answer fails its environment if a release serves there."""
+    entry: dict[str, Any] = {"componentId": f"{db.env}/{db.engine}", "componentType": "datastore"}
+    entry["time"] = now
+    if db.ms is not None:
+        return entry | {"status": "pass", "observedValue": round(db.ms, 3), "observedUnit": "ms"}, "pass"
+    if not db.error:
+        return entry | {"status": "pass", "output": "no database yet"}, "pass"
+    status: Status = "fail" if serving else "warn"
+    return entry | {"status": status, "output": db.error}, status

@@ -5,13 +5,14 @@
 ``restore_into`` writes a verified copy into the live database through the same backup
 API, so SQLite's locking makes the change atomic for every open connection: running
 instances keep running, and their next transaction sees the restored data. Called by
-``engine/backups.py``.
+``engine/backups.py``; ``round_trip`` by the health report.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from shipyard.errors import BackupError
@@ -45,6 +46,23 @@ def snapshot(source: Path, target: Path) -> None:
             "check the database with `sqlite3 FILE 'PRAGMA integrity_check'`",
         ) from None
     _fsync(target)
+
+
+def round_trip(path: Path) -> tuple[float | None, str]:
+    """Milliseconds for a read-only open and a schema read of ``path``, or why it failed;
+    (None, "") when there is no database file yet. For ``GET /health``."""
+    if not path.exists():
+        return None, ""
+    started = time.perf_counter()
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return None, f"the SQLite database does not answer: {exc}"
+    return (time.perf_counter() - started) * 1000, ""
 
 
 def integrity(path: Path) -> str:

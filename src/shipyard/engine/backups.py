@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shipyard.core.backups import (
     BackupRecord,
@@ -48,6 +48,14 @@ from shipyard.errors import BackupError, NotFoundError, ShipyardError
 SNAPSHOT = "db.sqlite.zst.enc"
 StepFn = Callable[[str, Callable[[], tuple[Any, str]]], Any]
 MANIFEST = "manifest.json"
+
+
+class PrepareFn(Protocol):
+    """Turns a fetched, verified copy into the copy restored (``engine/masking.py``)."""
+
+    step: str
+
+    def __call__(self, copy: Path, work: Path) -> tuple[Path, str]: ...
 
 
 class BackupService:
@@ -302,9 +310,11 @@ class BackupService:
         backup_id: str | None = None,
         target: str | None = None,
         to_time: float | None = None,
+        prepare: PrepareFn | None = None,
     ) -> dict[str, Any]:
         """Replace ``target``'s (default ``env``'s) database with a backup of ``env``, under the
-        target's deploy lock, after a safety backup of the target."""
+        target's deploy lock, after a safety backup of the target. ``prepare`` (masking) turns
+        the verified copy into the one restored, before anything of the target is touched."""
         target = target or env
         self._check_sqlite(env)
         self._check_sqlite(target)
@@ -318,12 +328,17 @@ class BackupService:
         record = self.pick(env, backup_id, to_time)
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
             done = self.restore_locked(
-                record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn), to_time
+                record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn), to_time, prepare
             )
         return {"deployment": dep_id, **done}
 
     def restore_locked(
-        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None = None
+        self,
+        record: BackupRecord,
+        target: str,
+        step: StepFn,
+        to_time: float | None = None,
+        prepare: PrepareFn | None = None,
     ) -> dict[str, Any]:
         """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
         if record.engine == "postgres":
@@ -344,6 +359,8 @@ class BackupService:
                 return copy, f"{record.id}{point}: checksums and integrity_check ok"
 
             copy = step("fetch", fetch)
+            if prepare is not None:
+                copy = step(prepare.step, lambda: prepare(copy, work))
             live = sqlite_file(ctx, target)
 
             def safety() -> tuple[str | None, str]:

@@ -25,7 +25,9 @@ from shipyard.engine.config import resolve_env
 from shipyard.engine.context import Context
 from shipyard.engine.database import check_deployable
 from shipyard.engine.deploy import Deployment, stop_instances
+from shipyard.engine.drill import Drills
 from shipyard.engine.logs import LogService
+from shipyard.engine.masking import MaskedCopies
 from shipyard.engine.migrations import Migrations
 from shipyard.engine.postgres import ManagedPostgres
 from shipyard.engine.promotion import pick_release
@@ -55,6 +57,8 @@ class Engine:
         self.backups = BackupService(ctx)
         self.migrations = Migrations(ctx)
         self.backup_scheduler = BackupScheduler(self.backups)
+        self.masked_copies = MaskedCopies(self.backups)
+        self.drills = Drills(self.backups, self._last_shipped)
         ctx.facts.update(
             backup_age=self.backups.age,
             secrets_overdue=lambda env, now: self.vault.count_due(env, now, overdue_only=True),
@@ -62,6 +66,10 @@ class Engine:
         )
         self.access_log = access_log
         self._threads: list[threading.Thread] = []
+
+    def _last_shipped(self, env: str) -> float | None:
+        shipper = self.backup_scheduler.shippers.get(env)
+        return None if shipper is None else shipper.last_shipped_at
 
     def start(self) -> list[str]:
         if self.access_log is not None:
@@ -75,9 +83,12 @@ class Engine:
             self.logs.start()
         if self.alerting is not None:
             self.alerting.start()
-        return done + self.backup_scheduler.start()
+        done += self.backup_scheduler.start()
+        self.drills.start()
+        return done
 
     def close(self) -> None:
+        self.drills.stop()
         self.backup_scheduler.stop()
         self.reconciler.stop()
         if self.alerting is not None:

@@ -14,11 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.core.healthcheck import Facts, InstanceFact, health_document
+from shipyard.core.healthcheck import DatabaseFact, Facts, InstanceFact, health_document
 from shipyard.core.records import Instance
 from shipyard.drivers.probe import Prober
 from shipyard.drivers.procs import stored_ref
+from shipyard.drivers.sqlite_backup import round_trip as sqlite_round_trip
 from shipyard.engine.context import Context
+from shipyard.engine.database import sqlite_file
 
 HISTORY_KEEP_S = 30 * 86400.0
 PROBE_TIMEOUT_CAP_S = 2.0
@@ -116,6 +118,7 @@ def health_report(ctx: Context, watch: HealthWatch | None, version: str) -> dict
         live = [i for i in ctx.live_instances(env) if i.state == "running"] if store_ms is not None else []
         if watch is not None:
             instances += watch.facts(env, live)
+    databases = tuple(database_fact(ctx, env) for env in ctx.manifest.environments)
     facts = Facts(
         app=ctx.manifest.app,
         release_id=version,
@@ -125,5 +128,15 @@ def health_report(ctx: Context, watch: HealthWatch | None, version: str) -> dict
         proxy_running=ctx.proxy.is_running(),
         serving=serving if store_ms is not None else {},
         instances=tuple(instances),
+        databases=databases,
     )
     return health_document(facts)
+
+
+def database_fact(ctx: Context, env: str) -> DatabaseFact:
+    """One round trip to ``env``'s database (SQLite: a read-only open and a schema read)."""
+    db = ctx.manifest.database_for(env)
+    if db.engine != "sqlite":
+        return DatabaseFact(env, db.engine, None, "")  # checked by its own engine's driver
+    ms, error = sqlite_round_trip(sqlite_file(ctx, env))
+    return DatabaseFact(env, db.engine, ms, error)

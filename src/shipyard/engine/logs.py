@@ -54,6 +54,8 @@ BATCH_LINES = 20_000  # lines per transaction at most
 ARCHIVE_CHUNK = 50_000  # lines per cold archive at most
 MARKER = re.compile(rb"^--- shipyard: starting instance (\d+) ")
 
+NO_FILTER = logsearch.LogQuery()
+
 
 @dataclass
 class Batch:
@@ -338,8 +340,10 @@ class LogService:
                 self.store.forget_archive(path)
 
     # search and export (engine/logsearch.py) ------------------------------------------------
-    def search(self, env: str, **filters: Any) -> dict[str, Any]:
-        return logsearch.search(self.store, self.ctx.manifest, env, **filters)
+    def search(
+        self, env: str, query: logsearch.LogQuery = NO_FILTER, limit: int = 200, after: int | None = None
+    ) -> dict[str, Any]:
+        return logsearch.search(self.store, self.ctx.manifest, env, query, limit, after)
 
-    def export(self, env: str, **filters: Any) -> Iterator[dict[str, Any]]:
-        return logsearch.export(self.store, self.ctx.manifest, env, **filters)
+    def export(self, env: str, query: logsearch.LogQuery = NO_FILTER) -> Iterator[dict[str, Any]]:
+        return logsearch.export(self.store, self.ctx.manifest, env, query)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,19 @@ from shipyard.state.logs import Filter, LogStore
 SEARCH_LIMIT_MAX = 5000
 
 
-def _filter(
-    store: LogStore,
-    manifest: Manifest,
-    env: str,
-    since: str | None,
-    until: str | None,
-    level: str | None,
-    grep: str | None,
-    release: str | None,
-    now: float,
-) -> Filter:
+@dataclass(frozen=True)
+class LogQuery:
+    """What a user asks of the logs, as typed (``shipyard logs --since 10m --grep ...``)."""
+
+    since: str | None = None
+    until: str | None = None
+    level: str | None = None
+    grep: str | None = None
+    release: str | None = None
+
+
+def _filter(store: LogStore, manifest: Manifest, env: str, query: LogQuery, now: float) -> Filter:
+    since, until, level, grep, release = query.since, query.until, query.level, query.grep, query.release
     if env not in manifest.environments and env not in store.envs():
         raise NotFoundError(
             f"environment {env!r} has no logs and is not in shipyard.yaml",
@@ -55,17 +57,13 @@ def search(
     store: LogStore,
     manifest: Manifest,
     env: str,
-    since: str | None = None,
-    until: str | None = None,
-    level: str | None = None,
-    grep: str | None = None,
-    release: str | None = None,
+    query: LogQuery,
     limit: int = 200,
     after: int | None = None,
 ) -> dict[str, Any]:
     """Matching lines, oldest first: the newest ``limit`` ones, or (``after``) the next ones
     after that cursor. ``cursor`` is where a follow-up call for newer lines starts."""
-    where = _filter(store, manifest, env, since, until, level, grep, release, time.time())
+    where = _filter(store, manifest, env, query, time.time())
     limit = max(1, min(limit, SEARCH_LIMIT_MAX))
     cursor = store.last_id()  # read first: lines stored meanwhile come in the next call
     where = replace(where, upto_id=cursor)
@@ -77,18 +75,9 @@ def search(
     return {"lines": [_shown(line) for line in lines], "cursor": cursor}
 
 
-def export(
-    store: LogStore,
-    manifest: Manifest,
-    env: str,
-    since: str | None = None,
-    until: str | None = None,
-    level: str | None = None,
-    grep: str | None = None,
-    release: str | None = None,
-) -> Iterator[dict[str, Any]]:
+def export(store: LogStore, manifest: Manifest, env: str, query: LogQuery) -> Iterator[dict[str, Any]]:
     """Every matching line, oldest first: the cold archives' then the store's."""
-    where = _filter(store, manifest, env, since, until, level, grep, release, time.time())
+    where = _filter(store, manifest, env, query, time.time())
     for archive in store.archives(env):
         if (where.since and archive.last_at < where.since) or (
             where.until and archive.first_at >= where.until

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from shipyard.core.cron import check_cron
 from shipyard.core.durations import parse_duration
+from shipyard.manifest.masking import Drill, TableRules
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
@@ -107,6 +108,17 @@ class Database(Model):
     )
     migrate: Migrate | None = Field(None, description="The app's migration commands.")
     backups: Backups = Field(default_factory=Backups, description="Backups of this database.")
+    masking: dict[str, TableRules] = Field(
+        default_factory=dict,
+        description="Masking rules per table for `backup restore --target ENV --mask`: "
+        "`{column: fake_name|fake_email|fake_phone|hash|null|keep|{fixed: VALUE}}`, or `keep` for a table.",
+    )
+    masking_unlisted: Literal["warn", "refuse"] = Field(
+        "warn",
+        description="Columns and tables the masking rules do not name: `warn` keeps them and lists them, "
+        "`refuse` stops the masked copy until every column has a rule.",
+    )
+    drill: Drill = Field(default_factory=Drill, description="Disaster-recovery drill targets and schedule.")
 
     @model_validator(mode="after")
     def _check(self) -> Database:

@@ -24,6 +24,7 @@ from shipyard.errors import ShipyardError
 from shipyard.server.auth import Who, client_source, principal
 from shipyard.server.backups import register_backup_routes
 from shipyard.server.delivery import register_delivery
+from shipyard.server.drill import register_drill_routes
 from shipyard.server.logs import register_logs
 from shipyard.server.observe import register_observe
 from shipyard.server.secrets import register_secrets
@@ -274,6 +275,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_secrets(app, engine)
     register_delivery(app, engine, act, principal)
     register_backup_routes(app, engine, act, principal)
+    register_drill_routes(app, engine, act, principal)
     register_logs(app, engine, principal)
     register_observe(app, engine, principal)
     return app

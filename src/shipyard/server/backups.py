@@ -50,6 +50,7 @@ class RestoreBody(BaseModel):
     backup: str | None = None
     target: str | None = None
     to_time: float | None = None
+    mask: bool = False
 
 
 def register_backup_routes(
@@ -93,8 +94,10 @@ def register_backup_routes(
         access.read(who, env)
         target = body.target or env
         done = act(
-            request, who, "admin", "backup.restore", target, f"{env}/{body.backup or 'newest'}",
-            lambda: backups.restore(env, who.user, body.backup, target, body.to_time),
+            request, who, "admin", "backup.restore.masked" if body.mask else "backup.restore", target,
+            f"{env}/{body.backup or 'newest'}",
+            lambda: engine.masked_copies.restore(env, who.user, body.target, body.backup, body.to_time)
+            if body.mask else backups.restore(env, who.user, body.backup, target, body.to_time),
         )  # fmt: skip
         return {"ok": True, **done}
 

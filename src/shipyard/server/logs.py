@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from shipyard.core.access import Principal
 from shipyard.engine.engine import Engine
 from shipyard.engine.logs import LogService
+from shipyard.engine.logsearch import LogQuery
 from shipyard.errors import ConflictError
 
 
@@ -36,33 +37,19 @@ def register_logs(app: FastAPI, engine: Engine, principal: Callable[[Request], P
     def search(
         env: str,
         request: Request,
-        since: str | None = None,
-        until: str | None = None,
-        level: str | None = None,
-        grep: str | None = None,
-        release: str | None = None,
+        query: Annotated[LogQuery, Depends()],
         limit: int = 200,
         after: int | None = None,
     ) -> dict[str, Any]:
         who: Principal = principal(request)
         access.read(who, env)
-        return service().search(
-            env, since=since, until=until, level=level, grep=grep, release=release, limit=limit, after=after
-        )
+        return service().search(env, query, limit, after)
 
     @app.get("/api/logs/{env}/export")
-    def export(
-        env: str,
-        request: Request,
-        since: str | None = None,
-        until: str | None = None,
-        level: str | None = None,
-        grep: str | None = None,
-        release: str | None = None,
-    ) -> StreamingResponse:
+    def export(env: str, request: Request, query: Annotated[LogQuery, Depends()]) -> StreamingResponse:
         who: Principal = principal(request)
         access.read(who, env)
-        lines = service().export(env, since=since, until=until, level=level, grep=grep, release=release)
+        lines = service().export(env, query)
         first = next(lines, None)  # a bad filter fails here, as JSON, before the stream starts
 
         def body() -> Iterator[bytes]:

@@ -1,0 +1,57 @@
+"""``shipyard drill ENV [--list]``: a disaster-recovery drill, or the drills so far.
+
+A thin edge over ``/api/drills``: the control plane simulates losing the database, restores
+the latest recoverable state into a scratch folder and measures RTO and RPO against
+``database.drill``'s targets. Exits 1 when the drill missed a target or could not restore.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from shipyard.cli.session import client
+
+console = Console(soft_wrap=True)
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + "Z"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _line(d: dict[str, Any]) -> str:
+    colour = {"passed": "green", "failed": "red", "error": "red"}[d["status"]]
+    head = f"[{colour}]{d['status']}[/] {d['id']} ({d['kind']}, {_when(d['started_at'])})"
+    if d["status"] == "error":
+        return f"{head}: {escape(d['error'])}" + (f" (try: {escape(d['detail'])})" if d["detail"] else "")
+    rto = f"RTO {_seconds(d['rto_s'])} (target {d['rto_target_s']:.0f}s{'' if d['rto_ok'] else ', MISSED'})"
+    rpo = f"RPO {_seconds(d['rpo_s'])} (target {d['rpo_target_s']:.0f}s{'' if d['rpo_ok'] else ', MISSED'})"
+    return f"{head}: {rto}, {rpo}; {escape(d['detail'])}"
+
+
+def drill(
+    env: Annotated[str, typer.Argument(help="Environment.")] = "dev",
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the drills so far instead of running one.")
+    ] = False,
+) -> None:
+    """Disaster-recovery drill: restore the latest backups into scratch, measure RTO and RPO."""
+    if list_:
+        drills = client().get(f"/api/drills/{env}")["drills"]
+        if not drills:
+            console.print(f"no drills of {env} yet; run one with `shipyard drill {env}`")
+        for d in drills:
+            console.print(_line(d), highlight=False)
+        return
+    d = client().post(f"/api/drills/{env}")["drill"]
+    console.print(_line(d), highlight=False)
+    if d["status"] != "passed":
+        raise typer.Exit(1)
