@@ -169,6 +169,10 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
     pg.up(SHIPYARD_BACKUP_KEY=base64.b64encode(b"k" * 32).decode())  # not the backup's key
     assert postmaster(pg) == pid  # adopted, not restarted
     assert notes(pg) == ["kept"]
+    health = httpx.get(f"http://127.0.0.1:{pg.api_port}/health", timeout=10, trust_env=False).json()
+    checks = [c for entries in health["checks"].values() for c in entries]
+    database = next(c for c in checks if c.get("componentId") == "dev/postgres")
+    assert database["status"] == "pass" and database["observedUnit"] == "ms", database
     refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
     assert refused.returncode == 1 and "was encrypted with backup key" in refused.stderr, refused.stderr
     assert postmaster(pg) == pid and notes(pg) == ["kept"]  # nothing was stopped or replaced

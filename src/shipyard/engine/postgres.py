@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from shipyard.core.postgres import Cluster, app_url, hba, server_settings
@@ -112,6 +113,18 @@ class ManagedPostgres:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         write_json(folder / "cluster.json", cluster.__dict__, mode=0o600)  # last: marks it made
+
+    def round_trip(self, env: str) -> tuple[float | None, str]:
+        """Milliseconds of a ``SELECT 1`` as the app (``/health``); None and why when it fails."""
+        cluster = self.cluster(env)
+        if cluster is None:
+            return None, ""  # no database yet
+        started = time.monotonic()
+        try:
+            self.pg.sql(self.app_conn(env), "SELECT 1")
+        except DatabaseError:
+            return None, f"PostgreSQL on 127.0.0.1:{cluster.port} does not answer (see {self.log(env)})"
+        return (time.monotonic() - started) * 1000, ""
 
     def stop(self, env: str) -> None:
         if (self.pgdata(env) / "PG_VERSION").exists():
