@@ -1,4 +1,4 @@
-"""Backup and restore figures of the SQLite side (the PostgreSQL keys come in a later part).
+"""Backup and restore figures: SQLite here, PostgreSQL in ``bench/backup_pg.py`` (``--pg-scale``).
 
 Builds a SQLite database of ``--size-mb`` (500 by default) in WAL mode, as an app would have
 it, then goes through Shipyard's own backup service (the code ``shipyard backup`` runs):
@@ -20,6 +20,12 @@ folder, which is removed at the end. The last stdout line is one JSON object.
 
 from __future__ import annotations
 
+import sys
+
+# bench/ holds secrets.py (the vault benchmark), which would shadow the standard library's
+# `secrets` for everything imported here: search this folder last
+sys.path.append(sys.path.pop(0))
+
 import argparse
 import json
 import os
@@ -27,12 +33,12 @@ import random
 import shutil
 import sqlite3
 import string
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, cast
 
+from backup_pg import run_pg
 from shipyard.core.records import Owner
 from shipyard.engine.backups import BackupService
 from shipyard.engine.context import Context, Paths
@@ -142,6 +148,9 @@ def main() -> int:
     )
     parser.add_argument("--size-mb", type=int, default=500, help="size of the SQLite database")
     parser.add_argument("--dir", default=None, help="work folder (default: a temporary one)")
+    parser.add_argument(
+        "--pg-scale", type=int, default=70, help="pgbench scale of the PostgreSQL part (70: ~1 GB; 0: skip)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="shipyard-bench-backup-", dir=args.dir))
     os.environ.pop("SHIPYARD_BACKUP_KEY", None)
@@ -188,6 +197,8 @@ def main() -> int:
             "compression_ratio": round(record.source_bytes / record.size, 2),
             "cpus": os.cpu_count(),
         }
+        if args.pg_scale:
+            result.update(run_pg(root, args.pg_scale))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(result))

@@ -17,6 +17,12 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
   fi
 fi
 
+# A managed PostgreSQL runs as an unprivileged OS user (the server refuses root): `postgres`
+# when set up as root (without it Shipyard falls back to `nobody`).
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1 && command -v useradd >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin postgres || true
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -21,6 +21,7 @@ exceptions are mapped to these at the driver boundary and never leak.
     ├── DeployError            a deployment step failed; the serving version kept serving (422)
     ├── VaultError             a secret, the master key or an imported secrets file is unusable (422)
     ├── BackupError            a backup, its key, its storage or a restore failed or was refused (422)
+    │   └── DatabaseError      a managed PostgreSQL or one of its programs failed or is missing (422)
     └── ServerUnavailable      the CLI cannot reach the control plane (503)
 """
 
@@ -97,6 +98,10 @@ class BackupError(ShipyardError):
     status = 422
 
 
+class DatabaseError(BackupError):
+    status = 422
+
+
 class ServerUnavailable(ShipyardError):
     status = 503
 
@@ -119,6 +124,7 @@ ERRORS_BY_NAME: dict[str, type[ShipyardError]] = {
         DeployError,
         VaultError,
         BackupError,
+        DatabaseError,
         ServerUnavailable,
     )
 }

@@ -161,19 +161,6 @@ def test_migrate_down_and_up_by_hand(shipyard: Shipyard) -> None:
     assert [b["kind"] for b in backups(shipyard)] == ["pre-migrate", "pre-migrate"]
 
 
-def test_postgres_is_validated_but_not_deployed_yet(shipyard: Shipyard) -> None:
-    shipyard.manifest["database"] = {"engine": "postgres", "managed": True}
-    shipyard.write_manifest()
-    shipyard.up()
-    done = shipyard.cli("deploy", check=False)
-    assert done.returncode == 1
-    assert "database.engine: PostgreSQL databases are validated but not deployed" in done.stderr
-    shipyard.manifest["database"] = {"engine": "postgres"}
-    shipyard.write_manifest()
-    bad = shipyard.cli("validate", check=False)
-    assert bad.returncode == 1 and "exactly one of `managed: true`" in bad.stderr, bad.stderr
-
-
 def test_continuous_shipping_and_point_in_time_restore(shipyard: Shipyard) -> None:
     shipyard.manifest["database"]["backups"] = {"continuous": True}
     shipyard.write_manifest()

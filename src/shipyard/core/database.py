@@ -1,8 +1,9 @@
 """Where an environment's database is and how the app reaches it. Pure.
 
 SQLite lives in the environment's data folder (``SHIPYARD_DATA_DIR``), its URL in the
-SQLAlchemy form ``sqlite:////absolute/path``. PostgreSQL is modelled and validated; its
-deployment comes later (``unsupported_reason`` says so). Called by the engine when it
+SQLAlchemy form ``sqlite:////absolute/path``. A managed PostgreSQL's URL comes from its
+cluster (``engine/postgres.py``); an external server's is its ``url``, which the app uses, but
+Shipyard does not back it up (``unsupported_reason`` says so). Called by the engine when it
 starts instances and runs migrations, and by the backup service.
 """
 
@@ -28,7 +29,10 @@ def database_url(db: Database, data_dir: Path) -> str:
 
 
 def unsupported_reason(db: Database) -> str | None:
-    """Why this Shipyard cannot run ``db`` yet, or None when it can."""
-    if db.engine == "postgres":
-        return "PostgreSQL databases are validated but not deployed by this version of Shipyard yet"
+    """Why this Shipyard cannot back up ``db`` (the app still uses it), or None when it can."""
+    if db.engine == "postgres" and not db.managed:
+        return (
+            "an external PostgreSQL server (url:) is used by the app, but this version of Shipyard "
+            "does not back it up (that needs pg_basebackup access to the server)"
+        )
     return None

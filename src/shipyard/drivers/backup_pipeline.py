@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +39,23 @@ class StoredFile:
 
 
 def store_file(storage: BackupStorage, key: BackupKey, source: Path, name: str, level: int = 3) -> StoredFile:
+    with open(source, "rb") as fh:
+        return store_stream(storage, key, fh, name, level)
+
+
+def store_stream(
+    storage: BackupStorage, key: BackupKey, source: Reader, name: str, level: int = 3
+) -> StoredFile:
+    """Like ``store_file`` from a readable stream (a program's stdout: a PostgreSQL base backup)."""
     plain = hashlib.sha256()
     stored = hashlib.sha256()
     counted = [0]
 
     def read() -> Iterator[bytes]:
-        with open(source, "rb") as fh:
-            while block := fh.read(CHUNK):
-                plain.update(block)
-                counted[0] += len(block)
-                yield block
+        while block := source.read(CHUNK):
+            plain.update(block)
+            counted[0] += len(block)
+            yield block
 
     def hashed(chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
@@ -76,31 +83,37 @@ def _cut(data: bytes) -> Iterator[bytes]:
 
 def fetch_file(storage: BackupStorage, key: BackupKey, entry: StoredFile, target: Path) -> None:
     """Write object ``entry`` to ``target`` (temp file, fsync, rename), verifying checksums."""
-    stored = hashlib.sha256()
-    plain = hashlib.sha256()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.restoring")
+    try:
+        with open(tmp, "wb") as out:
+            fetch_stream(storage, key, entry, out.write)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch_stream(
+    storage: BackupStorage, key: BackupKey, entry: StoredFile, write: Callable[[bytes], object]
+) -> None:
+    """Hand object ``entry``'s plaintext to ``write`` piece by piece; the checksums are checked
+    at the end, so the caller must not use what it wrote before this returns."""
+    stored = hashlib.sha256()
+    plain = hashlib.sha256()
     with storage.get(entry.object) as raw:
         source = _HashingReader(raw, stored)
         decompressor = zstandard.ZstdDecompressor().decompressobj()
-        try:
-            with open(tmp, "wb") as out:
-                for chunk in decrypt_stream(key, entry.object, source):
-                    try:
-                        data = decompressor.decompress(chunk)
-                    except zstandard.ZstdError:
-                        raise BackupError(
-                            f"backup object {entry.object} does not decompress", _HINT
-                        ) from None
-                    plain.update(data)
-                    out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            _check(entry.object, "stored bytes", stored.hexdigest(), entry.stored_sha256)
-            _check(entry.object, "restored data", plain.hexdigest(), entry.plain_sha256)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        for chunk in decrypt_stream(key, entry.object, source):
+            try:
+                data = decompressor.decompress(chunk)
+            except zstandard.ZstdError:
+                raise BackupError(f"backup object {entry.object} does not decompress", _HINT) from None
+            plain.update(data)
+            write(data)
+    _check(entry.object, "stored bytes", stored.hexdigest(), entry.stored_sha256)
+    _check(entry.object, "restored data", plain.hexdigest(), entry.plain_sha256)
 
 
 def _check(name: str, what: str, got: str, want: str) -> None:

@@ -1,12 +1,13 @@
 """Runs scheduled backups and restore tests: a small loop in the control plane.
 
-Every ``tick`` seconds it asks ``core.backups.due_jobs`` what each SQLite environment's
+Every ``tick`` seconds it asks ``core.backups.due_jobs`` what each environment's
 ``database.backups.schedule`` and ``verify_schedule`` (cron, UTC) make due, and runs it
 through the backup service (retention follows each backup), and keeps one WAL shipper
-running per environment with ``continuous: true``. What is due is computed from
-the catalog, so a restarted control plane catches up on a missed run instead of losing
-it. A failure is recorded (a failed catalog entry, or a failed verification) and shown in
-``errors``; the loop goes on. Started and stopped by the engine.
+running per environment with ``continuous: true`` (SQLite's, or PostgreSQL's
+``pg_receivewal``). What is due is computed from the catalog, so a restarted control
+plane catches up on a missed run instead of losing it. A failure is recorded (a failed
+catalog entry, or a failed verification) and shown in ``errors``; the loop goes on.
+Started and stopped by the engine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shipyard.core.backups import due_jobs
 from shipyard.core.database import unsupported_reason
 from shipyard.engine.backups import BackupService
 from shipyard.engine.continuous import WalShipper
+from shipyard.engine.pg_continuous import PgWalShipper
 from shipyard.errors import ShipyardError
 
 
@@ -28,7 +30,7 @@ class BackupScheduler:
         self.tick = tick
         self.since = time.time()
         self.errors: list[str] = []
-        self.shippers: dict[str, WalShipper] = {}
+        self.shippers: dict[str, WalShipper | PgWalShipper] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="backup-scheduler", daemon=True)
 
@@ -72,7 +74,8 @@ class BackupScheduler:
         for env in set(self.shippers) - wanted:
             self.shippers.pop(env).stop()
         for env in wanted - set(self.shippers):
-            self.shippers[env] = WalShipper(self.backups, env)
+            postgres = manifest.database_for(env).engine == "postgres"
+            self.shippers[env] = (PgWalShipper if postgres else WalShipper)(self.backups, env)
             self.shippers[env].start()
 
     def run_once(self, now: float) -> list[str]:

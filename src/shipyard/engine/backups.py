@@ -41,6 +41,7 @@ from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
 from shipyard.engine.context import Context
 from shipyard.engine.database import sqlite_file
 from shipyard.engine.jobs import locked_job, run_step
+from shipyard.engine.pg_backups import PgBackups
 from shipyard.engine.pitr import recoverable_range, replay
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
@@ -63,6 +64,7 @@ class BackupService:
     ) -> None:
         self.ctx = ctx
         self.storage_for = storage_for
+        self.pg = PgBackups(self)  # the PostgreSQL engine's parts
 
     def lock(self, env: str) -> threading.RLock:
         """Serialises one environment's backups and catalog writes across the engine."""
@@ -88,9 +90,7 @@ class BackupService:
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
         reason = unsupported_reason(self.ctx.manifest.database_for(env))
         if reason is not None:
-            raise BackupError(
-                f"cannot back up {env}: {reason}", "backups of PostgreSQL come in a later release"
-            )
+            raise BackupError(f"cannot back up {env}: {reason}", "use `managed: true` for PostgreSQL backups")
 
     def age(self, env: str, now: float) -> float | None:
         """Seconds since the newest moment a good backup of ``env`` can restore; None if none."""
@@ -167,6 +167,8 @@ class BackupService:
         **fields: Any,
     ) -> BackupRecord:
         """Copy the database (``copy_into``, default an online snapshot), store and record it."""
+        if self.ctx.manifest.database_for(env).engine == "postgres" and copy_into is None:
+            return self.pg.create(env, kind, reason, **fields)
         storage, key = self.storage(env), self.key()
         level = self.ctx.manifest.database_for(env).backups.compression_level
         backup_id, started = new_backup_id(), time.time()
@@ -232,6 +234,8 @@ class BackupService:
         """Restore into a scratch folder, check checksums and integrity, keep the result."""
         self._check_sqlite(env)
         record = self.catalog(env).find(backup_id)
+        if record.engine == "postgres":
+            return self.pg.verify(record)
         work = self.scratch(f"verify-{record.id}")
         started = time.monotonic()
         try:
@@ -287,7 +291,7 @@ class BackupService:
         for record in reversed(catalog.records):
             if record.kind != "continuous" or not record.good or backup_id not in (None, record.id):
                 continue
-            start, end = recoverable_range(storage, record)
+            start, end = self.window(storage, record)
             if start <= to_time <= end:
                 return record
             windows.append(f"{_utc(start)} to {_utc(end)}")
@@ -314,6 +318,13 @@ class BackupService:
         target = target or env
         self._check_sqlite(env)
         self._check_sqlite(target)
+        engines = {self.ctx.manifest.database_for(e).engine for e in (env, target)}
+        if "postgres" in engines and target != env:
+            raise BackupError(
+                f"cannot restore {env}'s backups into {target}: PostgreSQL backups restore into "
+                "their own environment only in this version",
+                f"restore into {env}, or `shipyard backup verify {env}` to try one on a scratch cluster",
+            )
         record = self.pick(env, backup_id, to_time)
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
             done = self.restore_locked(
@@ -330,6 +341,8 @@ class BackupService:
         prepare: PrepareFn | None = None,
     ) -> dict[str, Any]:
         """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
+        if record.engine == "postgres":
+            return self.pg.restore_locked(record, target, step, to_time)
         ctx = self.ctx
         work = self.scratch(f"restore-{record.id}")
         try:
@@ -377,9 +390,15 @@ class BackupService:
         for record in reversed(self.catalog(env).records):
             row = record.to_json()
             if record.kind == "continuous" and record.status == "complete":
-                row["recoverable_from"], row["recoverable_to"] = recoverable_range(storage, record)
+                row["recoverable_from"], row["recoverable_to"] = self.window(storage, record)
             rows.append(row)
         return rows
+
+    def window(self, storage: BackupStorage, record: BackupRecord) -> tuple[float, float]:
+        """The span of time ``record`` can restore (a continuous one's grows as WAL ships)."""
+        if record.engine == "postgres":
+            return self.pg.window(record)
+        return recoverable_range(storage, record)
 
 
 def _utc(ts: float) -> str:

@@ -20,6 +20,7 @@ from shipyard.drivers.supervisor import free_port
 from shipyard.engine.appenv import app_environment
 from shipyard.engine.config import with_config
 from shipyard.engine.context import Context
+from shipyard.engine.database import prepare_database
 from shipyard.engine.migrations import Migrations
 from shipyard.engine.promotion import prepare_existing
 from shipyard.engine.rollout import CanaryRun, Outcome, watch_after_switch
@@ -53,6 +54,7 @@ class Deployment:
             route = store.route(self.env)
             self.new_colour = other(route.active_colour) if route.active_colour else "blue"
             self._step("prepare", lambda: self._prepare(route))
+            self._step("database", lambda: prepare_database(self.ctx, self.env))
             self._migrate(release)
             new = self._step("start", lambda: self._start(release))
             self._step("health", lambda: self._wait_healthy(new))

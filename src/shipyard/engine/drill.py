@@ -182,9 +182,18 @@ class Drills:
         if env not in ctx.manifest.environments:
             known = ", ".join(sorted(ctx.manifest.environments))
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
-        reason = unsupported_reason(ctx.manifest.database_for(env))
+        db = ctx.manifest.database_for(env)
+        reason = unsupported_reason(db) or (
+            "drills of a PostgreSQL database are not supported by this version yet"
+            if db.engine == "postgres"
+            else None
+        )
         if reason is not None:
-            raise BackupError(f"cannot drill {env}: {reason}", "drills of PostgreSQL come with its backups")
+            raise BackupError(
+                f"cannot drill {env}: {reason}",
+                f"`shipyard backup verify {env}` restores the newest backup into a scratch cluster and "
+                "records how long it took",
+            )
         return SqliteDrill(self.backups, self.shipped_at)
 
     # one drill ------------------------------------------------------------------------------
@@ -272,7 +281,7 @@ class Drills:
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
             db = manifest.database_for(env)
-            if db.drill.schedule is None or unsupported_reason(db) is not None:
+            if db.drill.schedule is None or db.engine != "sqlite" or unsupported_reason(db) is not None:
                 continue
             tried = self._attempted.get(env)
             try:

@@ -29,6 +29,7 @@ from shipyard.engine.drill import Drills
 from shipyard.engine.logs import LogService
 from shipyard.engine.masking import MaskedCopies
 from shipyard.engine.migrations import Migrations
+from shipyard.engine.postgres import ManagedPostgres
 from shipyard.engine.promotion import pick_release
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
 from shipyard.engine.vault import RuntimeSecrets, Vault
@@ -74,7 +75,8 @@ class Engine:
         if self.access_log is not None:
             self.access_log.start()
         opened = self.vault.open()
-        done = reconcile_at_start(self.ctx)
+        done = ManagedPostgres(self.ctx).start_all()  # before instances are adopted or restarted
+        done += reconcile_at_start(self.ctx)
         done.insert(0, opened)
         self.reconciler.start()
         if self.logs is not None:
@@ -396,6 +398,8 @@ class Engine:
             grace = ctx.manifest.strategy_for(env).stop_timeout if env in ctx.manifest.environments else 5.0
             stop_instances(ctx, [i for i in instances if i.env == env], grace)
         ctx.proxy.stop()
+        self.backup_scheduler.stop()  # its WAL streams end before their clusters stop
+        ManagedPostgres(ctx).stop_all()
 
     @staticmethod
     def _check_env(env: str, known: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from shipyard.drivers.procs import stored_ref
 from shipyard.drivers.sqlite_backup import round_trip as sqlite_round_trip
 from shipyard.engine.context import Context
 from shipyard.engine.database import sqlite_file
+from shipyard.engine.postgres import ManagedPostgres, is_managed
 
 HISTORY_KEEP_S = 30 * 86400.0
 PROBE_TIMEOUT_CAP_S = 2.0
@@ -134,9 +135,12 @@ def health_report(ctx: Context, watch: HealthWatch | None, version: str) -> dict
 
 
 def database_fact(ctx: Context, env: str) -> DatabaseFact:
-    """One round trip to ``env``'s database (SQLite: a read-only open and a schema read)."""
+    """One round trip to ``env``'s database (SQLite: a read-only open and a schema read;
+    managed PostgreSQL: ``SELECT 1`` as the app)."""
     db = ctx.manifest.database_for(env)
+    if is_managed(ctx, env):
+        return DatabaseFact(env, db.engine, *ManagedPostgres(ctx).round_trip(env))
     if db.engine != "sqlite":
-        return DatabaseFact(env, db.engine, None, "")  # checked by its own engine's driver
+        return DatabaseFact(env, db.engine, None, "")  # an external server: not Shipyard's to check
     ms, error = sqlite_round_trip(sqlite_file(ctx, env))
     return DatabaseFact(env, db.engine, ms, error)

@@ -21,7 +21,7 @@ from shipyard.drivers.commands import CommandResult, run_command
 from shipyard.engine.appenv import app_environment
 from shipyard.engine.backups import BackupService, StepFn
 from shipyard.engine.context import Context
-from shipyard.engine.database import sqlite_file
+from shipyard.engine.database import database_exists
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.errors import ConflictError, DeployError, NotFoundError
 from shipyard.manifest.database import Migrate
@@ -128,7 +128,12 @@ class Migrations:
         return output
 
     def _backup(self, env: str, direction: str) -> tuple[BackupRecord | None, str]:
-        if not sqlite_file(self.ctx, env).exists():
-            return None, f"{env} has no database yet: nothing to back up"
+        if not database_exists(self.ctx, env):
+            external = self.ctx.manifest.database_for(env).url is not None
+            return None, (
+                f"{env}'s database is an external server: Shipyard does not back it up"
+                if external
+                else f"{env} has no database yet: nothing to back up"
+            )
         record = self.backups.create(env, "pre-migrate", f"before migrate {direction}")
         return record, f"backup {record.id} ({record.size} bytes) in {record.duration_s:.2f}s"

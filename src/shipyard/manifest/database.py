@@ -77,8 +77,8 @@ class Backups(Model):
     )
     continuous: bool = Field(
         False,
-        description="SQLite: ship the WAL every second (base snapshot + segments) for point-in-time "
-        "restores with about a second of data loss at most.",
+        description="SQLite: ship the WAL every second (base snapshot + segments); managed PostgreSQL: "
+        "stream it with pg_receivewal; for point-in-time restores with about a second of data loss at most.",
     )
     retention: Retention = Field(
         default_factory=Retention, description="Tiered retention applied after each backup."

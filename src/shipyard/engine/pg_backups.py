@@ -1,0 +1,341 @@
+"""PostgreSQL backups through the shared backup service: base backups, restores, verification.
+
+A backup is ``pg_basebackup -D - -Ft -X fetch`` (a tar holding the data folder, the WAL it
+needs and its ``backup_manifest``) streamed through zstd + AES-GCM into one storage object,
+and a catalog entry like every engine's. A continuous backup (``engine/pg_continuous.py``)
+adds the WAL streamed after it under ``<env>/<id>/wal/``; its recoverable window ends at
+the time in ``wal/head.json``. A restore fetches the tar (checksums checked), unpacks it in
+the cluster's own folder, runs ``pg_verifybackup``, adds the WAL and recovery settings
+(``recovery_target_time`` for a point in time) and starts PostgreSQL on it: into a scratch
+cluster on another port for ``verify`` (then ``pg_amcheck``), or in place of the live data
+folder for ``restore``, whose old folder is put back if the restored one does not come up.
+Called by ``engine/backups.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.backups import BackupRecord, ObjectEntry, Verification, new_backup_id, object_name
+from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
+from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_bytes, store_stream
+from shipyard.drivers.files import write_json
+from shipyard.drivers.postgres import Conn
+from shipyard.drivers.supervisor import free_port
+from shipyard.engine.postgres import ManagedPostgres
+from shipyard.errors import BackupError, DatabaseError, NotFoundError, ShipyardError
+
+if TYPE_CHECKING:
+    from shipyard.engine.backups import BackupService, StepFn
+
+BASE = "base.tar.zst.enc"
+MANIFEST = "manifest.json"
+HEAD = "head.json"
+CLUSTER = "cluster.json.enc"
+RECOVERY_KEYS = ("restore_command", "recovery_target_time", "recovery_target_inclusive",
+                 "recovery_target_action", "recovery_target_timeline")  # fmt: skip
+
+
+def wal_prefix(env: str, backup_id: str) -> str:
+    return object_name(env, backup_id, "wal/")
+
+
+class PgBackups:
+    def __init__(self, service: BackupService) -> None:
+        self.service = service
+        self.clusters = ManagedPostgres(service.ctx)
+
+    # create ---------------------------------------------------------------------------------
+    def create(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
+        """A base backup of ``env``'s running cluster, stored and catalogued (caller holds the lock)."""
+        service = self.service
+        storage, key = service.storage(env), service.key()
+        level = service.ctx.manifest.database_for(env).backups.compression_level
+        backup_id, started = new_backup_id(), time.time()
+        names = [object_name(env, backup_id, leaf) for leaf in (BASE, MANIFEST, CLUSTER)]
+        base = BackupRecord(backup_id, env, "postgres", kind, "failed", started, started, reason=reason)
+        try:
+            stored = self._stream_base(env, storage, key, names[0], level)
+            cluster = self.clusters.cluster(env)
+            if cluster is not None:  # its port and passwords, for a restore onto a lost machine
+                store_bytes(storage, key, json.dumps(cluster.__dict__).encode(), names[2])
+            record = replace(
+                base,
+                status="complete",
+                finished_at=time.time(),
+                source_bytes=stored.plain_bytes,
+                size=stored.stored_bytes,
+                checksum=stored.stored_sha256,
+                recoverable_from=time.time(),  # consistent once the backup's own WAL is replayed
+                recoverable_to=time.time(),
+                key_id=key.id,
+                objects=(ObjectEntry(role="base", **asdict(stored)),),
+                **fields,
+            )
+            storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
+            service._save(env, service.catalog(env).with_record(record))
+            return record
+        except ShipyardError as exc:
+            for name in names:
+                storage.delete(name)
+            service._record_failure(env, replace(base, finished_at=time.time(), error=exc.message))
+            raise
+
+    def _stream_base(self, env: str, storage: Any, key: Any, name: str, level: int) -> StoredFile:
+        pg = self.clusters.pg
+        argv = pg.basebackup_argv("-")
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.clusters.conn(env).env(), cwd="/"
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        with contextlib.suppress(OSError, AttributeError):  # 1 MiB pipe: fewer hand-overs
+            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        try:
+            stored = store_stream(storage, key, proc.stdout, name, level)
+        finally:
+            proc.stdout.close()
+            err = proc.stderr.read().decode(errors="replace")
+            code = proc.wait()
+        if code != 0:
+            storage.delete(name)
+            raise DatabaseError(
+                f"pg_basebackup of {env} failed (exit {code}): {' | '.join(err.strip().splitlines()[-3:])}",
+                f"is {env}'s PostgreSQL running? (`shipyard status`); earlier backups are untouched",
+            )
+        return stored
+
+    # the window -----------------------------------------------------------------------------
+    def window(self, record: BackupRecord) -> tuple[float, float]:
+        start = record.recoverable_from or record.finished_at
+        if record.kind != "continuous":
+            return start, record.recoverable_to or start
+        try:
+            head = json.loads(fetch_bytes(self.service.storage(record.env), self.service.key(),
+                                          object_name(record.env, record.id, "wal/" + HEAD)))  # fmt: skip
+        except NotFoundError:
+            return start, start
+        return start, max(start, float(head["at"]))
+
+    # fetch: a data folder ready to start ----------------------------------------------------
+    def fetch(self, record: BackupRecord, work: Path, to_time: float | None, port: int | None) -> Path:
+        """Unpack ``record`` into ``work``/data with its WAL and recovery settings; checked."""
+        service, pg = self.service, self.clusters.pg
+        key = service.key()
+        if record.key_id and record.key_id != key.id:
+            raise BackupError(
+                f"backup {record.id} was encrypted with backup key {record.key_id}; "
+                f"the key in use ({key.source}) is {key.id}",
+                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
+            )
+        storage = service.storage(record.env)
+        data, wal = work / "data", work / "wal"
+        data.mkdir(parents=True, mode=0o700)
+        wal.mkdir()
+        entry = next(o for o in record.objects if o.role == "base")
+        fields = {k: v for k, v in asdict(entry).items() if k != "role"}
+        tar = subprocess.Popen(
+            ["tar", "-x", "-f", "-", "-C", str(data), "--no-same-owner"],
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/",
+        )  # fmt: skip
+        assert tar.stdin is not None and tar.stderr is not None
+        try:
+            fetch_stream(storage, key, StoredFile(**fields), tar.stdin.write)
+        finally:
+            tar.stdin.close()
+            err = tar.stderr.read().decode(errors="replace")
+            code = tar.wait()
+        if code != 0:
+            raise BackupError(f"the base backup of {record.id} does not unpack: {err.strip()}",
+                              "restore another backup (`shipyard backup list`)")  # fmt: skip
+        pg.verifybackup(data, data / "backup_manifest")
+        if record.kind == "continuous":
+            self._fetch_wal(record, wal, to_time)
+        (data / "recovery.signal").write_text("")
+        with open(data / "postgresql.auto.conf", "a") as fh:
+            fh.write("\n".join(recovery_settings(str(wal), to_time, port)) + "\n")
+        pg.give_to_server(work)
+        return data
+
+    def _fetch_wal(self, record: BackupRecord, wal: Path, to_time: float | None) -> None:
+        service = self.service
+        storage, key = service.storage(record.env), service.key()
+        prefix = wal_prefix(record.env, record.id)
+        names = [o.name[len(prefix) :] for o in storage.list(prefix)]
+        segments = sorted((n for n in names if wal_key(n) is not None), key=lambda n: wal_key(n) or (0, 0))
+        gaps = missing_segments(segments)
+        if gaps:
+            raise BackupError(
+                f"WAL segment {gaps[0]} of continuous backup {record.id} is missing "
+                f"({len(gaps)} missing in all): recovery past it is impossible",
+                "restore a point in time before the gap, or another backup",
+            )
+        whole = {n for n in segments if not n.endswith(".partial")}
+        for name in segments:
+            if name.endswith(".partial") and name.removesuffix(".partial") in whole:
+                continue  # the finished segment replaced it
+            (wal / name.removesuffix(".partial")).write_bytes(fetch_bytes(storage, key, prefix + name))
+        for name in names:
+            if name.endswith(".history"):
+                (wal / name).write_bytes(fetch_bytes(storage, key, prefix + name))
+
+    # run a restored folder ------------------------------------------------------------------
+    def recover(self, data: Path, conn: Conn, log: Path, timeout: float = 600) -> float:
+        """Start PostgreSQL on a restored folder and wait for recovery to end; seconds taken."""
+        pg = self.clusters.pg
+        started = time.monotonic()
+        try:
+            pg.start(data, log, timeout=timeout)
+        except DatabaseError as exc:
+            raise DatabaseError(f"{exc.message}; recovery: {_tail(log)}", exc.hint) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if pg.sql(conn, "SELECT pg_is_in_recovery()") == "f":
+                    break
+            except DatabaseError:
+                if not pg.running(data):
+                    raise DatabaseError(
+                        f"PostgreSQL stopped during recovery: {_tail(log)}",
+                        "a WAL segment is missing or the time is outside the window: "
+                        "pick another time or backup (`shipyard backup list`)",
+                    ) from None
+            if time.monotonic() > deadline:
+                raise DatabaseError(f"recovery took longer than {timeout:g}s", f"see {log}")
+            time.sleep(0.1)
+        for name in RECOVERY_KEYS:
+            pg.sql(conn, f"ALTER SYSTEM RESET {name}")
+        pg.sql(conn, "SELECT pg_reload_conf()")
+        return time.monotonic() - started
+
+    # verify ---------------------------------------------------------------------------------
+    def verify(self, record: BackupRecord) -> BackupRecord:
+        """Restore into a scratch cluster on another port, pg_amcheck it, record the time."""
+        env = record.env
+        work = self.clusters.folder(env) / f"verify-{record.id}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        work.chmod(0o711)
+        started = time.monotonic()
+        port = free_port()
+        try:
+            data = self.fetch(record, work, None, port)
+            conn = replace(self.clusters.conn(env), port=port)
+            self.recover(data, conn, work / "server.log")
+            pg = self.clusters.pg
+            pg.amcheck(conn)
+            tables = pg.sql(conn, "SELECT count(*) FROM pg_class WHERE relkind = 'r'", "app")
+            ok, detail = True, f"checksums, pg_verifybackup and pg_amcheck ok ({tables} tables)"
+        except BackupError as exc:
+            ok, detail = False, exc.message
+        finally:
+            took = time.monotonic() - started
+            self.clusters.pg.stop(work / "data", "immediate")
+            shutil.rmtree(work, ignore_errors=True)
+        return self.service.update(
+            env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail)
+        )
+
+    # restore --------------------------------------------------------------------------------
+    def restore_locked(
+        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None
+    ) -> dict[str, Any]:
+        clusters, pg = self.clusters, self.clusters.pg
+        folder = clusters.folder(target)
+        work = folder / f"restore-{record.id}"
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+
+            def fetch() -> tuple[Path, str]:
+                self._recreate_record(record, target)
+                work.mkdir(parents=True)
+                work.chmod(0o711)
+                data = self.fetch(record, work, to_time, None)
+                point = f" to {_utc(to_time)}" if to_time is not None else ""
+                return data, f"{record.id}{point}: checksums and pg_verifybackup ok"
+
+            data = step("fetch", fetch)
+
+            def safety() -> tuple[str | None, str]:
+                if not pg.running(clusters.pgdata(target)):
+                    return None, f"{target}'s PostgreSQL is not running: nothing to keep"
+                with self.service.lock(target):
+                    kept = self.create(target, "pre-restore", f"before restoring {record.id}")
+                return kept.id, f"safety backup {kept.id} of {target}"
+
+            safety_id = step("safety-backup", safety)
+            step("restore", lambda: self._swap(target, data))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
+
+    def _recreate_record(self, record: BackupRecord, target: str) -> None:
+        """The cluster's record (port, passwords) lost with its folder: take the backup's."""
+        if self.clusters.cluster(target) is not None:
+            return
+        storage, key = self.service.storage(record.env), self.service.key()
+        try:
+            raw = fetch_bytes(storage, key, object_name(record.env, record.id, CLUSTER))
+        except NotFoundError:
+            raise BackupError(
+                f"{target} has no PostgreSQL cluster record and backup {record.id} does not carry one",
+                f"deploy {target} once to create a cluster, then restore",
+            ) from None
+        folder = self.clusters.folder(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o711)
+        write_json(folder / "cluster.json", json.loads(raw), mode=0o600)
+
+    def _swap(self, target: str, data: Path) -> tuple[None, str]:
+        clusters, pg = self.clusters, self.clusters.pg
+        live, old = clusters.pgdata(target), clusters.folder(target) / "data.before-restore"
+        started = time.monotonic()
+        pg.stop(live)
+        shutil.rmtree(old, ignore_errors=True)
+        if live.exists():
+            live.rename(old)
+        data.rename(live)
+        try:
+            took = self.recover(live, clusters.conn(target), clusters.log(target))
+        except ShipyardError as exc:
+            pg.stop(live, "immediate")
+            shutil.rmtree(live, ignore_errors=True)
+            if old.exists():
+                old.rename(live)
+                try:
+                    pg.start(live, clusters.log(target))
+                except ShipyardError as again:
+                    raise DatabaseError(
+                        f"{exc.message}; the data folder from before the restore is back in place, "
+                        f"but did not start: {again.message}",
+                        f"start it: pg_ctl start -D {live}",
+                    ) from None
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return (
+            None,
+            f"{target}'s PostgreSQL recovered in {took:.2f}s ({time.monotonic() - started:.2f}s in all)",
+        )
+
+
+def _tail(log: Path) -> str:
+    try:
+        lines = [
+            ln
+            for ln in log.read_text(errors="replace").splitlines()
+            if "FATAL" in ln or "LOG:  recovery" in ln
+        ]
+    except OSError:
+        return "(no log)"
+    return " | ".join(lines[-3:]) or "(see the log)"
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

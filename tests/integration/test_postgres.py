@@ -1,0 +1,262 @@
+"""Managed PostgreSQL end to end: real CLI, control plane, app (psycopg), PostgreSQL 15.
+
+The notes app on PostgreSQL (examples/pgnotes) is deployed with `database: {engine:
+postgres, managed: true, backups: {continuous: true}}`: Shipyard creates the cluster,
+streams its WAL, backs it up, verifies on a scratch cluster, restores to a point in time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from tests.integration.conftest import REPO, Shipyard
+
+from shipyard.drivers.postgres import find_bin_dir
+from shipyard.errors import DatabaseError
+
+try:
+    find_bin_dir()
+    MISSING = ""
+except DatabaseError as exc:
+    MISSING = exc.message
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(bool(MISSING), reason=MISSING)]
+PGNOTES = REPO / "examples" / "pgnotes"
+
+
+@pytest.fixture
+def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
+    # the server runs as an unprivileged user, who cannot pass through pytest's private
+    # /tmp/pytest-of-root (which every pytest run makes 0700 again): the home goes elsewhere
+    outside = Path(tempfile.mkdtemp(prefix="shipyard-pg-"))
+    outside.chmod(0o711)
+    shipyard.home = outside / "home"
+    for name in ("app.py", "migrate.py", "requirements.txt"):
+        shutil.copy2(PGNOTES / name, shipyard.app / name)
+    (shipyard.app / "notes.db").unlink(missing_ok=True)
+    shipyard.manifest["database"] = {
+        "engine": "postgres",
+        "managed": True,
+        "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
+        "backups": {"continuous": True, "verify_schedule": None},
+    }
+    shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
+    shipyard.manifest["health"]["start_timeout"] = "20s"
+    shipyard.write_manifest()
+    yield shipyard
+    shipyard.cleanup()
+    shutil.rmtree(outside, ignore_errors=True)
+
+
+def add_note(sy: Shipyard, text: str) -> None:
+    resp = httpx.post(f"http://127.0.0.1:{sy.port}/notes", json={"text": text}, timeout=5, trust_env=False)
+    assert resp.status_code == 201, resp.text
+
+
+def notes(sy: Shipyard) -> list[str]:
+    resp = httpx.get(f"http://127.0.0.1:{sy.port}/notes", timeout=5, trust_env=False)
+    assert resp.status_code == 200, resp.text
+    return [n["text"] for n in resp.json()]
+
+
+def postmaster(sy: Shipyard) -> int:
+    pid_file = sy.home / "envs" / "dev" / "data" / "pg" / "data" / "postmaster.pid"
+    return int(pid_file.read_text().split()[0])
+
+
+def catalog(sy: Shipyard) -> list[dict[str, object]]:
+    with sy.api() as api:
+        return list(api.get("/api/backups/dev").json()["backups"])
+
+
+def wait_for(what: str, check: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_managed_postgres_backup_pitr_verify_and_damage(pg: Shipyard) -> None:
+    pg.up()
+    out = pg.cli("deploy").stdout
+    assert "✓ database" in out and "✓ migrate" in out, out
+    cluster = json.loads((pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())
+    assert (pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").stat().st_mode & 0o777 == 0o600
+    assert psutil.Process(postmaster(pg)).username() != "root"
+    add_note(pg, "one")
+    assert notes(pg) == ["one"]  # DATABASE_URL reached the app and the migration
+
+    # continuous WAL: a base backup, then the window's end follows the writes
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg)))
+    add_note(pg, "two")
+    time.sleep(1.5)
+    between = time.time()
+    time.sleep(1.0)
+    add_note(pg, "three")
+
+    def window_passed() -> bool:
+        ends = [float(str(b["recoverable_to"])) for b in catalog(pg) if b["kind"] == "continuous"]
+        return any(end > between + 1.2 for end in ends)
+
+    wait_for("the window to pass the last write", window_passed)
+    base = next(b for b in catalog(pg) if b["kind"] == "continuous")
+    stored = pg.home / "backups" / "dev" / str(base["id"]) / "base.tar.zst.enc"
+    assert stored.read_bytes()[:4] == b"SYBK" and b"PG_VERSION" not in stored.read_bytes()
+    assert list((stored.parent / "wal").iterdir()), "no WAL was shipped"
+
+    # point-in-time restore to a moment between "two" and "three"
+    restored = pg.cli("backup", "restore", "dev", "--to-time", f"{between:.3f}").stdout
+    assert f"restored {base['id']} as of" in restored and "into dev" in restored, restored
+    assert notes(pg) == ["one", "two"]
+    add_note(pg, "after the restore")  # the restored database is writable (promoted)
+
+    # a manual backup, verified on a scratch cluster, then the latest state restored
+    backup_id = pg.cli("backup", "create", "dev").stdout.split()[1]
+    add_note(pg, "not in the backup")
+    verified = pg.cli("backup", "verify", "dev", "--backup", backup_id).stdout
+    assert "pg_amcheck ok" in verified, verified
+    assert notes(pg) == ["one", "two", "after the restore", "not in the backup"]  # live one untouched
+    pg.cli("backup", "restore", "dev", "--backup", backup_id)
+    assert notes(pg) == ["one", "two", "after the restore"]
+
+    # outside the window: refused, nothing replaced
+    refused = pg.cli("backup", "restore", "dev", "--to-time", "1000000000", check=False)
+    assert refused.returncode == 1 and "outside the recoverable window" in refused.stderr, refused.stderr
+
+    # a damaged base backup: verify fails, restore refuses, the live database stays
+    target = pg.home / "backups" / "dev" / backup_id / "base.tar.zst.enc"
+    raw = bytearray(target.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    target.write_bytes(bytes(raw))
+    failed = pg.cli("backup", "verify", "dev", "--backup", backup_id, check=False)
+    assert failed.returncode == 1 and "failed verification" in failed.stderr, failed.stderr
+    refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
+    assert refused.returncode == 1 and "does not authenticate" in refused.stderr, refused.stderr
+    assert notes(pg) == ["one", "two", "after the restore"]
+    assert (
+        cluster["port"]
+        == json.loads((pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())["port"]
+    )
+
+
+def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard) -> None:
+    pg.manifest["database"]["backups"]["continuous"] = False
+    pg.write_manifest()
+    pg.up()
+    pg.cli("deploy")
+    add_note(pg, "kept")
+    backup_id = pg.cli("backup", "create", "dev").stdout.split()[1]
+    pid = postmaster(pg)
+    server = pg.server_pid()
+    os.kill(server, signal.SIGKILL)
+    pg.wait_server_gone(server)
+    assert psutil.pid_exists(pid)
+    (pg.home / "server.json").unlink(missing_ok=True)
+    pg.up(SHIPYARD_BACKUP_KEY=base64.b64encode(b"k" * 32).decode())  # not the backup's key
+    assert postmaster(pg) == pid  # adopted, not restarted
+    assert notes(pg) == ["kept"]
+    health = httpx.get(f"http://127.0.0.1:{pg.api_port}/health", timeout=10, trust_env=False).json()
+    checks = [c for entries in health["checks"].values() for c in entries]
+    database = next(c for c in checks if c.get("componentId") == "dev/postgres")
+    assert database["status"] == "pass" and database["observedUnit"] == "ms", database
+    refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
+    assert refused.returncode == 1 and "was encrypted with backup key" in refused.stderr, refused.stderr
+    assert postmaster(pg) == pid and notes(pg) == ["kept"]  # nothing was stopped or replaced
+    pg.cli("deploy")  # a second deploy keeps the same cluster and data
+    assert postmaster(pg) == pid and notes(pg) == ["kept"]
+    pg.cli("down")
+    wait_for("the cluster to stop", lambda: not psutil.pid_exists(pid), 20)
+
+    # the machine's data folder is lost: the backup brings back the cluster, its record too
+    shutil.rmtree(pg.home / "envs" / "dev" / "data" / "pg")
+    pg.up()
+    pg.cli("backup", "restore", "dev", "--backup", backup_id)
+    assert psql(pg, "SELECT string_agg(text, ',') FROM notes") == "kept"
+
+
+FAILING_MIGRATION = (
+    "python -c \"import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True); "
+    "c.execute(\\\"INSERT INTO notes (text, created_at) VALUES ('half-done', now())\\\"); "
+    'raise SystemExit(3)"'
+)
+
+
+def test_failed_migration_restores_the_postgres_backup_taken_first(pg: Shipyard) -> None:
+    pg.manifest["database"]["backups"]["continuous"] = False
+    pg.write_manifest()
+    pg.up()
+    pg.cli("deploy")
+    add_note(pg, "before")
+    serving = pg.serving()
+    pg.manifest["database"]["migrate"]["up"] = FAILING_MIGRATION
+    pg.write_manifest()
+    done = pg.cli("deploy", check=False)
+    assert done.returncode != 0 and "exited with 3" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert notes(pg) == ["before"]  # the half-done write was undone by restoring the backup
+    assert pg.serving() == serving
+    kinds = [(b["kind"], b["engine"]) for b in catalog(pg)]
+    assert ("pre-migrate", "postgres") in kinds and ("pre-restore", "postgres") in kinds, kinds
+
+
+def psql(sy: Shipyard, sql: str) -> str:
+    cluster = json.loads((sy.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())
+    env = {**os.environ, "PGPASSWORD": cluster["superuser_password"]}
+    argv = [str(find_bin_dir() / "psql"), "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(cluster["port"])]
+    done = subprocess.run(
+        [*argv, "-U", "postgres", "-c", sql, "app"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_missing_wal_segment_is_refused_before_anything_is_touched(pg: Shipyard) -> None:
+    pg.up()
+    pg.cli("deploy")
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg)))
+    base = next(b for b in catalog(pg) if b["kind"] == "continuous")
+    wal = pg.home / "backups" / "dev" / str(base["id"]) / "wal"
+    for n in range(4):
+        add_note(pg, f"note {n}")
+        psql(pg, "SELECT pg_switch_wal()")
+
+    def whole_segments() -> list[Path]:
+        return sorted(p for p in wal.iterdir() if len(p.name) == 24)
+
+    wait_for("four finished segments stored", lambda: len(whole_segments()) >= 4)
+    whole_segments()[1].unlink()
+    refused = pg.cli("backup", "restore", "dev", "--backup", str(base["id"]), check=False)
+    assert refused.returncode == 1 and "is missing" in refused.stderr, refused.stderr
+    assert notes(pg) == [f"note {n}" for n in range(4)]
+    assert [b["kind"] for b in catalog(pg)].count("pre-restore") == 0  # refused at fetch
+
+
+def test_missing_programs_and_external_servers_are_clear_errors(pg: Shipyard) -> None:
+    pg.up(SHIPYARD_PG_BIN="/nonexistent/bin")
+    done = pg.cli("deploy", check=False)
+    assert done.returncode == 1 and "no PostgreSQL programs found" in done.stderr, done.stderr
+    assert "SHIPYARD_PG_BIN" in done.stderr and not (pg.home / "envs" / "dev" / "data" / "pg").exists()
+    pg.cli("down")
+    pg.manifest["database"] = {"engine": "postgres", "url": "postgresql://app:hunter2@127.0.0.1:9/app"}
+    pg.write_manifest()
+    pg.up()
+    refused = pg.cli("backup", "create", "dev", check=False)
+    assert refused.returncode == 1 and "does not back it up" in refused.stderr, refused.stderr
+    assert "hunter2" not in refused.stderr + refused.stdout
+    pg.manifest["database"] = {"engine": "postgres"}
+    pg.write_manifest()
+    bad = pg.cli("validate", check=False)
+    assert bad.returncode == 1 and "exactly one of `managed: true`" in bad.stderr, bad.stderr
