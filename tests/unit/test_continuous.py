@@ -125,9 +125,11 @@ def test_someone_elses_wal_restart_is_detected(ctx: Context) -> None:
         raise AssertionError("the WAL could not be checkpointed and truncated")
     conn.execute("INSERT INTO notes (id, text) VALUES (99, 'after')")
     conn.commit()
-    conn.close()
-    with pytest.raises(BackupError, match="restarted by someone else"):
-        shipper.ship_once()
+    try:  # kept open: the last connection to close checkpoints and deletes the WAL file
+        with pytest.raises(BackupError, match="restarted by someone else"):
+            shipper.ship_once()
+    finally:
+        conn.close()
 
 
 def ref(gen: int, first: int, count: int, at: float = 0.0) -> SegmentRef:
