@@ -85,13 +85,12 @@ class Vault:
                     master = keyfile.load_master_key(self.key_path)
                     done = "finished an interrupted master-key rotation"
                 else:
-                    self.key_path.with_name(self.key_path.name + keyfile.PENDING_SUFFIX).unlink()
+                    keyfile.pending_key_path(self.key_path).unlink()
                     done = "dropped the pending key of a rotation that had not started"
             else:
                 done = "vault opened"
             self._master = master
             self._data_keys.clear()
-            sealed_with = {kid for _, kid in self.store.vault.data_keys().values()}
         kid = crypto.key_id(master.key)
         if sealed_with - {kid}:
             return (
