@@ -20,6 +20,7 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,32 +216,43 @@ class PgBackups:
         pg.sql(conn, "SELECT pg_reload_conf()")
         return time.monotonic() - started
 
-    # verify ---------------------------------------------------------------------------------
-    def verify(self, record: BackupRecord) -> BackupRecord:
-        """Restore into a scratch cluster on another port, pg_amcheck it, record the time."""
+    # a scratch cluster ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def scratch_cluster(
+        self, record: BackupRecord, to_time: float | None, name: str
+    ) -> Iterator[tuple[Conn, float]]:
+        """``record`` (at ``to_time``) restored and recovered into a scratch cluster on a free
+        port, next to the environment's own; yields its superuser connection and the seconds
+        recovery took. The cluster is stopped and its folder removed on the way out."""
         env = record.env
-        work = self.clusters.folder(env) / f"verify-{record.id}"
+        work = self.clusters.folder(env) / f"{name}-{record.id}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         work.chmod(0o711)
-        started = time.monotonic()
         port = free_port()
         try:
-            data = self.fetch(record, work, None, port)
+            data = self.fetch(record, work, to_time, port)
             conn = replace(self.clusters.conn(env), port=port)
-            self.recover(data, conn, work / "server.log")
-            pg = self.clusters.pg
-            pg.amcheck(conn)
-            tables = pg.sql(conn, "SELECT count(*) FROM pg_class WHERE relkind = 'r'", "app")
-            ok, detail = True, f"checksums, pg_verifybackup and pg_amcheck ok ({tables} tables)"
-        except BackupError as exc:
-            ok, detail = False, exc.message
+            yield conn, self.recover(data, conn, work / "server.log")
         finally:
-            took = time.monotonic() - started
             self.clusters.pg.stop(work / "data", "immediate")
             shutil.rmtree(work, ignore_errors=True)
+
+    # verify ---------------------------------------------------------------------------------
+    def verify(self, record: BackupRecord) -> BackupRecord:
+        """Restore into a scratch cluster on another port, pg_amcheck it, record the time."""
+        started = time.monotonic()
+        try:
+            with self.scratch_cluster(record, None, "verify") as (conn, _):
+                pg = self.clusters.pg
+                pg.amcheck(conn)
+                tables = pg.sql(conn, "SELECT count(*) FROM pg_class WHERE relkind = 'r'", "app")
+                ok, detail = True, f"checksums, pg_verifybackup and pg_amcheck ok ({tables} tables)"
+                took = time.monotonic() - started
+        except BackupError as exc:
+            ok, detail, took = False, exc.message, time.monotonic() - started
         return self.service.update(
-            env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail)
+            record.env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail)
         )
 
     # restore --------------------------------------------------------------------------------
