@@ -49,7 +49,11 @@ def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
     shipyard.manifest["database"] = {
         "engine": "postgres",
         "managed": True,
-        "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
+        "migrate": {
+            "up": "python migrate.py up",
+            "status": "python migrate.py status",
+            "plan": "python migrate.py plan",
+        },
         "backups": {"continuous": True, "verify_schedule": None},
     }
     shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
@@ -202,6 +206,8 @@ def test_failed_migration_restores_the_postgres_backup_taken_first(pg: Shipyard)
     pg.cli("deploy")
     add_note(pg, "before")
     serving = pg.serving()
+    plan = pg.cli("migrate", "plan", "dev").stdout  # the PostgreSQL example's plan: nothing pending
+    assert "-- schema version 1; 0 pending" in plan, plan
     pg.manifest["database"]["migrate"]["up"] = FAILING_MIGRATION
     pg.write_manifest()
     done = pg.cli("deploy", check=False)

@@ -104,8 +104,15 @@ def migrate(version: str, command: str, env: dict[str, str]) -> str:
 def test_example_migrations_read_database_url(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     env = {"DATABASE_URL": f"sqlite:///{path}", "NOTES_DB": ""}
+    assert "-- 1: create table notes" in migrate("v1", "plan", env)
+    assert not path.exists()  # planning creates no database
     assert "applied 1: create table notes" in migrate("v1", "up", env)
     assert "pending: ['add column notes.tags']" in migrate("v2", "status", env)
+    plan = migrate("v2", "plan", env)
+    assert "-- schema version 1; 1 pending" in plan and "ALTER TABLE notes ADD COLUMN tags TEXT;" in plan
+    assert "PRAGMA user_version = 2;" in plan
+    with sqlite3.connect(path) as conn:  # and changes nothing
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     assert "applied 2: add column notes.tags" in migrate("v2", "up", env)
     assert "applied" not in migrate("v2", "up", env)  # nothing pending twice
     # the old release runs on the expanded schema: its `up` leaves it alone

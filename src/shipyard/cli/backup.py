@@ -164,6 +164,19 @@ def migrate_status(env: EnvArg = "dev") -> None:
     console.print(escape(data["output"]), highlight=False)
 
 
+@migrate_app.command("plan")
+def migrate_plan(
+    env: EnvArg = "dev",
+    release: Annotated[
+        str | None, typer.Option(help="Release whose migrations to plan; default the newest one.")
+    ] = None,
+) -> None:
+    """Show the SQL that a release's pending migrations would run on ENV, without running it."""
+    data = client().get(f"/api/migrations/{env}/plan", release=release)
+    console.print(f"-- {data['release']} on {env}", highlight=False)
+    console.print(escape(data["output"]), highlight=False, end="")
+
+
 def _migrate(env: str, direction: str) -> None:
     data = client().post(f"/api/migrations/{env}/{direction}")
     console.print(escape(data["output"]), highlight=False)

@@ -39,6 +39,11 @@ class Migrate(Model):
     status: str | None = Field(
         None, description="Shell command that prints the migration state (`shipyard migrate status`)."
     )
+    plan: str | None = Field(
+        None,
+        description="Shell command that prints the SQL the pending migrations would run, without running "
+        "them (`shipyard migrate plan`), e.g. `alembic upgrade head --sql`.",
+    )
     timeout: Duration = Field(300.0, gt=0, description="Longest a migration command may take.")
 
 
