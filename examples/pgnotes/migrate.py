@@ -46,7 +46,9 @@ def main(command: str) -> int:
         steps = (
             [(n, up, v + 1) for v, (n, up, _) in enumerate(MIGRATIONS) if v >= version]
             if command == "up"
-            else [(MIGRATIONS[version - 1][0], MIGRATIONS[version - 1][2], version - 1)] if version else []
+            else [(MIGRATIONS[version - 1][0], MIGRATIONS[version - 1][2], version - 1)]
+            if version
+            else []
         )
         for name, sql, new in steps:
             with conn.transaction():
