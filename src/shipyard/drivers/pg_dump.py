@@ -41,12 +41,10 @@ class Server:
     shown: str = ""  # the URL, password masked, for messages
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+        env = {**os.environ}  # no password in the url: libpq's own ways (PGPASSFILE, ~/.pgpass)
         env.setdefault("PGCONNECT_TIMEOUT", "10")
         if self.password is not None:
             env["PGPASSWORD"] = self.password
-        elif "PGPASSWORD" in os.environ:
-            env["PGPASSWORD"] = os.environ["PGPASSWORD"]  # libpq's own way, left to the operator
         return env
 
     def scrub(self, text: str) -> str:

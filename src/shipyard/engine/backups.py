@@ -292,6 +292,12 @@ class BackupService:
         catalog = self.catalog(env)
         if to_time is None:
             return catalog.find(backup_id)
+        if is_external(self.ctx.manifest.database_for(env)):
+            raise BackupError(
+                f"{env}'s database is an external server, backed up with pg_dump: each backup restores "
+                "the moment it was taken, not a point in time",
+                "restore the dump taken nearest that time with --backup ID (`shipyard backup list` shows them)",
+            )
         storage = self.storage(env)
         windows = []
         for record in reversed(catalog.records):
