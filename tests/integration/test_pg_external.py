@@ -184,7 +184,8 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
     kinds = [b["kind"] for b in catalog(ext)]
     assert "pre-restore" in kinds and "pre-migrate" in kinds, kinds
     with ext.api() as api:
-        job = next(d for d in api.get("/api/deployments", params={"env": "dev"}).json() if d["kind"] == "restore")
+        jobs = api.get("/api/deployments", params={"env": "dev"}).json()
+        job = next(d for d in jobs if d["kind"] == "restore")
         events = api.get(f"/api/deployments/{job['id']}/events").json()["events"]
     text = str(events)
     assert "safety backup" in text and "holds " + backup_id in text, text

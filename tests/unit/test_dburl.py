@@ -78,7 +78,8 @@ def test_mask_url(url: str, shown: str) -> None:
         ("postgresql://app:p%40ss%2Fw%23rd@db/app?sslmode=require", "postgresql://app@db/app?sslmode=require",
          "p@ss/w#rd"),
         ("postgresql://app@db/app", "postgresql://app@db/app", None),
-        ("postgresql://db/app?password=s3cret&sslmode=disable", "postgresql://db/app?sslmode=disable", "s3cret"),
+        ("postgresql://db/app?password=s3cret&sslmode=disable", "postgresql://db/app?sslmode=disable",
+         "s3cret"),
         ("postgresql://db/app?password=s3cret", "postgresql://db/app", "s3cret"),
     ],
 )  # fmt: skip
@@ -92,11 +93,12 @@ def test_a_resolved_password_round_trips_through_split() -> None:
 
 def test_url_key_names_where_the_url_is_set() -> None:
     assert url_key(None, "prod") == "database.url"
-    assert url_key(Database(engine="postgres", url="postgresql://db/x"), "prod") == "environments.prod.database.url"
+    own = Database(engine="postgres", url="postgresql://db/x")
+    assert url_key(own, "prod") == "environments.prod.database.url"
     assert url_key(Database(engine="postgres", managed=True), "prod") == "database.url"
 
 
-def _manifest(database: dict[str, object], env_database: dict[str, object] | None = None) -> dict[str, object]:
+def _manifest(database: dict[str, object], env_database: dict[str, object] | None = None) -> object:
     env: dict[str, object] = {"port": 8080}
     if env_database is not None:
         env["database"] = env_database
@@ -112,7 +114,9 @@ def _manifest(database: dict[str, object], env_database: dict[str, object] | Non
 
 def test_continuous_with_an_external_server_is_a_manifest_error() -> None:
     with pytest.raises(ManifestError) as err:
-        parse_manifest(_manifest({"engine": "postgres", "url": "postgresql://db/x", "backups": {"continuous": True}}))
+        parse_manifest(
+            _manifest({"engine": "postgres", "url": "postgresql://db/x", "backups": {"continuous": True}})
+        )
     assert "database" in err.value.message and "needs the WAL" in err.value.message
 
 

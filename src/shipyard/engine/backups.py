@@ -296,7 +296,7 @@ class BackupService:
             raise BackupError(
                 f"{env}'s database is an external server, backed up with pg_dump: each backup restores "
                 "the moment it was taken, not a point in time",
-                "restore the dump taken nearest that time with --backup ID (`shipyard backup list` shows them)",
+                "restore the dump taken nearest that time with --backup ID (`shipyard backup list`)",
             )
         storage = self.storage(env)
         windows = []
