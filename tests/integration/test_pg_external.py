@@ -220,3 +220,21 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
             if path.is_file() and not path.is_symlink():
                 data = path.read_bytes()
                 assert not any(f in data for f in forms), path
+
+
+def test_a_url_without_password_uses_libpq_passfile(ext: Shipyard, server: Server) -> None:
+    passfile = server.folder / "pgpass"
+    passfile.write_text(f"127.0.0.1:{server.port}:app:app:{server.app_password.replace(':', chr(92) + ':')}\n")
+    passfile.chmod(0o600)
+    ext.manifest["database"]["url"] = f"postgresql://app@127.0.0.1:{server.port}/app"
+    ext.manifest["env"] = {"PGPASSFILE": str(passfile)}  # the app's processes
+    ext.write_manifest()
+    ext.up(PGPASSFILE=str(passfile))  # Shipyard's own pg_dump and pg_restore
+    ext.cli("deploy")
+    add_note(ext, "from the passfile")
+    backup_id = ext.cli("backup", "create", "dev").stdout.split()[1]
+    verified = ext.cli("backup", "verify", "dev", "--backup", backup_id).stdout
+    assert "pg_amcheck ok (2 tables)" in verified, verified
+    server.psql("DELETE FROM notes")
+    ext.cli("backup", "restore", "dev", "--backup", backup_id)
+    assert notes(ext) == ["from the passfile"]
