@@ -58,6 +58,10 @@ class Server:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
+    def stop(self) -> None:
+        stop = [str(BIN / "pg_ctl"), "stop", "-D", str(self.folder / "data"), "-m", "immediate", "-w"]
+        subprocess.run(_as_postgres(stop), check=False, capture_output=True, cwd="/")
+
 
 def _as_postgres(argv: list[str]) -> list[str]:
     if os.geteuid() != 0:
@@ -92,8 +96,7 @@ def server() -> Iterator[Server]:
         made.psql("CREATE DATABASE app OWNER app", "postgres")
         yield made
     finally:
-        stop = [str(BIN / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w"]
-        subprocess.run(_as_postgres(stop), check=False, capture_output=True, cwd="/")
+        made.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -203,6 +206,17 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
     refused = cli("backup", "restore", "dev", "--backup", backup_id, check=False)
     assert refused.returncode == 1 and "password authentication failed" in refused.stderr, refused.stderr
     assert server.psql("SELECT string_agg(text, ',' ORDER BY id) FROM notes") == "one,two"  # untouched
+    # the server is down: the same clear error, the right hint
+    cli("secrets", "set", "dev", "DB_PASSWORD", input=server.app_password)
+    server.stop()
+    failed = cli("backup", "create", "dev", check=False)
+    assert failed.returncode == 1 and "Connection refused" in failed.stderr, failed.stderr
+    assert "check that the server is up" in failed.stderr, failed.stderr
+    with ext.api() as api:
+        audit = api.get("/api/audit", params={"limit": 1000}).json()["entries"]
+    reads = [e["target"] for e in audit if e["action"] == "secrets.use"]
+    assert any(t.startswith("backup ") and t.endswith(" of dev") for t in reads), reads  # audited reads
+    assert any(t.startswith("restore of ") for t in reads), reads
     cli("backup", "list", "dev")
     cli("config", "show", "dev")
     cli("status")
