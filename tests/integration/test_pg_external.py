@@ -238,7 +238,8 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
 
 def test_a_url_without_password_uses_libpq_passfile(ext: Shipyard, server: Server) -> None:
     passfile = server.folder / "pgpass"
-    passfile.write_text(f"127.0.0.1:{server.port}:app:app:{server.app_password.replace(':', chr(92) + ':')}\n")
+    escaped = server.app_password.replace(":", "\\:")  # .pgpass escapes its separator
+    passfile.write_text(f"127.0.0.1:{server.port}:app:app:{escaped}\n")
     passfile.chmod(0o600)
     ext.manifest["database"]["url"] = f"postgresql://app@127.0.0.1:{server.port}/app"
     ext.manifest["env"] = {"PGPASSFILE": str(passfile)}  # the app's processes
