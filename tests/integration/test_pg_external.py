@@ -15,14 +15,18 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import psutil
 import pytest
 from tests.integration.conftest import REPO, Shipyard, free_port
 
@@ -253,3 +257,42 @@ def test_a_url_without_password_uses_libpq_passfile(ext: Shipyard, server: Serve
     server.psql("DELETE FROM notes")
     ext.cli("backup", "restore", "dev", "--backup", backup_id)
     assert notes(ext) == ["from the passfile"]
+
+
+def test_a_scratch_cluster_left_by_a_killed_control_plane_is_stopped_at_start(
+    ext: Shipyard, server: Server
+) -> None:
+    ext.up()
+    ext.cli("secrets", "set", "dev", "DB_PASSWORD", input=server.app_password)
+    ext.cli("deploy")
+    # enough rows that the scratch cluster lives a while (pg_restore, then pg_amcheck)
+    server.psql(
+        "INSERT INTO notes (text, created_at) SELECT md5(g::text), now() FROM generate_series(1, 300000) g"
+    )
+    backup_id = ext.cli("backup", "create", "dev").stdout.split()[1]
+    argv = [sys.executable, "-m", "shipyard", "--home", str(ext.home), "--app-dir", str(ext.app)]
+    verify = subprocess.Popen([*argv, "backup", "verify", "dev", "--backup", backup_id], env=ext.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    control = psutil.Process(ext.server_pid())
+    loading = None
+    deadline = time.monotonic() + 60
+    while loading is None and time.monotonic() < deadline and verify.poll() is None:
+        loading = next((p for p in control.children() if p.name() == "pg_restore"), None)
+    assert loading is not None, "the verify's pg_restore was never seen"
+    loading.suspend()  # the scratch cluster is up and stays up while the control plane dies
+    pid_files = list((ext.home / "tmp").glob("verify-*/pg/data/postmaster.pid"))
+    assert len(pid_files) == 1
+    scratch = int(pid_files[0].read_text().split()[0])
+    os.kill(control.pid, signal.SIGKILL)
+    ext.wait_server_gone(control.pid)
+    loading.kill()
+    verify.wait(timeout=60)
+    assert psutil.pid_exists(scratch)  # the scratch server outlived the control plane
+    (ext.home / "server.json").unlink(missing_ok=True)
+    ext.up()
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(scratch) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not psutil.pid_exists(scratch) and not list((ext.home / "tmp").glob("verify-*"))
+    verified = ext.cli("backup", "verify", "dev", "--backup", backup_id).stdout
+    assert "pg_amcheck ok (2 tables)" in verified, verified

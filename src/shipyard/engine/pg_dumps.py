@@ -11,7 +11,8 @@ resolved at each use with one audited read of the vault (``engine/database.serve
 the server, then ``pg_restore --clean --if-exists --no-owner --single-transaction``: a
 failure leaves the server as it was. ``verify`` loads the dump into a scratch cluster made
 with ``initdb`` on a free 127.0.0.1 port (stopped and removed after), counts its tables and
-runs ``pg_amcheck``. Called by ``engine/backups.py`` for external servers.
+runs ``pg_amcheck``; ``sweep`` stops a scratch cluster that a killed control plane left
+running. Called by ``engine/backups.py`` for external servers, ``sweep`` by the scheduler.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from shipyard.drivers.pg_dump import PgDump, Server
 from shipyard.drivers.postgres import Conn, Postgres
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.database import server_url
-from shipyard.errors import BackupError, ShipyardError
+from shipyard.errors import BackupError, DatabaseError, ShipyardError
 
 if TYPE_CHECKING:
     from shipyard.engine.backups import BackupService, StepFn
@@ -145,6 +146,20 @@ class PgDumps:
         finally:
             self.pg.stop(pgdata, "immediate")
             shutil.rmtree(folder, ignore_errors=True)
+
+    def sweep(self) -> list[str]:
+        """At control-plane start: stop the scratch clusters a killed verify left running under
+        ``<home>/tmp`` (the scheduler then removes the folder)."""
+        done = []
+        for pgdata in sorted((self.service.ctx.paths.home.resolve() / "tmp").glob("*/pg/data")):
+            if not (pgdata / "postmaster.pid").exists():
+                continue
+            try:
+                self.pg.stop(pgdata, "immediate")
+                done.append(f"stopped the scratch cluster of {pgdata.parent.parent.name} left by a crash")
+            except DatabaseError as exc:
+                done.append(f"the scratch cluster in {pgdata} did not stop: {exc.message}")
+        return done
 
     # verify ---------------------------------------------------------------------------------
     def verify(self, record: BackupRecord) -> BackupRecord:
