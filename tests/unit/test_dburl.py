@@ -37,7 +37,9 @@ def test_tokens_resolve_from_configuration_then_secrets(template: str, want: str
 def test_a_configuration_key_wins_over_a_secret_and_may_itself_use_one() -> None:
     config = {"DB_PASSWORD": "from-config", "PW": "#{DB_PASSWORD}#-x"}
     assert resolved("postgresql://a:#{DB_PASSWORD}#@h/d", config) == "postgresql://a:from-config@h/d"
-    assert resolved("postgresql://a:#{PW}#@h/d", {"PW": "#{ODD}#"}) == "postgresql://a:p%40ss%2Fw%23rd%3Ax@h/d"
+    assert (
+        resolved("postgresql://a:#{PW}#@h/d", {"PW": "#{ODD}#"}) == "postgresql://a:p%40ss%2Fw%23rd%3Ax@h/d"
+    )
 
 
 def test_a_missing_secret_names_the_key_path_and_the_command() -> None:
