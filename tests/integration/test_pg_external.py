@@ -296,3 +296,26 @@ def test_a_scratch_cluster_left_by_a_killed_control_plane_is_stopped_at_start(
     assert not psutil.pid_exists(scratch) and not list((ext.home / "tmp").glob("verify-*"))
     verified = ext.cli("backup", "verify", "dev", "--backup", backup_id).stdout
     assert "pg_amcheck ok (2 tables)" in verified, verified
+
+
+FAILING_MIGRATION = (
+    "python -c \"import os, psycopg; c = psycopg.connect(os.environ['DATABASE_URL'], autocommit=True); "
+    "c.execute(\\\"INSERT INTO notes (text, created_at) VALUES ('half-done', now())\\\"); "
+    'raise SystemExit(3)"'
+)
+
+
+def test_a_failed_migration_puts_the_pre_migrate_dump_back(ext: Shipyard, server: Server) -> None:
+    ext.up()
+    ext.cli("secrets", "set", "dev", "DB_PASSWORD", input=server.app_password)
+    ext.cli("deploy")
+    add_note(ext, "before")
+    ext.manifest["database"]["migrate"]["up"] = FAILING_MIGRATION
+    ext.write_manifest()
+    done = ext.cli("deploy", check=False)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0 and "exited with 3" in said, said
+    assert "is restored from backup" in said, said
+    assert notes(ext) == ["before"]  # the half-done write was undone by the dump taken first
+    kinds = [(b["kind"], b["engine"]) for b in catalog(ext)]
+    assert ("pre-migrate", "postgres") in kinds and ("pre-restore", "postgres") in kinds, kinds
