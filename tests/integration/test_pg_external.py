@@ -5,8 +5,10 @@ on a free 127.0.0.1 port, with passwords) and deploys the notes app on PostgreSQ
 ``database: {engine: postgres, url: postgresql://app:#{DB_PASSWORD}#@127.0.0.1:PORT/app}``:
 the password comes from the vault (``shipyard secrets set``), the app serves notes from the
 server, pg_dump backs it up, a scratch cluster verifies the dump, pg_restore puts changed
-rows back. A wrong password is a clear error without the password, and a scan of the
-Shipyard home, its logs and every CLI output finds no password.
+rows back. A wrong password, a stopped server and a damaged dump are clear errors without
+the password, and a scan of the Shipyard home, its logs and every CLI output finds no
+password. Also: a URL with no password (libpq's PGPASSFILE), a verify's scratch cluster left
+by a killed control plane, and a failed migration that puts the pre-migrate dump back.
 """
 
 from __future__ import annotations
@@ -216,6 +218,14 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
     failed = cli("backup", "create", "dev", check=False)
     assert failed.returncode == 1 and "Connection refused" in failed.stderr, failed.stderr
     assert "check that the server is up" in failed.stderr, failed.stderr
+    # a damaged dump: verify fails, restore refuses at fetch, before the server is asked anything
+    raw = bytearray(stored.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    stored.write_bytes(bytes(raw))
+    failed = cli("backup", "verify", "dev", "--backup", backup_id, check=False)
+    assert failed.returncode == 1 and "failed verification" in failed.stderr, failed.stderr
+    refused = cli("backup", "restore", "dev", "--backup", backup_id, check=False)
+    assert refused.returncode == 1 and "does not authenticate" in refused.stderr, refused.stderr
     with ext.api() as api:
         audit = api.get("/api/audit", params={"limit": 1000}).json()["entries"]
     reads = [e["target"] for e in audit if e["action"] == "secrets.use"]
