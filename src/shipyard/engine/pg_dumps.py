@@ -129,8 +129,8 @@ class PgDumps:
         """An empty local cluster in ``work``/pg on a free port; stopped and removed after."""
         folder = work / "pg"
         folder.mkdir(mode=0o711)
-        folder.chmod(0o711)
-        work.chmod(0o711)
+        for passed in (folder, work, work.parent):  # the server's OS user passes through to data/
+            passed.chmod(0o711)
         self.pg.check_reachable(folder)
         port, password = free_port(), secrets.token_urlsafe(24)
         pgdata = folder / "data"
