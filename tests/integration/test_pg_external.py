@@ -269,6 +269,18 @@ def test_a_url_without_password_uses_libpq_passfile(ext: Shipyard, server: Serve
     assert notes(ext) == ["from the passfile"]
 
 
+def _suspend_child(parent: psutil.Process, name: str) -> psutil.Process | None:
+    """Stop (SIGSTOP) ``parent``'s child called ``name`` if one is running now."""
+    for child in parent.children():
+        try:
+            if child.name() == name:
+                child.suspend()
+                return child
+        except psutil.NoSuchProcess:
+            continue  # a child that ended while we looked (psql, initdb...)
+    return None
+
+
 def test_a_scratch_cluster_left_by_a_killed_control_plane_is_stopped_at_start(
     ext: Shipyard, server: Server
 ) -> None:
@@ -287,9 +299,8 @@ def test_a_scratch_cluster_left_by_a_killed_control_plane_is_stopped_at_start(
     loading = None
     deadline = time.monotonic() + 60
     while loading is None and time.monotonic() < deadline and verify.poll() is None:
-        loading = next((p for p in control.children() if p.name() == "pg_restore"), None)
+        loading = _suspend_child(control, "pg_restore")  # the scratch cluster stays up meanwhile
     assert loading is not None, "the verify's pg_restore was never seen"
-    loading.suspend()  # the scratch cluster is up and stays up while the control plane dies
     pid_files = list((ext.home / "tmp").glob("verify-*/pg/data/postmaster.pid"))
     assert len(pid_files) == 1
     scratch = int(pid_files[0].read_text().split()[0])
