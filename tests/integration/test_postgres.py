@@ -260,7 +260,8 @@ def test_missing_programs_and_external_servers_are_clear_errors(pg: Shipyard) ->
     pg.write_manifest()
     pg.up()
     refused = pg.cli("backup", "create", "dev", check=False)
-    assert refused.returncode == 1 and "does not back it up" in refused.stderr, refused.stderr
+    assert refused.returncode == 1 and "Connection refused" in refused.stderr, refused.stderr
+    assert "postgresql://app:**********@127.0.0.1:9/app" in refused.stderr, refused.stderr
     assert "hunter2" not in refused.stderr + refused.stdout
     pg.manifest["database"] = {"engine": "postgres"}
     pg.write_manifest()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.core.database import database_url, sqlite_path, unsupported_reason
+from shipyard.core.database import database_url, is_external, sqlite_path, unsupported_reason
 from shipyard.errors import ManifestError
 from shipyard.manifest.loader import parse_manifest
 
@@ -56,7 +56,7 @@ def test_environment_overrides_the_keys_it_sets() -> None:
     assert (prod.engine, prod.file, prod.url) == ("postgres", None, "postgresql://db/notes")
     assert prod.migrate is not None and prod.backups.schedule == "0 * * * *"  # kept across engines
     assert database_url(prod, Path("/x")) == "postgresql://db/notes"
-    assert unsupported_reason(prod) is not None
+    assert is_external(prod) and not is_external(dev)  # backed up with pg_dump
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from shipyard.core.backups import (
     new_backup_id,
     object_name,
 )
-from shipyard.core.database import unsupported_reason
+from shipyard.core.database import is_external, unsupported_reason
 from shipyard.core.retention import Decision, Policy, plan_retention
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
@@ -42,6 +42,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.database import sqlite_file
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.engine.pg_backups import PgBackups
+from shipyard.engine.pg_dumps import PgDumps, is_dump
 from shipyard.engine.pitr import recoverable_range, replay
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
@@ -65,6 +66,7 @@ class BackupService:
         self.ctx = ctx
         self.storage_for = storage_for
         self.pg = PgBackups(self)  # the PostgreSQL engine's parts
+        self.dumps = PgDumps(self)  # an external PostgreSQL server's (pg_dump)
 
     def lock(self, env: str) -> threading.RLock:
         """Serialises one environment's backups and catalog writes across the engine."""
@@ -167,6 +169,8 @@ class BackupService:
         **fields: Any,
     ) -> BackupRecord:
         """Copy the database (``copy_into``, default an online snapshot), store and record it."""
+        if is_external(self.ctx.manifest.database_for(env)) and copy_into is None:
+            return self.dumps.create(env, kind, reason, **fields)
         if self.ctx.manifest.database_for(env).engine == "postgres" and copy_into is None:
             return self.pg.create(env, kind, reason, **fields)
         storage, key = self.storage(env), self.key()
@@ -234,6 +238,8 @@ class BackupService:
         """Restore into a scratch folder, check checksums and integrity, keep the result."""
         self._check_sqlite(env)
         record = self.catalog(env).find(backup_id)
+        if is_dump(record):
+            return self.dumps.verify(record)
         if record.engine == "postgres":
             return self.pg.verify(record)
         work = self.scratch(f"verify-{record.id}")
@@ -286,6 +292,12 @@ class BackupService:
         catalog = self.catalog(env)
         if to_time is None:
             return catalog.find(backup_id)
+        if is_external(self.ctx.manifest.database_for(env)):
+            raise BackupError(
+                f"{env}'s database is an external server, backed up with pg_dump: each backup restores "
+                "the moment it was taken, not a point in time",
+                "restore the dump taken nearest that time with --backup ID (`shipyard backup list`)",
+            )
         storage = self.storage(env)
         windows = []
         for record in reversed(catalog.records):
@@ -341,6 +353,8 @@ class BackupService:
         prepare: PrepareFn | None = None,
     ) -> dict[str, Any]:
         """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
+        if is_dump(record):
+            return self.dumps.restore_locked(record, target, step, to_time)
         if record.engine == "postgres":
             return self.pg.restore_locked(record, target, step, to_time)
         ctx = self.ctx

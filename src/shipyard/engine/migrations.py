@@ -160,11 +160,6 @@ class Migrations:
 
     def _backup(self, env: str, direction: str) -> tuple[BackupRecord | None, str]:
         if not database_exists(self.ctx, env):
-            external = self.ctx.manifest.database_for(env).url is not None
-            return None, (
-                f"{env}'s database is an external server: Shipyard does not back it up"
-                if external
-                else f"{env} has no database yet: nothing to back up"
-            )
+            return None, f"{env} has no database yet: nothing to back up"
         record = self.backups.create(env, "pre-migrate", f"before migrate {direction}")
         return record, f"backup {record.id} ({record.size} bytes) in {record.duration_s:.2f}s"
