@@ -116,9 +116,41 @@ def test_drill_with_only_a_backup_reports_its_age(tmp_path: Path, monkeypatch: p
     assert done.rpo_s is not None and done.loss_at is not None
     assert done.rpo_s == pytest.approx(done.loss_at - backup.started_at, abs=0.01) and done.rpo_s >= 0.5
     assert done.rto_s is not None and done.rto_s > 0
-    assert markers(path) == [recorded.id, done.id]  # the marker rows are all it wrote
+    assert markers(path) == []  # its marker rows are deleted again (the table stays)
     assert [d.id for d in drills.history("dev")] == [recorded.id, done.id]
     assert not list((ctx.paths.home / "tmp").iterdir())  # scratch folders are gone
+
+
+def test_drill_deletes_markers_a_crashed_drill_left_and_runs_the_verify_queries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
+    queries = [
+        {"name": "notes exist", "sql": "SELECT count(*) FROM notes", "expect": "> 0"},
+        {"name": "no orphans", "sql": "SELECT id FROM notes WHERE text IS NULL", "expect": "no rows"},
+    ]
+    database = {"file": "notes.db", "drill": {"rpo": "1h"}, "backups": {"verify_queries": queries}}
+    ctx = make_ctx(tmp_path, database)
+    path = live_db(ctx)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE shipyard_drill (id TEXT PRIMARY KEY, at REAL NOT NULL)")
+        conn.execute("INSERT INTO shipyard_drill VALUES ('d-left-by-a-crash', 1.0)")
+    conn.close()
+    backups = BackupService(ctx)
+    backups.create("dev")
+    done = Drills(backups).run("dev", "t")
+    assert done.status == "passed", done
+    assert [(q.name, q.ok) for q in done.queries] == [("notes exist", True), ("no orphans", True)]
+    assert "2 verify queries passed" in done.detail
+    assert markers(path) == []
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM notes")
+    conn.close()
+    backups.create("dev")
+    failed = Drills(backups).run("dev", "t")
+    assert failed.status == "failed" and failed.rto_ok and failed.rpo_ok
+    assert "verify query 'notes exist' returned 1 row, first value '0', expected > 0" in failed.detail
+    assert [d.queries[0].ok for d in Drills(backups).history("dev")] == [True, False]  # kept
 
 
 def test_drill_missing_the_rpo_target_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

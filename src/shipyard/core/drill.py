@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from shipyard.core.cron import due
+from shipyard.core.verify_queries import QueryCheck
 from shipyard.errors import BackupError
 
 DRILLS_FORMAT = 1
@@ -58,13 +59,28 @@ class DrillRecord:
     rpo_ok: bool = False
     error: str = ""
     detail: str = ""
+    queries: tuple[QueryCheck, ...] = ()  # database.backups.verify_queries on the restored copy
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> DrillRecord:
-        return DrillRecord(**data)
+        queries = tuple(QueryCheck(**q) for q in data.get("queries", ()))
+        return DrillRecord(**{**data, "queries": queries})
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What a drill engine restored: the backup, the newest moment it holds, whether the
+    marker came back, when (monotonic) the restored database first answered, and the
+    user's verify queries on it."""
+
+    backup: str
+    recovered_to: float
+    marker_recovered: bool
+    answered: float
+    queries: tuple[QueryCheck, ...] = ()
 
 
 def measure(
