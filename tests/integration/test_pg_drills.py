@@ -141,7 +141,8 @@ def test_pg_verify_queries_pass_and_fail(pg: Shipyard) -> None:  # noqa: F811
         postgres_rows(Postgres(), conn, "DELETE FROM notes", 5)
     with pytest.raises(DatabaseError, match="statement timeout"):
         postgres_rows(Postgres(), conn, "SELECT pg_sleep(10)", 0.3)
-    rows = postgres_rows(Postgres(), conn, "SELECT 'a|b', NULL, E'two\\nlines' UNION ALL SELECT '', 'x', 'y'", 5)
+    odd = "SELECT 'a|b', NULL, E'two\\nlines' UNION ALL SELECT '', 'x', 'y'"
+    rows = postgres_rows(Postgres(), conn, odd, 5)
     assert rows == [("a|b", None, "two\nlines"), ("", "x", "y")]
     assert notes(pg) == ["one"]
 
