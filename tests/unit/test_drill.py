@@ -14,6 +14,7 @@ from shipyard.core.drill import (
     decode_drills,
     drill_due,
     encode_drills,
+    held_at_loss,
     latest_recoverable,
     measure,
     verdict,
@@ -92,6 +93,24 @@ def test_drills_file_round_trip_and_damage() -> None:
         decode_drills("dev", b"{not json", "f")
     with pytest.raises(BackupError, match="unreadable"):
         decode_drills("staging", encode_drills("dev", records), "f")
+
+
+@pytest.mark.parametrize(
+    ("end", "confirmed", "seen", "expected"),
+    [
+        (T + 0.4, True, T - 0.1, (T, True)),  # shipped on after the loss: held up to the loss
+        (T - 0.3, True, T - 0.3, (T - 0.3, True)),
+        (T + 0.4, None, None, (T, True)),  # no wait (no shipper): nothing stored after the loss
+        (T + 0.4, False, T - 5, (T - 5, False)),  # not seen stored: the newest shipment seen
+        (T + 0.4, False, None, (T - 60, False)),  # no shipment seen at all: the window's start
+        (T - 9, False, T - 5, (T - 9, False)),
+        (T - 90, False, None, (T - 60, False)),  # never before the start
+    ],
+)
+def test_held_at_loss(
+    end: float, confirmed: bool | None, seen: float | None, expected: tuple[float, bool]
+) -> None:
+    assert held_at_loss(T - 60, end, T, confirmed, seen) == expected
 
 
 # on real files --------------------------------------------------------------------------------

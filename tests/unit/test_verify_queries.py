@@ -79,6 +79,7 @@ def test_parse_expectation_refuses(text: str, message: str) -> None:
         ("= ok", [("ok", "more")], True, "1 row, first value 'ok'"),
         ("= ok", [("OK",)], False, "1 row, first value 'OK'"),
         ("> 1", [("many",)], False, "1 row, first value 'many' (not a number)"),
+        ("= a", [("x" * 100,)], False, f"1 row, first value '{'x' * 60}...'"),  # a long value is cut
     ],
 )
 def test_evaluate(expect: str, rows: list[tuple[str | None, ...]], ok: bool, got: str) -> None:

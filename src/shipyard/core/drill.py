@@ -110,6 +110,22 @@ def latest_recoverable(candidates: Sequence[tuple[str, float]]) -> tuple[str, fl
     return best
 
 
+def held_at_loss(
+    start: float, end: float, loss_at: float, confirmed: bool | None, seen: float | None
+) -> tuple[float, bool]:
+    """Of a continuous backup whose stored window is ``start``..``end`` now: the newest moment
+    the storage held at ``loss_at``, and whether a marker found in its restore counts.
+
+    ``confirmed`` says whether the drill saw the marker shipped before the loss (None: it did
+    not wait, as no shipper runs, so nothing is stored after the loss). When it did not see it,
+    what was shipped after the loss may hold the marker: it does not count, and the window
+    ends at ``seen``, the newest shipment the drill saw (the window's start without one)."""
+    if confirmed is None or confirmed:
+        return min(end, loss_at), True
+    newest = start if seen is None else min(end, seen)
+    return max(start, newest), False
+
+
 def drill_due(schedule: str | None, drills: Sequence[DrillRecord], since: float, now: float) -> bool:
     """True when ``schedule`` fired after the last scheduled drill (or ``since``, with none)."""
     if schedule is None:

@@ -32,6 +32,7 @@ FORM = re.compile(r"^\s*(==|=|!=|>=|<=|>|<)?\s*(.+?)\s*$", re.DOTALL)
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "!=": operator.ne,
 }  # fmt: skip
+SHOWN = 60  # characters of a returned value shown in a result
 FORMS = "`rows`, `no rows`, `= N`, `!= N`, `>= N`, `> N`, `<= N` or `< N`"
 
 
@@ -83,7 +84,8 @@ def parse_expectation(text: str) -> Expectation:
 def _shown(rows: Rows) -> str:
     if not rows:
         return "no rows"
-    first = "NULL" if not rows[0] or rows[0][0] is None else repr(rows[0][0])
+    cell = rows[0][0] if rows[0] else None
+    first = "NULL" if cell is None else repr(cell if len(cell) <= SHOWN else cell[:SHOWN] + "...")
     return f"{len(rows)} row{'s' if len(rows) != 1 else ''}, first value {first}"
 
 

@@ -18,7 +18,10 @@
   ``pg_verifybackup``, WAL replay, promotion), then queried for the marker: the RTO clock
   covers all of that up to the answer. Recovery replays every stored segment rather than
   stopping at ``loss_at``: PostgreSQL refuses to end a recovery whose target time lies
-  past the last commit in the WAL, which is where a drill's loss always is. Then the verify
+  past the last commit in the WAL, which is where a drill's loss always is. So when the wait
+  did not see the marker stored by the loss, a marker that WAL shipped later brings back does
+  not count, and the window ends at the newest shipment seen (``core.drill.held_at_loss``):
+  the drill never reports a better RPO than the storage held. Then the verify
   queries run on the scratch cluster as the app's role, read-only; the cluster is stopped
   and removed.
 - **Cleanup**: every row of ``shipyard_drill`` in the live database is deleted afterwards.
@@ -33,7 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from shipyard.core.backups import BackupRecord
-from shipyard.core.drill import Recovered, latest_recoverable
+from shipyard.core.drill import Recovered, held_at_loss, latest_recoverable
 from shipyard.core.postgres import slot_name
 from shipyard.core.verify_queries import run_suite
 from shipyard.drivers.db_query import postgres_rows
@@ -53,6 +56,8 @@ class PgDrill:
         self.pg = self.clusters.pg
         self.shipped_at = shipped_at
         self._marker_lsn: str | None = None
+        self.confirmed: bool | None = None  # None: no wait (no continuous WAL)
+        self.seen: float | None = None
 
     def _admin(self, env: str) -> Conn:
         """The live cluster's superuser, in the app's database."""
@@ -82,13 +87,18 @@ class PgDrill:
 
     # shipped ----------------------------------------------------------------------------------
     def wait_shipped(self, env: str, after: float, limit: float) -> None:
+        """Sets ``confirmed`` (the marker was seen stored) and ``seen`` (the newest shipment)."""
         deadline = time.monotonic() + limit
+        self.confirmed = False
         flushed = self._wait_flushed(env, deadline)
-        if flushed is None:
-            return
-        while time.monotonic() < deadline:
+        while True:
             shipped = self._shipped_at(env)
-            if shipped is not None and shipped > flushed:
+            if shipped is not None:
+                self.seen = max(shipped, self.seen or shipped)
+                if flushed is not None and shipped > flushed:
+                    self.confirmed = True
+                    return
+            if flushed is None or time.monotonic() >= deadline:
                 return
             time.sleep(POLL_S)
 
@@ -128,10 +138,15 @@ class PgDrill:
             r.id: r for r in self.backups.catalog(env).records
             if r.good and r.engine == "postgres" and r.started_at <= loss_at
         }  # fmt: skip
-        points = []
+        points, counts = [], {}
         for record in sorted(records.values(), key=lambda r: r.started_at):
-            end = self.backups.pg.window(record)[1]
-            points.append((record.id, min(end, loss_at) if record.kind == "continuous" else end))
+            start, end = self.backups.pg.window(record)
+            point, counts[record.id] = (
+                held_at_loss(start, end, loss_at, self.confirmed, self.seen)
+                if record.kind == "continuous"
+                else (end, True)
+            )
+            points.append((record.id, point))
         best = latest_recoverable(points)
         if best is None:
             raise BackupError(
@@ -145,7 +160,7 @@ class PgDrill:
             answered = time.monotonic()
             as_app = replace(self.clusters.app_conn(env), port=conn.port)
             checks = run_suite(suite, lambda sql, timeout: postgres_rows(self.pg, as_app, sql, timeout))
-        return Recovered(record.id, best[1], found, answered, checks)
+        return Recovered(record.id, best[1], found and counts[record.id], answered, checks)
 
     def _probe(self, conn: Conn, drill_id: str) -> bool:
         """True when the restored ``app`` database holds the drill's marker."""
