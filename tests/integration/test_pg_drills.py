@@ -4,10 +4,15 @@ app, PostgreSQL 15 (the pgnotes example) and SQLite (the notes example)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from tests.integration.conftest import Shipyard
 from tests.integration.test_backups import add_note as add_sqlite_note
@@ -106,6 +111,46 @@ def test_pg_drill_without_continuous_wal_reports_the_backups_age(pg: Shipyard) -
 
 
 @needs_pg
+def test_a_drill_killed_half_way_converges_at_restart(pg: Shipyard) -> None:  # noqa: F811
+    pg.manifest["database"]["backups"]["continuous"] = False
+    # a slow query keeps the scratch cluster up long enough to kill the control plane meanwhile
+    slow = {"name": "slow", "sql": "SELECT pg_sleep(4)", "expect": "rows", "timeout": "20s"}
+    pg.manifest["database"]["backups"]["verify_queries"] = [slow]
+    pg.write_manifest()
+    pg.up()
+    pg.cli("deploy")
+    add_note(pg, "kept")
+    pg.cli("backup", "create", "dev")
+    argv = [sys.executable, "-m", "shipyard", "--home", str(pg.home), "--app-dir", str(pg.app)]
+    argv += ["drill", "dev"]
+    drill = subprocess.Popen(argv, env=pg.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid_files: list[Path] = []
+
+        def scratch_running() -> bool:
+            pid_files[:] = list(pg_folder(pg).glob("drill-*/data/postmaster.pid"))
+            return bool(pid_files)
+
+        wait_for("the drill's scratch cluster", scratch_running, 60)
+        scratch = int(pid_files[0].read_text().split()[0])
+        server = pg.server_pid()
+        os.kill(server, signal.SIGKILL)
+        pg.wait_server_gone(server)
+    finally:
+        drill.wait(timeout=60)
+    assert psutil.pid_exists(scratch)  # left running by the killed control plane
+    assert psql(pg, "SELECT count(*) FROM shipyard_drill") == "1"  # and its marker row
+    (pg.home / "server.json").unlink(missing_ok=True)
+    pg.up()
+    wait_for("the scratch cluster to stop", lambda: not psutil.pid_exists(scratch), 20)
+    assert not list(pg_folder(pg).glob("drill-*"))
+    out = pg.cli("drill", "dev", check=False).stdout
+    assert "restored" in out and "1 verify query passed" in out, out
+    assert psql(pg, "SELECT count(*) FROM shipyard_drill") == "0"  # the next drill deleted both
+    assert notes(pg) == ["kept"]
+
+
+@needs_pg
 def test_pg_verify_queries_pass_and_fail(pg: Shipyard) -> None:  # noqa: F811
     pg.manifest["database"]["backups"]["continuous"] = False
     pg.manifest["database"]["backups"]["verify_queries"] = [
@@ -144,6 +189,8 @@ def test_pg_verify_queries_pass_and_fail(pg: Shipyard) -> None:  # noqa: F811
     odd = "SELECT 'a|b', NULL, E'two\\nlines' UNION ALL SELECT '', 'x', 'y'"
     rows = postgres_rows(Postgres(), conn, odd, 5)
     assert rows == [("a|b", None, "two\nlines"), ("", "x", "y")]
+    assert postgres_rows(Postgres(), conn, "SELECT ''", 5) == [("",)]  # one row, an empty value
+    assert postgres_rows(Postgres(), conn, "SELECT 1 WHERE false", 5) == []
     assert notes(pg) == ["one"]
 
 

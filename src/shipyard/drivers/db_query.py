@@ -56,11 +56,11 @@ def postgres_rows(pg: Postgres, conn: Conn, sql: str, timeout: float) -> Rows:
         f"-c default_transaction_read_only=on -c statement_timeout={max(1, int(timeout * 1000))}"
     )
     argv = [
-        pg.program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-q",
+        pg.program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-A", "-q", "-P", "footer=off",
         "-F", FIELD, "-R", RECORD, "-P", f"null={NULL}", "-c", sql,
     ]  # fmt: skip
     out = pg.run(argv, "the query", env=env, timeout=timeout + 10,
                  hint="fix the query in database.backups.verify_queries")  # fmt: skip
-    out = out.removesuffix("\n")
-    records = [r for r in out.split(RECORD) if r != ""] if out else []
+    # the header, then each row after a record separator: one row of one empty value stays a row
+    records = out.removesuffix("\n").split(RECORD)[1:]
     return [tuple(None if c == NULL else c for c in r.split(FIELD)) for r in records[:LIMIT]]

@@ -316,9 +316,17 @@ class Drills:
             self.backups.storage(env).put(drills_name(env), [encode_drills(env, [*drills, record])])
 
     # schedule -------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self) -> list[str]:
+        """Converge after a crash (scratch clusters of interrupted drills), then start the loop."""
         self.since = time.time()
+        done = []
+        manifest = self.backups.ctx.manifest
+        for env in manifest.environments:
+            db = manifest.database_for(env)
+            if db.engine == "postgres" and unsupported_reason(db) is None:
+                done += PgDrill(self.backups).remove_scratch(env)
         self._thread.start()
+        return done
 
     def stop(self) -> None:
         self._stop.set()
