@@ -230,3 +230,15 @@ def test_scheduled_drills_run_on_their_cron(tmp_path: Path, monkeypatch: pytest.
     assert drills.run_due(time.time()) == ["dev"]
     assert drills.run_due(time.time()) == []  # done for this minute
     assert [d.kind for d in drills.history("dev")] == ["scheduled"]
+
+
+def test_scheduled_drills_include_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
+    database = {"engine": "postgres", "managed": True, "drill": {"schedule": "* * * * *"}}
+    drills = Drills(BackupService(make_ctx(tmp_path, database)))
+    drills.since = time.time() - 120
+    assert drills.run_due(time.time()) == []  # attempted (not skipped as before), and refused:
+    assert "dev's PostgreSQL is not running: there is nothing to lose in a drill" in drills.errors[-1]
+    assert drills.history("dev") == []  # a refused drill records nothing
+    assert drills.start() == [] and drills.stop() is None  # no scratch cluster to clean up
+
