@@ -241,4 +241,3 @@ def test_scheduled_drills_include_postgres(tmp_path: Path, monkeypatch: pytest.M
     assert "dev's PostgreSQL is not running: there is nothing to lose in a drill" in drills.errors[-1]
     assert drills.history("dev") == []  # a refused drill records nothing
     assert drills.start() == [] and drills.stop() is None  # no scratch cluster to clean up
-
