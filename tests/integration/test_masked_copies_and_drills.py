@@ -145,7 +145,7 @@ def test_drill_with_continuous_shipping_has_an_rpo_of_about_a_second(shipyard: S
     assert {i["pid"] for i in shipyard.status()["instances"]} == pids  # nothing restarted
     assert db_file(shipyard).stat().st_ino == before  # the live file was never replaced
     with sqlite3.connect(db_file(shipyard)) as conn:
-        assert conn.execute("SELECT count(*) FROM shipyard_drill").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM shipyard_drill").fetchone()[0] == 0  # deleted again
         assert [r[0] for r in conn.execute("SELECT text FROM notes")] == ["before the drill"]
     conn.close()
     listed = shipyard.cli("drill", "dev", "--list").stdout

@@ -14,6 +14,7 @@ from shipyard.core.drill import (
     decode_drills,
     drill_due,
     encode_drills,
+    held_at_loss,
     latest_recoverable,
     measure,
     verdict,
@@ -94,6 +95,24 @@ def test_drills_file_round_trip_and_damage() -> None:
         decode_drills("staging", encode_drills("dev", records), "f")
 
 
+@pytest.mark.parametrize(
+    ("end", "confirmed", "seen", "expected"),
+    [
+        (T + 0.4, True, T - 0.1, (T, True)),  # shipped on after the loss: held up to the loss
+        (T - 0.3, True, T - 0.3, (T - 0.3, True)),
+        (T + 0.4, None, None, (T, True)),  # no wait (no shipper): nothing stored after the loss
+        (T + 0.4, False, T - 5, (T - 5, False)),  # not seen stored: the newest shipment seen
+        (T + 0.4, False, None, (T - 60, False)),  # no shipment seen at all: the window's start
+        (T - 9, False, T - 5, (T - 9, False)),
+        (T - 90, False, None, (T - 60, False)),  # never before the start
+    ],
+)
+def test_held_at_loss(
+    end: float, confirmed: bool | None, seen: float | None, expected: tuple[float, bool]
+) -> None:
+    assert held_at_loss(T - 60, end, T, confirmed, seen) == expected
+
+
 # on real files --------------------------------------------------------------------------------
 def markers(path: Path) -> list[str]:
     with sqlite3.connect(path) as conn:
@@ -116,9 +135,41 @@ def test_drill_with_only_a_backup_reports_its_age(tmp_path: Path, monkeypatch: p
     assert done.rpo_s is not None and done.loss_at is not None
     assert done.rpo_s == pytest.approx(done.loss_at - backup.started_at, abs=0.01) and done.rpo_s >= 0.5
     assert done.rto_s is not None and done.rto_s > 0
-    assert markers(path) == [recorded.id, done.id]  # the marker rows are all it wrote
+    assert markers(path) == []  # its marker rows are deleted again (the table stays)
     assert [d.id for d in drills.history("dev")] == [recorded.id, done.id]
     assert not list((ctx.paths.home / "tmp").iterdir())  # scratch folders are gone
+
+
+def test_drill_deletes_markers_a_crashed_drill_left_and_runs_the_verify_queries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
+    queries = [
+        {"name": "notes exist", "sql": "SELECT count(*) FROM notes", "expect": "> 0"},
+        {"name": "no orphans", "sql": "SELECT id FROM notes WHERE text IS NULL", "expect": "no rows"},
+    ]
+    database = {"file": "notes.db", "drill": {"rpo": "1h"}, "backups": {"verify_queries": queries}}
+    ctx = make_ctx(tmp_path, database)
+    path = live_db(ctx)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE shipyard_drill (id TEXT PRIMARY KEY, at REAL NOT NULL)")
+        conn.execute("INSERT INTO shipyard_drill VALUES ('d-left-by-a-crash', 1.0)")
+    conn.close()
+    backups = BackupService(ctx)
+    backups.create("dev")
+    done = Drills(backups).run("dev", "t")
+    assert done.status == "passed", done
+    assert [(q.name, q.ok) for q in done.queries] == [("notes exist", True), ("no orphans", True)]
+    assert "2 verify queries passed" in done.detail
+    assert markers(path) == []
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM notes")
+    conn.close()
+    backups.create("dev")
+    failed = Drills(backups).run("dev", "t")
+    assert failed.status == "failed" and failed.rto_ok and failed.rpo_ok
+    assert "verify query 'notes exist' returned 1 row, first value '0', expected > 0" in failed.detail
+    assert [d.queries[0].ok for d in Drills(backups).history("dev")] == [True, False]  # kept
 
 
 def test_drill_missing_the_rpo_target_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,3 +230,14 @@ def test_scheduled_drills_run_on_their_cron(tmp_path: Path, monkeypatch: pytest.
     assert drills.run_due(time.time()) == ["dev"]
     assert drills.run_due(time.time()) == []  # done for this minute
     assert [d.kind for d in drills.history("dev")] == ["scheduled"]
+
+
+def test_scheduled_drills_include_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
+    database = {"engine": "postgres", "managed": True, "drill": {"schedule": "* * * * *"}}
+    drills = Drills(BackupService(make_ctx(tmp_path, database)))
+    drills.since = time.time() - 120
+    assert drills.run_due(time.time()) == []  # attempted (not skipped as before), and refused:
+    assert "dev's PostgreSQL is not running: there is nothing to lose in a drill" in drills.errors[-1]
+    assert drills.history("dev") == []  # a refused drill records nothing
+    assert drills.start() == [] and drills.stop() is None  # no scratch cluster to clean up

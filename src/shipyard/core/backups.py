@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from shipyard.core.cron import due
+from shipyard.core.verify_queries import QueryCheck
 from shipyard.errors import BackupError
 
 CATALOG_FORMAT = 1
@@ -42,6 +43,7 @@ class Verification:
     ok: bool
     restore_s: float
     detail: str
+    queries: tuple[QueryCheck, ...] = ()  # database.backups.verify_queries, in order
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,9 @@ class BackupRecord:
         values = {k: v for k, v in data.items() if k != "duration_s"}
         values["objects"] = tuple(ObjectEntry(**o) for o in values.get("objects", ()))
         if values.get("verification"):
-            values["verification"] = Verification(**values["verification"])
+            found = dict(values["verification"])
+            found["queries"] = tuple(QueryCheck(**q) for q in found.get("queries", ()))
+            values["verification"] = Verification(**found)
         return BackupRecord(**values)
 
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from shipyard.core.cron import due
+from shipyard.core.verify_queries import QueryCheck
 from shipyard.errors import BackupError
 
 DRILLS_FORMAT = 1
@@ -58,13 +59,28 @@ class DrillRecord:
     rpo_ok: bool = False
     error: str = ""
     detail: str = ""
+    queries: tuple[QueryCheck, ...] = ()  # database.backups.verify_queries on the restored copy
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> DrillRecord:
-        return DrillRecord(**data)
+        queries = tuple(QueryCheck(**q) for q in data.get("queries", ()))
+        return DrillRecord(**{**data, "queries": queries})
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What a drill engine restored: the backup, the newest moment it holds, whether the
+    marker came back, when (monotonic) the restored database first answered, and the
+    user's verify queries on it."""
+
+    backup: str
+    recovered_to: float
+    marker_recovered: bool
+    answered: float
+    queries: tuple[QueryCheck, ...] = ()
 
 
 def measure(
@@ -92,6 +108,22 @@ def latest_recoverable(candidates: Sequence[tuple[str, float]]) -> tuple[str, fl
         if best is None or candidate[1] >= best[1]:
             best = candidate
     return best
+
+
+def held_at_loss(
+    start: float, end: float, loss_at: float, confirmed: bool | None, seen: float | None
+) -> tuple[float, bool]:
+    """Of a continuous backup whose stored window is ``start``..``end`` now: the newest moment
+    the storage held at ``loss_at``, and whether a marker found in its restore counts.
+
+    ``confirmed`` says whether the drill saw the marker shipped before the loss (None: it did
+    not wait, as no shipper runs, so nothing is stored after the loss). When it did not see it,
+    what was shipped after the loss may hold the marker: it does not count, and the window
+    ends at ``seen``, the newest shipment the drill saw (the window's start without one)."""
+    if confirmed is None or confirmed:
+        return min(end, loss_at), True
+    newest = start if seen is None else min(end, seen)
+    return max(start, newest), False
 
 
 def drill_due(schedule: str | None, drills: Sequence[DrillRecord], since: float, now: float) -> bool:

@@ -34,9 +34,11 @@ from shipyard.core.backups import (
 )
 from shipyard.core.database import is_external, unsupported_reason
 from shipyard.core.retention import Decision, Policy, plan_retention
+from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
 from shipyard.drivers.backup_storage import BackupStorage, LocalFolderStorage
+from shipyard.drivers.db_query import sqlite_rows
 from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
 from shipyard.engine.context import Context
 from shipyard.engine.database import sqlite_file
@@ -44,6 +46,7 @@ from shipyard.engine.jobs import locked_job, run_step
 from shipyard.engine.pg_backups import PgBackups
 from shipyard.engine.pg_dumps import PgDumps, is_dump
 from shipyard.engine.pitr import recoverable_range, replay
+from shipyard.engine.verify_queries import with_queries
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
 SNAPSHOT = "db.sqlite.zst.enc"
@@ -243,18 +246,23 @@ class BackupService:
         if record.engine == "postgres":
             return self.pg.verify(record)
         work = self.scratch(f"verify-{record.id}")
+        checks: tuple[QueryCheck, ...] = ()
         started = time.monotonic()
         try:
             copy = self._fetch(record, work)
             detail = integrity(copy)
             ok = detail == "ok"
             detail = "checksums and PRAGMA integrity_check ok" if ok else f"integrity_check: {detail}"
-        except BackupError as exc:
-            ok, detail = False, exc.message
-        finally:
             took = time.monotonic() - started
+            if ok:  # the user's verify queries, on the restored copy (not part of the restore time)
+                suite = self.ctx.manifest.database_for(env).backups
+                ok, detail, checks = with_queries(ok, detail, suite, lambda sql, t: sqlite_rows(copy, sql, t))
+        except BackupError as exc:
+            ok, detail, took = False, exc.message, time.monotonic() - started
+        finally:
             shutil.rmtree(work, ignore_errors=True)
-        return self.update(env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail))
+        verification = Verification(time.time(), ok, round(took, 3), detail, checks)
+        return self.update(env, record.id, verification=verification)
 
     def update(self, env: str, backup_id: str, **changes: Any) -> BackupRecord:
         """Change fields of one catalog entry (re-read under the lock, so no change is lost)."""

@@ -4,24 +4,27 @@ A drill (1) writes a marker row (table ``shipyard_drill``, created if needed) in
 database, (2) with continuous shipping, waits (at most the RPO target) for the WAL shipper
 to have shipped past the marker, (3) declares the database lost at that moment, ``loss_at``:
 from there it only uses what the backup storage held then (the backups taken by
-``loss_at`` and the WAL segments shipped by then), never the live file, (4) restores the
-latest recoverable state into a scratch folder (checksums, decryption, WAL replay,
-``PRAGMA integrity_check``), (5) opens it and queries it, the marker included. The clock
-for RTO runs from (4) to the answer of (5); RPO comes from the marker (``core/drill.py``).
-The result is appended to ``drills.json`` next to the backup catalog (all-or-nothing
-write). Running instances are never touched. ``SqliteDrill`` is the engine-specific part;
-PostgreSQL adds its own with the same four methods. Scheduled drills run from a small loop
-like scheduled backups. Called by the API (``server/drill.py``) through the engine.
+``loss_at`` and the WAL shipped by then), never the live database, (4) restores the
+latest recoverable state into a scratch location (checksums, decryption, WAL replay, the
+engine's integrity check), (5) queries it, the marker included, then runs the user's
+``database.backups.verify_queries`` on it. The clock for RTO runs from (4) to the answer of
+(5); RPO comes from the marker (``core/drill.py``). (6) The marker rows are deleted from
+the live database again (those a crashed drill left behind too). The result is appended to
+``drills.json`` next to the backup catalog (all-or-nothing write). Running instances are
+never touched. ``SqliteDrill`` (here) and ``PgDrill`` (``engine/pg_drill.py``) are the
+engine-specific parts behind ``DrillEngine``. Scheduled drills run from a small loop like
+scheduled backups. Called by the API (``server/drill.py``) through the engine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +33,7 @@ from shipyard.core.cron import due
 from shipyard.core.database import unsupported_reason
 from shipyard.core.drill import (
     DrillRecord,
+    Recovered,
     decode_drills,
     drill_due,
     drills_name,
@@ -39,9 +43,12 @@ from shipyard.core.drill import (
     new_drill_id,
     verdict,
 )
+from shipyard.core.verify_queries import run_suite, summarize
+from shipyard.drivers.db_query import sqlite_rows
 from shipyard.drivers.sqlite_backup import integrity
 from shipyard.engine.backups import BackupService
 from shipyard.engine.database import sqlite_file
+from shipyard.engine.pg_drill import PgDrill
 from shipyard.engine.pitr import segments_of
 from shipyard.errors import BackupError, ConflictError, NotFoundError, ShipyardError
 
@@ -49,21 +56,24 @@ POLL_S = 0.05
 MAX_WAIT_S = 30.0
 
 
-@dataclass(frozen=True)
-class Recovered:
-    copy: Path
-    backup: str
-    recovered_to: float
-
-
 class DrillEngine(Protocol):
-    def write_marker(self, env: str, drill_id: str) -> float: ...
+    def write_marker(self, env: str, drill_id: str) -> float:
+        """Insert the drill's marker row into the live database; when it was written."""
+        ...
 
-    def wait_shipped(self, env: str, after: float, limit: float) -> None: ...
+    def wait_shipped(self, env: str, after: float, limit: float) -> None:
+        """Return once the marker (written at ``after``) is in the backup storage, or after
+        ``limit`` seconds."""
+        ...
 
-    def restore_latest(self, env: str, loss_at: float, work: Path) -> Recovered: ...
+    def recover(self, env: str, loss_at: float, work: Path, drill_id: str) -> Recovered:
+        """Restore the newest state the storage held at ``loss_at`` into scratch (``work``
+        or the engine's own), query it for the marker and run the verify queries."""
+        ...
 
-    def probe(self, copy: Path, drill_id: str) -> bool: ...
+    def delete_markers(self, env: str) -> None:
+        """Delete every marker row from the live database (the table stays)."""
+        ...
 
 
 ShippedAt = Callable[[str], float | None]
@@ -118,7 +128,32 @@ class SqliteDrill:
                     return
             time.sleep(POLL_S)
 
-    def restore_latest(self, env: str, loss_at: float, work: Path) -> Recovered:
+    def recover(self, env: str, loss_at: float, work: Path, drill_id: str) -> Recovered:
+        copy, backup, recovered_to = self._restore_latest(env, loss_at, work)
+        found = self._probe(copy, drill_id)
+        answered = time.monotonic()
+        suite = self.backups.ctx.manifest.database_for(env).backups.verify_queries
+        checks = run_suite(suite, lambda sql, timeout: sqlite_rows(copy, sql, timeout))
+        return Recovered(backup, recovered_to, found, answered, checks)
+
+    def delete_markers(self, env: str) -> None:
+        live = sqlite_file(self.backups.ctx, env)
+        try:
+            conn = sqlite3.connect(f"file:{live}?mode=rw", uri=True, timeout=5.0)
+            try:
+                with conn:
+                    if conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shipyard_drill'"
+                    ).fetchone():
+                        conn.execute("DELETE FROM shipyard_drill")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise BackupError(
+                f"cannot delete the drill markers from {live}: {exc}", "retry the drill"
+            ) from None
+
+    def _restore_latest(self, env: str, loss_at: float, work: Path) -> tuple[Path, str, float]:
         storage = self.backups.storage(env)
         records = {r.id: r for r in self.backups.catalog(env).records if r.good and r.started_at <= loss_at}
         points = []
@@ -142,9 +177,9 @@ class SqliteDrill:
                 f"the restored copy of {record.id} fails PRAGMA integrity_check: {found}",
                 "restore another backup; verify them with `shipyard backup verify`",
             )
-        return Recovered(copy, record.id, best[1])
+        return copy, record.id, best[1]
 
-    def probe(self, copy: Path, drill_id: str) -> bool:
+    def _probe(self, copy: Path, drill_id: str) -> bool:
         """Query the restored database; True when the drill's marker is in it."""
         try:
             conn = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
@@ -183,17 +218,15 @@ class Drills:
             known = ", ".join(sorted(ctx.manifest.environments))
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
         db = ctx.manifest.database_for(env)
-        reason = unsupported_reason(db) or (
-            "drills of a PostgreSQL database are not supported by this version yet"
-            if db.engine == "postgres"
-            else None
-        )
+        reason = unsupported_reason(db)
         if reason is not None:
             raise BackupError(
                 f"cannot drill {env}: {reason}",
                 f"`shipyard backup verify {env}` restores the newest backup into a scratch cluster and "
                 "records how long it took",
             )
+        if db.engine == "postgres":
+            return PgDrill(self.backups, self.shipped_at)
         return SqliteDrill(self.backups, self.shipped_at)
 
     # one drill ------------------------------------------------------------------------------
@@ -215,35 +248,56 @@ class Drills:
         drill_id, started = new_drill_id(), time.time()
         base = DrillRecord(drill_id, env, kind, by, started, started, db.drill.rto, db.drill.rpo, "error")
         marker_at = drill.write_marker(env, drill_id)  # no database: refused, nothing recorded
+        try:
+            record = self._recover(drill, env, drill_id, replace(base, marker_at=marker_at))
+        except BaseException:
+            with contextlib.suppress(ShipyardError):
+                drill.delete_markers(env)
+            raise
+        try:
+            drill.delete_markers(env)
+        except ShipyardError as exc:  # the drill's result stands; the next drill deletes it
+            return replace(record, detail=f"{record.detail}; its marker row is still in {env}'s database "
+                           f"({exc.message}): the next drill deletes it")  # fmt: skip
+        return record
+
+    def _recover(self, drill: DrillEngine, env: str, drill_id: str, base: DrillRecord) -> DrillRecord:
+        db = self.backups.ctx.manifest.database_for(env)
+        marker_at = base.marker_at or base.started_at
         if db.backups.continuous:
             drill.wait_shipped(env, marker_at, min(db.drill.rpo, MAX_WAIT_S))
         loss_at = time.time()
-        base = replace(base, loss_at=loss_at, marker_at=marker_at)
+        base = replace(base, loss_at=loss_at)
         work = self.backups.scratch(f"drill-{drill_id}")
         try:
             restore_started = time.monotonic()
-            recovered = drill.restore_latest(env, loss_at, work)
-            found = drill.probe(recovered.copy, drill_id)
-            answered = time.monotonic()
+            got = drill.recover(env, loss_at, work, drill_id)
         except ShipyardError as exc:
             return replace(base, finished_at=time.time(), error=exc.message, detail=exc.hint)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        measured = measure(loss_at, restore_started, answered, marker_at, found, recovered.recovered_to)
+        found = got.marker_recovered
+        measured = measure(loss_at, restore_started, got.answered, marker_at, found, got.recovered_to)
         rto_ok, rpo_ok, status = verdict(measured, db.drill.rto, db.drill.rpo)
-        how = "the marker was recovered" if found else "the marker was not recovered"
+        detail = f"restored {got.backup}; " + (
+            "the marker was recovered" if found else "the marker was not recovered"
+        )
+        if got.queries:
+            passed, said = summarize(got.queries)
+            status, detail = (status if passed else "failed"), f"{detail}; {said}"
         return replace(
             base,
             finished_at=time.time(),
             status=status,
             marker_recovered=found,
-            backup=recovered.backup,
-            recovered_to=recovered.recovered_to,
+            backup=got.backup,
+            recovered_to=got.recovered_to,
             rto_s=measured.rto_s,
             rpo_s=measured.rpo_s,
             rto_ok=rto_ok,
             rpo_ok=rpo_ok,
-            detail=f"restored {recovered.backup}; {how}",
+            detail=detail,
+            queries=got.queries,
         )
 
     # the drills file ------------------------------------------------------------------------
@@ -262,9 +316,17 @@ class Drills:
             self.backups.storage(env).put(drills_name(env), [encode_drills(env, [*drills, record])])
 
     # schedule -------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self) -> list[str]:
+        """Converge after a crash (scratch clusters of interrupted drills), then start the loop."""
         self.since = time.time()
+        done = []
+        manifest = self.backups.ctx.manifest
+        for env in manifest.environments:
+            db = manifest.database_for(env)
+            if db.engine == "postgres" and unsupported_reason(db) is None:
+                done += PgDrill(self.backups).remove_scratch(env)
         self._thread.start()
+        return done
 
     def stop(self) -> None:
         self._stop.set()
@@ -281,7 +343,7 @@ class Drills:
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
             db = manifest.database_for(env)
-            if db.drill.schedule is None or db.engine != "sqlite" or unsupported_reason(db) is not None:
+            if db.drill.schedule is None or unsupported_reason(db) is not None:
                 continue
             tried = self._attempted.get(env)
             try:

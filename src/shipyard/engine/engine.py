@@ -84,7 +84,7 @@ class Engine:
         if self.alerting is not None:
             self.alerting.start()
         done += self.backup_scheduler.start()
-        self.drills.start()
+        done += self.drills.start()
         return done
 
     def close(self) -> None:

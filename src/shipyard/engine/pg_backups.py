@@ -27,11 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.core.backups import BackupRecord, ObjectEntry, Verification, new_backup_id, object_name
 from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
+from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_bytes, store_stream
+from shipyard.drivers.db_query import postgres_rows
 from shipyard.drivers.files import write_json
 from shipyard.drivers.postgres import Conn
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.postgres import ManagedPostgres
+from shipyard.engine.verify_queries import with_queries
 from shipyard.errors import BackupError, DatabaseError, NotFoundError, ShipyardError
 
 if TYPE_CHECKING:
@@ -241,6 +244,7 @@ class PgBackups:
     # verify ---------------------------------------------------------------------------------
     def verify(self, record: BackupRecord) -> BackupRecord:
         """Restore into a scratch cluster on another port, pg_amcheck it, record the time."""
+        checks: tuple[QueryCheck, ...] = ()
         started = time.monotonic()
         try:
             with self.scratch_cluster(record, None, "verify") as (conn, _):
@@ -249,11 +253,15 @@ class PgBackups:
                 tables = pg.sql(conn, "SELECT count(*) FROM pg_class WHERE relkind = 'r'", "app")
                 ok, detail = True, f"checksums, pg_verifybackup and pg_amcheck ok ({tables} tables)"
                 took = time.monotonic() - started
+                as_app = self.clusters.app_conn(record.env)  # the app's own rights, on the scratch port
+                ok, detail, checks = with_queries(
+                    ok, detail, self.service.ctx.manifest.database_for(record.env).backups,
+                    lambda sql, timeout: postgres_rows(pg, replace(as_app, port=conn.port), sql, timeout),
+                )  # fmt: skip
         except BackupError as exc:
             ok, detail, took = False, exc.message, time.monotonic() - started
-        return self.service.update(
-            record.env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail)
-        )
+        verification = Verification(time.time(), ok, round(took, 3), detail, checks)
+        return self.service.update(record.env, record.id, verification=verification)
 
     # restore --------------------------------------------------------------------------------
     def restore_locked(

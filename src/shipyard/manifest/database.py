@@ -26,6 +26,7 @@ from pydantic import (
 from shipyard.core.cron import check_cron
 from shipyard.core.durations import parse_duration
 from shipyard.manifest.masking import Drill, TableRules
+from shipyard.manifest.verify_queries import VerifyQueries
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
@@ -98,6 +99,11 @@ class Backups(Model):
         default_factory=Retention, description="Tiered retention applied after each backup."
     )
     compression_level: int = Field(3, ge=1, le=19, description="zstd level of every backup.")
+    verify_queries: VerifyQueries = Field(
+        default_factory=list,
+        description="Queries run read-only on each verified (and drilled) restored copy, after the built-in "
+        "checks: `[{name, sql, expect, timeout}]`; a failed one fails the verification.",
+    )
 
     @field_validator("schedule", "verify_schedule")
     @classmethod
