@@ -340,3 +340,28 @@ def test_a_failed_migration_puts_the_pre_migrate_dump_back(ext: Shipyard, server
     assert notes(ext) == ["before"]  # the half-done write was undone by the dump taken first
     kinds = [(b["kind"], b["engine"]) for b in catalog(ext)]
     assert ("pre-migrate", "postgres") in kinds and ("pre-restore", "postgres") in kinds, kinds
+
+
+def test_a_drill_of_an_external_server_restores_its_newest_dump(ext: Shipyard, server: Server) -> None:
+    notes_exist = {"name": "notes exist", "sql": "SELECT count(*) FROM notes", "expect": "> 0"}
+    ext.manifest["database"]["backups"]["verify_queries"] = [notes_exist]
+    ext.manifest["database"]["drill"] = {"rto": "2m", "rpo": "1h"}
+    ext.write_manifest()
+    ext.up()
+    ext.cli("secrets", "set", "dev", "DB_PASSWORD", input=server.app_password)
+    ext.cli("deploy")
+    none = ext.cli("drill", "dev", check=False)  # only the empty pre-migrate dump: the query fails
+    assert none.returncode == 1 and "notes exist" in none.stdout, none.stdout
+    add_note(ext, "in the dump")
+    backup_id = ext.cli("backup", "create", "dev").stdout.split()[1]
+    out = ext.cli("drill", "dev").stdout
+    assert out.startswith("passed"), out
+    # a dump never holds the marker written after it: the RPO is the dump's age
+    assert f"restored {backup_id}; the marker was not recovered" in out, out
+    with ext.api() as api:
+        drill = api.get("/api/drills/dev").json()["drills"][0]  # newest first
+    assert drill["backup"] == backup_id and drill["rto_ok"] and drill["rpo_ok"], drill
+    assert [q["ok"] for q in drill["queries"]] == [True], drill
+    assert server.psql("SELECT count(*) FROM shipyard_drill") == "0"  # the markers are deleted
+    assert notes(ext) == ["in the dump"]
+    assert not list((ext.home / "tmp").glob("*/pg"))  # no scratch cluster left

@@ -100,6 +100,14 @@ class PgDump:
         ]  # fmt: skip
         self._run(argv, conn.env(), what, 3600, None)
 
+    def sql(self, server: Server, statement: str, what: str) -> str:
+        """Run SQL on the server through psql; the unaligned, tuples-only output."""
+        argv = [
+            self.pg.program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-q", "--no-password",
+            f"--dbname={server.url}", "-c", statement,
+        ]  # fmt: skip
+        return self._run(argv, server.env(), what, 60, server).strip()
+
     def entries(self, archive: Path) -> int:
         """How many entries the archive's table of contents lists (it is a readable dump)."""
         argv = [self.pg.program("pg_restore"), "--list", str(archive)]

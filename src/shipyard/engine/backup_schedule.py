@@ -17,7 +17,6 @@ import threading
 import time
 
 from shipyard.core.backups import due_jobs
-from shipyard.core.database import unsupported_reason
 from shipyard.engine.backups import BackupService
 from shipyard.engine.continuous import WalShipper
 from shipyard.engine.pg_continuous import PgWalShipper
@@ -41,11 +40,10 @@ class BackupScheduler:
         shutil.rmtree(self.backups.ctx.paths.home / "tmp", ignore_errors=True)
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
-            if unsupported_reason(manifest.database_for(env)) is None:
-                try:
-                    done += self.backups.reconcile(env)
-                except ShipyardError as exc:
-                    self.errors.append(f"{time.ctime()}: {env}: {exc.message}")
+            try:
+                done += self.backups.reconcile(env)
+            except ShipyardError as exc:
+                self.errors.append(f"{time.ctime()}: {env}: {exc.message}")
         self._thread.start()
         return done
 
@@ -65,12 +63,7 @@ class BackupScheduler:
     def converge_shippers(self) -> None:
         """One WAL shipper per SQLite environment with ``continuous: true`` (the manifest may change)."""
         manifest = self.backups.ctx.manifest
-        wanted = {
-            env
-            for env in manifest.environments
-            if manifest.database_for(env).backups.continuous
-            and unsupported_reason(manifest.database_for(env)) is None
-        }
+        wanted = {env for env in manifest.environments if manifest.database_for(env).backups.continuous}
         for env in set(self.shippers) - wanted:
             self.shippers.pop(env).stop()
         for env in wanted - set(self.shippers):
@@ -84,8 +77,6 @@ class BackupScheduler:
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
             db = manifest.database_for(env)
-            if unsupported_reason(db) is not None:
-                continue
             try:
                 catalog = self.backups.catalog(env)
                 for job in due_jobs(

@@ -30,7 +30,6 @@ from typing import Protocol
 
 from shipyard.core.backups import BackupRecord
 from shipyard.core.cron import due
-from shipyard.core.database import unsupported_reason
 from shipyard.core.drill import (
     DrillRecord,
     Recovered,
@@ -49,6 +48,7 @@ from shipyard.drivers.sqlite_backup import integrity
 from shipyard.engine.backups import BackupService
 from shipyard.engine.database import sqlite_file
 from shipyard.engine.pg_drill import PgDrill
+from shipyard.engine.pg_dump_drill import DumpDrill
 from shipyard.engine.pitr import segments_of
 from shipyard.errors import BackupError, ConflictError, NotFoundError, ShipyardError
 
@@ -218,13 +218,8 @@ class Drills:
             known = ", ".join(sorted(ctx.manifest.environments))
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
         db = ctx.manifest.database_for(env)
-        reason = unsupported_reason(db)
-        if reason is not None:
-            raise BackupError(
-                f"cannot drill {env}: {reason}",
-                f"`shipyard backup verify {env}` restores the newest backup into a scratch cluster and "
-                "records how long it took",
-            )
+        if db.engine == "postgres" and db.url is not None:
+            return DumpDrill(self.backups)
         if db.engine == "postgres":
             return PgDrill(self.backups, self.shipped_at)
         return SqliteDrill(self.backups, self.shipped_at)
@@ -323,7 +318,7 @@ class Drills:
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
             db = manifest.database_for(env)
-            if db.engine == "postgres" and unsupported_reason(db) is None:
+            if db.engine == "postgres" and db.managed:
                 done += PgDrill(self.backups).remove_scratch(env)
         self._thread.start()
         return done
@@ -343,7 +338,7 @@ class Drills:
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
             db = manifest.database_for(env)
-            if db.drill.schedule is None or unsupported_reason(db) is not None:
+            if db.drill.schedule is None:
                 continue
             tried = self._attempted.get(env)
             try:

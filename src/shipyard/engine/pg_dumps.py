@@ -11,7 +11,8 @@ resolved at each use with one audited read of the vault (``engine/database.serve
 the server, then ``pg_restore --clean --if-exists --no-owner --single-transaction``: a
 failure leaves the server as it was. ``verify`` loads the dump into a scratch cluster made
 with ``initdb`` on a free 127.0.0.1 port (stopped and removed after), counts its tables and
-runs ``pg_amcheck``; ``sweep`` stops a scratch cluster that a killed control plane left
+runs ``pg_amcheck`` and the user's verify queries; ``loaded`` is that scratch copy, for drills
+too (``engine/pg_dump_drill.py``); ``sweep`` stops a scratch cluster that a killed control plane left
 running. Called by ``engine/backups.py`` for external servers, ``sweep`` by the scheduler.
 """
 
@@ -30,11 +31,14 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.backups import BackupRecord, ObjectEntry, Verification, new_backup_id, object_name
 from shipyard.core.dburl import mask_url, split_url, uses_tokens
 from shipyard.core.postgres import hba, server_settings
+from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_stream
+from shipyard.drivers.db_query import postgres_rows
 from shipyard.drivers.pg_dump import PgDump, Server
 from shipyard.drivers.postgres import Conn, Postgres
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.database import server_url
+from shipyard.engine.verify_queries import with_queries
 from shipyard.errors import BackupError, DatabaseError, ShipyardError
 
 if TYPE_CHECKING:
@@ -166,23 +170,34 @@ class PgDumps:
         """Load the dump into a scratch cluster, check it, record the result and the time."""
         service = self.service
         started = time.monotonic()
+        checks: tuple[QueryCheck, ...] = ()
         work = service.scratch(f"verify-{record.id}")
         try:
-            archive = self.fetch(record, work)
-            with self.scratch_cluster(work) as conn:
-                self.pg.sql(conn, f"CREATE DATABASE {VERIFY_DB}")
-                self.tools.restore_local(conn, VERIFY_DB, archive, f"pg_restore of {record.id}")
+            with self.loaded(record, work) as conn:
                 tables = self.pg.sql(conn, TABLES, VERIFY_DB)
                 self.pg.amcheck(conn)
-            ok, detail = True, f"checksums, pg_restore and pg_amcheck ok ({tables} tables)"
+                took = time.monotonic() - started
+                ok, detail, checks = with_queries(
+                    True, f"checksums, pg_restore and pg_amcheck ok ({tables} tables)",
+                    service.ctx.manifest.database_for(record.env).backups,
+                    lambda sql, timeout: postgres_rows(self.pg, conn, sql, timeout),
+                )  # fmt: skip
         except BackupError as exc:
-            ok, detail = False, exc.message
+            ok, detail, took = False, exc.message, time.monotonic() - started
         finally:
-            took = time.monotonic() - started
             shutil.rmtree(work, ignore_errors=True)
-        return service.update(
-            record.env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail)
-        )
+        verification = Verification(time.time(), ok, round(took, 3), detail, checks)
+        return service.update(record.env, record.id, verification=verification)
+
+    @contextlib.contextmanager
+    def loaded(self, record: BackupRecord, work: Path) -> Iterator[Conn]:
+        """``record`` fetched (checksums) and loaded into database ``verify`` of a scratch
+        cluster in ``work``; yields its superuser's connection to that database."""
+        archive = self.fetch(record, work)
+        with self.scratch_cluster(work) as conn:
+            self.pg.sql(conn, f"CREATE DATABASE {VERIFY_DB}")
+            self.tools.restore_local(conn, VERIFY_DB, archive, f"pg_restore of {record.id}")
+            yield replace(conn, database=VERIFY_DB)
 
     # restore --------------------------------------------------------------------------------
     def restore_locked(

@@ -1,0 +1,85 @@
+"""Drills of an external PostgreSQL server (``database.url``), whose backups are dumps.
+
+Shipyard reaches such a server only as a client, so the drill does too: the marker row goes
+into ``shipyard_drill`` on the server through psql (the url's tokens resolved with one
+audited vault read, as for its dumps); there is no WAL to wait for; the loss is declared and
+the newest good dump taken by then is fetched (checksums) and loaded into a scratch cluster
+(``PgDumps.loaded``: ``initdb`` on a free port, ``pg_restore``), which is then queried for the
+marker. The RTO clock covers fetch, ``initdb``, start, load and the first answer: what
+rebuilding the database somewhere else would take. The RPO is the dump's age at the loss (a
+dump never holds the marker written just before it). The user's verify queries run on the
+scratch copy, and the server's marker rows are deleted afterwards. Called by ``engine/drill.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from shipyard.core.drill import Recovered, latest_recoverable
+from shipyard.core.verify_queries import run_suite
+from shipyard.drivers.db_query import postgres_rows
+from shipyard.drivers.postgres import Conn
+from shipyard.engine.backups import BackupService
+from shipyard.engine.pg_dumps import is_dump
+from shipyard.errors import BackupError
+
+DRILL_ID = re.compile(r"^d-[0-9TZ]+-[0-9a-f]+$")
+TABLE = "CREATE TABLE IF NOT EXISTS shipyard_drill (id text PRIMARY KEY, at double precision NOT NULL)"
+
+
+class DumpDrill:
+    def __init__(self, backups: BackupService) -> None:
+        self.backups = backups
+        self.dumps = backups.dumps
+        self.pg = self.dumps.pg
+
+    def _sql(self, env: str, statement: str, what: str) -> str:
+        server = self.dumps.server(env, f"drill of {env}: {what}")
+        return self.dumps.tools.sql(server, statement, f"the drill's {what} on {env}'s server")
+
+    def write_marker(self, env: str, drill_id: str) -> float:
+        if not DRILL_ID.match(drill_id):
+            raise ValueError(f"not a drill id: {drill_id!r}")
+        at = time.time()
+        insert = f"INSERT INTO shipyard_drill (id, at) VALUES ('{drill_id}', {at!r})"
+        self._sql(env, f"{TABLE}; {insert}", "marker")
+        return at
+
+    def wait_shipped(self, env: str, after: float, limit: float) -> None:
+        """Nothing ships continuously from an external server: the newest dump is what there is."""
+
+    def recover(self, env: str, loss_at: float, work: Path, drill_id: str) -> Recovered:
+        records = {
+            r.id: r for r in self.backups.catalog(env).records
+            if r.good and is_dump(r) and r.started_at <= loss_at
+        }  # fmt: skip
+        ordered = sorted(records.values(), key=lambda r: r.started_at)
+        best = latest_recoverable([(r.id, r.recoverable_to or r.started_at) for r in ordered])
+        if best is None:
+            raise BackupError(
+                f"{env} has no complete dump to recover from: this loss would lose everything",
+                f"take backups (`shipyard backup create {env}`, database.backups.schedule)",
+            )
+        suite = self.backups.ctx.manifest.database_for(env).backups.verify_queries
+        with self.dumps.loaded(records[best[0]], work) as conn:
+            found = self._probe(conn, drill_id)
+            answered = time.monotonic()
+            checks = run_suite(suite, lambda sql, timeout: postgres_rows(self.pg, conn, sql, timeout))
+        return Recovered(best[0], best[1], found, answered, checks)
+
+    def _probe(self, conn: Conn, drill_id: str) -> bool:
+        """True when the loaded copy holds the drill's marker."""
+        if self.pg.sql(conn, "SELECT to_regclass('public.shipyard_drill') IS NULL", conn.database) == "t":
+            return False
+        query = f"SELECT count(*) FROM public.shipyard_drill WHERE id = '{drill_id}'"
+        return self.pg.sql(conn, query, conn.database) == "1"
+
+    def delete_markers(self, env: str) -> None:
+        self._sql(
+            env,
+            "DO $$ BEGIN IF to_regclass('public.shipyard_drill') IS NOT NULL THEN "
+            "DELETE FROM public.shipyard_drill; END IF; END $$",
+            "marker cleanup",
+        )
