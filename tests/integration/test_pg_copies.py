@@ -160,6 +160,25 @@ def test_restore_into_staging_plain_and_to_a_time(pg: Shipyard) -> None:
     add_note(pg, "staging", "after")  # the sequence came along: no duplicate key
     assert notes(pg, "staging") == ["one", "two", "after"]
 
+    # a copy that fails half-way (an extension staging's app role may not create) leaves
+    # staging's database as it was, and no half-made database behind
+    psql(pg, "production", "CREATE EXTENSION pg_buffercache")
+    marked = time.time()
+    wait_for(
+        "the window to pass the extension",
+        lambda: any(
+            float(str(b["recoverable_to"])) > marked + 0.5
+            for b in catalog(pg, "production")
+            if b["kind"] == "continuous"
+        ),
+    )
+    failed = pg.cli("backup", "restore", "production", "--target", "staging", check=False)
+    assert failed.returncode == 1 and "pg_restore into app_restoring failed" in failed.stderr, failed.stderr
+    assert "permission denied to create extension" in failed.stderr, failed.stderr
+    assert notes(pg, "staging") == ["one", "two", "after"]
+    assert psql(pg, "staging", "SELECT count(*) FROM pg_database WHERE datname LIKE 'app_%'") == "0"
+    assert "failed" in history(pg, "staging")
+
     # mixed engines are refused, nothing is made
     mixed = pg.cli("backup", "restore", "production", "--target", "legacy", check=False)
     assert mixed.returncode == 1 and "whose database is sqlite" in mixed.stderr, mixed.stderr
@@ -229,6 +248,18 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     assert {str(b["id"]) for b in catalog(pg, "staging")} == kept  # not even the safety backup was taken
     assert notes(pg, "staging") == ["staging's own"]
     del pg.manifest["database"]["masking"]["people"]["emial"]
+    # a rule the schema accepts but a value does not fit: fails while masking, staging untouched
+    pg.manifest["database"]["masking"]["people"]["joined"] = {"fixed": "not a number"}
+    pg.write_manifest()
+    refused = pg.cli("backup", "restore", "production", "--target", "staging", "--mask", check=False)
+    assert refused.returncode == 1 and "masking the scratch copy (psql) failed" in refused.stderr, (
+        refused.stderr
+    )
+    assert "the target was not touched" in refused.stderr
+    assert {str(b["id"]) for b in catalog(pg, "staging")} == kept and notes(pg, "staging") == [
+        "staging's own"
+    ]
+    del pg.manifest["database"]["masking"]["people"]["joined"]
     pg.write_manifest()
 
     out = pg.cli("backup", "restore", "production", "--target", "staging", "--mask").stdout

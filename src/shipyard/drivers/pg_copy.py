@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import subprocess
 import time
 from dataclasses import replace
@@ -108,4 +109,7 @@ def _lit(value: str) -> str:
 
 
 def _tail(text: str) -> str:
-    return " | ".join(text.strip().splitlines()[-4:]) or "(no message)"
+    """The programs' last lines, without those that quote rows (``DETAIL: Key (email)=(...)``,
+    ``CONTEXT: COPY people, line 3: ...``): a failed copy must not put the data in a message."""
+    lines = [ln for ln in text.strip().splitlines() if not re.match(r"\s*(DETAIL|CONTEXT):", ln)]
+    return " | ".join(lines[-4:]) or "(no message)"
