@@ -1,0 +1,102 @@
+"""PostgreSQL masking and copies, their pure parts: column kinds, SQL literals and names, the
+original -> fake maps (CSV as PostgreSQL's COPY reads and writes it), quiet error tails."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from shipyard.core.masking import Action, Column, fake_value, keyed_hash, plan_masking
+from shipyard.drivers.pg_copy import _tail
+from shipyard.drivers.pg_mask import PgSchema, _mask_file, _plain_update, literal, pg_kind, quote
+
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize(
+    ("data_type", "kind"),
+    [
+        ("text", "text"),
+        ("character varying", "text"),
+        ("character", "text"),
+        ("bytea", "blob"),
+        ("integer", "integer"),
+        ("bigint", "integer"),
+        ("double precision", "real"),
+        ("numeric", "numeric"),
+        ("timestamp with time zone", "numeric"),
+        ("jsonb", "numeric"),
+        ("uuid", "numeric"),
+        ("ARRAY", "numeric"),
+    ],
+)
+def test_pg_kind(data_type: str, kind: str) -> None:
+    assert pg_kind(data_type) == kind
+
+
+def test_a_text_rule_on_a_json_column_is_refused_with_its_type() -> None:
+    schema = {
+        "people": (Column("id", "integer", "bigint", True, True), Column("doc", pg_kind("jsonb"), "jsonb"))
+    }
+    with pytest.raises(
+        Exception, match=r"database.masking.people.doc: fake_name writes text, but people.doc is jsonb"
+    ):
+        plan_masking({"people": {"doc": "fake_name"}}, schema)
+
+
+@pytest.mark.parametrize(
+    ("value", "sql"),
+    [("XX", "'XX'"), ("O'Brien", "'O''Brien'"), (0, "0"), (2.5, "2.5"), (None, "NULL")],
+)
+def test_literal(value: str | int | float | None, sql: str) -> None:
+    assert literal(value) == sql
+
+
+def test_names_are_quoted_and_tables_of_other_schemas_qualified() -> None:
+    schema = PgSchema(
+        {"people": (Column("e", "text"),), "audit.log": (Column("who", "text"),)},
+        {"people": ("public", "people"), "audit.log": ("audit", "log")},
+    )
+    assert quote('we"ird') == '"we""ird"'
+    assert schema.qualified("people") == '"public"."people"'
+    assert schema.qualified("audit.log") == '"audit"."log"'
+    assert _plain_update(schema, Action("audit.log", "who", "fixed", "x'y")) == (
+        """UPDATE "audit"."log" SET "who" = 'x''y' WHERE "who" IS NOT NULL;"""
+    )
+    assert _plain_update(schema, Action("people", "e", "null")) == (
+        'UPDATE "public"."people" SET "e" = NULL WHERE "e" IS NOT NULL;'
+    )
+
+
+def test_the_map_holds_the_same_fakes_as_sqlite_and_survives_csv_quoting(tmp_path: Path) -> None:
+    originals = ["Ann, Lee", 'say "hi"', "two\nlines", "", "Hjördis Vainikainen"]
+    found = tmp_path / "values.csv"
+    with open(found, "w", newline="", encoding="utf-8") as fh:  # as COPY ... (FORMAT csv) writes
+        csv.writer(fh, lineterminator="\n").writerows([v] for v in originals)
+    masked = tmp_path / "masked.csv"
+    _mask_file(KEY, Action("people", "name", "fake_name"), "text", found, masked)
+    assert masked.stat().st_mode & 0o777 == 0o600
+    with open(masked, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows == [[v, fake_value(KEY, "fake_name", v)] for v in originals]
+    assert '""' in masked.read_text()  # an empty string stays a string for COPY (unquoted is NULL)
+
+
+def test_bytea_originals_travel_as_hex_and_hash_as_bytes(tmp_path: Path) -> None:
+    found = tmp_path / "values.csv"
+    found.write_text(b"photo of Ann".hex() + "\n")
+    masked = tmp_path / "masked.csv"
+    _mask_file(KEY, Action("people", "avatar", "hash"), "blob", found, masked)
+    with open(masked, newline="") as fh:
+        assert list(csv.reader(fh)) == [[b"photo of Ann".hex(), keyed_hash(KEY, b"photo of Ann")]]
+
+
+def test_copy_errors_keep_out_the_lines_that_quote_rows() -> None:
+    err = (
+        'pg_restore: error: COPY failed for table "people": ERROR:  duplicate key value\n'
+        "DETAIL:  Key (email)=(ann@private.example.org) already exists.\n"
+        'CONTEXT:  COPY people, line 2: "2\tAnn\tann@private.example.org"\n'
+    )
+    assert "private" not in _tail(err) and "duplicate key value" in _tail(err)
