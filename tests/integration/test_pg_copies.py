@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from tests.integration.conftest import Shipyard, free_port
 from tests.integration.test_postgres import MISSING, PGNOTES, wait_for
@@ -306,3 +307,36 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     assert len(notes(pg, "production")) == 3 and PEOPLE[0][0] in notes(pg, "production")[0]
     assert not [p for p in pg_folder(pg, "production").iterdir() if p.name.startswith("copy-")]
     assert not list((pg.home / "tmp").glob("copy-*"))  # the exported values are gone
+
+
+def scratch_clusters(sy: Shipyard) -> list[Path]:
+    return [p for p in pg_folder(sy, "production").iterdir() if p.name.startswith("copy-to-")]
+
+
+def test_a_copy_killed_before_its_swap_converges_at_restart(pg: Shipyard) -> None:
+    pg.up(SHIPYARD_FAILPOINT="copy:before-swap")
+    pg.cli("deploy", "production")
+    pg.cli("deploy", "staging")
+    add_note(pg, "production", "from production")
+    add_note(pg, "staging", "staging's own")
+    pg.cli("backup", "create", "production")
+    server = pg.server_pid()
+    killed = pg.cli("backup", "restore", "production", "--target", "staging", check=False)
+    assert killed.returncode != 0
+    pg.wait_server_gone(server)
+    assert notes(pg, "staging") == ["staging's own"]  # the copy was made, not swapped in
+    assert (
+        psql(pg, "staging", "SELECT datname FROM pg_database WHERE datname LIKE 'app_%'") == "app_restoring"
+    )
+    [scratch] = scratch_clusters(pg)
+    postmaster = int((scratch / "data" / "postmaster.pid").read_text().split()[0])
+    assert psutil.pid_exists(postmaster)  # the scratch cluster outlived the control plane
+
+    (pg.home / "server.json").unlink(missing_ok=True)
+    pg.up()
+    wait_for("the scratch cluster to stop", lambda: not psutil.pid_exists(postmaster), 20)
+    assert scratch_clusters(pg) == []
+    assert psql(pg, "staging", "SELECT count(*) FROM pg_database WHERE datname LIKE 'app_%'") == "0"
+    assert notes(pg, "staging") == ["staging's own"]
+    pg.cli("backup", "restore", "production", "--target", "staging")
+    assert notes(pg, "staging") == ["from production"]

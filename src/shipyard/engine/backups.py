@@ -148,6 +148,8 @@ class BackupService:
                     done.append(f"{env}: deleted the half-written backup {backup_id}")
             if done:
                 self._save(env, catalog)
+        if self.ctx.manifest.database_for(env).engine == "postgres":
+            done += self.pg_copies.reconcile(env)  # a copy into or out of env that was killed
         return done
 
     def _save(self, env: str, catalog: Catalog) -> None:

@@ -14,8 +14,9 @@ target's ``app`` in one transaction. The steps are recorded like every restore (
 caller (``BackupService.restore``). The target's cluster is created if it has none yet, as
 a deploy's ``database`` step would, but only after the rules were checked and the copy
 masked. Until the swap the target's ``app`` is not touched; a failed copy drops the half-made
-database, and one left by a killed job is dropped by the next. Called by
-``engine/backups.py``.
+database; after a killed control plane, ``reconcile`` (run at start by the backup scheduler
+through ``BackupService.reconcile``) stops the scratch cluster left running and drops what
+the copy left in the target. Called by ``engine/backups.py``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,28 @@ class PgCopies:
             step("restore", lambda: self._copy(source, target))
         return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
 
+    def reconcile(self, env: str) -> list[str]:
+        """At control-plane start (no copy runs): stop and remove the scratch clusters of copies
+        out of ``env`` that a killed control plane left running, and drop the half-made or the
+        replaced database of a copy into ``env`` that did not finish."""
+        done: list[str] = []
+        pg, folder = self.clusters.pg, self.clusters.folder(env)
+        for leftover in sorted(folder.glob("copy-to-*")) if folder.is_dir() else []:
+            with contextlib.suppress(ShipyardError):
+                pg.stop(leftover / "data", "immediate")
+            shutil.rmtree(leftover, ignore_errors=True)
+            done.append(f"{env}: removed {leftover.name}, the scratch cluster of a copy that did not finish")
+        cluster = self.clusters.cluster(env)
+        if cluster is None or not pg.running(self.clusters.pgdata(env)):
+            return done
+        admin = self.clusters.conn(env)
+        for name in (cluster.app_database + RESTORING, cluster.app_database + BEFORE):
+            with contextlib.suppress(ShipyardError):
+                if pg_copy.exists(pg, admin, name):
+                    pg_copy.drop(pg, admin, name)
+                    done.append(f"{env}: dropped {name}, left by a copy that did not finish")
+        return done
+
     def _source_database(self, record: BackupRecord) -> str:
         cluster = self.clusters.cluster(record.env)
         return cluster.app_database if cluster is not None else "app"
@@ -101,6 +124,7 @@ class PgCopies:
         pg_copy.create(pg, admin, new, cluster.app_role)
         try:
             pg_copy.copy_database(pg, source, replace(admin, database=new), cluster.app_role)
+            self.backups.service.ctx.hit_failpoint("copy:before-swap")
             if pg_copy.exists(pg, admin, live):
                 pg_copy.swap_databases(pg, admin, live, new, old)
             else:  # someone dropped it: the copy simply becomes it
