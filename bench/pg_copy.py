@@ -8,7 +8,8 @@ it (``backup restore prod --target staging [--mask]``, steps recorded under stag
 
 - ``pg_copy_s``: a plain copy of the newest backup into staging (recovery into a scratch
   cluster, ``pg_dump | pg_restore`` into a fresh database, the swap), safety backup of staging
-  included;
+  included, and its steps: ``pg_copy_fetch_s`` (decrypt, unpack, ``pg_verifybackup``,
+  recovery), ``pg_copy_safety_backup_s``, ``pg_copy_restore_s`` (the logical copy and swap);
 - ``pg_masked_copy_s``: the same with ``--mask`` (schema check, values exported, masked in
   Python, UPDATEs in the scratch cluster), and ``pg_mask_step_s`` its ``mask`` step alone;
 - ``pg_dump_restore_s`` (the baseline): ``pg_dump -Fc`` of prod's database into a file, then
@@ -60,6 +61,9 @@ MANIFEST = {
     },
     "environments": {"prod": {"port": 18996}, "staging": {"port": 18997}},
 }
+
+
+STEPS = ("fetch", "safety-backup", "restore")
 
 
 def log(message: str) -> None:
@@ -116,11 +120,12 @@ def run(service: BackupService, clusters: ManagedPostgres, scale: int, people: i
     record = service.create("prod", "manual", "bench")
 
     started = time.monotonic()
-    service.restore("prod", "bench", record.id, target="staging")
+    plain = service.restore("prod", "bench", record.id, target="staging")
     copy_s = time.monotonic() - started
+    parts = {name: step_seconds(service, int(plain["deployment"]), name) for name in STEPS}
     count = pg.sql(clusters.conn("staging", "app"), "SELECT count(*) FROM people")
     assert count == str(people), count
-    log(f"plain copy into staging: {copy_s:.2f}s")
+    log(f"plain copy into staging: {copy_s:.2f}s ({', '.join(f'{k} {v:.2f}s' for k, v in parts.items())})")
 
     started = time.monotonic()
     done = MaskedCopies(service).restore("prod", "bench", "staging", record.id)
@@ -141,6 +146,7 @@ def run(service: BackupService, clusters: ManagedPostgres, scale: int, people: i
     log(f"pg_dump -Fc + pg_restore by hand: {baseline_s:.2f}s")
     return {
         "pg_copy_s": round(copy_s, 2),
+        **{f"pg_copy_{name.replace('-', '_')}_s": round(took, 2) for name, took in parts.items()},
         "pg_masked_copy_s": round(masked_s, 2),
         "pg_mask_step_s": round(mask_s, 2),
         "pg_masked_rows": done["rows"],

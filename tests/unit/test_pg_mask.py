@@ -10,7 +10,7 @@ import pytest
 
 from shipyard.core.masking import Action, Column, fake_value, keyed_hash, plan_masking
 from shipyard.drivers.pg_copy import _tail
-from shipyard.drivers.pg_mask import PgSchema, _mask_file, _plain_update, literal, pg_kind, quote
+from shipyard.drivers.pg_mask import PgSchema, _mask_file, literal, pg_kind, quote, table_update
 
 KEY = b"k" * 32
 
@@ -48,25 +48,37 @@ def test_a_text_rule_on_a_json_column_is_refused_with_its_type() -> None:
 
 @pytest.mark.parametrize(
     ("value", "sql"),
-    [("XX", "'XX'"), ("O'Brien", "'O''Brien'"), (0, "0"), (2.5, "2.5"), (None, "NULL")],
+    [("XX", "'XX'"), ("O'Brien", "'O''Brien'"), (0, "'0'"), (2.5, "'2.5'"), (None, "NULL")],
 )
 def test_literal(value: str | int | float | None, sql: str) -> None:
     assert literal(value) == sql
 
 
-def test_names_are_quoted_and_tables_of_other_schemas_qualified() -> None:
+def test_names_are_quoted_and_each_table_is_rewritten_by_one_update() -> None:
     schema = PgSchema(
-        {"people": (Column("e", "text"),), "audit.log": (Column("who", "text"),)},
+        {
+            "people": (Column("e", "text"), Column("pic", "blob"), Column("n", "numeric")),
+            "audit.log": (Column("who", "text"),),
+        },
         {"people": ("public", "people"), "audit.log": ("audit", "log")},
     )
     assert quote('we"ird') == '"we""ird"'
     assert schema.qualified("people") == '"public"."people"'
     assert schema.qualified("audit.log") == '"audit"."log"'
-    assert _plain_update(schema, Action("audit.log", "who", "fixed", "x'y")) == (
-        """UPDATE "audit"."log" SET "who" = 'x''y' WHERE "who" IS NOT NULL;"""
+    people = [
+        (0, Action("people", "e", "fake_email")),
+        (1, Action("people", "pic", "hash")),
+        (2, Action("people", "n", "null")),
+    ]
+    assert table_update(schema, "people", people) == (
+        'UPDATE "public"."people" AS t SET '
+        '"e" = (SELECT m.fake FROM shipyard_mask_0 AS m WHERE m.orig = t."e"::text), '
+        "\"pic\" = (SELECT convert_to(m.fake, 'UTF8') FROM shipyard_mask_1 AS m "
+        "WHERE m.orig = encode(t.\"pic\", 'hex')), "
+        '"n" = NULL;'
     )
-    assert _plain_update(schema, Action("people", "e", "null")) == (
-        'UPDATE "public"."people" SET "e" = NULL WHERE "e" IS NOT NULL;'
+    assert table_update(schema, "audit.log", [(3, Action("audit.log", "who", "fixed", "x'y"))]) == (
+        """UPDATE "audit"."log" AS t SET "who" = CASE WHEN t."who" IS NULL THEN t."who" ELSE 'x''y' END;"""
     )
 
 

@@ -8,10 +8,11 @@ uses (``core.masking.mask_value``), so a value gets the same fake in both engine
 the job's private folder), Python computes original -> masked, and one more ``psql`` run,
 a single transaction with ``session_replication_role = replica`` (the app's triggers do
 not fire, so none copies an original value elsewhere), loads each map into a temporary
-table and rewrites the column with one ``UPDATE ... FROM`` join. ``null`` and ``fixed``
-are plain UPDATEs. The CSV files go as soon as the UPDATEs ran. No freed page of the scratch
-cluster ever leaves it: the copy into the target is logical (``drivers/pg_copy.py``). Called
-by ``engine/masking.py`` (``PgMasker``).
+table and rewrites each masked table with one UPDATE (each masked column's fake looked up in
+its map; ``null`` and ``fixed`` as expressions), so every row gets one new version. The CSV
+files go as soon as the UPDATEs ran. No freed page of the scratch cluster ever leaves it:
+the copy into the target is logical (``drivers/pg_copy.py``). Called by
+``engine/masking.py`` (``PgMasker``).
 """
 
 from __future__ import annotations
@@ -109,9 +110,14 @@ def apply_plan(pg: Postgres, conn: Conn, schema: PgSchema, plan: MaskPlan, key: 
             _mask_file(key, action, schema.kind(action.table, action.column), found, masked)
             found.unlink()
         updates = ["SET session_replication_role = replica;"]  # no trigger, no FK action fires
-        for (i, action), (_, masked) in zip(mapped, files, strict=True):
-            updates += _map_update(schema, action, f"shipyard_mask_{i}", masked)
-        updates += [_plain_update(schema, a) for a in plan.actions if a.rule in ("null", "fixed")]
+        for (i, _), (_, masked) in zip(mapped, files, strict=True):
+            updates += [
+                f"CREATE TEMP TABLE {_temp(i)} (orig text PRIMARY KEY, fake text NOT NULL) ON COMMIT DROP;",
+                f"\\copy {_temp(i)} FROM '{masked}' WITH (FORMAT csv)",
+            ]
+        indexed = list(enumerate(plan.actions))
+        for table in plan.tables():
+            updates.append(table_update(schema, table, [(i, a) for i, a in indexed if a.table == table]))
         _script(pg, conn, work / "mask.sql", updates, "masking the scratch copy", single=True)
         return rows
     finally:
@@ -141,31 +147,36 @@ def _mask_file(key: bytes, action: Action, kind: Kind, found: Path, masked: Path
             writer.writerow([row[0], mask_value(key, action, original)])
 
 
-def _map_update(schema: PgSchema, action: Action, temp: str, masked: Path) -> list[str]:
-    column, table = quote(action.column), schema.qualified(action.table)
-    blob = schema.kind(action.table, action.column) == "blob"
-    value = "convert_to(m.fake, 'UTF8')" if blob else "m.fake"
-    match = f"encode(t.{column}, 'hex')" if blob else f"t.{column}::text"
-    return [
-        f"CREATE TEMP TABLE {temp} (orig text PRIMARY KEY, fake text NOT NULL) ON COMMIT DROP;",
-        f"\\copy {temp} FROM '{masked}' WITH (FORMAT csv)",
-        f"UPDATE {table} AS t SET {column} = {value} FROM {temp} AS m WHERE {match} = m.orig;",
-    ]
+def _temp(index: int) -> str:
+    return f"shipyard_mask_{index}"
 
 
-def _plain_update(schema: PgSchema, action: Action) -> str:
-    column = quote(action.column)
-    value = "NULL" if action.rule == "null" else literal(action.fixed)
-    return f"UPDATE {schema.qualified(action.table)} SET {column} = {value} WHERE {column} IS NOT NULL;"
+def table_update(schema: PgSchema, table: str, actions: list[tuple[int, Action]]) -> str:
+    """One UPDATE rewriting every masked column of ``table`` (one new version of each row):
+    a mapped column looks its fake up in its temporary map (NULL finds none and stays NULL),
+    ``null`` and ``fixed`` are expressions."""
+    sets = []
+    for index, action in actions:
+        column = quote(action.column)
+        blob = schema.kind(table, action.column) == "blob"
+        if action.rule == "null":
+            value = "NULL"
+        elif action.rule == "fixed":  # the literal takes the column's type (CASE resolves to it)
+            value = f"CASE WHEN t.{column} IS NULL THEN t.{column} ELSE {literal(action.fixed)} END"
+        else:
+            fake = "convert_to(m.fake, 'UTF8')" if blob else "m.fake"
+            match = f"encode(t.{column}, 'hex')" if blob else f"t.{column}::text"
+            value = f"(SELECT {fake} FROM {_temp(index)} AS m WHERE m.orig = {match})"
+        sets.append(f"{column} = {value}")
+    return f"UPDATE {schema.qualified(table)} AS t SET {', '.join(sets)};"
 
 
 def literal(value: str | int | float | None) -> str:
-    """A SQL literal of a ``fixed`` value (a string literal takes the column's type)."""
+    """A ``fixed`` value as a SQL string literal, which PostgreSQL reads as the column's type
+    (``'5'`` fits an integer column and a text one; ``'abc'`` in an integer one is an error)."""
     if value is None:
         return "NULL"
-    if isinstance(value, bool | int | float):
-        return repr(value)
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _script(pg: Postgres, conn: Conn, path: Path, lines: list[str], what: str, single: bool = False) -> str:
