@@ -10,7 +10,8 @@ import pytest
 
 from shipyard.core.masking import Action, Column, fake_value, keyed_hash, plan_masking
 from shipyard.drivers.pg_copy import _tail
-from shipyard.drivers.pg_mask import PgSchema, _mask_file, literal, pg_kind, quote, table_update
+from shipyard.drivers.pg_mask import PgSchema, _file, _mask_file, literal, pg_kind, quote, table_update
+from shipyard.errors import BackupError, ManifestError
 
 KEY = b"k" * 32
 
@@ -41,7 +42,7 @@ def test_a_text_rule_on_a_json_column_is_refused_with_its_type() -> None:
         "people": (Column("id", "integer", "bigint", True, True), Column("doc", pg_kind("jsonb"), "jsonb"))
     }
     with pytest.raises(
-        Exception, match=r"database.masking.people.doc: fake_name writes text, but people.doc is jsonb"
+        ManifestError, match=r"database.masking.people.doc: fake_name writes text, but people.doc is jsonb"
     ):
         plan_masking({"people": {"doc": "fake_name"}}, schema)
 
@@ -112,3 +113,10 @@ def test_copy_errors_keep_out_the_lines_that_quote_rows() -> None:
         'CONTEXT:  COPY people, line 2: "2\tAnn\tann@private.example.org"\n'
     )
     assert "private" not in _tail(err) and "duplicate key value" in _tail(err)
+
+
+def test_copy_files_are_quoted_and_odd_paths_refused() -> None:
+    assert _file(Path("/srv/home/tmp/copy-b-1/values-0.csv")) == "'/srv/home/tmp/copy-b-1/values-0.csv'"
+    for odd in ("/srv/o'neil/v.csv", "/srv/back\\slash/v.csv", "/srv/new\nline/v.csv"):
+        with pytest.raises(BackupError, match="quote, backslash or newline"):
+            _file(Path(odd))

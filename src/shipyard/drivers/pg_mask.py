@@ -100,7 +100,7 @@ def apply_plan(pg: Postgres, conn: Conn, schema: PgSchema, plan: MaskPlan, key: 
     try:
         export = [
             f"\\copy (SELECT DISTINCT {_as_text(schema, a)} FROM {schema.qualified(a.table)} "
-            f"WHERE {quote(a.column)} IS NOT NULL) TO '{found}' WITH (FORMAT csv)"
+            f"WHERE {quote(a.column)} IS NOT NULL) TO {_file(found)} WITH (FORMAT csv)"
             for (_, a), (found, _) in zip(mapped, files, strict=True)
         ]
         counts = [f"SELECT count(*) FROM {schema.qualified(t)};" for t in plan.tables()]
@@ -113,7 +113,7 @@ def apply_plan(pg: Postgres, conn: Conn, schema: PgSchema, plan: MaskPlan, key: 
         for (i, _), (_, masked) in zip(mapped, files, strict=True):
             updates += [
                 f"CREATE TEMP TABLE {_temp(i)} (orig text PRIMARY KEY, fake text NOT NULL) ON COMMIT DROP;",
-                f"\\copy {_temp(i)} FROM '{masked}' WITH (FORMAT csv)",
+                f"\\copy {_temp(i)} FROM {_file(masked)} WITH (FORMAT csv)",
             ]
         indexed = list(enumerate(plan.actions))
         for table in plan.tables():
@@ -145,6 +145,17 @@ def _mask_file(key: bytes, action: Action, kind: Kind, found: Path, masked: Path
         for row in csv.reader(src):
             original: Value = bytes.fromhex(row[0]) if kind == "blob" else row[0]
             writer.writerow([row[0], mask_value(key, action, original)])
+
+
+def _file(path: Path) -> str:
+    """``path`` quoted for psql's ``\\copy``; a path holding a quote, a backslash or a newline
+    is refused rather than escaped."""
+    if any(ch in str(path) for ch in "'\\\n"):
+        raise BackupError(
+            f"the scratch folder {path.parent} has a quote, backslash or newline in its path",
+            "put the Shipyard home (--home) in a folder whose path has none",
+        )
+    return f"'{path}'"
 
 
 def _temp(index: int) -> str:
