@@ -202,6 +202,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
             "notes": None,
             "country": {"fixed": "XX"},
         },
+        "crm.contacts": {"email": "fake_email"},  # a table outside public: schema.table
     }
     pg.write_manifest()
     pg.up()
@@ -209,6 +210,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     pg.cli("deploy", "staging")
     for name, email, phone in PEOPLE:
         add_note(pg, "production", f"call {name} at {phone} or {email}")
+    contacts = ", ".join(f"('{email}')" for _, email, _ in PEOPLE)
     psql(
         pg, "production",
         "CREATE TABLE people (id bigserial PRIMARY KEY, name text, email varchar(200) UNIQUE, phone text, "
@@ -217,7 +219,9 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
         "CREATE TABLE people_log (name text, at timestamptz DEFAULT now());"
         "CREATE FUNCTION log_people() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN INSERT INTO people_log (name) VALUES (OLD.name); RETURN NEW; END $$;"
-        "CREATE TRIGGER people_changed AFTER UPDATE ON people FOR EACH ROW EXECUTE FUNCTION log_people();",
+        "CREATE TRIGGER people_changed AFTER UPDATE ON people FOR EACH ROW EXECUTE FUNCTION log_people();"
+        "CREATE SCHEMA crm; CREATE TABLE crm.contacts (email text);"
+        f"INSERT INTO crm.contacts VALUES {contacts}",
         as_app=True,
     )  # fmt: skip
     values = ", ".join(
@@ -268,7 +272,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     assert "kept as they are (no masking rule): notes.created_at, people.id, people.joined" in out, out
     assert "people_log, schema_version" in out, out
     steps = history(pg, "staging")
-    for step in ("fetch", "mask", "safety-backup", "restore", "masked 8 column(s) in 6 row(s)"):
+    for step in ("fetch", "mask", "safety-backup", "restore", "masked 9 column(s) in 9 row(s)"):
         assert step in steps, steps
     assert [b["kind"] for b in catalog(pg, "staging") if str(b["id"]) not in kept] == ["pre-restore"]
 
@@ -290,6 +294,8 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
         assert got[4] == keyed_hash(key, f"photo of {name}".encode())
         assert got[5:] == ["<null>", "XX", "2020"]
     assert psql(pg, "staging", "SELECT count(*) FROM people_log") == "0"  # the trigger did not fire
+    copied = psql(pg, "staging", "SELECT email FROM crm.contacts").splitlines()
+    assert sorted(copied) == sorted(fake_value(key, "fake_email", e) for _, e, _ in PEOPLE)  # joins match
     served = notes(pg, "staging")
     assert len(served) == 3 and all(re.fullmatch(r"[0-9a-f]{64}", t) for t in served), served
     add_note(pg, "staging", "written in staging")  # the masked copy is staging's own, writable
