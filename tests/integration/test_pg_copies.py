@@ -220,7 +220,8 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
         "CREATE FUNCTION log_people() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN INSERT INTO people_log (name) VALUES (OLD.name); RETURN NEW; END $$;"
         "CREATE TRIGGER people_changed AFTER UPDATE ON people FOR EACH ROW EXECUTE FUNCTION log_people();"
-        "CREATE SCHEMA crm; CREATE TABLE crm.contacts (email text);"
+        "CREATE EXTENSION citext;"  # trusted: staging's app role may create it in the copy
+        "CREATE SCHEMA crm; CREATE TABLE crm.contacts (email citext);"
         f"INSERT INTO crm.contacts VALUES {contacts}",
         as_app=True,
     )  # fmt: skip

@@ -22,6 +22,7 @@ KEY = b"k" * 32
         ("text", "text"),
         ("character varying", "text"),
         ("character", "text"),
+        ("citext", "text"),
         ("bytea", "blob"),
         ("integer", "integer"),
         ("bigint", "integer"),

@@ -30,12 +30,15 @@ UNIT, RECORD = "\x1f", "\x1e"  # psql's field and record separators: never in a 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 _KINDS: dict[str, Kind] = {
     "text": "text", "character varying": "text", "character": "text", "name": "text",
+    "citext": "text",  # the citext extension's case-insensitive text (a user-defined type)
     "bytea": "blob",
     "smallint": "integer", "integer": "integer", "bigint": "integer",
     "real": "real", "double precision": "real",
 }  # fmt: skip
 SCHEMA_SQL = f"""
-SELECT c.table_schema, c.table_name, c.column_name, c.data_type,
+SELECT c.table_schema, c.table_name, c.column_name,
+       CASE WHEN c.data_type = 'USER-DEFINED' THEN c.udt_name ELSE c.data_type END,
+       coalesce(c.character_maximum_length::text, ''),
        c.is_nullable = 'NO',
        EXISTS (SELECT 1 FROM information_schema.table_constraints tc
                JOIN information_schema.key_column_usage k
@@ -51,7 +54,8 @@ ORDER BY c.table_schema, c.table_name, c.ordinal_position
 
 
 def pg_kind(data_type: str) -> Kind:
-    """The engine-neutral kind of a column of ``information_schema.columns.data_type``;
+    """The engine-neutral kind of a column of ``information_schema.columns.data_type`` (its
+    ``udt_name`` for a user-defined type such as ``citext``);
     every type that is not text, bytes or a number (dates, json, uuid, ...) is ``numeric``,
     which takes ``keep``, ``null`` and ``fixed`` only."""
     return _KINDS.get(data_type, "numeric")
@@ -84,11 +88,12 @@ def read_schema(pg: Postgres, conn: Conn) -> PgSchema:
     for record in out.split(RECORD):
         if not record.strip():
             continue
-        schema, table, column, data_type, notnull, primary = record.strip("\n").split(UNIT)
+        schema, table, column, data_type, length, notnull, primary = record.strip("\n").split(UNIT)
+        declared = f"{data_type}({length})" if length else data_type
         name = table if schema == "public" else f"{schema}.{table}"
         places[name] = (schema, table)
         columns.setdefault(name, []).append(
-            Column(column, pg_kind(data_type), data_type, notnull == "t", primary == "t")
+            Column(column, pg_kind(data_type), declared, notnull == "t", primary == "t")
         )
     return PgSchema({name: tuple(cols) for name, cols in columns.items()}, places)
 
