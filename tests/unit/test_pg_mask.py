@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.core.masking import Action, Column, fake_value, keyed_hash, plan_masking
+from shipyard.core.masking import LONGEST, Action, Column, fake_value, keyed_hash, plan_masking
 from shipyard.drivers.pg_copy import _tail
 from shipyard.drivers.pg_mask import PgSchema, _file, _mask_file, literal, pg_kind, quote, table_update
 from shipyard.errors import BackupError, ManifestError
@@ -121,3 +121,25 @@ def test_copy_files_are_quoted_and_odd_paths_refused() -> None:
     for odd in ("/srv/o'neil/v.csv", "/srv/back\\slash/v.csv", "/srv/new\nline/v.csv"):
         with pytest.raises(BackupError, match="quote, backslash or newline"):
             _file(Path(odd))
+
+
+def test_the_longest_values_of_hash_and_fake_email_hold() -> None:
+    emails = [fake_value(KEY, "fake_email", f"person{i}@mail.example.org") for i in range(3000)]
+    assert max(len(e) for e in emails) <= LONGEST["fake_email"] and min(len(e) for e in emails) >= 28
+    assert len(keyed_hash(KEY, "x")) == LONGEST["hash"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "length", "refused"),
+    [("hash", 63, True), ("hash", 64, False), ("fake_email", 31, True), ("fake_email", 32, False),
+     ("fake_name", 10, False), ("null", 1, False)],
+)  # fmt: skip
+def test_a_rule_whose_values_may_not_fit_the_column_is_refused_up_front(
+    rule: str, length: int, refused: bool
+) -> None:
+    schema = {"people": (Column("code", "text", f"character varying({length})", max_length=length),)}
+    if not refused:
+        assert plan_masking({"people": {"code": rule}}, schema).actions[0].rule == rule
+        return
+    with pytest.raises(ManifestError, match=rf"database.masking.people.code: {rule} writes up to"):
+        plan_masking({"people": {"code": rule}}, schema)

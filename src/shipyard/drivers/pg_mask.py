@@ -93,7 +93,14 @@ def read_schema(pg: Postgres, conn: Conn) -> PgSchema:
         name = table if schema == "public" else f"{schema}.{table}"
         places[name] = (schema, table)
         columns.setdefault(name, []).append(
-            Column(column, pg_kind(data_type), declared, notnull == "t", primary == "t")
+            Column(
+                column,
+                pg_kind(data_type),
+                declared,
+                notnull == "t",
+                primary == "t",
+                int(length) if length else None,
+            )
         )
     return PgSchema({name: tuple(cols) for name, cols in columns.items()}, places)
 
