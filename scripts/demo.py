@@ -1,6 +1,6 @@
 """The demo: deploys the notes example to `dev` with a secret from the vault, then v2 (its
 migration runs behind a fresh backup), rolls back, tries a broken version, verifies a
-backup, and shows the central logs, alerts and the audit log.
+backup, runs a disaster-recovery drill, and shows the central logs, alerts and the audit log.
 
 Run by `make demo` after scripts/setup.sh. Leaves the control plane and app running so
 you can look around; `make down` stops everything.
@@ -84,6 +84,8 @@ def main() -> None:
 
     say("verifying the newest backup: restored in a scratch folder, checksums and integrity checked")
     shipyard("backup", "verify", "dev")
+    say("a disaster-recovery drill: a marker row, the database declared lost, restored, RTO and RPO")
+    shipyard("drill", "dev")
 
     say("status, history, the central logs, alerts and the audit log")
     shipyard("status")

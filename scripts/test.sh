@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check src tests bench scripts examples
+.venv/bin/ruff format --check src tests bench scripts examples
 .venv/bin/mypy
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

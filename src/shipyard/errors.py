@@ -39,7 +39,13 @@ class ShipyardError(Exception):
         self.hint = hint
 
     def to_json(self) -> dict[str, object]:
-        return {"ok": False, "error": self.message, "hint": self.hint, "status": self.status}
+        return {
+            "ok": False,
+            "error": self.message,
+            "hint": self.hint,
+            "status": self.status,
+            "kind": type(self).__name__,
+        }
 
 
 class ManifestError(ShipyardError):

@@ -156,6 +156,14 @@ def test_migrate_down_and_up_by_hand(shipyard: Shipyard) -> None:
     assert "reverted 2: add column notes.tags" in down
     with sqlite3.connect(db_file(shipyard)) as conn:
         assert "tags" not in {r[1] for r in conn.execute("PRAGMA table_info(notes)")}
+    # plan shows the SQL that `up` would run, and runs none of it
+    plan = shipyard.cli("migrate", "plan", "dev").stdout
+    assert "1 pending" in plan and "ALTER TABLE notes ADD COLUMN tags TEXT;" in plan, plan
+    with sqlite3.connect(db_file(shipyard)) as conn:
+        assert "tags" not in {r[1] for r in conn.execute("PRAGMA table_info(notes)")}
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    unknown = shipyard.cli("migrate", "plan", "dev", "--release", "r-nope", check=False)
+    assert unknown.returncode == 1 and "does not exist" in unknown.stderr, unknown.stderr
     up = shipyard.cli("migrate", "up", "dev").stdout
     assert "applied 2" in up
     assert [b["kind"] for b in backups(shipyard)] == ["pre-migrate", "pre-migrate"]

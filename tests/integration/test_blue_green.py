@@ -98,6 +98,7 @@ def test_api_requires_token_and_answers_json_errors(shipyard: Shipyard) -> None:
         "error": "missing API token",
         "hint": resp.json()["hint"],
         "status": 401,
+        "kind": "AuthError",
     }
     bad = httpx.get(f"{base}/api/status", headers={"Authorization": "Bearer nope"}, trust_env=False)
     assert bad.status_code == 401

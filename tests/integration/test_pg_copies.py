@@ -51,6 +51,15 @@ def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
         "production": {"port": shipyard.port},
         "staging": {"port": free_port()},
         "legacy": {"port": free_port(), "database": {"engine": "sqlite"}},
+        "external": {
+            "port": free_port(),
+            "database": {
+                "engine": "postgres",
+                "managed": False,
+                "url": "postgresql://app:pw@127.0.0.1:9/app",
+                "backups": {"continuous": False},
+            },
+        },
     }
     shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
     shipyard.manifest["health"]["start_timeout"] = "20s"
@@ -184,6 +193,10 @@ def test_restore_into_staging_plain_and_to_a_time(pg: Shipyard) -> None:
     mixed = pg.cli("backup", "restore", "production", "--target", "legacy", check=False)
     assert mixed.returncode == 1 and "whose database is sqlite" in mixed.stderr, mixed.stderr
     assert not pg_folder(pg, "legacy").exists()
+    external = pg.cli("backup", "restore", "production", "--target", "external", check=False)
+    assert external.returncode == 1 and "external's database is an external server" in external.stderr, (
+        external.stderr
+    )
 
 
 def raw_bytes(folder: Path) -> bytes:

@@ -49,7 +49,11 @@ def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
     shipyard.manifest["database"] = {
         "engine": "postgres",
         "managed": True,
-        "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
+        "migrate": {
+            "up": "python migrate.py up",
+            "status": "python migrate.py status",
+            "plan": "python migrate.py plan",
+        },
         "backups": {"continuous": True, "verify_schedule": None},
     }
     shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
@@ -202,6 +206,8 @@ def test_failed_migration_restores_the_postgres_backup_taken_first(pg: Shipyard)
     pg.cli("deploy")
     add_note(pg, "before")
     serving = pg.serving()
+    plan = pg.cli("migrate", "plan", "dev").stdout  # the PostgreSQL example's plan: nothing pending
+    assert "-- schema version 1; 0 pending" in plan, plan
     pg.manifest["database"]["migrate"]["up"] = FAILING_MIGRATION
     pg.write_manifest()
     done = pg.cli("deploy", check=False)
@@ -254,7 +260,8 @@ def test_missing_programs_and_external_servers_are_clear_errors(pg: Shipyard) ->
     pg.write_manifest()
     pg.up()
     refused = pg.cli("backup", "create", "dev", check=False)
-    assert refused.returncode == 1 and "does not back it up" in refused.stderr, refused.stderr
+    assert refused.returncode == 1 and "Connection refused" in refused.stderr, refused.stderr
+    assert "postgresql://app:**********@127.0.0.1:9/app" in refused.stderr, refused.stderr
     assert "hunter2" not in refused.stderr + refused.stdout
     pg.manifest["database"] = {"engine": "postgres"}
     pg.write_manifest()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.core.database import database_url, sqlite_path, unsupported_reason
+from shipyard.core.database import database_url, is_external, sqlite_path, unsupported_reason
 from shipyard.errors import ManifestError
 from shipyard.manifest.loader import parse_manifest
 
@@ -56,7 +56,7 @@ def test_environment_overrides_the_keys_it_sets() -> None:
     assert (prod.engine, prod.file, prod.url) == ("postgres", None, "postgresql://db/notes")
     assert prod.migrate is not None and prod.backups.schedule == "0 * * * *"  # kept across engines
     assert database_url(prod, Path("/x")) == "postgresql://db/notes"
-    assert unsupported_reason(prod) is not None
+    assert is_external(prod) and not is_external(dev)  # backed up with pg_dump
 
 
 @pytest.mark.parametrize(
@@ -104,8 +104,15 @@ def migrate(version: str, command: str, env: dict[str, str]) -> str:
 def test_example_migrations_read_database_url(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     env = {"DATABASE_URL": f"sqlite:///{path}", "NOTES_DB": ""}
+    assert "-- 1: create table notes" in migrate("v1", "plan", env)
+    assert not path.exists()  # planning creates no database
     assert "applied 1: create table notes" in migrate("v1", "up", env)
     assert "pending: ['add column notes.tags']" in migrate("v2", "status", env)
+    plan = migrate("v2", "plan", env)
+    assert "-- schema version 1; 1 pending" in plan and "ALTER TABLE notes ADD COLUMN tags TEXT;" in plan
+    assert "PRAGMA user_version = 2;" in plan
+    with sqlite3.connect(path) as conn:  # and changes nothing
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     assert "applied 2: add column notes.tags" in migrate("v2", "up", env)
     assert "applied" not in migrate("v2", "up", env)  # nothing pending twice
     # the old release runs on the expanded schema: its `up` leaves it alone

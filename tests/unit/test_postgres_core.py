@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.core.database import unsupported_reason
+from shipyard.core.database import is_external, unsupported_reason
 from shipyard.core.postgres import (
     Cluster,
     app_url,
@@ -93,7 +93,8 @@ def test_slot_name(env: str, slot: str) -> None:
     assert slot_name(env) == slot
 
 
-def test_managed_postgres_is_supported_an_external_server_is_not() -> None:
+def test_managed_and_external_postgres_are_both_backed_up() -> None:
     assert unsupported_reason(Database(engine="postgres", managed=True)) is None
-    reason = unsupported_reason(Database(engine="postgres", url="postgresql://db/app"))
-    assert reason is not None and "external PostgreSQL" in reason
+    external = Database(engine="postgres", url="postgresql://db/app")
+    assert unsupported_reason(external) is None and is_external(external)
+    assert not is_external(Database(engine="postgres", managed=True))

@@ -156,9 +156,7 @@ def health() -> JSONResponse:
 def list_notes() -> list[Note]:
     with connect() as conn:
         rows = conn.execute("SELECT id, text, created_at, tags FROM notes ORDER BY id").fetchall()
-    return [
-        Note(id=row[0], text=row[1], created_at=row[2], tags=split_tags(row[3])) for row in rows
-    ]
+    return [Note(id=row[0], text=row[1], created_at=row[2], tags=split_tags(row[3])) for row in rows]
 
 
 @app.post("/notes", status_code=201)

@@ -131,8 +131,6 @@ def list_notes() -> list[Note]:
 def create_note(note: NoteIn) -> Note:
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     with connect() as conn:
-        cur = conn.execute(
-            "INSERT INTO notes (text, created_at) VALUES (?, ?)", (note.text, created_at)
-        )
+        cur = conn.execute("INSERT INTO notes (text, created_at) VALUES (?, ?)", (note.text, created_at))
     assert cur.lastrowid is not None
     return Note(id=cur.lastrowid, text=note.text, created_at=created_at)

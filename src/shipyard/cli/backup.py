@@ -49,7 +49,7 @@ def create(
     env: EnvArg = "dev", reason: Annotated[str, typer.Option(help="Why (kept in the catalog).")] = ""
 ) -> None:
     """Take a consistent online backup now (compressed, encrypted, checksummed)."""
-    data = client().post(f"/api/backups/{env}", {"reason": reason})
+    data = client().post(f"/api/backups/{env}", {"reason": reason}, long=True)
     console.print(f"[green]backup[/] {_line(data['backup'])}", highlight=False)
 
 
@@ -94,7 +94,7 @@ def list_(env: EnvArg = "dev") -> None:
 @backup_app.command("verify")
 def verify(env: EnvArg = "dev", backup: BackupOpt = None) -> None:
     """Restore a backup into a scratch folder, check checksums and integrity, time it."""
-    data = client().post(f"/api/backups/{env}/verify", {"backup": backup})
+    data = client().post(f"/api/backups/{env}/verify", {"backup": backup}, long=True)
     b = data["backup"]
     check = b["verification"]
     if not check["ok"]:
@@ -139,7 +139,7 @@ def restore(
     body = {"backup": backup, "target": target, "to_time": parse_time(to_time) if to_time else None}
     if mask:
         body["mask"] = True
-    data = client().post(f"/api/backups/{env}/restore", body)
+    data = client().post(f"/api/backups/{env}/restore", body, long=True)
     for column in data.get("masked", []):
         console.print(f"masked {escape(column)}", highlight=False)
     if data.get("unmasked"):
@@ -164,8 +164,21 @@ def migrate_status(env: EnvArg = "dev") -> None:
     console.print(escape(data["output"]), highlight=False)
 
 
+@migrate_app.command("plan")
+def migrate_plan(
+    env: EnvArg = "dev",
+    release: Annotated[
+        str | None, typer.Option(help="Release whose migrations to plan; default the newest one.")
+    ] = None,
+) -> None:
+    """Show the SQL that a release's pending migrations would run on ENV, without running it."""
+    data = client().get(f"/api/migrations/{env}/plan", release=release)
+    console.print(f"-- {data['release']} on {env}", highlight=False)
+    console.print(escape(data["output"]), highlight=False, end="")
+
+
 def _migrate(env: str, direction: str) -> None:
-    data = client().post(f"/api/migrations/{env}/{direction}")
+    data = client().post(f"/api/migrations/{env}/{direction}", long=True)
     console.print(escape(data["output"]), highlight=False)
     console.print(
         f"[green]migrate {direction} done[/] with {data['release']} (deployment {data['deployment']})",

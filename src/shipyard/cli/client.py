@@ -18,6 +18,12 @@ import httpx
 from shipyard.drivers.files import read_json
 from shipyard.errors import ERRORS_BY_NAME, AuthError, ServerUnavailable, ShipyardError
 
+# A request answers within a minute; one that runs a long job (a backup, restore, verify,
+# drill, migration: as long as the database is large) waits for it however long it takes,
+# and Ctrl-C stops the waiting, not the job.
+TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+LONG = httpx.Timeout(None, connect=10.0)
+
 
 class Client:
     def __init__(self, home: Path) -> None:
@@ -32,7 +38,7 @@ class Client:
         self._http = httpx.Client(
             base_url=self.url,
             trust_env=False,
-            timeout=60,
+            timeout=TIMEOUT,
             headers={"Authorization": f"Bearer {token}"},
         )
 
@@ -40,8 +46,11 @@ class Client:
         """GET ``path``; parameters that are None are left out (not sent as empty strings)."""
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-        return self._call("POST", path, json=body or {}, params=params)
+    def post(
+        self, path: str, body: dict[str, Any] | None = None, *, long: bool = False, **params: Any
+    ) -> Any:
+        """POST ``path``; ``long`` for a job that answers when it is done, however long it takes."""
+        return self._call("POST", path, json=body or {}, params=params, timeout=LONG if long else TIMEOUT)
 
     def stream(self, path: str, **params: Any) -> Iterator[bytes]:
         """A GET whose answer is read piece by piece (``shipyard logs export``)."""
@@ -65,7 +74,15 @@ class Client:
                 f"the control plane at {self.url} did not answer ({type(exc).__name__})",
                 "check it with `shipyard status`; start it with `shipyard up`",
             ) from None
-        data = resp.json()
+        try:
+            data = resp.json()
+        except ValueError:  # not Shipyard's answer: a proxy in between, or a crash page
+            text = " ".join(resp.text.split())
+            raise ShipyardError(
+                f"the control plane at {self.url} answered {resp.status_code} with something that is not "
+                f"JSON: {text[:200] or '(empty)'}",
+                "is --home pointing at a Shipyard server? see its log (<home>/server.log)",
+            ) from None
         if resp.status_code >= 400:
             raise _error_from(data, resp.status_code)
         return data
@@ -84,6 +101,8 @@ def _token_file(path: Path) -> str:
 
 def _error_from(data: Any, status: int) -> ShipyardError:
     if isinstance(data, dict) and "error" in data:
-        kind = next((c for c in ERRORS_BY_NAME.values() if c.status == status), ShipyardError)
+        kind = ERRORS_BY_NAME.get(str(data.get("kind"))) or next(
+            (c for c in ERRORS_BY_NAME.values() if c.status == status), ShipyardError
+        )
         return kind(str(data["error"]), str(data.get("hint") or ""))
     return ShipyardError(f"the control plane answered {status}: {data}", "")

@@ -51,7 +51,7 @@ def drill(
         for d in drills:
             console.print(_line(d), highlight=False)
         return
-    d = client().post(f"/api/drills/{env}")["drill"]
+    d = client().post(f"/api/drills/{env}", long=True)["drill"]
     console.print(_line(d), highlight=False)
     if d["status"] != "passed":
         raise typer.Exit(1)

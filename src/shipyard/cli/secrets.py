@@ -82,9 +82,7 @@ def set_secret(
     cas: Annotated[
         int | None, typer.Option(help="Write only if the secret is at this version (0: must be new).")
     ] = None,
-    rotate_every: Annotated[
-        str | None, typer.Option(help="Rotation period, e.g. 90d; 0 clears it.")
-    ] = None,
+    rotate_every: Annotated[str | None, typer.Option(help="Rotation period, e.g. 90d; 0 clears it.")] = None,
     expires: Annotated[str | None, typer.Option(help="Expiry date (2027-03-01) or duration (30d).")] = None,
 ) -> None:
     """Write a new version of a secret; the value comes from stdin or a hidden prompt."""

@@ -2,9 +2,10 @@
 
 SQLite lives in the environment's data folder (``SHIPYARD_DATA_DIR``), its URL in the
 SQLAlchemy form ``sqlite:////absolute/path``. A managed PostgreSQL's URL comes from its
-cluster (``engine/postgres.py``); an external server's is its ``url``, which the app uses, but
-Shipyard does not back it up (``unsupported_reason`` says so). Called by the engine when it
-starts instances and runs migrations, and by the backup service.
+cluster (``engine/postgres.py``); an external server's is its ``url``, whose ``#{NAME}#``
+tokens are resolved from configuration and the vault when it is used (``core/dburl.py``),
+and which Shipyard backs up with ``pg_dump`` (``engine/pg_dumps.py``). Called by the engine
+when it starts instances and runs migrations, and by the backup service.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ def database_url(db: Database, data_dir: Path) -> str:
     if db.engine == "sqlite":
         return "sqlite:///" + str(sqlite_path(db, data_dir.resolve()))
     if db.url is not None:
-        return db.url
+        return db.url  # the template: engine/database.py resolves its tokens
     raise ValueError("a managed PostgreSQL has no URL before its cluster exists")
 
 
+def is_external(db: Database) -> bool:
+    """A PostgreSQL server Shipyard does not run, given by ``url`` (backed up with pg_dump)."""
+    return db.engine == "postgres" and not db.managed
+
+
 def unsupported_reason(db: Database) -> str | None:
-    """Why this Shipyard cannot back up ``db`` (the app still uses it), or None when it can."""
-    if db.engine == "postgres" and not db.managed:
-        return (
-            "an external PostgreSQL server (url:) is used by the app, but this version of Shipyard "
-            "does not back it up (that needs pg_basebackup access to the server)"
-        )
+    """Why this Shipyard cannot back up ``db`` (the app still uses it), or None when it can.
+
+    Every engine is backed up now: SQLite and a managed PostgreSQL physically, an external
+    server logically (``pg_dump``); kept for callers that ask."""
     return None

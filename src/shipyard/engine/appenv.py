@@ -21,7 +21,7 @@ def app_environment(ctx: Context, release: Release, env: str, purpose: str) -> d
     data.mkdir(parents=True, exist_ok=True)
     secrets = ctx.secrets.values(env, purpose)
     return {
-        **database_variables(ctx, env),
+        **database_variables(ctx, env, secrets),
         **ctx.manifest.env_vars(env),
         **secrets,
         **instance_config(ctx, release, env, secrets),

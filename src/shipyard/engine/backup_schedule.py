@@ -37,8 +37,8 @@ class BackupScheduler:
     def start(self) -> list[str]:
         """Converge after a crash (scratch copies, half-written backups), then start the loop."""
         self.since = time.time()
+        done: list[str] = self.backups.dumps.sweep()  # scratch servers first, then their folders
         shutil.rmtree(self.backups.ctx.paths.home / "tmp", ignore_errors=True)
-        done: list[str] = []
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
             if unsupported_reason(manifest.database_for(env)) is None:

@@ -32,7 +32,7 @@ from shipyard.core.backups import (
     new_backup_id,
     object_name,
 )
-from shipyard.core.database import unsupported_reason
+from shipyard.core.database import is_external, unsupported_reason
 from shipyard.core.retention import Decision, Policy, plan_retention
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
@@ -43,6 +43,7 @@ from shipyard.engine.database import sqlite_file
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.engine.pg_backups import PgBackups
 from shipyard.engine.pg_copies import PgCopies
+from shipyard.engine.pg_dumps import PgDumps, is_dump
 from shipyard.engine.pitr import recoverable_range, replay
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
@@ -67,7 +68,8 @@ class BackupService:
         self.ctx = ctx
         self.storage_for = storage_for
         self.pg = PgBackups(self)  # the PostgreSQL engine's parts
-        self.pg_copies = PgCopies(self.pg)  # PostgreSQL into another environment
+        self.dumps = PgDumps(self)  # an external PostgreSQL server's (pg_dump)
+        self.pg_copies = PgCopies(self.pg)  # managed PostgreSQL into another environment
 
     def lock(self, env: str) -> threading.RLock:
         """Serialises one environment's backups and catalog writes across the engine."""
@@ -148,7 +150,8 @@ class BackupService:
                     done.append(f"{env}: deleted the half-written backup {backup_id}")
             if done:
                 self._save(env, catalog)
-        if self.ctx.manifest.database_for(env).engine == "postgres":
+        db = self.ctx.manifest.database_for(env)
+        if db.engine == "postgres" and db.managed:
             done += self.pg_copies.reconcile(env)  # a copy into or out of env that was killed
         return done
 
@@ -172,6 +175,8 @@ class BackupService:
         **fields: Any,
     ) -> BackupRecord:
         """Copy the database (``copy_into``, default an online snapshot), store and record it."""
+        if is_external(self.ctx.manifest.database_for(env)) and copy_into is None:
+            return self.dumps.create(env, kind, reason, **fields)
         if self.ctx.manifest.database_for(env).engine == "postgres" and copy_into is None:
             return self.pg.create(env, kind, reason, **fields)
         storage, key = self.storage(env), self.key()
@@ -239,6 +244,8 @@ class BackupService:
         """Restore into a scratch folder, check checksums and integrity, keep the result."""
         self._check_sqlite(env)
         record = self.catalog(env).find(backup_id)
+        if is_dump(record):
+            return self.dumps.verify(record)
         if record.engine == "postgres":
             return self.pg.verify(record)
         work = self.scratch(f"verify-{record.id}")
@@ -291,6 +298,12 @@ class BackupService:
         catalog = self.catalog(env)
         if to_time is None:
             return catalog.find(backup_id)
+        if is_external(self.ctx.manifest.database_for(env)):
+            raise BackupError(
+                f"{env}'s database is an external server, backed up with pg_dump: each backup restores "
+                "the moment it was taken, not a point in time",
+                "restore the dump taken nearest that time with --backup ID (`shipyard backup list`)",
+            )
         storage = self.storage(env)
         windows = []
         for record in reversed(catalog.records):
@@ -330,6 +343,13 @@ class BackupService:
                 f"{target_engine}: a restore copies between databases of the same engine",
                 f"give {target} the same database.engine as {env} in shipyard.yaml, or restore into {env}",
             )
+        external = [e for e in (env, target) if is_external(self.ctx.manifest.database_for(e))]
+        if external and target != env:
+            raise BackupError(
+                f"cannot restore {env}'s backups into {target}: {external[0]}'s database is an external "
+                "server, and restores into another environment are for managed PostgreSQL clusters only",
+                f"restore into {env} itself, or give both `managed: true`",
+            )
         record = self.pick(env, backup_id, to_time)
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
             done = self.restore_locked(
@@ -346,6 +366,8 @@ class BackupService:
         prepare: PrepareFn | None = None,
     ) -> dict[str, Any]:
         """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
+        if is_dump(record):
+            return self.dumps.restore_locked(record, target, step, to_time)
         if record.engine == "postgres" and target != record.env:
             return self.pg_copies.restore_locked(record, target, step, to_time, prepare)
         if record.engine == "postgres":

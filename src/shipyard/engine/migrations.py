@@ -1,4 +1,4 @@
-"""The app's migrations: inside a deployment, and by hand (``shipyard migrate status|up|down``).
+"""The app's migrations: inside a deployment, and by hand (``shipyard migrate status|plan|up|down``).
 
 In a deployment whose manifest names ``database.migrate.up``, two steps run after
 ``prepare`` and before the new instances start, under the deploy lock the deployment
@@ -7,7 +7,11 @@ holds: ``backup`` (a fresh pre-migrate backup, when the database exists) and ``m
 ``DATABASE_URL``). If the migration fails, the backup is restored (steps ``fetch``,
 ``safety-backup``, ``restore``) and the deployment stops with the old version serving. By
 hand, ``up``/``down`` run the serving release's command the same way, as a job recorded
-like a deployment (kind ``migrate``). Called by ``deploy.py``, the engine and the API.
+like a deployment (kind ``migrate``). ``plan`` runs a release's ``migrate.plan`` command (by
+default the newest release: what the next deployment would migrate with) against the
+environment's database, with no lock and no backup: the command itself promises not to
+change anything (Alembic's ``--sql`` does not even connect). Called by ``deploy.py``, the
+engine and the API.
 """
 
 from __future__ import annotations
@@ -77,6 +81,33 @@ class Migrations:
         result = self._run(env, release, spec.status, spec.timeout)
         return {"release": release.id, "code": result.code, "output": result.output}
 
+    def plan(self, env: str, release_id: str | None = None) -> dict[str, Any]:
+        """The SQL a release's pending migrations would run on ``env``, printed by ``migrate.plan``."""
+        spec = self._spec_or_error(env)
+        if spec.plan is None:
+            raise ConflictError(
+                f"{env} has no migration plan command",
+                "name it in shipyard.yaml: database.migrate.plan (e.g. `alembic upgrade head --sql`)",
+            )
+        release = self._newest(env) if release_id is None else self.ctx.store.release(release_id)
+        result = self._run(env, release, spec.plan, spec.timeout)
+        if not result.ok:
+            why = "timed out" if result.code is None else f"exited with {result.code}"
+            raise DeployError(
+                f"migration plan `{spec.plan}` of {release.id} {why}; its last output:\n{result.output}",
+                f"fix the command, or run it by hand in the release's folder {release.path}",
+            )
+        return {"release": release.id, "output": result.output}
+
+    def _newest(self, env: str) -> Release:
+        releases = self.ctx.store.releases()
+        if not releases:
+            raise ConflictError(
+                "no release is built yet, so there is no migration to plan",
+                f"build one with `shipyard deploy {env}`, or name one: --release RELEASE",
+            )
+        return releases[0]
+
     def run(self, env: str, direction: str, by: str) -> dict[str, Any]:
         if direction not in DIRECTIONS:
             raise NotFoundError(f"unknown migration direction {direction!r}", "use up or down")
@@ -129,11 +160,6 @@ class Migrations:
 
     def _backup(self, env: str, direction: str) -> tuple[BackupRecord | None, str]:
         if not database_exists(self.ctx, env):
-            external = self.ctx.manifest.database_for(env).url is not None
-            return None, (
-                f"{env}'s database is an external server: Shipyard does not back it up"
-                if external
-                else f"{env} has no database yet: nothing to back up"
-            )
+            return None, f"{env} has no database yet: nothing to back up"
         record = self.backups.create(env, "pre-migrate", f"before migrate {direction}")
         return record, f"backup {record.id} ({record.size} bytes) in {record.duration_s:.2f}s"

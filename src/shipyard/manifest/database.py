@@ -10,9 +10,18 @@ an external server given by URL. The connection URL reaches the app as ``DATABAS
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shipyard.core.cron import check_cron
 from shipyard.core.durations import parse_duration
@@ -38,6 +47,11 @@ class Migrate(Model):
     )
     status: str | None = Field(
         None, description="Shell command that prints the migration state (`shipyard migrate status`)."
+    )
+    plan: str | None = Field(
+        None,
+        description="Shell command that prints the SQL the pending migrations would run, without running "
+        "them (`shipyard migrate plan`), e.g. `alembic upgrade head --sql`.",
     )
     timeout: Duration = Field(300.0, gt=0, description="Longest a migration command may take.")
 
@@ -104,7 +118,10 @@ class Database(Model):
         False, description="PostgreSQL only: Shipyard creates and runs a local cluster for it."
     )
     url: str | None = Field(
-        None, description="PostgreSQL only: URL of an external server (`postgresql://...`)."
+        None,
+        description="PostgreSQL only: URL of an external server (`postgresql://...`); may hold "
+        "`#{NAME}#` tokens resolved from the environment's configuration or secrets, e.g. "
+        "`postgresql://app:#{DB_PASSWORD}#@db.internal:5432/app`.",
     )
     migrate: Migrate | None = Field(None, description="The app's migration commands.")
     backups: Backups = Field(default_factory=Backups, description="Backups of this database.")
@@ -142,6 +159,12 @@ class Database(Model):
                 )
             if self.url is not None and not re.match(r"^postgres(ql)?://", self.url):
                 raise ValueError(f"url must start with postgresql:// (got {self.url.split(':')[0]}:...)")
+            if self.url is not None and self.backups.continuous:
+                raise ValueError(
+                    "backups.continuous needs the WAL of the server, which an external server (url:) "
+                    "does not give Shipyard: remove continuous (external servers are backed up with "
+                    "pg_dump on schedule), or use `managed: true`"
+                )
         return self
 
 
@@ -156,3 +179,15 @@ def merge_database(base: Database, own: Database | None) -> Database:
         merged = {k: v for k, v in merged.items() if k not in ("file", "managed", "url")}
     merged.update({k: getattr(own, k) for k in own.model_fields_set})
     return Database.model_validate(merged)
+
+
+def check_environments(base: Database, own: Mapping[str, Database | None]) -> None:
+    """Each environment's merged database is valid (a rule may span the two levels, e.g. a
+    top-level ``continuous: true`` and an environment's external ``url``)."""
+    for env, database in own.items():
+        try:
+            merge_database(base, database)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            message = str(first.get("msg", exc)).removeprefix("Value error, ")
+            raise ValueError(f"environments.{env}.database: {message}") from None

@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from shipyard.core.durations import format_duration, parse_duration
 from shipyard.manifest.alerts import Alerts, Routing
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
-from shipyard.manifest.database import Database, merge_database
+from shipyard.manifest.database import Database, check_environments, merge_database
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
@@ -376,6 +376,7 @@ class Manifest(Model):
         check_path(self.promotion, self.environments)
         check_config(self)
         check_retention(self)
+        check_environments(self.database, {n: e.database for n, e in self.environments.items()})
         for rule_name, rule in self.alerts.rules.items():
             if unknown := [e for e in rule.environments if e not in self.environments]:
                 raise ValueError(f"alerts.rules.{rule_name}.environments: unknown environment {unknown[0]!r}")

@@ -62,8 +62,6 @@ class TokenBody(BaseModel):
     label: str = ""
 
 
-
-
 def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     app = FastAPI(title="Shipyard control plane", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.engine = engine

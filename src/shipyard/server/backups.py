@@ -86,6 +86,11 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
         access.read(who, env)
         return engine.migrations.status(env)
 
+    @app.get("/api/migrations/{env}/plan")
+    def migration_plan(env: str, who: Who, release: str | None = None) -> dict[str, Any]:
+        access.read(who, env)
+        return engine.migrations.plan(env, release)
+
     @app.post("/api/migrations/{env}/{direction}")
     def migrate(env: str, direction: str, request: Request, who: Who) -> dict[str, Any]:
         done = act(

@@ -1,0 +1,225 @@
+"""Backups of an external PostgreSQL server (``database.url``): logical dumps.
+
+Shipyard has no access to such a server's files or WAL, so a backup is ``pg_dump -Fc``
+streamed through the backup pipeline (zstd, AES-GCM, SHA-256) into one object, catalogued
+like every backup: engine ``postgres``, its object's role ``dump`` (``is_dump``), and no
+point-in-time window: it restores the moment ``pg_dump`` started (its snapshot is taken as
+it connects), so ``recoverable_from == recoverable_to``. The url's ``#{NAME}#`` tokens are
+resolved at each use with one audited read of the vault (``engine/database.server_url``).
+
+``restore_locked`` fetches the dump (checksums checked) and lists it, takes a safety dump of
+the server, then ``pg_restore --clean --if-exists --no-owner --single-transaction``: a
+failure leaves the server as it was. ``verify`` loads the dump into a scratch cluster made
+with ``initdb`` on a free 127.0.0.1 port (stopped and removed after), counts its tables and
+runs ``pg_amcheck``; ``sweep`` stops a scratch cluster that a killed control plane left
+running. Called by ``engine/backups.py`` for external servers, ``sweep`` by the scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.backups import BackupRecord, ObjectEntry, Verification, new_backup_id, object_name
+from shipyard.core.dburl import mask_url, split_url, uses_tokens
+from shipyard.core.postgres import hba, server_settings
+from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_stream
+from shipyard.drivers.pg_dump import PgDump, Server
+from shipyard.drivers.postgres import Conn, Postgres
+from shipyard.drivers.supervisor import free_port
+from shipyard.engine.database import server_url
+from shipyard.errors import BackupError, DatabaseError, ShipyardError
+
+if TYPE_CHECKING:
+    from shipyard.engine.backups import BackupService, StepFn
+
+DUMP = "dump.pgc.zst.enc"
+MANIFEST = "manifest.json"
+ROLE = "dump"
+VERIFY_DB = "verify"
+TABLES = (
+    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+)
+
+
+def is_dump(record: BackupRecord) -> bool:
+    """A logical dump of an external server (not a base backup)."""
+    return any(o.role == ROLE for o in record.objects)
+
+
+class PgDumps:
+    def __init__(self, service: BackupService, pg: Postgres | None = None) -> None:
+        self.service = service
+        self.pg = pg or Postgres()
+        self.tools = PgDump(self.pg)
+
+    def server(self, env: str, purpose: str) -> Server:
+        """How the programs reach ``env``'s server now (the vault read only if the url needs it)."""
+        ctx = self.service.ctx
+        template = ctx.manifest.database_for(env).url or ""
+        values = ctx.secrets.values(env, purpose) if uses_tokens(template) else {}
+        full = server_url(ctx, env, values)
+        url, password = split_url(full)
+        return Server(url, password, mask_url(full))
+
+    # create ---------------------------------------------------------------------------------
+    def create(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
+        """A dump of ``env``'s server, stored and catalogued (the caller holds the lock)."""
+        service = self.service
+        storage, key = service.storage(env), service.key()
+        level = service.ctx.manifest.database_for(env).backups.compression_level
+        backup_id, started = new_backup_id(), time.time()
+        names = [object_name(env, backup_id, DUMP), object_name(env, backup_id, MANIFEST)]
+        base = BackupRecord(backup_id, env, "postgres", kind, "failed", started, started, reason=reason)
+        try:
+            server = self.server(env, f"backup {backup_id} of {env}")
+            stored = self.tools.dump(
+                server, lambda out: store_stream(storage, key, out, names[0], level), f"backup of {env}"
+            )
+            record = replace(
+                base,
+                status="complete",
+                finished_at=time.time(),
+                source_bytes=stored.plain_bytes,
+                size=stored.stored_bytes,
+                checksum=stored.stored_sha256,
+                recoverable_from=started,
+                recoverable_to=started,
+                key_id=key.id,
+                objects=(ObjectEntry(role=ROLE, **asdict(stored)),),
+                **fields,
+            )
+            storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
+            service._save(env, service.catalog(env).with_record(record))
+            return record
+        except ShipyardError as exc:
+            for name in names:
+                storage.delete(name)
+            service._record_failure(env, replace(base, finished_at=time.time(), error=exc.message))
+            raise
+
+    # fetch ----------------------------------------------------------------------------------
+    def fetch(self, record: BackupRecord, work: Path) -> Path:
+        """The dump as a local file, both checksums verified."""
+        service = self.service
+        key = service.key()
+        if record.key_id and record.key_id != key.id:
+            raise BackupError(
+                f"backup {record.id} was encrypted with backup key {record.key_id}; "
+                f"the key in use ({key.source}) is {key.id}",
+                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
+            )
+        entry = next(o for o in record.objects if o.role == ROLE)
+        target = work / "dump.pgc"
+        fields = {k: v for k, v in asdict(entry).items() if k != "role"}
+        fetch_file(service.storage(record.env), key, StoredFile(**fields), target)
+        return target
+
+    # a scratch cluster ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def scratch_cluster(self, work: Path) -> Iterator[Conn]:
+        """An empty local cluster in ``work``/pg on a free port; stopped and removed after."""
+        folder = work / "pg"
+        folder.mkdir(mode=0o711)
+        for passed in (folder, work, work.parent):  # the server's OS user passes through to data/
+            passed.chmod(0o711)
+        self.pg.check_reachable(folder)
+        port, password = free_port(), secrets.token_urlsafe(24)
+        pgdata = folder / "data"
+        try:
+            self.pg.initdb(pgdata, password)
+            with open(pgdata / "postgresql.conf", "a") as fh:
+                lines = [*server_settings(port), "fsync = off", "full_page_writes = off"]  # scratch only
+                fh.write("\n# Shipyard scratch\n" + "\n".join(lines) + "\n")
+            (pgdata / "pg_hba.conf").write_text(hba())
+            self.pg.give_to_server(pgdata)
+            self.pg.start(pgdata, folder / "server.log")
+            yield Conn(port, "postgres", password)
+        finally:
+            self.pg.stop(pgdata, "immediate")
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def sweep(self) -> list[str]:
+        """At control-plane start: stop the scratch clusters a killed verify left running under
+        ``<home>/tmp`` (the scheduler then removes the folder)."""
+        done = []
+        for pgdata in sorted((self.service.ctx.paths.home.resolve() / "tmp").glob("*/pg/data")):
+            if not (pgdata / "postmaster.pid").exists():
+                continue
+            try:
+                self.pg.stop(pgdata, "immediate")
+                done.append(f"stopped the scratch cluster of {pgdata.parent.parent.name} left by a crash")
+            except DatabaseError as exc:
+                done.append(f"the scratch cluster in {pgdata} did not stop: {exc.message}")
+        return done
+
+    # verify ---------------------------------------------------------------------------------
+    def verify(self, record: BackupRecord) -> BackupRecord:
+        """Load the dump into a scratch cluster, check it, record the result and the time."""
+        service = self.service
+        started = time.monotonic()
+        work = service.scratch(f"verify-{record.id}")
+        try:
+            archive = self.fetch(record, work)
+            with self.scratch_cluster(work) as conn:
+                self.pg.sql(conn, f"CREATE DATABASE {VERIFY_DB}")
+                self.tools.restore_local(conn, VERIFY_DB, archive, f"pg_restore of {record.id}")
+                tables = self.pg.sql(conn, TABLES, VERIFY_DB)
+                self.pg.amcheck(conn)
+            ok, detail = True, f"checksums, pg_restore and pg_amcheck ok ({tables} tables)"
+        except BackupError as exc:
+            ok, detail = False, exc.message
+        finally:
+            took = time.monotonic() - started
+            shutil.rmtree(work, ignore_errors=True)
+        return service.update(
+            record.env, record.id, verification=Verification(time.time(), ok, round(took, 3), detail)
+        )
+
+    # restore --------------------------------------------------------------------------------
+    def restore_locked(
+        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None
+    ) -> dict[str, Any]:
+        """Put the dump back into ``target``'s server; the caller holds the deploy lock."""
+        if to_time is not None:
+            raise BackupError(
+                f"backup {record.id} is a dump of an external server: it restores the moment it was "
+                "taken, not a point in time",
+                "restore it without --to-time, or pick the dump nearest the time (`shipyard backup list`)",
+            )
+        service = self.service
+        work = service.scratch(f"restore-{record.id}")
+        try:
+
+            def fetch() -> tuple[Path, str]:
+                archive = self.fetch(record, work)
+                count = self.tools.entries(archive)
+                return archive, f"{record.id}: checksums ok, {count} entries in the dump"
+
+            archive = step("fetch", fetch)
+
+            def safety() -> tuple[str, str]:
+                with service.lock(target):
+                    kept = self.create(target, "pre-restore", f"before restoring {record.id}")
+                return kept.id, f"safety backup {kept.id} of {target}"
+
+            safety_id = step("safety-backup", safety)
+
+            def load() -> tuple[None, str]:
+                started = time.monotonic()
+                server = self.server(target, f"restore of {record.id} into {target}")
+                self.tools.restore(server, archive, f"pg_restore of {record.id}")
+                return None, f"{target}'s server holds {record.id} ({time.monotonic() - started:.2f}s)"
+
+            step("restore", load)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": None}
