@@ -29,6 +29,7 @@ Value = str | int | float | bytes | None
 TEXT_RULES = ("fake_name", "fake_email", "fake_phone", "hash")
 SKIPPED_TABLES = ("shipyard_drill",)  # Shipyard's own drill markers: no personal data
 FAKE_DOMAIN = "example.com"  # reserved for examples (RFC 2606): never a real mailbox
+LONGEST = {"hash": 64, "fake_email": 32}  # characters at most (28-32 for an email), known up front
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
 
@@ -40,6 +41,7 @@ class Column:
     declared: str = ""  # the type as the schema declares it, for messages
     notnull: bool = False
     primary_key: bool = False
+    max_length: int | None = None  # characters a value may have (PostgreSQL's varchar(n), char(n))
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,12 @@ def rule_problem(rule: str | Fixed, column: Column, table: str) -> str | None:
         return (
             f"{name} writes text, but {where} is {column.declared or column.kind}: "
             "use keep, null or fixed: VALUE"
+        )
+    longest = LONGEST.get(name)
+    if longest is not None and column.max_length is not None and column.max_length < longest:
+        return (
+            f"{name} writes up to {longest} characters, but {where} is {column.declared}: "
+            "use null or fixed: VALUE, or widen the column"
         )
     if name == "null" and (column.notnull or column.primary_key):
         what = "the primary key" if column.primary_key else "NOT NULL"

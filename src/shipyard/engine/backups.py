@@ -44,6 +44,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.database import sqlite_file
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.engine.pg_backups import PgBackups
+from shipyard.engine.pg_copies import PgCopies
 from shipyard.engine.pg_dumps import PgDumps, is_dump
 from shipyard.engine.pitr import recoverable_range, replay
 from shipyard.engine.verify_queries import with_queries
@@ -55,11 +56,12 @@ MANIFEST = "manifest.json"
 
 
 class PrepareFn(Protocol):
-    """Turns a fetched, verified copy into the copy restored (``engine/masking.py``)."""
+    """Turns a fetched, verified copy into the copy restored (``engine/masking.py``): the
+    copy is a file for SQLite, the scratch cluster's ``Conn`` for PostgreSQL."""
 
     step: str
 
-    def __call__(self, copy: Path, work: Path) -> tuple[Path, str]: ...
+    def __call__(self, copy: Any, work: Path) -> tuple[Any, str]: ...
 
 
 class BackupService:
@@ -70,6 +72,7 @@ class BackupService:
         self.storage_for = storage_for
         self.pg = PgBackups(self)  # the PostgreSQL engine's parts
         self.dumps = PgDumps(self)  # an external PostgreSQL server's (pg_dump)
+        self.pg_copies = PgCopies(self.pg)  # managed PostgreSQL into another environment
 
     def lock(self, env: str) -> threading.RLock:
         """Serialises one environment's backups and catalog writes across the engine."""
@@ -150,6 +153,9 @@ class BackupService:
                     done.append(f"{env}: deleted the half-written backup {backup_id}")
             if done:
                 self._save(env, catalog)
+        db = self.ctx.manifest.database_for(env)
+        if db.engine == "postgres" and db.managed:
+            done += self.pg_copies.reconcile(env)  # a copy into or out of env that was killed
         return done
 
     def _save(self, env: str, catalog: Catalog) -> None:
@@ -338,12 +344,19 @@ class BackupService:
         target = target or env
         self._check_sqlite(env)
         self._check_sqlite(target)
-        engines = {self.ctx.manifest.database_for(e).engine for e in (env, target)}
-        if "postgres" in engines and target != env:
+        source_engine, target_engine = (self.ctx.manifest.database_for(e).engine for e in (env, target))
+        if source_engine != target_engine:
             raise BackupError(
-                f"cannot restore {env}'s backups into {target}: PostgreSQL backups restore into "
-                "their own environment only in this version",
-                f"restore into {env}, or `shipyard backup verify {env}` to try one on a scratch cluster",
+                f"cannot restore {env}'s {source_engine} backups into {target}, whose database is "
+                f"{target_engine}: a restore copies between databases of the same engine",
+                f"give {target} the same database.engine as {env} in shipyard.yaml, or restore into {env}",
+            )
+        external = [e for e in (env, target) if is_external(self.ctx.manifest.database_for(e))]
+        if external and target != env:
+            raise BackupError(
+                f"cannot restore {env}'s backups into {target}: {external[0]}'s database is an external "
+                "server, and restores into another environment are for managed PostgreSQL clusters only",
+                f"restore into {env} itself, or give both `managed: true`",
             )
         record = self.pick(env, backup_id, to_time)
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
@@ -363,6 +376,8 @@ class BackupService:
         """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
         if is_dump(record):
             return self.dumps.restore_locked(record, target, step, to_time)
+        if record.engine == "postgres" and target != record.env:
+            return self.pg_copies.restore_locked(record, target, step, to_time, prepare)
         if record.engine == "postgres":
             return self.pg.restore_locked(record, target, step, to_time)
         ctx = self.ctx

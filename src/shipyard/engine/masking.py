@@ -7,37 +7,42 @@ source environment's ``database.masking`` rules against it (``core.masking.plan_
 a rule naming an unknown table or column stops the job there), rewrites the masked
 columns, and writes the result into a fresh file (``VACUUM INTO``) so no freed page of the
 scratch copy, which still holds the originals, reaches the target. The engine-specific
-part is ``SqliteMasker``; a PostgreSQL masker plugs in with the same three methods. Called
+part is ``SqliteMasker``; ``PgMasker`` masks the scratch cluster a PostgreSQL backup was
+recovered into, before ``engine/pg_copies.py`` copies it logically into the target. Called
 by the API (``server/backups.py``) through the engine.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from shipyard.core.masking import Column, MaskPlan, masking_key, plan_masking
-from shipyard.drivers import sqlite_mask
+from shipyard.drivers import pg_mask, sqlite_mask
+from shipyard.drivers.postgres import Conn, Postgres
 from shipyard.drivers.sqlite_backup import integrity
 from shipyard.engine.backups import BackupService
 from shipyard.errors import BackupError, ConflictError, ManifestError, NotFoundError
 
+U = TypeVar("U")  # the unit an engine masks: a file (SQLite), a connection (PostgreSQL)
 
-class Masker(Protocol):
-    """What an engine provides to mask a scratch copy (a file for SQLite)."""
 
-    def schema(self, copy: Path) -> dict[str, tuple[Column, ...]]: ...
+class Masker(Protocol[U]):
+    """What an engine provides to mask a scratch copy ``U``: a file for SQLite, the scratch
+    cluster's connection for PostgreSQL. ``work`` is the job's private scratch folder."""
 
-    def apply(self, copy: Path, plan: MaskPlan, key: bytes) -> int: ...
+    def schema(self, copy: U) -> dict[str, tuple[Column, ...]]: ...
 
-    def finish(self, copy: Path, work: Path) -> Path: ...
+    def apply(self, copy: U, plan: MaskPlan, key: bytes, work: Path) -> int: ...
+
+    def finish(self, copy: U, work: Path) -> U: ...
 
 
 class SqliteMasker:
     def schema(self, copy: Path) -> dict[str, tuple[Column, ...]]:
         return sqlite_mask.read_schema(copy)
 
-    def apply(self, copy: Path, plan: MaskPlan, key: bytes) -> int:
+    def apply(self, copy: Path, plan: MaskPlan, key: bytes, work: Path) -> int:
         return sqlite_mask.apply_plan(copy, plan, key)
 
     def finish(self, copy: Path, work: Path) -> Path:
@@ -52,19 +57,39 @@ class SqliteMasker:
         return clean
 
 
-class MaskStep:
+class PgMasker:
+    """Masks the scratch cluster a backup was recovered into (``drivers/pg_mask.py``), in
+    place: the logical copy into the target (``engine/pg_copies.py``) leaves its freed pages
+    behind, so there is nothing to rewrite."""
+
+    def __init__(self, pg: Postgres) -> None:
+        self.pg = pg
+        self.found = pg_mask.PgSchema()
+
+    def schema(self, copy: Conn) -> dict[str, tuple[Column, ...]]:
+        self.found = pg_mask.read_schema(self.pg, copy)
+        return self.found.tables
+
+    def apply(self, copy: Conn, plan: MaskPlan, key: bytes, work: Path) -> int:
+        return pg_mask.apply_plan(self.pg, copy, self.found, plan, key, work)
+
+    def finish(self, copy: Conn, work: Path) -> Conn:
+        return copy
+
+
+class MaskStep(Generic[U]):
     """The ``mask`` step of a restore: check the rules, mask, rewrite clean."""
 
     step = "mask"
 
-    def __init__(self, masker: Masker, rules: Any, unlisted: str, where: str, key: bytes) -> None:
+    def __init__(self, masker: Masker[U], rules: Any, unlisted: str, where: str, key: bytes) -> None:
         self.masker, self.rules, self.unlisted, self.where, self.key = masker, rules, unlisted, where, key
         self.plan: MaskPlan | None = None
         self.rows = 0
 
-    def __call__(self, copy: Path, work: Path) -> tuple[Path, str]:
+    def __call__(self, copy: U, work: Path) -> tuple[U, str]:
         self.plan = plan_masking(self.rules, self.masker.schema(copy), self.unlisted, self.where)
-        self.rows = self.masker.apply(copy, self.plan, self.key)
+        self.rows = self.masker.apply(copy, self.plan, self.key, work)
         clean = self.masker.finish(copy, work)
         columns = len(self.plan.actions)
         kept = f"; kept without a rule: {', '.join(self.plan.unlisted)}" if self.plan.unlisted else ""
@@ -104,11 +129,14 @@ class MaskedCopies:
                 f"{ctx.paths.manifest}: {where} is empty: --mask has no rules to apply",
                 "declare the rules, e.g. database.masking: {users: {email: fake_email, name: fake_name}}",
             )
-        if db.engine != "sqlite":
-            raise BackupError(f"masked copies of {db.engine} databases are not supported yet", "use SQLite")
-        step = MaskStep(
-            SqliteMasker(), db.masking, db.masking_unlisted, where, masking_key(self.backups.key().key)
-        )
+        key = masking_key(self.backups.key().key)
+        step: MaskStep[Path] | MaskStep[Conn]
+        if db.engine == "postgres":
+            step = MaskStep(
+                PgMasker(self.backups.pg.clusters.pg), db.masking, db.masking_unlisted, where, key
+            )
+        else:
+            step = MaskStep(SqliteMasker(), db.masking, db.masking_unlisted, where, key)
         done = self.backups.restore(env, by, backup_id, target, to_time, prepare=step)
         plan = step.plan
         return {
