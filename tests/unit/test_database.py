@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.core.database import database_url, is_external, sqlite_path, unsupported_reason
+from shipyard.core.database import database_url, is_external, sqlite_path
 from shipyard.errors import ManifestError
 from shipyard.manifest.loader import parse_manifest
 
@@ -34,7 +34,7 @@ def test_default_is_sqlite_in_the_data_folder(tmp_path: Path) -> None:
     assert (db.engine, db.migrate) == ("sqlite", None)
     assert sqlite_path(db, tmp_path) == tmp_path / "app.db"
     assert database_url(db, tmp_path) == f"sqlite:///{tmp_path.resolve()}/app.db"
-    assert unsupported_reason(db) is None
+    assert not is_external(db)
 
 
 def test_environment_overrides_the_keys_it_sets() -> None:

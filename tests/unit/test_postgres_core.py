@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.core.database import is_external, unsupported_reason
+from shipyard.core.database import is_external
 from shipyard.core.postgres import (
     Cluster,
     app_url,
@@ -93,8 +93,7 @@ def test_slot_name(env: str, slot: str) -> None:
     assert slot_name(env) == slot
 
 
-def test_managed_and_external_postgres_are_both_backed_up() -> None:
-    assert unsupported_reason(Database(engine="postgres", managed=True)) is None
-    external = Database(engine="postgres", url="postgresql://db/app")
-    assert unsupported_reason(external) is None and is_external(external)
+def test_a_server_given_by_url_is_external() -> None:
+    assert is_external(Database(engine="postgres", url="postgresql://db/app"))
     assert not is_external(Database(engine="postgres", managed=True))
+    assert not is_external(Database())

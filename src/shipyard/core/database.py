@@ -32,11 +32,3 @@ def database_url(db: Database, data_dir: Path) -> str:
 def is_external(db: Database) -> bool:
     """A PostgreSQL server Shipyard does not run, given by ``url`` (backed up with pg_dump)."""
     return db.engine == "postgres" and not db.managed
-
-
-def unsupported_reason(db: Database) -> str | None:
-    """Why this Shipyard cannot back up ``db`` (the app still uses it), or None when it can.
-
-    Every engine is backed up now: SQLite and a managed PostgreSQL physically, an external
-    server logically (``pg_dump``); kept for callers that ask."""
-    return None

@@ -32,7 +32,7 @@ from shipyard.core.backups import (
     new_backup_id,
     object_name,
 )
-from shipyard.core.database import is_external, unsupported_reason
+from shipyard.core.database import is_external
 from shipyard.core.retention import Decision, Policy, plan_retention
 from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
@@ -92,13 +92,10 @@ class BackupService:
         path.mkdir(parents=True)
         return path
 
-    def _check_sqlite(self, env: str) -> None:
+    def _check_env(self, env: str) -> None:
         if env not in self.ctx.manifest.environments:
             known = ", ".join(sorted(self.ctx.manifest.environments))
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
-        reason = unsupported_reason(self.ctx.manifest.database_for(env))
-        if reason is not None:
-            raise BackupError(f"cannot back up {env}: {reason}", "use `managed: true` for PostgreSQL backups")
 
     def age(self, env: str, now: float) -> float | None:
         """Seconds since the newest moment a good backup of ``env`` can restore; None if none."""
@@ -163,7 +160,7 @@ class BackupService:
 
     # create ---------------------------------------------------------------------------------
     def create(self, env: str, kind: str = "manual", reason: str = "") -> BackupRecord:
-        self._check_sqlite(env)
+        self._check_env(env)
         with self.lock(env):
             record = self._create(env, kind, reason)
             self.apply_retention(env)
@@ -245,7 +242,7 @@ class BackupService:
     # verify ---------------------------------------------------------------------------------
     def verify(self, env: str, backup_id: str | None = None) -> BackupRecord:
         """Restore into a scratch folder, check checksums and integrity, keep the result."""
-        self._check_sqlite(env)
+        self._check_env(env)
         record = self.catalog(env).find(backup_id)
         if is_dump(record):
             return self.dumps.verify(record)
@@ -342,8 +339,8 @@ class BackupService:
         target's deploy lock, after a safety backup of the target. ``prepare`` (masking) turns
         the verified copy into the one restored, before anything of the target is touched."""
         target = target or env
-        self._check_sqlite(env)
-        self._check_sqlite(target)
+        self._check_env(env)
+        self._check_env(target)
         source_engine, target_engine = (self.ctx.manifest.database_for(e).engine for e in (env, target))
         if source_engine != target_engine:
             raise BackupError(
@@ -421,7 +418,7 @@ class BackupService:
 
     def list_with_windows(self, env: str) -> list[dict[str, Any]]:
         """The catalog, newest first; a continuous backup's window is read from its segments."""
-        self._check_sqlite(env)
+        self._check_env(env)
         storage = self.storage(env)
         rows = []
         for record in reversed(self.catalog(env).records):
