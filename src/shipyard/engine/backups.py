@@ -18,8 +18,8 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,6 +53,24 @@ from shipyard.errors import BackupError, NotFoundError, ShipyardError
 SNAPSHOT = "db.sqlite.zst.enc"
 StepFn = Callable[[str, Callable[[], tuple[Any, str]]], Any]
 MANIFEST = "manifest.json"
+
+
+@dataclass
+class NewBackup:
+    """A backup being written (``BackupService.new_backup``): its record so far, where it goes,
+    and the names of the objects it has stored, deleted again if it fails."""
+
+    base: BackupRecord
+    storage: BackupStorage
+    key: BackupKey
+    level: int
+    names: list[str] = field(default_factory=list)
+
+    def name(self, leaf: str) -> str:
+        """The storage name of one of this backup's objects (registered for clean-up)."""
+        name = object_name(self.base.env, self.base.id, leaf)
+        self.names.append(name)
+        return name
 
 
 class PrepareFn(Protocol):
@@ -179,42 +197,66 @@ class BackupService:
             return self.dumps.create(env, kind, reason, **fields)
         if self.ctx.manifest.database_for(env).engine == "postgres" and copy_into is None:
             return self.pg.create(env, kind, reason, **fields)
-        storage, key = self.storage(env), self.key()
+        with self.new_backup(env, "sqlite", kind, reason) as new:
+            work = self.scratch(new.base.id)
+            try:
+                copy = work / "db.sqlite"
+                if copy_into is None:
+                    snapshot(sqlite_file(self.ctx, env), copy)
+                else:
+                    copy_into(copy)
+                stored = store_file(new.storage, new.key, copy, new.name(SNAPSHOT), new.level)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            return self.commit(new, stored, "snapshot", **fields)
+
+    @contextlib.contextmanager
+    def new_backup(self, env: str, engine: str, kind: str, reason: str) -> Iterator[NewBackup]:
+        """A backup being written, for every engine: the objects it names (``NewBackup.name``)
+        are deleted and the attempt is recorded as failed if anything in the block fails, so a
+        failed backup never leaves half an object or touches an earlier one."""
+        started = time.time()
+        base = BackupRecord(new_backup_id(), env, engine, kind, "failed", started, started, reason=reason)
         level = self.ctx.manifest.database_for(env).backups.compression_level
-        backup_id, started = new_backup_id(), time.time()
-        work = self.scratch(backup_id)
-        names = [object_name(env, backup_id, SNAPSHOT), object_name(env, backup_id, MANIFEST)]
-        base = BackupRecord(backup_id, env, "sqlite", kind, "failed", started, started, reason=reason)
+        new = NewBackup(base, self.storage(env), self.key(), level)
         try:
-            copy = work / "db.sqlite"
-            if copy_into is None:
-                snapshot(sqlite_file(self.ctx, env), copy)
-            else:
-                copy_into(copy)
-            stored = store_file(storage, key, copy, names[0], level)
-            record = replace(
-                base,
-                status="complete",
-                finished_at=time.time(),
-                source_bytes=stored.plain_bytes,
-                size=stored.stored_bytes,
-                checksum=stored.stored_sha256,
-                recoverable_from=started,
-                recoverable_to=started,
-                key_id=key.id,
-                objects=(ObjectEntry(role="snapshot", **asdict(stored)),),
-                **fields,
-            )
-            storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
-            self._save(env, self.catalog(env).with_record(record))
-            return record
+            yield new
         except ShipyardError as exc:
-            for name in names:
-                storage.delete(name)
+            for name in new.names:
+                new.storage.delete(name)
             self._record_failure(env, replace(base, finished_at=time.time(), error=exc.message))
             raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+
+    def commit(self, new: NewBackup, stored: StoredFile, role: str, **fields: Any) -> BackupRecord:
+        """Record a backup whose object is stored: its manifest beside it, then its catalog entry.
+        It restores the moment it started unless ``fields`` say otherwise."""
+        base = new.base
+        record = replace(
+            base,
+            status="complete",
+            finished_at=time.time(),
+            source_bytes=stored.plain_bytes,
+            size=stored.stored_bytes,
+            checksum=stored.stored_sha256,
+            key_id=new.key.id,
+            objects=(ObjectEntry(role=role, **asdict(stored)),),
+            **{"recoverable_from": base.started_at, "recoverable_to": base.started_at, **fields},
+        )
+        manifest = json.dumps(record.to_json(), sort_keys=True).encode()
+        new.storage.put(new.name(MANIFEST), [manifest])
+        self._save(base.env, self.catalog(base.env).with_record(record))
+        return record
+
+    def checked_key(self, record: BackupRecord) -> BackupKey:
+        """The backup key, if it is the one ``record`` was encrypted with."""
+        key = self.key()
+        if record.key_id and record.key_id != key.id:
+            raise BackupError(
+                f"backup {record.id} was encrypted with backup key {record.key_id}; "
+                f"the key in use ({key.source}) is {key.id}",
+                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
+            )
+        return key
 
     def _record_failure(self, env: str, record: BackupRecord) -> None:
         # if the storage refuses even the catalog (disk full), the caller still reports the cause
@@ -281,13 +323,7 @@ class BackupService:
             return changed
 
     def _fetch(self, record: BackupRecord, work: Path, to_time: float | None = None) -> Path:
-        key = self.key()
-        if record.key_id and record.key_id != key.id:
-            raise BackupError(
-                f"backup {record.id} was encrypted with backup key {record.key_id}; "
-                f"the key in use ({key.source}) is {key.id}",
-                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
-            )
+        key = self.checked_key(record)
         entry = next(o for o in record.objects if o.role == "snapshot")
         target = work / "db.sqlite"
         fields = {k: v for k, v in asdict(entry).items() if k != "role"}

@@ -25,7 +25,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.backups import BackupRecord, ObjectEntry, Verification, new_backup_id, object_name
+from shipyard.core.backups import BackupRecord, Verification, object_name
 from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
 from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_bytes, store_stream
@@ -61,37 +61,15 @@ class PgBackups:
     def create(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
         """A base backup of ``env``'s running cluster, stored and catalogued (caller holds the lock)."""
         service = self.service
-        storage, key = service.storage(env), service.key()
-        level = service.ctx.manifest.database_for(env).backups.compression_level
-        backup_id, started = new_backup_id(), time.time()
-        names = [object_name(env, backup_id, leaf) for leaf in (BASE, MANIFEST, CLUSTER)]
-        base = BackupRecord(backup_id, env, "postgres", kind, "failed", started, started, reason=reason)
-        try:
-            stored = self._stream_base(env, storage, key, names[0], level)
+        with service.new_backup(env, "postgres", kind, reason) as new:
+            stored = self._stream_base(env, new.storage, new.key, new.name(BASE), new.level)
             cluster = self.clusters.cluster(env)
             if cluster is not None:  # its port and passwords, for a restore onto a lost machine
-                store_bytes(storage, key, json.dumps(cluster.__dict__).encode(), names[2])
-            record = replace(
-                base,
-                status="complete",
-                finished_at=time.time(),
-                source_bytes=stored.plain_bytes,
-                size=stored.stored_bytes,
-                checksum=stored.stored_sha256,
-                recoverable_from=time.time(),  # consistent once the backup's own WAL is replayed
-                recoverable_to=time.time(),
-                key_id=key.id,
-                objects=(ObjectEntry(role="base", **asdict(stored)),),
-                **fields,
+                store_bytes(new.storage, new.key, json.dumps(cluster.__dict__).encode(), new.name(CLUSTER))
+            consistent = time.time()  # once the backup's own WAL is replayed
+            return service.commit(
+                new, stored, "base", recoverable_from=consistent, recoverable_to=consistent, **fields
             )
-            storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
-            service._save(env, service.catalog(env).with_record(record))
-            return record
-        except ShipyardError as exc:
-            for name in names:
-                storage.delete(name)
-            service._record_failure(env, replace(base, finished_at=time.time(), error=exc.message))
-            raise
 
     def _stream_base(self, env: str, storage: Any, key: Any, name: str, level: int) -> StoredFile:
         pg = self.clusters.pg
@@ -132,13 +110,7 @@ class PgBackups:
     def fetch(self, record: BackupRecord, work: Path, to_time: float | None, port: int | None) -> Path:
         """Unpack ``record`` into ``work``/data with its WAL and recovery settings; checked."""
         service, pg = self.service, self.clusters.pg
-        key = service.key()
-        if record.key_id and record.key_id != key.id:
-            raise BackupError(
-                f"backup {record.id} was encrypted with backup key {record.key_id}; "
-                f"the key in use ({key.source}) is {key.id}",
-                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
-            )
+        key = service.checked_key(record)
         storage = service.storage(record.env)
         data, wal = work / "data", work / "wal"
         data.mkdir(parents=True, mode=0o700)

@@ -19,7 +19,6 @@ running. Called by ``engine/backups.py`` for external servers, ``sweep`` by the 
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import shutil
 import time
@@ -28,7 +27,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.backups import BackupRecord, ObjectEntry, Verification, new_backup_id, object_name
+from shipyard.core.backups import BackupRecord, Verification
 from shipyard.core.dburl import mask_url, split_url, uses_tokens
 from shipyard.core.postgres import hba, server_settings
 from shipyard.core.verify_queries import QueryCheck
@@ -39,7 +38,7 @@ from shipyard.drivers.postgres import Conn, Postgres
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.database import server_url
 from shipyard.engine.verify_queries import with_queries
-from shipyard.errors import BackupError, DatabaseError, ShipyardError
+from shipyard.errors import BackupError, DatabaseError
 
 if TYPE_CHECKING:
     from shipyard.engine.backups import BackupService, StepFn
@@ -78,49 +77,21 @@ class PgDumps:
     def create(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
         """A dump of ``env``'s server, stored and catalogued (the caller holds the lock)."""
         service = self.service
-        storage, key = service.storage(env), service.key()
-        level = service.ctx.manifest.database_for(env).backups.compression_level
-        backup_id, started = new_backup_id(), time.time()
-        names = [object_name(env, backup_id, DUMP), object_name(env, backup_id, MANIFEST)]
-        base = BackupRecord(backup_id, env, "postgres", kind, "failed", started, started, reason=reason)
-        try:
-            server = self.server(env, f"backup {backup_id} of {env}")
+        with service.new_backup(env, "postgres", kind, reason) as new:
+            server = self.server(env, f"backup {new.base.id} of {env}")
+            name = new.name(DUMP)
             stored = self.tools.dump(
-                server, lambda out: store_stream(storage, key, out, names[0], level), f"backup of {env}"
+                server,
+                lambda out: store_stream(new.storage, new.key, out, name, new.level),
+                f"backup of {env}",
             )
-            record = replace(
-                base,
-                status="complete",
-                finished_at=time.time(),
-                source_bytes=stored.plain_bytes,
-                size=stored.stored_bytes,
-                checksum=stored.stored_sha256,
-                recoverable_from=started,
-                recoverable_to=started,
-                key_id=key.id,
-                objects=(ObjectEntry(role=ROLE, **asdict(stored)),),
-                **fields,
-            )
-            storage.put(names[1], [json.dumps(record.to_json(), sort_keys=True).encode()])
-            service._save(env, service.catalog(env).with_record(record))
-            return record
-        except ShipyardError as exc:
-            for name in names:
-                storage.delete(name)
-            service._record_failure(env, replace(base, finished_at=time.time(), error=exc.message))
-            raise
+            return service.commit(new, stored, ROLE, **fields)
 
     # fetch ----------------------------------------------------------------------------------
     def fetch(self, record: BackupRecord, work: Path) -> Path:
         """The dump as a local file, both checksums verified."""
         service = self.service
-        key = service.key()
-        if record.key_id and record.key_id != key.id:
-            raise BackupError(
-                f"backup {record.id} was encrypted with backup key {record.key_id}; "
-                f"the key in use ({key.source}) is {key.id}",
-                "set SHIPYARD_BACKUP_KEY to the key the backup was made with",
-            )
+        key = service.checked_key(record)
         entry = next(o for o in record.objects if o.role == ROLE)
         target = work / "dump.pgc"
         fields = {k: v for k, v in asdict(entry).items() if k != "role"}
