@@ -117,22 +117,13 @@ class PgDump:
     def _run(
         self, argv: list[str], env: dict[str, str], what: str, timeout: float, server: Server | None
     ) -> str:
+        """``Postgres.run`` with the server named (password masked) and scrubbed from its messages."""
+        where = f"{what} of {server.shown}" if server else what
+        hint = REACH_HINT if server else "the dump does not load: restore another backup"
         try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, env=env, timeout=timeout, check=False, cwd="/"
-            )
-        except subprocess.TimeoutExpired:
-            raise DatabaseError(f"{what} took longer than {timeout:g}s", REACH_HINT) from None
-        except OSError as exc:
-            raise DatabaseError(f"{what}: cannot run {argv[0]}: {exc}", INSTALL_HINT) from None
-        if done.returncode != 0:
-            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-4:])
-            where = f" of {server.shown}" if server else ""
-            raise DatabaseError(
-                f"{what}{where} failed (exit {done.returncode}): {server.scrub(tail) if server else tail}",
-                REACH_HINT if server else "the dump does not load: restore another backup",
-            )
-        return done.stdout
+            return self.pg.run(argv, where, env, timeout=timeout, hint=hint)
+        except DatabaseError as exc:
+            raise DatabaseError(server.scrub(exc.message) if server else exc.message, exc.hint) from None
 
     @staticmethod
     def _tail(server: Server, err: IO[bytes]) -> str:
