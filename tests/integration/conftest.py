@@ -98,6 +98,24 @@ class Shipyard:
         assert resp.status_code == 200, resp.text
         return dict(resp.json())
 
+    # the notes example app and the backups, per environment -------------------------------
+    def app_url(self, env: str = "dev") -> str:
+        return f"http://127.0.0.1:{self.manifest['environments'][env]['port']}"
+
+    def add_note(self, text: str, env: str = "dev") -> None:
+        resp = httpx.post(f"{self.app_url(env)}/notes", json={"text": text}, timeout=5, trust_env=False)
+        assert resp.status_code == 201, resp.text
+
+    def notes(self, env: str = "dev") -> list[str]:
+        resp = httpx.get(f"{self.app_url(env)}/notes", timeout=5, trust_env=False)
+        assert resp.status_code == 200, resp.text
+        return [n["text"] for n in resp.json()]
+
+    def backups(self, env: str = "dev") -> list[dict[str, object]]:
+        """The environment's backup catalog through the API, newest first."""
+        with self.api() as api:
+            return list(api.get(f"/api/backups/{env}").json()["backups"])
+
     def server_pid(self) -> int:
         import json
 

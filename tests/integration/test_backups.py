@@ -7,7 +7,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from tests.integration.conftest import Load, Shipyard
 
@@ -18,32 +17,16 @@ def db_file(sy: Shipyard, env: str = "dev") -> Path:
     return sy.home / "envs" / env / "data" / "notes.db"
 
 
-def add_note(sy: Shipyard, text: str) -> None:
-    resp = httpx.post(f"http://127.0.0.1:{sy.port}/notes", json={"text": text}, timeout=5, trust_env=False)
-    assert resp.status_code == 201, resp.text
-
-
-def notes(sy: Shipyard) -> list[str]:
-    resp = httpx.get(f"http://127.0.0.1:{sy.port}/notes", timeout=5, trust_env=False)
-    assert resp.status_code == 200, resp.text
-    return [n["text"] for n in resp.json()]
-
-
-def backups(sy: Shipyard, env: str = "dev") -> list[dict[str, object]]:
-    with sy.api() as api:
-        return list(api.get(f"/api/backups/{env}").json()["backups"])
-
-
 def test_backup_verify_restore_while_serving(shipyard: Shipyard) -> None:
     shipyard.up()
     out = shipyard.cli("deploy").stdout
     assert "✓ migrate" in out, out  # first deploy: no database yet, the migration creates it
     assert db_file(shipyard).exists()  # DATABASE_URL reached the app and the migration
-    add_note(shipyard, "kept")
+    shipyard.add_note("kept")
     created = shipyard.cli("backup", "create", "dev", "--reason", "test").stdout
     backup_id = created.split()[1]
     assert backup_id.startswith("b-")
-    add_note(shipyard, "after the backup")
+    shipyard.add_note("after the backup")
     pids = {i["pid"] for i in shipyard.status()["instances"]}
 
     verified = shipyard.cli("backup", "verify", "dev", "--backup", backup_id).stdout
@@ -53,10 +36,10 @@ def test_backup_verify_restore_while_serving(shipyard: Shipyard) -> None:
         time.sleep(0.3)
     assert f"restored {backup_id} into dev" in restored
     assert load.failed == [] and load.ok > 0
-    assert notes(shipyard) == ["kept"]  # the running instances see the restored data at once
+    assert shipyard.notes() == ["kept"]  # the running instances see the restored data at once
     assert {i["pid"] for i in shipyard.status()["instances"]} == pids  # nothing was restarted
 
-    listed = {b["id"]: b for b in backups(shipyard)}
+    listed = {b["id"]: b for b in shipyard.backups()}
     assert listed[backup_id]["verification"]["ok"] is True  # type: ignore[index]
     safety = [b for b in listed.values() if b["kind"] == "pre-restore"]
     assert len(safety) == 1 and safety[0]["status"] == "complete"
@@ -65,7 +48,7 @@ def test_backup_verify_restore_while_serving(shipyard: Shipyard) -> None:
 
     # the safety backup holds the state just before the restore
     shipyard.cli("backup", "restore", "dev", "--backup", str(safety[0]["id"]))
-    assert notes(shipyard) == ["kept", "after the backup"]
+    assert shipyard.notes() == ["kept", "after the backup"]
     history = shipyard.cli("deployments", "dev").stdout
     assert "restore" in history and "safety-backup" in history
 
@@ -81,9 +64,9 @@ def test_backup_verify_restore_while_serving(shipyard: Shipyard) -> None:
 def test_damaged_backup_is_refused_and_restore_touches_nothing(shipyard: Shipyard) -> None:
     shipyard.up()
     shipyard.cli("deploy")
-    add_note(shipyard, "one")
+    shipyard.add_note("one")
     backup_id = shipyard.cli("backup", "create", "dev").stdout.split()[1]
-    add_note(shipyard, "two")
+    shipyard.add_note("two")
     stored = shipyard.home / "backups" / "dev" / backup_id / "db.sqlite.zst.enc"
     raw = bytearray(stored.read_bytes())
     raw[len(raw) // 2] ^= 0x01
@@ -93,8 +76,8 @@ def test_damaged_backup_is_refused_and_restore_touches_nothing(shipyard: Shipyar
     assert done.returncode == 1 and "failed verification" in done.stderr, done.stderr
     refused = shipyard.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
     assert refused.returncode == 1 and "does not authenticate" in refused.stderr, refused.stderr
-    assert notes(shipyard) == ["one", "two"]
-    assert [b["kind"] for b in backups(shipyard)] == ["manual"]  # no safety backup: nothing was replaced
+    assert shipyard.notes() == ["one", "two"]
+    assert [b["kind"] for b in shipyard.backups()] == ["manual"]  # no safety backup: nothing was replaced
 
     stored.write_bytes(bytes(raw[: len(raw) - 100]))  # truncated
     refused = shipyard.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
@@ -107,26 +90,26 @@ def test_restore_into_another_environment(shipyard: Shipyard) -> None:
     shipyard.write_manifest()
     shipyard.up()
     shipyard.cli("deploy", "dev")
-    add_note(shipyard, "from dev")
+    shipyard.add_note("from dev")
     shipyard.cli("backup", "create", "dev")
     shipyard.cli("deploy", "staging")
     out = shipyard.cli("backup", "restore", "dev", "--target", "staging").stdout
     assert "into staging" in out
     with sqlite3.connect(db_file(shipyard, "staging")) as conn:
         assert [r[0] for r in conn.execute("SELECT text FROM notes")] == ["from dev"]
-    assert [b["kind"] for b in backups(shipyard, "staging")] == ["pre-restore"]
+    assert [b["kind"] for b in shipyard.backups("staging")] == ["pre-restore"]
 
 
 def test_migration_in_deployment_and_failed_migration_restores(shipyard: Shipyard) -> None:
     shipyard.up()
     shipyard.cli("deploy")
-    add_note(shipyard, "v1 note")
+    shipyard.add_note("v1 note")
     shipyard.use("v2")
     out = shipyard.cli("deploy").stdout
     assert "✓ backup" in out and "✓ migrate" in out and "applied 2: add column notes.tags" in out, out
     with sqlite3.connect(db_file(shipyard)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
-    assert [b["kind"] for b in backups(shipyard)] == ["pre-migrate"]
+    assert [b["kind"] for b in shipyard.backups()] == ["pre-migrate"]
     status = shipyard.cli("migrate", "status", "dev").stdout
     assert "schema version 2; this release knows 2; pending: none" in status
 
@@ -142,7 +125,7 @@ def test_migration_in_deployment_and_failed_migration_restores(shipyard: Shipyar
     assert failed.returncode == 1
     assert "exited with 3" in failed.stderr and "restored from backup" in failed.stderr, failed.stderr
     assert shipyard.serving()["version"] == "2.0.0"
-    assert notes(shipyard) == ["v1 note"]
+    assert shipyard.notes() == ["v1 note"]
     history = shipyard.cli("deployments", "dev", "--limit", "1").stdout
     for step in ("backup", "migrate", "fetch", "safety-backup", "restore"):
         assert step in history, history
@@ -166,7 +149,7 @@ def test_migrate_down_and_up_by_hand(shipyard: Shipyard) -> None:
     assert unknown.returncode == 1 and "does not exist" in unknown.stderr, unknown.stderr
     up = shipyard.cli("migrate", "up", "dev").stdout
     assert "applied 2" in up
-    assert [b["kind"] for b in backups(shipyard)] == ["pre-migrate", "pre-migrate"]
+    assert [b["kind"] for b in shipyard.backups()] == ["pre-migrate", "pre-migrate"]
 
 
 def test_continuous_shipping_and_point_in_time_restore(shipyard: Shipyard) -> None:
@@ -174,25 +157,25 @@ def test_continuous_shipping_and_point_in_time_restore(shipyard: Shipyard) -> No
     shipyard.write_manifest()
     shipyard.up()
     shipyard.cli("deploy")
-    add_note(shipyard, "first")
+    shipyard.add_note("first")
     time.sleep(1.5)
     between = time.time()
     time.sleep(1.5)
-    add_note(shipyard, "second")
+    shipyard.add_note("second")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the shipper starts once the database exists, then ships each second
-        continuous = [b for b in backups(shipyard) if b["kind"] == "continuous"]
+        continuous = [b for b in shipyard.backups() if b["kind"] == "continuous"]
         if continuous and float(continuous[0]["recoverable_to"]) > between + 1.6:  # type: ignore[arg-type]
             break
         time.sleep(0.3)
     else:
-        raise AssertionError(f"no continuous window past the second note: {backups(shipyard)}")
+        raise AssertionError(f"no continuous window past the second note: {shipyard.backups()}")
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(between)) + f".{int(between % 1 * 1000):03d}Z"
     out = shipyard.cli("backup", "restore", "dev", "--to-time", stamp).stdout
     assert "as of" in out, out
-    assert notes(shipyard) == ["first"]
+    assert shipyard.notes() == ["first"]
     shipyard.cli("backup", "restore", "dev")  # newest: the base and every segment
-    assert notes(shipyard) == ["first", "second"]
+    assert shipyard.notes() == ["first", "second"]
     late = shipyard.cli("backup", "restore", "dev", "--to-time", "2999-01-01T00:00:00Z", check=False)
     assert late.returncode == 1 and "outside the recoverable window" in late.stderr, late.stderr
     listed = shipyard.cli("backup", "list", "dev").stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.integration.conftest import Shipyard
-from tests.integration.test_backups import add_note, backups, db_file
+from tests.integration.test_backups import db_file
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data(shipyard: Shipyard) ->
     shipyard.up()
     shipyard.cli("deploy", "dev")
     for name, email, phone in PEOPLE:
-        add_note(shipyard, f"call {name} at {phone} or {email}")
+        shipyard.add_note(f"call {name} at {phone} or {email}")
     with sqlite3.connect(db_file(shipyard)) as conn:  # the app's second table, made the app's way
         conn.execute(
             "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, email TEXT UNIQUE, phone TEXT,"
@@ -79,7 +79,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data(shipyard: Shipyard) ->
         refused.stderr
     )
     assert "did you mean 'email'" in refused.stderr
-    assert backups(shipyard, "staging") == []  # not even the safety backup was taken
+    assert shipyard.backups("staging") == []  # not even the safety backup was taken
     with sqlite3.connect(db_file(shipyard, "staging")) as conn:
         assert [r[0] for r in conn.execute("SELECT text FROM notes")] == ["staging's own"]
     conn.close()
@@ -89,7 +89,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data(shipyard: Shipyard) ->
     out = shipyard.cli("backup", "restore", "dev", "--target", "staging", "--mask").stdout
     assert "into staging" in out and "masked people.email: fake_email" in out, out
     assert "kept as they are (no masking rule): notes.created_at, people.id, people.joined" in out, out
-    assert [b["kind"] for b in backups(shipyard, "staging")] == ["pre-restore"]
+    assert [b["kind"] for b in shipyard.backups("staging")] == ["pre-restore"]
     history = shipyard.cli("deployments", "staging", "--limit", "1").stdout
     for step in ("fetch", "mask", "safety-backup", "restore", "masked 7 column(s) in 6 row(s)"):
         assert step in history, history
@@ -131,9 +131,9 @@ def test_drill_with_continuous_shipping_has_an_rpo_of_about_a_second(shipyard: S
     shipyard.write_manifest()
     shipyard.up()
     shipyard.cli("deploy")
-    add_note(shipyard, "before the drill")
+    shipyard.add_note("before the drill")
     deadline = time.monotonic() + 20
-    while not [b for b in backups(shipyard) if b["kind"] == "continuous"] and time.monotonic() < deadline:
+    while not [b for b in shipyard.backups() if b["kind"] == "continuous"] and time.monotonic() < deadline:
         time.sleep(0.3)
     time.sleep(3)  # the base is older than the target: only the shipped WAL can meet it
     pids = {i["pid"] for i in shipyard.status()["instances"]}
@@ -161,7 +161,7 @@ def test_drill_with_only_a_backup_reports_the_backups_age(shipyard: Shipyard) ->
     assert nothing.returncode == 1 and "error" in nothing.stdout and "no complete backup" in nothing.stdout
     created = shipyard.cli("backup", "create", "dev").stdout
     backup_id = created.split()[1]
-    taken = next(float(b["started_at"]) for b in backups(shipyard) if b["id"] == backup_id)  # type: ignore[arg-type]
+    taken = next(float(b["started_at"]) for b in shipyard.backups() if b["id"] == backup_id)  # type: ignore[arg-type]
     time.sleep(3)
     started = time.time()
     failed = shipyard.cli("drill", "dev", check=False)

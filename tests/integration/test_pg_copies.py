@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 from tests.integration.conftest import Shipyard, free_port
@@ -69,23 +68,6 @@ def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
     shutil.rmtree(outside, ignore_errors=True)
 
 
-def port(sy: Shipyard, env: str) -> int:
-    return int(sy.manifest["environments"][env]["port"])
-
-
-def add_note(sy: Shipyard, env: str, text: str) -> None:
-    resp = httpx.post(
-        f"http://127.0.0.1:{port(sy, env)}/notes", json={"text": text}, timeout=5, trust_env=False
-    )
-    assert resp.status_code == 201, resp.text
-
-
-def notes(sy: Shipyard, env: str) -> list[str]:
-    resp = httpx.get(f"http://127.0.0.1:{port(sy, env)}/notes", timeout=5, trust_env=False)
-    assert resp.status_code == 200, resp.text
-    return [n["text"] for n in resp.json()]
-
-
 def pg_folder(sy: Shipyard, env: str) -> Path:
     return sy.home / "envs" / env / "data" / "pg"
 
@@ -104,11 +86,6 @@ def psql(sy: Shipyard, env: str, sql: str, as_app: bool = False) -> str:
     return done.stdout.strip()
 
 
-def catalog(sy: Shipyard, env: str) -> list[dict[str, object]]:
-    with sy.api() as api:
-        return list(api.get(f"/api/backups/{env}").json()["backups"])
-
-
 def history(sy: Shipyard, env: str) -> str:
     return sy.cli("deployments", env, "--limit", "1").stdout
 
@@ -118,17 +95,17 @@ def test_restore_into_staging_plain_and_to_a_time(pg: Shipyard) -> None:
     pg.write_manifest()
     pg.up()
     pg.cli("deploy", "production")
-    add_note(pg, "production", "one")
-    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg, "production")))
-    add_note(pg, "production", "two")
+    pg.add_note("one", "production")
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in pg.backups("production")))
+    pg.add_note("two", "production")
     time.sleep(1.5)
     between = time.time()
     time.sleep(1.0)
-    add_note(pg, "production", "three")
+    pg.add_note("three", "production")
 
     def window_passed() -> bool:
         ends = [
-            float(str(b["recoverable_to"])) for b in catalog(pg, "production") if b["kind"] == "continuous"
+            float(str(b["recoverable_to"])) for b in pg.backups("production") if b["kind"] == "continuous"
         ]
         return any(end > between + 1.2 for end in ends)
 
@@ -148,8 +125,8 @@ def test_restore_into_staging_plain_and_to_a_time(pg: Shipyard) -> None:
     ):
         assert step in steps, steps
     pg.cli("deploy", "staging")
-    assert notes(pg, "staging") == ["one", "two", "three"]
-    add_note(pg, "staging", "staging's own")  # writable by staging's app role: it owns the copy
+    assert pg.notes("staging") == ["one", "two", "three"]
+    pg.add_note("staging's own", "staging")  # writable by staging's app role: it owns the copy
     assert psql(pg, "staging", "SELECT tableowner FROM pg_tables WHERE tablename = 'notes'") == "app"
     staging = json.loads((pg_folder(pg, "staging") / "cluster.json").read_text())
     production = json.loads((pg_folder(pg, "production") / "cluster.json").read_text())
@@ -160,15 +137,15 @@ def test_restore_into_staging_plain_and_to_a_time(pg: Shipyard) -> None:
         "backup", "restore", "production", "--target", "staging", "--to-time", f"{between:.3f}"
     ).stdout
     assert "as of" in out and "into staging" in out, out
-    assert notes(pg, "staging") == ["one", "two"]
-    assert [b["kind"] for b in catalog(pg, "staging") if b["kind"] == "pre-restore"] == ["pre-restore"]
-    assert notes(pg, "production") == ["one", "two", "three"]
-    assert "pre-restore" not in [b["kind"] for b in catalog(pg, "production")]
+    assert pg.notes("staging") == ["one", "two"]
+    assert [b["kind"] for b in pg.backups("staging") if b["kind"] == "pre-restore"] == ["pre-restore"]
+    assert pg.notes("production") == ["one", "two", "three"]
+    assert "pre-restore" not in [b["kind"] for b in pg.backups("production")]
     databases = psql(pg, "staging", "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database")
     assert databases == "app,postgres,template0,template1", databases  # no leftover copy
     assert not [p for p in pg_folder(pg, "production").iterdir() if p.name.startswith("copy-")]
-    add_note(pg, "staging", "after")  # the sequence came along: no duplicate key
-    assert notes(pg, "staging") == ["one", "two", "after"]
+    pg.add_note("after", "staging")  # the sequence came along: no duplicate key
+    assert pg.notes("staging") == ["one", "two", "after"]
 
     # a copy that fails half-way (an extension staging's app role may not create) leaves
     # staging's database as it was, and no half-made database behind
@@ -178,14 +155,14 @@ def test_restore_into_staging_plain_and_to_a_time(pg: Shipyard) -> None:
         "the window to pass the extension",
         lambda: any(
             float(str(b["recoverable_to"])) > marked + 0.5
-            for b in catalog(pg, "production")
+            for b in pg.backups("production")
             if b["kind"] == "continuous"
         ),
     )
     failed = pg.cli("backup", "restore", "production", "--target", "staging", check=False)
     assert failed.returncode == 1 and "pg_restore into app_restoring failed" in failed.stderr, failed.stderr
     assert "permission denied to create extension" in failed.stderr, failed.stderr
-    assert notes(pg, "staging") == ["one", "two", "after"]
+    assert pg.notes("staging") == ["one", "two", "after"]
     assert psql(pg, "staging", "SELECT count(*) FROM pg_database WHERE datname LIKE 'app_%'") == "0"
     assert "failed" in history(pg, "staging")
 
@@ -222,7 +199,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     pg.cli("deploy", "production")
     pg.cli("deploy", "staging")
     for name, email, phone in PEOPLE:
-        add_note(pg, "production", f"call {name} at {phone} or {email}")
+        pg.add_note(f"call {name} at {phone} or {email}", "production")
     contacts = ", ".join(f"('{email}')" for _, email, _ in PEOPLE)
     psql(
         pg, "production",
@@ -252,8 +229,8 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     )  # fmt: skip
     assert psql(pg, "production", "SELECT count(*) FROM people_log") == "0"
     pg.cli("backup", "create", "production")
-    add_note(pg, "staging", "staging's own")
-    kept = {str(b["id"]) for b in catalog(pg, "staging")}
+    pg.add_note("staging's own", "staging")
+    kept = {str(b["id"]) for b in pg.backups("staging")}
 
     # a rule naming a column the copy lacks: refused before anything reaches staging
     pg.manifest["database"]["masking"]["people"]["emial"] = "fake_email"
@@ -264,8 +241,8 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
         refused.stderr
     )
     assert "did you mean 'email'" in refused.stderr
-    assert {str(b["id"]) for b in catalog(pg, "staging")} == kept  # not even the safety backup was taken
-    assert notes(pg, "staging") == ["staging's own"]
+    assert {str(b["id"]) for b in pg.backups("staging")} == kept  # not even the safety backup was taken
+    assert pg.notes("staging") == ["staging's own"]
     del pg.manifest["database"]["masking"]["people"]["emial"]
     # a rule the schema accepts but a value does not fit: fails while masking, staging untouched
     pg.manifest["database"]["masking"]["people"]["joined"] = {"fixed": "not a number"}
@@ -275,9 +252,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
         refused.stderr
     )
     assert "the target was not touched" in refused.stderr
-    assert {str(b["id"]) for b in catalog(pg, "staging")} == kept and notes(pg, "staging") == [
-        "staging's own"
-    ]
+    assert {str(b["id"]) for b in pg.backups("staging")} == kept and pg.notes("staging") == ["staging's own"]
     del pg.manifest["database"]["masking"]["people"]["joined"]
     pg.write_manifest()
 
@@ -288,7 +263,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     steps = history(pg, "staging")
     for step in ("fetch", "mask", "safety-backup", "restore", "masked 9 column(s) in 9 row(s)"):
         assert step in steps, steps
-    assert [b["kind"] for b in catalog(pg, "staging") if str(b["id"]) not in kept] == ["pre-restore"]
+    assert [b["kind"] for b in pg.backups("staging") if str(b["id"]) not in kept] == ["pre-restore"]
 
     # the values: the same fakes a SQLite copy gets, NULL, fixed, untouched columns intact
     key = masking_key(load_backup_key(pg.home / "backup.key").key)
@@ -310,9 +285,9 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
     assert psql(pg, "staging", "SELECT count(*) FROM people_log") == "0"  # the trigger did not fire
     copied = psql(pg, "staging", "SELECT email FROM crm.contacts").splitlines()
     assert sorted(copied) == sorted(fake_value(key, "fake_email", e) for _, e, _ in PEOPLE)  # joins match
-    served = notes(pg, "staging")
+    served = pg.notes("staging")
     assert len(served) == 3 and all(re.fullmatch(r"[0-9a-f]{64}", t) for t in served), served
-    add_note(pg, "staging", "written in staging")  # the masked copy is staging's own, writable
+    pg.add_note("written in staging", "staging")  # the masked copy is staging's own, writable
 
     # no original value anywhere in staging's cluster folder (data files, WAL, logs)
     psql(pg, "staging", "CHECKPOINT")
@@ -324,7 +299,7 @@ def test_masked_copy_into_staging_leaves_no_personal_data_in_its_cluster(pg: Shi
         assert secret not in raw, secret
     psql(pg, "production", "CHECKPOINT")  # the scan finds them where they are
     assert PEOPLE[0][1].encode() in raw_bytes(pg_folder(pg, "production") / "data")
-    assert len(notes(pg, "production")) == 3 and PEOPLE[0][0] in notes(pg, "production")[0]
+    assert len(pg.notes("production")) == 3 and PEOPLE[0][0] in pg.notes("production")[0]
     assert not [p for p in pg_folder(pg, "production").iterdir() if p.name.startswith("copy-")]
     assert not list((pg.home / "tmp").glob("copy-*"))  # the exported values are gone
 
@@ -337,14 +312,14 @@ def test_a_copy_killed_before_its_swap_converges_at_restart(pg: Shipyard) -> Non
     pg.up(SHIPYARD_FAILPOINT="copy:before-swap")
     pg.cli("deploy", "production")
     pg.cli("deploy", "staging")
-    add_note(pg, "production", "from production")
-    add_note(pg, "staging", "staging's own")
+    pg.add_note("from production", "production")
+    pg.add_note("staging's own", "staging")
     pg.cli("backup", "create", "production")
     server = pg.server_pid()
     killed = pg.cli("backup", "restore", "production", "--target", "staging", check=False)
     assert killed.returncode != 0
     pg.wait_server_gone(server)
-    assert notes(pg, "staging") == ["staging's own"]  # the copy was made, not swapped in
+    assert pg.notes("staging") == ["staging's own"]  # the copy was made, not swapped in
     assert (
         psql(pg, "staging", "SELECT datname FROM pg_database WHERE datname LIKE 'app_%'") == "app_restoring"
     )
@@ -357,6 +332,6 @@ def test_a_copy_killed_before_its_swap_converges_at_restart(pg: Shipyard) -> Non
     wait_for("the scratch cluster to stop", lambda: not psutil.pid_exists(postmaster), 20)
     assert scratch_clusters(pg) == []
     assert psql(pg, "staging", "SELECT count(*) FROM pg_database WHERE datname LIKE 'app_%'") == "0"
-    assert notes(pg, "staging") == ["staging's own"]
+    assert pg.notes("staging") == ["staging's own"]
     pg.cli("backup", "restore", "production", "--target", "staging")
-    assert notes(pg, "staging") == ["from production"]
+    assert pg.notes("staging") == ["from production"]

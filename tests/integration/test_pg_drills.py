@@ -15,13 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 from tests.integration.conftest import Shipyard
-from tests.integration.test_backups import add_note as add_sqlite_note
 from tests.integration.test_backups import db_file
 from tests.integration.test_postgres import (  # noqa: F401 (pg is a fixture)
     MISSING,
-    add_note,
-    catalog,
-    notes,
     pg,
     postmaster,
     psql,
@@ -59,8 +55,8 @@ def test_pg_drill_with_continuous_wal_recovers_the_marker_and_deletes_it(pg: Shi
     pg.write_manifest()
     pg.up()
     pg.cli("deploy")
-    add_note(pg, "before the drill")
-    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg)))
+    pg.add_note("before the drill")
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in pg.backups()))
     time.sleep(3)  # the base is older than the target: only the shipped WAL can meet it
     # a marker row a crashed drill left behind (the table is Shipyard's, in the app database)
     psql(pg, "CREATE TABLE shipyard_drill (id text PRIMARY KEY, at double precision NOT NULL)")
@@ -72,7 +68,7 @@ def test_pg_drill_with_continuous_wal_recovers_the_marker_and_deletes_it(pg: Shi
     assert out.startswith("passed"), out
     assert "the marker was recovered" in out and "1 verify query passed" in out, out
     assert _seconds("RPO", out) <= 1.5, out  # the shipping delay: about a tick of the shipper
-    base = next(b for b in catalog(pg) if b["kind"] == "continuous")
+    base = next(b for b in pg.backups() if b["kind"] == "continuous")
     assert f"restored {base['id']}" in out, out
     drill = drills(pg)[0]
     assert drill["marker_recovered"] and drill["rto_ok"] and drill["rpo_ok"], drill
@@ -81,7 +77,7 @@ def test_pg_drill_with_continuous_wal_recovers_the_marker_and_deletes_it(pg: Shi
 
     # the live database: markers gone (the crashed drill's too), data and server untouched
     assert psql(pg, "SELECT count(*) FROM shipyard_drill") == "0"
-    assert notes(pg) == ["before the drill"]
+    assert pg.notes() == ["before the drill"]
     assert postmaster(pg) == pid and pg.serving() == serving
     assert not [p.name for p in pg_folder(pg).iterdir() if p.name.startswith("drill-")]  # scratch gone
     listed = pg.cli("drill", "dev", "--list").stdout
@@ -95,9 +91,9 @@ def test_pg_drill_without_continuous_wal_reports_the_backups_age(pg: Shipyard) -
     pg.write_manifest()
     pg.up()
     pg.cli("deploy")
-    add_note(pg, "kept")
+    pg.add_note("kept")
     backup_id = pg.cli("backup", "create", "dev").stdout.split()[1]
-    taken = next(float(str(b["recoverable_to"])) for b in catalog(pg) if b["id"] == backup_id)
+    taken = next(float(str(b["recoverable_to"])) for b in pg.backups() if b["id"] == backup_id)
     time.sleep(3)
     started = time.time()
     failed = pg.cli("drill", "dev", check=False)
@@ -107,7 +103,7 @@ def test_pg_drill_without_continuous_wal_reports_the_backups_age(pg: Shipyard) -
     assert started - taken - 0.5 <= _seconds("RPO", failed.stdout) <= time.time() - taken + 0.5
     assert psql(pg, "SELECT count(*) FROM shipyard_drill") == "0"  # deleted after each drill
     assert [d["status"] for d in drills(pg)] == ["failed"]
-    assert notes(pg) == ["kept"]
+    assert pg.notes() == ["kept"]
 
 
 @needs_pg
@@ -119,7 +115,7 @@ def test_a_drill_killed_half_way_converges_at_restart(pg: Shipyard) -> None:  # 
     pg.write_manifest()
     pg.up()
     pg.cli("deploy")
-    add_note(pg, "kept")
+    pg.add_note("kept")
     pg.cli("backup", "create", "dev")
     argv = [sys.executable, "-m", "shipyard", "--home", str(pg.home), "--app-dir", str(pg.app)]
     argv += ["drill", "dev"]
@@ -147,7 +143,7 @@ def test_a_drill_killed_half_way_converges_at_restart(pg: Shipyard) -> None:  # 
     out = pg.cli("drill", "dev", check=False).stdout
     assert "restored" in out and "1 verify query passed" in out, out
     assert psql(pg, "SELECT count(*) FROM shipyard_drill") == "0"  # the next drill deleted both
-    assert notes(pg) == ["kept"]
+    assert pg.notes() == ["kept"]
 
 
 @needs_pg
@@ -162,7 +158,7 @@ def test_pg_verify_queries_pass_and_fail(pg: Shipyard) -> None:  # noqa: F811
     pg.up()
     pg.cli("deploy")
     empty = pg.cli("backup", "create", "dev").stdout.split()[1]
-    add_note(pg, "one")
+    pg.add_note("one")
     full = pg.cli("backup", "create", "dev").stdout.split()[1]
 
     failed = pg.cli("backup", "verify", "dev", "--backup", empty, check=False)
@@ -172,12 +168,12 @@ def test_pg_verify_queries_pass_and_fail(pg: Shipyard) -> None:  # noqa: F811
 
     passed = pg.cli("backup", "verify", "dev", "--backup", full).stdout
     assert "pg_amcheck ok" in passed and "2 verify queries passed" in passed, passed
-    kept = {str(b["id"]): b["verification"] for b in catalog(pg)}
+    kept = {str(b["id"]): b["verification"] for b in pg.backups()}
     assert [(q["name"], q["ok"]) for q in kept[full]["queries"]] == [  # type: ignore[index]
         ("notes exist", True), ("one note per text", True),
     ]  # fmt: skip
     assert [q["ok"] for q in kept[empty]["queries"]] == [False, True]  # type: ignore[index]
-    assert notes(pg) == ["one"]
+    assert pg.notes() == ["one"]
 
     # the runner itself, on the live cluster: read-only and bounded in time
     cluster = json.loads((pg_folder(pg) / "cluster.json").read_text())
@@ -191,7 +187,7 @@ def test_pg_verify_queries_pass_and_fail(pg: Shipyard) -> None:  # noqa: F811
     assert rows == [("a|b", None, "two\nlines"), ("", "x", "y")]
     assert postgres_rows(Postgres(), conn, "SELECT ''", 5) == [("",)]  # one row, an empty value
     assert postgres_rows(Postgres(), conn, "SELECT 1 WHERE false", 5) == []
-    assert notes(pg) == ["one"]
+    assert pg.notes() == ["one"]
 
 
 def test_sqlite_verify_queries_pass_and_fail(shipyard: Shipyard) -> None:
@@ -200,7 +196,7 @@ def test_sqlite_verify_queries_pass_and_fail(shipyard: Shipyard) -> None:
     shipyard.up()
     shipyard.cli("deploy")
     empty = shipyard.cli("backup", "create", "dev").stdout.split()[1]
-    add_sqlite_note(shipyard, "one")
+    shipyard.add_note("one")
     full = shipyard.cli("backup", "create", "dev").stdout.split()[1]
     failed = shipyard.cli("backup", "verify", "dev", "--backup", empty, check=False)
     assert failed.returncode == 1 and "failed verification" in failed.stderr, failed.stderr

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import psutil
 import pytest
 from tests.integration.conftest import REPO, Shipyard, free_port
@@ -130,22 +129,6 @@ def ext(shipyard: Shipyard, server: Server) -> Iterator[Shipyard]:
     shutil.rmtree(outside, ignore_errors=True)
 
 
-def add_note(sy: Shipyard, text: str) -> None:
-    resp = httpx.post(f"http://127.0.0.1:{sy.port}/notes", json={"text": text}, timeout=5, trust_env=False)
-    assert resp.status_code == 201, resp.text
-
-
-def notes(sy: Shipyard) -> list[str]:
-    resp = httpx.get(f"http://127.0.0.1:{sy.port}/notes", timeout=5, trust_env=False)
-    assert resp.status_code == 200, resp.text
-    return [n["text"] for n in resp.json()]
-
-
-def catalog(sy: Shipyard) -> list[dict[str, object]]:
-    with sy.api() as api:
-        return list(api.get("/api/backups/dev").json()["backups"])
-
-
 def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipyard, server: Server) -> None:
     said: list[str] = []
 
@@ -164,13 +147,13 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
     cli("secrets", "set", "dev", "DB_PASSWORD", input=server.app_password)
     out = cli("deploy").stdout
     assert "✓ migrate" in out and "✓ backup" in out, out  # a pre-migrate dump of the server
-    add_note(ext, "one")
-    add_note(ext, "two")
-    assert notes(ext) == ["one", "two"]  # DATABASE_URL, its password from the vault, reached the app
+    ext.add_note("one")
+    ext.add_note("two")
+    assert ext.notes() == ["one", "two"]  # DATABASE_URL, its password from the vault, reached the app
     assert server.psql("SELECT string_agg(text, ',' ORDER BY id) FROM notes") == "one,two"
 
     backup_id = cli("backup", "create", "dev").stdout.split()[1]
-    row = next(b for b in catalog(ext) if b["id"] == backup_id)
+    row = next(b for b in ext.backups() if b["id"] == backup_id)
     assert row["engine"] == "postgres" and row["status"] == "complete", row
     assert [o["role"] for o in row["objects"]] == ["dump"]  # type: ignore[union-attr]
     assert row["recoverable_from"] == row["recoverable_to"] == row["started_at"]  # no window: a snapshot
@@ -179,18 +162,18 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
 
     verified = cli("backup", "verify", "dev", "--backup", backup_id).stdout
     assert "pg_restore and pg_amcheck ok (2 tables)" in verified, verified
-    row = next(b for b in catalog(ext) if b["id"] == backup_id)
+    row = next(b for b in ext.backups() if b["id"] == backup_id)
     assert row["verification"]["ok"] and row["verification"]["restore_s"] > 0  # type: ignore[index]
     assert not list((ext.home / "tmp").glob("verify-*"))  # the scratch cluster is gone
 
     # rows changed on the server: the restore brings them back, after a safety dump
     server.psql("UPDATE notes SET text = 'changed' WHERE text = 'one'")
     server.psql("DELETE FROM notes WHERE text = 'two'")
-    add_note(ext, "after the backup")
+    ext.add_note("after the backup")
     restored = cli("backup", "restore", "dev", "--backup", backup_id).stdout
     assert f"restored {backup_id}" in restored and "into dev" in restored, restored
-    assert notes(ext) == ["one", "two"]
-    kinds = [b["kind"] for b in catalog(ext)]
+    assert ext.notes() == ["one", "two"]
+    kinds = [b["kind"] for b in ext.backups()]
     assert "pre-restore" in kinds and "pre-migrate" in kinds, kinds
     with ext.api() as api:
         jobs = api.get("/api/deployments", params={"env": "dev"}).json()
@@ -260,13 +243,13 @@ def test_a_url_without_password_uses_libpq_passfile(ext: Shipyard, server: Serve
     ext.write_manifest()
     ext.up(PGPASSFILE=str(passfile))  # Shipyard's own pg_dump and pg_restore
     ext.cli("deploy")
-    add_note(ext, "from the passfile")
+    ext.add_note("from the passfile")
     backup_id = ext.cli("backup", "create", "dev").stdout.split()[1]
     verified = ext.cli("backup", "verify", "dev", "--backup", backup_id).stdout
     assert "pg_amcheck ok (2 tables)" in verified, verified
     server.psql("DELETE FROM notes")
     ext.cli("backup", "restore", "dev", "--backup", backup_id)
-    assert notes(ext) == ["from the passfile"]
+    assert ext.notes() == ["from the passfile"]
 
 
 def _suspend_child(parent: psutil.Process, name: str) -> psutil.Process | None:
@@ -330,15 +313,15 @@ def test_a_failed_migration_puts_the_pre_migrate_dump_back(ext: Shipyard, server
     ext.up()
     ext.cli("secrets", "set", "dev", "DB_PASSWORD", input=server.app_password)
     ext.cli("deploy")
-    add_note(ext, "before")
+    ext.add_note("before")
     ext.manifest["database"]["migrate"]["up"] = FAILING_MIGRATION
     ext.write_manifest()
     done = ext.cli("deploy", check=False)
     said = done.stdout + done.stderr
     assert done.returncode != 0 and "exited with 3" in said, said
     assert "is restored from backup" in said, said
-    assert notes(ext) == ["before"]  # the half-done write was undone by the dump taken first
-    kinds = [(b["kind"], b["engine"]) for b in catalog(ext)]
+    assert ext.notes() == ["before"]  # the half-done write was undone by the dump taken first
+    kinds = [(b["kind"], b["engine"]) for b in ext.backups()]
     assert ("pre-migrate", "postgres") in kinds and ("pre-restore", "postgres") in kinds, kinds
 
 
@@ -352,7 +335,7 @@ def test_a_drill_of_an_external_server_restores_its_newest_dump(ext: Shipyard, s
     ext.cli("deploy")
     none = ext.cli("drill", "dev", check=False)  # only the empty pre-migrate dump: the query fails
     assert none.returncode == 1 and "notes exist" in none.stdout, none.stdout
-    add_note(ext, "in the dump")
+    ext.add_note("in the dump")
     backup_id = ext.cli("backup", "create", "dev").stdout.split()[1]
     out = ext.cli("drill", "dev").stdout
     assert out.startswith("passed"), out
@@ -363,5 +346,5 @@ def test_a_drill_of_an_external_server_restores_its_newest_dump(ext: Shipyard, s
     assert drill["backup"] == backup_id and drill["rto_ok"] and drill["rpo_ok"], drill
     assert [q["ok"] for q in drill["queries"]] == [True], drill
     assert server.psql("SELECT count(*) FROM shipyard_drill") == "0"  # the markers are deleted
-    assert notes(ext) == ["in the dump"]
+    assert ext.notes() == ["in the dump"]
     assert not list((ext.home / "tmp").glob("*/pg"))  # no scratch cluster left

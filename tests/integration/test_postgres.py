@@ -64,25 +64,9 @@ def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
     shutil.rmtree(outside, ignore_errors=True)
 
 
-def add_note(sy: Shipyard, text: str) -> None:
-    resp = httpx.post(f"http://127.0.0.1:{sy.port}/notes", json={"text": text}, timeout=5, trust_env=False)
-    assert resp.status_code == 201, resp.text
-
-
-def notes(sy: Shipyard) -> list[str]:
-    resp = httpx.get(f"http://127.0.0.1:{sy.port}/notes", timeout=5, trust_env=False)
-    assert resp.status_code == 200, resp.text
-    return [n["text"] for n in resp.json()]
-
-
 def postmaster(sy: Shipyard) -> int:
     pid_file = sy.home / "envs" / "dev" / "data" / "pg" / "data" / "postmaster.pid"
     return int(pid_file.read_text().split()[0])
-
-
-def catalog(sy: Shipyard) -> list[dict[str, object]]:
-    with sy.api() as api:
-        return list(api.get("/api/backups/dev").json()["backups"])
 
 
 def wait_for(what: str, check: object, timeout: float = 30) -> None:
@@ -101,41 +85,48 @@ def test_managed_postgres_backup_pitr_verify_and_damage(pg: Shipyard) -> None:
     cluster = json.loads((pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())
     assert (pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").stat().st_mode & 0o777 == 0o600
     assert psutil.Process(postmaster(pg)).username() != "root"
-    add_note(pg, "one")
-    assert notes(pg) == ["one"]  # DATABASE_URL reached the app and the migration
+    pg.add_note("one")
+    assert pg.notes() == ["one"]  # DATABASE_URL reached the app and the migration
 
     # continuous WAL: a base backup, then the window's end follows the writes
-    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg)))
-    add_note(pg, "two")
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in pg.backups()))
+    pg.add_note("two")
     time.sleep(1.5)
     between = time.time()
     time.sleep(1.0)
-    add_note(pg, "three")
+    pg.add_note("three")
+    after_three = time.time()
 
     def window_passed() -> bool:
-        ends = [float(str(b["recoverable_to"])) for b in catalog(pg) if b["kind"] == "continuous"]
-        return any(end > between + 1.2 for end in ends)
+        ends = [float(str(b["recoverable_to"])) for b in pg.backups() if b["kind"] == "continuous"]
+        return any(end > after_three + 1.0 for end in ends)
 
     wait_for("the window to pass the last write", window_passed)
-    base = next(b for b in catalog(pg) if b["kind"] == "continuous")
+    base = next(b for b in pg.backups() if b["kind"] == "continuous")
     stored = pg.home / "backups" / "dev" / str(base["id"]) / "base.tar.zst.enc"
     assert stored.read_bytes()[:4] == b"SYBK" and b"PG_VERSION" not in stored.read_bytes()
     assert list((stored.parent / "wal").iterdir()), "no WAL was shipped"
 
+    # a moment inside the window but after the last commit: the WAL holds no commit past it,
+    # where PostgreSQL would stop with "recovery ended before configured recovery target"
+    latest = pg.cli("backup", "restore", "dev", "--to-time", f"{after_three + 0.5:.3f}").stdout
+    assert f"restored {base['id']} as of" in latest, latest
+    assert pg.notes() == ["one", "two", "three"]
+
     # point-in-time restore to a moment between "two" and "three"
     restored = pg.cli("backup", "restore", "dev", "--to-time", f"{between:.3f}").stdout
     assert f"restored {base['id']} as of" in restored and "into dev" in restored, restored
-    assert notes(pg) == ["one", "two"]
-    add_note(pg, "after the restore")  # the restored database is writable (promoted)
+    assert pg.notes() == ["one", "two"]
+    pg.add_note("after the restore")  # the restored database is writable (promoted)
 
     # a manual backup, verified on a scratch cluster, then the latest state restored
     backup_id = pg.cli("backup", "create", "dev").stdout.split()[1]
-    add_note(pg, "not in the backup")
+    pg.add_note("not in the backup")
     verified = pg.cli("backup", "verify", "dev", "--backup", backup_id).stdout
     assert "pg_amcheck ok" in verified, verified
-    assert notes(pg) == ["one", "two", "after the restore", "not in the backup"]  # live one untouched
+    assert pg.notes() == ["one", "two", "after the restore", "not in the backup"]  # live one untouched
     pg.cli("backup", "restore", "dev", "--backup", backup_id)
-    assert notes(pg) == ["one", "two", "after the restore"]
+    assert pg.notes() == ["one", "two", "after the restore"]
 
     # outside the window: refused, nothing replaced
     refused = pg.cli("backup", "restore", "dev", "--to-time", "1000000000", check=False)
@@ -150,7 +141,7 @@ def test_managed_postgres_backup_pitr_verify_and_damage(pg: Shipyard) -> None:
     assert failed.returncode == 1 and "failed verification" in failed.stderr, failed.stderr
     refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
     assert refused.returncode == 1 and "does not authenticate" in refused.stderr, refused.stderr
-    assert notes(pg) == ["one", "two", "after the restore"]
+    assert pg.notes() == ["one", "two", "after the restore"]
     assert (
         cluster["port"]
         == json.loads((pg.home / "envs" / "dev" / "data" / "pg" / "cluster.json").read_text())["port"]
@@ -162,7 +153,7 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
     pg.write_manifest()
     pg.up()
     pg.cli("deploy")
-    add_note(pg, "kept")
+    pg.add_note("kept")
     backup_id = pg.cli("backup", "create", "dev").stdout.split()[1]
     pid = postmaster(pg)
     server = pg.server_pid()
@@ -172,16 +163,16 @@ def test_cluster_outlives_a_killed_control_plane_and_stops_at_down(pg: Shipyard)
     (pg.home / "server.json").unlink(missing_ok=True)
     pg.up(SHIPYARD_BACKUP_KEY=base64.b64encode(b"k" * 32).decode())  # not the backup's key
     assert postmaster(pg) == pid  # adopted, not restarted
-    assert notes(pg) == ["kept"]
+    assert pg.notes() == ["kept"]
     health = httpx.get(f"http://127.0.0.1:{pg.api_port}/health", timeout=10, trust_env=False).json()
     checks = [c for entries in health["checks"].values() for c in entries]
     database = next(c for c in checks if c.get("componentId") == "dev/postgres")
     assert database["status"] == "pass" and database["observedUnit"] == "ms", database
     refused = pg.cli("backup", "restore", "dev", "--backup", backup_id, check=False)
     assert refused.returncode == 1 and "was encrypted with backup key" in refused.stderr, refused.stderr
-    assert postmaster(pg) == pid and notes(pg) == ["kept"]  # nothing was stopped or replaced
+    assert postmaster(pg) == pid and pg.notes() == ["kept"]  # nothing was stopped or replaced
     pg.cli("deploy")  # a second deploy keeps the same cluster and data
-    assert postmaster(pg) == pid and notes(pg) == ["kept"]
+    assert postmaster(pg) == pid and pg.notes() == ["kept"]
     pg.cli("down")
     wait_for("the cluster to stop", lambda: not psutil.pid_exists(pid), 20)
 
@@ -204,7 +195,7 @@ def test_failed_migration_restores_the_postgres_backup_taken_first(pg: Shipyard)
     pg.write_manifest()
     pg.up()
     pg.cli("deploy")
-    add_note(pg, "before")
+    pg.add_note("before")
     serving = pg.serving()
     plan = pg.cli("migrate", "plan", "dev").stdout  # the PostgreSQL example's plan: nothing pending
     assert "-- schema version 1; 0 pending" in plan, plan
@@ -212,9 +203,9 @@ def test_failed_migration_restores_the_postgres_backup_taken_first(pg: Shipyard)
     pg.write_manifest()
     done = pg.cli("deploy", check=False)
     assert done.returncode != 0 and "exited with 3" in done.stdout + done.stderr, done.stdout + done.stderr
-    assert notes(pg) == ["before"]  # the half-done write was undone by restoring the backup
+    assert pg.notes() == ["before"]  # the half-done write was undone by restoring the backup
     assert pg.serving() == serving
-    kinds = [(b["kind"], b["engine"]) for b in catalog(pg)]
+    kinds = [(b["kind"], b["engine"]) for b in pg.backups()]
     assert ("pre-migrate", "postgres") in kinds and ("pre-restore", "postgres") in kinds, kinds
 
 
@@ -232,11 +223,11 @@ def psql(sy: Shipyard, sql: str) -> str:
 def test_a_missing_wal_segment_is_refused_before_anything_is_touched(pg: Shipyard) -> None:
     pg.up()
     pg.cli("deploy")
-    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in catalog(pg)))
-    base = next(b for b in catalog(pg) if b["kind"] == "continuous")
+    wait_for("a continuous base", lambda: any(b["kind"] == "continuous" for b in pg.backups()))
+    base = next(b for b in pg.backups() if b["kind"] == "continuous")
     wal = pg.home / "backups" / "dev" / str(base["id"]) / "wal"
     for n in range(4):
-        add_note(pg, f"note {n}")
+        pg.add_note(f"note {n}")
         psql(pg, "SELECT pg_switch_wal()")
 
     def whole_segments() -> list[Path]:
@@ -246,8 +237,8 @@ def test_a_missing_wal_segment_is_refused_before_anything_is_touched(pg: Shipyar
     whole_segments()[1].unlink()
     refused = pg.cli("backup", "restore", "dev", "--backup", str(base["id"]), check=False)
     assert refused.returncode == 1 and "is missing" in refused.stderr, refused.stderr
-    assert notes(pg) == [f"note {n}" for n in range(4)]
-    assert [b["kind"] for b in catalog(pg)].count("pre-restore") == 0  # refused at fetch
+    assert pg.notes() == [f"note {n}" for n in range(4)]
+    assert [b["kind"] for b in pg.backups()].count("pre-restore") == 0  # refused at fetch
 
 
 def test_missing_programs_and_external_servers_are_clear_errors(pg: Shipyard) -> None:

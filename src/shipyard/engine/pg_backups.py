@@ -30,7 +30,7 @@ from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
 from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_bytes, store_stream
 from shipyard.drivers.db_query import postgres_rows
-from shipyard.drivers.files import write_json
+from shipyard.drivers.files import write_atomic, write_json
 from shipyard.drivers.postgres import Conn
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.postgres import ManagedPostgres
@@ -44,6 +44,8 @@ BASE = "base.tar.zst.enc"
 MANIFEST = "manifest.json"
 HEAD = "head.json"
 CLUSTER = "cluster.json.enc"
+TARGET_UNREACHED = "recovery ended before configured recovery target was reached"
+TARGET_KEYS = ("recovery_target_time", "recovery_target_inclusive", "recovery_target_action")
 RECOVERY_KEYS = ("restore_command", "recovery_target_time", "recovery_target_inclusive",
                  "recovery_target_action", "recovery_target_timeline")  # fmt: skip
 
@@ -164,9 +166,30 @@ class PgBackups:
 
     # run a restored folder ------------------------------------------------------------------
     def recover(self, data: Path, conn: Conn, log: Path, timeout: float = 600) -> float:
-        """Start PostgreSQL on a restored folder and wait for recovery to end; seconds taken."""
-        pg = self.clusters.pg
+        """Start PostgreSQL on a restored folder and wait for recovery to end; seconds taken.
+
+        A target time after the last commit the WAL holds makes PostgreSQL stop with
+        "recovery ended before configured recovery target was reached" (it only checks the
+        target at commits). The point is inside the window (``pick`` saw WAL shipped past
+        it), so every commit the WAL holds is at or before it: the state at the target is
+        the end of the WAL, and recovery runs again without a target."""
         started = time.monotonic()
+        offset = log.stat().st_size if log.exists() else 0
+        try:
+            self._recover_once(data, conn, log, timeout)
+        except DatabaseError:
+            if TARGET_UNREACHED not in _read_from(log, offset) or not _drop_target(data):
+                raise
+            self.clusters.pg.give_to_server(data / "postgresql.auto.conf")
+            self._recover_once(data, conn, log, timeout)
+        pg = self.clusters.pg
+        for name in RECOVERY_KEYS:
+            pg.sql(conn, f"ALTER SYSTEM RESET {name}")
+        pg.sql(conn, "SELECT pg_reload_conf()")
+        return time.monotonic() - started
+
+    def _recover_once(self, data: Path, conn: Conn, log: Path, timeout: float) -> None:
+        pg = self.clusters.pg
         try:
             pg.start(data, log, timeout=timeout)
         except DatabaseError as exc:
@@ -175,7 +198,7 @@ class PgBackups:
         while True:
             try:
                 if pg.sql(conn, "SELECT pg_is_in_recovery()") == "f":
-                    break
+                    return
             except DatabaseError:
                 if not pg.running(data):
                     raise DatabaseError(
@@ -186,10 +209,6 @@ class PgBackups:
             if time.monotonic() > deadline:
                 raise DatabaseError(f"recovery took longer than {timeout:g}s", f"see {log}")
             time.sleep(0.1)
-        for name in RECOVERY_KEYS:
-            pg.sql(conn, f"ALTER SYSTEM RESET {name}")
-        pg.sql(conn, "SELECT pg_reload_conf()")
-        return time.monotonic() - started
 
     # a scratch cluster ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -315,6 +334,27 @@ class PgBackups:
             None,
             f"{target}'s PostgreSQL recovered in {took:.2f}s ({time.monotonic() - started:.2f}s in all)",
         )
+
+
+def _read_from(log: Path, offset: int) -> str:
+    """What the server wrote to ``log`` after ``offset``."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _drop_target(data: Path) -> bool:
+    """Remove the recovery target from a restored folder's settings; False if it had none."""
+    conf = data / "postgresql.auto.conf"
+    lines = conf.read_text().splitlines()
+    kept = [ln for ln in lines if not ln.startswith(TARGET_KEYS)]
+    if len(kept) == len(lines):
+        return False
+    write_atomic(conf, "\n".join(kept) + "\n", mode=0o600)
+    return True
 
 
 def _tail(log: Path) -> str:
