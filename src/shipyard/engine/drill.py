@@ -312,16 +312,11 @@ class Drills:
 
     # schedule -------------------------------------------------------------------------------
     def start(self) -> list[str]:
-        """Converge after a crash (scratch clusters of interrupted drills), then start the loop."""
+        """Start the loop. The scratch clusters of interrupted drills are removed at start by
+        the backup service's reconcile (``PgBackups.sweep_scratch``), before anything runs."""
         self.since = time.time()
-        done = []
-        manifest = self.backups.ctx.manifest
-        for env in manifest.environments:
-            db = manifest.database_for(env)
-            if db.engine == "postgres" and db.managed:
-                done += PgDrill(self.backups).remove_scratch(env)
         self._thread.start()
-        return done
+        return []
 
     def stop(self) -> None:
         self._stop.set()

@@ -44,6 +44,7 @@ BASE = "base.tar.zst.enc"
 MANIFEST = "manifest.json"
 HEAD = "head.json"
 CLUSTER = "cluster.json.enc"
+SCRATCH = ("verify-", "drill-", "copy-to-")  # scratch_cluster's names
 TARGET_UNREACHED = "recovery ended before configured recovery target was reached"
 TARGET_KEYS = ("recovery_target_time", "recovery_target_inclusive", "recovery_target_action")
 RECOVERY_KEYS = ("restore_command", "recovery_target_time", "recovery_target_inclusive",
@@ -231,6 +232,22 @@ class PgBackups:
         finally:
             self.clusters.pg.stop(work / "data", "immediate")
             shutil.rmtree(work, ignore_errors=True)
+
+    def sweep_scratch(self, env: str) -> list[str]:
+        """At control-plane start (none of them runs then): stop and remove the scratch clusters
+        a killed verify, drill or copy left beside ``env``'s cluster."""
+        folder, done, pg = self.clusters.folder(env), [], self.clusters.pg
+        for work in (
+            sorted(p for p in folder.iterdir() if p.name.startswith(SCRATCH)) if folder.is_dir() else []
+        ):
+            try:
+                pg.stop(work / "data", "immediate")
+            except DatabaseError as exc:
+                done.append(f"{env}: the scratch cluster {work} does not stop: {exc.message}")
+                continue
+            shutil.rmtree(work, ignore_errors=True)
+            done.append(f"{env}: removed {work.name}, the scratch cluster of a job that did not finish")
+        return done
 
     # verify ---------------------------------------------------------------------------------
     def verify(self, record: BackupRecord) -> BackupRecord:

@@ -76,16 +76,11 @@ class PgCopies:
         return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
 
     def reconcile(self, env: str) -> list[str]:
-        """At control-plane start (no copy runs): stop and remove the scratch clusters of copies
-        out of ``env`` that a killed control plane left running, and drop the half-made or the
-        replaced database of a copy into ``env`` that did not finish."""
-        done: list[str] = []
-        pg, folder = self.clusters.pg, self.clusters.folder(env)
-        for leftover in sorted(folder.glob("copy-to-*")) if folder.is_dir() else []:
-            with contextlib.suppress(ShipyardError):
-                pg.stop(leftover / "data", "immediate")
-            shutil.rmtree(leftover, ignore_errors=True)
-            done.append(f"{env}: removed {leftover.name}, the scratch cluster of a copy that did not finish")
+        """At control-plane start (no copy runs): stop and remove the scratch clusters a killed
+        control plane left beside ``env``'s (``PgBackups.sweep_scratch``: copies out of ``env``,
+        its verifies and drills), and drop the half-made or the replaced database of a copy
+        into ``env`` that did not finish."""
+        done, pg = self.backups.sweep_scratch(env), self.clusters.pg
         cluster = self.clusters.cluster(env)
         if cluster is None or not pg.running(self.clusters.pgdata(env)):
             return done

@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -178,19 +177,6 @@ class PgDrill:
         return found == "1"
 
     # cleanup ----------------------------------------------------------------------------------
-    def remove_scratch(self, env: str) -> list[str]:
-        """At control-plane start: stop and remove scratch clusters a killed drill left running."""
-        folder, done = self.clusters.folder(env), []
-        for work in sorted(folder.glob("drill-*")) if folder.is_dir() else []:
-            try:
-                self.pg.stop(work / "data", "immediate")
-            except DatabaseError as exc:
-                done.append(f"{env}: the scratch cluster {work} does not stop: {exc.message}")
-                continue
-            shutil.rmtree(work, ignore_errors=True)
-            done.append(f"{env}: removed the scratch cluster of an interrupted drill ({work.name})")
-        return done
-
     def delete_markers(self, env: str) -> None:
         try:
             self.pg.sql(
