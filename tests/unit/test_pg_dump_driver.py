@@ -39,7 +39,7 @@ def test_the_password_goes_in_the_environment_not_the_url() -> None:
 
 def test_dump_streams_stdout_and_never_puts_the_password_on_the_command_line(tmp_path: Path) -> None:
     pg = fake_bin(tmp_path, f'echo "$@" > {tmp_path}/argv\necho "pw=$PGPASSWORD"\n')
-    out = PgDump(pg).dump(server(), lambda stream: stream.read(), "backup of prod")
+    out = PgDump(pg).dump(server(), lambda stream: stream.read(), "backup of prod", 60)
     assert out == b"pw=s3cr@t\n"  # the program got the password, in its environment
     argv = (tmp_path / "argv").read_text()
     assert "-Fc" in argv and "--dbname=postgresql://app@db.internal:5432/app" in argv and "s3cr" not in argv
@@ -48,7 +48,7 @@ def test_dump_streams_stdout_and_never_puts_the_password_on_the_command_line(tmp
 def test_a_failed_dump_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
     pg = fake_bin(tmp_path, 'echo "connection failed: password $PGPASSWORD rejected" >&2\nexit 1\n')
     with pytest.raises(DatabaseError) as err:
-        PgDump(pg).dump(server(), lambda stream: stream.read(), "backup of prod")
+        PgDump(pg).dump(server(), lambda stream: stream.read(), "backup of prod", 60)
     assert "pg_dump of postgresql://app:**********@db.internal:5432/app" in err.value.message
     assert "exit 1" in err.value.message and "rejected" in err.value.message
     assert "s3cr" not in err.value.message + err.value.hint
@@ -63,7 +63,15 @@ def test_a_failing_consumer_stops_the_dump(tmp_path: Path) -> None:
         raise DatabaseError("storage full")
 
     with pytest.raises(DatabaseError, match="storage full"):
-        PgDump(pg).dump(server(), refuse, "backup of prod")  # type: ignore[arg-type]
+        PgDump(pg).dump(server(), refuse, "backup of prod", 60)  # type: ignore[arg-type]
+
+
+def test_a_stalled_dump_is_stopped_at_its_timeout(tmp_path: Path) -> None:
+    pg = fake_bin(tmp_path, "echo started\nexec sleep 30\n")  # a server that stops answering
+    with pytest.raises(DatabaseError) as err:
+        PgDump(pg).dump(server(), lambda stream: stream.read(), "backup of prod", 0.5)
+    assert "took longer than 0.5s and was stopped" in err.value.message, err.value.message
+    assert "database.backups.timeout" in err.value.hint
 
 
 def test_a_failed_restore_names_the_server_masked(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from typing import IO, TypeVar
 
 from shipyard.core.config import MASK
 from shipyard.drivers.postgres import Conn, Postgres
+from shipyard.drivers.procs import killed_after
 from shipyard.errors import DatabaseError
 
 T = TypeVar("T")
@@ -58,8 +59,9 @@ class PgDump:
     def __init__(self, pg: Postgres) -> None:
         self.pg = pg
 
-    def dump(self, server: Server, consume: Callable[[IO[bytes]], T], what: str) -> T:
-        """Run ``pg_dump -Fc`` and hand its output stream to ``consume``; its result."""
+    def dump(self, server: Server, consume: Callable[[IO[bytes]], T], what: str, timeout: float) -> T:
+        """Run ``pg_dump -Fc`` and hand its output stream to ``consume``; its result. It is
+        killed after ``timeout`` seconds (a stalled server would hold the backup lock)."""
         argv = [self.pg.program("pg_dump"), "-Fc", "-Z", "0", "--no-password", f"--dbname={server.url}"]
         with tempfile.TemporaryFile() as err:
             try:
@@ -67,15 +69,22 @@ class PgDump:
             except OSError as exc:
                 raise DatabaseError(f"{what}: cannot run pg_dump: {exc}", INSTALL_HINT) from None
             assert proc.stdout is not None
-            try:
-                result = consume(proc.stdout)
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            finally:
-                proc.stdout.close()
-            code = proc.wait()
+            with killed_after(proc, timeout) as late:
+                try:
+                    result = consume(proc.stdout)
+                except BaseException:
+                    proc.kill()
+                    proc.wait()
+                    raise
+                finally:
+                    proc.stdout.close()
+                code = proc.wait()
+            if late.is_set():
+                raise DatabaseError(
+                    f"{what}: pg_dump of {server.shown} took longer than {timeout:g}s and was stopped",
+                    "is the server stalled? raise database.backups.timeout for a larger database; "
+                    "earlier backups are untouched",
+                )
             if code != 0:
                 raise DatabaseError(
                     f"{what}: pg_dump of {server.shown} failed (exit {code}): {self._tail(server, err)}",

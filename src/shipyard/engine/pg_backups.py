@@ -32,6 +32,7 @@ from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stre
 from shipyard.drivers.db_query import postgres_rows
 from shipyard.drivers.files import write_atomic, write_json
 from shipyard.drivers.postgres import Conn
+from shipyard.drivers.procs import killed_after
 from shipyard.drivers.supervisor import free_port
 from shipyard.engine.postgres import ManagedPostgres
 from shipyard.engine.verify_queries import with_queries
@@ -83,12 +84,20 @@ class PgBackups:
         assert proc.stdout is not None and proc.stderr is not None
         with contextlib.suppress(OSError, AttributeError):  # 1 MiB pipe: fewer hand-overs
             fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
-        try:
-            stored = store_stream(storage, key, proc.stdout, name, level)
-        finally:
-            proc.stdout.close()
-            err = proc.stderr.read().decode(errors="replace")
-            code = proc.wait()
+        timeout = self.service.ctx.manifest.database_for(env).backups.timeout
+        with killed_after(proc, timeout) as late:
+            try:
+                stored = store_stream(storage, key, proc.stdout, name, level)
+            finally:
+                proc.stdout.close()
+                err = proc.stderr.read().decode(errors="replace")
+                code = proc.wait()
+        if late.is_set():
+            storage.delete(name)
+            raise DatabaseError(
+                f"pg_basebackup of {env} took longer than {timeout:g}s and was stopped",
+                "raise database.backups.timeout for a larger database; earlier backups are untouched",
+            )
         if code != 0:
             storage.delete(name)
             raise DatabaseError(

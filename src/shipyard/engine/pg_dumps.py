@@ -84,6 +84,7 @@ class PgDumps:
                 server,
                 lambda out: store_stream(new.storage, new.key, out, name, new.level),
                 f"backup of {env}",
+                service.ctx.manifest.database_for(env).backups.timeout,
             )
             return service.commit(new, stored, ROLE, **fields)
 

@@ -99,6 +99,12 @@ class Backups(Model):
         default_factory=Retention, description="Tiered retention applied after each backup."
     )
     compression_level: int = Field(3, ge=1, le=19, description="zstd level of every backup.")
+    timeout: Duration = Field(
+        21600.0,
+        gt=0,
+        description="Longest a PostgreSQL backup program (pg_basebackup, pg_dump) may run; it is stopped "
+        "after that and the backup fails, earlier backups untouched.",
+    )
     verify_queries: VerifyQueries = Field(
         default_factory=list,
         description="Queries run read-only on each verified (and drilled) restored copy, after the built-in "
