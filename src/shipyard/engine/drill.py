@@ -11,8 +11,9 @@ engine's integrity check), (5) queries it, the marker included, then runs the us
 (5); RPO comes from the marker (``core/drill.py``). (6) The marker rows are deleted from
 the live database again (those a crashed drill left behind too). The result is appended to
 ``drills.json`` next to the backup catalog (all-or-nothing write). Running instances are
-never touched. ``SqliteDrill`` (here) and ``PgDrill`` (``engine/pg_drill.py``) are the
-engine-specific parts behind ``DrillEngine``. Scheduled drills run from a small loop like
+never touched. ``SqliteDrill`` (``engine/sqlite_drill.py``), ``PgDrill``
+(``engine/pg_drill.py``) and ``DumpDrill`` (``engine/pg_dump_drill.py``, an external server)
+are the engine-specific parts behind ``DrillEngine``. Scheduled drills run from a small loop like
 scheduled backups. Called by the API (``server/drill.py``) through the engine.
 """
 
@@ -20,15 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from shipyard.core.backups import BackupRecord
 from shipyard.core.cron import due
 from shipyard.core.drill import (
     DrillRecord,
@@ -37,22 +35,17 @@ from shipyard.core.drill import (
     drill_due,
     drills_name,
     encode_drills,
-    latest_recoverable,
     measure,
     new_drill_id,
     verdict,
 )
-from shipyard.core.verify_queries import run_suite, summarize
-from shipyard.drivers.db_query import sqlite_rows
-from shipyard.drivers.sqlite_backup import integrity
+from shipyard.core.verify_queries import summarize
 from shipyard.engine.backups import BackupService
-from shipyard.engine.database import sqlite_file
 from shipyard.engine.pg_drill import PgDrill
 from shipyard.engine.pg_dump_drill import DumpDrill
-from shipyard.engine.pitr import segments_of
-from shipyard.errors import BackupError, ConflictError, NotFoundError, ShipyardError
+from shipyard.engine.sqlite_drill import ShippedAt, SqliteDrill
+from shipyard.errors import ConflictError, NotFoundError, ShipyardError
 
-POLL_S = 0.05
 MAX_WAIT_S = 30.0
 
 
@@ -74,128 +67,6 @@ class DrillEngine(Protocol):
     def delete_markers(self, env: str) -> None:
         """Delete every marker row from the live database (the table stays)."""
         ...
-
-
-ShippedAt = Callable[[str], float | None]
-
-
-class SqliteDrill:
-    def __init__(self, backups: BackupService, shipped_at: ShippedAt | None = None) -> None:
-        self.backups = backups
-        self.shipped_at = shipped_at
-
-    def write_marker(self, env: str, drill_id: str) -> float:
-        live = sqlite_file(self.backups.ctx, env)
-        try:
-            conn = sqlite3.connect(f"file:{live}?mode=rw", uri=True, timeout=5.0)
-        except sqlite3.Error:
-            raise BackupError(
-                f"{env} has no database at {live} yet: there is nothing to lose in a drill",
-                f"deploy {env} first; its app creates the database",
-            ) from None
-        try:
-            with conn:
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS shipyard_drill (id TEXT PRIMARY KEY, at REAL NOT NULL)"
-                )
-                at = time.time()
-                conn.execute("INSERT INTO shipyard_drill (id, at) VALUES (?, ?)", (drill_id, at))
-            return at
-        except sqlite3.Error as exc:
-            raise BackupError(f"the drill could not write its marker into {live}: {exc}", "retry") from None
-        finally:
-            conn.close()
-
-    def _continuous(self, env: str, loss_at: float) -> list[BackupRecord]:
-        return [
-            r
-            for r in self.backups.catalog(env).records
-            if r.kind == "continuous" and r.good and r.started_at <= loss_at
-        ]
-
-    def wait_shipped(self, env: str, after: float, limit: float) -> None:
-        """Until the WAL shipper has shipped past ``after`` (or ``limit`` seconds). The running
-        shipper says when it last shipped; without one, the stored segments are listed."""
-        deadline = time.monotonic() + limit
-        storage = self.backups.storage(env)
-        while time.monotonic() < deadline:
-            shipped = self.shipped_at(env) if self.shipped_at is not None else None
-            if shipped is not None and shipped > after:
-                return
-            if shipped is None:
-                bases = self._continuous(env, time.time())
-                if bases and any(s.at > after for s in segments_of(storage, bases[-1])):
-                    return
-            time.sleep(POLL_S)
-
-    def recover(self, env: str, loss_at: float, work: Path, drill_id: str) -> Recovered:
-        copy, backup, recovered_to = self._restore_latest(env, loss_at, work)
-        found = self._probe(copy, drill_id)
-        answered = time.monotonic()
-        suite = self.backups.ctx.manifest.database_for(env).backups.verify_queries
-        checks = run_suite(suite, lambda sql, timeout: sqlite_rows(copy, sql, timeout))
-        return Recovered(backup, recovered_to, found, answered, checks)
-
-    def delete_markers(self, env: str) -> None:
-        live = sqlite_file(self.backups.ctx, env)
-        try:
-            conn = sqlite3.connect(f"file:{live}?mode=rw", uri=True, timeout=5.0)
-            try:
-                with conn:
-                    if conn.execute(
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shipyard_drill'"
-                    ).fetchone():
-                        conn.execute("DELETE FROM shipyard_drill")
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise BackupError(
-                f"cannot delete the drill markers from {live}: {exc}", "retry the drill"
-            ) from None
-
-    def _restore_latest(self, env: str, loss_at: float, work: Path) -> tuple[Path, str, float]:
-        storage = self.backups.storage(env)
-        records = {r.id: r for r in self.backups.catalog(env).records if r.good and r.started_at <= loss_at}
-        points = []
-        for record in records.values():
-            if record.kind == "continuous":
-                shipped = [s.at for s in segments_of(storage, record) if s.at <= loss_at]
-                points.append((record.id, max(shipped, default=record.recoverable_from or record.started_at)))
-            else:
-                points.append((record.id, record.recoverable_to or record.started_at))
-        best = latest_recoverable(sorted(points, key=lambda p: records[p[0]].started_at))
-        if best is None:
-            raise BackupError(
-                f"{env} has no complete backup to recover from: this loss would lose everything",
-                f"take backups (`shipyard backup create {env}`, database.backups.schedule or continuous)",
-            )
-        record = records[best[0]]
-        copy = self.backups._fetch(record, work, loss_at if record.kind == "continuous" else None)
-        found = integrity(copy)
-        if found != "ok":
-            raise BackupError(
-                f"the restored copy of {record.id} fails PRAGMA integrity_check: {found}",
-                "restore another backup; verify them with `shipyard backup verify`",
-            )
-        return copy, record.id, best[1]
-
-    def _probe(self, copy: Path, drill_id: str) -> bool:
-        """Query the restored database; True when the drill's marker is in it."""
-        try:
-            conn = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
-            try:
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                if "shipyard_drill" not in names:
-                    return False
-                row = conn.execute("SELECT at FROM shipyard_drill WHERE id = ?", (drill_id,)).fetchone()
-                return row is not None
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise BackupError(
-                f"the restored database does not answer a query: {exc}", "verify the backups"
-            ) from None
 
 
 class Drills:
