@@ -36,15 +36,12 @@ import string
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, cast
 
+from backup_context import backup_context
 from backup_pg import run_pg
-from shipyard.core.records import Owner
 from shipyard.engine.backups import BackupService
-from shipyard.engine.context import Context, Paths
 from shipyard.engine.continuous import WalShipper
 from shipyard.manifest.loader import parse_manifest
-from shipyard.state.store import open_store
 
 
 def log(message: str) -> None:
@@ -90,20 +87,7 @@ def make_service(root: Path) -> tuple[BackupService, Path]:
             "environments": {"prod": {"port": 18999}},
         }
     )
-    home = root / "home"
-    home.mkdir()
-    none = cast(Any, None)
-    ctx = Context(
-        paths=Paths(home, root),
-        store=open_store(home / "state.db"),
-        proxy=none,
-        runtime=none,
-        builder=none,
-        prober=none,
-        owner=Owner(os.getpid(), 0.0),
-        manifest=manifest,
-        manifest_text="",
-    )
+    ctx = backup_context(root / "home", root, manifest)
     data = ctx.paths.env_data("prod").resolve()
     data.mkdir(parents=True)
     return BackupService(ctx), data / "app.db"

@@ -19,25 +19,22 @@ checkpoint does not pay for writing the freshly loaded gigabyte), then:
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from shipyard.core.records import Owner
+from backup_context import backup_context
 from shipyard.drivers.postgres import Conn
 from shipyard.engine.backups import BackupService
-from shipyard.engine.context import Context, Paths
 from shipyard.engine.drill import Drills
 from shipyard.engine.pg_continuous import PgWalShipper
 from shipyard.engine.postgres import ManagedPostgres
 from shipyard.manifest.loader import parse_manifest
 from shipyard.manifest.models import Manifest
-from shipyard.state.store import open_store
 
 
 def log(message: str) -> None:
@@ -57,21 +54,7 @@ def bench_manifest(**database: Any) -> Manifest:
 
 def make_service(root: Path) -> BackupService:
     manifest = bench_manifest()
-    home = root / "pg-home"
-    home.mkdir()
-    none = cast(Any, None)
-    ctx = Context(
-        paths=Paths(home, root),
-        store=open_store(home / "state.db"),
-        proxy=none,
-        runtime=none,
-        builder=none,
-        prober=none,
-        owner=Owner(os.getpid(), 0.0),
-        manifest=manifest,
-        manifest_text="",
-    )
-    return BackupService(ctx)
+    return BackupService(backup_context(root / "pg-home", root, manifest))
 
 
 def timed(argv: list[str], conn: Conn) -> float:

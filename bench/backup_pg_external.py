@@ -36,15 +36,14 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from shipyard.core.records import Owner
+from backup_context import backup_context
 from shipyard.drivers.postgres import Conn
 from shipyard.engine.backups import BackupService
-from shipyard.engine.context import Context, Paths
+from shipyard.engine.context import Context
 from shipyard.engine.postgres import ManagedPostgres
 from shipyard.manifest.loader import parse_manifest
-from shipyard.state.store import open_store
 
 
 def log(message: str) -> None:
@@ -73,21 +72,8 @@ def context(home: Path, database: dict[str, Any], secrets: Any = None) -> Contex
             "environments": {"prod": {"port": 18997}},
         }
     )
-    home.mkdir()
-    none = cast(Any, None)
     extra = {"secrets": secrets} if secrets is not None else {}
-    return Context(
-        paths=Paths(home, home.parent),
-        store=open_store(home / "state.db"),
-        proxy=none,
-        runtime=none,
-        builder=none,
-        prober=none,
-        owner=Owner(os.getpid(), 0.0),
-        manifest=manifest,
-        manifest_text="",
-        **extra,
-    )
+    return backup_context(home, home.parent, manifest, **extra)
 
 
 def timed(argv: list[str], conn: Conn) -> float:

@@ -30,25 +30,22 @@ sys.path.append(sys.path.pop(0))
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
-from shipyard.core.records import Owner
+from backup_context import backup_context
 from shipyard.drivers.postgres import Conn
 from shipyard.engine.backups import BackupService
-from shipyard.engine.context import Context, Paths
 from shipyard.engine.masking import MaskedCopies
 from shipyard.engine.postgres import ManagedPostgres
 from shipyard.manifest.loader import load_manifest
-from shipyard.state.store import open_store
 
 MANIFEST = {
     "app": "bench",
@@ -72,21 +69,7 @@ def log(message: str) -> None:
 
 def make_service(root: Path) -> BackupService:
     (root / "shipyard.yaml").write_text(yaml.safe_dump(MANIFEST))
-    home = root / "home"
-    home.mkdir()
-    none = cast(Any, None)
-    ctx = Context(
-        paths=Paths(home, root),
-        store=open_store(home / "state.db"),
-        proxy=none,
-        runtime=none,
-        builder=none,
-        prober=none,
-        owner=Owner(os.getpid(), 0.0),
-        manifest=load_manifest(root / "shipyard.yaml"),
-        manifest_text="",
-    )
-    return BackupService(ctx)
+    return BackupService(backup_context(root / "home", root, load_manifest(root / "shipyard.yaml")))
 
 
 def timed(argv: list[str], conn: Conn) -> float:

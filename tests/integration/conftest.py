@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "notes"
+PGNOTES = REPO / "examples" / "pgnotes"
 
 
 def free_port() -> int:
@@ -54,6 +56,30 @@ class Shipyard:
     def use(self, version: str) -> None:
         for item in (EXAMPLE / version).iterdir():
             shutil.copy2(item, self.app / item.name)
+
+    def use_pgnotes(self, database: dict[str, Any]) -> None:
+        """The notes app on PostgreSQL (examples/pgnotes, psycopg) with this ``database``."""
+        for name in ("app.py", "migrate.py", "requirements.txt"):
+            shutil.copy2(PGNOTES / name, self.app / name)
+        (self.app / "notes.db").unlink(missing_ok=True)
+        self.manifest["database"] = database
+        self.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
+        self.manifest["health"]["start_timeout"] = "20s"
+        self.write_manifest()
+
+    @contextlib.contextmanager
+    def home_outside_tmp(self, prefix: str) -> Iterator[None]:
+        """PostgreSQL runs as an unprivileged OS user, who cannot pass through pytest's private
+        /tmp/pytest-of-root (every pytest run makes it 0700 again): the home goes to a folder
+        others may pass through, cleaned up (servers included) on the way out."""
+        outside = Path(tempfile.mkdtemp(prefix=prefix))
+        outside.chmod(0o711)
+        self.home = outside / "home"
+        try:
+            yield
+        finally:
+            self.cleanup()
+            shutil.rmtree(outside, ignore_errors=True)
 
     def write_manifest(self) -> None:
         (self.app / "shipyard.yaml").write_text(yaml.safe_dump(self.manifest, sort_keys=False))

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from tests.integration.conftest import Shipyard, free_port
-from tests.integration.test_postgres import MISSING, PGNOTES, wait_for
+from tests.integration.test_postgres import MISSING, wait_for
 
 from shipyard.core.masking import fake_value, keyed_hash, masking_key
 from shipyard.drivers.backup_crypto import load_backup_key
@@ -34,38 +32,31 @@ PEOPLE = [
 
 @pytest.fixture
 def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
-    outside = Path(tempfile.mkdtemp(prefix="shipyard-pgcopy-"))  # see test_postgres.pg
-    outside.chmod(0o711)
-    shipyard.home = outside / "home"
-    for name in ("app.py", "migrate.py", "requirements.txt"):
-        shutil.copy2(PGNOTES / name, shipyard.app / name)
-    (shipyard.app / "notes.db").unlink(missing_ok=True)
-    shipyard.manifest["database"] = {
-        "engine": "postgres",
-        "managed": True,
-        "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
-        "backups": {"continuous": False, "verify_schedule": None},
-    }
-    shipyard.manifest["environments"] = {
-        "production": {"port": shipyard.port},
-        "staging": {"port": free_port()},
-        "legacy": {"port": free_port(), "database": {"engine": "sqlite"}},
-        "external": {
-            "port": free_port(),
-            "database": {
+    with shipyard.home_outside_tmp("shipyard-pgcopy-"):
+        shipyard.use_pgnotes(
+            {
                 "engine": "postgres",
-                "managed": False,
-                "url": "postgresql://app:pw@127.0.0.1:9/app",
-                "backups": {"continuous": False},
+                "managed": True,
+                "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
+                "backups": {"continuous": False, "verify_schedule": None},
+            }
+        )
+        shipyard.manifest["environments"] = {
+            "production": {"port": shipyard.port},
+            "staging": {"port": free_port()},
+            "legacy": {"port": free_port(), "database": {"engine": "sqlite"}},
+            "external": {
+                "port": free_port(),
+                "database": {
+                    "engine": "postgres",
+                    "managed": False,
+                    "url": "postgresql://app:pw@127.0.0.1:9/app",
+                    "backups": {"continuous": False},
+                },
             },
-        },
-    }
-    shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
-    shipyard.manifest["health"]["start_timeout"] = "20s"
-    shipyard.write_manifest()
-    yield shipyard
-    shipyard.cleanup()
-    shutil.rmtree(outside, ignore_errors=True)
+        }
+        shipyard.write_manifest()
+        yield shipyard
 
 
 def pg_folder(sy: Shipyard, env: str) -> Path:

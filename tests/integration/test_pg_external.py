@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import psutil
 import pytest
-from tests.integration.conftest import REPO, Shipyard, free_port
+from tests.integration.conftest import Shipyard, free_port
 
 from shipyard.drivers.postgres import find_bin_dir
 from shipyard.errors import DatabaseError
@@ -41,7 +41,6 @@ except DatabaseError as exc:
     MISSING = exc.message
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(bool(MISSING), reason=MISSING)]
-PGNOTES = REPO / "examples" / "pgnotes"
 
 
 @dataclass
@@ -107,26 +106,16 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture
 def ext(shipyard: Shipyard, server: Server) -> Iterator[Shipyard]:
-    # the scratch cluster of `verify` runs as an unprivileged user, who cannot pass through
-    # pytest's private /tmp/pytest-of-root: the home goes elsewhere
-    outside = Path(tempfile.mkdtemp(prefix="shipyard-ext-"))
-    outside.chmod(0o711)
-    shipyard.home = outside / "home"
-    for name in ("app.py", "migrate.py", "requirements.txt"):
-        shutil.copy2(PGNOTES / name, shipyard.app / name)
-    (shipyard.app / "notes.db").unlink(missing_ok=True)
-    shipyard.manifest["database"] = {
-        "engine": "postgres",
-        "url": f"postgresql://app:#{{DB_PASSWORD}}#@127.0.0.1:{server.port}/app",
-        "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
-        "backups": {"verify_schedule": None},
-    }
-    shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
-    shipyard.manifest["health"]["start_timeout"] = "20s"
-    shipyard.write_manifest()
-    yield shipyard
-    shipyard.cleanup()
-    shutil.rmtree(outside, ignore_errors=True)
+    with shipyard.home_outside_tmp("shipyard-ext-"):  # verify's scratch cluster runs as postgres
+        shipyard.use_pgnotes(
+            {
+                "engine": "postgres",
+                "url": f"postgresql://app:#{{DB_PASSWORD}}#@127.0.0.1:{server.port}/app",
+                "migrate": {"up": "python migrate.py up", "status": "python migrate.py status"},
+                "backups": {"verify_schedule": None},
+            }
+        )
+        yield shipyard
 
 
 def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipyard, server: Server) -> None:

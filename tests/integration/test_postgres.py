@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from tests.integration.conftest import REPO, Shipyard
+from tests.integration.conftest import Shipyard
 
 from shipyard.drivers.postgres import find_bin_dir
 from shipyard.errors import DatabaseError
@@ -33,35 +32,24 @@ except DatabaseError as exc:
     MISSING = exc.message
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(bool(MISSING), reason=MISSING)]
-PGNOTES = REPO / "examples" / "pgnotes"
 
 
 @pytest.fixture
 def pg(shipyard: Shipyard) -> Iterator[Shipyard]:
-    # the server runs as an unprivileged user, who cannot pass through pytest's private
-    # /tmp/pytest-of-root (which every pytest run makes 0700 again): the home goes elsewhere
-    outside = Path(tempfile.mkdtemp(prefix="shipyard-pg-"))
-    outside.chmod(0o711)
-    shipyard.home = outside / "home"
-    for name in ("app.py", "migrate.py", "requirements.txt"):
-        shutil.copy2(PGNOTES / name, shipyard.app / name)
-    (shipyard.app / "notes.db").unlink(missing_ok=True)
-    shipyard.manifest["database"] = {
-        "engine": "postgres",
-        "managed": True,
-        "migrate": {
-            "up": "python migrate.py up",
-            "status": "python migrate.py status",
-            "plan": "python migrate.py plan",
-        },
-        "backups": {"continuous": True, "verify_schedule": None},
-    }
-    shipyard.manifest["processes"]["web"]["command"] = "uvicorn app:app --host 127.0.0.1 --port $PORT"
-    shipyard.manifest["health"]["start_timeout"] = "20s"
-    shipyard.write_manifest()
-    yield shipyard
-    shipyard.cleanup()
-    shutil.rmtree(outside, ignore_errors=True)
+    with shipyard.home_outside_tmp("shipyard-pg-"):
+        shipyard.use_pgnotes(
+            {
+                "engine": "postgres",
+                "managed": True,
+                "migrate": {
+                    "up": "python migrate.py up",
+                    "status": "python migrate.py status",
+                    "plan": "python migrate.py plan",
+                },
+                "backups": {"continuous": True, "verify_schedule": None},
+            }
+        )
+        yield shipyard
 
 
 def postmaster(sy: Shipyard) -> int:
