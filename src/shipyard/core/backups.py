@@ -157,6 +157,11 @@ def new_backup_id(now: float | None = None) -> str:
     return f"b-{stamp}-{secrets.token_hex(3)}"
 
 
+def utc(ts: float) -> str:
+    """A moment as messages show it: ``2026-12-01T17:38:00Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def object_name(env: str, backup_id: str, leaf: str) -> str:
     return f"{env}/{backup_id}/{leaf}"
 

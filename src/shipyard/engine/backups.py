@@ -2,11 +2,15 @@
 
 One framework for every engine: a backup is a set of stored objects (compressed,
 encrypted, checksummed by ``drivers/backup_pipeline.py``) plus a catalog entry with its
-manifest, kept in the environment's folder of the backup storage. SQLite is its first
-engine (online copy through the backup API); PostgreSQL will add its own objects (base
-backup, WAL) to the same records. Backups of one environment are serialised by a lock;
-a failed backup deletes what it stored, is recorded as failed, and never touches an
-earlier backup or the catalog's other entries. Called by the API (``server/backups.py``),
+manifest, kept in the environment's folder of the backup storage. Each engine's part is its
+own module: SQLite snapshots (``engine/sqlite_backups.py``), a managed PostgreSQL's base
+backups and WAL (``engine/pg_backups.py``; copies into another environment in
+``engine/pg_copies.py``) and an external server's dumps (``engine/pg_dumps.py``); this
+service dispatches to them and owns what they share: the catalog, one way to write a backup
+(``new_backup``/``commit``), retention, the choice of backup for a restore and the restore's
+deploy lock. Backups of one environment are serialised by a lock; a failed backup deletes
+what it stored, is recorded as failed, and never touches an earlier backup or the catalog's
+other entries. Called by the API (``server/backups.py``),
 deployments with migrations (``engine/migrations.py``) and the scheduler.
 """
 
@@ -15,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,30 +30,25 @@ from shipyard.core.backups import (
     BackupRecord,
     Catalog,
     ObjectEntry,
-    Verification,
     catalog_name,
     new_backup_id,
     object_name,
+    utc,
 )
 from shipyard.core.database import is_external
 from shipyard.core.retention import Decision, Policy, plan_retention
-from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
-from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
+from shipyard.drivers.backup_pipeline import StoredFile
 from shipyard.drivers.backup_storage import BackupStorage, LocalFolderStorage
-from shipyard.drivers.db_query import sqlite_rows
-from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
 from shipyard.engine.context import Context
-from shipyard.engine.database import sqlite_file
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.engine.pg_backups import PgBackups
 from shipyard.engine.pg_copies import PgCopies
 from shipyard.engine.pg_dumps import PgDumps, is_dump
-from shipyard.engine.pitr import recoverable_range, replay
-from shipyard.engine.verify_queries import with_queries
+from shipyard.engine.pitr import recoverable_range
+from shipyard.engine.sqlite_backups import SqliteBackups
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
-SNAPSHOT = "db.sqlite.zst.enc"
 StepFn = Callable[[str, Callable[[], tuple[Any, str]]], Any]
 MANIFEST = "manifest.json"
 
@@ -88,6 +86,7 @@ class BackupService:
     ) -> None:
         self.ctx = ctx
         self.storage_for = storage_for
+        self.sqlite = SqliteBackups(self)  # each engine's parts
         self.pg = PgBackups(self)  # the PostgreSQL engine's parts
         self.dumps = PgDumps(self)  # an external PostgreSQL server's (pg_dump)
         self.pg_copies = PgCopies(self.pg)  # managed PostgreSQL into another environment
@@ -197,18 +196,7 @@ class BackupService:
             return self.dumps.create(env, kind, reason, **fields)
         if self.ctx.manifest.database_for(env).engine == "postgres" and copy_into is None:
             return self.pg.create(env, kind, reason, **fields)
-        with self.new_backup(env, "sqlite", kind, reason) as new:
-            work = self.scratch(new.base.id)
-            try:
-                copy = work / "db.sqlite"
-                if copy_into is None:
-                    snapshot(sqlite_file(self.ctx, env), copy)
-                else:
-                    copy_into(copy)
-                stored = store_file(new.storage, new.key, copy, new.name(SNAPSHOT), new.level)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-            return self.commit(new, stored, "snapshot", **fields)
+        return self.sqlite.create(env, kind, reason, copy_into, **fields)
 
     @contextlib.contextmanager
     def new_backup(self, env: str, engine: str, kind: str, reason: str) -> Iterator[NewBackup]:
@@ -290,24 +278,7 @@ class BackupService:
             return self.dumps.verify(record)
         if record.engine == "postgres":
             return self.pg.verify(record)
-        work = self.scratch(f"verify-{record.id}")
-        checks: tuple[QueryCheck, ...] = ()
-        started = time.monotonic()
-        try:
-            copy = self._fetch(record, work)
-            detail = integrity(copy)
-            ok = detail == "ok"
-            detail = "checksums and PRAGMA integrity_check ok" if ok else f"integrity_check: {detail}"
-            took = time.monotonic() - started
-            if ok:  # the user's verify queries, on the restored copy (not part of the restore time)
-                suite = self.ctx.manifest.database_for(env).backups
-                ok, detail, checks = with_queries(ok, detail, suite, lambda sql, t: sqlite_rows(copy, sql, t))
-        except BackupError as exc:
-            ok, detail, took = False, exc.message, time.monotonic() - started
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        verification = Verification(time.time(), ok, round(took, 3), detail, checks)
-        return self.update(env, record.id, verification=verification)
+        return self.sqlite.verify(record)
 
     def update(self, env: str, backup_id: str, **changes: Any) -> BackupRecord:
         """Change fields of one catalog entry (re-read under the lock, so no change is lost)."""
@@ -321,17 +292,6 @@ class BackupService:
             changed = replace(current, **changes)
             self._save(env, catalog.with_record(changed))
             return changed
-
-    def _fetch(self, record: BackupRecord, work: Path, to_time: float | None = None) -> Path:
-        key = self.checked_key(record)
-        entry = next(o for o in record.objects if o.role == "snapshot")
-        target = work / "db.sqlite"
-        fields = {k: v for k, v in asdict(entry).items() if k != "role"}
-        storage = self.storage(record.env)
-        fetch_file(storage, key, StoredFile(**fields), target)
-        if record.kind == "continuous":
-            replay(storage, key, record, target, to_time)
-        return target
 
     def pick(self, env: str, backup_id: str | None, to_time: float | None) -> BackupRecord:
         """The backup a restore uses: the named one, the newest good one, or the continuous one
@@ -353,9 +313,9 @@ class BackupService:
             start, end = self.window(storage, record)
             if start <= to_time <= end:
                 return record
-            windows.append(f"{_utc(start)} to {_utc(end)}")
+            windows.append(f"{utc(start)} to {utc(end)}")
         raise BackupError(
-            f"{_utc(to_time)} is outside the recoverable window of {env}: "
+            f"{utc(to_time)} is outside the recoverable window of {env}: "
             + ("; ".join(windows) if windows else "it has no continuous backup"),
             "pick a time inside a window shown here (`shipyard backup list` shows them), or set "
             "database.backups.continuous: true for point-in-time restores",
@@ -413,44 +373,7 @@ class BackupService:
             return self.pg_copies.restore_locked(record, target, step, to_time, prepare)
         if record.engine == "postgres":
             return self.pg.restore_locked(record, target, step, to_time)
-        ctx = self.ctx
-        work = self.scratch(f"restore-{record.id}")
-        try:
-
-            def fetch() -> tuple[Path, str]:
-                copy = self._fetch(record, work, to_time)
-                found = integrity(copy)
-                if found != "ok":
-                    raise BackupError(
-                        f"backup {record.id} fails PRAGMA integrity_check: {found}",
-                        "restore another backup (`shipyard backup list`); nothing was replaced",
-                    )
-                point = f" at {_utc(to_time)}" if to_time is not None else ""
-                return copy, f"{record.id}{point}: checksums and integrity_check ok"
-
-            copy = step("fetch", fetch)
-            if prepare is not None:
-                copy = step(prepare.step, lambda: prepare(copy, work))
-            live = sqlite_file(ctx, target)
-
-            def safety() -> tuple[str | None, str]:
-                if not live.exists():
-                    return None, f"{target} has no database yet: nothing to keep"
-                with self.lock(target):
-                    kept = self._create(target, "pre-restore", f"before restoring {record.id}")
-                return kept.id, f"safety backup {kept.id} of {target}"
-
-            safety_id = step("safety-backup", safety)
-            started = time.monotonic()
-
-            def swap() -> tuple[None, str]:
-                restore_into(copy, live)
-                return None, f"{target}'s database is {record.id} ({time.monotonic() - started:.2f}s)"
-
-            step("restore", swap)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
+        return self.sqlite.restore_locked(record, target, step, to_time, prepare)
 
     def list_with_windows(self, env: str) -> list[dict[str, Any]]:
         """The catalog, newest first; a continuous backup's window is read from its segments."""
@@ -469,7 +392,3 @@ class BackupService:
         if record.engine == "postgres":
             return self.pg.window(record)
         return recoverable_range(storage, record)
-
-
-def _utc(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -25,7 +25,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.backups import BackupRecord, Verification, object_name
+from shipyard.core.backups import BackupRecord, Verification, object_name, utc
 from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
 from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_bytes, store_stream
@@ -295,7 +295,7 @@ class PgBackups:
                 work.mkdir(parents=True)
                 work.chmod(0o711)
                 data = self.fetch(record, work, to_time, None)
-                point = f" to {_utc(to_time)}" if to_time is not None else ""
+                point = f" to {utc(to_time)}" if to_time is not None else ""
                 return data, f"{record.id}{point}: checksums and pg_verifybackup ok"
 
             data = step("fetch", fetch)
@@ -393,7 +393,3 @@ def _tail(log: Path) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(lines[-3:]) or "(see the log)"
-
-
-def _utc(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.backups import BackupRecord
+from shipyard.core.backups import BackupRecord, utc
 from shipyard.drivers import pg_copy
 from shipyard.drivers.postgres import Conn
 from shipyard.engine.pg_backups import PgBackups
@@ -62,7 +61,7 @@ class PgCopies:
             def fetch() -> tuple[Conn, str]:
                 scratch = self.backups.scratch_cluster(record, to_time, f"copy-to-{target}")
                 conn, took = stack.enter_context(scratch)
-                point = f" as of {_utc(to_time)}" if to_time is not None else ""
+                point = f" as of {utc(to_time)}" if to_time is not None else ""
                 return replace(conn, database=source_db), (
                     f"{record.env}/{record.id}{point}: checksums and pg_verifybackup ok, "
                     f"recovered into a scratch cluster in {took:.2f}s"
@@ -135,7 +134,3 @@ class PgCopies:
             "AND n.nspname NOT LIKE 'pg\\_toast%'", live,
         )  # fmt: skip
         return None, f"{target}'s database {live} is the copy ({tables} tables), owned by {cluster.app_role}"
-
-
-def _utc(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

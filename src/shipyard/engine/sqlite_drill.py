@@ -120,7 +120,7 @@ class SqliteDrill:
                 f"take backups (`shipyard backup create {env}`, database.backups.schedule or continuous)",
             )
         record = records[best[0]]
-        copy = self.backups._fetch(record, work, loss_at if record.kind == "continuous" else None)
+        copy = self.backups.sqlite.fetch(record, work, loss_at if record.kind == "continuous" else None)
         found = integrity(copy)
         if found != "ok":
             raise BackupError(

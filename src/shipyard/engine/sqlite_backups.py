@@ -1,0 +1,146 @@
+"""SQLite backups through the shared backup service: online snapshots, verify, restore.
+
+A backup is an online copy through SQLite's backup API (``drivers/sqlite_backup.py``; a
+continuous base is a copy taken at a known WAL frame, ``engine/continuous.py``), stored
+through zstd + AES-GCM as one object and catalogued like every engine's. ``fetch`` brings it
+back (checksums checked) and replays a continuous backup's WAL segments up to a moment;
+``verify`` fetches into a scratch folder, runs ``PRAGMA integrity_check`` and the user's verify
+queries; ``restore_locked`` fetches, checks, lets ``prepare`` (masking) turn the copy into the
+one restored, takes a safety backup of the target and swaps the file in. Called by
+``engine/backups.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.backups import BackupRecord, Verification, utc
+from shipyard.core.verify_queries import QueryCheck
+from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
+from shipyard.drivers.db_query import sqlite_rows
+from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
+from shipyard.engine.database import sqlite_file
+from shipyard.engine.pitr import replay
+from shipyard.engine.verify_queries import with_queries
+from shipyard.errors import BackupError
+
+if TYPE_CHECKING:
+    from shipyard.engine.backups import BackupService, PrepareFn, StepFn
+
+SNAPSHOT = "db.sqlite.zst.enc"
+
+
+class SqliteBackups:
+    def __init__(self, service: BackupService) -> None:
+        self.service = service
+
+    def create(
+        self,
+        env: str,
+        kind: str,
+        reason: str,
+        copy_into: Callable[[Path], None] | None = None,
+        **fields: Any,
+    ) -> BackupRecord:
+        """Copy the database (``copy_into``, default an online snapshot), store and record it."""
+        service = self.service
+        with service.new_backup(env, "sqlite", kind, reason) as new:
+            work = service.scratch(new.base.id)
+            try:
+                copy = work / "db.sqlite"
+                if copy_into is None:
+                    snapshot(sqlite_file(service.ctx, env), copy)
+                else:
+                    copy_into(copy)
+                stored = store_file(new.storage, new.key, copy, new.name(SNAPSHOT), new.level)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            return service.commit(new, stored, "snapshot", **fields)
+
+    def fetch(self, record: BackupRecord, work: Path, to_time: float | None = None) -> Path:
+        """``record`` as a file in ``work`` (continuous: its WAL replayed up to ``to_time``)."""
+        service = self.service
+        key = service.checked_key(record)
+        entry = next(o for o in record.objects if o.role == "snapshot")
+        target = work / "db.sqlite"
+        fields = {k: v for k, v in asdict(entry).items() if k != "role"}
+        storage = service.storage(record.env)
+        fetch_file(storage, key, StoredFile(**fields), target)
+        if record.kind == "continuous":
+            replay(storage, key, record, target, to_time)
+        return target
+
+    def verify(self, record: BackupRecord) -> BackupRecord:
+        """Fetch into a scratch folder, check integrity and the verify queries, keep the result."""
+        service = self.service
+        work = service.scratch(f"verify-{record.id}")
+        checks: tuple[QueryCheck, ...] = ()
+        started = time.monotonic()
+        try:
+            copy = self.fetch(record, work)
+            detail = integrity(copy)
+            ok = detail == "ok"
+            detail = "checksums and PRAGMA integrity_check ok" if ok else f"integrity_check: {detail}"
+            took = time.monotonic() - started
+            if ok:  # the user's verify queries, on the restored copy (not part of the restore time)
+                suite = service.ctx.manifest.database_for(record.env).backups
+                ok, detail, checks = with_queries(ok, detail, suite, lambda sql, t: sqlite_rows(copy, sql, t))
+        except BackupError as exc:
+            ok, detail, took = False, exc.message, time.monotonic() - started
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        verification = Verification(time.time(), ok, round(took, 3), detail, checks)
+        return service.update(record.env, record.id, verification=verification)
+
+    def restore_locked(
+        self,
+        record: BackupRecord,
+        target: str,
+        step: StepFn,
+        to_time: float | None = None,
+        prepare: PrepareFn | None = None,
+    ) -> dict[str, Any]:
+        """Replace ``target``'s file with ``record`` (the caller holds the deploy lock)."""
+        service = self.service
+        work = service.scratch(f"restore-{record.id}")
+        try:
+
+            def fetch() -> tuple[Path, str]:
+                copy = self.fetch(record, work, to_time)
+                found = integrity(copy)
+                if found != "ok":
+                    raise BackupError(
+                        f"backup {record.id} fails PRAGMA integrity_check: {found}",
+                        "restore another backup (`shipyard backup list`); nothing was replaced",
+                    )
+                point = f" at {utc(to_time)}" if to_time is not None else ""
+                return copy, f"{record.id}{point}: checksums and integrity_check ok"
+
+            copy = step("fetch", fetch)
+            if prepare is not None:
+                copy = step(prepare.step, lambda: prepare(copy, work))
+            live = sqlite_file(service.ctx, target)
+
+            def safety() -> tuple[str | None, str]:
+                if not live.exists():
+                    return None, f"{target} has no database yet: nothing to keep"
+                with service.lock(target):
+                    kept = service._create(target, "pre-restore", f"before restoring {record.id}")
+                return kept.id, f"safety backup {kept.id} of {target}"
+
+            safety_id = step("safety-backup", safety)
+            started = time.monotonic()
+
+            def swap() -> tuple[None, str]:
+                restore_into(copy, live)
+                return None, f"{target}'s database is {record.id} ({time.monotonic() - started:.2f}s)"
+
+            step("restore", swap)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
