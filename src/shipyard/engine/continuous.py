@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from shipyard.drivers.backup_pipeline import store_bytes
 from shipyard.drivers.sqlite_wal import Checksum, WalHeader, read_committed, read_header
 from shipyard.engine.backups import BackupService
 from shipyard.engine.database import sqlite_file
+from shipyard.engine.shipper import ShipperLoop
 from shipyard.errors import BackupError, ShipyardError
 
 CATALOG_EVERY_S = 10.0
@@ -37,7 +37,9 @@ class ContinuityLost(BackupError):
     pass
 
 
-class WalShipper:
+class WalShipper(ShipperLoop):
+    failures = (ShipyardError, sqlite3.Error, OSError)
+
     def __init__(
         self,
         backups: BackupService,
@@ -46,20 +48,15 @@ class WalShipper:
         checkpoint_frames: int = 1000,
         rebase_after: float = 86400.0,
     ) -> None:
+        super().__init__(f"wal-shipper-{env}", tick)
         self.backups = backups
         self.env = env
-        self.tick = tick
         self.checkpoint_frames = checkpoint_frames
         self.rebase_after = rebase_after
-        self.errors: list[str] = []
-        self.base_id: str | None = None
         self.last_shipped_at: float | None = None
         self._conns: dict[str, sqlite3.Connection] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"wal-shipper-{env}", daemon=True)
         self._base_at = 0.0
         self._catalog_at = 0.0
-        self._final = True
         self._reset()
 
     def _reset(self) -> None:
@@ -69,38 +66,21 @@ class WalShipper:
         self.rolled = False
         self._checkpointed_at = 0  # frame of this generation at the last checkpoint
 
-    # life -----------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
+    # life (the loop is ShipperLoop's) -------------------------------------------------------
+    def tick_once(self) -> None:
+        if self.base_id is None or time.time() - self._base_at > self.rebase_after:
+            self.begin()
+        else:
+            self.ship_once()
+            if self.frame - self._checkpointed_at >= self.checkpoint_frames:
+                self.checkpoint()
+        self._record_window()
 
-    def stop(self, final: bool = True) -> None:
-        """Stop after shipping what is committed (``final=False``: at once, as a crash would)."""
-        self._final = final
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+    def ship_final(self) -> None:
+        self.ship_once()
+        self._record_window(force=True)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.base_id is None or time.time() - self._base_at > self.rebase_after:
-                    self.begin()
-                else:
-                    self.ship_once()
-                    if self.frame - self._checkpointed_at >= self.checkpoint_frames:
-                        self.checkpoint()
-                self._record_window()
-            except (ShipyardError, sqlite3.Error, OSError) as exc:
-                self.errors = [*self.errors[-9:], f"{time.ctime()}: {exc}"]
-                self._close()
-                self.base_id = None  # start again from a new base: never ship over a gap
-            self._stop.wait(self.tick)
-        try:
-            if self.base_id is not None and self._final:
-                self.ship_once()
-                self._record_window(force=True)
-        except (ShipyardError, sqlite3.Error, OSError) as exc:
-            self.errors = [*self.errors[-9:], f"{time.ctime()}: at stop: {exc}"]
+    def release(self) -> None:
         self._close()
 
     def _close(self) -> None:

@@ -12,11 +12,9 @@ cluster was restored), it starts the receiver and then takes a new base backup o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -27,55 +25,38 @@ from shipyard.engine.backups import BackupService
 from shipyard.engine.continuous import CATALOG_EVERY_S
 from shipyard.engine.pg_backups import HEAD, wal_prefix
 from shipyard.engine.postgres import ManagedPostgres
+from shipyard.engine.shipper import ShipperLoop
 from shipyard.errors import DatabaseError, ShipyardError
 
 
-class PgWalShipper:
+class PgWalShipper(ShipperLoop):
+    failures = (ShipyardError, OSError)
+
     def __init__(self, backups: BackupService, env: str, tick: float = 0.5) -> None:
+        super().__init__(f"pg-wal-{env}", tick)
         self.backups = backups
         self.env = env
-        self.tick = tick
         self.clusters = ManagedPostgres(backups.ctx)
-        self.errors: list[str] = []
-        self.base_id: str | None = None
         self.last_shipped_at: float | None = None
         self._receiver: subprocess.Popen[bytes] | None = None
         self._shipped: dict[str, tuple[int, int]] = {}  # partial name -> (size, mtime_ns) stored
         self._catalogued_at = 0.0
-        self._stop = threading.Event()
-        self._final = True
-        self._thread = threading.Thread(target=self._loop, name=f"pg-wal-{env}", daemon=True)
 
     @property
     def folder(self) -> Path:
         return self.clusters.folder(self.env) / "wal-stream"
 
-    # life -----------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
+    # life (the loop is ShipperLoop's) -------------------------------------------------------
+    def tick_once(self) -> None:
+        if self.base_id is None:
+            self.begin()
+        else:
+            self.ship_once()
 
-    def stop(self, final: bool = True) -> None:
-        """Stop after shipping what was received (``final=False``: at once, as a crash would)."""
-        self._final = final
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+    def ship_final(self) -> None:
+        self.ship_once()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.base_id is None:
-                    self.begin()
-                else:
-                    self.ship_once()
-            except (ShipyardError, OSError) as exc:
-                self.errors = [*self.errors[-9:], f"{time.ctime()}: {exc}"]
-                self._end_receiver()
-                self.base_id = None
-            self._stop.wait(self.tick)
-        with contextlib.suppress(ShipyardError, OSError):
-            if self.base_id is not None and self._final:
-                self.ship_once()
+    def release(self) -> None:
         self._end_receiver()
 
     def _end_receiver(self) -> None:
