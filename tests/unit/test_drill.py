@@ -17,6 +17,8 @@ from shipyard.core.drill import (
     held_at_loss,
     latest_recoverable,
     measure,
+    new_drill_id,
+    pg_insert_marker,
     verdict,
 )
 from shipyard.engine.backups import BackupService
@@ -241,3 +243,11 @@ def test_scheduled_drills_include_postgres(tmp_path: Path, monkeypatch: pytest.M
     assert "dev's PostgreSQL is not running: there is nothing to lose in a drill" in drills.errors[-1]
     assert drills.history("dev") == []  # a refused drill records nothing
     assert drills.start() == [] and drills.stop() is None  # no scratch cluster to clean up
+
+
+def test_only_a_drill_id_reaches_the_marker_sql() -> None:
+    drill_id = new_drill_id(0)
+    expected = f"INSERT INTO shipyard_drill (id, at) VALUES ('{drill_id}', 1.5)"
+    assert pg_insert_marker(drill_id, 1.5) == expected
+    with pytest.raises(ValueError, match="not a drill id"):
+        pg_insert_marker("d-1'); DROP TABLE notes; --", 1.5)

@@ -16,6 +16,7 @@ in ``drills.json`` next to the backup catalog. Called by ``engine/drill.py``.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -137,6 +138,33 @@ def drill_due(schedule: str | None, drills: Sequence[DrillRecord], since: float,
 def new_drill_id(now: float | None = None) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
     return f"d-{stamp}-{secrets.token_hex(3)}"
+
+
+DRILL_ID = re.compile(r"^d-[0-9TZ]+-[0-9a-f]+$")
+# the marker in PostgreSQL (a managed cluster's app database, or an external server)
+PG_MARKER_TABLE = (
+    "CREATE TABLE IF NOT EXISTS shipyard_drill (id text PRIMARY KEY, at double precision NOT NULL)"
+)
+PG_NO_MARKER_TABLE = "SELECT to_regclass('public.shipyard_drill') IS NULL"
+PG_DELETE_MARKERS = (
+    "DO $$ BEGIN IF to_regclass('public.shipyard_drill') IS NOT NULL THEN "
+    "DELETE FROM public.shipyard_drill; END IF; END $$"
+)
+
+
+def checked_drill_id(drill_id: str) -> str:
+    """``drill_id`` if it is one ``new_drill_id`` makes (it goes into SQL text)."""
+    if not DRILL_ID.match(drill_id):
+        raise ValueError(f"not a drill id: {drill_id!r}")
+    return drill_id
+
+
+def pg_insert_marker(drill_id: str, at: float) -> str:
+    return f"INSERT INTO shipyard_drill (id, at) VALUES ('{checked_drill_id(drill_id)}', {at!r})"
+
+
+def pg_count_marker(drill_id: str) -> str:
+    return f"SELECT count(*) FROM public.shipyard_drill WHERE id = '{checked_drill_id(drill_id)}'"
 
 
 def drills_name(env: str) -> str:

@@ -36,16 +36,25 @@ from dataclasses import replace
 from pathlib import Path
 
 from shipyard.core.backups import BackupRecord
-from shipyard.core.drill import Recovered, held_at_loss, latest_recoverable
+from shipyard.core.drill import (
+    PG_DELETE_MARKERS,
+    PG_MARKER_TABLE,
+    PG_NO_MARKER_TABLE,
+    Recovered,
+    checked_drill_id,
+    held_at_loss,
+    latest_recoverable,
+    pg_count_marker,
+    pg_insert_marker,
+)
 from shipyard.core.postgres import slot_name
 from shipyard.core.verify_queries import run_suite
 from shipyard.drivers.db_query import postgres_rows
-from shipyard.drivers.postgres import Conn
+from shipyard.drivers.postgres import Conn, Postgres
 from shipyard.engine.backups import BackupService
 from shipyard.errors import BackupError, DatabaseError
 
 POLL_S = 0.05
-DRILL_ID = re.compile(r"^d-[0-9TZ]+-[0-9a-f]+$")
 ShippedAt = Callable[[str], float | None]
 
 
@@ -64,8 +73,7 @@ class PgDrill:
         return self.clusters.conn(env, "app")
 
     def write_marker(self, env: str, drill_id: str) -> float:
-        if not DRILL_ID.match(drill_id):
-            raise ValueError(f"not a drill id: {drill_id!r}")
+        checked_drill_id(drill_id)
         clusters = self.clusters
         if clusters.cluster(env) is None or not self.pg.running(clusters.pgdata(env)):
             raise BackupError(
@@ -74,10 +82,9 @@ class PgDrill:
             )
         conn = self._admin(env)
         try:
-            self.pg.sql(conn, "CREATE TABLE IF NOT EXISTS shipyard_drill (id text PRIMARY KEY, "
-                        "at double precision NOT NULL)")  # fmt: skip
+            self.pg.sql(conn, PG_MARKER_TABLE)
             at = time.time()
-            self.pg.sql(conn, f"INSERT INTO shipyard_drill (id, at) VALUES ('{drill_id}', {at!r})")
+            self.pg.sql(conn, pg_insert_marker(drill_id, at))
             self._marker_lsn = self.pg.sql(conn, "SELECT pg_current_wal_lsn()")
         except DatabaseError as exc:
             raise BackupError(
@@ -164,25 +171,26 @@ class PgDrill:
 
     def _probe(self, conn: Conn, drill_id: str) -> bool:
         """True when the restored ``app`` database holds the drill's marker."""
-        try:
-            if self.pg.sql(conn, "SELECT to_regclass('public.shipyard_drill') IS NULL", "app") == "t":
-                return False
-            found = self.pg.sql(
-                conn, f"SELECT count(*) FROM public.shipyard_drill WHERE id = '{drill_id}'", "app"
-            )
-        except DatabaseError as exc:
-            raise BackupError(
-                f"the restored database does not answer a query: {exc.message}", "verify the backups"
-            ) from None
-        return found == "1"
+        return has_marker(self.pg, conn, "app", drill_id)
 
     # cleanup ----------------------------------------------------------------------------------
     def delete_markers(self, env: str) -> None:
         try:
             self.pg.sql(
                 self._admin(env),
-                "DO $$ BEGIN IF to_regclass('public.shipyard_drill') IS NOT NULL THEN "
-                "DELETE FROM public.shipyard_drill; END IF; END $$",
+                PG_DELETE_MARKERS,
             )
         except DatabaseError as exc:
             raise BackupError(f"cannot delete the drill markers from {env}: {exc.message}", "retry") from None
+
+
+def has_marker(pg: Postgres, conn: Conn, database: str, drill_id: str) -> bool:
+    """True when ``database`` of a restored copy holds the drill's marker (both PostgreSQL drills)."""
+    try:
+        if pg.sql(conn, PG_NO_MARKER_TABLE, database) == "t":
+            return False
+        return pg.sql(conn, pg_count_marker(drill_id), database) == "1"
+    except DatabaseError as exc:
+        raise BackupError(
+            f"the restored database does not answer a query: {exc.message}", "verify the backups"
+        ) from None

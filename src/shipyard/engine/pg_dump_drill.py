@@ -13,20 +13,22 @@ scratch copy, and the server's marker rows are deleted afterwards. Called by ``e
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
-from shipyard.core.drill import Recovered, latest_recoverable
+from shipyard.core.drill import (
+    PG_DELETE_MARKERS,
+    PG_MARKER_TABLE,
+    Recovered,
+    latest_recoverable,
+    pg_insert_marker,
+)
 from shipyard.core.verify_queries import run_suite
 from shipyard.drivers.db_query import postgres_rows
-from shipyard.drivers.postgres import Conn
 from shipyard.engine.backups import BackupService
+from shipyard.engine.pg_drill import has_marker
 from shipyard.engine.pg_dumps import is_dump
 from shipyard.errors import BackupError
-
-DRILL_ID = re.compile(r"^d-[0-9TZ]+-[0-9a-f]+$")
-TABLE = "CREATE TABLE IF NOT EXISTS shipyard_drill (id text PRIMARY KEY, at double precision NOT NULL)"
 
 
 class DumpDrill:
@@ -40,11 +42,8 @@ class DumpDrill:
         return self.dumps.tools.sql(server, statement, f"the drill's {what} on {env}'s server")
 
     def write_marker(self, env: str, drill_id: str) -> float:
-        if not DRILL_ID.match(drill_id):
-            raise ValueError(f"not a drill id: {drill_id!r}")
         at = time.time()
-        insert = f"INSERT INTO shipyard_drill (id, at) VALUES ('{drill_id}', {at!r})"
-        self._sql(env, f"{TABLE}; {insert}", "marker")
+        self._sql(env, f"{PG_MARKER_TABLE}; {pg_insert_marker(drill_id, at)}", "marker")
         return at
 
     def wait_shipped(self, env: str, after: float, limit: float) -> None:
@@ -64,22 +63,14 @@ class DumpDrill:
             )
         suite = self.backups.ctx.manifest.database_for(env).backups.verify_queries
         with self.dumps.loaded(records[best[0]], work) as conn:
-            found = self._probe(conn, drill_id)
+            found = has_marker(self.pg, conn, conn.database, drill_id)
             answered = time.monotonic()
             checks = run_suite(suite, lambda sql, timeout: postgres_rows(self.pg, conn, sql, timeout))
         return Recovered(best[0], best[1], found, answered, checks)
 
-    def _probe(self, conn: Conn, drill_id: str) -> bool:
-        """True when the loaded copy holds the drill's marker."""
-        if self.pg.sql(conn, "SELECT to_regclass('public.shipyard_drill') IS NULL", conn.database) == "t":
-            return False
-        query = f"SELECT count(*) FROM public.shipyard_drill WHERE id = '{drill_id}'"
-        return self.pg.sql(conn, query, conn.database) == "1"
-
     def delete_markers(self, env: str) -> None:
         self._sql(
             env,
-            "DO $$ BEGIN IF to_regclass('public.shipyard_drill') IS NOT NULL THEN "
-            "DELETE FROM public.shipyard_drill; END IF; END $$",
+            PG_DELETE_MARKERS,
             "marker cleanup",
         )
