@@ -160,6 +160,16 @@ class Postgres:
         finally:
             pwfile.unlink(missing_ok=True)
 
+    def create(self, pgdata: Path, superuser_password: str, settings: list[str], hba: str, log: Path) -> None:
+        """A new cluster: ``initdb``, then Shipyard's settings and access rules, owned by the
+        server's user, started."""
+        self.initdb(pgdata, superuser_password)
+        with open(pgdata / "postgresql.conf", "a") as fh:
+            fh.write("\n# Shipyard\n" + "\n".join(settings) + "\n")
+        (pgdata / "pg_hba.conf").write_text(hba)
+        self.give_to_server(pgdata)
+        self.start(pgdata, log)
+
     def start(self, pgdata: Path, log: Path, timeout: float = 60) -> None:
         if not log.exists():
             log.touch(mode=0o600)

@@ -111,13 +111,8 @@ class PgDumps:
         port, password = free_port(), secrets.token_urlsafe(24)
         pgdata = folder / "data"
         try:
-            self.pg.initdb(pgdata, password)
-            with open(pgdata / "postgresql.conf", "a") as fh:
-                lines = [*server_settings(port), "fsync = off", "full_page_writes = off"]  # scratch only
-                fh.write("\n# Shipyard scratch\n" + "\n".join(lines) + "\n")
-            (pgdata / "pg_hba.conf").write_text(hba())
-            self.pg.give_to_server(pgdata)
-            self.pg.start(pgdata, folder / "server.log")
+            settings = [*server_settings(port), "fsync = off", "full_page_writes = off"]  # scratch only
+            self.pg.create(pgdata, password, settings, hba(), folder / "server.log")
             yield Conn(port, "postgres", password)
         finally:
             self.pg.stop(pgdata, "immediate")

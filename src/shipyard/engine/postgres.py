@@ -99,12 +99,9 @@ class ManagedPostgres:
         cluster = Cluster(free_port(), secrets.token_urlsafe(24), secrets.token_urlsafe(24))
         pgdata = self.pgdata(env)
         try:
-            self.pg.initdb(pgdata, cluster.superuser_password)
-            with open(pgdata / "postgresql.conf", "a") as fh:
-                fh.write("\n# Shipyard\n" + "\n".join(server_settings(cluster.port)) + "\n")
-            (pgdata / "pg_hba.conf").write_text(hba())
-            self.pg.give_to_server(pgdata)
-            self.pg.start(pgdata, self.log(env))
+            self.pg.create(
+                pgdata, cluster.superuser_password, server_settings(cluster.port), hba(), self.log(env)
+            )
             admin = Conn(cluster.port, "postgres", cluster.superuser_password)
             self.pg.sql(admin, f"CREATE ROLE {cluster.app_role} LOGIN PASSWORD '{cluster.app_password}'")
             self.pg.sql(admin, f"CREATE DATABASE {cluster.app_database} OWNER {cluster.app_role}")
