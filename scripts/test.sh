@@ -7,4 +7,7 @@ bash scripts/setup.sh
 .venv/bin/ruff check src tests bench scripts examples
 .venv/bin/ruff format --check src tests bench scripts examples
 .venv/bin/mypy
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# The suite mostly waits on real processes (deploys, health checks, backups), so it runs on
+# several workers (pytest-xdist); every test has its own home, app folder and ports.
+# SHIPYARD_TEST_WORKERS=0 runs it in one process.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${SHIPYARD_TEST_WORKERS:-4}" --dist worksteal "$@"
