@@ -27,7 +27,7 @@ def analysis(**kw: object) -> Analysis:
 
 
 @dataclass
-class Check:
+class Traffic:
     """One simulated check of a release: requests at a steady rate, looked at every quarter second."""
 
     rps: float
@@ -70,7 +70,7 @@ class Check:
 
 
 def false_failures(
-    check: Check, settings: Analysis, runs: int, seconds: float = 20.0, seed: int = 7
+    check: Traffic, settings: Analysis, runs: int, seconds: float = 20.0, seed: int = 7
 ) -> float:
     rng = random.Random(seed)
     return sum(check.first_failure(rng, settings, seconds) is not None for _ in range(runs)) / runs
@@ -118,7 +118,7 @@ def test_more_bad_requests_only_strengthen_the_evidence() -> None:
 
 def test_a_release_exactly_at_its_error_limit_fails_early_at_most_at_the_stated_rate() -> None:
     settings = analysis(error_rate={"max": "1%"}, early_failure_confidence="95%")
-    edge = Check(rps=100, error_share=0.01)
+    edge = Traffic(rps=100, error_share=0.01)
     rate = false_failures(edge, settings, runs=1000)  # 80 looks at up to 2000 requests each
     assert rate <= 0.05
 
@@ -140,23 +140,23 @@ def test_the_simulation_would_catch_a_test_that_ignores_the_repeated_looks() -> 
 
 def test_a_release_at_its_latency_limit_fails_early_at_most_at_the_stated_rate() -> None:
     settings = analysis(error_rate=None, latency_p95={"max": "2s"}, early_failure_confidence="95%")
-    edge = Check(rps=100, slow_share=0.05)  # exactly 5% slower than 2s: p95 at the limit
+    edge = Traffic(rps=100, slow_share=0.05)  # exactly 5% slower than 2s: p95 at the limit
     assert false_failures(edge, settings, runs=600) <= 0.05
 
 
 def test_the_measures_share_the_stated_rate() -> None:
     settings = analysis(error_rate={"max": "1%"}, latency_p99={"max": "2s"}, early_failure_confidence="95%")
-    edge = Check(rps=100, error_share=0.01, slow_share=0.0101)  # both at their limit at once
+    edge = Traffic(rps=100, error_share=0.01, slow_share=0.0101)  # both at their limit at once
     assert false_failures(edge, settings, runs=600) <= 0.05
 
 
 def test_fast_errors_of_a_good_release_do_not_fail_it_while_its_answers_are_in_flight() -> None:
     # errors answered at once, good answers after 2 s: the first logged requests are mostly errors
     settings = analysis(error_rate={"max": "1%"}, early_failure_confidence="95%")
-    edge = Check(rps=200, error_share=0.01, good_delay=2.0)
+    edge = Traffic(rps=200, error_share=0.01, good_delay=2.0)
     assert false_failures(edge, settings, runs=300, seconds=5) <= 0.05
     # without HAProxy's count of requests sent, the same runs would mostly fail
-    blind = Check(rps=200, error_share=0.01, good_delay=2.0, count_in_flight=False)
+    blind = Traffic(rps=200, error_share=0.01, good_delay=2.0, count_in_flight=False)
     assert false_failures(blind, settings, runs=300, seconds=5) > 0.5
 
 
@@ -169,14 +169,14 @@ def test_a_release_failing_20_percent_against_1_percent_fails_within_a_second_or
 ) -> None:
     settings = analysis(error_rate={"max": "1%"}, latency_p99={"max": "2s"})  # default 99.9%
     rng = random.Random(11)
-    bad = Check(rps=rps, error_share=0.20)
+    bad = Traffic(rps=rps, error_share=0.20)
     times = [bad.first_failure(rng, settings, seconds=30) for _ in range(300)]
     assert all(t is not None and t <= within for t in times), max(t or math.inf for t in times)
 
 
 def test_a_slow_release_fails_early_on_its_latency_limit() -> None:
     settings = analysis(error_rate={"max": "1%"}, latency_p95={"max": "2s"})
-    slow = Check(rps=100, slow_share=0.5)
+    slow = Traffic(rps=100, slow_share=0.5)
     assert slow.first_failure(random.Random(3), settings, seconds=30) is not None
 
 
