@@ -56,6 +56,12 @@ def describe_plan(canary: Canary) -> list[str]:
         f"(interval x (failure_limit {canary.analysis.failure_limit} + 1)), "
         f"with at most {canary.steps[0]}% of requests exposed",
     ]
+    confidence = canary.analysis.early_failure_confidence
+    if confidence is not None:
+        lines.append(
+            f"a version decisively beyond a limit fails sooner: each check is looked at every quarter "
+            f"second, at {confidence * 100:g}% confidence (early_failure_confidence)"
+        )
     if canary.pause_at:
         lines.append(f"waits for `shipyard rollout promote` at {', '.join(f'{w}%' for w in canary.pause_at)}")
     return lines

@@ -57,6 +57,11 @@ class WindowStats:
     p95_ms: float | None
     p99_ms: float | None
     first_error_at: float | None
+    latencies: Counter[int] = field(default_factory=Counter, repr=False, compare=False)  # ms -> count
+
+    def slower_than(self, ms: float) -> int:
+        """How many of the window's requests took longer than ``ms`` milliseconds."""
+        return sum(count for value, count in self.latencies.items() if value > ms)
 
     @property
     def error_rate(self) -> float | None:
@@ -154,6 +159,7 @@ class TrafficBook:
             p95_ms=percentile(histogram, requests, 0.95),
             p99_ms=percentile(histogram, requests, 0.99),
             first_error_at=first_error,
+            latencies=histogram,
         )
 
     def rate(self, frontend: str, now: float, seconds: float = 30.0) -> float:

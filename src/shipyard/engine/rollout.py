@@ -3,7 +3,9 @@
 ``CanaryRun`` moves an environment's traffic step by step onto the new colour,
 judges each step from HAProxy's per-request figures (``TrafficBook``) with
 ``core.analysis``, and lets ``core.rollout`` decide: advance, hold, promote or
-roll back. Humans act on a running rollout through ``verb`` (the API thread);
+roll back. Before a check's end, ``engine.checks.RunningCheck`` looks at it every
+quarter second and fails it at once when the new version is decisively beyond a
+limit (``core.sequential``). Humans act on a running rollout through ``verb`` (the API thread);
 a lock keeps their verbs and the loop's checks in one order. Rolling back is a
 single routing change made at once, in whichever thread decides it.
 """
@@ -15,13 +17,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shipyard.core.analysis import Check, apply_no_data, evaluate
-from shipyard.core.proxy import backend_names, frontend_name
+from shipyard.core.analysis import Check, apply_no_data
+from shipyard.core.proxy import frontend_name
 from shipyard.core.records import Colour, Route
 from shipyard.core.rollout import Action, describe_plan, on_check, on_verb, past_deadline, start
 from shipyard.core.traffic import WindowStats
+from shipyard.engine.checks import RunningCheck
 from shipyard.engine.context import Context
-from shipyard.errors import ShipyardError
 from shipyard.manifest.models import BlueGreen, Canary
 
 TICK = 0.1
@@ -56,7 +58,6 @@ class CanaryRun:
         now = time.time()
         self.started = now
         self.state = start(canary, now)
-        self.check_started = now
         self.step_started = now
         self.reason = ""
         # server names are <colour>-<slot> and stay the same through restarts
@@ -64,7 +65,7 @@ class CanaryRun:
             "canary": {i.name for i in ctx.store.instances(env) if i.colour == colour},
             "stable": {i.name for i in ctx.store.instances(env) if i.colour == stable.active_colour},
         }
-        self.counters_at_check = self._counters()
+        self.check = RunningCheck(ctx, env, self.servers["canary"], canary.analysis)
 
     # the loop ------------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -107,8 +108,10 @@ class CanaryRun:
                     )
                     self._act("rollback", {})
                     break
-                if now - self.check_started >= self.canary.interval:
-                    self._check(now)
+                if now - self.check.started >= self.canary.interval:
+                    self._conclude(self.check.at_end(now), now)
+                elif early := self.check.look(now):
+                    self._conclude(early, now)
         with self.lock:
             self._sample(time.time())
             return Outcome(self.state.phase, self.reason)
@@ -117,17 +120,12 @@ class CanaryRun:
     def weight(self) -> int:
         return self.canary.steps[self.state.step]
 
-    def _check(self, now: float) -> None:
-        stats = self._window("canary", self.check_started, now)
-        check = evaluate(stats, self.canary.analysis)
-        counters = self._counters()
-        before = self.counters_at_check
-        self.counters_at_check = counters
+    def _conclude(self, check: Check, now: float) -> None:
+        """Record a check that ended (at the interval's end, or early), start the next one, act."""
         # HAProxy's own per-server counters over the same check, recorded next to the log's figures
-        cross = {"requests": counters[0] - before[0], "errors_5xx": counters[1] - before[1]}
+        cross = self.check.restart()
         self._record_check(check, now, cross)
         self.state, action = on_check(self.state, check, self.canary, now)
-        self.check_started = now
         if action == "rollback":
             self.reason = f"analysis failed at {self.weight}%: {check.summary}"
         self._act(action, {"check": check.to_json(), "haproxy_counters": cross})
@@ -148,7 +146,8 @@ class CanaryRun:
         ctx = self.ctx
         if action == "advance":
             self._set_weight(self.weight)
-            self.check_started = self.step_started = time.time()
+            self.check.restart()
+            self.step_started = self.check.started
             if self.state.paused_by == "pause_at":
                 ctx.store.add_event(
                     self.dep_id,
@@ -234,16 +233,6 @@ class CanaryRun:
             )
         self.ctx.store.add_samples(self.dep_id, rows)
 
-    def _counters(self) -> tuple[int, int]:
-        """HAProxy's request and 5xx counters summed over the canary's servers (0, 0 if unknown)."""
-        names = self.servers["canary"]
-        try:
-            states = self.ctx.proxy.server_states()
-        except ShipyardError:
-            return (0, 0)
-        mine = [s for s in states if s.backend in backend_names(self.env) and s.name in names]
-        return (sum(s.requests_total for s in mine), sum(s.responses_5xx for s in mine))
-
     def _record_check(self, check: Check, now: float, counters: dict[str, int]) -> None:
         record_check(
             self.ctx,
@@ -264,17 +253,19 @@ def watch_after_switch(
     analysis = settings.analysis
     assert analysis is not None
     servers = {i.name for i in ctx.store.instances(env) if i.colour == colour}
-    started = time.time()
+    running = RunningCheck(ctx, env, servers, analysis)
+    started = running.started
     failures = 0
-    check_started = started
     while time.time() - started < settings.analysis_window:
         time.sleep(TICK)
         now = time.time()
-        if now - check_started < settings.analysis_interval:
+        if now - running.started >= settings.analysis_interval:
+            check: Check | None = apply_no_data(running.at_end(now), analysis)
+        else:
+            check = running.look(now)
+        if check is None:
             continue
-        stats = ctx.traffic.window(frontend_name(env), servers, check_started, now)
-        check = apply_no_data(evaluate(stats, analysis), analysis)
-        check_started = now
+        running.restart()
         record_check(ctx, dep_id, now, 0, 100, check)
         if check.result == "failed":
             failures += 1

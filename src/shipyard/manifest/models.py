@@ -124,6 +124,21 @@ class Analysis(Model):
         "again), `fail` (count as a failed check) or `pass`.",
     )
     failure_limit: int = Field(0, ge=0, le=100, description="Failed checks tolerated; one more rolls back.")
+    early_failure_confidence: Percent | None = Field(
+        0.999,
+        description="Fail a check before its end once the new version is beyond a limit at this "
+        "confidence (a sequential test, looked at every quarter second); null: only at the end.",
+    )
+
+    @field_validator("early_failure_confidence")
+    @classmethod
+    def _confidence(cls, value: float | None) -> float | None:
+        if value is not None and not 0.5 <= value < 1:
+            raise ValueError(
+                f"{value * 100:g}% is out of range: a confidence is at least 50% and below 100%, "
+                "such as 99.9% (null turns early failures off)"
+            )
+        return value
 
 
 class Rollout(Model):
