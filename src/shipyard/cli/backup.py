@@ -108,7 +108,9 @@ def verify(env: EnvArg = "dev", backup: BackupOpt = None) -> None:
 
 
 def parse_time(text: str) -> float:
-    """``2026-12-01T13:55:00Z`` (ISO 8601; UTC when no offset is given) or epoch seconds."""
+    """``2026-12-01T13:55:00Z`` (ISO 8601; UTC when no offset is given), epoch seconds or ``now``."""
+    if text == "now":
+        return time.time()
     try:
         return float(text)
     except ValueError:
@@ -129,7 +131,11 @@ def restore(
     target: Annotated[str | None, typer.Option(help="Restore into this environment instead.")] = None,
     to_time: Annotated[
         str | None,
-        typer.Option("--to-time", help="Point in time (ISO 8601, UTC by default) of a continuous backup."),
+        typer.Option(
+            "--to-time",
+            help="Point in time (ISO 8601, UTC by default, or now) of a continuous backup; at or "
+            "after its window's end: the end. Default: the newest point shipped.",
+        ),
     ] = None,
     mask: Annotated[
         bool, typer.Option("--mask", help="With --target: apply database.masking to the copy first.")
@@ -147,13 +153,20 @@ def restore(
             f"[yellow]warning:[/] kept as they are (no masking rule): {escape(', '.join(data['unmasked']))}",
             highlight=False,
         )
-    safety = data["safety_backup"] or "none (no database yet)"
+    unreadable = "none (skipped: the database was unreadable)" if data.get("kept_aside") else ""
+    safety = data["safety_backup"] or unreadable or "none (no database yet)"
     point = f" as of {_when(data['to_time'])}" if data.get("to_time") else ""
     console.print(
         f"[green]restored[/] {data['restored']}{point} into {data['target']} "
         f"(deployment {data['deployment']}); safety backup: {safety}",
         highlight=False,
     )
+    if data.get("point"):
+        console.print(escape(data["point"]["said"]), highlight=False)
+    if data.get("kept_aside"):
+        console.print(
+            f"[yellow]kept aside:[/] the broken database, {escape(data['kept_aside'])}", highlight=False
+        )
 
 
 @migrate_app.command("status")
