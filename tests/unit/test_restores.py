@@ -40,7 +40,10 @@ def test_choose(reaches: list[Reach], to_time: float | None, expected: Choice | 
 
 def test_describe_says_which_point() -> None:
     newest = describe(Choice("c", None, True, None), 0.0, "segment x")
-    assert newest == "restored to the newest point shipped, 1970-01-01T00:00:00Z (segment x)"
+    assert newest == (
+        "restored to the newest point shipped (the end of the recoverable window), "
+        "1970-01-01T00:00:00Z (segment x)"
+    )
     late = describe(Choice("c", None, True, 60.0), 30.0, "")
     assert "end of the recoverable window, 1970-01-01T00:00:30Z" in late and "00:01:00Z" in late
     assert describe(Choice("c", 5.0, False, 5.0), 5.0, "") == "restored to 1970-01-01T00:00:05Z, as asked"

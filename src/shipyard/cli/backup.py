@@ -108,9 +108,7 @@ def verify(env: EnvArg = "dev", backup: BackupOpt = None) -> None:
 
 
 def parse_time(text: str) -> float:
-    """``2026-12-01T13:55:00Z`` (ISO 8601; UTC when no offset is given), epoch seconds or ``now``."""
-    if text == "now":
-        return time.time()
+    """``2026-12-01T13:55:00Z`` (ISO 8601; UTC when no offset is given) or epoch seconds."""
     try:
         return float(text)
     except ValueError:
@@ -133,8 +131,8 @@ def restore(
         str | None,
         typer.Option(
             "--to-time",
-            help="Point in time (ISO 8601, UTC by default, or now) of a continuous backup; at or "
-            "after its window's end: the end. Default: the newest point shipped.",
+            help="Point in time (ISO 8601, UTC by default) of a continuous backup; `now` or a time "
+            "at or after its window's end: the end. Default: the newest point shipped.",
         ),
     ] = None,
     mask: Annotated[
@@ -142,7 +140,8 @@ def restore(
     ] = False,
 ) -> None:
     """Replace the database with a backup (a safety backup of it is taken first)."""
-    body = {"backup": backup, "target": target, "to_time": parse_time(to_time) if to_time else None}
+    when = parse_time(to_time) if to_time and to_time != "now" else None  # now: the newest point shipped
+    body = {"backup": backup, "target": target, "to_time": when}
     if mask:
         body["mask"] = True
     data = client().post(f"/api/backups/{env}/restore", body, long=True)

@@ -70,4 +70,4 @@ def describe(choice: Choice, at: float, position: str) -> str:
             f"restored to the end of the recoverable window, {where}: --to-time {utc(choice.asked)} "
             "is at or after it, and nothing later was shipped"
         )
-    return f"restored to the newest point shipped, {where}"
+    return f"restored to the newest point shipped (the end of the recoverable window), {where}"
