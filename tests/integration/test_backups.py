@@ -170,16 +170,63 @@ def test_continuous_shipping_and_point_in_time_restore(shipyard: Shipyard) -> No
         time.sleep(0.3)
     else:
         raise AssertionError(f"no continuous window past the second note: {shipyard.backups()}")
+    # after the window's end: restored to the end (the base and every segment), saying so
+    late = shipyard.cli("backup", "restore", "dev", "--to-time", "2999-01-01T00:00:00Z").stdout
+    assert "restored to the end of the recoverable window" in late, late
+    assert shipyard.notes() == ["first", "second"]
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(between)) + f".{int(between % 1 * 1000):03d}Z"
     out = shipyard.cli("backup", "restore", "dev", "--to-time", stamp).stdout
-    assert "as of" in out, out
+    assert "as of" in out and "as asked" in out, out
     assert shipyard.notes() == ["first"]
-    shipyard.cli("backup", "restore", "dev")  # newest: the base and every segment
-    assert shipyard.notes() == ["first", "second"]
-    late = shipyard.cli("backup", "restore", "dev", "--to-time", "2999-01-01T00:00:00Z", check=False)
-    assert late.returncode == 1 and "outside the recoverable window" in late.stderr, late.stderr
+    early = shipyard.cli("backup", "restore", "dev", "--to-time", "2001-01-01T00:00:00Z", check=False)
+    assert early.returncode == 1 and "outside the recoverable window" in early.stderr, early.stderr
     listed = shipyard.cli("backup", "list", "dev").stdout
     assert "continuous" in listed and "recoverable" in listed
+
+
+def continuous_end(sy: Shipyard) -> float:
+    ends = [float(str(b["recoverable_to"])) for b in sy.backups() if b["kind"] == "continuous"]
+    return max(ends, default=0.0)
+
+
+def test_plain_restore_reaches_the_newest_point_over_a_corrupted_file(shipyard: Shipyard) -> None:
+    shipyard.manifest["database"]["backups"] = {"continuous": True}
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy")
+    shipyard.add_note("first")
+    deadline = time.monotonic() + 20
+    while continuous_end(shipyard) == 0.0 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    shipyard.cli("backup", "create", "dev")  # a snapshot newer than the continuous base
+    shipyard.add_note("marker")
+    marker_at = time.time()
+    deadline = time.monotonic() + 20
+    while continuous_end(shipyard) <= marker_at + 0.5 and time.monotonic() < deadline:
+        time.sleep(0.3)  # the window's end follows the clock once the marker is shipped
+    assert continuous_end(shipyard) > marker_at + 0.5, shipyard.backups()
+
+    # the loss: the database file and its WAL are garbage now
+    db = db_file(shipyard)
+    garbage = b"\x5a" * db.stat().st_size
+    db.write_bytes(garbage)
+    db.with_name(db.name + "-wal").write_bytes(b"\xa5" * 4096)
+    out = shipyard.cli("backup", "restore", "dev").stdout
+    assert "restored to the newest point shipped" in out and "WAL generation" in out, out
+    assert "safety backup: none (skipped: the database was unreadable)" in out, out
+    assert shipyard.notes() == ["first", "marker"]
+    kept = [
+        p for p in db.parent.iterdir() if p.name.startswith("notes.db.broken-") and "-" not in p.name[16:]
+    ]
+    assert len(kept) == 1 and kept[0].read_bytes() == garbage, kept  # kept aside, not deleted
+    assert f"kept aside: the broken database, {kept[0]}" in out, out
+    history = shipyard.cli("deployments", "dev").stdout
+    assert "restore" in history
+
+    # --to-time now: at or after the window's end, so restored to the end, saying so
+    now = shipyard.cli("backup", "restore", "dev", "--to-time", "now").stdout
+    assert "end of the recoverable window" in now, now
+    assert shipyard.notes() == ["first", "marker"]
 
 
 def test_backup_routes_check_roles(shipyard: Shipyard) -> None:

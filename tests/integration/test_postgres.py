@@ -229,6 +229,44 @@ def test_a_missing_wal_segment_is_refused_before_anything_is_touched(pg: Shipyar
     assert [b["kind"] for b in pg.backups()].count("pre-restore") == 0  # refused at fetch
 
 
+def continuous_end(sy: Shipyard) -> float:
+    ends = [float(str(b["recoverable_to"])) for b in sy.backups() if b["kind"] == "continuous"]
+    return max(ends, default=0.0)
+
+
+def test_plain_restore_reaches_the_newest_point_over_a_cluster_that_does_not_start(pg: Shipyard) -> None:
+    pg.up()
+    pg.cli("deploy")
+    pg.add_note("one")
+    wait_for("a continuous base", lambda: continuous_end(pg) > 0)
+    pg.cli("backup", "create", "dev")  # a base backup newer than the continuous one
+    pg.add_note("marker")
+    marker_at = time.time()
+    wait_for("the window to pass the marker", lambda: continuous_end(pg) > marker_at + 0.5)
+
+    # the loss: the server is gone and its control file damaged, so it does not start again
+    data = pg.home / "envs" / "dev" / "data" / "pg" / "data"
+    pid = postmaster(pg)
+    os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+    wait_for("the server to stop", lambda: not psutil.pid_exists(pid), 20)
+    control = data / "global" / "pg_control"
+    damaged = b"\0" * control.stat().st_size
+    control.write_bytes(damaged)
+    out = pg.cli("backup", "restore", "dev").stdout
+    assert "restored to the newest point shipped" in out and "WAL replayed to LSN" in out, out
+    assert "safety backup: none (skipped: the database was unreadable)" in out, out
+    assert pg.notes() == ["one", "marker"]
+    kept = [p for p in data.parent.iterdir() if p.name.startswith("data.broken-")]
+    assert len(kept) == 1 and (kept[0] / "global" / "pg_control").read_bytes() == damaged, kept
+    assert f"kept aside: the broken database, {kept[0]}" in out, out
+    pg.add_note("after the restore")  # the restored cluster is writable
+
+    # --to-time now: at or after the window's end, so restored to the end, saying so
+    now = pg.cli("backup", "restore", "dev", "--to-time", "now").stdout
+    assert "end of the recoverable window" in now, now
+    assert pg.notes()[:2] == ["one", "marker"]
+
+
 def test_missing_programs_and_external_servers_are_clear_errors(pg: Shipyard) -> None:
     pg.up(SHIPYARD_PG_BIN="/nonexistent/bin")
     done = pg.cli("deploy", check=False)

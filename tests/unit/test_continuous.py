@@ -74,6 +74,7 @@ def test_shipping_across_checkpoints_restores_every_commit(ctx: Context) -> None
     done = service.restore("dev", "tester")
     assert done["restored"] == shipper.base_id
     assert rows(path) == list(range(1, 601))
+    assert "newest point shipped" in done["point"]["said"], done["point"]
 
     # a point in time between two commits: exactly the commits shipped by then
     cut = marks[300] + 0.001
@@ -83,10 +84,42 @@ def test_shipping_across_checkpoints_restores_every_commit(ctx: Context) -> None
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
-    # outside the window: a clear error naming it
+    # at or after the window's end: restored to the end, and the result says so
+    later = service.restore("dev", "tester", to_time=time.time() + 3600)
+    assert rows(path) == list(range(1, 601))
+    assert later["to_time"] is None and later["point"]["newest"] is True
+    assert "end of the recoverable window" in later["point"]["said"], later["point"]
+    assert "WAL generation" in later["point"]["position"]
+
+    # before the window: a clear error naming it
     with pytest.raises(BackupError) as info:
-        service.restore("dev", "tester", to_time=time.time() + 3600)
+        service.restore("dev", "tester", to_time=1000.0)
     assert "outside the recoverable window" in info.value.message
+
+
+def test_plain_restore_reaches_the_newest_point_past_a_newer_snapshot(ctx: Context) -> None:
+    path = live_db(ctx, rows=0)
+    service = BackupService(ctx)
+    shipper = WalShipper(service, "dev")
+    assert shipper.begin()
+    write(path, 1, 5, {})
+    shipper.tick_once()
+    snapshot = service.create("dev")  # newer than the continuous base, older than the marker
+    write(path, 6, 1, {})  # the marker
+    shipper.tick_once()
+    idle_from = time.time()
+    shipper.tick_once()  # nothing new: the head alone moves the window's end
+    shipper._close()
+    base = next(r for r in service.catalog("dev").records if r.kind == "continuous")
+    assert service.window(service.storage("dev"), base)[1] >= idle_from
+
+    done = service.restore("dev", "tester")
+    assert done["restored"] == base.id != snapshot.id
+    assert rows(path) == [1, 2, 3, 4, 5, 6]
+    assert done["point"]["at"] >= idle_from and "newest point shipped" in done["point"]["said"]
+    assert "WAL generation 1 frame" in done["point"]["position"]
+    step = service.ctx.store.deployment(done["deployment"]).steps[-1]
+    assert step.name == "point" and "newest point shipped" in step.detail
 
 
 def test_a_missing_segment_is_refused(ctx: Context) -> None:

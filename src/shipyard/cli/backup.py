@@ -129,14 +129,19 @@ def restore(
     target: Annotated[str | None, typer.Option(help="Restore into this environment instead.")] = None,
     to_time: Annotated[
         str | None,
-        typer.Option("--to-time", help="Point in time (ISO 8601, UTC by default) of a continuous backup."),
+        typer.Option(
+            "--to-time",
+            help="Point in time (ISO 8601, UTC by default) of a continuous backup; `now` or a time "
+            "at or after its window's end: the end. Default: the newest point shipped.",
+        ),
     ] = None,
     mask: Annotated[
         bool, typer.Option("--mask", help="With --target: apply database.masking to the copy first.")
     ] = False,
 ) -> None:
     """Replace the database with a backup (a safety backup of it is taken first)."""
-    body = {"backup": backup, "target": target, "to_time": parse_time(to_time) if to_time else None}
+    when = parse_time(to_time) if to_time and to_time != "now" else None  # now: the newest point shipped
+    body = {"backup": backup, "target": target, "to_time": when}
     if mask:
         body["mask"] = True
     data = client().post(f"/api/backups/{env}/restore", body, long=True)
@@ -147,13 +152,20 @@ def restore(
             f"[yellow]warning:[/] kept as they are (no masking rule): {escape(', '.join(data['unmasked']))}",
             highlight=False,
         )
-    safety = data["safety_backup"] or "none (no database yet)"
+    unreadable = "none (skipped: the database was unreadable)" if data.get("kept_aside") else ""
+    safety = data["safety_backup"] or unreadable or "none (no database yet)"
     point = f" as of {_when(data['to_time'])}" if data.get("to_time") else ""
     console.print(
         f"[green]restored[/] {data['restored']}{point} into {data['target']} "
         f"(deployment {data['deployment']}); safety backup: {safety}",
         highlight=False,
     )
+    if data.get("point"):
+        console.print(escape(data["point"]["said"]), highlight=False)
+    if data.get("kept_aside"):
+        console.print(
+            f"[yellow]kept aside:[/] the broken database, {escape(data['kept_aside'])}", highlight=False
+        )
 
 
 @migrate_app.command("status")

@@ -3,7 +3,9 @@
 A continuous backup is a base snapshot plus segments, each holding consecutive committed
 WAL frames of one WAL generation (SQLite starts a new generation each time it restarts the
 WAL after a checkpoint). Names sort in replay order and say what each holds:
-``<env>/<base id>/wal/<generation>-<first frame>-<frame count>-<shipped at, ms>.seg``.
+``<env>/<base id>/wal/<generation>-<first frame>-<frame count>-<shipped at, ms>.seg``;
+beside them ``wal/head.json`` holds the moment up to which everything committed was shipped
+(the end of the recoverable window, also while nothing is written).
 ``plan_replay`` picks the segments up to a point in time and refuses a gap: a missing
 segment is an error, never a silently older database. Pure; used by ``engine/continuous.py``.
 """
@@ -42,6 +44,18 @@ class SegmentHeader:
 
 def segment_name(env: str, base_id: str, generation: int, first: int, count: int, at: float) -> str:
     return f"{env}/{base_id}/wal/{generation:06d}-{first:010d}-{count:06d}-{round(at * 1000):013d}.seg"
+
+
+def head_name(env: str, base_id: str) -> str:
+    return f"{env}/{base_id}/wal/head.json"
+
+
+def position(ref: SegmentRef | None) -> str:
+    """Where a replay ended, in words: the last segment applied, or the base alone."""
+    if ref is None:
+        return "the base snapshot: no WAL was shipped after it"
+    last = ref.first + ref.count - 1
+    return f"WAL generation {ref.generation} frame {last}, segment {ref.name.rsplit('/', 1)[-1]}"
 
 
 def parse_segment(name: str) -> SegmentRef | None:

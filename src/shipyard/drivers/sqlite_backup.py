@@ -1,7 +1,9 @@
 """SQLite online copies through SQLite's backup API, integrity checks and in-place restore.
 
 ``snapshot`` copies a live database consistently while the app keeps reading and writing
-(in WAL mode writers are not blocked). ``integrity`` runs ``PRAGMA integrity_check``.
+(in WAL mode writers are not blocked). ``integrity`` runs ``PRAGMA integrity_check``
+(``quick_check`` for the faster look at a live database before a restore). ``set_aside``
+renames a broken database, with its ``-wal`` and ``-shm``, out of the way, never deleting it.
 ``restore_into`` writes a verified copy into the live database through the same backup
 API, so SQLite's locking makes the change atomic for every open connection: running
 instances keep running, and their next transaction sees the restored data. Called by
@@ -65,12 +67,12 @@ def round_trip(path: Path) -> tuple[float | None, str]:
     return (time.perf_counter() - started) * 1000, ""
 
 
-def integrity(path: Path) -> str:
-    """``ok``, or what ``PRAGMA integrity_check`` found wrong (first lines)."""
+def integrity(path: Path, quick: bool = False) -> str:
+    """``ok``, or what ``PRAGMA integrity_check`` (``quick_check``) found wrong (first lines)."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
         try:
-            rows = conn.execute("PRAGMA integrity_check").fetchall()
+            rows = conn.execute(f"PRAGMA {'quick_check' if quick else 'integrity_check'}").fetchall()
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -98,6 +100,17 @@ def restore_into(copy: Path, live: Path) -> None:
             "a long write transaction may hold the database: retry; the safety backup taken first "
             "is in `shipyard backup list`",
         ) from None
+
+
+def set_aside(live: Path, suffix: str) -> Path:
+    """Rename ``live`` and its ``-wal``/``-shm`` to ``<name>.<suffix>`` (and ``-wal``/``-shm``
+    after it), so that a new database can take its place; the renamed file's path."""
+    kept = live.with_name(f"{live.name}.{suffix}")
+    for extra in ("-wal", "-shm", ""):  # its WAL first: never left for a new file to replay
+        source = live.with_name(live.name + extra)
+        if source.exists():
+            source.rename(kept.with_name(kept.name + extra))
+    return kept
 
 
 def _fsync(path: Path) -> None:

@@ -7,10 +7,10 @@ own module: SQLite snapshots (``engine/sqlite_backups.py``), a managed PostgreSQ
 backups and WAL (``engine/pg_backups.py``; copies into another environment in
 ``engine/pg_copies.py``) and an external server's dumps (``engine/pg_dumps.py``); this
 service dispatches to them and owns what they share: the catalog, one way to write a backup
-(``new_backup``/``commit``), retention, the choice of backup for a restore and the restore's
-deploy lock. Backups of one environment are serialised by a lock; a failed backup deletes
-what it stored, is recorded as failed, and never touches an earlier backup or the catalog's
-other entries. Called by the API (``server/backups.py``),
+(``new_backup``/``commit``), retention, and the restore's deploy lock (which backup and point
+a restore reaches: ``engine/restore_points.py``). Backups of one environment are serialised
+by a lock; a failed backup deletes what it stored, is recorded as failed, and never touches an
+earlier backup or the catalog's other entries. Called by the API (``server/backups.py``),
 deployments with migrations (``engine/migrations.py``) and the scheduler.
 """
 
@@ -33,9 +33,9 @@ from shipyard.core.backups import (
     catalog_name,
     new_backup_id,
     object_name,
-    utc,
 )
 from shipyard.core.database import is_external
+from shipyard.core.restore_point import describe
 from shipyard.core.retention import Decision, Policy, plan_retention
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
 from shipyard.drivers.backup_pipeline import StoredFile
@@ -46,6 +46,7 @@ from shipyard.engine.pg_backups import PgBackups
 from shipyard.engine.pg_copies import PgCopies
 from shipyard.engine.pg_dumps import PgDumps, is_dump
 from shipyard.engine.pitr import recoverable_range
+from shipyard.engine.restore_points import pick
 from shipyard.engine.sqlite_backups import SqliteBackups
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
@@ -293,34 +294,6 @@ class BackupService:
             self._save(env, catalog.with_record(changed))
             return changed
 
-    def pick(self, env: str, backup_id: str | None, to_time: float | None) -> BackupRecord:
-        """The backup a restore uses: the named one, the newest good one, or the continuous one
-        whose recoverable window holds ``to_time``."""
-        catalog = self.catalog(env)
-        if to_time is None:
-            return catalog.find(backup_id)
-        if is_external(self.ctx.manifest.database_for(env)):
-            raise BackupError(
-                f"{env}'s database is an external server, backed up with pg_dump: each backup restores "
-                "the moment it was taken, not a point in time",
-                "restore the dump taken nearest that time with --backup ID (`shipyard backup list`)",
-            )
-        storage = self.storage(env)
-        windows = []
-        for record in reversed(catalog.records):
-            if record.kind != "continuous" or not record.good or backup_id not in (None, record.id):
-                continue
-            start, end = self.window(storage, record)
-            if start <= to_time <= end:
-                return record
-            windows.append(f"{utc(start)} to {utc(end)}")
-        raise BackupError(
-            f"{utc(to_time)} is outside the recoverable window of {env}: "
-            + ("; ".join(windows) if windows else "it has no continuous backup"),
-            "pick a time inside a window shown here (`shipyard backup list` shows them), or set "
-            "database.backups.continuous: true for point-in-time restores",
-        )
-
     # restore --------------------------------------------------------------------------------
     def restore(
         self,
@@ -332,8 +305,11 @@ class BackupService:
         prepare: PrepareFn | None = None,
     ) -> dict[str, Any]:
         """Replace ``target``'s (default ``env``'s) database with a backup of ``env``, under the
-        target's deploy lock, after a safety backup of the target. ``prepare`` (masking) turns
-        the verified copy into the one restored, before anything of the target is touched."""
+        target's deploy lock, after a safety backup of the target (skipped, the broken database
+        kept aside, when the target's is unreadable). Without ``backup_id`` and ``to_time`` it
+        goes to the newest point shipped; the result's ``point`` says which, ``kept_aside``
+        where a broken database went. ``prepare`` (masking) turns the verified copy into the
+        one restored, before anything of the target is touched."""
         target = target or env
         self._check_env(env)
         self._check_env(target)
@@ -351,11 +327,18 @@ class BackupService:
                 "server, and restores into another environment are for managed PostgreSQL clusters only",
                 f"restore into {env} itself, or give both `managed: true`",
             )
-        record = self.pick(env, backup_id, to_time)
+        record, choice = pick(self, env, backup_id, to_time)
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
-            done = self.restore_locked(
-                record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn), to_time, prepare
-            )
+
+            def step(name: str, fn: Callable[[], tuple[Any, str]]) -> Any:
+                return run_step(self.ctx, dep_id, name, fn)
+
+            done = self.restore_locked(record, target, step, choice.to_time, prepare)
+            reached = done.pop("reached", None)
+            if reached is not None:  # the point reached, in the restore's record and its result
+                said = describe(choice, reached["at"], reached["position"])
+                done["point"] = {**reached, "newest": choice.newest, "asked": choice.asked, "said": said}
+                step("point", lambda: (None, said))
         return {"deployment": dep_id, **done}
 
     def restore_locked(
@@ -391,4 +374,4 @@ class BackupService:
         """The span of time ``record`` can restore (a continuous one's grows as WAL ships)."""
         if record.engine == "postgres":
             return self.pg.window(record)
-        return recoverable_range(storage, record)
+        return recoverable_range(storage, self.key(), record)

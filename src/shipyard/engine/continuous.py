@@ -2,13 +2,14 @@
 
 As Litestream does: the shipper keeps a read transaction open on the app's database, which
 stops SQLite from restarting (overwriting) the WAL, and every ``tick`` copies the frames
-committed since the last tick into an encrypted segment (``core/segments.py``) in the
-backup storage. It checkpoints the WAL itself once ``checkpoint_frames`` have been shipped:
-holding the write lock for a few milliseconds, it ships the last frames, lets SQLite copy the
-WAL into the database, and takes its read transaction again before it lets writers go; the
-next writer then starts a new WAL generation, which the shipper follows. If the WAL ever
-changes in a way it did not cause (continuity lost), it starts again from a new base
-snapshot: a gap is never papered over.
+committed since the last tick into an encrypted segment (``core/segments.py``) in the backup
+storage, then ``wal/head.json`` with the moment up to which every commit is shipped (the
+window's end, within about a tick of the last commit). It checkpoints the WAL itself once
+``checkpoint_frames`` have been shipped: holding the write lock for a few milliseconds, it
+ships the last frames, lets SQLite copy the WAL into the database, and takes its read
+transaction again before it lets writers go; the next writer then starts a new WAL generation,
+which the shipper follows. If the WAL ever changes in a way it did not cause (continuity
+lost), it starts again from a new base snapshot: a gap is never papered over.
 
 Each start (and each ``rebase_after``) takes a base snapshot at an exact WAL position, as a
 catalog entry of kind ``continuous``; a restore takes the base and replays its segments up to
@@ -18,11 +19,12 @@ a time (``engine/pitr.py``). Started and stopped per environment by the backup s
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
 from pathlib import Path
 
-from shipyard.core.segments import SegmentHeader, pack_header, segment_name
+from shipyard.core.segments import SegmentHeader, head_name, pack_header, segment_name
 from shipyard.drivers.backup_pipeline import store_bytes
 from shipyard.drivers.sqlite_wal import Checksum, WalHeader, read_committed, read_header
 from shipyard.engine.backups import BackupService
@@ -74,10 +76,12 @@ class WalShipper(ShipperLoop):
             self.ship_once()
             if self.frame - self._checkpointed_at >= self.checkpoint_frames:
                 self.checkpoint()
+            self._store_head()
         self._record_window()
 
     def ship_final(self) -> None:
         self.ship_once()
+        self._store_head()
         self._record_window(force=True)
 
     def release(self) -> None:
@@ -159,13 +163,13 @@ class WalShipper(ShipperLoop):
         """Ship the frames committed since the last call; returns how many."""
         if self.base_id is None:
             return 0
+        now = time.time()  # before the read: every commit up to now is in what it finds
         header = read_header(self.wal)
         if header is None:
             return 0
         if header.salts != self.salts:
             self._next_generation(header)
         found = read_committed(self.wal, header, self.frame, self.seed)
-        now = time.time()
         if found is None:
             self.last_shipped_at = now  # nothing new: everything committed is shipped
             return 0
@@ -213,6 +217,16 @@ class WalShipper(ShipperLoop):
             self._checkpointed_at = self.frame
         finally:
             writer.execute("ROLLBACK")
+
+    def _store_head(self) -> None:
+        """``wal/head.json``: everything committed up to ``last_shipped_at`` is shipped, so the
+        window's end follows the clock while nothing is written (``engine/pitr.py``)."""
+        if self.base_id is None or self.last_shipped_at is None:
+            return
+        head = {"at": self.last_shipped_at, "base": self.base_id, "generation": self.generation,
+                "frame": self.frame}  # fmt: skip
+        store_bytes(self.backups.storage(self.env), self.backups.key(), json.dumps(head).encode(),
+                    head_name(self.env, self.base_id))  # fmt: skip
 
     def _record_window(self, force: bool = False) -> None:
         now = time.time()

@@ -8,8 +8,8 @@ the time in ``wal/head.json``. A restore fetches the tar (checksums checked), un
 the cluster's own folder, runs ``pg_verifybackup``, adds the WAL and recovery settings
 (``recovery_target_time`` for a point in time) and starts PostgreSQL on it: into a scratch
 cluster on another port for ``verify`` (then ``pg_amcheck``), or in place of the live data
-folder for ``restore``, whose old folder is put back if the restored one does not come up.
-Called by ``engine/backups.py``.
+folder for ``restore`` (``engine/pg_restores.py``: the old folder is put back if the restored
+one does not come up, kept aside if it was broken). Called by ``engine/backups.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.backups import BackupRecord, Verification, object_name, utc
+from shipyard.core.backups import BackupRecord, Verification, object_name
 from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
 from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_bytes, fetch_stream, store_bytes, store_stream
@@ -34,9 +34,10 @@ from shipyard.drivers.files import write_atomic, write_json
 from shipyard.drivers.postgres import Conn
 from shipyard.drivers.procs import killed_after
 from shipyard.drivers.supervisor import free_port
+from shipyard.engine.pg_restores import restore_in_place
 from shipyard.engine.postgres import ManagedPostgres
 from shipyard.engine.verify_queries import with_queries
-from shipyard.errors import BackupError, DatabaseError, NotFoundError, ShipyardError
+from shipyard.errors import BackupError, DatabaseError, NotFoundError
 
 if TYPE_CHECKING:
     from shipyard.engine.backups import BackupService, StepFn
@@ -284,36 +285,10 @@ class PgBackups:
     def restore_locked(
         self, record: BackupRecord, target: str, step: StepFn, to_time: float | None
     ) -> dict[str, Any]:
-        clusters, pg = self.clusters, self.clusters.pg
-        folder = clusters.folder(target)
-        work = folder / f"restore-{record.id}"
-        shutil.rmtree(work, ignore_errors=True)
-        try:
+        """In place of ``target``'s data folder (``engine/pg_restores.py``)."""
+        return restore_in_place(self, record, target, step, to_time)
 
-            def fetch() -> tuple[Path, str]:
-                self._recreate_record(record, target)
-                work.mkdir(parents=True)
-                work.chmod(0o711)
-                data = self.fetch(record, work, to_time, None)
-                point = f" to {utc(to_time)}" if to_time is not None else ""
-                return data, f"{record.id}{point}: checksums and pg_verifybackup ok"
-
-            data = step("fetch", fetch)
-
-            def safety() -> tuple[str | None, str]:
-                if not pg.running(clusters.pgdata(target)):
-                    return None, f"{target}'s PostgreSQL is not running: nothing to keep"
-                with self.service.lock(target):
-                    kept = self.create(target, "pre-restore", f"before restoring {record.id}")
-                return kept.id, f"safety backup {kept.id} of {target}"
-
-            safety_id = step("safety-backup", safety)
-            step("restore", lambda: self._swap(target, data))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
-
-    def _recreate_record(self, record: BackupRecord, target: str) -> None:
+    def recreate_record(self, record: BackupRecord, target: str) -> None:
         """The cluster's record (port, passwords) lost with its folder: take the backup's."""
         if self.clusters.cluster(target) is not None:
             return
@@ -329,37 +304,6 @@ class PgBackups:
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o711)
         write_json(folder / "cluster.json", json.loads(raw), mode=0o600)
-
-    def _swap(self, target: str, data: Path) -> tuple[None, str]:
-        clusters, pg = self.clusters, self.clusters.pg
-        live, old = clusters.pgdata(target), clusters.folder(target) / "data.before-restore"
-        started = time.monotonic()
-        pg.stop(live)
-        shutil.rmtree(old, ignore_errors=True)
-        if live.exists():
-            live.rename(old)
-        data.rename(live)
-        try:
-            took = self.recover(live, clusters.conn(target), clusters.log(target))
-        except ShipyardError as exc:
-            pg.stop(live, "immediate")
-            shutil.rmtree(live, ignore_errors=True)
-            if old.exists():
-                old.rename(live)
-                try:
-                    pg.start(live, clusters.log(target))
-                except ShipyardError as again:
-                    raise DatabaseError(
-                        f"{exc.message}; the data folder from before the restore is back in place, "
-                        f"but did not start: {again.message}",
-                        f"start it: pg_ctl start -D {live}",
-                    ) from None
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        return (
-            None,
-            f"{target}'s PostgreSQL recovered in {took:.2f}s ({time.monotonic() - started:.2f}s in all)",
-        )
 
 
 def _read_from(log: Path, offset: int) -> str:

@@ -6,7 +6,10 @@ through zstd + AES-GCM as one object and catalogued like every engine's. ``fetch
 back (checksums checked) and replays a continuous backup's WAL segments up to a moment;
 ``verify`` fetches into a scratch folder, runs ``PRAGMA integrity_check`` and the user's verify
 queries; ``restore_locked`` fetches, checks, lets ``prepare`` (masking) turn the copy into the
-one restored, takes a safety backup of the target and swaps the file in. Called by
+one restored, takes a safety backup of the target and swaps the file in. A target database
+that is unreadable (not a database, ``quick_check`` fails) cannot be backed up: the safety
+backup is skipped, saying why, and the broken file is renamed aside (never deleted) before the
+copy takes its place. The result says the point reached and what was kept aside. Called by
 ``engine/backups.py``.
 """
 
@@ -23,7 +26,7 @@ from shipyard.core.backups import BackupRecord, Verification, utc
 from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.backup_pipeline import StoredFile, fetch_file, store_file
 from shipyard.drivers.db_query import sqlite_rows
-from shipyard.drivers.sqlite_backup import integrity, restore_into, snapshot
+from shipyard.drivers.sqlite_backup import integrity, restore_into, set_aside, snapshot
 from shipyard.engine.database import sqlite_file
 from shipyard.engine.pitr import replay
 from shipyard.engine.verify_queries import with_queries
@@ -64,6 +67,12 @@ class SqliteBackups:
 
     def fetch(self, record: BackupRecord, work: Path, to_time: float | None = None) -> Path:
         """``record`` as a file in ``work`` (continuous: its WAL replayed up to ``to_time``)."""
+        return self.fetch_to(record, work, to_time)[0]
+
+    def fetch_to(
+        self, record: BackupRecord, work: Path, to_time: float | None = None
+    ) -> tuple[Path, tuple[float, str]]:
+        """``fetch``, and the point the copy reached: a time and where in the WAL."""
         service = self.service
         key = service.checked_key(record)
         entry = next(o for o in record.objects if o.role == "snapshot")
@@ -72,8 +81,8 @@ class SqliteBackups:
         storage = service.storage(record.env)
         fetch_file(storage, key, StoredFile(**fields), target)
         if record.kind == "continuous":
-            replay(storage, key, record, target, to_time)
-        return target
+            return target, replay(storage, key, record, target, to_time)
+        return target, (record.recoverable_to or record.started_at, f"snapshot {record.id}")
 
     def verify(self, record: BackupRecord) -> BackupRecord:
         """Fetch into a scratch folder, check integrity and the verify queries, keep the result."""
@@ -110,37 +119,50 @@ class SqliteBackups:
         work = service.scratch(f"restore-{record.id}")
         try:
 
-            def fetch() -> tuple[Path, str]:
-                copy = self.fetch(record, work, to_time)
+            def fetch() -> tuple[tuple[Path, tuple[float, str]], str]:
+                copy, reached = self.fetch_to(record, work, to_time)
                 found = integrity(copy)
                 if found != "ok":
                     raise BackupError(
                         f"backup {record.id} fails PRAGMA integrity_check: {found}",
                         "restore another backup (`shipyard backup list`); nothing was replaced",
                     )
-                point = f" at {utc(to_time)}" if to_time is not None else ""
-                return copy, f"{record.id}{point}: checksums and integrity_check ok"
+                said = f"{record.id} to {utc(reached[0])} ({reached[1]}): checksums and integrity_check ok"
+                return (copy, reached), said
 
-            copy = step("fetch", fetch)
+            copy, reached = step("fetch", fetch)
             if prepare is not None:
                 copy = step(prepare.step, lambda: prepare(copy, work))
             live = sqlite_file(service.ctx, target)
-
-            def safety() -> tuple[str | None, str]:
-                if not live.exists():
-                    return None, f"{target} has no database yet: nothing to keep"
-                with service.lock(target):
-                    kept = service._create(target, "pre-restore", f"before restoring {record.id}")
-                return kept.id, f"safety backup {kept.id} of {target}"
-
-            safety_id = step("safety-backup", safety)
+            safety_id, broken = step("safety-backup", lambda: self._safety(record, target, live))
             started = time.monotonic()
 
-            def swap() -> tuple[None, str]:
-                restore_into(copy, live)
-                return None, f"{target}'s database is {record.id} ({time.monotonic() - started:.2f}s)"
+            def swap() -> tuple[Path | None, str]:
+                suffix = time.strftime("broken-%Y%m%dT%H%M%SZ", time.gmtime())
+                with service.lock(target):  # no base snapshot of the broken file meanwhile
+                    kept = set_aside(live, suffix) if broken else None
+                    restore_into(copy, live)
+                aside = f"; the broken database is kept aside as {kept}" if kept else ""
+                return kept, f"{target}'s database is {record.id} ({time.monotonic() - started:.2f}s){aside}"
 
-            step("restore", swap)
+            kept = step("restore", swap)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time}
+        return {"restored": record.id, "target": target, "safety_backup": safety_id, "to_time": to_time,
+                "reached": {"at": reached[0], "position": reached[1]},
+                "kept_aside": str(kept) if kept else None}  # fmt: skip
+
+    def _safety(self, record: BackupRecord, target: str, live: Path) -> tuple[tuple[str | None, str], str]:
+        """A safety backup of ``target``'s database; none when there is none, or when it is
+        unreadable (the restore then keeps it aside): (backup id, what is wrong), message."""
+        if not live.exists():
+            return (None, ""), f"{target} has no database yet: nothing to keep"
+        found = integrity(live, quick=True)
+        if found != "ok":
+            return (None, found), (
+                f"safety backup skipped: {target}'s database {live} is unreadable ({found}); "
+                "it will be kept aside, not deleted"
+            )
+        with self.service.lock(target):
+            kept = self.service._create(target, "pre-restore", f"before restoring {record.id}")
+        return (kept.id, ""), f"safety backup {kept.id} of {target}"
