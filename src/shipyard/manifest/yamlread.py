@@ -42,7 +42,7 @@ class _Loader(yaml.SafeLoader):
         self.depth = 0
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        nests = self.check_event(MappingStartEvent, SequenceStartEvent)  # type: ignore[no-untyped-call]
+        nests = self.check_event(MappingStartEvent, SequenceStartEvent)
         self.depth += nests
         try:
             if self.depth > MAX_DEPTH:
