@@ -44,6 +44,11 @@ class Build(Model):
         (), description="Extra shell commands run in the release folder, with the venv active."
     )
     timeout: Duration = Field(600.0, description="Longest a build may take.")
+    include_secret_files: tuple[str, ...] = Field(
+        (),
+        description="Files (paths relative to source) copied into releases although they look like "
+        "secrets (`.env`, `.env.*`, SOPS files are left out by default).",
+    )
 
 
 class Process(Model):
