@@ -16,7 +16,7 @@ from shipyard.core.records import Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.builder import Builder
-from shipyard.drivers.files import write_json
+from shipyard.drivers.files import secure_home, write_json
 from shipyard.drivers.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.probe import Prober
 from shipyard.drivers.receivers import Dispatcher
@@ -31,6 +31,7 @@ from shipyard.engine.metrics import MetricsRecorder
 from shipyard.engine.notifying import Notifier
 from shipyard.errors import ShipyardError, StateError
 from shipyard.manifest.loader import load_manifest
+from shipyard.manifest.models import Manifest
 from shipyard.server.api import create_app
 from shipyard.state.logs import LogStore
 from shipyard.state.store import open_store
@@ -40,7 +41,8 @@ DEFAULT_API_PORT = 7310
 
 def build_engine(paths: Paths) -> Engine:
     manifest = load_manifest(paths.manifest)
-    paths.home.mkdir(parents=True, exist_ok=True)
+    if note := secure_home(paths.home, traverse=_postgres_passes(manifest)):
+        print(f"security: {note}", flush=True)
     me = psutil.Process()
     traffic = TrafficBook()
     access_log = AccessLogReceiver(traffic)
@@ -62,6 +64,12 @@ def build_engine(paths: Paths) -> Engine:
     )
     alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
     return Engine(ctx, access_log, _log_service(ctx, access_log), alerting)
+
+
+def _postgres_passes(manifest: Manifest) -> bool:
+    """A managed PostgreSQL run as another OS user (Shipyard as root) must pass through the home."""
+    dbs = [manifest.database_for(env) for env in manifest.environments]
+    return os.geteuid() == 0 and any(db.engine == "postgres" and db.managed for db in dbs)
 
 
 def _log_service(ctx: Context, access_log: AccessLogReceiver) -> LogService | None:

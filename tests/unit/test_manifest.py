@@ -72,7 +72,7 @@ def test_environment_overrides() -> None:
         ),
         (base(environments={"dev": {"port": "abc"}}), "environments.dev.port:", "docs"),
         (base(health={"interval": "5 parsecs"}), "health.interval: '5 parsecs' is not a duration", "docs"),
-        (base(smoke=[{"path": "no-slash"}]), "smoke[0].path:", "docs"),
+        (base(smoke=[{"path": "no-slash"}]), "smoke[0].path:", "start with /"),
         (base(strategy="canery"), "strategy: unknown strategy 'canery'", "docs"),
     ],
 )

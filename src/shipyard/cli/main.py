@@ -29,7 +29,7 @@ from shipyard.cli import users as users_cli
 from shipyard.cli.client import Client
 from shipyard.cli.follow import follow
 from shipyard.cli.session import Opts, client
-from shipyard.drivers.files import read_json
+from shipyard.drivers.files import open_private_append, read_json
 from shipyard.errors import ConflictError, ShipyardError
 from shipyard.manifest.loader import FILENAME, load_manifest
 from shipyard.manifest.template import render_template
@@ -118,10 +118,10 @@ def up(
 ) -> None:
     """Start the control plane in the background and wait until it answers."""
     load_manifest(Opts.app_dir / FILENAME)
-    Opts.home.mkdir(parents=True, exist_ok=True)
+    Opts.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server tightens it further
     log_path = Opts.home / "server.log"
     (Opts.home / "server.json").unlink(missing_ok=True)
-    with open(log_path, "ab") as log:
+    with open_private_append(log_path) as log:
         proc = subprocess.Popen(
             [
                 sys.executable,

@@ -20,6 +20,7 @@ from rich.table import Column, Table
 from shipyard.cli.session import client
 from shipyard.core.dotenv import parse_dotenv, render_dotenv
 from shipyard.core.durations import parse_duration
+from shipyard.core.secret_limits import MAX_VALUE, check_import_file
 from shipyard.drivers.files import write_atomic
 from shipyard.drivers.sops import import_sops_file, read_age_identities
 from shipyard.errors import VaultError
@@ -66,8 +67,14 @@ def _expiry(text: str | None) -> float | None:
 
 def _read_value(name: str) -> str:
     if not sys.stdin.isatty():
-        value = sys.stdin.read()
+        value = sys.stdin.read(MAX_VALUE + 2)  # never more than the vault could take
         value = value[:-1] if value.endswith("\n") else value
+        if len(value.encode()) > MAX_VALUE:
+            raise VaultError(
+                f"the value of {name} on stdin is longer than {MAX_VALUE // 1024} KiB, "
+                "the limit of one secret",
+                "keep large material out of the vault (a file in the app's data folder)",
+            )
     else:
         value = typer.prompt(f"value of {name}", hide_input=True, confirmation_prompt=True)
     if not value:
@@ -190,6 +197,7 @@ def import_file(
 ) -> None:
     """Import secrets from a .env file or a SOPS file (age keys), all or none."""
     try:
+        check_import_file(str(file), file.stat().st_size)  # before reading it all
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise VaultError(f"cannot read {file} ({type(exc).__name__})", "check the path") from None

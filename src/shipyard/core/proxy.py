@@ -23,6 +23,7 @@ import csv
 import io
 from dataclasses import dataclass
 
+from shipyard.core import proxy_checks
 from shipyard.core.records import COLOURS
 from shipyard.core.traffic import LOG_FORMAT
 
@@ -131,6 +132,8 @@ class ServerState:
 
 def render_maps(layout: ProxyLayout) -> tuple[str, str]:
     """The colours map and the weights map for ``layout``."""
+    for be in layout.backends:
+        proxy_checks.check_backend(be)
     colours: list[str] = []
     weights: list[str] = []
     for be in layout.backends:
@@ -147,7 +150,16 @@ def render_haproxy_config(
     maps: MapFiles,
     log_target: str | None = None,
 ) -> str:
-    """HAProxy configuration for ``layout``; servers without an instance start disabled."""
+    """HAProxy configuration for ``layout``; servers without an instance start disabled.
+
+    Every value is checked against its pattern first (``proxy_checks``): refused, not escaped.
+    """
+    proxy_checks.check_files([socket_path], "the stats socket")
+    proxy_checks.check_maps(maps)
+    proxy_checks.check_target(stats_bind, "the stats page's address")
+    proxy_checks.check_target(log_target, "the access log's address")
+    for be in layout.backends:
+        proxy_checks.check_backend(be)
     lines = [
         "# Written by Shipyard from its state store; edits are overwritten.",
         "global",
@@ -244,6 +256,8 @@ def plan_transition(current: Backend | None, desired: Backend, maps: MapFiles) -
     servers without an instance put into maintenance, once no request goes their way.
     Both have the same structure (same server names); a structural change needs a reload.
     """
+    proxy_checks.check_backend(desired)
+    proxy_checks.check_maps(maps)
     before = {s.name: s for s in current.servers} if current else {}
     ready: list[str] = []
     maint: list[str] = []

@@ -8,6 +8,7 @@ only copies the source and links the cached venv: seconds, not minutes.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shipyard.core.records import Release
@@ -35,6 +37,15 @@ SKIP = {
 }
 
 
+# Plaintext secrets stay out of releases (a snapshot is kept, read-only, for every release):
+# dotenv files and SOPS files. ``build.include_secret_files`` names any the app really needs.
+SECRET_FILES = (".env", ".env.*", "*.sops.*", "*.sops", ".sops.yaml")
+
+
+def is_secret_file(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in SECRET_FILES)
+
+
 def uv_binary() -> str:
     try:
         from uv import find_uv_bin
@@ -52,7 +63,14 @@ class Builder:
         self.releases_dir = releases_dir
         self.cache_dir = cache_dir
 
-    def build(self, app_dir: Path, manifest: Manifest, number: int, manifest_text: str) -> Release:
+    def build(
+        self,
+        app_dir: Path,
+        manifest: Manifest,
+        number: int,
+        manifest_text: str,
+        warn: Callable[[str], None] = lambda _: None,
+    ) -> Release:
         source = (app_dir / manifest.source).resolve()
         if not source.is_dir():
             raise BuildError(
@@ -65,7 +83,16 @@ class Builder:
         _remove_tree(work)
         _remove_tree(final)
         app = work / "app"
-        shutil.copytree(source, app, ignore=_ignore, symlinks=True)
+        left_out: list[str] = []
+        ignore = _ignore(source, set(manifest.build.include_secret_files), left_out)
+        shutil.copytree(source, app, ignore=ignore, symlinks=True)
+        if left_out:
+            warn(
+                "warning: left out of the release (secret files are never snapshotted): "
+                f"{', '.join(sorted(left_out))}; "
+                "keep secrets in the vault (`shipyard secrets import`), or name a file the app needs "
+                "in build.include_secret_files"
+            )
         venv, deps_hash = self._venv(app, manifest)
         (work / "venv").symlink_to(venv)
         self._run_commands(app, venv, manifest)
@@ -181,8 +208,19 @@ def remove_release(path: Path) -> None:
     _remove_tree(path)
 
 
-def _ignore(_folder: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in SKIP or n.endswith((".pyc", ".db", ".db-wal", ".db-shm"))}
+def _ignore(source: Path, included: set[str], left_out: list[str]) -> Callable[[str, list[str]], set[str]]:
+    """copytree's filter: build junk and, unless ``included`` names them, secret files (noted)."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n in SKIP or n.endswith((".pyc", ".db", ".db-wal", ".db-shm"))}
+        for name in names:
+            relative = os.path.relpath(os.path.join(folder, name), source)
+            if name not in skipped and is_secret_file(name) and relative not in included:
+                skipped.add(name)
+                left_out.append(relative)
+        return skipped
+
+    return ignore
 
 
 def _make_read_only(root: Path) -> None:

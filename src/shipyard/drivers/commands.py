@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.drivers.files import PRIVATE_UMASK, open_private_append
 from shipyard.errors import InstanceError
 
 
@@ -42,7 +43,7 @@ def run_command(
         **env,
     }
     started = time.monotonic()
-    with open(log_path, "ab") as log:
+    with open_private_append(log_path) as log:
         start_at = log.tell()
         log.write(f"--- shipyard: running `{command}` at {time.ctime()}\n".encode())
         log.flush()
@@ -55,6 +56,7 @@ def run_command(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=PRIVATE_UMASK,  # the app's own files (its database) are 0600
             )
         except OSError as exc:
             raise InstanceError(f"could not run `{command}`: {exc}", "check database.migrate") from None

@@ -38,7 +38,7 @@ def write_archive(folder: Path, rows: Sequence[dict[str, Any]]) -> tuple[Path, i
     path = folder / archive_name(first_at, last_at, int(rows[0]["id"]))
     body = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows)
     data = zstandard.ZstdCompressor(level=LEVEL).compress(body.encode())
-    write_atomic(path, data, 0o640)
+    write_atomic(path, data)  # 0600: old log lines may hold anything
     return path, len(data)
 
 

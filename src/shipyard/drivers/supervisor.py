@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from shipyard.drivers import procs
+from shipyard.drivers.files import PRIVATE_UMASK, open_private_append
 from shipyard.drivers.logfiles import stderr_path
 from shipyard.errors import InstanceError
 
@@ -66,7 +67,7 @@ class LocalRuntime:
             "SHIPYARD_INSTANCE_ID": str(instance_id),
         }
         marker = f"--- shipyard: starting instance {instance_id} `{command}` at {time.ctime()}\n".encode()
-        with open(log_path, "ab") as log, open(stderr_path(log_path), "ab") as errors:
+        with open_private_append(log_path) as log, open_private_append(stderr_path(log_path)) as errors:
             for out in (log, errors):
                 out.write(marker)
                 out.flush()
@@ -79,6 +80,7 @@ class LocalRuntime:
                     stdout=log,
                     stderr=errors,
                     start_new_session=True,
+                    umask=PRIVATE_UMASK,  # the app's own files (its database) are 0600
                 )
             except OSError as exc:
                 raise InstanceError(

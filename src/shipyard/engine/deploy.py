@@ -116,7 +116,9 @@ class Deployment:
         started = time.monotonic()
         with ctx.build_lock:
             number = ctx.store.next_release_number()
-            release = ctx.builder.build(ctx.paths.app_dir, ctx.manifest, number, ctx.manifest_text)
+            release = ctx.builder.build(
+                ctx.paths.app_dir, ctx.manifest, number, ctx.manifest_text, lambda m: self.note("build", m)
+            )
             release = with_config(ctx, release)  # each environment's configuration, recorded
             ctx.store.add_release(release)
         ctx.store.set_deployment_release(self.dep_id, release.id)

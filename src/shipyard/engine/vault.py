@@ -18,12 +18,14 @@ a new instance's environment; each such read is audited too.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shipyard.core import secret_limits as limits
 from shipyard.core import vault as rules
 from shipyard.core.access import Principal
 from shipyard.core.vault import Secret, SecretMeta
@@ -71,14 +73,19 @@ class Vault:
 
     # start -------------------------------------------------------------------------------------
     def open(self) -> str:
-        """Load the master key (creating it on first start) and finish an interrupted rotation.
+        """Load the master key (creating it only for an empty vault) and finish an interrupted
+        rotation. A vault that holds anything and has no key refuses to open: a new key could
+        not read what the old one sealed.
 
         Returns what was done, for the start-up log. Never returns key material.
         """
         with self._lock:
-            master = keyfile.load_master_key(self.key_path, create=True)
-            pending = keyfile.load_pending_key(self.key_path)
             sealed_with = {kid for _, kid in self.store.vault.data_keys().values()}
+            empty = not sealed_with and not self.store.vault.metas()
+            if not empty:
+                self._require_key_source(sealed_with)
+            master = keyfile.load_master_key(self.key_path, create=empty)
+            pending = keyfile.load_pending_key(self.key_path)
             if pending is not None and master.source != keyfile.ENV_VAR:
                 if sealed_with and sealed_with <= {crypto.key_id(pending.key)}:
                     keyfile.promote_pending_key(self.key_path)
@@ -99,6 +106,19 @@ class Vault:
                 f"set {keyfile.ENV_VAR} or restore {self.key_path} from your backup"
             )
         return f"{done} (master key {kid} from {master.source})"
+
+    def _require_key_source(self, sealed_with: set[str]) -> None:
+        """A vault that holds secrets needs the key they were sealed with: never a new one."""
+        if keyfile.ENV_VAR in os.environ or self.key_path.exists() or self.key_path.is_symlink():
+            return
+        sealed = f" (sealed with master key {', '.join(sorted(sealed_with))})" if sealed_with else ""
+        raise VaultError(
+            f"the master key file {self.key_path} is missing and {keyfile.ENV_VAR} is not set, "
+            f"but the vault holds secrets{sealed}: the control plane refuses to start, "
+            "since a new key could not read them",
+            f"Restore {self.key_path} from your backup (chmod 600), or set {keyfile.ENV_VAR} "
+            "to the base64 master key, then start again",
+        )
 
     # metadata ----------------------------------------------------------------------------------
     def listing(self, who: Principal, env: str) -> list[dict[str, Any]]:
@@ -166,6 +186,7 @@ class Vault:
         self.access.guard(who, "secrets-write", "secrets.set", env=env, target=name, source=source)
 
         def run() -> SecretMeta:
+            self._check_limits(env, {name: value})
             changes = self._policy(rotate_every, expires_at, new=self.store.vault.meta(env, name) is None)
             return self._write(who, env, {name: (cas, changes)}, {name: value})[0]
 
@@ -181,6 +202,7 @@ class Vault:
         self.access.guard(who, "secrets-write", "secrets.import", env=env, target=target, source=source)
 
         def run() -> list[SecretMeta]:
+            self._check_limits(env, values)
             plan: dict[str, tuple[int | None, dict[str, Any]]] = {}
             for name in values:
                 meta = self.store.vault.meta(env, name)
@@ -259,6 +281,13 @@ class Vault:
         except ShipyardError as exc:
             self.access.failed(who, action, env, exc, source)
             raise
+
+    def _check_limits(self, env: str, written: Mapping[str, Secret]) -> None:
+        """The environment after this write stays within ``core.secret_limits``."""
+        for name, value in written.items():
+            limits.check_secret(env, name, value.reveal())  # before decrypting anything
+        current = {n: limits.entry_size(n, v.reveal()) for n, v in self._current(env).items()}
+        limits.check_environment(env, current, {n: v.reveal() for n, v in written.items()})
 
     def _policy(self, rotate_every: float | None, expires_at: float | None, *, new: bool) -> dict[str, Any]:
         changes: dict[str, Any] = {}

@@ -10,14 +10,13 @@ file: a ``*_env`` key names the control plane's environment variable that holds 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shipyard.core.alerts import Condition, RuleSpec, parse_condition
-from shipyard.core.durations import parse_duration
+from shipyard.manifest.checks import Duration
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 RULE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 Severity = Literal["info", "warning", "critical"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -24,11 +23,9 @@ from pydantic import (
 )
 
 from shipyard.core.cron import check_cron
-from shipyard.core.durations import parse_duration
+from shipyard.manifest.checks import Duration
 from shipyard.manifest.masking import Drill, TableRules
 from shipyard.manifest.verify_queries import VerifyQueries
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 DEFAULT_FILE = "app.db"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from shipyard.errors import ManifestError
 from shipyard.manifest.models import Manifest
+from shipyard.manifest.yamlread import read_yaml
 
 FILENAME = "shipyard.yaml"
 
@@ -30,7 +31,7 @@ def load_manifest(path: Path) -> Manifest:
             "run `shipyard init` in the app's folder, or pass --app-dir to the folder that holds it",
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path.read_text(encoding="utf-8"), str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -75,12 +76,15 @@ def _describe(err: Any) -> tuple[str, str, str]:
     if kind == "missing":
         return path, f"add `{loc[-1]}` (see docs/configuration.md)", "required key is missing"
     message = str(err["msg"]).removeprefix("Value error, ")
-    return path, "see docs/configuration.md for the allowed values", message
+    hint = (err.get("ctx") or {}).get("hint") or "see docs/configuration.md for the allowed values"
+    return path, str(hint), message
 
 
 def _path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker: the error is about the mapping's key itself
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

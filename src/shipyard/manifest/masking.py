@@ -14,9 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from shipyard.core.cron import check_cron
-from shipyard.core.durations import parse_duration
+from shipyard.manifest.checks import Duration
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 RuleName = Literal["fake_name", "fake_email", "fake_phone", "hash", "null", "keep"]
 
 

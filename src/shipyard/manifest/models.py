@@ -17,12 +17,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from shipyard.core.durations import format_duration, parse_duration
 from shipyard.manifest.alerts import Alerts, Routing
+from shipyard.manifest.checks import BindAddress, EnvVarName, EnvVarValue, HttpPath, Name
+from shipyard.manifest.checks import Duration as Duration  # re-exported: cli/metrics.py reads it here
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
 from shipyard.manifest.database import Database, check_environments, merge_database
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
@@ -43,6 +44,11 @@ class Build(Model):
         (), description="Extra shell commands run in the release folder, with the venv active."
     )
     timeout: Duration = Field(600.0, description="Longest a build may take.")
+    include_secret_files: tuple[str, ...] = Field(
+        (),
+        description="Files (paths relative to source) copied into releases although they look like "
+        "secrets (`.env`, `.env.*`, SOPS files are left out by default).",
+    )
 
 
 class Process(Model):
@@ -53,7 +59,7 @@ class Process(Model):
 
 
 class Health(Model):
-    path: str = Field("/health", pattern=r"^/", description="HTTP path probed on each instance.")
+    path: HttpPath = Field("/health", description="HTTP path probed on each instance.")
     interval: Duration = Field(1.0, gt=0, description="Time between two probes of an instance.")
     timeout: Duration = Field(2.0, gt=0, description="A probe slower than this fails.")
     healthy_threshold: int = Field(
@@ -68,7 +74,7 @@ class Health(Model):
 
 
 class SmokeCheck(Model):
-    path: str = Field("/", pattern=r"^/", description="Path requested on every new instance.")
+    path: HttpPath = Field("/", description="Path requested on every new instance.")
     expect_status: int = Field(200, ge=100, le=599, description="Status the answer must have.")
     contains: str | None = Field(None, description="Text the body must contain, if set.")
 
@@ -294,12 +300,12 @@ class Vault(Model):
 
 class Environment(Model):
     port: int = Field(ge=1, le=65535, description="Public port HAProxy listens on (127.0.0.1).")
-    bind: str = Field("127.0.0.1", description="Address the public port binds to.")
+    bind: BindAddress = Field("127.0.0.1", description="Address the public port binds to.")
     instances: int | None = Field(
         None, ge=1, le=32, description="Instances of web per colour here; default processes.web."
     )
     strategy: Strategy | None = Field(None, description="Overrides the top-level strategy.")
-    env: dict[str, str] = Field(
+    env: dict[EnvVarName, EnvVarValue] = Field(
         default_factory=dict, description="Extra environment variables given to the app here."
     )
     data_dir: str | None = Field(
@@ -317,7 +323,7 @@ class Manifest(Model):
     app: str = Field(description="App name: lowercase letters, digits and dashes.")
     source: str = Field(".", description="Folder snapshotted into each release (relative).")
     build: Build = Field(default_factory=Build, description="How a release is built.")
-    processes: dict[str, Process] = Field(description="Processes; `web` serves HTTP.")
+    processes: dict[Name, Process] = Field(description="Processes; `web` serves HTTP.")
     health: Health = Field(default_factory=Health, description="Health check of instances.")
     smoke: tuple[SmokeCheck, ...] = Field(
         (SmokeCheck(),), description="Requests every new instance must answer before traffic."
@@ -327,14 +333,14 @@ class Manifest(Model):
         default_factory=Notifications, description="Where alerts and deployment events are sent."
     )
     alerts: Alerts = Field(default_factory=Alerts, description="Alert rules and how often they run.")
-    env: dict[str, str] = Field(
+    env: dict[EnvVarName, EnvVarValue] = Field(
         default_factory=dict, description="Environment variables given to the app everywhere."
     )
     vault: Vault = Field(default_factory=Vault, description="Secrets vault settings.")
     database: Database = Field(
         default_factory=Database, description="The app's database (default of every environment)."
     )
-    environments: dict[str, Environment] = Field(description="Environments by name.")
+    environments: dict[Name, Environment] = Field(description="Environments by name.")
     config: ConfigValues = Field(default_factory=dict, description="Base configuration values.")
     config_schema: ConfigSchema = Field(
         default_factory=dict, description="Rules for configuration keys (required, type, pattern)."

@@ -9,14 +9,12 @@ there wait for a second person. The rules that use them are pure functions in
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from shipyard.core.durations import parse_duration
+from shipyard.manifest.checks import Duration
 from shipyard.manifest.config import Model
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class Approval(Model):

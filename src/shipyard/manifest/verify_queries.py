@@ -11,10 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from shipyard.core.durations import parse_duration
 from shipyard.core.verify_queries import parse_expectation
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+from shipyard.manifest.checks import Duration
 
 
 def _text(value: object) -> object:

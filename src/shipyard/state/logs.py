@@ -31,6 +31,7 @@ from typing import Any
 
 from shipyard.core.logline import Source
 from shipyard.errors import StateError
+from shipyard.state.private import make_private
 
 SCHEMA_VERSION = 1
 WARN = 40  # core.logline.LEVELS["warn"]
@@ -152,6 +153,7 @@ class LogStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay in memory between batches
+        make_private(self.path)
         return conn
 
     def _reader(self) -> sqlite3.Connection:

@@ -27,6 +27,7 @@ from shipyard.state.approvals import ApprovalStore
 from shipyard.state.audit import AuditStore
 from shipyard.state.identity import IdentityStore
 from shipyard.state.observe import ObserveStore
+from shipyard.state.private import make_private
 from shipyard.state.schema import (
     analysis_checks,
     deployments,
@@ -57,6 +58,7 @@ def open_store(path: Path) -> StateStore:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=5000")
         cur.close()
+        make_private(path)
 
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("shipyard.state") / "migrations"))
