@@ -181,7 +181,10 @@ def test_sticky_split_follows_the_cookie_only_to_a_colour_in_traffic() -> None:
 
 
 def test_access_log_goes_to_the_control_plane_in_shipyards_format() -> None:
-    text = config(backend(), log_target="127.0.0.1:5140")
-    assert "log 127.0.0.1:5140 len 512 format raw local0 info" in text
+    text = config(backend(), log_target="/home/sy/accesslog/haproxy.sock")
+    assert "log ring@shipyard-access len 512 format raw local0 info" in text
+    assert "ring shipyard-access" in text
+    # the ring forwards over the control plane's Unix stream socket, octet-counted
+    assert "server control-plane unix@/home/sy/accesslog/haproxy.sock log-proto octet-count" in text
     assert 'log-format "SY %f %s %ST %Ta %Ts.%ms %ts %HM %HPO"' in text
     assert "log " not in config(backend())

@@ -30,6 +30,8 @@ SERVER_MAXCONN = 64
 PLACEHOLDER = "127.0.0.1:1"
 STICKY_COOKIE = "SHIPYARD_SRV"
 NONE = "none"  # map value: no colour
+ACCESS_RING = "shipyard-access"
+ACCESS_RING_BYTES = 8 * 1024 * 1024  # about 100,000 lines kept while the control plane restarts
 
 
 def frontend_name(env: str) -> str:
@@ -154,8 +156,9 @@ def render_haproxy_config(
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
         "    stats timeout 2m",
         "    maxconn 8000",
-        *([f"    log {log_target} len 512 format raw local0 info"] if log_target else []),
+        *([f"    log ring@{ACCESS_RING} len 512 format raw local0 info"] if log_target else []),
         "",
+        *(_access_ring(log_target) if log_target else []),
         "defaults",
         "    mode http",
         *(["    log global", f'    log-format "{LOG_FORMAT}"'] if log_target else []),
@@ -184,6 +187,22 @@ def render_haproxy_config(
         for colour in COLOURS:
             lines += _colour_backend(be, colour)
     return "\n".join(lines)
+
+
+def _access_ring(socket_path: str) -> list[str]:
+    """The access log's channel: a ring that forwards each line as octet-counted syslog over
+    the control plane's Unix stream socket (only Shipyard's user can reach it), and keeps
+    the lines written while the control plane is down until it listens again."""
+    return [
+        f"ring {ACCESS_RING}",
+        "    format raw",
+        "    maxlen 512",
+        f"    size {ACCESS_RING_BYTES}",
+        "    timeout connect 1s",
+        "    timeout server 1h",
+        f"    server control-plane unix@{socket_path} log-proto octet-count",
+        "",
+    ]
 
 
 def _frontend(be: Backend, maps: MapFiles) -> list[str]:
