@@ -261,21 +261,34 @@ def plan_transition(current: Backend | None, desired: Backend, maps: MapFiles) -
 
     Order: new addresses made ready first, then the maps (see ``_map_changes``), then
     servers without an instance put into maintenance, once no request goes their way.
+    Two exceptions keep a colour's requests on the servers ``desired`` gives it: a server
+    leaving a colour that takes requests under the new maps (an old release kept beside a
+    new one) goes into maintenance before the maps change, and a server coming back in a
+    colour the new maps take out of traffic (a canary rolled back) is made ready after.
     Both have the same structure (same server names); a structural change needs a reload.
     """
     before = {s.name: s for s in current.servers} if current else {}
-    ready: list[str] = []
-    maint: list[str] = []
+    first: list[str] = []
+    last: list[str] = []
     for srv in desired.servers:
         be = backend_name(desired.env, srv.colour)
         old = before.get(srv.name)
         if srv.address and (old is None or old.address != srv.address):
             host, port = srv.address.rsplit(":", 1)
-            ready.append(f"set server {be}/{srv.name} addr {host} port {port}")
-            ready.append(f"set server {be}/{srv.name} state ready")
+            ready = [
+                f"set server {be}/{srv.name} addr {host} port {port}",
+                f"set server {be}/{srv.name} state ready",
+            ]
+            leaving = current is not None and _takes_requests(current, srv.colour)
+            (last if leaving and not _takes_requests(desired, srv.colour) else first).extend(ready)
         elif srv.address is None and (old is None or old.address is not None):
-            maint.append(f"set server {be}/{srv.name} state maint")
-    return ready + _map_changes(current, desired, maps) + maint
+            maint = f"set server {be}/{srv.name} state maint"
+            (first if _takes_requests(desired, srv.colour) else last).append(maint)
+    return first + _map_changes(current, desired, maps) + last
+
+
+def _takes_requests(be: Backend, colour: str) -> bool:
+    return colour == be.active or (colour == be.canary and be.canary_weight > 0)
 
 
 def _map_changes(current: Backend | None, desired: Backend, maps: MapFiles) -> list[str]:
