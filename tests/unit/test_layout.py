@@ -53,8 +53,12 @@ def test_every_live_instance_keeps_its_address_and_the_route_picks_the_colour() 
     assert servers("dev", route, live) == [
         ("blue-0", "127.0.0.1:9001"),
         ("blue-1", "127.0.0.1:9002"),
+        ("blue-2", None),  # room for a new release beside the standby one
+        ("blue-3", None),
         ("green-0", "127.0.0.1:9003"),
         ("green-1", "127.0.0.1:9004"),
+        ("green-2", None),
+        ("green-3", None),
     ]
     be = layout_for(MANIFEST, {"dev": route}, live).backend("dev")
     assert be is not None and (be.active, be.canary, be.canary_weight) == ("green", None, 0)
@@ -74,7 +78,7 @@ def test_stopped_and_stopping_instances_leave_the_proxy() -> None:
 def test_every_environment_has_a_backend_even_before_a_deploy() -> None:
     layout = layout_for(MANIFEST, {}, [])
     assert [b.env for b in layout.backends] == ["dev", "prod"]
-    assert [s.name for s in layout.backends[1].servers] == ["blue-0", "green-0"]
+    assert [s.name for s in layout.backends[1].servers] == ["blue-0", "blue-1", "green-0", "green-1"]
     assert all(s.address is None for s in layout.backends[0].servers)
     assert layout.backends[0].active is None
 
@@ -142,7 +146,8 @@ SERVING_R2 = Route("dev", "green", "r2", "blue", "r1", 1.0)
 def test_a_release_started_beside_the_standby_one_is_checked_while_blue_takes_no_request() -> None:
     got = dict(servers("dev", SERVING_R2, BESIDE))
     assert [got[f"blue-{n}"] for n in range(4)] == [f"127.0.0.1:{p}" for p in (9001, 9002, 9005, 9006)]
-    assert [got["green-2"], got["green-3"]] == [None, None]  # slots as many as blue's
+    assert [got["green-2"], got["green-3"]] == [None, None]
+    assert len(got) == 8  # the slots were there before: no reload of HAProxy
 
 
 def test_once_blue_takes_requests_only_its_recorded_release_is_in_traffic() -> None:

@@ -23,8 +23,10 @@ LIVE = {"starting", "running"}
 
 
 def slot_count(manifest: Manifest, env: str, instances: Iterable[Instance]) -> int:
+    """Server slots per colour: room for two releases (the standby one and a new one beside
+    it), so a deployment changes servers at run time and never reloads HAProxy."""
     used = [i.slot + 1 for i in instances if i.env == env and i.state in LIVE]
-    return max([manifest.instances(env), *used])
+    return max([2 * manifest.instances(env), *used])
 
 
 def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Instance]) -> Backend:
