@@ -45,13 +45,15 @@ def build_engine(paths: Paths) -> Engine:
         print(f"security: {note}", flush=True)
     me = psutil.Process()
     traffic = TrafficBook()
-    access_log = AccessLogReceiver(traffic)
+    access_log = AccessLogReceiver(traffic, paths.home / "accesslog")
+    proxy = HAProxy(paths.proxy, find_haproxy(), log_target=access_log.address)
+    access_log.trust(proxy.owns)
     store = open_store(paths.state_db)
     notifier = Notifier(store, Dispatcher())
     ctx = Context(
         paths=paths,
         store=store,
-        proxy=HAProxy(paths.proxy, find_haproxy(), log_target=access_log.address),
+        proxy=proxy,
         runtime=LocalRuntime(paths.home.resolve()),
         builder=Builder(paths.releases, paths.cache),
         prober=Prober(),

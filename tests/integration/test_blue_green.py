@@ -108,3 +108,38 @@ def test_api_requires_token_and_answers_json_errors(shipyard: Shipyard) -> None:
         missing = api.post("/api/deploy", json={"env": "nope"})
     assert missing.status_code == 404
     assert "environment 'nope' is not in shipyard.yaml" in missing.json()["error"]
+
+
+def test_failed_deploy_keeps_the_standby_release_for_an_instant_rollback(shipyard: Shipyard) -> None:
+    shipyard.up()
+    shipyard.cli("deploy")
+    shipyard.use("v2")
+    shipyard.cli("deploy")
+    before = shipyard.status()
+    assert (before["active_colour"], before["standby_release"]) == ("green", "r1")
+    v1 = {i["name"]: i["pid"] for i in before["instances"] if i["release"] == "r1"}
+    assert sorted(v1) == ["blue-0", "blue-1"]
+
+    shipyard.manifest["health"]["start_timeout"] = "5s"
+    shipyard.write_manifest()
+    shipyard.use("broken")  # r3 starts beside r1 on blue and never becomes healthy
+    failed = shipyard.cli("deploy", check=False)
+    assert failed.returncode == 1 and "did not become healthy" in failed.stderr
+    after = shipyard.status()
+    assert (after["active_release"], after["standby_colour"], after["standby_release"]) == (
+        "r2",
+        "blue",
+        "r1",
+    )
+    kept = {i["name"]: i["pid"] for i in after["instances"] if i["release"] == "r1"}
+    assert kept == v1  # never restarted
+    assert {i["release"] for i in after["instances"]} == {"r1", "r2"}  # r3 stopped
+    assert all(i["proxy_status"].startswith("UP") for i in after["instances"]), after["instances"]
+
+    with Load(shipyard.port) as load:
+        rolled = shipyard.cli("rollback").stdout
+        assert "traffic back on blue (r1)" in rolled and "health" not in rolled  # one map change
+        assert shipyard.serving()["release"] == "r1"
+        time.sleep(0.3)
+    assert load.failed == []
+    assert {i["name"]: i["pid"] for i in shipyard.status()["instances"] if i["release"] == "r1"} == v1

@@ -284,3 +284,27 @@ def test_blue_green_analysis_switches_back_a_faulty_version(shipyard: Shipyard) 
     assert shipyard.serving()["version"] == "1.0.0"
     assert load.by_status.get(500, 0) == errors_after > 0
     assert [i["release"] for i in shipyard.status()["instances"]] == ["r1", "r1"]  # the faulty one stopped
+
+
+def test_a_rolled_back_canary_leaves_the_standby_release_beside_it_untouched(shipyard: Shipyard) -> None:
+    use_canary(shipyard)
+    shipyard.up()
+    shipyard.cli("deploy")
+    with Load(shipyard.port):
+        shipyard.use("v2")
+        shipyard.cli("deploy")  # promoted: green serves r2, blue keeps r1 for rollback
+    v1 = {i["name"]: i["pid"] for i in shipyard.status()["instances"] if i["release"] == "r1"}
+    assert sorted(v1) == ["blue-0", "blue-1"]
+    with Load(shipyard.port) as load:
+        shipyard.use("faulty")  # r3, on blue's other slots beside r1
+        done = shipyard.cli("deploy", check=False)
+    assert done.returncode == 1 and "rolled_back" in done.stderr, done.stderr
+    assert "1.0.0" not in load.versions  # r1 took none of the canary's share
+    assert load.versions == {"2.0.0", "2.1.0"}
+    status = shipyard.status()
+    assert {i["name"]: i["pid"] for i in status["instances"] if i["release"] == "r1"} == v1
+    assert (status["standby_colour"], status["standby_release"]) == ("blue", "r1")
+    assert all(i["proxy_status"].startswith("UP") for i in status["instances"]), status["instances"]
+    rolled = shipyard.cli("rollback").stdout
+    assert "traffic back on blue (r1)" in rolled
+    assert shipyard.serving()["release"] == "r1"

@@ -228,20 +228,20 @@ def test_an_unusable_store_is_a_state_error_with_a_hint(tmp_path: Path) -> None:
         LogStore(newer)
 
 
-def test_access_lines_from_the_udp_receiver_are_stored(tmp_path: Path) -> None:
-    receiver = AccessLogReceiver(TrafficBook())
+def test_access_lines_from_the_receiver_are_stored(tmp_path: Path) -> None:
+    receiver = AccessLogReceiver(TrafficBook(), tmp_path / "accesslog")
     service = _service(tmp_path)
     service.access_log = receiver
     receiver.start()
     try:
-        host, port = receiver.address.split(":")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(receiver.address)
             for line in (
                 b"<134>Dec  1 12:00:00 haproxy[1]: SY fe_dev blue-0 404 3 1764590400.042 -- GET /missing",
                 b"SY fe_prod <NOSRV> 503 0 1764590401.000 SC GET /",
                 b"not an access line",
             ):
-                sock.sendto(line, (host, int(port)))
+                sock.sendall(b"%d %s" % (len(line), line))
         for _ in range(100):  # wait (bounded) for the receiver's thread
             if len(receiver.sink) == 2 and receiver.malformed == 1:
                 break

@@ -181,7 +181,33 @@ def test_sticky_split_follows_the_cookie_only_to_a_colour_in_traffic() -> None:
 
 
 def test_access_log_goes_to_the_control_plane_in_shipyards_format() -> None:
-    text = config(backend(), log_target="127.0.0.1:5140")
-    assert "log 127.0.0.1:5140 len 512 format raw local0 info" in text
+    text = config(backend(), log_target="/home/sy/accesslog/haproxy.sock")
+    assert "log ring@shipyard-access len 512 format raw local0 info" in text
+    assert "ring shipyard-access" in text
+    # the ring forwards over the control plane's Unix stream socket, octet-counted
+    assert "server control-plane unix@/home/sy/accesslog/haproxy.sock log-proto octet-count" in text
     assert 'log-format "SY %f %s %ST %Ta %Ts.%ms %ts %HM %HPO"' in text
     assert "log " not in config(backend())
+
+
+def test_an_old_release_beside_the_new_one_leaves_before_its_colour_takes_requests() -> None:
+    old, new = Server("green", 0, "127.0.0.1:9002"), Server("green", 1, "127.0.0.1:9007")
+    before = backend(BLUE, old, new, active="blue")
+    after = backend(BLUE, Server("green", 0, None), new, active="green")
+    assert plan_transition(before, after, MAPS) == [
+        "set server be_dev_green/green-0 state maint",
+        "set map /run/colours.map dev.active green",
+    ]
+
+
+def test_a_server_back_in_a_colour_the_maps_take_out_of_traffic_is_ready_after_them() -> None:
+    new = Server("green", 1, "127.0.0.1:9007")
+    during = backend(BLUE, Server("green", 0, None), new, canary="green", weight=50)
+    after = backend(BLUE, Server("green", 0, "127.0.0.1:9002"), Server("green", 1, None))
+    assert plan_transition(during, after, MAPS) == [
+        "set map /run/weights.map dev 0",
+        "set map /run/colours.map dev.canary none",
+        "set server be_dev_green/green-0 addr 127.0.0.1 port 9002",
+        "set server be_dev_green/green-0 state ready",
+        "set server be_dev_green/green-1 state maint",
+    ]

@@ -2,7 +2,11 @@
 
 Every live instance keeps its address in its colour's backend, so a standby
 colour can take traffic again (a rollback) by one map change; slots without a
-live instance are put in maintenance. Which colours take requests, and the
+live instance are put in maintenance. A deployment starts the new release in the
+standby colour beside the release that stands by there (other slots of the same
+backend), so a failed deployment leaves that colour as it was; while the colour
+takes requests (a canary, the switch), only the instances of the release the route
+records for it are in traffic, the others are in maintenance. Which colours take requests, and the
 canary's percentage, come from the route. A killed control plane calls this
 again on restart, so HAProxy ends up routing exactly as the state says.
 """
@@ -19,14 +23,16 @@ LIVE = {"starting", "running"}
 
 
 def slot_count(manifest: Manifest, env: str, instances: Iterable[Instance]) -> int:
+    """Server slots per colour: room for two releases (the standby one and a new one beside
+    it), so a deployment changes servers at run time and never reloads HAProxy."""
     used = [i.slot + 1 for i in instances if i.env == env and i.state in LIVE]
-    return max([manifest.instances(env), *used])
+    return max([2 * manifest.instances(env), *used])
 
 
 def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Instance]) -> Backend:
     spec = manifest.environments[env]
     mine = [i for i in instances if i.env == env and i.state in LIVE]
-    by_slot = {(i.colour, i.slot): i for i in mine}
+    by_slot = {(i.colour, i.slot): i for i in mine if routable(route, i)}
     strategy = manifest.strategy_for(env)
     servers = []
     for colour in COLOURS:
@@ -49,6 +55,31 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
         canary=canary,
         canary_weight=route.canary_weight if canary else 0,
     )
+
+
+def recorded_release(route: Route, colour: str) -> str | None:
+    """The release the route records for ``colour``: serving, canary or standing by."""
+    if colour == route.active_colour:
+        return route.active_release
+    if colour == route.canary_colour and route.canary_weight > 0:
+        return route.canary_release
+    return route.standby_release if colour == route.standby_colour else None
+
+
+def belongs(route: Route, inst: Instance) -> bool:
+    """Whether ``inst`` runs the release its colour is recorded for (else a restarted control
+    plane stops it: a deployment's half-started instances, or an old release left beside)."""
+    recorded = recorded_release(route, inst.colour)
+    return recorded is not None and inst.release_id == recorded
+
+
+def routable(route: Route, inst: Instance) -> bool:
+    """A colour that takes requests gets them only on its recorded release's instances; a
+    colour out of traffic keeps every live instance ready (checked, so it can take over)."""
+    takes = inst.colour == route.active_colour or (
+        inst.colour == route.canary_colour and route.canary_weight > 0
+    )
+    return not takes or inst.release_id == recorded_release(route, inst.colour)
 
 
 def layout_for(manifest: Manifest, routes: dict[str, Route], instances: list[Instance]) -> ProxyLayout:

@@ -31,6 +31,8 @@ SERVER_MAXCONN = 64
 PLACEHOLDER = "127.0.0.1:1"
 STICKY_COOKIE = "SHIPYARD_SRV"
 NONE = "none"  # map value: no colour
+ACCESS_RING = "shipyard-access"
+ACCESS_RING_BYTES = 8 * 1024 * 1024  # about 100,000 lines kept while the control plane restarts
 
 
 def frontend_name(env: str) -> str:
@@ -166,8 +168,9 @@ def render_haproxy_config(
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
         "    stats timeout 2m",
         "    maxconn 8000",
-        *([f"    log {log_target} len 512 format raw local0 info"] if log_target else []),
+        *([f"    log ring@{ACCESS_RING} len 512 format raw local0 info"] if log_target else []),
         "",
+        *(_access_ring(log_target) if log_target else []),
         "defaults",
         "    mode http",
         *(["    log global", f'    log-format "{LOG_FORMAT}"'] if log_target else []),
@@ -196,6 +199,22 @@ def render_haproxy_config(
         for colour in COLOURS:
             lines += _colour_backend(be, colour)
     return "\n".join(lines)
+
+
+def _access_ring(socket_path: str) -> list[str]:
+    """The access log's channel: a ring that forwards each line as octet-counted syslog over
+    the control plane's Unix stream socket (only Shipyard's user can reach it), and keeps
+    the lines written while the control plane is down until it listens again."""
+    return [
+        f"ring {ACCESS_RING}",
+        "    format raw",
+        "    maxlen 512",
+        f"    size {ACCESS_RING_BYTES}",
+        "    timeout connect 1s",
+        "    timeout server 1h",
+        f"    server control-plane unix@{socket_path} log-proto octet-count",
+        "",
+    ]
 
 
 def _frontend(be: Backend, maps: MapFiles) -> list[str]:
@@ -254,23 +273,36 @@ def plan_transition(current: Backend | None, desired: Backend, maps: MapFiles) -
 
     Order: new addresses made ready first, then the maps (see ``_map_changes``), then
     servers without an instance put into maintenance, once no request goes their way.
+    Two exceptions keep a colour's requests on the servers ``desired`` gives it: a server
+    leaving a colour that takes requests under the new maps (an old release kept beside a
+    new one) goes into maintenance before the maps change, and a server coming back in a
+    colour the new maps take out of traffic (a canary rolled back) is made ready after.
     Both have the same structure (same server names); a structural change needs a reload.
     """
     proxy_checks.check_backend(desired)
     proxy_checks.check_maps(maps)
     before = {s.name: s for s in current.servers} if current else {}
-    ready: list[str] = []
-    maint: list[str] = []
+    first: list[str] = []
+    last: list[str] = []
     for srv in desired.servers:
         be = backend_name(desired.env, srv.colour)
         old = before.get(srv.name)
         if srv.address and (old is None or old.address != srv.address):
             host, port = srv.address.rsplit(":", 1)
-            ready.append(f"set server {be}/{srv.name} addr {host} port {port}")
-            ready.append(f"set server {be}/{srv.name} state ready")
+            ready = [
+                f"set server {be}/{srv.name} addr {host} port {port}",
+                f"set server {be}/{srv.name} state ready",
+            ]
+            leaving = current is not None and _takes_requests(current, srv.colour)
+            (last if leaving and not _takes_requests(desired, srv.colour) else first).extend(ready)
         elif srv.address is None and (old is None or old.address is not None):
-            maint.append(f"set server {be}/{srv.name} state maint")
-    return ready + _map_changes(current, desired, maps) + maint
+            maint = f"set server {be}/{srv.name} state maint"
+            (first if _takes_requests(desired, srv.colour) else last).append(maint)
+    return first + _map_changes(current, desired, maps) + last
+
+
+def _takes_requests(be: Backend, colour: str) -> bool:
+    return colour == be.active or (colour == be.canary and be.canary_weight > 0)
 
 
 def _map_changes(current: Backend | None, desired: Backend, maps: MapFiles) -> list[str]:

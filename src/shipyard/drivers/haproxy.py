@@ -57,7 +57,7 @@ class HAProxy:
         self.folder = folder
         self.binary = binary
         self.stats_bind = stats_bind
-        self.log_target = log_target  # where per-request log lines go, host:port
+        self.log_target = log_target  # the access-log receiver's Unix socket (drivers/accesslog.py)
         self.config_path = folder / "haproxy.cfg"
         self.socket_path = folder / "admin.sock"
         self.pid_path = folder / "haproxy.json"
@@ -103,6 +103,16 @@ class HAProxy:
 
     def is_running(self) -> bool:
         return procs.is_alive(self._ref)
+
+    def owns(self, pid: int) -> bool:
+        """Whether ``pid`` is one of this HAProxy's processes (the master's session: its workers)."""
+        leaders = {ref.pid for ref in (self._ref,) if ref is not None}
+        if self._child is not None:
+            leaders.add(self._child.pid)
+        try:
+            return os.getsid(pid) in leaders
+        except OSError:
+            return False
 
     # runtime API ---------------------------------------------------------------------------
     def command(self, line: str) -> str:

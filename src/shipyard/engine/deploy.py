@@ -1,8 +1,11 @@
 """A blue-green deployment, step by step, each step recorded with its timing and outcome.
 
 Run by ``Engine`` in a thread per deployment while the environment's lock is
-held. Until the switch, nothing touches the serving colour: any failure stops
-the new colour's instances and leaves the old version serving.
+held. Until the switch, nothing touches the serving colour, nor the release that
+stands by in the other colour for an instant rollback: the new release starts beside
+it (other slots of that colour's backend, ``core.layout``), and it is stopped only
+once the new release is switched in. Any failure stops only the new instances and
+leaves the old version serving and the standby one ready to take over.
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ from typing import TypeVar
 from shipyard.core.health import HealthState, observe
 from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
-from shipyard.drivers.procs import ProcessRef, stored_ref
 from shipyard.drivers.supervisor import free_port
-from shipyard.engine.appenv import app_environment
 from shipyard.engine.config import with_config
 from shipyard.engine.context import Context
 from shipyard.engine.database import prepare_database
+from shipyard.engine.instances import start_instance, stop_instances, wait_drained
 from shipyard.engine.migrations import Migrations
 from shipyard.engine.promotion import prepare_existing
 from shipyard.engine.rollout import CanaryRun, Outcome, watch_after_switch
@@ -45,6 +47,7 @@ class Deployment:
         self.release_id = release_id
         self.kind = kind  # deploy, promote, rollback...: a rollback keeps its release's configuration
         self.new_colour: Colour | None = None
+        self.kept: set[int] = set()  # the standby release's instances in the new colour
 
     # running -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -61,7 +64,7 @@ class Deployment:
             self._step("smoke", lambda: self._smoke(new))
             settings = self.ctx.manifest.strategy_for(self.env)
             if isinstance(settings, Canary) and route.active_colour is not None:
-                self._wait_proxy_up(self.new_colour)
+                self._wait_proxy_up(self.new_colour, new)
                 outcome = self._step("rollout", lambda: self._canary(settings, release, route))
                 if outcome.phase != "promoted":
                     self._retire(outcome)
@@ -133,28 +136,30 @@ class Deployment:
             Migrations(self.ctx).migrate(self._step, self.env, release, spec.up, spec.timeout)
 
     def _prepare(self, route: Route) -> tuple[None, str]:
+        """Pick the new colour; the release standing by there keeps running beside the new one."""
         assert self.new_colour is not None
-        leftovers = self.ctx.live_instances(self.env, self.new_colour)
+        live = self.ctx.live_instances(self.env, self.new_colour)
+        standby = route.standby_colour == self.new_colour
+        kept = [i for i in live if standby and i.release_id == route.standby_release]
+        leftovers = [i for i in live if i not in kept]
         stop_instances(self.ctx, leftovers, self.ctx.manifest.strategy_for(self.env).stop_timeout)
-        if route.standby_colour == self.new_colour:
-            self.ctx.store.set_route(
-                Route(
-                    self.env,
-                    route.active_colour,
-                    route.active_release,
-                    None,
-                    route.standby_release,
-                    None,
-                )
-            )
-        what = f"stopped {len(leftovers)} standby instance(s); " if leftovers else ""
-        return None, f"{what}new colour is {self.new_colour}"
+        self.kept = {i.id for i in kept}
+        what = f"stopped {len(leftovers)} leftover instance(s); " if leftovers else ""
+        keeps = f"; {route.standby_release} keeps standing by there until the switch" if kept else ""
+        return None, f"{what}new colour is {self.new_colour}{keeps}"
+
+    def _new_instances(self) -> list[Instance]:
+        """The new colour's live instances that this deployment started."""
+        assert self.new_colour is not None
+        return [i for i in self.ctx.live_instances(self.env, self.new_colour) if i.id not in self.kept]
 
     def _start(self, release: Release) -> tuple[list[Instance], str]:
         ctx, env, colour = self.ctx, self.env, self.new_colour
         assert colour is not None
+        taken = {i.slot for i in ctx.live_instances(env, colour)}
+        slots = [n for n in range(len(taken) + ctx.manifest.instances(env)) if n not in taken]
         started: list[Instance] = []
-        for slot in range(ctx.manifest.instances(env)):
+        for slot in slots[: ctx.manifest.instances(env)]:
             port = free_port()
             log = ctx.paths.instance_log(env, f"{colour}-{slot}")
             inst_id = ctx.store.add_instance(
@@ -228,9 +233,12 @@ class Deployment:
         return None, f"{len(checks)} check(s) passed on {len(new)} instance(s)"
 
     def _switch(self, release: Release, route: Route) -> tuple[None, str]:
+        """One map change to the new release (the release that stood by in its colour is out
+        of traffic from then on; the drain step stops it)."""
         ctx = self.ctx
         assert self.new_colour is not None
-        self._wait_proxy_up(self.new_colour)
+        new = self._new_instances()
+        self._wait_proxy_up(self.new_colour, new)
         window = ctx.manifest.strategy_for(self.env).rollback_window
         new_route = Route(
             env=self.env,
@@ -242,7 +250,7 @@ class Deployment:
         )
         started = time.monotonic()
         with ctx.mutex:
-            for inst in ctx.live_instances(self.env, self.new_colour):
+            for inst in new:
                 ctx.store.update_instance(inst.id, state="running")
             ctx.store.set_route(new_route)
             try:
@@ -272,7 +280,9 @@ class Deployment:
         held = [
             i
             for i in self.ctx.store.instances(self.env)
-            if i.colour == self.new_colour and i.state in ("starting", "running", "stopping")
+            if i.colour == self.new_colour
+            and i.state in ("starting", "running", "stopping")
+            and i.id not in self.kept
         ]
         hint = (
             f"see the figures with `shipyard rollout status {self.env}`; "
@@ -335,11 +345,11 @@ class Deployment:
             f"traffic is back on {route.active_release}; `shipyard deployments {self.env}` shows the checks",
         )
 
-    def _wait_proxy_up(self, colour: Colour, timeout: float = 10.0) -> None:
+    def _wait_proxy_up(self, colour: Colour, new: list[Instance], timeout: float = 10.0) -> None:
         """HAProxy must see the new servers UP too, or sending them requests serves 503s."""
         deadline = time.monotonic() + timeout
         backend = backend_name(self.env, colour)
-        names = {i.name for i in self.ctx.live_instances(self.env, colour)}
+        names = {i.name for i in new}
         while True:
             states = [s for s in self.ctx.proxy.server_states() if s.backend == backend and s.name in names]
             if states and all(s.status.startswith("UP") for s in states):
@@ -353,18 +363,22 @@ class Deployment:
             time.sleep(0.05)
 
     def _drain(self, route: Route) -> tuple[None, str]:
+        """Stop the release that stood by beside the new one; wait for the old colour's requests."""
+        assert self.new_colour is not None
+        settings = self.ctx.manifest.strategy_for(self.env)
+        replaced = [i for i in self.ctx.live_instances(self.env, self.new_colour) if i.id in self.kept]
+        stop_instances(self.ctx, replaced, settings.stop_timeout)
+        was = f"{route.standby_release} stopped on {self.new_colour}; " if replaced else ""
         old = route.active_colour
         if old is None:
-            return None, "first release: nothing to drain"
-        timeout = self.ctx.manifest.strategy_for(self.env).drain_timeout
-        took = wait_drained(self.ctx, self.env, old, timeout)
+            return None, f"{was}first release: nothing to drain"
+        took = wait_drained(self.ctx, self.env, old, settings.drain_timeout)
         if took is None:
-            return None, f"{old} still had requests after {timeout:g}s (drain timeout)"
-        window = self.ctx.manifest.strategy_for(self.env).rollback_window
-        return None, (f"{old} drained in {took:.2f}s; kept for rollback for {window:g}s")
+            return None, f"{was}{old} still had requests after {settings.drain_timeout:g}s (drain timeout)"
+        return None, f"{was}{old} drained in {took:.2f}s; kept for rollback for {settings.rollback_window:g}s"
 
     def _abandon(self) -> None:
-        """Stop the new colour's instances (never the serving ones) and re-sync the proxy."""
+        """Stop the new instances (never the serving ones, nor those standing by beside them)."""
         if self.new_colour is None:
             return
         route = self.ctx.store.route(self.env)
@@ -374,43 +388,4 @@ class Deployment:
             with self.ctx.mutex:
                 self.ctx.store.set_route(route.without_canary())
                 self.ctx.sync_proxy()
-        new = self.ctx.live_instances(self.env, self.new_colour)
-        stop_instances(self.ctx, new, self.ctx.manifest.strategy_for(self.env).stop_timeout)
-
-
-def start_instance(
-    ctx: Context, inst_id: int, release: Release, env: str, colour: str, port: int, log: Path
-) -> ProcessRef:
-    variables = {
-        **app_environment(ctx, release, env, f"instance {env}/{colour}/{inst_id}"),
-        "PORT": str(port),
-        "SHIPYARD_COLOUR": colour,
-    }
-    command = ctx.manifest.processes["web"].command
-    root = Path(release.path)
-    return ctx.runtime.start(inst_id, command, root / "app", root / "venv", variables, log)
-
-
-def stop_instances(ctx: Context, instances: list[Instance], timeout: float) -> None:
-    """Take instances out of the proxy, then SIGTERM them (SIGKILL after ``timeout``)."""
-    if not instances:
-        return
-    for inst in instances:
-        ctx.store.update_instance(inst.id, state="stopping")
-    ctx.sync_proxy()
-    for inst in instances:
-        ctx.runtime.stop(stored_ref(inst.pid, inst.create_time), timeout)
-        ctx.store.update_instance(inst.id, state="stopped")
-
-
-def wait_drained(ctx: Context, env: str, colour: str, timeout: float) -> float | None:
-    """Seconds until ``colour``'s servers have no session in flight, or None at ``timeout``."""
-    started = time.monotonic()
-    backend = backend_name(env, colour)
-    while True:
-        busy = sum(s.current_sessions for s in ctx.proxy.server_states() if s.backend == backend)
-        if busy == 0:
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            return None
-        time.sleep(0.05)
+        stop_instances(self.ctx, self._new_instances(), self.ctx.manifest.strategy_for(self.env).stop_timeout)

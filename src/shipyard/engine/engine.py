@@ -24,8 +24,9 @@ from shipyard.engine.backups import BackupService
 from shipyard.engine.config import resolve_env
 from shipyard.engine.context import Context
 from shipyard.engine.database import check_deployable
-from shipyard.engine.deploy import Deployment, stop_instances
+from shipyard.engine.deploy import Deployment
 from shipyard.engine.drill import Drills
+from shipyard.engine.instances import stop_instances
 from shipyard.engine.logs import LogService
 from shipyard.engine.masking import MaskedCopies
 from shipyard.engine.migrations import Migrations

@@ -1,8 +1,9 @@
 """The reconciler: makes the running world match the recorded state, at start and every tick.
 
 At start-up it adopts instances that survived a killed control plane, stops
-the ones no route needs (a half-started colour) and any orphan process this
-Shipyard home started, marks interrupted deployments and releases their locks,
+the ones no route needs (a half-started colour, a new release started beside the
+standby one, or the standby release left beside a switched-in one) and any orphan
+process this Shipyard home started, marks interrupted deployments and releases their locks,
 and syncs HAProxy to the recorded routing. Every tick it restarts crashed
 instances with backoff, restarts HAProxy if it died, and stops standby colours
 whose rollback window has passed.
@@ -17,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.core.health import restart_delay
+from shipyard.core.layout import belongs
 from shipyard.core.records import Route
 from shipyard.drivers.procs import ProcessRef, is_alive, stored_ref
 from shipyard.drivers.supervisor import free_port, port_is_free
 from shipyard.engine.approvals import expire_waiting
 from shipyard.engine.context import Context
-from shipyard.engine.deploy import start_instance, stop_instances
+from shipyard.engine.instances import start_instance, stop_instances
 
 
 def reconcile_at_start(ctx: Context) -> list[str]:
@@ -50,7 +52,7 @@ def reconcile_at_start(ctx: Context) -> list[str]:
     routes = {r.env: r for r in store.all_routes()}
     for inst in store.instances():
         route = routes.get(inst.env) or Route(inst.env)
-        wanted = inst.colour in (route.active_colour, route.standby_colour)
+        wanted = belongs(route, inst)  # the release its colour serves or keeps standing by
         ref = stored_ref(inst.pid, inst.create_time)
         if inst.state == "stopping" or not wanted or inst.env not in ctx.manifest.environments:
             stop_instances(ctx, [inst], 5.0)

@@ -189,7 +189,8 @@ class CanaryRun:
                 changed = route.without_canary()
                 # held out at once, sticky clients included; the deployment drains and stops them
                 for inst in ctx.live_instances(self.env, self.colour):
-                    ctx.store.update_instance(inst.id, state="stopping")
+                    if inst.release_id == self.release_id:  # not the standby release beside it
+                        ctx.store.update_instance(inst.id, state="stopping")
             ctx.store.set_route(changed)
             ctx.sync_proxy()
         if weight > 0:
