@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
 from shipyard.engine.engine import Engine
+from shipyard.engine.migrations import DIRECTIONS
+from shipyard.errors import NotFoundError
 from shipyard.server.auth import Who, act
 
 T = TypeVar("T")
@@ -93,6 +95,8 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
 
     @app.post("/api/migrations/{env}/{direction}")
     def migrate(env: str, direction: str, request: Request, who: Who) -> dict[str, Any]:
+        if direction not in DIRECTIONS:  # only known directions reach the audit log's action names
+            raise NotFoundError(f"unknown migration direction {direction!r}", "use up or down")
         done = act(
             request, who, "deploy", f"migrate.{direction}", env, "",
             lambda: engine.migrations.run(env, direction, who.user),
