@@ -85,12 +85,16 @@ class Access:
             raise
         self._append(who.user, action, env, target, source, "ok", "")
 
-    def admit(self, who: Principal, permission: str, action: str, source: str) -> None:
-        """A read of the whole control plane (users, the audit log): only refusals are audited."""
+    def admit(
+        self, who: Principal, permission: str, action: str, source: str, env: str | None = None
+    ) -> None:
+        """A check whose refusal is audited under ``action`` and whose success is not: reads of
+        the whole control plane (users, the audit log), a precondition of an audited action."""
+        self._known(env)
         try:
-            decide(who, permission, None)
+            decide(who, permission, env)
         except ForbiddenError as exc:
-            self._append(who.user, action, None, "", source, "denied", exc.message)
+            self._append(who.user, action, env, "", source, "denied", exc.message)
             raise
 
     @contextmanager
