@@ -9,6 +9,7 @@ exceptions are mapped to these at the driver boundary and never leak.
     ShipyardError
     ├── ManifestError          shipyard.yaml is missing or invalid (status 422)
     ├── QueryError             a search's filter is malformed (a time, a level) (400)
+    ├── InputError             a request's value breaks a naming rule (a user name, a role) (422)
     ├── StateError             the state store is unusable or a record is missing (404/500)
     │   └── NotFoundError      a named release/deployment/environment does not exist (404)
     ├── LockHeldError          another deployment holds the environment's lock (409)
@@ -54,6 +55,10 @@ class ManifestError(ShipyardError):
 
 class QueryError(ShipyardError):
     status = 400
+
+
+class InputError(ShipyardError):
+    status = 422
 
 
 class StateError(ShipyardError):
@@ -118,6 +123,7 @@ ERRORS_BY_NAME: dict[str, type[ShipyardError]] = {
         ShipyardError,
         ManifestError,
         QueryError,
+        InputError,
         StateError,
         NotFoundError,
         LockHeldError,

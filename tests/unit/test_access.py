@@ -14,7 +14,7 @@ from shipyard.core.access import (
     token_hash,
     token_id,
 )
-from shipyard.errors import AuthError, ForbiddenError
+from shipyard.errors import ForbiddenError, InputError
 
 # role -> permissions it grants
 SECRETS = {"secrets-list", "secrets-read", "secrets-write", "secrets-purge"}
@@ -76,12 +76,12 @@ def test_refusal_names_user_action_place_and_the_grant_to_ask_for() -> None:
 
 @pytest.mark.parametrize("name", ["", "Dana", "1dana", "da na", "x" * 41, "shipyard", "runtime"])
 def test_bad_user_names_are_refused(name: str) -> None:
-    with pytest.raises(AuthError, match="invalid user name"):
+    with pytest.raises(InputError, match="invalid user name"):
         check_user_name(name)
 
 
 def test_unknown_role_lists_the_roles() -> None:
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(InputError) as caught:
         check_role("root")
     roles = "viewer, deployer, approver, secrets-reader, secrets-writer, admin"
     assert caught.value.hint == f"use one of: {roles}"

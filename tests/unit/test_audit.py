@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.core.access import Grant, Principal
 from shipyard.core.audit import GENESIS, Entry, entry_hash, verify_chain
-from shipyard.errors import AuthError, ConflictError, NotFoundError
+from shipyard.engine.access import Access
+from shipyard.errors import AuthError, ConflictError, ForbiddenError, NotFoundError
 from shipyard.state.store import StateStore, open_store
 
 
@@ -109,3 +111,49 @@ def test_user_errors(store: StateStore) -> None:
         store.identity.grant("bob", "viewer", "*", by="admin")
     with pytest.raises(NotFoundError, match="no token"):
         store.identity.revoke_token("tk_nothing")
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("r1", "r1"),
+        (
+            "x\n#99 2026-01-01 00:00:00 admin users.add eve: ok",
+            "x\\n#99 2026-01-01 00:00:00 admin users.add eve: ok",
+        ),
+        ("a\r\nb", "a\\r\\nb"),
+        ("\x1b[2K\rfake", "\\x1b[2K\\rfake"),
+        ("a\u2028b\x85c", "a\\u2028b\\x85c"),
+    ],
+)
+def test_no_field_can_forge_a_second_line(store: StateStore, value: str, stored: str) -> None:
+    entry = store.audit.append(value, value, env=value, target=value, source=value, detail=value)
+    kept = store.audit.entries()[-1]
+    for field in ("actor", "action", "env", "target", "source", "detail"):
+        assert getattr(kept, field) == getattr(entry, field) == stored
+    assert verify_chain(store.audit.entries()).ok
+
+
+def test_any_exception_inside_an_audited_action_is_recorded_then_raised(store: StateStore) -> None:
+    access = Access(store, lambda: ["dev"])
+    admin = Principal("admin", (Grant("admin", "*"),))
+
+    def bug() -> None:
+        raise KeyError("the secret value s3cr3t")  # a bug's text may hold anything
+
+    with pytest.raises(KeyError), access.audited(admin, "deploy", "deploy", env="dev", target="r1"):
+        bug()
+    last = store.audit.entries()[-2:]
+    assert [(e.action, e.result) for e in last] == [("deploy", "ok"), ("deploy", "error")]
+    assert last[1].detail == "internal error (KeyError)" and last[1].target == "r1"
+
+
+def test_refused_reads_of_users_and_the_audit_log_are_recorded(store: StateStore) -> None:
+    access = Access(store, lambda: ["dev"])
+    vic = Principal("vic", (Grant("viewer", "dev"),))
+    with pytest.raises(ForbiddenError):
+        access.admit(vic, "admin", "audit.list", "127.0.0.1")
+    last = store.audit.entries()[-1]
+    assert (last.actor, last.action, last.result, last.source) == ("vic", "audit.list", "denied", "127.0.0.1")
+    access.admit(Principal("admin", (Grant("admin", "*"),)), "admin", "audit.list", "")
+    assert store.audit.entries()[-1] == last  # allowed reads are not audited

@@ -9,7 +9,7 @@ import pytest
 
 from shipyard.core.access import Grant, Principal
 from shipyard.core.approval import WAITING, Request, check_decision, is_expired
-from shipyard.core.promotion import Passed, check_promotion, next_env, previous_env
+from shipyard.core.promotion import Passed, check_promotion, check_rollback, next_env, previous_env
 from shipyard.core.records import NewDeployment, Owner, Release
 from shipyard.errors import ConflictError, ForbiddenError, LockHeldError, ManifestError
 from shipyard.manifest.loader import parse_manifest
@@ -21,6 +21,29 @@ PATH = ("dev", "test", "staging", "production")
 def test_neighbours_on_the_path() -> None:
     assert previous_env(PATH, "dev") is None and previous_env(PATH, "staging") == "test"
     assert next_env(PATH, "staging") == "production" and next_env(PATH, "production") is None
+
+
+@pytest.mark.parametrize(
+    ("history", "allowed"),
+    [
+        ([Passed("production", "r1", "succeeded")], True),  # it served production: may return
+        ([Passed("production", "r1", "failed"), Passed("production", "r1", "succeeded")], True),
+        ([], False),  # never deployed there
+        ([Passed("staging", "r1", "succeeded")], False),  # served another environment only
+        ([Passed("production", "r1", "failed")], False),  # never reached production's traffic
+        ([Passed("production", "r1", "rolled_back"), Passed("production", "r2", "succeeded")], False),
+    ],
+)
+def test_rollback_targets_only_a_release_that_served_the_environment(
+    history: list[Passed], allowed: bool
+) -> None:
+    if allowed:
+        check_rollback("production", "r1", history)
+        return
+    with pytest.raises(ConflictError) as refused:
+        check_rollback("production", "r1", history)
+    assert "r1 never served production" in refused.value.message
+    assert "shipyard promote r1 --to production" in refused.value.hint
 
 
 @pytest.mark.parametrize(

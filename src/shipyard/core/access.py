@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from shipyard.errors import AuthError, ForbiddenError
+from shipyard.errors import ForbiddenError, InputError
 
 Role = Literal["viewer", "deployer", "approver", "secrets-reader", "secrets-writer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "deployer", "approver", "secrets-reader", "secrets-writer", "admin")
@@ -104,12 +104,12 @@ def check_role(role: str) -> Role:
     for known in ROLES:
         if role == known:
             return known
-    raise AuthError(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
+    raise InputError(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
 
 
 def check_user_name(name: str) -> str:
     if not USER_NAME.match(name) or name in SYSTEM_USERS:
-        raise AuthError(
+        raise InputError(
             f"invalid user name {name!r}",
             "use lowercase letters, digits, '.', '_' or '-', starting with a letter, at most 40 "
             f"characters; {', '.join(sorted(SYSTEM_USERS))} are reserved",

@@ -4,17 +4,24 @@ Each entry's hash covers its own fields and the previous entry's hash, so
 changing, removing or reordering any entry breaks every hash after it;
 ``verify_chain`` finds the first entry where that happens. The state store
 appends entries (``state/audit.py``); ``shipyard audit verify`` runs the check.
-Entries never hold secret values: callers pass names, never values.
+Entries never hold secret values: callers pass names, never values. Every text field
+is kept on one line (``one_line``), so no value (a release name, a URL segment) can
+forge a second-looking entry where the log is printed a line per entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 GENESIS = "0" * 64
+DETAIL_MAX = 500  # characters of an entry's detail kept
+# Characters that would break or disguise a printed line: C0 and C1 controls (newline, carriage
+# return, escape sequences), DEL, and Unicode's own line and paragraph separators.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 FIELDS = ("id", "at", "actor", "action", "env", "target", "source", "result", "detail")
 
 
@@ -31,6 +38,17 @@ class Entry:
     detail: str  # a short reason or error message
     prev_hash: str
     hash: str
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that could break or disguise a line escaped (``\\n``, ``\\x1b``)."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return named.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
 
 
 def entry_hash(prev_hash: str, fields: dict[str, object]) -> str:

@@ -75,3 +75,19 @@ def check_promotion(
         f"{release_id} must pass {before} before {target}: {seen}",
         f"`shipyard promote {release_id} --to {before}` first (the path is {' -> '.join(path or ())})",
     )
+
+
+def check_rollback(env: str, release_id: str, history: Iterable[Passed]) -> None:
+    """Allow rolling ``env`` back to ``release_id`` only if it already served ``env``.
+
+    A rollback skips approval and the configuration check, so it may only return to a
+    release that once reached ``env``'s traffic (a deployment of ``env`` with it that
+    succeeded); anything else goes through ``shipyard promote``.
+    """
+    if any(h.env == env and h.release_id == release_id and h.status == "succeeded" for h in history):
+        return
+    raise ConflictError(
+        f"{release_id} never served {env}, so it cannot be a rollback target there "
+        "(a rollback skips approval and returns only to a release that already served)",
+        f"go through the promotion path and its approval: `shipyard promote {release_id} --to {env}`",
+    )

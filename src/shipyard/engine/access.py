@@ -4,19 +4,24 @@ The API authenticates each bearer token here, then asks ``guard`` before any
 mutating action: the role decision (``core/access.py``) and an audit entry
 written *before* the action runs, so an action is never done unaudited (if the
 entry cannot be written, the action is refused). Refusals are audited too.
-``read`` checks reads without auditing them. User and token management lives
-here as well; a new token is returned once and only its hash is stored.
+``read`` checks reads without auditing them; ``admit`` checks a read of the whole
+control plane (users, the audit log) and audits only its refusal. ``audited`` wraps an
+action so that any exception it raises, a bug included, is recorded as its ``error``
+before it propagates. User and token management lives here as well; a new token is
+returned once and only its hash is stored.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from shipyard.core.access import ALL_ENVS, Principal, check_role, check_user_name, decide
+from shipyard.core.records import Release
 from shipyard.drivers.files import write_atomic
 from shipyard.errors import ForbiddenError, NotFoundError, ShipyardError
 from shipyard.state.store import StateStore
@@ -80,48 +85,96 @@ class Access:
             raise
         self._append(who.user, action, env, target, source, "ok", "")
 
-    def failed(self, who: Principal, action: str, env: str | None, exc: ShipyardError, source: str) -> None:
-        """Record that an allowed action then failed (best effort: the action already ran)."""
+    def admit(
+        self, who: Principal, permission: str, action: str, source: str, env: str | None = None
+    ) -> None:
+        """A check whose refusal is audited under ``action`` and whose success is not: reads of
+        the whole control plane (users, the audit log), a precondition of an audited action."""
+        self._known(env)
+        try:
+            decide(who, permission, env)
+        except ForbiddenError as exc:
+            self._append(who.user, action, env, "", source, "denied", exc.message)
+            raise
+
+    @contextmanager
+    def audited(
+        self,
+        who: Principal,
+        permission: str,
+        action: str,
+        *,
+        env: str | None = None,
+        target: str = "",
+        source: str = "",
+    ) -> Iterator[None]:
+        """``guard``, then the body; any exception it raises is audited as ``error``, then re-raised."""
+        self.guard(who, permission, action, env=env, target=target, source=source)
+        try:
+            yield
+        except Exception as exc:
+            self.failed(who, action, env, exc, source, target)
+            raise
+
+    def failed(
+        self, who: Principal, action: str, env: str | None, exc: Exception, source: str, target: str = ""
+    ) -> None:
+        """Record that an allowed action then failed (best effort: the action already ran).
+
+        A Shipyard error is recorded with its message; any other exception (a bug) by its
+        type only, as its text may hold anything.
+        """
+        detail = exc.message if isinstance(exc, ShipyardError) else f"internal error ({type(exc).__name__})"
         with suppress(ShipyardError):  # the action's own error is what the caller reports
-            self._append(who.user, action, env, "", source, "error", exc.message)
+            self._append(who.user, action, env, target, source, "error", detail)
+
+    # what a reader may see ------------------------------------------------------------------
+    @staticmethod
+    def release_view(who: Principal, release: Release) -> dict[str, Any]:
+        """A release record as ``who`` may read it: the configuration of their environments only."""
+        view = {k: v for k, v in vars(release).items() if k != "manifest"}
+        config = json.loads(release.config or "{}")
+        view["config"] = json.dumps({env: keys for env, keys in config.items() if who.may("read", env)})
+        return view
 
     # users and tokens ----------------------------------------------------------------------
     def add_user(self, who: Principal, name: str, role: str, env: str, source: str) -> dict[str, Any]:
         check_user_name(name)
         check_role(role)
         self._known_scope(env)
-        self.guard(who, "admin", "users.add", target=f"{name} {role}@{env}", source=source)
-        self.store.identity.add_user(name, by=who.user)
-        self.store.identity.grant(name, role, env, by=who.user)
-        token = make_token()
-        tid = self.store.identity.add_token(name, token, "created with the user")
+        with self.audited(who, "admin", "users.add", target=f"{name} {role}@{env}", source=source):
+            self.store.identity.add_user(name, by=who.user)
+            self.store.identity.grant(name, role, env, by=who.user)
+            token = make_token()
+            tid = self.store.identity.add_token(name, token, "created with the user")
         return {"user": name, "role": role, "env": env, "token": token, "token_id": tid}
 
     def grant(self, who: Principal, name: str, role: str, env: str, source: str) -> bool:
         check_role(role)
         self._known_scope(env)
-        self.guard(who, "admin", "users.grant", target=f"{name} {role}@{env}", source=source)
-        return self.store.identity.grant(name, role, env, by=who.user)
+        with self.audited(who, "admin", "users.grant", target=f"{name} {role}@{env}", source=source):
+            return self.store.identity.grant(name, role, env, by=who.user)
 
     def revoke(self, who: Principal, name: str, role: str, env: str, source: str) -> bool:
         check_role(role)
-        self.guard(who, "admin", "users.revoke", target=f"{name} {role}@{env}", source=source)
-        return self.store.identity.revoke(name, role, env)
+        with self.audited(who, "admin", "users.revoke", target=f"{name} {role}@{env}", source=source):
+            return self.store.identity.revoke(name, role, env)
 
     def disable(self, who: Principal, name: str, source: str) -> int:
-        self.guard(who, "admin", "users.disable", target=name, source=source)
-        if name == who.user:
-            raise ForbiddenError("you cannot disable yourself", "ask another admin")
-        return self.store.identity.disable_user(name)
+        with self.audited(who, "admin", "users.disable", target=name, source=source):
+            if name == who.user:
+                raise ForbiddenError("you cannot disable yourself", "ask another admin")
+            return self.store.identity.disable_user(name)
 
     def new_token(self, who: Principal, name: str, label: str, source: str) -> dict[str, Any]:
-        self.guard(who, "admin", "tokens.create", target=name, source=source)
-        token = make_token()
-        return {"user": name, "token": token, "token_id": self.store.identity.add_token(name, token, label)}
+        with self.audited(who, "admin", "tokens.create", target=name, source=source):
+            token = make_token()
+            tid = self.store.identity.add_token(name, token, label)
+        return {"user": name, "token": token, "token_id": tid}
 
     def revoke_token(self, who: Principal, tid: str, source: str) -> str:
-        self.guard(who, "admin", "tokens.revoke", target=tid, source=source)
-        return self.store.identity.revoke_token(tid)
+        with self.audited(who, "admin", "tokens.revoke", target=tid, source=source):
+            return self.store.identity.revoke_token(tid)
 
     # internals -----------------------------------------------------------------------------
     def _append(

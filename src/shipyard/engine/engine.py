@@ -31,7 +31,7 @@ from shipyard.engine.logs import LogService
 from shipyard.engine.masking import MaskedCopies
 from shipyard.engine.migrations import Migrations
 from shipyard.engine.postgres import ManagedPostgres
-from shipyard.engine.promotion import pick_release
+from shipyard.engine.promotion import check_rollback_target, pick_release
 from shipyard.engine.reconcile import Reconciler, reconcile_at_start
 from shipyard.engine.vault import RuntimeSecrets, Vault
 from shipyard.errors import ConflictError, ManifestError, NotFoundError
@@ -267,6 +267,7 @@ class Engine:
         ctx.store.release(target)
         if target == route.active_release:
             raise ConflictError(f"{target} is already serving {env}", "name another release with --to")
+        check_rollback_target(ctx, env, target)  # no approval below: only a release that served env
         standby = ctx.live_instances(env, route.standby_colour) if route.standby_colour else []
         up = standby and all(ctx.runtime.alive(stored_ref(i.pid, i.create_time)) for i in standby)
         if route.standby_release != target or not up:

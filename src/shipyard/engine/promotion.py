@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.core.promotion import Passed, check_promotion, check_target
+from shipyard.core.promotion import Passed, check_promotion, check_rollback, check_target
 from shipyard.core.records import Release
 from shipyard.drivers.builder import tree_checksum
 from shipyard.engine.config import release_for, resolve_env
@@ -57,6 +57,12 @@ def pick_release(ctx: Context, release_id: str | None, target: str) -> tuple[str
             )
         raise
     return release.id, before
+
+
+def check_rollback_target(ctx: Context, env: str, release_id: str) -> None:
+    """Refuse a rollback of ``env`` to a release that never served it (see ``core.promotion``)."""
+    history = [Passed(d.env, d.release_id, d.status) for d in ctx.store.deployments(env, limit=100000)]
+    check_rollback(env, release_id, history)
 
 
 def verify_snapshot(release: Release) -> str:

@@ -31,7 +31,7 @@ from shipyard.core.access import Principal
 from shipyard.core.vault import Secret, SecretMeta
 from shipyard.drivers import crypto, keyfile
 from shipyard.engine.access import Access
-from shipyard.errors import ShipyardError, VaultError
+from shipyard.errors import VaultError
 from shipyard.manifest.models import Vault as VaultSettings
 from shipyard.state.store import StateStore
 
@@ -278,7 +278,7 @@ class Vault:
     def _audited(self, who: Principal, action: str, env: str | None, source: str, run: Callable[[], T]) -> T:
         try:
             return run()
-        except ShipyardError as exc:
+        except Exception as exc:  # a bug too: recorded as the action's error, then raised
             self.access.failed(who, action, env, exc, source)
             raise
 

@@ -16,11 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from shipyard.core.access import Principal, decide
+from shipyard.core.access import Principal
 from shipyard.core.audit import verify_chain
 from shipyard.core.records import Deployment
+from shipyard.core.rollout import VERBS
 from shipyard.engine.engine import Engine
-from shipyard.errors import ShipyardError
+from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
 from shipyard.server.delivery import register_delivery
@@ -178,6 +179,8 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
 
     @app.post("/api/rollouts/{env}/{verb}")
     def rollout_verb(env: str, verb: str, request: Request, who: Who) -> dict[str, Any]:
+        if verb not in VERBS:  # only known verbs reach the audit log's action names
+            raise NotFoundError(f"no rollout verb {verb!r}", f"use one of: retry, {', '.join(VERBS)}")
         done = act(
             request,
             who,
@@ -193,7 +196,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     def releases(who: Who) -> list[dict[str, Any]]:
         if not who.readable_envs(access.envs()):
             access.read(who)
-        return [{k: v for k, v in vars(r).items() if k != "manifest"} for r in store.releases()]
+        return [access.release_view(who, r) for r in store.releases()]
 
     @app.post("/api/locks/{env}/break")
     def break_lock(env: str, request: Request, who: Who) -> dict[str, Any]:
@@ -214,8 +217,8 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
 
     # users, tokens, audit -------------------------------------------------------------------
     @app.get("/api/users")
-    def users(who: Who) -> list[dict[str, Any]]:
-        decide(who, "admin", None)
+    def users(request: Request, who: Who) -> list[dict[str, Any]]:
+        access.admit(who, "admin", "users.list", source(request))
         return store.identity.users()
 
     @app.post("/api/users")
@@ -243,14 +246,16 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
         return {"ok": True, "user": access.revoke_token(who, tid, source(request))}
 
     @app.get("/api/audit")
-    def audit(who: Who, actor: str | None = None, env: str | None = None, limit: int = 100) -> dict[str, Any]:
-        decide(who, "admin", None)
+    def audit(
+        request: Request, who: Who, actor: str | None = None, env: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        access.admit(who, "admin", "audit.list", source(request))
         entries = store.audit.entries(actor=actor, env=env)
         return {"entries": [vars(e) for e in entries[-limit:]]}
 
     @app.get("/api/audit/verify")
-    def audit_verify(who: Who) -> dict[str, Any]:
-        decide(who, "admin", None)
+    def audit_verify(request: Request, who: Who) -> dict[str, Any]:
+        access.admit(who, "admin", "audit.verify", source(request))
         return vars(verify_chain(store.audit.entries()))
 
     register_secrets(app, engine)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 from fastapi import Depends, Request
 
 from shipyard.core.access import Principal
-from shipyard.errors import AuthError, ShipyardError
+from shipyard.errors import AuthError
 
 if TYPE_CHECKING:
     from shipyard.engine.engine import Engine
@@ -48,12 +48,8 @@ def act(
     target: str,
     run: Callable[[], T],
 ) -> T:
-    """An audited action: allowed and recorded first, its failure recorded after."""
+    """An audited action: allowed and recorded first, any failure (a bug too) recorded after."""
     engine: Engine = request.app.state.engine
     source = client_source(request)
-    engine.access.guard(who, permission, action, env=env, target=target, source=source)
-    try:
+    with engine.access.audited(who, permission, action, env=env, target=target, source=source):
         return run()
-    except ShipyardError as exc:
-        engine.access.failed(who, action, env, exc, source)
-        raise

@@ -13,7 +13,9 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 
 from shipyard.engine.engine import Engine
-from shipyard.server.auth import Who, act
+from shipyard.engine.migrations import DIRECTIONS
+from shipyard.errors import NotFoundError
+from shipyard.server.auth import Who, act, client_source
 
 T = TypeVar("T")
 
@@ -71,10 +73,11 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
 
     @app.post("/api/backups/{env}/restore")
     def restore_backup(env: str, body: RestoreBody, request: Request, who: Who) -> dict[str, Any]:
-        access.read(who, env)
+        action = "backup.restore.masked" if body.mask else "backup.restore"
+        access.admit(who, "read", action, client_source(request), env)  # the source: refusal audited
         target = body.target or env
         done = act(
-            request, who, "admin", "backup.restore.masked" if body.mask else "backup.restore", target,
+            request, who, "admin", action, target,
             f"{env}/{body.backup or 'newest'}",
             lambda: engine.masked_copies.restore(env, who.user, body.target, body.backup, body.to_time)
             if body.mask else backups.restore(env, who.user, body.backup, target, body.to_time),
@@ -93,6 +96,8 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
 
     @app.post("/api/migrations/{env}/{direction}")
     def migrate(env: str, direction: str, request: Request, who: Who) -> dict[str, Any]:
+        if direction not in DIRECTIONS:  # only known directions reach the audit log's action names
+            raise NotFoundError(f"unknown migration direction {direction!r}", "use up or down")
         done = act(
             request, who, "deploy", f"migrate.{direction}", env, "",
             lambda: engine.migrations.run(env, direction, who.user),

@@ -92,7 +92,7 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
         silences = [
             {**vars(s), "matchers": dict(s.matchers), "active": s.active(now)}
             for s in store.silences()
-            if s.ends_at > now - 86400
+            if s.ends_at > now - 86400 and who.may("read", dict(s.matchers).get("env"))
         ]
         alerting = engine.alerting
         return {

@@ -4,7 +4,8 @@ The engine's access service appends an entry for every mutating action and
 every secret read (and every refusal); ``shipyard audit`` lists them and
 ``shipyard audit verify`` checks the hash chain (``core/audit.py``). SQLite
 triggers refuse UPDATE and DELETE on the table. Appends are serialized by a
-lock so that each entry links to the one before it.
+lock so that each entry links to the one before it. Every text field is stored on one
+line (``core.audit.one_line``): a value cannot forge a second entry where the log is printed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from shipyard.core.audit import GENESIS, Entry, entry_hash
+from shipyard.core.audit import DETAIL_MAX, GENESIS, Entry, entry_hash, one_line
 from shipyard.errors import StateError
 from shipyard.state.schema import audit
 
@@ -53,13 +54,13 @@ class AuditStore:
             fields: dict[str, object] = {
                 "id": prev_id + 1,
                 "at": time.time(),
-                "actor": actor,
-                "action": action,
-                "env": env,
-                "target": target,
-                "source": source,
-                "result": result,
-                "detail": detail[:500],
+                "actor": one_line(actor),
+                "action": one_line(action),
+                "env": one_line(env),
+                "target": one_line(target),
+                "source": one_line(source),
+                "result": one_line(result),
+                "detail": one_line(detail[:DETAIL_MAX]),
             }
             digest = entry_hash(prev_hash, fields)
             conn.execute(insert(audit).values(**fields, prev_hash=prev_hash, hash=digest))

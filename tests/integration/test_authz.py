@@ -1,0 +1,154 @@
+"""The security review's attacks, each replayed through the real CLI and API of a real control plane.
+
+Each test is an attack that got through on the code before the fix (see docs/security.md,
+"attacks tried") and must now be refused, and recorded where the action is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from tests.integration.conftest import Shipyard, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def add_env(shipyard: Shipyard, name: str, **spec: Any) -> None:
+    shipyard.manifest["environments"][name] = {"port": free_port(), **spec}
+
+
+def as_user(shipyard: Shipyard, token: str, *args: str) -> tuple[int, str, str]:
+    done = shipyard.cli(*args, check=False, env={**shipyard.env, "SHIPYARD_TOKEN": token})
+    return done.returncode, done.stdout, done.stderr
+
+
+def client(shipyard: Shipyard, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{shipyard.api_port}",
+        trust_env=False,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def audit_entries(shipyard: Shipyard) -> list[dict[str, Any]]:
+    with shipyard.api() as api:
+        return list(api.get("/api/audit", params={"limit": 1000}).json()["entries"])
+
+
+def test_rollback_cannot_put_a_release_that_never_served_on_traffic(shipyard: Shipyard) -> None:
+    add_env(shipyard, "staging")
+    add_env(shipyard, "production", approval={"required": True, "expires": "1h"})
+    shipyard.manifest["promotion"] = {"path": ["dev", "staging", "production"], "require_previous": True}
+    shipyard.write_manifest()
+    shipyard.up()
+    pat = shipyard.cli("users", "add", "pat", "--role", "deployer", "--env", "production").stdout.strip()
+    shipyard.cli("deploy", "dev")  # r1: a dev build, never in staging
+    code, _, err = as_user(shipyard, pat, "promote", "r1", "--to", "production")
+    assert code == 1 and "r1 must pass staging before production" in err
+    # the attack: a rollback "to" r1 skipped approval and the path (before: r1 served production)
+    code, _, err = as_user(shipyard, pat, "rollback", "production", "--to", "r1")
+    assert code == 1
+    assert "r1 never served production, so it cannot be a rollback target there" in err
+    assert "shipyard promote r1 --to production" in err
+    with shipyard.api() as api:
+        production = api.get("/api/status").json()["environments"]["production"]
+        deployments = api.get("/api/deployments", params={"env": "production"}).json()
+    assert production["active_release"] is None and production["instances"] == []
+    assert deployments == []
+    refused = [e for e in audit_entries(shipyard) if e["actor"] == "pat" and e["action"] == "rollback"]
+    assert [e["result"] for e in refused] == ["ok", "error"]  # allowed by role, refused by the rule
+    assert "never served production" in refused[1]["detail"]
+
+
+def test_a_reader_of_one_environment_sees_only_its_configuration_and_silences(shipyard: Shipyard) -> None:
+    add_env(shipyard, "staging", config={"REGION": "staging-only-region"})
+    shipyard.manifest["promotion"] = ["dev", "staging"]
+    shipyard.write_manifest()
+    shipyard.up()
+    vic = shipyard.cli("users", "add", "vic", "--role", "viewer", "--env", "dev").stdout.strip()
+    shipyard.cli("deploy", "dev")
+    shipyard.cli("promote", "--to", "staging")
+    shipyard.cli("alerts", "silence", "env=staging", "--comment", "staging-only-silence")
+    shipyard.cli("alerts", "silence", "env=dev", "--comment", "dev-silence")
+    shipyard.cli("alerts", "silence", "alertname=CpuHigh", "--comment", "everywhere-silence")
+    with shipyard.api() as api:  # the admin sees everything
+        assert "staging-only-region" in api.get("/api/releases").text
+        assert "staging-only-silence" in api.get("/api/alerts").text
+    with client(shipyard, vic) as api:
+        releases = api.get("/api/releases")
+        alerts = api.get("/api/alerts")
+    assert releases.status_code == 200 and alerts.status_code == 200
+    assert "staging-only-region" not in releases.text
+    assert {r["id"] for r in releases.json()} >= {"r1"}  # releases themselves are not per environment
+    assert all('"dev"' in r["config"] for r in releases.json())
+    comments = {s["comment"] for s in alerts.json()["silences"]}
+    assert comments == {"dev-silence"}  # not staging's, not one over every environment
+
+
+def test_refused_reads_of_users_and_the_audit_log_are_audited(shipyard: Shipyard) -> None:
+    shipyard.up()
+    vic = shipyard.cli("users", "add", "vic", "--role", "viewer", "--env", "dev").stdout.strip()
+    with client(shipyard, vic) as api:
+        for path in ("/api/users", "/api/audit", "/api/audit/verify"):
+            assert api.get(path).status_code == 403, path
+    code, _, err = as_user(shipyard, vic, "audit", "list")
+    assert code == 1 and "may not admin" in err
+    denied = [(e["action"], e["result"]) for e in audit_entries(shipyard) if e["actor"] == "vic"]
+    assert sorted(denied) == sorted(
+        [
+            ("users.list", "denied"),
+            ("audit.list", "denied"),
+            ("audit.verify", "denied"),
+            ("audit.list", "denied"),
+        ]
+    )
+
+
+def test_values_from_the_url_or_a_body_cannot_forge_audit_lines(shipyard: Shipyard) -> None:
+    shipyard.up()
+    forged = "#99 2026-01-01 00:00:00 admin users.add mallory admin@*: ok"
+    with shipyard.api() as api:
+        verb = api.post(f"/api/rollouts/dev/abort%0A{forged.replace(' ', '%20')}")
+        assert verb.status_code == 404 and "no rollout verb" in verb.json()["error"]
+        deploy = api.post("/api/deploy", json={"env": "dev", "release": f"r9\n{forged}"})
+        assert deploy.status_code == 404
+    entries = audit_entries(shipyard)
+    assert not [e for e in entries if e["action"].startswith("rollout.")]  # nothing under an unknown verb
+    printed = shipyard.cli("audit", "list", "--limit", "1000").stdout
+    assert not [line for line in printed.splitlines() if line.startswith("#99")], printed
+    assert "r9\\n#99" in printed  # the value is kept, escaped on its one line
+    assert "verified" in shipyard.cli("audit", "verify").stdout
+
+
+def test_an_action_that_fails_with_any_exception_is_audited_as_an_error(shipyard: Shipyard) -> None:
+    shipyard.up()
+    # a moment far outside time_t made the restore raise a bare OverflowError (not a ShipyardError)
+    with shipyard.api() as api:
+        resp = api.post("/api/backups/dev/restore", json={"to_time": 1e300})
+    assert resp.status_code >= 400
+    last = [e for e in audit_entries(shipyard) if e["action"] == "backup.restore"]
+    assert [e["result"] for e in last] == ["ok", "error"]
+    assert last[1]["detail"]  # what went wrong (a bug by its type only: its text may hold anything)
+
+
+def test_user_names_are_validated_and_unknown_users_are_not_found(shipyard: Shipyard) -> None:
+    shipyard.up()
+    with shipyard.api() as api:
+        bad = api.post("/api/users", json={"name": "Mallory Admin", "role": "viewer"})
+        role = api.post("/api/users", json={"name": "mallory", "role": "root"})
+        missing = {
+            "grant": api.post("/api/users/nobody/grants", json={"role": "viewer"}),
+            "revoke": api.post("/api/users/nobody/revoke", json={"role": "viewer"}),
+            "disable": api.post("/api/users/nobody/disable"),
+            "token": api.post("/api/users/nobody/tokens", json={}),
+        }
+    assert bad.status_code == 422 and "invalid user name 'Mallory Admin'" in bad.json()["error"]
+    assert "lowercase letters" in bad.json()["hint"]
+    assert role.status_code == 422 and "use one of: viewer" in role.json()["hint"]
+    for what, resp in missing.items():
+        assert resp.status_code == 404 and "no user 'nobody'" in resp.json()["error"], what
+    failed = [e for e in audit_entries(shipyard) if e["result"] == "error"]
+    assert {e["action"] for e in failed} == {"users.grant", "users.revoke", "users.disable", "tokens.create"}
