@@ -6,18 +6,19 @@ Used by ``shipyard deploy`` and ``shipyard rollback``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 
-from shipyard.cli.client import Client
-from shipyard.cli.rollout import sample_line
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from shipyard.cli.session import Api
 
 MARKS = {"running": "[cyan]…[/]", "ok": "[green]✓[/]", "failed": "[red]✗[/]", "info": " "}
 
 
-def follow(client: Client, dep_id: int, console: Console, poll: float = 0.1) -> dict[str, Any]:
+def follow(client: Api, dep_id: int, console: Console, poll: float = 0.1) -> dict[str, Any]:
     """Print events (and a rollout's live figures) until the deployment ends; return its payload."""
     after = 0
     sample_after = 0
@@ -39,13 +40,15 @@ def follow(client: Client, dep_id: int, console: Console, poll: float = 0.1) -> 
         time.sleep(poll)
 
 
-def _print_samples(client: Client, dep_id: int, console: Console, after: int) -> int:
+def _print_samples(client: Api, dep_id: int, console: Console, after: int) -> int:
     """Print the newest figures of both versions, if new ones were recorded."""
     rows = client.get(f"/api/deployments/{dep_id}/samples", after=after)["samples"]
     if not rows:
         return after
     latest = {row["role"]: row for row in rows}
     if "canary" in latest and "stable" in latest:
+        from shipyard.cli.rollout import sample_line  # Typer and Rich tables: only for a rollout
+
         stamp = time.strftime("%H:%M:%S", time.localtime(latest["canary"]["at"]))
         console.print(f"{stamp}   {sample_line(latest['canary'], latest['stable'])}", highlight=False)
     return int(rows[-1]["id"])
