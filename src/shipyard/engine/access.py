@@ -72,13 +72,27 @@ class Access:
         source: str = "",
     ) -> None:
         """Allow ``action`` or raise; either way it is in the audit log before this returns."""
+        self.allow(who, permission, action, env=env, target=target, source=source)
+        self._append(who.user, action, env, target, source, "ok", "")
+
+    def allow(
+        self,
+        who: Principal,
+        permission: str,
+        action: str,
+        *,
+        env: str | None = None,
+        target: str = "",
+        source: str = "",
+    ) -> None:
+        """``guard``'s decision: a refusal is audited and raised; the allowed action's own entry
+        is the caller's to write, with the action (``AuditStore.appending``: the vault)."""
         self._known(env)
         try:
             decide(who, permission, env)
         except ForbiddenError as exc:
             self._append(who.user, action, env, target, source, "denied", exc.message)
             raise
-        self._append(who.user, action, env, target, source, "ok", "")
 
     def failed(self, who: Principal, action: str, env: str | None, exc: ShipyardError, source: str) -> None:
         """Record that an allowed action then failed (best effort: the action already ran)."""
