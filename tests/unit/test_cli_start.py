@@ -107,6 +107,7 @@ def test_rollback_sends_its_request_without_loading_the_typer_app(
     assert "switch" in done.stdout and "switched" in done.stdout
     seen = server.seen  # type: ignore[attr-defined]
     assert seen[0] == ("POST", "/api/rollback", {"env": "staging", "to": "r3"}, "Bearer t0ken")
+    assert [path for _, path, _, _ in seen[1:]] == ["/api/deployments/7/events?after=0"]  # it had ended
     assert loaded & HEAVY == set()
     assert "shipyard.cli.hot" in loaded and "http.client" in loaded
 

@@ -24,9 +24,6 @@ def follow(client: Api, dep_id: int, console: Console, poll: float = 0.1) -> dic
     sample_after = 0
     next_samples = 0.0
     while True:
-        if time.monotonic() >= next_samples:
-            sample_after = _print_samples(client, dep_id, console, sample_after)
-            next_samples = time.monotonic() + 1.0
         data = client.get(f"/api/deployments/{dep_id}/events", after=after)
         for ev in data["events"]:
             after = ev["id"]
@@ -36,7 +33,10 @@ def follow(client: Api, dep_id: int, console: Console, poll: float = 0.1) -> dic
             message = escape(ev["message"]) if ev["status"] != "running" else "started"
             console.print(f"{stamp} {mark} {label} {message}", highlight=False, markup=True)
         if data["status"] not in ("running", "waiting_approval"):
-            return dict(data)
+            return dict(data)  # an instant rollback ends here: one request after the POST
+        if time.monotonic() >= next_samples:
+            sample_after = _print_samples(client, dep_id, console, sample_after)
+            next_samples = time.monotonic() + 1.0
         time.sleep(poll)
 
 
