@@ -9,7 +9,10 @@ temporary folder, then:
    through HAProxy), one after the other, with the same number of connections;
 3. holds load through the proxy with a separate wrk process (a Lua script counts non-2xx
    answers) while it deploys v2, rolls back, deploys v2, rolls back, deploys v2, rolls
-   back, and finally deploys the ``broken`` version, which must be refused;
+   back, and finally deploys the ``broken`` version, which must be refused; after each of
+   those rollbacks (timed from the API request), two more through the real CLI, as a user
+   types them (``shipyard rollback``: forward to v2, back to v1; timed from the moment the
+   process is started until every answer is from the target release: ``rollback_cli_ms``);
 4. stops the load, runs ``shipyard down``, checks that no process of this run is left and
    removes the temporary folder.
 
@@ -229,10 +232,13 @@ class ControlPlane:
         self.http: httpx.Client | None = None
         self.pid: int | None = None
 
-    def cli(self, *args: str, timeout: float = 90) -> str:
+    def argv(self, *args: str) -> list[str]:
         exe = Path(sys.executable).with_name("shipyard")
         base = [str(exe)] if exe.exists() else [sys.executable, "-m", "shipyard"]
-        argv = [*base, "--home", str(self.home), "--app-dir", str(self.app_dir), *args]
+        return [*base, "--home", str(self.home), "--app-dir", str(self.app_dir), *args]
+
+    def cli(self, *args: str, timeout: float = 90) -> str:
+        argv = self.argv(*args)
         done = subprocess.run(
             argv, capture_output=True, text=True, env=self.env, timeout=timeout, check=False
         )
@@ -261,9 +267,9 @@ class ControlPlane:
             with suppress(psutil.NoSuchProcess):
                 psutil.Process(self.pid).wait(timeout=15)
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         assert self.http is not None
-        resp = self.http.request(method, path, json=body)
+        resp = self.http.request(method, path, json=body, params=params)
         data = resp.json()
         if resp.status_code >= 400:
             raise BenchError(f"{method} {path} answered {resp.status_code}: {data}")
@@ -537,6 +543,9 @@ class Figures:
     rollback_ms: list[float] = field(default_factory=list)
     rollback_sent_ms: list[float] = field(default_factory=list)
     rollback_server_ms: list[float] = field(default_factory=list)
+    rollback_cli_ms: list[float] = field(default_factory=list)  # process started -> all on target
+    rollback_cli_request_ms: list[float] = field(default_factory=list)  # -> the server began it
+    rollback_cli_exit_ms: list[float] = field(default_factory=list)  # -> the process exited
     broken_refused: bool = False
     broken_s: float | None = None
     first_deploy_s: float | None = None
@@ -602,6 +611,34 @@ class Bench:
             f"{server_ms:.1f} ms)"
         )
 
+    def cli_rollback(self) -> None:
+        """`shipyard rollback` as a user runs it: process started -> first of N answers from
+        the standby release; also when the server began the rollback and when the CLI exited."""
+        target = self.cp.status()["standby_release"]
+        started = time.time()
+        proc = subprocess.Popen(
+            self.cp.argv("rollback", ENV), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.cp.env
+        )
+        exited: list[float] = []
+        waiter = threading.Thread(target=lambda: (proc.wait(), exited.append(time.time())), daemon=True)
+        waiter.start()
+        try:
+            seen = self.watcher.wait_for(target, self.consecutive)
+        finally:
+            _, err = proc.communicate(timeout=90)
+            waiter.join()
+        if proc.returncode != 0:
+            raise BenchError(f"`shipyard rollback` failed: {err.decode().strip()}")
+        dep = self.cp.call("GET", "/api/deployments", None, env=ENV, limit=1)[0]
+        took, request, exit_ms = ((t - started) * 1000 for t in (seen.received, dep["started_at"], exited[0]))
+        self.figures.rollback_cli_ms.append(took)
+        self.figures.rollback_cli_request_ms.append(request)
+        self.figures.rollback_cli_exit_ms.append(exit_ms)
+        log(
+            f"`shipyard rollback` to {target}: all traffic on it {took:.1f} ms after the process "
+            f"started (server began it at {request:.1f} ms, the CLI exited at {exit_ms:.1f} ms)"
+        )
+
     def broken_deploy(self) -> None:
         """The broken release must fail its deploy while the serving release keeps serving."""
         serving = self.cp.status()["active_release"]
@@ -624,6 +661,8 @@ class Bench:
         for n in (1, 2, 3):
             steps.append((f"deploy v2 #{n}", self.deploy_v2))
             steps.append((f"rollback #{n}", self.timed_rollback))
+            steps.append((f"cli rollback forward #{n}", self.cli_rollback))
+            steps.append((f"cli rollback #{n}", self.cli_rollback))
         steps.append(("deploy broken", self.broken_deploy))
         self.pause()
         for name, step in steps:
@@ -687,7 +726,7 @@ def summary(
     proxy: WrkResult | None,
     figures: Figures,
 ) -> dict[str, Any]:
-    rb, dep = figures.rollback_ms, figures.deploy_s
+    rb, dep, cli = figures.rollback_ms, figures.deploy_s, figures.rollback_cli_ms
     ratio = proxy.rps / direct.rps if proxy and direct and direct.rps else None
     out: dict[str, Any] = {
         "scenario": "baseline (no deploys)" if args.baseline else "deploys and rollbacks",
@@ -710,6 +749,11 @@ def summary(
         "rollback_switch_ms": [round(x, 1) for x in rb],
         "rollback_switch_sent_ms": [round(x, 1) for x in figures.rollback_sent_ms],
         "rollback_server_ms": [round(x, 2) for x in figures.rollback_server_ms],
+        "rollback_cli_ms_p50": round(statistics.median(cli), 1) if cli else None,
+        "rollback_cli_ms_max": round(max(cli), 1) if cli else None,
+        "rollback_cli_ms": [round(x, 1) for x in cli],
+        "rollback_cli_request_ms": [round(x, 1) for x in figures.rollback_cli_request_ms],
+        "rollback_cli_exit_ms": [round(x, 1) for x in figures.rollback_cli_exit_ms],
         "deploys": len(dep),
         "deploy_s": round(max(dep), 2) if dep else None,
         "deploy_s_p50": round(statistics.median(dep), 2) if dep else None,
@@ -735,6 +779,7 @@ def summary(
     out["goals"] = {
         "failed_zero": out["failed"] == 0,
         "rollback_under_1000ms": bool(rb) and max(rb) < 1000,
+        "rollback_cli_under_500ms": bool(cli) and max(cli) < 500,
         "deploy_under_15s": bool(dep) and max(dep) < 15,
         "proxy_ratio_at_least_0.6": ratio is not None and ratio >= 0.6,
     }

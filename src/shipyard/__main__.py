@@ -1,5 +1,5 @@
-"""``python -m shipyard`` runs the CLI."""
+"""``python -m shipyard`` runs the CLI (its entry point: the hot commands' fast path, else Typer)."""
 
-from shipyard.cli.main import main
+from shipyard.cli.hot import main
 
 main()

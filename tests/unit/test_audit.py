@@ -152,8 +152,8 @@ def test_refused_reads_of_users_and_the_audit_log_are_recorded(store: StateStore
     access = Access(store, lambda: ["dev"])
     vic = Principal("vic", (Grant("viewer", "dev"),))
     with pytest.raises(ForbiddenError):
-        access.admit(vic, "admin", "audit.list", "127.0.0.1")
+        access.allow(vic, "admin", "audit.list", source="127.0.0.1")
     last = store.audit.entries()[-1]
     assert (last.actor, last.action, last.result, last.source) == ("vic", "audit.list", "denied", "127.0.0.1")
-    access.admit(Principal("admin", (Grant("admin", "*"),)), "admin", "audit.list", "")
+    access.allow(Principal("admin", (Grant("admin", "*"),)), "admin", "audit.list")
     assert store.audit.entries()[-1] == last  # allowed reads are not audited

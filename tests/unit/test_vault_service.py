@@ -245,20 +245,42 @@ def test_a_corrupted_row_is_detected_and_the_others_still_read(store: StateStore
         read(vault, "A")
 
 
-def test_no_read_and_no_injection_without_the_audit_log(
-    store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_read_and_no_injection_without_the_audit_log(store: StateStore, tmp_path: Path) -> None:
     vault = make_vault(store, tmp_path)
     put(vault, "A", "alpha")
-
-    def broken(*_a: object, **_k: object) -> None:
-        raise StateError("the audit log cannot be written (OperationalError), so the action was refused", "")
-
-    monkeypatch.setattr(store.audit, "append", broken)
+    with sqlite3.connect(tmp_path / "state.db") as db:  # the database refuses every new entry
+        db.execute("CREATE TRIGGER audit_full BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'full'); END")
     with pytest.raises(StateError, match="audit log cannot be written"):
         read(vault, "A")
     with pytest.raises(StateError, match="audit log cannot be written"):
+        vault.set(
+            ADMIN, "dev", "A", Secret("changed"), cas=None, rotate_every=None, expires_at=None, source=""
+        )
+    meta = store.vault.meta("dev", "A")
+    assert meta is not None and meta.version == 1  # the write was refused with its entry
+    with pytest.raises(StateError, match="audit log cannot be written"):
         vault.values_for("dev", "dev/blue/1")
+
+
+def test_a_value_read_or_written_is_committed_with_its_audit_entry(store: StateStore, tmp_path: Path) -> None:
+    """One transaction (one fsync) for the entry and the action: both are there, or neither."""
+    vault = make_vault(store, tmp_path)
+    put(vault, "A", "alpha", cas=0)
+    with pytest.raises(ConflictError):
+        put(vault, "A", "again", cas=0)  # refused by check-and-set: its "ok" entry is rolled back
+    assert read(vault, "A") == "alpha"
+    with pytest.raises(NotFoundError):
+        read(vault, "MISSING")
+    entries = [
+        (e.action, e.target, e.result) for e in store.audit.entries() if e.action.startswith("secrets.")
+    ]
+    assert entries == [
+        ("secrets.set", "A", "ok"),
+        ("secrets.set", "", "error"),
+        ("secrets.read", "A", "ok"),
+        ("secrets.read", "", "error"),
+    ]
+    assert store.vault.history("dev", "A")[0]["version"] == 1
 
 
 def test_secret_values_never_print(store: StateStore, tmp_path: Path) -> None:

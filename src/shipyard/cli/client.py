@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 
+from shipyard.cli.connection import error_from as _error_from
+from shipyard.cli.connection import read_token as _token_file
 from shipyard.drivers.files import read_json
-from shipyard.errors import ERRORS_BY_NAME, AuthError, ServerUnavailable, ShipyardError
+from shipyard.errors import ServerUnavailable, ShipyardError
 
 # A request answers within a minute; one that runs a long job (a backup, restore, verify,
 # drill, migration: as long as the database is large) waits for it however long it takes,
@@ -86,23 +88,3 @@ class Client:
         if resp.status_code >= 400:
             raise _error_from(data, resp.status_code)
         return data
-
-
-def _token_file(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        raise AuthError(
-            f"cannot read the API token at {path}",
-            "set SHIPYARD_TOKEN to your token (`shipyard users add` prints one), "
-            "or run the CLI as the user that started the server",
-        ) from None
-
-
-def _error_from(data: Any, status: int) -> ShipyardError:
-    if isinstance(data, dict) and "error" in data:
-        kind = ERRORS_BY_NAME.get(str(data.get("kind"))) or next(
-            (c for c in ERRORS_BY_NAME.values() if c.status == status), ShipyardError
-        )
-        return kind(str(data["error"]), str(data.get("hint") or ""))
-    return ShipyardError(f"the control plane answered {status}: {data}", "")

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from shipyard.cli.session import client
 
@@ -26,6 +25,8 @@ def show(env: EnvArg) -> None:
     """The merged configuration of ENV, each value with its origin (secrets masked)."""
     data = client().get(f"/api/config/{env}")
     if data["values"]:
+        from rich.table import Table
+
         table = Table("key", "value", "origin")
         for row in data["values"]:
             origin = row["origin"] + (f" (secret {', '.join(row['secrets'])})" if row["secrets"] else "")
@@ -49,6 +50,8 @@ def diff_(a: EnvArg, b: Annotated[str, typer.Argument(help="The other environmen
     if not data["changes"]:
         console.print(f"{a} and {b} have the same configuration")
         return
+    from rich.table import Table
+
     table = Table("key", a, b)
     for row in data["changes"]:
         table.add_row(escape(row["key"]), _side(row["a"]), _side(row["b"]))

@@ -1,6 +1,9 @@
 """The ``shipyard`` command line (Typer): a thin edge over the control plane's API.
 
-Errors are printed once, here: ``Error: ...`` then ``Try: ...``, exit code 1.
+Errors are printed once, here: ``Error: ...`` then ``Try: ...``, exit code 1. The entry point
+is ``hot.main``: ``rollback`` and ``deploy`` start there without loading this app. Heavy
+modules (the manifest's models, Rich tables, httpx) are imported inside the commands that use
+them, so that loading the app for one command does not load them all.
 """
 
 from __future__ import annotations
@@ -9,16 +12,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
+from shipyard.cli import delivery
 from shipyard.cli import drill as drill_cli
 from shipyard.cli import logs as logs_cli
 from shipyard.cli import metrics as metrics_cli
@@ -26,13 +29,12 @@ from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import secrets as secrets_cli
 from shipyard.cli import users as users_cli
-from shipyard.cli.client import Client
-from shipyard.cli.follow import follow
-from shipyard.cli.session import Opts, client
+from shipyard.cli.session import Opts, client, print_error, use_folders
 from shipyard.drivers.files import open_private_append, read_json
 from shipyard.errors import ConflictError, ShipyardError
-from shipyard.manifest.loader import FILENAME, load_manifest
-from shipyard.manifest.template import render_template
+
+if TYPE_CHECKING:
+    from shipyard.cli.client import Client
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -69,8 +71,7 @@ def _global(
         Path, typer.Option(envvar="SHIPYARD_APP_DIR", help="Folder holding shipyard.yaml.")
     ] = Path("."),
 ) -> None:
-    Opts.app_dir = app_dir.resolve()
-    Opts.home = home if home.is_absolute() else (Path.cwd() / home)
+    use_folders(home, app_dir)
 
 
 def _client() -> Client:
@@ -83,6 +84,9 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing shipyard.yaml.")] = False,
 ) -> None:
     """Write a commented shipyard.yaml to start from."""
+    from shipyard.manifest.loader import FILENAME
+    from shipyard.manifest.template import render_template
+
     target = Opts.app_dir / FILENAME
     if target.exists() and not force:
         raise ConflictError(f"{target} already exists", "pass --force to overwrite it")
@@ -94,6 +98,8 @@ def init(
 @app.command()
 def validate() -> None:
     """Check shipyard.yaml and print a summary."""
+    from shipyard.manifest.loader import FILENAME, load_manifest
+
     manifest = load_manifest(Opts.app_dir / FILENAME)
     envs = ", ".join(f"{n} (:{e.port})" for n, e in manifest.environments.items())
     console.print(f"[green]✓[/] {FILENAME} is valid: app {manifest.app}; environments {envs}")
@@ -117,6 +123,8 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for it to answer.")] = 30,
 ) -> None:
     """Start the control plane in the background and wait until it answers."""
+    from shipyard.manifest.loader import FILENAME, load_manifest
+
     load_manifest(Opts.app_dir / FILENAME)
     Opts.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server tightens it further
     log_path = Opts.home / "server.log"
@@ -177,11 +185,7 @@ def deploy(
     wait: Annotated[bool, typer.Option(help="Follow the steps until it ends.")] = True,
 ) -> None:
     """Build a release and roll it out (blue-green or canary), showing each step live."""
-    client = _client()
-    dep = client.post("/api/deploy", {"env": env, "release": release})["deployment"]
-    console.print(f"deployment {dep} to {env}")
-    if wait:
-        _finish(follow(client, dep, console), f"deployment {dep}")
+    delivery.deploy(_client(), env, release, wait)
 
 
 @app.command()
@@ -190,18 +194,7 @@ def rollback(
     to: Annotated[str | None, typer.Option(help="Release to go back to.")] = None,
 ) -> None:
     """Put the previous release (or --to RELEASE) back on traffic."""
-    client = _client()
-    dep = client.post("/api/rollback", {"env": env, "to": to})
-    _finish(follow(client, dep["deployment"], console), f"rollback {dep['deployment']}")
-
-
-def _finish(result: dict[str, Any], what: str) -> None:
-    if result["status"] != "succeeded":
-        raise ShipyardError(
-            f"{what} {result['status']}: {result['error']}",
-            result.get("hint") or "see `shipyard deployments`",
-        )
-    console.print(f"[green]{what} succeeded[/]: {result['release']} is serving")
+    delivery.rollback(_client(), env, to)
 
 
 @app.command()
@@ -243,6 +236,8 @@ def status() -> None:
 @app.command()
 def releases() -> None:
     """Releases, newest first."""
+    from rich.table import Table
+
     table = Table("release", "created", "checksum", "deps", "source")
     for rel in _client().get("/api/releases"):
         table.add_row(
@@ -313,9 +308,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ShipyardError as exc:
-        err.print(f"[red]Error:[/] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            err.print(f"[yellow]Try:[/] {escape(exc.hint)}", highlight=False)
+        print_error(exc)
         sys.exit(1)
     except typer.exceptions.Abort:
         sys.exit(130)

@@ -10,13 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from shipyard.cli.session import client
 from shipyard.errors import ConflictError
-from shipyard.manifest.models import Duration
 
 console = Console(soft_wrap=True)
 
@@ -47,6 +45,10 @@ def metrics(
     since: Annotated[str, typer.Option(help="How far back, such as 15m, 1h or 7d (at most 30d).")] = "1h",
 ) -> None:
     """An environment's stored metrics: per release and per instance, last, min, mean and max."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from shipyard.manifest.models import Duration
+
     try:
         seconds = TypeAdapter(Duration).validate_python(since)
     except ValidationError as exc:

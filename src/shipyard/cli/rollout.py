@@ -11,8 +11,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
 
 from shipyard.cli.session import client
 
@@ -50,6 +48,8 @@ def _table(data: dict[str, Any]) -> Group:
     parts += [f"  plan: {line}" for line in (ro.get("plan") or {}).get("lines", [])]
     if ro.get("reason"):
         parts.append(f"  [red]{ro['reason']}[/]")
+    from rich.table import Table
+
     table = Table("version", "weight", "requests", "req/s", "5xx", "p50 ms", "p95 ms", "p99 ms")
     for role in ("canary", "stable"):
         row = data["latest"].get(role)
@@ -81,6 +81,8 @@ def status(
     if not watch:
         console.print(_table(data))
         return
+    from rich.live import Live
+
     with Live(_table(data), console=console, refresh_per_second=4) as live:
         while data["running"]:
             time.sleep(1)

@@ -15,14 +15,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Column, Table
 
 from shipyard.cli.session import client
 from shipyard.core.dotenv import parse_dotenv, render_dotenv
 from shipyard.core.durations import parse_duration
 from shipyard.core.secret_limits import MAX_VALUE, check_import_file
 from shipyard.drivers.files import write_atomic
-from shipyard.drivers.sops import import_sops_file, read_age_identities
 from shipyard.errors import VaultError
 
 secrets_app = typer.Typer(no_args_is_help=True, help="The secrets vault: encrypted, versioned, audited.")
@@ -121,6 +119,8 @@ def get_secret(
 @secrets_app.command("list")
 def list_secrets(env: EnvArg) -> None:
     """Names, versions, who wrote them and rotation dates; values are never shown."""
+    from rich.table import Column, Table
+
     table = Table(Column("name", no_wrap=True), "version", "updated", "rotate", "due", "state")
     for s in client().get(f"/api/secrets/{env}")["secrets"]:
         rotate = f"{s['rotate_every'] / 86400:g}d" if s["rotate_every"] else "-"
@@ -134,6 +134,8 @@ def list_secrets(env: EnvArg) -> None:
 def history(env: EnvArg, name: NameArg) -> None:
     """The versions kept of a secret: when and by whom each was written."""
     data = client().get(f"/api/secrets/{env}/{name}/history")
+    from rich.table import Table
+
     table = Table("version", "written", "by")
     for v in data["versions"]:
         mark = " (current)" if v["version"] == data["version"] else ""
@@ -179,6 +181,8 @@ def due(
     if not rows:
         console.print("nothing is due")
         return
+    from rich.table import Table
+
     table = Table("env", "name", "state", "due", "updated", "by")
     for s in rows:
         when, updated = _when(s["due_at"]), _when(s["updated_at"])
@@ -202,6 +206,8 @@ def import_file(
     except (OSError, UnicodeDecodeError) as exc:
         raise VaultError(f"cannot read {file} ({type(exc).__name__})", "check the path") from None
     if _is_sops(text):
+        from shipyard.drivers.sops import import_sops_file, read_age_identities
+
         values = import_sops_file(file, read_age_identities(age_key))
     else:
         values = parse_dotenv(text, str(file))

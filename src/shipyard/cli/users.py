@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from shipyard.cli.session import client
 from shipyard.errors import StateError
@@ -44,6 +43,8 @@ def add(name: NameArg, role: RoleOpt, env: EnvOpt = "*") -> None:
 @users_app.command("list")
 def list_users() -> None:
     """Users, their roles and their tokens (ids only)."""
+    from rich.table import Table
+
     table = Table("user", "roles", "tokens", "state")
     for u in client().get("/api/users"):
         roles = ", ".join(f"{g['role']}@{g['env']}" for g in u["grants"]) or "-"

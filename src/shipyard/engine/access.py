@@ -77,24 +77,27 @@ class Access:
         source: str = "",
     ) -> None:
         """Allow ``action`` or raise; either way it is in the audit log before this returns."""
+        self.allow(who, permission, action, env=env, target=target, source=source)
+        self._append(who.user, action, env, target, source, "ok", "")
+
+    def allow(
+        self,
+        who: Principal,
+        permission: str,
+        action: str,
+        *,
+        env: str | None = None,
+        target: str = "",
+        source: str = "",
+    ) -> None:
+        """``guard``'s decision: a refusal is audited and raised; an allowed one is not recorded
+        here: its entry is the caller's to write with the action (``AuditStore.appending``: the
+        vault), or there is none (reads of the whole control plane: users, the audit log)."""
         self._known(env)
         try:
             decide(who, permission, env)
         except ForbiddenError as exc:
             self._append(who.user, action, env, target, source, "denied", exc.message)
-            raise
-        self._append(who.user, action, env, target, source, "ok", "")
-
-    def admit(
-        self, who: Principal, permission: str, action: str, source: str, env: str | None = None
-    ) -> None:
-        """A check whose refusal is audited under ``action`` and whose success is not: reads of
-        the whole control plane (users, the audit log), a precondition of an audited action."""
-        self._known(env)
-        try:
-            decide(who, permission, env)
-        except ForbiddenError as exc:
-            self._append(who.user, action, env, "", source, "denied", exc.message)
             raise
 
     @contextmanager

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shipyard.core import secret_limits as limits
 from shipyard.core import vault as rules
@@ -34,6 +34,9 @@ from shipyard.engine.access import Access
 from shipyard.errors import VaultError
 from shipyard.manifest.models import Vault as VaultSettings
 from shipyard.state.store import StateStore
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 RUNTIME = "runtime"
 T = TypeVar("T")
@@ -153,8 +156,17 @@ class Vault:
     # values ------------------------------------------------------------------------------------
     def get(self, who: Principal, env: str, name: str, version: int | None, source: str) -> Secret:
         target = name if version is None else f"{name} v{version}"
-        self.access.guard(who, "secrets-read", "secrets.read", env=env, target=target, source=source)
-        return self._audited(who, "secrets.read", env, source, lambda: self._decrypt(env, name, version))
+        self.access.allow(who, "secrets-read", "secrets.read", env=env, target=target, source=source)
+
+        def run() -> Secret:
+            audit = self.store.audit.appending(
+                who.user, "secrets.read", env=env, target=target, source=source
+            )
+            with audit as conn:  # the entry is committed before the value is decrypted and returned
+                number, blob = self.store.vault.ciphertext(env, name, version, conn)
+            return Secret(crypto.decrypt_value(self._data_key(env), env, name, number, blob))
+
+        return self._audited(who, "secrets.read", env, source, run)
 
     def export(self, who: Principal, env: str, source: str) -> dict[str, Secret]:
         self.access.guard(who, "secrets-read", "secrets.export", env=env, target="all", source=source)
@@ -183,12 +195,16 @@ class Vault:
         source: str,
     ) -> SecretMeta:
         rules.check_name(name)
-        self.access.guard(who, "secrets-write", "secrets.set", env=env, target=name, source=source)
+        self.access.allow(who, "secrets-write", "secrets.set", env=env, target=name, source=source)
 
         def run() -> SecretMeta:
             self._check_limits(env, {name: value})
             changes = self._policy(rotate_every, expires_at, new=self.store.vault.meta(env, name) is None)
-            return self._write(who, env, {name: (cas, changes)}, {name: value})[0]
+            key = self._data_key(env)  # before the entry's transaction: a first key is a write
+            with self.store.audit.appending(
+                who.user, "secrets.set", env=env, target=name, source=source
+            ) as conn:
+                return self._write(who, env, {name: (cas, changes)}, {name: value}, key, conn)[0]
 
         return self._audited(who, "secrets.set", env, source, run)
 
@@ -305,19 +321,17 @@ class Vault:
         env: str,
         plan: Mapping[str, tuple[int | None, dict[str, Any]]],
         values: Mapping[str, Secret],
+        key: bytes | None = None,
+        conn: Connection | None = None,
     ) -> list[SecretMeta]:
-        key = self._data_key(env)
+        key = key or self._data_key(env)
 
         def encrypt(name: str, version: int) -> bytes:
             return crypto.encrypt_value(key, env, name, version, values[name].reveal())
 
         return self.store.vault.write(
-            env, plan, encrypt, who.user, self.settings().keep_versions, self.clock()
+            env, plan, encrypt, who.user, self.settings().keep_versions, self.clock(), conn
         )
-
-    def _decrypt(self, env: str, name: str, version: int | None) -> Secret:
-        number, blob = self.store.vault.ciphertext(env, name, version)
-        return Secret(crypto.decrypt_value(self._data_key(env), env, name, number, blob))
 
     def _current(self, env: str) -> dict[str, Secret]:
         rows = self.store.vault.current_ciphertexts(env)

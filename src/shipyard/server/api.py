@@ -218,7 +218,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     # users, tokens, audit -------------------------------------------------------------------
     @app.get("/api/users")
     def users(request: Request, who: Who) -> list[dict[str, Any]]:
-        access.admit(who, "admin", "users.list", source(request))
+        access.allow(who, "admin", "users.list", source=source(request))
         return store.identity.users()
 
     @app.post("/api/users")
@@ -249,13 +249,13 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     def audit(
         request: Request, who: Who, actor: str | None = None, env: str | None = None, limit: int = 100
     ) -> dict[str, Any]:
-        access.admit(who, "admin", "audit.list", source(request))
+        access.allow(who, "admin", "audit.list", source=source(request))
         entries = store.audit.entries(actor=actor, env=env)
         return {"entries": [vars(e) for e in entries[-limit:]]}
 
     @app.get("/api/audit/verify")
     def audit_verify(request: Request, who: Who) -> dict[str, Any]:
-        access.admit(who, "admin", "audit.verify", source(request))
+        access.allow(who, "admin", "audit.verify", source=source(request))
         return vars(verify_chain(store.audit.entries()))
 
     register_secrets(app, engine)

@@ -4,7 +4,9 @@ The engine's access service appends an entry for every mutating action and
 every secret read (and every refusal); ``shipyard audit`` lists them and
 ``shipyard audit verify`` checks the hash chain (``core/audit.py``). SQLite
 triggers refuse UPDATE and DELETE on the table. Appends are serialized by a
-lock so that each entry links to the one before it. Every text field is stored on one
+lock so that each entry links to the one before it. ``appending`` writes an entry in a
+transaction its caller goes on with (a secret read or write), so that the entry and the action
+are committed together, with one fsync, or not at all. Every text field is stored on one
 line (``core.audit.one_line``): a value cannot forge a second entry where the log is printed.
 """
 
@@ -12,13 +14,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shipyard.core.audit import DETAIL_MAX, GENESIS, Entry, entry_hash, one_line
 from shipyard.errors import StateError
 from shipyard.state.schema import audit
+
+T = TypeVar("T")
 
 
 class AuditStore:
@@ -37,33 +44,55 @@ class AuditStore:
         result: str = "ok",
         detail: str = "",
     ) -> Entry:
-        try:
-            return self._append(actor, action, env, target, source, result, detail)
-        except SQLAlchemyError as exc:
-            raise StateError(
-                f"the audit log cannot be written ({type(exc).__name__}), so the action was refused",
-                "check the disk and the state database under <home>/state; nothing was changed",
-            ) from None
+        with self._lock:
+            return _refused_unless_written(
+                lambda: self._append(actor, action, env, target, source, result, detail)
+            )
+
+    @contextmanager
+    def appending(
+        self, actor: str, action: str, *, env: str = "", target: str = "", source: str = ""
+    ) -> Iterator[Connection]:
+        """An ``ok`` entry, in a transaction the caller's action goes on in; committed when the
+        block ends, with what the action wrote (one fsync for both), or rolled back with it."""
+        with self._lock, self._engine.connect() as conn:
+            _refused_unless_written(conn.begin)
+            _refused_unless_written(lambda: self._insert(conn, actor, action, env, target, source, "ok", ""))
+            yield conn
+            _refused_unless_written(conn.commit)
 
     def _append(
         self, actor: str, action: str, env: str, target: str, source: str, result: str, detail: str
     ) -> Entry:
-        with self._lock, self._engine.begin() as conn:
-            last = conn.execute(select(audit.c.id, audit.c.hash).order_by(audit.c.id.desc()).limit(1)).first()
-            prev_id, prev_hash = (int(last.id), str(last.hash)) if last else (0, GENESIS)
-            fields: dict[str, object] = {
-                "id": prev_id + 1,
-                "at": time.time(),
-                "actor": one_line(actor),
-                "action": one_line(action),
-                "env": one_line(env),
-                "target": one_line(target),
-                "source": one_line(source),
-                "result": one_line(result),
-                "detail": one_line(detail[:DETAIL_MAX]),
-            }
-            digest = entry_hash(prev_hash, fields)
-            conn.execute(insert(audit).values(**fields, prev_hash=prev_hash, hash=digest))
+        with self._engine.begin() as conn:
+            return self._insert(conn, actor, action, env, target, source, result, detail)
+
+    @staticmethod
+    def _insert(
+        conn: Connection,
+        actor: str,
+        action: str,
+        env: str,
+        target: str,
+        source: str,
+        result: str,
+        detail: str,
+    ) -> Entry:
+        last = conn.execute(select(audit.c.id, audit.c.hash).order_by(audit.c.id.desc()).limit(1)).first()
+        prev_id, prev_hash = (int(last.id), str(last.hash)) if last else (0, GENESIS)
+        fields: dict[str, object] = {
+            "id": prev_id + 1,
+            "at": time.time(),
+            "actor": one_line(actor),
+            "action": one_line(action),
+            "env": one_line(env),
+            "target": one_line(target),
+            "source": one_line(source),
+            "result": one_line(result),
+            "detail": one_line(detail[:DETAIL_MAX]),
+        }
+        digest = entry_hash(prev_hash, fields)
+        conn.execute(insert(audit).values(**fields, prev_hash=prev_hash, hash=digest))
         return Entry(**fields, prev_hash=prev_hash, hash=digest)  # type: ignore[arg-type]
 
     def entries(
@@ -79,3 +108,14 @@ class AuditStore:
         with self._engine.begin() as conn:
             rows = conn.execute(query).mappings().all()
         return [Entry(**dict(row)) for row in rows]
+
+
+def _refused_unless_written(step: Callable[[], T]) -> T:
+    """Run a step of writing an entry; a database error refuses the action it was for."""
+    try:
+        return step()
+    except SQLAlchemyError as exc:
+        raise StateError(
+            f"the audit log cannot be written ({type(exc).__name__}), so the action was refused",
+            "check the disk and the state database under <home>/state; nothing was changed",
+        ) from None

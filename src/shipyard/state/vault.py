@@ -3,13 +3,15 @@
 Only the vault service (``engine/vault.py``) calls this. It stores ciphertexts and never sees
 a plaintext: writes take a function that encrypts for the version the write creates, so the
 version number (part of each ciphertext's associated data) is chosen inside the same
-transaction that checks it. Each method is one transaction.
+transaction that checks it. Each method is one transaction; a read or a write of a value can
+be given the audit entry's (``AuditStore.appending``), to be committed with it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -86,6 +88,7 @@ class VaultStore:
         by: str,
         keep: int,
         now: float,
+        conn: Connection | None = None,
     ) -> list[SecretMeta]:
         """Write new versions of one or more secrets, all or none.
 
@@ -94,7 +97,7 @@ class VaultStore:
         """
         written: list[SecretMeta] = []
         try:
-            with self._engine.begin() as conn:
+            with self._in(conn) as conn:
                 for name, (cas, changes) in values.items():
                     meta = self._meta(conn, env, name)
                     version = check_write(meta, env, name, cas)
@@ -126,9 +129,11 @@ class VaultStore:
             ) from None
         return written
 
-    def ciphertext(self, env: str, name: str, version: int | None = None) -> tuple[int, bytes]:
+    def ciphertext(
+        self, env: str, name: str, version: int | None = None, conn: Connection | None = None
+    ) -> tuple[int, bytes]:
         """A version's ciphertext (the current one when ``version`` is None)."""
-        with self._engine.begin() as conn:
+        with self._in(conn) as conn:
             meta = require(self._meta(conn, env, name), env, name)
             wanted = meta.version if version is None else version
             row = conn.execute(
@@ -197,6 +202,15 @@ class VaultStore:
     @staticmethod
     def _where(stmt: Any, env: str, name: str) -> Any:
         return stmt.where(secrets.c.env == env, secrets.c.name == name)
+
+    @contextmanager
+    def _in(self, conn: Connection | None) -> Iterator[Connection]:
+        """The caller's transaction when given, else a new one."""
+        if conn is not None:
+            yield conn
+        else:
+            with self._engine.begin() as own:
+                yield own
 
     @staticmethod
     def _meta(conn: Connection, env: str, name: str) -> SecretMeta | None:
