@@ -4,8 +4,8 @@ The API authenticates each bearer token here, then asks ``guard`` before any
 mutating action: the role decision (``core/access.py``) and an audit entry
 written *before* the action runs, so an action is never done unaudited (if the
 entry cannot be written, the action is refused). Refusals are audited too.
-``read`` checks reads without auditing them; ``admit`` checks a read of the whole
-control plane (users, the audit log) and audits only its refusal. ``audited`` wraps an
+``read`` checks reads without auditing them; ``allow`` checks a read of the whole
+control plane (users, the audit log) or a secret access and audits only its refusal. ``audited`` wraps an
 action so that any exception it raises, a bug included, is recorded as its ``error``
 before it propagates. User and token management lives here as well; a new token is
 returned once and only its hash is stored.

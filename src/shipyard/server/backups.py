@@ -74,7 +74,9 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
     @app.post("/api/backups/{env}/restore")
     def restore_backup(env: str, body: RestoreBody, request: Request, who: Who) -> dict[str, Any]:
         action = "backup.restore.masked" if body.mask else "backup.restore"
-        access.allow(who, "read", action, env=env, source=client_source(request))  # the source: refusal audited
+        access.allow(
+            who, "read", action, env=env, source=client_source(request)
+        )  # the source: refusal audited
         target = body.target or env
         done = act(
             request, who, "admin", action, target,
