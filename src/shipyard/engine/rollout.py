@@ -5,8 +5,8 @@ judges each step from HAProxy's per-request figures (``TrafficBook``) with
 ``core.analysis``, and lets ``core.rollout`` decide: advance, hold, promote or
 roll back. Before a check's end, ``engine.checks.RunningCheck`` looks at it every
 quarter second and fails it at once when the new version is decisively beyond a
-limit (``core.sequential``). Humans act on a running rollout through ``verb`` (the API thread);
-a lock keeps their verbs and the loop's checks in one order. Rolling back is a
+limit (``core.sequential``). Humans act on a running rollout through ``verb``
+(the API thread); a lock keeps their verbs and the loop's checks in one order. Rolling back is a
 single routing change made at once, in whichever thread decides it.
 """
 
