@@ -36,6 +36,7 @@ from shipyard.core.backups import (
     utc,
 )
 from shipyard.core.database import is_external
+from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.retention import Decision, Policy, plan_retention
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
 from shipyard.drivers.backup_pipeline import StoredFile
@@ -176,11 +177,16 @@ class BackupService:
         self.storage(env).put(catalog_name(env), [catalog.encode()])
 
     # create ---------------------------------------------------------------------------------
-    def create(self, env: str, kind: str = "manual", reason: str = "") -> BackupRecord:
+    def create(
+        self, env: str, kind: str = "manual", reason: str = "", progress: Progress = no_progress
+    ) -> BackupRecord:
         self._check_env(env)
         with self.lock(env):
+            progress(f"snapshot of {env}'s database, compressed, encrypted and stored")
             record = self._create(env, kind, reason)
-            self.apply_retention(env)
+            progress(f"stored {record.id}: {record.size} bytes from {record.source_bytes}")
+            decision = self.apply_retention(env)
+            progress(f"retention: {len(decision.delete)} older backups deleted")
             return record
 
     def _create(
@@ -270,10 +276,13 @@ class BackupService:
             return decision
 
     # verify ---------------------------------------------------------------------------------
-    def verify(self, env: str, backup_id: str | None = None) -> BackupRecord:
+    def verify(
+        self, env: str, backup_id: str | None = None, progress: Progress = no_progress
+    ) -> BackupRecord:
         """Restore into a scratch folder, check checksums and integrity, keep the result."""
         self._check_env(env)
         record = self.catalog(env).find(backup_id)
+        progress(f"restore {record.id} into scratch, check checksums, integrity and verify queries")
         if is_dump(record):
             return self.dumps.verify(record)
         if record.engine == "postgres":
@@ -330,6 +339,7 @@ class BackupService:
         target: str | None = None,
         to_time: float | None = None,
         prepare: PrepareFn | None = None,
+        progress: Progress = no_progress,
     ) -> dict[str, Any]:
         """Replace ``target``'s (default ``env``'s) database with a backup of ``env``, under the
         target's deploy lock, after a safety backup of the target. ``prepare`` (masking) turns
@@ -354,7 +364,11 @@ class BackupService:
         record = self.pick(env, backup_id, to_time)
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
             done = self.restore_locked(
-                record, target, lambda name, fn: run_step(self.ctx, dep_id, name, fn), to_time, prepare
+                record,
+                target,
+                lambda name, fn: run_step(self.ctx, dep_id, name, fn, progress),
+                to_time,
+                prepare,
             )
         return {"deployment": dep_id, **done}
 
