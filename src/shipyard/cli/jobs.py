@@ -70,7 +70,9 @@ def show(
     console.print(_line(job), highlight=False)
     console.print(f"args: {escape(str(job['args']))}", highlight=False)
     if follow and job["status"] in ("queued", "running"):
-        console.print(escape(str(follow_job(api, job, console))), highlight=False)
+        result = follow_job(api, job, console)
+        console.print(_line(api.get(f"/api/jobs/{job_id}")["job"]), highlight=False)
+        console.print(f"result: {escape(str(result))}", highlight=False)
         return
     for line in data["progress"]:
         stamp = time.strftime("%H:%M:%S", time.localtime(line["at"]))
