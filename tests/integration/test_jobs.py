@@ -53,7 +53,7 @@ def start_migrate_up(sy: Shipyard) -> tuple[subprocess.Popen[str], dict[str, Any
     def migrating() -> dict[str, Any] | None:
         with sy.api() as api:
             jobs = api.get("/api/jobs", params={"env": "dev"}).json()["jobs"]
-        if not jobs or jobs[0]["kind"] != "migrate":
+        if not jobs or jobs[0]["kind"] != "migrate.up":
             return None
         shown = job(sy, jobs[0]["id"])
         said = [line["message"] for line in shown["progress"]]
@@ -93,6 +93,14 @@ def test_a_job_outlives_its_cli_and_ctrl_c_only_detaches(shipyard: Shipyard, tmp
     assert str(job_id) in shipyard.cli("jobs", "list", "dev").stdout
     history = shipyard.cli("deployments", "dev", "--limit", "1").stdout
     assert "migrate" in history and "succeeded" in history, history
+
+    # a job that fails: the CLI says why, and the failure is audited under the caller's name
+    missing = shipyard.cli("backup", "verify", "dev", "--backup", "b-nope", check=False)
+    assert missing.returncode == 1 and "Error:" in missing.stderr and "b-nope" in missing.stderr
+    with shipyard.api() as api:
+        entries = api.get("/api/audit", params={"limit": 50}).json()["entries"]
+    verifies = [(e["actor"], e["result"]) for e in entries if e["action"] == "backup.verify"]
+    assert verifies == [("admin", "ok"), ("admin", "error")], verifies
 
 
 def test_a_restart_marks_the_job_it_cut_short_interrupted(shipyard: Shipyard, tmp_path: Path) -> None:

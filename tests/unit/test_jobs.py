@@ -79,14 +79,14 @@ def test_a_bug_in_an_operation_fails_the_job_instead_of_leaving_it_running(ctx: 
     def operation(_progress: Progress) -> dict[str, Any]:
         raise KeyError("oops")
 
-    job = JobRunner(ctx).submit("drill", "dev", {}, "dana", operation)
+    job = JobRunner(ctx).submit("drill.run", "dev", {}, "dana", operation)
     done = ended(ctx, job.id)
     assert done.status == "failed" and "internal error" in (done.error or "") and done.hint
 
 
 def test_a_restart_marks_the_jobs_it_cut_short_interrupted_with_a_hint(ctx: Context, tmp_path: Path) -> None:
     jobs = ctx.store.jobs
-    queued = jobs.create("migrate", "dev", {"direction": "up"}, "dana")
+    queued = jobs.create("migrate.up", "dev", {"direction": "up"}, "dana")
     running = jobs.create("backup.restore", "staging", {"from": "dev"}, "ada")
     jobs.start(running.id)
     finished = jobs.create("backup.create", "dev", {}, "dana")
@@ -102,6 +102,8 @@ def test_a_restart_marks_the_jobs_it_cut_short_interrupted_with_a_hint(ctx: Cont
     assert "shipyard migrate up dev" in (ctx.store.jobs.job(queued.id).hint or "")
     assert "shipyard backup restore dev --target staging" in (ctx.store.jobs.job(running.id).hint or "")
     assert ctx.store.jobs.job(finished.id).status == "succeeded"
+    audited = [(e.actor, e.action, e.env, e.result) for e in ctx.store.audit.entries()]
+    assert audited == [("dana", "migrate.up", "dev", "error"), ("ada", "backup.restore", "staging", "error")]
     assert JobRunner(ctx).interrupt_at_start() == []
 
 
@@ -143,13 +145,13 @@ def test_a_backup_and_a_restore_report_their_steps_as_progress(ctx: Context) -> 
         ("backup.verify", "dev", {"backup": "b-1"}, "shipyard backup verify dev"),
         ("backup.restore", "dev", {"from": "dev"}, "shipyard backup restore dev`"),
         (
-            "backup.restore",
+            "backup.restore.masked",
             "staging",
             {"from": "prod", "mask": True},
             "shipyard backup restore prod --target staging",
         ),
-        ("drill", "dev", {}, "shipyard drill dev"),
-        ("migrate", "dev", {"direction": "down"}, "shipyard migrate down dev"),
+        ("drill.run", "dev", {}, "shipyard drill dev"),
+        ("migrate.down", "dev", {"direction": "down"}, "shipyard migrate down dev"),
     ],
 )
 def test_an_interrupted_job_says_what_to_run(kind: str, env: str, args: dict[str, Any], command: str) -> None:

@@ -3,8 +3,10 @@
 A backup, a verification, a restore (a masked copy, a point in time), a drill and a migration
 by hand are each a job: the API answers at once with the job, the engine runs it
 (``engine/jobs.py``) and records its progress lines and its outcome, and the CLI follows it by
-polling. Here: the record, the statuses, and what to tell the user about a job a restart of the
-control plane interrupted (``interrupted_hint``: the state its data is in, what to run).
+polling. A job's kind is the action the audit log records for it (``backup.create``,
+``backup.verify``, ``backup.restore[.masked]``, ``drill.run``, ``migrate.up|down``). Here: the
+record, the statuses, and what to tell the user about a job a restart of the control plane
+interrupted (``interrupted_hint``: the state its data is in, what to run).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "queued", "running", "succeeded", "failed", "interrupted"
 ACTIVE = (QUEUED, RUNNING)
-KINDS = ("backup.create", "backup.verify", "backup.restore", "drill", "migrate")
 
 Progress = Callable[[str], None]  # one progress line of the running operation ("upload 40%")
 
@@ -85,12 +86,12 @@ def interrupted_hint(job: Job) -> tuple[str, str]:
             "nothing was changed (a verification restores into scratch, removed at restart); "
             f"verify again with `shipyard backup verify {env}`"
         )
-    if job.kind == "drill":
+    if job.kind == "drill.run":
         return message, (
             f"{env}'s live data was not touched; the drill's marker row is deleted by the next drill; "
             f"run it again with `shipyard drill {env}`"
         )
-    if job.kind == "backup.restore":  # a restore's job is the target's; args["from"] the source
+    if job.kind.startswith("backup.restore"):  # a restore's job is the target's; args["from"] the source
         source = args.get("from") or env
         return message, (
             f"{env}'s database is either as it was or the restored copy (the swap is atomic), and a "
@@ -99,7 +100,7 @@ def interrupted_hint(job: Job) -> tuple[str, str]:
             + (f" --target {env}" if source != env else "")
             + "`) or restore the safety backup"
         )
-    direction = args.get("direction", "up")
+    direction = job.kind.removeprefix("migrate.")
     return message, (
         f"{env}'s migration may have stopped half-way: the pre-migrate backup is in "
         f"`shipyard backup list {env}`; see `shipyard migrate status {env}`, then run "

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from shipyard.core.jobs import FAILED, SUCCEEDED, Job, Progress, interrupted_hint, no_progress
@@ -37,11 +37,16 @@ log = logging.getLogger("shipyard.jobs")
 class JobRunner:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._threads: list[threading.Thread] = []
 
     def interrupt_at_start(self) -> list[str]:
-        """Mark the jobs a stopped control plane left queued or running as interrupted."""
+        """Mark the jobs a stopped control plane left queued or running as interrupted, and audit
+        that their action failed (as ``on_failure`` would have, under the requester's name)."""
         found = self.ctx.store.jobs.interrupt_active(interrupted_hint)
+        for job in found:
+            with suppress(ShipyardError):  # the job's own record says what happened
+                self.ctx.store.audit.append(
+                    job.requested_by, job.kind, env=job.env, result="error", detail=interrupted_hint(job)[0]
+                )
         return [
             f"job {j.id} ({j.kind} of {j.env}) was cut short by a restart: marked interrupted" for j in found
         ]
@@ -57,18 +62,10 @@ class JobRunner:
     ) -> Job:
         """Record a job and start it; ``on_failure`` (the audit of the failure) runs if it fails."""
         job = self.ctx.store.jobs.create(kind, env, args, by)
-        thread = threading.Thread(
+        threading.Thread(
             target=self._run, args=(job.id, operation, on_failure), name=f"job-{job.id}", daemon=True
-        )
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+        ).start()  # a daemon: a stopping control plane does not wait; its restart marks the job
         return job
-
-    def wait(self, timeout: float) -> None:
-        """Give running jobs up to ``timeout`` seconds to end (shutdown)."""
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(
         self, job_id: int, operation: Operation, on_failure: Callable[[ShipyardError], None] | None

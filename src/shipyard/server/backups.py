@@ -71,7 +71,7 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
 
         return start_job(
             request, who, "deploy", "backup.create", env, body.reason or "manual",
-            "backup.create", {"reason": body.reason}, run,
+            {"reason": body.reason}, run,
         )  # fmt: skip
 
     @app.post("/api/backups/{env}/verify", status_code=202)
@@ -84,7 +84,7 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
 
         return start_job(
             request, who, "deploy", "backup.verify", env, body.backup or "newest",
-            "backup.verify", {"backup": body.backup}, run,
+            {"backup": body.backup}, run,
         )  # fmt: skip
 
     @app.post("/api/backups/{env}/restore", status_code=202)
@@ -102,7 +102,7 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
         args = {"from": env, "backup": body.backup, "to_time": body.to_time, "mask": body.mask}
         return start_job(
             request, who, "admin", "backup.restore.masked" if body.mask else "backup.restore", target,
-            f"{env}/{body.backup or 'newest'}", "backup.restore", args, run,
+            f"{env}/{body.backup or 'newest'}", args, run,
         )  # fmt: skip
 
     @app.post("/api/migrations/{env}/status")
@@ -122,6 +122,6 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
     @app.post("/api/migrations/{env}/{direction}", status_code=202)
     def migrate(env: str, direction: str, request: Request, who: Who) -> JSONResponse:
         return start_job(
-            request, who, "deploy", f"migrate.{direction}", env, "", "migrate", {"direction": direction},
+            request, who, "deploy", f"migrate.{direction}", env, "", {"direction": direction},
             lambda progress: engine.migrations.run(env, direction, who.user, progress),
         )  # fmt: skip

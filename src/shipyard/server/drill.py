@@ -31,6 +31,4 @@ def register_drill_routes(app: FastAPI, engine: Engine) -> None:
         def run(progress: Progress) -> dict[str, Any]:
             return {"drill": engine.drills.run(env, who.user, progress=progress).to_json()}
 
-        return start_job(
-            request, who, "deploy", "drill.run", env, "disaster-recovery drill", "drill", {}, run
-        )
+        return start_job(request, who, "deploy", "drill.run", env, "disaster-recovery drill", {}, run)

@@ -11,6 +11,7 @@ Registered by ``server/api.py``; ``start_job`` is called by ``server/backups.py`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse
 from shipyard.core.access import Principal
 from shipyard.core.jobs import Progress
 from shipyard.engine.engine import Engine
+from shipyard.errors import ShipyardError
 from shipyard.server.auth import Who, act, client_source
 
 
@@ -29,24 +31,19 @@ def start_job(
     action: str,
     env: str,
     target: str,
-    kind: str,
     args: dict[str, Any],
-    operation: Any,
+    operation: Callable[[Progress], dict[str, Any]],
 ) -> JSONResponse:
-    """Allow and audit ``action``, then run ``operation(progress)`` as a job of ``kind`` on ``env``."""
+    """Allow and audit ``action``, then run ``operation(progress)`` as a job of that kind on ``env``."""
     engine: Engine = request.app.state.engine
     source = client_source(request)
 
-    def failed(exc: Any) -> None:
+    def failed(exc: ShipyardError) -> None:
         engine.access.failed(who, action, env, exc, source)
-
-    def run(progress: Progress) -> dict[str, Any]:
-        result: dict[str, Any] = operation(progress)
-        return result
 
     job = act(
         request, who, permission, action, env, target,
-        lambda: engine.jobs.submit(kind, env, args, who.user, run, failed),
+        lambda: engine.jobs.submit(action, env, args, who.user, operation, failed),
     )  # fmt: skip
     return JSONResponse({"ok": True, "job": job.to_json()}, status_code=202)
 
