@@ -19,12 +19,13 @@ under the name of the user who asked. Called by ``deploy.py``, the engine and th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from shipyard.core.backups import BackupRecord
 from shipyard.core.jobs import Progress, no_progress
-from shipyard.core.promotion import Passed, check_promotion
+from shipyard.core.promotion import Passed, check_promotion, previous_env
 from shipyard.core.records import Release
 from shipyard.drivers.commands import CommandResult, run_command
 from shipyard.engine.appenv import app_environment
@@ -97,7 +98,7 @@ class Migrations:
                 f"{env} has no migration plan command",
                 "name it in shipyard.yaml: database.migrate.plan (e.g. `alembic upgrade head --sql`)",
             )
-        release = self._plannable(env, release_id)
+        release = self.plannable(env, release_id)
         result = self._run(env, release, spec.plan, spec.timeout, by, "plan")
         if not result.ok:
             why = "timed out" if result.code is None else f"exited with {result.code}"
@@ -107,16 +108,17 @@ class Migrations:
             )
         return {"release": release.id, "output": result.output}
 
-    def _plannable(self, env: str, release_id: str | None) -> Release:
+    def plannable(self, env: str, release_id: str | None) -> Release:
         """``release_id``, or the newest release, if it may reach ``env`` (else refused)."""
+        refusal = self._refusal(env)
         if release_id is not None:
             release = self.ctx.store.release(release_id)
-            refusal = self._refusal(env, release)
-            if refusal is not None:
-                raise refusal
+            refused = refusal(release)
+            if refused is not None:
+                raise refused
             return release
         for release in self.ctx.store.releases():  # newest first
-            if self._refusal(env, release) is None:
+            if refusal(release) is None:
                 return release
         raise ConflictError(
             f"no release may be planned on {env}: none serves it, and none passed the environment "
@@ -124,34 +126,39 @@ class Migrations:
             f"deploy {env} first (`shipyard deploy {env}` or `shipyard promote RELEASE --to {env}`)",
         )
 
-    def _refusal(self, env: str, release: Release) -> ConflictError | None:
-        """Why ``release``'s plan may not run with ``env``'s secrets, or None: it serves ``env``, or
+    def _refusal(self, env: str) -> Callable[[Release], ConflictError | None]:
+        """Why a release's plan may not run with ``env``'s secrets, or None: it serves ``env``, or
         it passed the environment before ``env`` on the promotion path."""
         store, manifest = self.ctx.store, self.ctx.manifest
         builds = {r.id: r.base_release or r.id for r in store.releases()}
-        build = builds.get(release.id, release.id)
         serving = store.route(env).active_release
-        if serving is not None and builds.get(serving, serving) == build:
-            return None
         path = manifest.promotion.path if manifest.promotion else None
-        if path is None or env not in path:
-            return ConflictError(
-                f"{release.id} does not serve {env}, and {env} is on no promotion path, so only its "
-                f"serving release ({serving or 'none'}) may be planned there",
-                f"plan the serving release (leave out --release), or deploy {release.id} to {env} first",
-            )
+        before = previous_env(path, env) if path and env in path else None
         history = [
             Passed(d.env, builds.get(d.release_id or "", d.release_id), d.status)
-            for d in store.deployments(None, limit=100000)
+            for d in (store.deployments(before, limit=10000) if before else [])
         ]
-        try:
-            check_promotion(path, True, env, build, history)
-        except ConflictError as exc:
-            return ConflictError(
-                f"cannot plan {release.id}'s migrations on {env}: {exc.message}",
-                f"plan the serving release (leave out --release), or {exc.hint}",
-            )
-        return None
+
+        def refusal(release: Release) -> ConflictError | None:
+            build = builds.get(release.id, release.id)
+            if serving is not None and builds.get(serving, serving) == build:
+                return None
+            if path is None or env not in path:
+                return ConflictError(
+                    f"{release.id} does not serve {env}, and {env} is on no promotion path, so only its "
+                    f"serving release ({serving or 'none'}) may be planned there",
+                    f"plan the serving release (leave out --release), or deploy {release.id} to {env} first",
+                )
+            try:
+                check_promotion(path, True, env, build, history)
+            except ConflictError as exc:
+                return ConflictError(
+                    f"cannot plan {release.id}'s migrations on {env}: {exc.message}",
+                    f"plan the serving release (leave out --release), or {exc.hint}",
+                )
+            return None
+
+        return refusal
 
     def run(self, env: str, direction: str, by: str, progress: Progress = no_progress) -> dict[str, Any]:
         if direction not in DIRECTIONS:
