@@ -124,7 +124,7 @@ def test_a_backup_and_a_restore_report_their_steps_as_progress(ctx: Context) -> 
     said = [line["message"] for line in ctx.store.jobs.lines(created.id)]
     assert (
         said[0].startswith("snapshot")
-        and said[1].startswith(f"stored {backup_id}")
+        and said[1].startswith(f"stored: {backup_id}")
         and "retention" in said[2]
     )
 

@@ -182,9 +182,9 @@ class BackupService:
     ) -> BackupRecord:
         self._check_env(env)
         with self.lock(env):
-            progress(f"snapshot of {env}'s database, compressed, encrypted and stored")
+            progress(f"snapshot: copying {env}'s database online, compressing, encrypting and storing it")
             record = self._create(env, kind, reason)
-            progress(f"stored {record.id}: {record.size} bytes from {record.source_bytes}")
+            progress(f"stored: {record.id}, {record.size} bytes from {record.source_bytes}")
             decision = self.apply_retention(env)
             progress(f"retention: {len(decision.delete)} older backups deleted")
             return record
@@ -282,7 +282,7 @@ class BackupService:
         """Restore into a scratch folder, check checksums and integrity, keep the result."""
         self._check_env(env)
         record = self.catalog(env).find(backup_id)
-        progress(f"restore {record.id} into scratch, check checksums, integrity and verify queries")
+        progress(f"verify: restoring {record.id} into scratch; checksums, integrity, verify queries")
         if is_dump(record):
             return self.dumps.verify(record)
         if record.engine == "postgres":

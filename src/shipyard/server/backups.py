@@ -79,7 +79,10 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
         def run(progress: Progress) -> dict[str, Any]:
             record = backups.verify(env, body.backup, progress)
             check = record.verification
-            progress(f"{record.id}: " + ("verified" if check and check.ok else "FAILED verification"))
+            progress(
+                f"{record.id}: "
+                + (f"verified: {check.detail}" if check and check.ok else "FAILED verification")
+            )
             return {"backup": record.to_json()}
 
         return start_job(
