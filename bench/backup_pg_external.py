@@ -56,7 +56,7 @@ class OneSecret:
     def __init__(self, password: str) -> None:
         self.password = password
 
-    def values(self, env: str, purpose: str = "") -> Mapping[str, str]:
+    def values(self, env: str, purpose: str = "", actor: str = "runtime") -> Mapping[str, str]:
         return {"DB_PASSWORD": self.password}
 
     def versions(self, env: str) -> Mapping[str, int]:

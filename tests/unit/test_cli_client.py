@@ -66,11 +66,12 @@ def test_an_error_answer_becomes_the_server_s_error(home: Path) -> None:
     assert (info.value.message, info.value.hint) == ("held", "wait")
 
 
-def test_long_jobs_wait_past_the_usual_timeout(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_request_waits_past_the_usual_timeout(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # long operations are jobs, followed by polling (tests/unit/test_cli_jobs.py): no request waits for one
     monkeypatch.setattr(client_module, "TIMEOUT", httpx.Timeout(0.3, connect=1.0))
     api = Client(home)
     with pytest.raises(ServerUnavailable):
         api.get("/slow")
     with pytest.raises(ServerUnavailable):
         api.post("/slow")
-    assert api.post("/slow", long=True) == {"ok": True}
+    assert api.post("/fast") == {"ok": True}

@@ -1,7 +1,8 @@
 """``shipyard backup ...`` and ``shipyard migrate ...``: the database's backups and migrations.
 
 A thin edge over ``/api/backups`` and ``/api/migrations``; the control plane does the
-work (and audits it).
+work (and audits it). A backup, a verification, a restore and ``migrate up|down`` run as jobs,
+followed until they end (``cli/jobs.py``: progress on stderr, Ctrl-C detaches).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from shipyard.cli.jobs import run_job
 from shipyard.cli.session import client
 from shipyard.errors import BackupError
 
@@ -49,7 +51,7 @@ def create(
     env: EnvArg = "dev", reason: Annotated[str, typer.Option(help="Why (kept in the catalog).")] = ""
 ) -> None:
     """Take a consistent online backup now (compressed, encrypted, checksummed)."""
-    data = client().post(f"/api/backups/{env}", {"reason": reason}, long=True)
+    data = run_job(f"/api/backups/{env}", {"reason": reason})
     console.print(f"[green]backup[/] {_line(data['backup'])}", highlight=False)
 
 
@@ -94,7 +96,7 @@ def list_(env: EnvArg = "dev") -> None:
 @backup_app.command("verify")
 def verify(env: EnvArg = "dev", backup: BackupOpt = None) -> None:
     """Restore a backup into a scratch folder, check checksums and integrity, time it."""
-    data = client().post(f"/api/backups/{env}/verify", {"backup": backup}, long=True)
+    data = run_job(f"/api/backups/{env}/verify", {"backup": backup})
     b = data["backup"]
     check = b["verification"]
     if not check["ok"]:
@@ -144,7 +146,7 @@ def restore(
     body = {"backup": backup, "target": target, "to_time": when}
     if mask:
         body["mask"] = True
-    data = client().post(f"/api/backups/{env}/restore", body, long=True)
+    data = run_job(f"/api/backups/{env}/restore", body)
     for column in data.get("masked", []):
         console.print(f"masked {escape(column)}", highlight=False)
     if data.get("unmasked"):
@@ -171,7 +173,7 @@ def restore(
 @migrate_app.command("status")
 def migrate_status(env: EnvArg = "dev") -> None:
     """Run the serving release's migrate.status command and show its output."""
-    data = client().get(f"/api/migrations/{env}")
+    data = client().post(f"/api/migrations/{env}/status")
     console.print(f"{data['release']}: exit {data['code']}", highlight=False)
     console.print(escape(data["output"]), highlight=False)
 
@@ -180,17 +182,21 @@ def migrate_status(env: EnvArg = "dev") -> None:
 def migrate_plan(
     env: EnvArg = "dev",
     release: Annotated[
-        str | None, typer.Option(help="Release whose migrations to plan; default the newest one.")
+        str | None,
+        typer.Option(
+            help="Release whose migrations to plan: the serving one or one that passed the environment "
+            "before ENV on the promotion path; default the newest of those."
+        ),
     ] = None,
 ) -> None:
     """Show the SQL that a release's pending migrations would run on ENV, without running it."""
-    data = client().get(f"/api/migrations/{env}/plan", release=release)
+    data = client().post(f"/api/migrations/{env}/plan", {"release": release})
     console.print(f"-- {data['release']} on {env}", highlight=False)
     console.print(escape(data["output"]), highlight=False, end="")
 
 
 def _migrate(env: str, direction: str) -> None:
-    data = client().post(f"/api/migrations/{env}/{direction}", long=True)
+    data = run_job(f"/api/migrations/{env}/{direction}")
     console.print(escape(data["output"]), highlight=False)
     console.print(
         f"[green]migrate {direction} done[/] with {data['release']} (deployment {data['deployment']})",

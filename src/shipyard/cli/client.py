@@ -20,11 +20,10 @@ from shipyard.cli.connection import read_token as _token_file
 from shipyard.drivers.files import read_json
 from shipyard.errors import ServerUnavailable, ShipyardError
 
-# A request answers within a minute; one that runs a long job (a backup, restore, verify,
-# drill, migration: as long as the database is large) waits for it however long it takes,
-# and Ctrl-C stops the waiting, not the job.
+# Every request answers within a minute: a long operation (a backup, restore, verify, drill,
+# migration) is a job the API answers at once, which the CLI then follows by polling
+# (``cli/follow.py``), however long it takes.
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-LONG = httpx.Timeout(None, connect=10.0)
 
 
 class Client:
@@ -48,11 +47,9 @@ class Client:
         """GET ``path``; parameters that are None are left out (not sent as empty strings)."""
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def post(
-        self, path: str, body: dict[str, Any] | None = None, *, long: bool = False, **params: Any
-    ) -> Any:
-        """POST ``path``; ``long`` for a job that answers when it is done, however long it takes."""
-        return self._call("POST", path, json=body or {}, params=params, timeout=LONG if long else TIMEOUT)
+    def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        """POST ``path`` (a long operation answers at once with its job: see ``cli/follow.py``)."""
+        return self._call("POST", path, json=body or {}, params=params)
 
     def stream(self, path: str, **params: Any) -> Iterator[bytes]:
         """A GET whose answer is read piece by piece (``shipyard logs export``)."""

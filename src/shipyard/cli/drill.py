@@ -1,8 +1,10 @@
 """``shipyard drill ENV [--list]``: a disaster-recovery drill, or the drills so far.
 
-A thin edge over ``/api/drills``: the control plane simulates losing the database, restores
-the latest recoverable state into a scratch folder and measures RTO and RPO against
-``database.drill``'s targets. Exits 1 when the drill missed a target or could not restore.
+A thin edge over ``/api/drills``; a drill runs as a job, followed until it ends
+(``cli/jobs.py``: progress on stderr, Ctrl-C detaches). The control plane simulates losing
+the database, restores the latest recoverable state into a scratch folder and measures RTO
+and RPO against ``database.drill``'s targets. Exits 1 when the drill missed a target or could
+not restore.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from shipyard.cli.jobs import run_job
 from shipyard.cli.session import client
 
 console = Console(soft_wrap=True)
@@ -51,7 +54,7 @@ def drill(
         for d in drills:
             console.print(_line(d), highlight=False)
         return
-    d = client().post(f"/api/drills/{env}", long=True)["drill"]
+    d = run_job(f"/api/drills/{env}")["drill"]
     console.print(_line(d), highlight=False)
     if d["status"] != "passed":
         raise typer.Exit(1)

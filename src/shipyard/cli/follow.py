@@ -1,6 +1,10 @@
-"""Shows a deployment's steps live in the terminal, as the control plane records them.
+"""Shows a deployment's steps, or a job's progress, live in the terminal as the control plane
+records them.
 
-Used by ``shipyard deploy`` and ``shipyard rollback``.
+``follow`` is used by ``shipyard deploy`` and ``shipyard rollback``; ``follow_job`` by every
+command that starts a job (``backup create|verify|restore``, ``drill``, ``migrate up|down``) and
+by ``shipyard jobs show -f``. A job is followed by polling: no request waits for it, so it may
+take hours, and Ctrl-C detaches (the job runs on) with the command to follow it again.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
+
+from shipyard.errors import ShipyardError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,3 +58,38 @@ def _print_samples(client: Api, dep_id: int, console: Console, after: int) -> in
         stamp = time.strftime("%H:%M:%S", time.localtime(latest["canary"]["at"]))
         console.print(f"{stamp}   {sample_line(latest['canary'], latest['stable'])}", highlight=False)
     return int(rows[-1]["id"])
+
+
+def follow_job(client: Api, job: dict[str, Any], console: Console, max_poll: float = 1.0) -> dict[str, Any]:
+    """Print ``job``'s progress lines until it ends; return its result, or raise its error.
+
+    Ctrl-C stops following, not the job: it prints how to follow again and exits with 130."""
+    try:
+        return _poll(client, int(job["id"]), console, max_poll)
+    except KeyboardInterrupt:
+        console.print(
+            f"detached from job {job['id']}: it keeps running on the control plane; "
+            f"follow it again with `shipyard jobs show {job['id']} -f`",
+            highlight=False,
+        )
+        import typer
+
+        raise typer.Exit(130) from None
+
+
+def _poll(client: Api, job_id: int, console: Console, max_poll: float) -> dict[str, Any]:
+    after, poll = 0, 0.05
+    while True:
+        data = client.get(f"/api/jobs/{job_id}", after=after)
+        for line in data["progress"]:
+            after = line["id"]
+            stamp = time.strftime("%H:%M:%S", time.localtime(line["at"]))
+            console.print(f"{stamp} {escape(line['message'])}", highlight=False)
+        job = data["job"]
+        if job["status"] == "succeeded":
+            return dict(job["result"] or {})
+        if job["status"] in ("failed", "interrupted"):
+            raise ShipyardError(job["error"] or f"job {job_id} {job['status']}", job["hint"] or "")
+        if not data["progress"]:
+            poll = min(max_poll, poll * 2)  # quick answers for quick jobs, one request a second for long ones
+        time.sleep(poll)

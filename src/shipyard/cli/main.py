@@ -23,6 +23,7 @@ from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
 from shipyard.cli import delivery
 from shipyard.cli import drill as drill_cli
+from shipyard.cli import jobs as jobs_cli
 from shipyard.cli import logs as logs_cli
 from shipyard.cli import metrics as metrics_cli
 from shipyard.cli import promote as promote_cli
@@ -58,6 +59,7 @@ for command in (promote_cli.promote, promote_cli.approve, promote_cli.reject, pr
 app.add_typer(backup_cli.backup_app, name="backup")
 app.add_typer(backup_cli.migrate_app, name="migrate")
 app.command("drill")(drill_cli.drill)
+app.add_typer(jobs_cli.jobs_app, name="jobs")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

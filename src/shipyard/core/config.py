@@ -40,8 +40,9 @@ BOOLEANS = {"true", "false", "1", "0", "yes", "no"}
 class SecretSource(Protocol):
     """What configuration needs of the vault: an environment's secrets, by name."""
 
-    def values(self, env: str, purpose: str = "") -> Mapping[str, str]:
-        """Current value of each secret of ``env``; ``purpose`` names the reader in the audit log."""
+    def values(self, env: str, purpose: str = "", actor: str = "runtime") -> Mapping[str, str]:
+        """Current value of each secret of ``env``; ``purpose`` names the read in the audit log and
+        ``actor`` who it is attributed to (the runtime, or the user whose request reads them)."""
 
     def versions(self, env: str) -> Mapping[str, int]:
         """Current version of each secret of ``env`` (recorded, never the value)."""
@@ -50,7 +51,7 @@ class SecretSource(Protocol):
 class NoSecrets:
     """The secret source when no vault is connected: no secrets at all."""
 
-    def values(self, env: str, purpose: str = "") -> Mapping[str, str]:
+    def values(self, env: str, purpose: str = "", actor: str = "runtime") -> Mapping[str, str]:
         return {}
 
     def versions(self, env: str) -> Mapping[str, int]:

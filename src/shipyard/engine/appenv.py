@@ -15,11 +15,14 @@ from shipyard.engine.context import Context
 from shipyard.engine.database import database_variables
 
 
-def app_environment(ctx: Context, release: Release, env: str, purpose: str) -> dict[str, str]:
-    """The variables of one process of ``release`` in ``env``; ``purpose`` names it in the audit log."""
+def app_environment(
+    ctx: Context, release: Release, env: str, purpose: str, actor: str = "runtime"
+) -> dict[str, str]:
+    """The variables of one process of ``release`` in ``env``; ``purpose`` names it in the audit
+    log, where the secrets' read is attributed to ``actor`` (a user running a command by hand)."""
     data = ctx.data_dir(env)
     data.mkdir(parents=True, exist_ok=True)
-    secrets = ctx.secrets.values(env, purpose)
+    secrets = ctx.secrets.values(env, purpose, actor)
     return {
         **database_variables(ctx, env, secrets),
         **ctx.manifest.env_vars(env),

@@ -35,6 +35,7 @@ from shipyard.core.backups import (
     object_name,
 )
 from shipyard.core.database import is_external
+from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.restore_point import describe
 from shipyard.core.retention import Decision, Policy, plan_retention
 from shipyard.drivers.backup_crypto import BackupKey, load_backup_key
@@ -177,11 +178,16 @@ class BackupService:
         self.storage(env).put(catalog_name(env), [catalog.encode()])
 
     # create ---------------------------------------------------------------------------------
-    def create(self, env: str, kind: str = "manual", reason: str = "") -> BackupRecord:
+    def create(
+        self, env: str, kind: str = "manual", reason: str = "", progress: Progress = no_progress
+    ) -> BackupRecord:
         self._check_env(env)
         with self.lock(env):
+            progress(f"snapshot: copying {env}'s database online, compressing, encrypting and storing it")
             record = self._create(env, kind, reason)
-            self.apply_retention(env)
+            progress(f"stored: {record.id}, {record.size} bytes from {record.source_bytes}")
+            decision = self.apply_retention(env)
+            progress(f"retention: {len(decision.delete)} older backups deleted")
             return record
 
     def _create(
@@ -271,10 +277,13 @@ class BackupService:
             return decision
 
     # verify ---------------------------------------------------------------------------------
-    def verify(self, env: str, backup_id: str | None = None) -> BackupRecord:
+    def verify(
+        self, env: str, backup_id: str | None = None, progress: Progress = no_progress
+    ) -> BackupRecord:
         """Restore into a scratch folder, check checksums and integrity, keep the result."""
         self._check_env(env)
         record = self.catalog(env).find(backup_id)
+        progress(f"verify: restoring {record.id} into scratch; checksums, integrity, verify queries")
         if is_dump(record):
             return self.dumps.verify(record)
         if record.engine == "postgres":
@@ -303,6 +312,7 @@ class BackupService:
         target: str | None = None,
         to_time: float | None = None,
         prepare: PrepareFn | None = None,
+        progress: Progress = no_progress,
     ) -> dict[str, Any]:
         """Replace ``target``'s (default ``env``'s) database with a backup of ``env``, under the
         target's deploy lock, after a safety backup of the target (skipped, the broken database
@@ -331,7 +341,7 @@ class BackupService:
         with locked_job(self.ctx, target, "restore", by, f"{env}/{record.id}") as dep_id:
 
             def step(name: str, fn: Callable[[], tuple[Any, str]]) -> Any:
-                return run_step(self.ctx, dep_id, name, fn)
+                return run_step(self.ctx, dep_id, name, fn, progress)
 
             done = self.restore_locked(record, target, step, choice.to_time, prepare)
             reached = done.pop("reached", None)

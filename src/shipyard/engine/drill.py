@@ -39,6 +39,7 @@ from shipyard.core.drill import (
     new_drill_id,
     verdict,
 )
+from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.verify_queries import summarize
 from shipyard.engine.backups import BackupService
 from shipyard.engine.pg_drill import PgDrill
@@ -96,42 +97,51 @@ class Drills:
         return SqliteDrill(self.backups, self.shipped_at)
 
     # one drill ------------------------------------------------------------------------------
-    def run(self, env: str, by: str, kind: str = "manual") -> DrillRecord:
+    def run(self, env: str, by: str, kind: str = "manual", progress: Progress = no_progress) -> DrillRecord:
         """Simulate losing ``env``'s database and measure the recovery; the result is kept."""
         drill = self.engine_for(env)
         lock = self._running.setdefault(env, threading.Lock())
         if not lock.acquire(blocking=False):
             raise ConflictError(f"a drill of {env} is running", "wait for it: `shipyard drill ENV --list`")
         try:
-            record = self._run(drill, env, by, kind)
+            record = self._run(drill, env, by, kind, progress)
             self._append(env, record)
+            progress(f"drill {record.id}: {record.status}")
             return record
         finally:
             lock.release()
 
-    def _run(self, drill: DrillEngine, env: str, by: str, kind: str) -> DrillRecord:
+    def _run(self, drill: DrillEngine, env: str, by: str, kind: str, progress: Progress) -> DrillRecord:
         db = self.backups.ctx.manifest.database_for(env)
         drill_id, started = new_drill_id(), time.time()
         base = DrillRecord(drill_id, env, kind, by, started, started, db.drill.rto, db.drill.rpo, "error")
+        progress(f"marker: writing drill {drill_id}'s row into {env}'s live database")
         marker_at = drill.write_marker(env, drill_id)  # no database: refused, nothing recorded
         try:
-            record = self._recover(drill, env, drill_id, replace(base, marker_at=marker_at))
+            record = self._recover(drill, env, drill_id, replace(base, marker_at=marker_at), progress)
         except BaseException:
             with contextlib.suppress(ShipyardError):
                 drill.delete_markers(env)
             raise
         try:
+            progress(f"cleanup: {record.detail}; deleting the marker rows from the live database")
             drill.delete_markers(env)
         except ShipyardError as exc:  # the drill's result stands; the next drill deletes it
             return replace(record, detail=f"{record.detail}; its marker row is still in {env}'s database "
                            f"({exc.message}): the next drill deletes it")  # fmt: skip
         return record
 
-    def _recover(self, drill: DrillEngine, env: str, drill_id: str, base: DrillRecord) -> DrillRecord:
+    def _recover(
+        self, drill: DrillEngine, env: str, drill_id: str, base: DrillRecord, progress: Progress
+    ) -> DrillRecord:
         db = self.backups.ctx.manifest.database_for(env)
         marker_at = base.marker_at or base.started_at
         if db.backups.continuous:
+            progress(
+                f"wait: for the WAL shipper to store the marker (at most {min(db.drill.rpo, MAX_WAIT_S):g}s)"
+            )
             drill.wait_shipped(env, marker_at, min(db.drill.rpo, MAX_WAIT_S))
+        progress("restore: the database declared lost; restoring the latest recoverable state into scratch")
         loss_at = time.time()
         base = replace(base, loss_at=loss_at)
         work = self.backups.scratch(f"drill-{drill_id}")

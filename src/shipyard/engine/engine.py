@@ -27,6 +27,7 @@ from shipyard.engine.database import check_deployable
 from shipyard.engine.deploy import Deployment
 from shipyard.engine.drill import Drills
 from shipyard.engine.instances import stop_instances
+from shipyard.engine.jobs import JobRunner
 from shipyard.engine.logs import LogService
 from shipyard.engine.masking import MaskedCopies
 from shipyard.engine.migrations import Migrations
@@ -60,6 +61,7 @@ class Engine:
         self.backup_scheduler = BackupScheduler(self.backups)
         self.masked_copies = MaskedCopies(self.backups)
         self.drills = Drills(self.backups, self._last_shipped)
+        self.jobs = JobRunner(ctx)  # backups, restores, drills, migrations by hand
         ctx.facts.update(
             backup_age=self.backups.age,
             secrets_overdue=lambda env, now: self.vault.count_due(env, now, overdue_only=True),
@@ -76,7 +78,8 @@ class Engine:
         if self.access_log is not None:
             self.access_log.start()
         opened = self.vault.open()
-        done = ManagedPostgres(self.ctx).start_all()  # before instances are adopted or restarted
+        done = self.jobs.interrupt_at_start()  # the jobs a stopped control plane cut short
+        done += ManagedPostgres(self.ctx).start_all()  # before instances are adopted or restarted
         done += reconcile_at_start(self.ctx)
         done.insert(0, opened)
         self.reconciler.start()

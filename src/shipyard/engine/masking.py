@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.masking import Column, MaskPlan, masking_key, plan_masking
 from shipyard.drivers import pg_mask, sqlite_mask
 from shipyard.drivers.postgres import Conn, Postgres
@@ -107,6 +108,7 @@ class MaskedCopies:
         target: str | None,
         backup_id: str | None = None,
         to_time: float | None = None,
+        progress: Progress = no_progress,
     ) -> dict[str, Any]:
         """Restore a masked copy of ``env``'s backup into ``target`` (never ``env`` itself)."""
         if target is None or target == env:
@@ -137,7 +139,7 @@ class MaskedCopies:
             )
         else:
             step = MaskStep(SqliteMasker(), db.masking, db.masking_unlisted, where, key)
-        done = self.backups.restore(env, by, backup_id, target, to_time, prepare=step)
+        done = self.backups.restore(env, by, backup_id, target, to_time, prepare=step, progress=progress)
         plan = step.plan
         return {
             **done,

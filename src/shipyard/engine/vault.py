@@ -49,8 +49,8 @@ class RuntimeSecrets:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
 
-    def values(self, env: str, purpose: str = "") -> dict[str, str]:
-        return self.vault.values_for(env, purpose or "runtime read")
+    def values(self, env: str, purpose: str = "", actor: str = RUNTIME) -> dict[str, str]:
+        return self.vault.values_for(env, purpose or "runtime read", actor)
 
     def versions(self, env: str) -> dict[str, int]:
         return {m.name: m.version for m in self.vault.store.vault.metas(env, deleted=False)}
@@ -172,13 +172,14 @@ class Vault:
         self.access.guard(who, "secrets-read", "secrets.export", env=env, target="all", source=source)
         return self._audited(who, "secrets.export", env, source, lambda: self._current(env))
 
-    def values_for(self, env: str, purpose: str) -> dict[str, str]:
+    def values_for(self, env: str, purpose: str, actor: str = RUNTIME) -> dict[str, str]:
         """The runtime's read: every live secret of ``env``, for ``purpose`` (an instance's
-        environment, a configuration check), audited as ``runtime secrets.use``."""
+        environment, a configuration check), audited as ``runtime secrets.use``, or as the
+        ``actor`` whose request needs them (a migration command run by hand)."""
         names = [m.name for m in self.store.vault.metas(env, deleted=False)]
         if not names:
             return {}
-        self.store.audit.append(RUNTIME, "secrets.use", env=env, target=purpose, detail=", ".join(names))
+        self.store.audit.append(actor, "secrets.use", env=env, target=purpose, detail=", ".join(names))
         return {name: value.reveal() for name, value in self._current(env).items()}
 
     # changes -----------------------------------------------------------------------------------

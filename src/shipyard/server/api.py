@@ -26,6 +26,7 @@ from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
 from shipyard.server.delivery import register_delivery
 from shipyard.server.drill import register_drill_routes
+from shipyard.server.jobs import register_job_routes
 from shipyard.server.logs import register_logs
 from shipyard.server.observe import register_observe
 from shipyard.server.secrets import register_secrets
@@ -262,6 +263,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_delivery(app, engine)
     register_backup_routes(app, engine)
     register_drill_routes(app, engine)
+    register_job_routes(app, engine)
     register_logs(app, engine)
     register_observe(app, engine)
     return app

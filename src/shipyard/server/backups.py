@@ -2,22 +2,27 @@
 
 Reading the catalog needs ``read`` on the environment; creating and verifying a backup and
 running migrations need ``deploy``; a restore replaces data, so it needs ``admin`` on the
-environment restored into (and ``read`` on the one the backup comes from). Every mutating
-route goes through the API's ``act``: allowed and audited before it runs, its failure
-audited after. Registered by ``server/api.py``.
+environment restored into (and ``read`` on the one the backup comes from). A backup, a
+verification, a restore and ``migrate up|down`` run as jobs (``server/jobs.py``): the route
+answers ``202`` with the job at once. ``migrate status|plan`` run a release's command with the
+environment's secrets, so they are POSTs that need ``deploy`` too, are audited under the
+caller's name, and plan only a release that may reach the environment
+(``engine/migrations.py``). Every mutating route goes through the API's ``act``: allowed and
+audited before it runs, its failure audited after. Registered by ``server/api.py``.
 """
 
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from shipyard.core.jobs import Progress
 from shipyard.engine.engine import Engine
 from shipyard.engine.migrations import DIRECTIONS
 from shipyard.errors import NotFoundError
 from shipyard.server.auth import Who, act, client_source
-
-T = TypeVar("T")
+from shipyard.server.jobs import start_job
 
 
 class CreateBody(BaseModel):
@@ -38,6 +43,11 @@ class RestoreBody(BaseModel):
     mask: bool = False
 
 
+class PlanBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    release: str | None = None
+
+
 def register_backup_routes(app: FastAPI, engine: Engine) -> None:
     backups = engine.backups
     access = engine.access
@@ -55,53 +65,72 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
             }
         return {"env": env, "backups": backups.list_with_windows(env), "continuous": shipping}
 
-    @app.post("/api/backups/{env}")
-    def create_backup(env: str, body: CreateBody, request: Request, who: Who) -> dict[str, Any]:
-        record = act(
+    @app.post("/api/backups/{env}", status_code=202)
+    def create_backup(env: str, body: CreateBody, request: Request, who: Who) -> JSONResponse:
+        def run(progress: Progress) -> dict[str, Any]:
+            record = backups.create(env, "manual", body.reason or f"by {who.user}", progress)
+            return {"backup": record.to_json()}
+
+        return start_job(
             request, who, "deploy", "backup.create", env, body.reason or "manual",
-            lambda: backups.create(env, "manual", body.reason or f"by {who.user}"),
+            {"reason": body.reason}, run,
         )  # fmt: skip
-        return {"ok": True, "backup": record.to_json()}
 
-    @app.post("/api/backups/{env}/verify")
-    def verify_backup(env: str, body: VerifyBody, request: Request, who: Who) -> dict[str, Any]:
-        record = act(
+    @app.post("/api/backups/{env}/verify", status_code=202)
+    def verify_backup(env: str, body: VerifyBody, request: Request, who: Who) -> JSONResponse:
+        def run(progress: Progress) -> dict[str, Any]:
+            record = backups.verify(env, body.backup, progress)
+            check = record.verification
+            progress(
+                f"{record.id}: "
+                + (f"verified: {check.detail}" if check and check.ok else "FAILED verification")
+            )
+            return {"backup": record.to_json()}
+
+        return start_job(
             request, who, "deploy", "backup.verify", env, body.backup or "newest",
-            lambda: backups.verify(env, body.backup),
+            {"backup": body.backup}, run,
         )  # fmt: skip
-        return {"ok": True, "backup": record.to_json()}
 
-    @app.post("/api/backups/{env}/restore")
-    def restore_backup(env: str, body: RestoreBody, request: Request, who: Who) -> dict[str, Any]:
+    @app.post("/api/backups/{env}/restore", status_code=202)
+    def restore_backup(env: str, body: RestoreBody, request: Request, who: Who) -> JSONResponse:
         action = "backup.restore.masked" if body.mask else "backup.restore"
-        access.allow(
-            who, "read", action, env=env, source=client_source(request)
-        )  # the source: refusal audited
+        # read on the source environment: a refusal is audited
+        access.allow(who, "read", action, env=env, source=client_source(request))
         target = body.target or env
-        done = act(
+
+        def run(progress: Progress) -> dict[str, Any]:
+            if body.mask:
+                return engine.masked_copies.restore(
+                    env, who.user, body.target, body.backup, body.to_time, progress
+                )
+            return backups.restore(env, who.user, body.backup, target, body.to_time, progress=progress)
+
+        args = {"from": env, "backup": body.backup, "to_time": body.to_time, "mask": body.mask}
+        return start_job(
             request, who, "admin", action, target,
-            f"{env}/{body.backup or 'newest'}",
-            lambda: engine.masked_copies.restore(env, who.user, body.target, body.backup, body.to_time)
-            if body.mask else backups.restore(env, who.user, body.backup, target, body.to_time),
+            f"{env}/{body.backup or 'newest'}", args, run,
         )  # fmt: skip
-        return {"ok": True, **done}
 
-    @app.get("/api/migrations/{env}")
-    def migration_status(env: str, who: Who) -> dict[str, Any]:
-        access.read(who, env)
-        return engine.migrations.status(env)
+    @app.post("/api/migrations/{env}/status")
+    def migration_status(env: str, request: Request, who: Who) -> dict[str, Any]:
+        return act(
+            request, who, "deploy", "migrate.status", env, "serving release",
+            lambda: engine.migrations.status(env, who.user),
+        )  # fmt: skip
 
-    @app.get("/api/migrations/{env}/plan")
-    def migration_plan(env: str, who: Who, release: str | None = None) -> dict[str, Any]:
-        access.read(who, env)
-        return engine.migrations.plan(env, release)
+    @app.post("/api/migrations/{env}/plan")
+    def migration_plan(env: str, body: PlanBody, request: Request, who: Who) -> dict[str, Any]:
+        return act(
+            request, who, "deploy", "migrate.plan", env, body.release or "newest that may reach it",
+            lambda: engine.migrations.plan(env, body.release, who.user),
+        )  # fmt: skip
 
-    @app.post("/api/migrations/{env}/{direction}")
-    def migrate(env: str, direction: str, request: Request, who: Who) -> dict[str, Any]:
+    @app.post("/api/migrations/{env}/{direction}", status_code=202)
+    def migrate(env: str, direction: str, request: Request, who: Who) -> JSONResponse:
         if direction not in DIRECTIONS:  # only known directions reach the audit log's action names
             raise NotFoundError(f"unknown migration direction {direction!r}", "use up or down")
-        done = act(
-            request, who, "deploy", f"migrate.{direction}", env, "",
-            lambda: engine.migrations.run(env, direction, who.user),
+        return start_job(
+            request, who, "deploy", f"migrate.{direction}", env, "", {"direction": direction},
+            lambda progress: engine.migrations.run(env, direction, who.user, progress),
         )  # fmt: skip
-        return {"ok": True, **done}

@@ -2,16 +2,20 @@
 
 Listing an environment's drills needs ``read`` on it; running one writes a marker row into
 the live database and restores into a scratch folder, so it needs ``deploy`` (like a
-backup's verification) and goes through the API's ``act`` (allowed and audited before it
-runs). Registered by ``server/api.py``.
+backup's verification), is allowed and audited before it runs, and runs as a job
+(``server/jobs.py``: the route answers ``202`` with the job at once). Registered by
+``server/api.py``.
 """
 
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from shipyard.core.jobs import Progress
 from shipyard.engine.engine import Engine
-from shipyard.server.auth import Who, act
+from shipyard.server.auth import Who
+from shipyard.server.jobs import start_job
 
 
 def register_drill_routes(app: FastAPI, engine: Engine) -> None:
@@ -22,10 +26,9 @@ def register_drill_routes(app: FastAPI, engine: Engine) -> None:
         drills = engine.drills.history(env)
         return {"env": env, "drills": [d.to_json() for d in reversed(drills)]}
 
-    @app.post("/api/drills/{env}")
-    def run_drill(env: str, request: Request, who: Who) -> dict[str, Any]:
-        record = act(
-            request, who, "deploy", "drill.run", env, "disaster-recovery drill",
-            lambda: engine.drills.run(env, who.user),
-        )  # fmt: skip
-        return {"ok": True, "drill": record.to_json()}
+    @app.post("/api/drills/{env}", status_code=202)
+    def run_drill(env: str, request: Request, who: Who) -> JSONResponse:
+        def run(progress: Progress) -> dict[str, Any]:
+            return {"drill": engine.drills.run(env, who.user, progress=progress).to_json()}
+
+        return start_job(request, who, "deploy", "drill.run", env, "disaster-recovery drill", {}, run)

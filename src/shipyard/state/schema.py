@@ -362,3 +362,30 @@ health_history = Table(
     Column("detail", Text, nullable=False),
 )
 Index("ix_health_history_env_at", health_history.c.env, health_history.c.at)
+
+# jobs (issue 13): long operations the control plane runs on its threads, and their progress ------
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String, nullable=False),
+    Column("env", String, nullable=False, index=True),
+    Column("args", Text, nullable=False),  # JSON: what the job was asked to do
+    Column("requested_by", String, nullable=False),
+    Column("status", String, nullable=False),  # queued, running, succeeded, failed, interrupted
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("result", Text),  # JSON, when it succeeded
+    Column("error", Text),
+    Column("hint", Text),
+)
+
+job_progress = Table(
+    "job_progress",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("message", Text, nullable=False),
+)

@@ -26,6 +26,7 @@ from shipyard.errors import LockHeldError, NotFoundError
 from shipyard.state.approvals import ApprovalStore
 from shipyard.state.audit import AuditStore
 from shipyard.state.identity import IdentityStore
+from shipyard.state.jobs import JobStore
 from shipyard.state.observe import ObserveStore
 from shipyard.state.private import make_private
 from shipyard.state.schema import (
@@ -76,6 +77,7 @@ class StateStore:
         self.vault = VaultStore(engine)
         self.approvals = ApprovalStore(engine)
         self.observe = ObserveStore(engine)
+        self.jobs = JobStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
