@@ -134,7 +134,8 @@ def test_a_backup_and_a_restore_report_their_steps_as_progress(ctx: Context) -> 
     done = ended(ctx, restored.id)
     assert done.status == "succeeded" and done.result and done.result["restored"] == backup_id
     said = [line["message"] for line in ctx.store.jobs.lines(restored.id)]
-    assert said[::2] == ["fetch", "safety-backup", "restore"]  # each step's start, then its outcome
+    # each step's start, then its outcome; the last says which point was reached
+    assert said[::2] == ["fetch", "safety-backup", "restore", "point"]
     assert said[1].startswith("fetch done:") and said[5].startswith("restore done:")
 
 

@@ -61,7 +61,12 @@ def test_unsafe_backend_values_are_refused_by_every_renderer(change: dict[str, o
 
 @pytest.mark.parametrize(
     ("socket", "log_target"),
-    [("/run/a dmin.sock", None), ("/run/admin.sock\nstats admin", None), ("/run/admin.sock", "1.2.3.4:5 x")],
+    [
+        ("/run/a dmin.sock", None),
+        ("/run/admin.sock\nstats admin", None),
+        ("/run/admin.sock", "/home/sy/access log.sock"),
+        ("/run/admin.sock", "/home/sy/a.sock\nstats admin"),
+    ],
 )
 def test_unsafe_global_values_are_refused(socket: str, log_target: str | None) -> None:
     with pytest.raises(ProxyError, match="refusing to write"):
@@ -69,6 +74,6 @@ def test_unsafe_global_values_are_refused(socket: str, log_target: str | None) -
 
 
 def test_safe_values_render() -> None:
-    text = render(GOOD, log_target="127.0.0.1:5140")
+    text = render(GOOD, log_target="/home/sy/accesslog/haproxy.sock")
     assert "    bind 127.0.0.1:8080" in text
     assert "    option httpchk GET /health" in text

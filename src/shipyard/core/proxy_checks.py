@@ -66,7 +66,7 @@ def check_maps(maps: MapFiles) -> None:
 
 
 def check_target(value: str | None, what: str) -> None:
-    """A listening address of Shipyard's own (the stats page, the access-log receiver)."""
+    """A listening address of Shipyard's own (the stats page)."""
     if value is not None:
         _match(ADDRESS, value, what, "the global section")
 
