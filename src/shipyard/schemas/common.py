@@ -21,7 +21,7 @@ VERB_PATTERN = r"^[a-z][a-z_-]{0,19}$"
 ROLE_PATTERN = r"^[a-z][a-z-]{0,29}$"
 
 MAX_ID = 2**53  # every id and count fits a SQLite integer and a JSON number
-MAX_SECONDS = 100 * 365 * 86400.0  # durations and epoch times: a century
+MAX_SECONDS = 253402300799.0  # durations and epoch times: up to the end of the year 9999
 
 EnvName = Annotated[str, Field(pattern=ENV_PATTERN, description="an environment of shipyard.yaml")]
 EnvScope = Annotated[str, Field(pattern=r"^(\*|[a-z][a-z0-9-]{0,39})$", description="an environment or *")]

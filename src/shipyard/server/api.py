@@ -20,7 +20,7 @@ from shipyard.core.records import Deployment
 from shipyard.engine.engine import Engine
 from shipyard.schemas import deployments as d
 from shipyard.schemas import identity as i
-from shipyard.schemas.common import Ok
+from shipyard.schemas.common import ErrorBody, Ok
 from shipyard.server.answers import install_handlers
 from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
@@ -35,7 +35,12 @@ from shipyard.server.secrets import register_secrets
 
 def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     app = FastAPI(
-        title="Shipyard control plane", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None
+        title="Shipyard control plane",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind a token
+        responses={"default": {"model": ErrorBody, "description": "an error, in the one error shape"}},
     )
     app.state.engine = engine
     install_handlers(app)
