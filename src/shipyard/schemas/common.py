@@ -12,12 +12,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 # Patterns of the names that appear in paths and bodies (manifest/models.py NAME,
-# core/vault.py NAME, core/access.py USER_NAME; a release id is r<number>).
+# core/vault.py NAME, core/access.py USER_NAME; a release id is r<number>). Rollout verbs
+# are a Literal (schemas/deployments.py RolloutVerb).
 ENV_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 SECRET_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 USER_PATTERN = r"^[a-z][a-z0-9._-]{0,39}$"
 RELEASE_PATTERN = r"^r[0-9]{1,12}$"
-VERB_PATTERN = r"^[a-z][a-z_-]{0,19}$"
 ROLE_PATTERN = r"^[a-z][a-z-]{0,29}$"
 
 MAX_ID = 2**53  # every id and count fits a SQLite integer and a JSON number
@@ -31,10 +31,6 @@ ReleaseId = Annotated[str, Field(pattern=RELEASE_PATTERN, description="a release
 RoleName = Annotated[
     str, Field(pattern=ROLE_PATTERN, description="a role: viewer, deployer, approver, admin, ...")
 ]
-Verb = Annotated[str, Field(pattern=VERB_PATTERN, description="a rollout verb: pause, resume, ...")]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Cursor = Annotated[int, Field(ge=0, le=MAX_ID)]
-Limit = Annotated[int, Field(ge=1, le=10000)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 Label = Annotated[str, Field(max_length=200)]
 
