@@ -93,6 +93,16 @@ class Metrics(Answer):
     series: list[Row]
 
 
+class LogFilter(Answer):
+    """``GET /api/logs/<env>``' filters, as typed (``shipyard logs --since 10m --grep ...``)."""
+
+    since: str | None = Field(None, max_length=40, description="a duration back (10m) or a time")
+    until: str | None = Field(None, max_length=40, description="a duration back or a time")
+    level: str | None = Field(None, max_length=20, description="a level name; that level and above")
+    grep: str | None = Field(None, max_length=1000, description="text the line contains")
+    release: str | None = Field(None, max_length=40, description="only lines of this release")
+
+
 class LogLines(Answer):
     lines: list[Row]
     cursor: int

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from shipyard.core.access import Principal
@@ -20,7 +20,7 @@ from shipyard.engine.engine import Engine
 from shipyard.engine.logs import LogService
 from shipyard.engine.logsearch import LogQuery
 from shipyard.errors import ConflictError
-from shipyard.schemas.observe import LogLines, LogStats
+from shipyard.schemas.observe import LogFilter, LogLines, LogStats
 from shipyard.server.auth import principal
 from shipyard.server.params import Cursor, EnvPath, Limit
 
@@ -40,19 +40,20 @@ def register_logs(app: FastAPI, engine: Engine) -> None:
     def search(
         env: EnvPath,
         request: Request,
-        query: Annotated[LogQuery, Depends()],
+        query: Annotated[LogFilter, Query()],
         limit: Limit = 200,
         after: Cursor | None = None,
     ) -> LogLines:
         who: Principal = principal(request)
         access.read(who, env)
-        return LogLines.model_validate(service().search(env, query, limit, after))
+        found = service().search(env, LogQuery(**query.model_dump()), limit, after)
+        return LogLines.model_validate(found)
 
     @app.get("/api/logs/{env}/export")
-    def export(env: EnvPath, request: Request, query: Annotated[LogQuery, Depends()]) -> StreamingResponse:
+    def export(env: EnvPath, request: Request, query: Annotated[LogFilter, Query()]) -> StreamingResponse:
         who: Principal = principal(request)
         access.read(who, env)
-        lines = service().export(env, query)
+        lines = service().export(env, LogQuery(**query.model_dump()))
         first = next(lines, None)  # a bad filter fails here, as JSON, before the stream starts
 
         def body() -> Iterator[bytes]:
