@@ -72,10 +72,26 @@ class Silence(Answer):
     active: bool
 
 
+class Delivery(Answer):
+    """One notification sent (or not) to a receiver, as the store keeps it."""
+
+    id: int
+    at: float
+    receiver: str
+    receiver_kind: str
+    kind: str
+    env: str
+    key: str
+    title: str
+    status: str
+    attempts: int
+    detail: str
+
+
 class Alerts(Answer):
     alerts: list[Alert]
     silences: list[Silence]
-    deliveries: list[Row]
+    deliveries: list[Delivery]
     interval: float
     last_run: float | None
     errors: list[str]
