@@ -7,7 +7,7 @@ changes, metric series) travel as JSON values: their fields are the store's colu
 
 from __future__ import annotations
 
-from pydantic import Field, JsonValue, field_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator
 
 from shipyard.core.durations import parse_duration
 from shipyard.schemas.common import Answer, Body, Ok
@@ -102,11 +102,28 @@ class HealthHistory(Answer):
     history: list[Row]
 
 
+class Series(Answer):
+    """One series' figures over the span asked (``core/metrics.py`` ``summarize``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    metric: str
+    series: str
+    unit: str
+    points: int
+    from_: float = Field(alias="from")
+    to: float
+    last: float
+    min: float
+    mean: float
+    max: float
+
+
 class Metrics(Answer):
     env: str
     since: float
     resolution: float
-    series: list[Row]
+    series: list[Series]
 
 
 class LogFilter(Answer):
