@@ -3,18 +3,19 @@
 Every error a user can cause or must act on is a ``ShipyardError`` carrying a
 message (what is wrong, and where) and a hint (how to fix it). The CLI prints
 ``Error: <message>`` then ``Try: <hint>``; the API answers with the JSON shape
-``{"ok": false, "error": ..., "hint": ..., "status": ...}``. Third-party
+``{"ok": false, "error": ..., "hint": ..., "status": ..., "kind": ...}``. Third-party
 exceptions are mapped to these at the driver boundary and never leak.
 
     ShipyardError
     ├── ManifestError          shipyard.yaml is missing or invalid (status 422)
-    ├── QueryError             a search's filter is malformed (a time, a level) (400)
+    ├── QueryError             a search's filter is malformed (a time, a level) (422)
     ├── InputError             a request's value breaks a naming rule (a user name, a role) (422)
     ├── StateError             the state store is unusable or a record is missing (404/500)
     │   └── NotFoundError      a named release/deployment/environment does not exist (404)
     ├── LockHeldError          another deployment holds the environment's lock (409)
     ├── ConflictError          the request does not fit the current state (409)
     ├── AuthError              missing or wrong API token, unknown user or role (401)
+    ├── TooLargeError          a request's body is larger than its route accepts (413)
     ├── ForbiddenError         the user's roles do not allow the action (403)
     ├── BuildError             source snapshot or dependency install failed (422)
     ├── ProxyError             HAProxy is missing, failed to start or refused a command (503)
@@ -54,7 +55,7 @@ class ManifestError(ShipyardError):
 
 
 class QueryError(ShipyardError):
-    status = 400
+    status = 422
 
 
 class InputError(ShipyardError):
@@ -79,6 +80,10 @@ class ConflictError(ShipyardError):
 
 class AuthError(ShipyardError):
     status = 401
+
+
+class TooLargeError(ShipyardError):
+    status = 413
 
 
 class ForbiddenError(ShipyardError):
@@ -129,6 +134,7 @@ ERRORS_BY_NAME: dict[str, type[ShipyardError]] = {
         LockHeldError,
         ConflictError,
         AuthError,
+        TooLargeError,
         ForbiddenError,
         BuildError,
         ProxyError,

@@ -16,8 +16,9 @@ ALLOWED: dict[str, set[str]] = {
     "state": {"state", "core", "errors"},
     "drivers": {"drivers", "core", "manifest", "errors"},
     "engine": {"engine", "core", "manifest", "state", "drivers", "errors"},
-    "server": {"server", "engine", "core", "errors"},
-    "cli": {"cli", "errors", "manifest", "drivers", "core", "engine", "runtime"},
+    "schemas": {"schemas", "core", "errors"},
+    "server": {"server", "engine", "core", "schemas", "errors"},
+    "cli": {"cli", "errors", "manifest", "drivers", "core", "schemas", "engine", "runtime"},
 }
 
 

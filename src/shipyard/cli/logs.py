@@ -120,14 +120,16 @@ def export(
 @logs_app.command()
 def stats() -> None:
     """The central log store: lines, size, cold archives, lines archived or dropped, last errors."""
-    data = client().get("/api/logs")
-    limit = f" of {data['max_bytes'] / 1e6:,.0f} MB" if data["max_bytes"] else ""
+    from shipyard.schemas.observe import LogStats
+
+    data = LogStats.model_validate(client().get("/api/logs"))
+    limit = f" of {data.max_bytes / 1e6:,.0f} MB" if data.max_bytes else ""
     console.print(
-        f"{data['lines']:,} lines, {data['bytes'] / 1e6:,.1f} MB{limit}; {data['archives']} cold archive(s); "
-        f"since start: {data['ingested']:,} stored, {data['archived']:,} archived, "
-        f"{data['dropped_old']:,} old lines and {data['dropped_access']:,} access lines dropped, "
-        f"{data['full']} time(s) full",
+        f"{data.lines:,} lines, {data.bytes / 1e6:,.1f} MB{limit}; {data.archives} cold archive(s); "
+        f"since start: {data.ingested:,} stored, {data.archived:,} archived, "
+        f"{data.dropped_old:,} old lines and {data.dropped_access:,} access lines dropped, "
+        f"{data.full} time(s) full",
         highlight=False,
     )
-    for line in data["errors"]:
+    for line in data.errors:
         err.print(f"[yellow]logs:[/] {escape(line)}", highlight=False)

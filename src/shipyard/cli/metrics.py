@@ -54,16 +54,18 @@ def metrics(
     except ValidationError as exc:
         problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise ConflictError(problem, "pass --since with a unit, such as 1h or 7d") from None
-    data = client().get(f"/api/metrics/{env}", since=seconds)
-    step = span(data["resolution"])
-    console.print(f"{env}: last {span(data['since'])}, one point every {step}", highlight=False)
-    if not data["series"]:
+    from shipyard.schemas.observe import Metrics
+
+    data = Metrics.model_validate(client().get(f"/api/metrics/{env}", since=seconds))
+    step = span(data.resolution)
+    console.print(f"{env}: last {span(data.since)}, one point every {step}", highlight=False)
+    if not data.series:
         console.print("no figures stored yet (they are recorded at every alert rule evaluation)")
-    for s in data["series"]:
-        unit = s["unit"]
+    for s in data.series:
+        unit = s.unit
         console.print(
-            f"  {escape(s['series']):<18} {s['metric']:<13} last {show(s['last'], unit):>10}   "
-            f"min {show(s['min'], unit)}  mean {show(s['mean'], unit)}  max {show(s['max'], unit)}"
-            f"  ({s['points']} points)",
+            f"  {escape(s.series):<18} {s.metric:<13} last {show(s.last, unit):>10}   "
+            f"min {show(s.min, unit)}  mean {show(s.mean, unit)}  max {show(s.max, unit)}"
+            f"  ({s.points} points)",
             highlight=False,
         )

@@ -34,10 +34,12 @@ def promote(
     """Deploy the exact release that passed the previous environment of the promotion path."""
     if not to:
         raise ShipyardError("name the environment to promote to", "`shipyard promote [RELEASE] --to ENV`")
+    from shipyard.schemas.delivery import Promoted
+
     api = client()
-    data = api.post("/api/promote", {"to": to, "release": release})
-    dep = data["deployment"]
-    waiting = data["status"] == "waiting_approval"
+    data = Promoted.model_validate(api.post("/api/promote", {"to": to, "release": release}))
+    dep = data.deployment
+    waiting = data.status == "waiting_approval"
     console.print(f"deployment {dep} to {to}" + (": waiting for approval" if waiting else ""))
     if waiting:
         console.print(f"an approver of {to} (not you) runs `shipyard approve {dep}`", highlight=False)

@@ -91,9 +91,11 @@ def status(
 
 
 def _verb(env: str, verb: str) -> None:
-    data = client().post(f"/api/rollouts/{env}/{verb}")
-    paused = f" ({data['paused_by']})" if data.get("paused_by") else ""
-    console.print(f"{verb}: rollout in {env} is {data['phase']}{paused} at {data['weight']}%")
+    from shipyard.schemas.deployments import VerbDone
+
+    data = VerbDone.model_validate(client().post(f"/api/rollouts/{env}/{verb}"))
+    paused = f" ({data.paused_by})" if data.paused_by else ""
+    console.print(f"{verb}: rollout in {env} is {data.phase}{paused} at {data.weight}%")
 
 
 @rollout_app.command()
@@ -126,7 +128,9 @@ def abort(env: EnvArg = "dev") -> None:
 @rollout_app.command()
 def retry(env: EnvArg = "dev") -> None:
     """Run the last aborted, rolled back or failed rollout again (same release)."""
-    data = client().post(f"/api/rollouts/{env}/retry")
+    from shipyard.schemas.deployments import Started
+
+    data = Started.model_validate(client().post(f"/api/rollouts/{env}/retry"))
     console.print(
-        f"deployment {data['deployment']} to {env} (retry); follow it with `shipyard rollout status {env} -w`"
+        f"deployment {data.deployment} to {env} (retry); follow it with `shipyard rollout status {env} -w`"
     )

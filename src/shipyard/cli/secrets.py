@@ -91,18 +91,20 @@ def set_secret(
     expires: Annotated[str | None, typer.Option(help="Expiry date (2027-03-01) or duration (30d).")] = None,
 ) -> None:
     """Write a new version of a secret; the value comes from stdin or a hidden prompt."""
+    from shipyard.schemas.secrets import SecretList, Written
+
     api = client()
     if cas is None:  # check-and-set against what exists now, so a concurrent write is refused
-        listed = api.get(f"/api/secrets/{env}")["secrets"]
-        cas = next((s["version"] for s in listed if s["name"] == name and not s["deleted_at"]), 0)
+        listed = SecretList.model_validate(api.get(f"/api/secrets/{env}")).secrets
+        cas = next((s.version for s in listed if s.name == name and not s.deleted_at), 0)
     body: dict[str, Any] = {
         "value": _read_value(name),
         "cas": cas,
         "rotate_every": _seconds(rotate_every, "--rotate-every"),
         "expires_at": _expiry(expires),
     }
-    data = api.post(f"/api/secrets/{env}/{name}", body)
-    console.print(f"{env}/{name}: version {data['version']} written")
+    data = Written.model_validate(api.post(f"/api/secrets/{env}/{name}", body))
+    console.print(f"{env}/{name}: version {data.version} written")
 
 
 @secrets_app.command("get")
@@ -112,8 +114,10 @@ def get_secret(
     version: Annotated[int | None, typer.Option(help="An older version.")] = None,
 ) -> None:
     """Print a secret's value on stdout (the read is audited)."""
-    data = client().get(f"/api/secrets/{env}/{name}", version=version)
-    sys.stdout.write(data["value"] + ("\n" if sys.stdout.isatty() else ""))
+    from shipyard.schemas.secrets import SecretValue
+
+    data = SecretValue.model_validate(client().get(f"/api/secrets/{env}/{name}", version=version))
+    sys.stdout.write(data.value + ("\n" if sys.stdout.isatty() else ""))
 
 
 @secrets_app.command("list")
@@ -121,42 +125,50 @@ def list_secrets(env: EnvArg) -> None:
     """Names, versions, who wrote them and rotation dates; values are never shown."""
     from rich.table import Column, Table
 
+    from shipyard.schemas.secrets import SecretList
+
     table = Table(Column("name", no_wrap=True), "version", "updated", "rotate", "due", "state")
-    for s in client().get(f"/api/secrets/{env}")["secrets"]:
-        rotate = f"{s['rotate_every'] / 86400:g}d" if s["rotate_every"] else "-"
-        state = f"deleted, purge {_when(s['purge_at'])}" if s["deleted_at"] else "live"
-        updated = f"{_when(s['updated_at'])} {s['updated_by']}"
-        table.add_row(s["name"], str(s["version"]), updated, rotate, _when(s["due_at"]), state)
+    for s in SecretList.model_validate(client().get(f"/api/secrets/{env}")).secrets:
+        rotate = f"{s.rotate_every / 86400:g}d" if s.rotate_every else "-"
+        state = f"deleted, purge {_when(s.purge_at)}" if s.deleted_at else "live"
+        updated = f"{_when(s.updated_at)} {s.updated_by}"
+        table.add_row(s.name, str(s.version), updated, rotate, _when(s.due_at), state)
     console.print(table)
 
 
 @secrets_app.command()
 def history(env: EnvArg, name: NameArg) -> None:
     """The versions kept of a secret: when and by whom each was written."""
-    data = client().get(f"/api/secrets/{env}/{name}/history")
     from rich.table import Table
 
+    from shipyard.schemas.secrets import History
+
+    data = History.model_validate(client().get(f"/api/secrets/{env}/{name}/history"))
     table = Table("version", "written", "by")
-    for v in data["versions"]:
-        mark = " (current)" if v["version"] == data["version"] else ""
-        table.add_row(f"{v['version']}{mark}", _when(v["created_at"]), v["created_by"])
+    for v in data.versions:
+        mark = " (current)" if v.version == data.version else ""
+        table.add_row(f"{v.version}{mark}", _when(v.created_at), v.created_by)
     console.print(table)
 
 
 @secrets_app.command()
 def delete(env: EnvArg, name: NameArg) -> None:
     """Soft-delete a secret: no longer given to the app, recoverable until its purge date."""
-    data = client().post(f"/api/secrets/{env}/{name}/delete")
+    from shipyard.schemas.secrets import Written
+
+    data = Written.model_validate(client().post(f"/api/secrets/{env}/{name}/delete"))
     console.print(f"{env}/{name} deleted; `shipyard secrets recover {env} {name}` undoes it")
-    if data.get("deleted_at"):
+    if data.deleted_at:
         console.print("new instances no longer get it; running ones keep it until they restart")
 
 
 @secrets_app.command()
 def recover(env: EnvArg, name: NameArg) -> None:
     """Bring back a deleted secret with all its versions."""
-    data = client().post(f"/api/secrets/{env}/{name}/recover")
-    console.print(f"{env}/{name} recovered at version {data['version']}")
+    from shipyard.schemas.secrets import Written
+
+    data = Written.model_validate(client().post(f"/api/secrets/{env}/{name}/recover"))
+    console.print(f"{env}/{name} recovered at version {data.version}")
 
 
 @secrets_app.command()
@@ -168,8 +180,10 @@ def purge(
     """Destroy a deleted secret and every version of it, for good (admin only)."""
     if not yes:
         typer.confirm(f"destroy {env}/{name} and all its versions? this cannot be undone", abort=True)
-    data = client().post(f"/api/secrets/{env}/{name}/purge")
-    console.print(f"{env}/{name} purged ({data['versions_destroyed']} versions destroyed)")
+    from shipyard.schemas.secrets import Purged
+
+    data = Purged.model_validate(client().post(f"/api/secrets/{env}/{name}/purge"))
+    console.print(f"{env}/{name} purged ({data.versions_destroyed} versions destroyed)")
 
 
 @secrets_app.command()
@@ -177,7 +191,9 @@ def due(
     within: Annotated[str | None, typer.Option(help="Window, default vault.due_within (30d).")] = None,
 ) -> None:
     """Secrets overdue for rotation or expiry, or due within the window, in every environment."""
-    rows = client().get("/api/vault/due", within=_seconds(within, "--within"))["secrets"]
+    from shipyard.schemas.secrets import DueList
+
+    rows = DueList.model_validate(client().get("/api/vault/due", within=_seconds(within, "--within"))).secrets
     if not rows:
         console.print("nothing is due")
         return
@@ -185,8 +201,8 @@ def due(
 
     table = Table("env", "name", "state", "due", "updated", "by")
     for s in rows:
-        when, updated = _when(s["due_at"]), _when(s["updated_at"])
-        table.add_row(s["env"], s["name"], s["state"], when, updated, s["updated_by"])
+        when, updated = _when(s.due_at), _when(s.updated_at)
+        table.add_row(s.env, s.name, s.state, when, updated, s.updated_by)
     console.print(table)
 
 
@@ -213,8 +229,12 @@ def import_file(
         values = parse_dotenv(text, str(file))
     if not values:
         raise VaultError(f"{file} holds no KEY=value line", "nothing was imported")
-    data = client().post(f"/api/vault/{env}/import", {"values": values, "overwrite": overwrite})
-    console.print(f"{env}: {len(data['secrets'])} secrets imported ({', '.join(sorted(values))})")
+    from shipyard.schemas.secrets import Imported
+
+    data = Imported.model_validate(
+        client().post(f"/api/vault/{env}/import", {"values": values, "overwrite": overwrite})
+    )
+    console.print(f"{env}: {len(data.secrets)} secrets imported ({', '.join(sorted(values))})")
 
 
 @secrets_app.command()
@@ -223,7 +243,9 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file (0600).")] = None,
 ) -> None:
     """Export an environment's secrets as a .env file (the read is audited)."""
-    text = render_dotenv(client().get(f"/api/vault/{env}/export")["values"])
+    from shipyard.schemas.secrets import Exported
+
+    text = render_dotenv(Exported.model_validate(client().get(f"/api/vault/{env}/export")).values)
     if output is None:
         sys.stdout.write(text)
         return
@@ -234,9 +256,11 @@ def export(
 @secrets_app.command("rotate-key")
 def rotate_key() -> None:
     """Replace the vault's master key: every data key is re-wrapped, no value is touched."""
-    data = client().post("/api/vault/rotate-key")
-    envs = ", ".join(data["environments"]) or "no environment yet"
-    console.print(f"master key rotated to {data['key_id']}; re-wrapped: {envs}")
+    from shipyard.schemas.secrets import KeyRotated
+
+    data = KeyRotated.model_validate(client().post("/api/vault/rotate-key"))
+    envs = ", ".join(data.environments) or "no environment yet"
+    console.print(f"master key rotated to {data.key_id}; re-wrapped: {envs}")
 
 
 def _is_sops(text: str) -> bool:

@@ -8,13 +8,16 @@ manager; the control plane keeps only its hash.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from shipyard.cli.session import client
 from shipyard.errors import StateError
+
+if TYPE_CHECKING:
+    from shipyard.schemas.identity import NewToken
 
 users_app = typer.Typer(no_args_is_help=True, help="Users, their roles per environment, and tokens.")
 tokens_app = typer.Typer(no_args_is_help=True, help="Create and revoke API tokens.")
@@ -28,16 +31,23 @@ RoleOpt = Annotated[
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment the role applies to; '*' for all.")]
 
 
-def _print_token(data: dict[str, Any]) -> None:
-    err.print(f"token {data['token_id']} for {data['user']} (shown once; keep it secret):")
-    print(data["token"])
+# The answers are decoded with shipyard.schemas' models, imported inside each command so the
+# CLI starts without loading pydantic.
+
+
+def _print_token(made: NewToken) -> None:
+    err.print(f"token {made.token_id} for {made.user} (shown once; keep it secret):")
+    print(made.token)
 
 
 @users_app.command("add")
 def add(name: NameArg, role: RoleOpt, env: EnvOpt = "*") -> None:
     """Add a user with one role, and print their first token."""
-    data = client().post("/api/users", {"name": name, "role": role, "env": env})
-    _print_token(data)
+    from shipyard.schemas.identity import NewToken
+
+    _print_token(
+        NewToken.model_validate(client().post("/api/users", {"name": name, "role": role, "env": env}))
+    )
 
 
 @users_app.command("list")
@@ -45,33 +55,41 @@ def list_users() -> None:
     """Users, their roles and their tokens (ids only)."""
     from rich.table import Table
 
+    from shipyard.schemas.identity import User
+
     table = Table("user", "roles", "tokens", "state")
-    for u in client().get("/api/users"):
-        roles = ", ".join(f"{g['role']}@{g['env']}" for g in u["grants"]) or "-"
-        toks = ", ".join(t["id"] + (" (revoked)" if t["revoked"] else "") for t in u["tokens"]) or "-"
-        table.add_row(u["name"], roles, toks, "disabled" if u["disabled"] else "active")
+    for u in (User.model_validate(row) for row in client().get("/api/users")):
+        roles = ", ".join(f"{g.role}@{g.env}" for g in u.grants) or "-"
+        toks = ", ".join(t.id + (" (revoked)" if t.revoked else "") for t in u.tokens) or "-"
+        table.add_row(u.name, roles, toks, "disabled" if u.disabled else "active")
     console.print(table)
 
 
 @users_app.command()
 def grant(name: NameArg, role: RoleOpt, env: EnvOpt = "*") -> None:
     """Give a user a role on an environment (or on all with '*')."""
-    data = client().post(f"/api/users/{name}/grants", {"role": role, "env": env})
-    console.print(f"{name}: {role}@{env} {'granted' if data['changed'] else 'was already held'}")
+    from shipyard.schemas.identity import Changed
+
+    data = Changed.model_validate(client().post(f"/api/users/{name}/grants", {"role": role, "env": env}))
+    console.print(f"{name}: {role}@{env} {'granted' if data.changed else 'was already held'}")
 
 
 @users_app.command()
 def revoke(name: NameArg, role: RoleOpt, env: EnvOpt = "*") -> None:
     """Take a role away from a user."""
-    data = client().post(f"/api/users/{name}/revoke", {"role": role, "env": env})
-    console.print(f"{name}: {role}@{env} {'revoked' if data['changed'] else 'was not held'}")
+    from shipyard.schemas.identity import Changed
+
+    data = Changed.model_validate(client().post(f"/api/users/{name}/revoke", {"role": role, "env": env}))
+    console.print(f"{name}: {role}@{env} {'revoked' if data.changed else 'was not held'}")
 
 
 @users_app.command()
 def disable(name: NameArg) -> None:
     """Disable a user and revoke all their tokens."""
-    data = client().post(f"/api/users/{name}/disable")
-    console.print(f"{name} disabled; {data['tokens_revoked']} token(s) revoked")
+    from shipyard.schemas.identity import Disabled
+
+    data = Disabled.model_validate(client().post(f"/api/users/{name}/disable"))
+    console.print(f"{name} disabled; {data.tokens_revoked} token(s) revoked")
 
 
 @tokens_app.command("create")
@@ -79,14 +97,18 @@ def create_token(
     name: NameArg, label: Annotated[str, typer.Option(help="What the token is for.")] = ""
 ) -> None:
     """Create another token for a user (for example for CI) and print it once."""
-    _print_token(client().post(f"/api/users/{name}/tokens", {"label": label}))
+    from shipyard.schemas.identity import NewToken
+
+    _print_token(NewToken.model_validate(client().post(f"/api/users/{name}/tokens", {"label": label})))
 
 
 @tokens_app.command("revoke")
 def revoke_token(token_id: Annotated[str, typer.Argument(help="Token id (tk_...).")]) -> None:
     """Revoke one token; its user keeps their other tokens."""
-    data = client().post(f"/api/tokens/{token_id}/revoke")
-    console.print(f"{token_id} of {data['user']} revoked")
+    from shipyard.schemas.identity import TokenRevoked
+
+    data = TokenRevoked.model_validate(client().post(f"/api/tokens/{token_id}/revoke"))
+    console.print(f"{token_id} of {data.user} revoked")
 
 
 @audit_app.command("list")
@@ -96,15 +118,17 @@ def audit_list(
     limit: Annotated[int, typer.Option(help="Last N entries.")] = 50,
 ) -> None:
     """Who did what, when, from where, and the result."""
-    data = client().get("/api/audit", actor=actor, env=env, limit=limit)
-    for e in data["entries"]:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["at"]))
-        where = f" in {e['env']}" if e["env"] else ""
-        target = f" {e['target']}" if e["target"] else ""
-        source = f" from {e['source']}" if e["source"] else ""
-        detail = f" ({e['detail']})" if e["detail"] else ""
+    from shipyard.schemas.identity import AuditEntries
+
+    data = AuditEntries.model_validate(client().get("/api/audit", actor=actor, env=env, limit=limit))
+    for e in data.entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
+        where = f" in {e.env}" if e.env else ""
+        target = f" {e.target}" if e.target else ""
+        source = f" from {e.source}" if e.source else ""
+        detail = f" ({e.detail})" if e.detail else ""
         console.print(
-            f"#{e['id']} {when} {e['actor']} {e['action']}{target}{where}{source}: {e['result']}{detail}",
+            f"#{e.id} {when} {e.actor} {e.action}{target}{where}{source}: {e.result}{detail}",
             highlight=False,
             markup=False,
         )
@@ -113,17 +137,21 @@ def audit_list(
 @audit_app.command()
 def verify() -> None:
     """Check the audit log's hash chain: any changed, removed or reordered entry is found."""
-    data = client().get("/api/audit/verify")
-    if not data["ok"]:
+    from shipyard.schemas.identity import ChainReport
+
+    data = ChainReport.model_validate(client().get("/api/audit/verify"))
+    if not data.ok:
         raise StateError(
-            f"the audit log is broken at entry {data['broken_at']}: {data['problem']}",
+            f"the audit log is broken at entry {data.broken_at}: {data.problem}",
             "the entries from there on cannot be trusted; restore the state database from a backup",
         )
-    console.print(f"audit log intact: {data['entries']} entries, hash chain verified")
+    console.print(f"audit log intact: {data.entries} entries, hash chain verified")
 
 
 def whoami() -> None:
     """The user your token belongs to, and their roles."""
-    data = client().get("/api/whoami")
-    roles = ", ".join(f"{g['role']}@{g['env']}" for g in data["grants"]) or "no role"
-    console.print(f"{data['user']} ({data['token_id']}): {roles}")
+    from shipyard.schemas.identity import WhoAmI
+
+    data = WhoAmI.model_validate(client().get("/api/whoami"))
+    roles = ", ".join(f"{g.role}@{g.env}" for g in data.grants) or "no role"
+    console.print(f"{data.user} ({data.token_id}): {roles}")

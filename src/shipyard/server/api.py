@@ -1,264 +1,63 @@
 """The control plane's HTTP API (FastAPI): a thin translation to and from the engine.
 
-Every route but /api/ping needs a bearer token, which names a user; the user's
-roles decide what the route may do (``engine/access.py``), and every mutating
-route is audited before it acts. Errors use one JSON shape:
-``{"ok": false, "error": ..., "hint": ..., "status": ...}``.
+Every route but /api/ping and /health needs a bearer token, which names a user
+(``server/gate.py`` checks it before the body is read; ``/openapi.json`` too); the user's
+roles decide what the route may do (``engine/access.py``), and every mutating route is
+audited before it acts. Bodies and answers are the models of ``shipyard.schemas``; errors use
+one JSON shape, ``{"ok": false, "error", "hint", "status", "kind"}`` (``server/answers.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
 
 from shipyard.core.access import Principal
 from shipyard.core.audit import verify_chain
 from shipyard.core.records import Deployment
-from shipyard.core.rollout import VERBS
 from shipyard.engine.engine import Engine
-from shipyard.errors import NotFoundError, ShipyardError
+from shipyard.schemas import deployments as d
+from shipyard.schemas import identity as i
+from shipyard.schemas.common import ErrorBody, Ok
+from shipyard.server.answers import install_handlers
 from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
 from shipyard.server.delivery import register_delivery
 from shipyard.server.drill import register_drill_routes
+from shipyard.server.gate import Gate
 from shipyard.server.jobs import register_job_routes
 from shipyard.server.logs import register_logs
 from shipyard.server.observe import register_observe
+from shipyard.server.params import Cursor, EnvPath, Filter, IdPath, Limit, TokenPath, UserPath
 from shipyard.server.secrets import register_secrets
-
-T = TypeVar("T")
-
-
-class DeployBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    env: str
-    release: str | None = None
-
-
-class RollbackBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    env: str
-    to: str | None = None
-
-
-class UserBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    role: str
-    env: str = "*"
-
-
-class GrantBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: str
-    env: str = "*"
-
-
-class TokenBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    label: str = ""
 
 
 def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
-    app = FastAPI(title="Shipyard control plane", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Shipyard control plane",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind a token
+        responses={"default": {"model": ErrorBody, "description": "an error, in the one error shape"}},
+    )
     app.state.engine = engine
-    store = engine.ctx.store
-    access = engine.access
+    install_handlers(app)
+    app.add_middleware(Gate, engine=engine)
 
-    source = client_source
-
-    @app.exception_handler(ShipyardError)
-    async def _shipyard_error(_req: Request, exc: ShipyardError) -> JSONResponse:
-        return JSONResponse(exc.to_json(), status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_request(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        body = {
-            "ok": False,
-            "error": f"{where}: {first['msg']}",
-            "hint": "see docs/cli.md for the request shape",
-            "status": 422,
-        }
-        return JSONResponse(body, status_code=422)
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_who: Who) -> JSONResponse:
+        """The OpenAPI document, for any valid token (the gate refuses requests without one)."""
+        return JSONResponse(app.openapi())
 
     @app.get("/api/ping")
-    def ping() -> dict[str, Any]:
-        return {"ok": True}
+    def ping() -> Ok:
+        return Ok()
 
-    @app.get("/api/whoami")
-    def whoami(who: Who) -> dict[str, Any]:
-        grants = [{"role": g.role, "env": g.env} for g in who.grants]
-        return {"user": who.user, "token_id": who.token_id, "grants": grants}
-
-    @app.get("/api/status")
-    def status(who: Who) -> dict[str, Any]:
-        data = engine.status()
-        readable = who.readable_envs(list(data["environments"]))
-        if not readable:
-            access.read(who)  # raises: no environment is readable
-        data["environments"] = {e: v for e, v in data["environments"].items() if e in readable}
-        return data
-
-    @app.post("/api/deploy")
-    def deploy(body: DeployBody, request: Request, who: Who) -> dict[str, Any]:
-        target = body.release or "new release"
-        dep_id = act(
-            request,
-            who,
-            "deploy",
-            "deploy",
-            body.env,
-            target,
-            lambda: engine.deploy(body.env, who.user, body.release),
-        )
-        return {"ok": True, "deployment": dep_id}
-
-    @app.post("/api/rollback")
-    def rollback(body: RollbackBody, request: Request, who: Who) -> dict[str, Any]:
-        target = body.to or "previous release"
-        dep_id = act(
-            request,
-            who,
-            "deploy",
-            "rollback",
-            body.env,
-            target,
-            lambda: engine.rollback(body.env, who.user, body.to),
-        )
-        return {"ok": True, "deployment": dep_id}
-
-    @app.get("/api/deployments")
-    def deployments(who: Who, env: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        env = env or None  # the CLI sends "" for every environment
-        if env is not None:
-            access.read(who, env)
-        return [d.to_json() for d in store.deployments(env, limit) if who.may("read", d.env)]
-
-    def readable(dep_id: int, who: Principal) -> Deployment:
-        dep = store.deployment(dep_id)
-        access.read(who, dep.env)
-        return dep
-
-    @app.get("/api/deployments/{dep_id}")
-    def deployment(dep_id: int, who: Who) -> dict[str, Any]:
-        return readable(dep_id, who).to_json()
-
-    @app.get("/api/deployments/{dep_id}/events")
-    def events(dep_id: int, who: Who, after: int = 0) -> dict[str, Any]:
-        dep = readable(dep_id, who)
-        return {
-            "status": dep.status,
-            "error": dep.error,
-            "hint": dep.hint,
-            "release": dep.release_id,
-            "events": store.events(dep_id, after),
-        }
-
-    @app.get("/api/deployments/{dep_id}/samples")
-    def samples(dep_id: int, who: Who, after: int = 0) -> dict[str, Any]:
-        readable(dep_id, who)
-        return {"samples": store.samples(dep_id, after), "rollout": store.rollout(dep_id)}
-
-    @app.get("/api/rollouts/{env}")
-    def rollout_status(env: str, who: Who) -> dict[str, Any]:
-        access.read(who, env)
-        return engine.rollout_status(env)
-
-    @app.post("/api/rollouts/{env}/retry")
-    def rollout_retry(env: str, request: Request, who: Who) -> dict[str, Any]:
-        dep = act(
-            request, who, "deploy", "rollout.retry", env, "", lambda: engine.rollout_retry(env, who.user)
-        )
-        return {"ok": True, "deployment": dep}
-
-    @app.post("/api/rollouts/{env}/{verb}")
-    def rollout_verb(env: str, verb: str, request: Request, who: Who) -> dict[str, Any]:
-        if verb not in VERBS:  # only known verbs reach the audit log's action names
-            raise NotFoundError(f"no rollout verb {verb!r}", f"use one of: retry, {', '.join(VERBS)}")
-        done = act(
-            request,
-            who,
-            "deploy",
-            f"rollout.{verb}",
-            env,
-            "",
-            lambda: engine.rollout_verb(env, verb, who.user),
-        )
-        return {"ok": True, **done}
-
-    @app.get("/api/releases")
-    def releases(who: Who) -> list[dict[str, Any]]:
-        if not who.readable_envs(access.envs()):
-            access.read(who)
-        return [access.release_view(who, r) for r in store.releases()]
-
-    @app.post("/api/locks/{env}/break")
-    def break_lock(env: str, request: Request, who: Who) -> dict[str, Any]:
-        return {
-            "ok": True,
-            **act(request, who, "lock", "lock.break", env, "", lambda: engine.break_lock(env)),
-        }
-
-    @app.post("/api/shutdown")
-    def shutdown(request: Request, who: Who, stop_apps: bool = True) -> dict[str, Any]:
-        def run() -> None:
-            if stop_apps:
-                engine.shutdown()
-            on_shutdown()
-
-        act(request, who, "admin", "shutdown", None, "apps" if stop_apps else "control plane", run)
-        return {"ok": True}
-
-    # users, tokens, audit -------------------------------------------------------------------
-    @app.get("/api/users")
-    def users(request: Request, who: Who) -> list[dict[str, Any]]:
-        access.allow(who, "admin", "users.list", source=source(request))
-        return store.identity.users()
-
-    @app.post("/api/users")
-    def add_user(body: UserBody, request: Request, who: Who) -> dict[str, Any]:
-        return {"ok": True, **access.add_user(who, body.name, body.role, body.env, source(request))}
-
-    @app.post("/api/users/{name}/grants")
-    def grant(name: str, body: GrantBody, request: Request, who: Who) -> dict[str, Any]:
-        return {"ok": True, "changed": access.grant(who, name, body.role, body.env, source(request))}
-
-    @app.post("/api/users/{name}/revoke")
-    def revoke(name: str, body: GrantBody, request: Request, who: Who) -> dict[str, Any]:
-        return {"ok": True, "changed": access.revoke(who, name, body.role, body.env, source(request))}
-
-    @app.post("/api/users/{name}/disable")
-    def disable(name: str, request: Request, who: Who) -> dict[str, Any]:
-        return {"ok": True, "tokens_revoked": access.disable(who, name, source(request))}
-
-    @app.post("/api/users/{name}/tokens")
-    def add_token(name: str, body: TokenBody, request: Request, who: Who) -> dict[str, Any]:
-        return {"ok": True, **access.new_token(who, name, body.label or "created by hand", source(request))}
-
-    @app.post("/api/tokens/{tid}/revoke")
-    def revoke_token(tid: str, request: Request, who: Who) -> dict[str, Any]:
-        return {"ok": True, "user": access.revoke_token(who, tid, source(request))}
-
-    @app.get("/api/audit")
-    def audit(
-        request: Request, who: Who, actor: str | None = None, env: str | None = None, limit: int = 100
-    ) -> dict[str, Any]:
-        access.allow(who, "admin", "audit.list", source=source(request))
-        entries = store.audit.entries(actor=actor, env=env)
-        return {"entries": [vars(e) for e in entries[-limit:]]}
-
-    @app.get("/api/audit/verify")
-    def audit_verify(request: Request, who: Who) -> dict[str, Any]:
-        access.allow(who, "admin", "audit.verify", source=source(request))
-        return vars(verify_chain(store.audit.entries()))
-
+    register_deployments(app, engine, on_shutdown)
+    register_identity(app, engine)
     register_secrets(app, engine)
     register_delivery(app, engine)
     register_backup_routes(app, engine)
@@ -267,3 +66,154 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_logs(app, engine)
     register_observe(app, engine)
     return app
+
+
+def register_deployments(app: FastAPI, engine: Engine, on_shutdown: Callable[[], None]) -> None:
+    store = engine.ctx.store
+    access = engine.access
+
+    @app.get("/api/status")
+    def status(who: Who) -> d.Status:
+        data = engine.status()
+        readable = who.readable_envs(list(data["environments"]))
+        if not readable:
+            access.read(who)  # raises: no environment is readable
+        data["environments"] = {e: v for e, v in data["environments"].items() if e in readable}
+        return d.Status.model_validate(data)
+
+    @app.post("/api/deploy")
+    def deploy(body: d.DeployBody, request: Request, who: Who) -> d.Started:
+        target = body.release or "new release"
+        run = lambda: engine.deploy(body.env, who.user, body.release)  # noqa: E731
+        return d.Started(deployment=act(request, who, "deploy", "deploy", body.env, target, run))
+
+    @app.post("/api/rollback")
+    def rollback(body: d.RollbackBody, request: Request, who: Who) -> d.Started:
+        target = body.to or "previous release"
+        run = lambda: engine.rollback(body.env, who.user, body.to)  # noqa: E731
+        return d.Started(deployment=act(request, who, "deploy", "rollback", body.env, target, run))
+
+    @app.get("/api/deployments")
+    def deployments(who: Who, env: Filter = None, limit: Limit = 20) -> list[d.Deployment]:
+        env = env or None  # the CLI sends "" for every environment
+        if env is not None:
+            access.read(who, env)
+        shown = [dep for dep in store.deployments(env, limit) if who.may("read", dep.env)]
+        return [d.Deployment.model_validate(dep.to_json()) for dep in shown]
+
+    def readable(dep_id: int, who: Principal) -> Deployment:
+        dep = store.deployment(dep_id)
+        access.read(who, dep.env)
+        return dep
+
+    @app.get("/api/deployments/{dep_id}")
+    def deployment(dep_id: IdPath, who: Who) -> d.Deployment:
+        return d.Deployment.model_validate(readable(dep_id, who).to_json())
+
+    @app.get("/api/deployments/{dep_id}/events")
+    def events(dep_id: IdPath, who: Who, after: Cursor = 0) -> d.Events:
+        dep = readable(dep_id, who)
+        return d.Events(
+            status=dep.status,
+            error=dep.error,
+            hint=dep.hint,
+            release=dep.release_id,
+            events=[d.Event.model_validate(e) for e in store.events(dep_id, after)],
+        )
+
+    @app.get("/api/deployments/{dep_id}/samples")
+    def samples(dep_id: IdPath, who: Who, after: Cursor = 0) -> d.Samples:
+        readable(dep_id, who)
+        return d.Samples.model_validate(
+            {"samples": store.samples(dep_id, after), "rollout": store.rollout(dep_id)}
+        )
+
+    @app.get("/api/rollouts/{env}")
+    def rollout_status(env: EnvPath, who: Who) -> d.RolloutStatus:
+        access.read(who, env)
+        return d.RolloutStatus.model_validate(engine.rollout_status(env))
+
+    @app.post("/api/rollouts/{env}/retry")
+    def rollout_retry(env: EnvPath, request: Request, who: Who) -> d.Started:
+        run = lambda: engine.rollout_retry(env, who.user)  # noqa: E731
+        return d.Started(deployment=act(request, who, "deploy", "rollout.retry", env, "", run))
+
+    @app.post("/api/rollouts/{env}/{verb}")
+    def rollout_verb(env: EnvPath, verb: d.RolloutVerb, request: Request, who: Who) -> d.VerbDone:
+        run = lambda: engine.rollout_verb(env, verb, who.user)  # noqa: E731
+        return d.VerbDone.model_validate(act(request, who, "deploy", f"rollout.{verb}", env, "", run))
+
+    @app.get("/api/releases")
+    def releases(who: Who) -> list[d.Release]:
+        if not who.readable_envs(access.envs()):
+            access.read(who)
+        return [d.Release.model_validate(access.release_view(who, r)) for r in store.releases()]
+
+    @app.post("/api/locks/{env}/break")
+    def break_lock(env: EnvPath, request: Request, who: Who) -> d.LockBroken:
+        broken = act(request, who, "lock", "lock.break", env, "", lambda: engine.break_lock(env))
+        return d.LockBroken.model_validate(broken)
+
+    @app.post("/api/shutdown")
+    def shutdown(request: Request, who: Who, stop_apps: bool = True) -> Ok:
+        def run() -> None:
+            if stop_apps:
+                engine.shutdown()
+            on_shutdown()
+
+        act(request, who, "admin", "shutdown", None, "apps" if stop_apps else "control plane", run)
+        return Ok()
+
+
+def register_identity(app: FastAPI, engine: Engine) -> None:
+    store = engine.ctx.store
+    access = engine.access
+    source = client_source
+
+    @app.get("/api/whoami")
+    def whoami(who: Who) -> i.WhoAmI:
+        grants = [i.Grant(role=g.role, env=g.env) for g in who.grants]
+        return i.WhoAmI(user=who.user, token_id=who.token_id, grants=grants)
+
+    @app.get("/api/users")
+    def users(request: Request, who: Who) -> list[i.User]:
+        access.allow(who, "admin", "users.list", source=source(request))
+        return [i.User.model_validate(u) for u in store.identity.users()]
+
+    @app.post("/api/users")
+    def add_user(body: i.UserBody, request: Request, who: Who) -> i.NewUser:
+        return i.NewUser.model_validate(access.add_user(who, body.name, body.role, body.env, source(request)))
+
+    @app.post("/api/users/{name}/grants")
+    def grant(name: UserPath, body: i.GrantBody, request: Request, who: Who) -> i.Changed:
+        return i.Changed(changed=access.grant(who, name, body.role, body.env, source(request)))
+
+    @app.post("/api/users/{name}/revoke")
+    def revoke(name: UserPath, body: i.GrantBody, request: Request, who: Who) -> i.Changed:
+        return i.Changed(changed=access.revoke(who, name, body.role, body.env, source(request)))
+
+    @app.post("/api/users/{name}/disable")
+    def disable(name: UserPath, request: Request, who: Who) -> i.Disabled:
+        return i.Disabled(tokens_revoked=access.disable(who, name, source(request)))
+
+    @app.post("/api/users/{name}/tokens")
+    def add_token(name: UserPath, body: i.TokenBody, request: Request, who: Who) -> i.NewToken:
+        made = access.new_token(who, name, body.label or "created by hand", source(request))
+        return i.NewToken.model_validate(made)
+
+    @app.post("/api/tokens/{tid}/revoke")
+    def revoke_token(tid: TokenPath, request: Request, who: Who) -> i.TokenRevoked:
+        return i.TokenRevoked(user=access.revoke_token(who, tid, source(request)))
+
+    @app.get("/api/audit")
+    def audit(
+        request: Request, who: Who, actor: Filter = None, env: Filter = None, limit: Limit = 100
+    ) -> i.AuditEntries:
+        access.allow(who, "admin", "audit.list", source=source(request))
+        entries = store.audit.entries(actor=actor, env=env)
+        return i.AuditEntries(entries=[i.AuditEntry.model_validate(vars(e)) for e in entries[-limit:]])
+
+    @app.get("/api/audit/verify")
+    def audit_verify(request: Request, who: Who) -> i.ChainReport:
+        access.allow(who, "admin", "audit.verify", source=source(request))
+        return i.ChainReport.model_validate(vars(verify_chain(store.audit.entries())))

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 
 def principal(request: Request) -> Principal:
-    """The user behind the request's bearer token (every route but /api/ping needs one)."""
+    """The user behind the request's bearer token (every route but /api/ping needs one).
+
+    ``server/gate.py`` resolved it before the body was read; this reads what it found."""
+    found = getattr(request.state, "principal", None)
+    if isinstance(found, Principal):
+        return found
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not given:
         raise AuthError(

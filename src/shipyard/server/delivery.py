@@ -7,27 +7,14 @@ approving and rejecting need ``approve`` (and the four-eyes rule of ``core/appro
 every mutating route is audited before it acts.
 """
 
-from typing import Any, TypeVar
-
 from fastapi import FastAPI, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.engine.config import diff, show
 from shipyard.engine.engine import Engine
+from shipyard.schemas import delivery as s
+from shipyard.schemas.deployments import Started
 from shipyard.server.auth import Who, act
-
-T = TypeVar("T")
-
-
-class PromoteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    to: str
-    release: str | None = None
-
-
-class RejectBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=500)
+from shipyard.server.params import EnvPath, IdPath
 
 
 def register_delivery(app: FastAPI, engine: Engine) -> None:
@@ -35,7 +22,7 @@ def register_delivery(app: FastAPI, engine: Engine) -> None:
     access = engine.access
 
     @app.post("/api/promote")
-    def promote(body: PromoteBody, request: Request, who: Who) -> dict[str, Any]:
+    def promote(body: s.PromoteBody, request: Request, who: Who) -> s.Promoted:
         dep_id = act(
             request,
             who,
@@ -45,10 +32,10 @@ def register_delivery(app: FastAPI, engine: Engine) -> None:
             body.release or "release of the previous environment",
             lambda: engine.promote(body.release, body.to, who.user),
         )
-        return {"ok": True, "deployment": dep_id, "status": store.deployment(dep_id).status}
+        return s.Promoted(deployment=dep_id, status=store.deployment(dep_id).status)
 
     @app.post("/api/deployments/{dep_id}/approve")
-    def approve(dep_id: int, request: Request, who: Who) -> dict[str, Any]:
+    def approve(dep_id: IdPath, request: Request, who: Who) -> Started:
         env = store.deployment(dep_id).env
         act(
             request,
@@ -59,10 +46,10 @@ def register_delivery(app: FastAPI, engine: Engine) -> None:
             str(dep_id),
             lambda: engine.approvals.approve(who, dep_id),
         )
-        return {"ok": True, "deployment": dep_id}
+        return Started(deployment=dep_id)
 
     @app.post("/api/deployments/{dep_id}/reject")
-    def reject(dep_id: int, body: RejectBody, request: Request, who: Who) -> dict[str, Any]:
+    def reject(dep_id: IdPath, body: s.RejectBody, request: Request, who: Who) -> Started:
         env = store.deployment(dep_id).env
         act(
             request,
@@ -73,21 +60,22 @@ def register_delivery(app: FastAPI, engine: Engine) -> None:
             f"{dep_id}: {body.reason}",
             lambda: engine.approvals.reject(who, dep_id, body.reason),
         )
-        return {"ok": True, "deployment": dep_id}
+        return Started(deployment=dep_id)
 
     @app.get("/api/approvals")
-    def approvals(who: Who) -> list[dict[str, Any]]:
-        return [vars(r) for r in store.approvals.waiting() if who.may("read", r.env)]
+    def approvals(who: Who) -> list[s.Approval]:
+        waiting = [r for r in store.approvals.waiting() if who.may("read", r.env)]
+        return [s.Approval.model_validate(vars(r)) for r in waiting]
 
     @app.get("/api/config/{env}")
-    def config_show(env: str, who: Who) -> dict[str, Any]:
+    def config_show(env: EnvPath, who: Who) -> s.ConfigShown:
         access.read(who, env)
         engine.ctx.reload_manifest()
-        return show(engine.ctx, env)
+        return s.ConfigShown.model_validate(show(engine.ctx, env))
 
     @app.get("/api/config/{a}/diff/{b}")
-    def config_diff(a: str, b: str, who: Who) -> dict[str, Any]:
+    def config_diff(a: EnvPath, b: EnvPath, who: Who) -> s.ConfigDiff:
         access.read(who, a)
         access.read(who, b)
         engine.ctx.reload_manifest()
-        return diff(engine.ctx, a, b)
+        return s.ConfigDiff.model_validate(diff(engine.ctx, a, b))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from shipyard.core.access import Principal
@@ -20,7 +20,9 @@ from shipyard.engine.engine import Engine
 from shipyard.engine.logs import LogService
 from shipyard.engine.logsearch import LogQuery
 from shipyard.errors import ConflictError
+from shipyard.schemas.observe import LogFilter, LogLines, LogStats
 from shipyard.server.auth import principal
+from shipyard.server.params import Cursor, EnvPath, Limit
 
 
 def register_logs(app: FastAPI, engine: Engine) -> None:
@@ -36,21 +38,22 @@ def register_logs(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/api/logs/{env}")
     def search(
-        env: str,
+        env: EnvPath,
         request: Request,
-        query: Annotated[LogQuery, Depends()],
-        limit: int = 200,
-        after: int | None = None,
-    ) -> dict[str, Any]:
+        query: Annotated[LogFilter, Query()],
+        limit: Limit = 200,
+        after: Cursor | None = None,
+    ) -> LogLines:
         who: Principal = principal(request)
         access.read(who, env)
-        return service().search(env, query, limit, after)
+        found = service().search(env, LogQuery(**query.model_dump()), limit, after)
+        return LogLines.model_validate(found)
 
     @app.get("/api/logs/{env}/export")
-    def export(env: str, request: Request, query: Annotated[LogQuery, Depends()]) -> StreamingResponse:
+    def export(env: EnvPath, request: Request, query: Annotated[LogFilter, Query()]) -> StreamingResponse:
         who: Principal = principal(request)
         access.read(who, env)
-        lines = service().export(env, query)
+        lines = service().export(env, LogQuery(**query.model_dump()))
         first = next(lines, None)  # a bad filter fails here, as JSON, before the stream starts
 
         def body() -> Iterator[bytes]:
@@ -63,15 +66,15 @@ def register_logs(app: FastAPI, engine: Engine) -> None:
         return StreamingResponse(body(), media_type="application/x-ndjson")
 
     @app.get("/api/logs")
-    def stats(request: Request) -> dict[str, Any]:
+    def stats(request: Request) -> LogStats:
         who: Principal = principal(request)
         access.read(who)
         logs = service()
-        return {
+        return LogStats(
             **logs.stats,
-            "lines": logs.store.count(),
-            "bytes": logs.store.used_bytes(),
-            "max_bytes": logs.store.max_bytes,
-            "archives": len(logs.store.archives()),
-            "errors": logs.errors,
-        }
+            lines=logs.store.count(),
+            bytes=logs.store.used_bytes(),
+            max_bytes=logs.store.max_bytes,
+            archives=len(logs.store.archives()),
+            errors=logs.errors,
+        )

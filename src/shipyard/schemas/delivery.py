@@ -1,0 +1,73 @@
+"""Promotion, approvals and configuration (``server/delivery.py``; ``shipyard promote|approve|config``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shipyard.schemas.common import Answer, Body, EnvName, ReleaseId
+from shipyard.schemas.deployments import Started
+
+
+class PromoteBody(Body):
+    to: EnvName
+    release: ReleaseId | None = None
+
+
+class RejectBody(Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Promoted(Started):
+    status: str
+
+
+class Approval(Answer):
+    """A deployment's approval request, as recorded (``core/approval.py`` ``Request``)."""
+
+    deployment_id: int
+    env: str
+    requested_by: str
+    requested_at: float
+    expires_at: float
+    status: str
+    decided_by: str | None = None
+    decided_at: float | None = None
+    decision: str | None = None
+    reason: str = ""
+
+
+class Problem(Answer):
+    problem: str
+    fix: str
+
+
+class Setting(Answer):
+    key: str
+    value: str
+    origin: str
+    layer: str
+    secrets: list[str]
+
+
+class ConfigShown(Answer):
+    env: str
+    problems: list[Problem]
+    values: list[Setting]
+
+
+class Side(Answer):
+    value: str
+    origin: str
+    secrets: list[str]
+
+
+class Change(Answer):
+    key: str
+    a: Side | None
+    b: Side | None
+
+
+class ConfigDiff(Answer):
+    a: str
+    b: str
+    changes: list[Change]

@@ -1,0 +1,116 @@
+"""The API's gate: who is asking and how large the body is, decided before a byte of it is read.
+
+``create_app`` wraps the app in ``Gate`` (a plain ASGI middleware). FastAPI reads and parses a
+request's body before it resolves the route's dependencies, so a token checked as a dependency
+comes too late: a 100 MB unauthenticated POST would be read first. Here the bearer token is
+resolved to a user (kept in the request's state for ``server/auth.py``'s ``principal``) and the
+declared Content-Length is held against the route's limit before the route runs; a body sent
+without a length (chunked) is counted as it streams and refused when it passes the limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from shipyard.errors import AuthError, ShipyardError, TooLargeError
+
+if TYPE_CHECKING:
+    from shipyard.engine.engine import Engine
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PUBLIC = frozenset({"/api/ping", "/health"})  # probes: no token, no body
+MiB = 1024 * 1024
+DEFAULT_LIMIT = 1 * MiB
+# Routes that take more than the default: a whole secrets file in one import.
+LIMITS: tuple[tuple[re.Pattern[str], int], ...] = ((re.compile(r"^/api/vault/[^/]+/import$"), 16 * MiB),)
+
+
+def body_limit(path: str) -> int:
+    """The largest body ``path`` accepts, in bytes."""
+    return next((size for pattern, size in LIMITS if pattern.match(path)), DEFAULT_LIMIT)
+
+
+def too_large(size: str, limit: int) -> TooLargeError:
+    return TooLargeError(
+        f"the request's body is {size}, more than the {limit // 1024} KiB this route accepts",
+        "send less in one request (a secrets import takes up to 16 MiB)",
+    )
+
+
+def bearer(headers: dict[bytes, bytes]) -> str:
+    given = headers.get(b"authorization", b"").decode("latin-1")
+    token = given.removeprefix("Bearer ").strip()
+    if not token:
+        raise AuthError(
+            "missing API token",
+            "send `Authorization: Bearer <token>`; the CLI reads $SHIPYARD_TOKEN or <home>/token",
+        )
+    return token
+
+
+def declared_length(headers: dict[bytes, bytes]) -> int | None:
+    raw = headers.get(b"content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise TooLargeError(
+            f"the Content-Length {raw[:30].decode('latin-1')!r} is not a size this server accepts",
+            "send the body's length in bytes as a decimal number",
+        )
+    return int(raw)
+
+
+class Gate:
+    """Authenticate, then hold the body to its limit, before the app sees the request."""
+
+    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        limit = body_limit(scope["path"])
+        try:
+            if scope["path"] not in PUBLIC:
+                who = await run_in_threadpool(self.engine.access.authenticate, bearer(headers))
+                scope.setdefault("state", {})["principal"] = who
+            length = declared_length(headers)
+            if length is not None and length > limit:
+                raise too_large(f"{length} bytes", limit)
+        except ShipyardError as exc:
+            # answered without reading the body; the server closes the connection after it
+            await JSONResponse(exc.to_json(), status_code=exc.status)(scope, receive, send)
+            return
+        await self.app(scope, counted(receive, limit), send)
+
+
+def counted(receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses a body once more than ``limit`` bytes of it have arrived."""
+    seen = 0
+
+    async def receive_counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                exc = too_large(f"more than {limit} bytes", limit)
+                # an HTTPException passes through FastAPI's body parsing untouched
+                raise HTTPException(exc.status, detail=exc.message)
+        return message
+
+    return receive_counted
