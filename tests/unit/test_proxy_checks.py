@@ -64,7 +64,8 @@ def test_unsafe_backend_values_are_refused_by_every_renderer(change: dict[str, o
     [
         ("/run/a dmin.sock", None),
         ("/run/admin.sock\nstats admin", None),
-        ("/run/admin.sock", "/home/sy/access log.sock"),
+        ("/run/admin.sock", "../access log.sock"),
+        ("/run/admin.sock", "../" + "a" * 100 + ".sock"),
         ("/run/admin.sock", "/home/sy/a.sock\nstats admin"),
     ],
 )
@@ -74,6 +75,7 @@ def test_unsafe_global_values_are_refused(socket: str, log_target: str | None) -
 
 
 def test_safe_values_render() -> None:
-    text = render(GOOD, log_target="/home/sy/accesslog/haproxy.sock")
+    text = render(GOOD, log_target="../accesslog/haproxy.sock")
+    assert "server control-plane unix@../accesslog/haproxy.sock log-proto octet-count" in text
     assert "    bind 127.0.0.1:8080" in text
     assert "    option httpchk GET /health" in text

@@ -159,7 +159,7 @@ def render_haproxy_config(
     proxy_checks.check_files([socket_path], "the stats socket")
     proxy_checks.check_maps(maps)
     proxy_checks.check_target(stats_bind, "the stats page's address")
-    proxy_checks.check_files([log_target] if log_target else [], "the access log's socket")
+    proxy_checks.check_socket(log_target, "the access log's socket")
     for be in layout.backends:
         proxy_checks.check_backend(be)
     lines = [

@@ -26,6 +26,8 @@ ADDRESS = re.compile(
 )
 SERVER = re.compile(r"^(blue|green)-\d{1,2}$")
 FILE_PATH = re.compile(r"^/[A-Za-z0-9._/+@:-]{0,4000}$")
+# A Unix socket HAProxy connects to, relative to its working folder: HAProxy's limit is 97.
+SOCKET_PATH = re.compile(r"^[A-Za-z0-9._/+@:-]{1,97}$")
 COLOUR = re.compile(r"^(blue|green|none)$")
 LONGEST_MS = 86_400_000
 
@@ -63,6 +65,12 @@ def check_files(paths: Iterable[str], where: str) -> None:
 
 def check_maps(maps: MapFiles) -> None:
     check_files((maps.colours, maps.weights), "the routing maps")
+
+
+def check_socket(value: str | None, what: str) -> None:
+    """A Unix socket HAProxy connects to (the access log's receiver)."""
+    if value is not None:
+        _match(SOCKET_PATH, value, what, "the global section")
 
 
 def check_target(value: str | None, what: str) -> None:

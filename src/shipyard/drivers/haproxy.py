@@ -57,7 +57,12 @@ class HAProxy:
         self.folder = folder
         self.binary = binary
         self.stats_bind = stats_bind
-        self.log_target = log_target  # the access-log receiver's Unix socket (drivers/accesslog.py)
+        # The access-log receiver's Unix socket (drivers/accesslog.py), relative to HAProxy's
+        # working folder (``folder``): HAProxy takes socket paths of at most 97 characters, and
+        # a home's absolute path can be longer.
+        self.log_target = (
+            os.path.relpath(Path(log_target).resolve(), folder.resolve()) if log_target else None
+        )
         self.config_path = folder / "haproxy.cfg"
         self.socket_path = folder / "admin.sock"
         self.pid_path = folder / "haproxy.json"
@@ -166,7 +171,8 @@ class HAProxy:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             child = subprocess.Popen(
-                [self.binary, "-W", "-db", "-f", str(self.config_path)],
+                [self.binary, "-W", "-db", "-f", str(self.config_path.resolve())],
+                cwd=self.folder.resolve(),  # the access log's socket is named relative to it
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -210,7 +216,7 @@ class HAProxy:
 
     def _check_config(self) -> None:
         done = subprocess.run(
-            [self.binary, "-c", "-q", "-f", str(self.config_path)],
+            [self.binary, "-c", "-f", str(self.config_path)],
             capture_output=True,
             text=True,
             check=False,
