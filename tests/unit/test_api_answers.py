@@ -33,7 +33,7 @@ def test_an_unexpected_exception_answers_500_without_its_text_or_traceback() -> 
     [
         ("/api/deploy", DEFAULT_LIMIT),
         ("/api/secrets/dev/X", DEFAULT_LIMIT),
-        ("/api/vault/dev/import", 16 * MiB),
+        ("/api/vault/dev/import", 2 * MiB),
         ("/api/vault/dev/import/x", DEFAULT_LIMIT),
     ],
 )
