@@ -6,6 +6,7 @@ Each test is an attack that got through on the code before the fix (see docs/sec
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -112,9 +113,13 @@ def test_values_from_the_url_or_a_body_cannot_forge_audit_lines(shipyard: Shipya
     forged = "#99 2026-01-01 00:00:00 admin users.add mallory admin@*: ok"
     with shipyard.api() as api:
         verb = api.post(f"/api/rollouts/dev/abort%0A{forged.replace(' ', '%20')}")
-        assert verb.status_code == 404 and "no rollout verb" in verb.json()["error"]
+        assert verb.status_code == 422 and verb.json()["error"].startswith("path.verb: "), verb.json()
+        # names are held to their patterns (a release id with a newline is a 422); free text,
+        # such as a backup's reason, reaches the audit log's target
         deploy = api.post("/api/deploy", json={"env": "dev", "release": f"r9\n{forged}"})
-        assert deploy.status_code == 404
+        assert deploy.status_code == 422 and deploy.json()["error"].startswith("body.release: ")
+        backup = api.post("/api/backups/dev", json={"reason": f"r9\n{forged}"})
+        assert backup.status_code == 202, backup.text
     entries = audit_entries(shipyard)
     assert not [e for e in entries if e["action"].startswith("rollout.")]  # nothing under an unknown verb
     printed = shipyard.cli("audit", "list", "--limit", "1000").stdout
@@ -128,7 +133,13 @@ def test_an_action_that_fails_with_any_exception_is_audited_as_an_error(shipyard
     # a moment far outside time_t made the restore raise a bare OverflowError (not a ShipyardError)
     with shipyard.api() as api:
         resp = api.post("/api/backups/dev/restore", json={"to_time": 1e300})
-    assert resp.status_code >= 400
+        assert resp.status_code == 202, resp.text  # a restore is a job: it fails on its thread
+        job_id = resp.json()["job"]["id"]
+        deadline = time.monotonic() + 60
+        while (job := api.get(f"/api/jobs/{job_id}").json()["job"])["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+    assert job["status"] == "failed", job
     last = [e for e in audit_entries(shipyard) if e["action"] == "backup.restore"]
     assert [e["result"] for e in last] == ["ok", "error"]
     assert last[1]["detail"]  # what went wrong (a bug by its type only: its text may hold anything)
@@ -145,9 +156,10 @@ def test_user_names_are_validated_and_unknown_users_are_not_found(shipyard: Ship
             "disable": api.post("/api/users/nobody/disable"),
             "token": api.post("/api/users/nobody/tokens", json={}),
         }
-    assert bad.status_code == 422 and "invalid user name 'Mallory Admin'" in bad.json()["error"]
-    assert "lowercase letters" in bad.json()["hint"]
-    assert role.status_code == 422 and "use one of: viewer" in role.json()["hint"]
+    # the API's models refuse them before the access service sees them: a 422 naming the field
+    assert bad.status_code == 422 and bad.json()["error"].startswith("body.name: "), bad.json()
+    assert bad.json()["kind"] == "InputError"
+    assert role.status_code == 422 and role.json()["kind"] == "InputError", role.json()
     for what, resp in missing.items():
         assert resp.status_code == 404 and "no user 'nobody'" in resp.json()["error"], what
     failed = [e for e in audit_entries(shipyard) if e["result"] == "error"]

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shipyard.errors import NotFoundError, ShipyardError, TooLargeError
+from shipyard.errors import InputError, NotFoundError, ShipyardError, TooLargeError
 
 log = logging.getLogger("shipyard.server")
 
@@ -37,7 +37,7 @@ def install_handlers(app: FastAPI) -> None:
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        error = ShipyardError(f"{where}: {first['msg']}", "see docs/cli.md for the request shape")
+        error = InputError(f"{where}: {first['msg']}", "see GET /openapi.json for the request's shape")
         return answer(error, 422)
 
     @app.exception_handler(HTTPException)
