@@ -39,7 +39,7 @@ GRANTED = {str(role): permissions for role, permissions in PERMISSIONS.items()}
 @dataclass(frozen=True)
 class Row:
     method: str
-    path: str  # {env}, {a}, {b}, {dep_id} (a deployment of env), {silence_id} (one on env): per cell
+    path: str  # {env} {a} {b}, {dep_id} {silence_id} {job_id} (one of env's): filled per cell
     need: str  # a permission on the cell's environment; "*:perm" on every one; "token"; "public"
     audit: str = ""  # the audited action whose refusal must be in the audit log
     body: dict[str, Any] | None = None
@@ -49,6 +49,7 @@ class Row:
 ROUTES: tuple[Row, ...] = (
     Row("GET", "/health", "public"),
     Row("GET", "/api/ping", "public"),
+    Row("GET", "/openapi.json", "token"),
     Row("GET", "/api/whoami", "token"),
     Row("GET", "/api/status", "token"),  # filtered to readable environments
     Row("GET", "/api/releases", "token"),
@@ -88,8 +89,10 @@ ROUTES: tuple[Row, ...] = (
     Row("POST", "/api/backups/{env}", "deploy", "backup.create", {"reason": "matrix"}),
     Row("POST", "/api/backups/{env}/verify", "deploy", "backup.verify", {"backup": "b404"}),
     Row("POST", "/api/backups/{env}/restore", "admin", "backup.restore", {"backup": "b404"}),
-    Row("GET", "/api/migrations/{env}", "read"),
-    Row("GET", "/api/migrations/{env}/plan", "read"),
+    Row("POST", "/api/migrations/{env}/status", "deploy", "migrate.status"),
+    Row("POST", "/api/migrations/{env}/plan", "deploy", "migrate.plan", {"release": "r404"}),
+    Row("GET", "/api/jobs", "token"),
+    Row("GET", "/api/jobs/{job_id}", "read"),
     Row("POST", "/api/migrations/{env}/{direction}", "deploy", "migrate.up"),
     Row("GET", "/api/drills/{env}", "read"),
     Row("POST", "/api/drills/{env}", "deploy", "drill.run"),
@@ -131,7 +134,8 @@ def allowed(row: Row, who: str, env: str) -> bool:
 
 
 def envs_of(row: Row) -> tuple[str, ...]:
-    scoped = any(k in row.path for k in ("{env}", "{a}", "{dep_id}", "{silence_id}")) or ENV in repr(row.body)
+    scoped = any(k in row.path for k in ("{env}", "{a}", "{dep_id}", "{silence_id}", "{job_id}"))
+    scoped = scoped or ENV in repr(row.body)
     return (OWN, OTHER) if scoped else (OWN,)
 
 
@@ -141,11 +145,12 @@ class Plane:
     tokens: dict[str, str]
     deployments: dict[str, int]
     silences: dict[str, int]
+    jobs: dict[str, int]
 
     def request(self, row: Row, who: str, env: str) -> httpx.Response:
         path = row.path.replace("{env}", env).replace("{a}", env).replace("{b}", env)
         path = path.replace("{dep_id}", str(self.deployments[env]))
-        path = path.replace("{silence_id}", str(self.silences[env]))
+        path = path.replace("{silence_id}", str(self.silences[env])).replace("{job_id}", str(self.jobs[env]))
         for key, value in FIXED.items():
             path = path.replace(key, value)
         body = None if row.body is None else _filled(row.body, env)
@@ -198,7 +203,11 @@ def plane(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> Iterato
                 env: api.post("/api/alerts/silences", json={"matchers": {"env": env}}).json()["id"]
                 for env in (OWN, OTHER)
             }
-        yield Plane(shipyard, tokens, deps, silences)
+            jobs = {
+                env: api.post(f"/api/backups/{env}", json={"reason": "matrix"}).json()["job"]["id"]
+                for env in (OWN, OTHER)
+            }
+        yield Plane(shipyard, tokens, deps, silences, jobs)
     finally:
         shipyard.cleanup()
 
