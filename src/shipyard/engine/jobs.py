@@ -86,8 +86,11 @@ class JobRunner:
 
 
 def _internal(exc: Exception) -> ShipyardError:
+    """A bug, named by its type only: its text may hold anything (a value, a secret), and the job's
+    error is shown to API readers and written to the audit log."""
     return ShipyardError(
-        f"internal error: {exc!r}", "report this as a bug; the control plane's log has the traceback"
+        f"internal error ({type(exc).__name__})",
+        "report this as a bug; the control plane's log has the traceback",
     )
 
 
