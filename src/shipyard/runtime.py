@@ -69,9 +69,10 @@ def build_engine(paths: Paths) -> Engine:
 
 
 def _postgres_passes(manifest: Manifest) -> bool:
-    """A managed PostgreSQL run as another OS user (Shipyard as root) must pass through the home."""
+    """PostgreSQL run as another OS user (Shipyard as root) must pass through the home: a managed
+    cluster, and the scratch clusters that verify and drill an external server's dumps."""
     dbs = [manifest.database_for(env) for env in manifest.environments]
-    return os.geteuid() == 0 and any(db.engine == "postgres" and db.managed for db in dbs)
+    return os.geteuid() == 0 and any(db.engine == "postgres" for db in dbs)
 
 
 def _log_service(ctx: Context, access_log: AccessLogReceiver) -> LogService | None:

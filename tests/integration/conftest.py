@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,14 +28,29 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+PORTS_LOW, PORT_BLOCK, PORT_BLOCKS = 10000, 2700, 8  # 10000..31600, below the ephemeral 32768
 EXAMPLE = REPO / "examples" / "notes"
 PGNOTES = REPO / "examples" / "pgnotes"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below the kernel's ephemeral range, from this xdist worker's own block.
+
+    A port the kernel hands out for ``bind(0)`` comes from the ephemeral range, which outgoing
+    connections (the tests' clients, HAProxy's connections to instances) draw from too: between
+    this call and the server binding it, one of them may take it. Ports from 10000 up to the
+    ephemeral range are never handed out that way, and each worker has a block of its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = PORTS_LOW + (int(worker) % PORT_BLOCKS if worker.isdigit() else 0) * PORT_BLOCK
+    for _ in range(500):
+        port = random.randrange(low, low + PORT_BLOCK)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}..{low + PORT_BLOCK}")
 
 
 class Shipyard:
