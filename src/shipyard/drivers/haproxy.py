@@ -3,9 +3,9 @@
 Called by the engine through the ``Proxy`` interface. HAProxy runs in
 master-worker mode in its own session, so it keeps serving when the control
 plane dies; a restarted control plane adopts it from its pid file. The
-configuration file is always rewritten (atomically) to match the state, so an
-HAProxy that restarts routes as recorded; transitions are applied through the
-admin socket with no reload.
+configuration and map files always match the state (each rewritten atomically when
+its text changes), so an HAProxy that restarts routes as recorded; transitions are
+applied through the admin socket with no reload.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class HAProxy:
         self._applied: ProxyLayout | None = None
         self._ref: procs.ProcessRef | None = self._load_ref()
         self._child: subprocess.Popen[bytes] | None = None
+        self._written: dict[Path, str] = {}  # what this process last wrote to each file
 
     # the Proxy interface -----------------------------------------------------------------
     def sync(self, layout: ProxyLayout) -> None:
@@ -153,12 +154,21 @@ class HAProxy:
     def _write_config(self, layout: ProxyLayout) -> None:
         """The maps and the config that name them, so a (re)started HAProxy routes as ``layout``."""
         colours, weights = render_maps(layout)
-        write_atomic(Path(self.maps.colours), colours, mode=0o600)
-        write_atomic(Path(self.maps.weights), weights, mode=0o600)
         text = render_haproxy_config(
             layout, str(self.socket_path), self.stats_bind, self.maps, self.log_target
         )
-        write_atomic(self.config_path, text + "\n", mode=0o600)
+        self._write_changed(Path(self.maps.colours), colours)
+        self._write_changed(Path(self.maps.weights), weights)
+        self._write_changed(self.config_path, text + "\n")
+
+    def _write_changed(self, path: Path, text: str) -> None:
+        """Write ``path`` (atomically, fsynced) unless this process last wrote the same text
+        there: a routing change rewrites one map, not the config (each write costs two fsyncs)."""
+        if self._written.get(path) == text and path.exists():
+            return
+        self._written.pop(path, None)
+        write_atomic(path, text, mode=0o600)
+        self._written[path] = text
 
     def _start(self, layout: ProxyLayout) -> None:
         self._check_config()
