@@ -305,6 +305,7 @@ class Engine:
         started = time.monotonic()
         with ctx.mutex:
             dep_id, step = ctx.store.begin_switch(new, ctx.owner, swapped)
+            ctx.hit_failpoint("rollback:after-route")
             try:
                 ctx.sync_proxy()
             except Exception as exc:
