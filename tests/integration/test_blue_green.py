@@ -29,8 +29,14 @@ def test_deploy_switch_and_instant_rollback_without_failed_requests(shipyard: Sh
         status = shipyard.status()
         assert (status["active_colour"], status["standby_colour"]) == ("green", "blue")
         assert status["standby_release"] == "r1"
+        proxy = shipyard.home / "proxy"
+        config, colours = (proxy / "haproxy.cfg").stat(), (proxy / "colours.map").stat()
         rolled = shipyard.cli("rollback").stdout
         assert "traffic back on blue (r1)" in rolled
+        # a map change: the colours map is replaced (for a restarted HAProxy), the config is not
+        assert (proxy / "haproxy.cfg").stat().st_ino == config.st_ino
+        assert (proxy / "colours.map").stat().st_ino != colours.st_ino
+        assert "dev.active blue" in (proxy / "colours.map").read_text()
         assert shipyard.serving()["version"] == "1.0.0"
         shipyard.cli("rollback", "--to", "r2")  # forward again: green still runs
         assert shipyard.serving()["version"] == "2.0.0"

@@ -116,3 +116,28 @@ def _instance_groups(shipyard: Shipyard) -> set[int]:
         except (ProcessLookupError, psutil.Error):
             continue
     return groups
+
+
+def test_kill_after_an_instant_rollbacks_commit_converges_on_the_recorded_route(shipyard: Shipyard) -> None:
+    """The rollback's lock, deployment and route are one commit: killed right after it, before
+    HAProxy was told, the restarted control plane routes to the rolled-back release, and the
+    lock is free."""
+    shipyard.up()
+    shipyard.cli("deploy")
+    shipyard.use("v2")
+    shipyard.cli("deploy")
+    shipyard.cli("down", "--keep-apps")
+    shipyard.up(SHIPYARD_FAILPOINT="rollback:after-route")
+    pid = shipyard.server_pid()
+    assert shipyard.cli("rollback", check=False).returncode == 1
+    shipyard.wait_server_gone(pid)
+    assert shipyard.serving()["release"] == "r2"  # HAProxy was not told before the kill
+
+    shipyard.up()
+    status = shipyard.status()
+    assert status["lock"] is None
+    assert (status["active_release"], status["standby_release"]) == ("r1", "r2")
+    for _ in range(20):
+        assert shipyard.serving()["release"] == "r1"
+    assert "traffic back on green (r2)" in shipyard.cli("rollback").stdout
+    assert shipyard.serving()["release"] == "r2"

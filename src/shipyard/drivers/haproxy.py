@@ -3,9 +3,9 @@
 Called by the engine through the ``Proxy`` interface. HAProxy runs in
 master-worker mode in its own session, so it keeps serving when the control
 plane dies; a restarted control plane adopts it from its pid file. The
-configuration file is always rewritten (atomically) to match the state, so an
-HAProxy that restarts routes as recorded; transitions are applied through the
-admin socket with no reload.
+configuration and map files always match the state (each rewritten atomically when
+its text changes), so an HAProxy that restarts routes as recorded; transitions are
+applied through the admin socket with no reload.
 """
 
 from __future__ import annotations
@@ -73,19 +73,30 @@ class HAProxy:
         self._applied: ProxyLayout | None = None
         self._ref: procs.ProcessRef | None = self._load_ref()
         self._child: subprocess.Popen[bytes] | None = None
+        self._written: dict[Path, str] = {}  # what this process last wrote to each file
 
     # the Proxy interface -----------------------------------------------------------------
     def sync(self, layout: ProxyLayout) -> None:
         with self._lock:
-            self._write_config(layout)
+            files = self._render(layout)  # checks every value before any of it goes anywhere
+            if (
+                self.is_running()
+                and self._applied is not None
+                and self._applied.structure() == layout.structure()
+            ):
+                # routing or addresses only: the runtime API first (traffic moves now), then the
+                # files for a restart; every (re)start takes this lock, so none reads them between
+                self._send(self._diff(self._applied, layout))
+                self._layout = self._applied = layout
+                self._write_changed(files)
+                return
+            self._write_changed(files)
             if not self.is_running():
                 self._start(layout)
-            elif self._applied is None or self._applied.structure() != layout.structure():
+            else:
                 # adopted after a control-plane restart (routing unknown), or a structural
                 # change: a hitless reload makes the worker read the config just written.
                 self._reload()
-            else:
-                self._send(self._diff(self._applied, layout))
             self._layout = self._applied = layout
 
     def ensure_running(self) -> bool:
@@ -157,13 +168,28 @@ class HAProxy:
     # process ------------------------------------------------------------------------------
     def _write_config(self, layout: ProxyLayout) -> None:
         """The maps and the config that name them, so a (re)started HAProxy routes as ``layout``."""
+        self._write_changed(self._render(layout))
+
+    def _render(self, layout: ProxyLayout) -> dict[Path, str]:
         colours, weights = render_maps(layout)
-        write_atomic(Path(self.maps.colours), colours, mode=0o600)
-        write_atomic(Path(self.maps.weights), weights, mode=0o600)
         text = render_haproxy_config(
             layout, str(self.socket_path), self.stats_bind, self.maps, self.log_target
         )
-        write_atomic(self.config_path, text + "\n", mode=0o600)
+        return {
+            Path(self.maps.colours): colours,
+            Path(self.maps.weights): weights,
+            self.config_path: text + "\n",
+        }
+
+    def _write_changed(self, files: dict[Path, str]) -> None:
+        """Write each file (atomically, fsynced) unless this process last wrote the same text
+        there: a routing change rewrites one map, not the config (each write costs two fsyncs)."""
+        for path, text in files.items():
+            if self._written.get(path) == text and path.exists():
+                continue
+            self._written.pop(path, None)
+            write_atomic(path, text, mode=0o600)
+            self._written[path] = text
 
     def _start(self, layout: ProxyLayout) -> None:
         self._check_config()

@@ -109,3 +109,15 @@ def killed_after(proc: subprocess.Popen[bytes], seconds: float) -> Iterator[thre
         yield fired
     finally:
         timer.cancel()
+
+
+def lower_thread_priority(by: int) -> bool:
+    """Raise the calling thread's nice value by ``by`` (Linux keeps one per thread), so the
+    process's other threads get the cores first when they are busy. False where the system
+    has no per-thread priority (the thread then runs as before)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + by)
+    except (AttributeError, OSError):
+        return False
+    return True

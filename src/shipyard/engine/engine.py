@@ -21,6 +21,7 @@ from shipyard.engine.alerting import Alerting
 from shipyard.engine.approvals import Approvals
 from shipyard.engine.backup_schedule import BackupScheduler
 from shipyard.engine.backups import BackupService
+from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.config import resolve_env
 from shipyard.engine.context import Context
 from shipyard.engine.database import check_deployable
@@ -68,6 +69,7 @@ class Engine:
             secrets_due=lambda env, now: self.vault.count_due(env, now, overdue_only=False),
         )
         self.access_log = access_log
+        self.checkpointer = Checkpointer(ctx.store.checkpoint)  # the WAL, out of requests' commits
         self._threads: list[threading.Thread] = []
 
     def _last_shipped(self, env: str) -> float | None:
@@ -82,6 +84,7 @@ class Engine:
         done += ManagedPostgres(self.ctx).start_all()  # before instances are adopted or restarted
         done += reconcile_at_start(self.ctx)
         done.insert(0, opened)
+        self.checkpointer.start()
         self.reconciler.start()
         if self.logs is not None:
             self.logs.start()
@@ -95,6 +98,7 @@ class Engine:
         self.drills.stop()
         self.backup_scheduler.stop()
         self.reconciler.stop()
+        self.checkpointer.stop()
         if self.alerting is not None:
             self.alerting.stop()
         if self.access_log is not None:
@@ -278,20 +282,17 @@ class Engine:
         return self._instant_rollback(env, requested_by, route)
 
     def _instant_rollback(self, env: str, requested_by: str, route: Route) -> int:
+        """Swap the colours: the lock, deployment, step and new route in one commit, then the
+        proxy (a map change, no reload), then the outcome and the lock's release in another."""
         ctx = self.ctx
-        dep_id = ctx.store.begin_deployment(
-            NewDeployment(
-                env=env,
-                kind="rollback",
-                requested_by=requested_by,
-                release_id=route.standby_release,
-                from_release=route.active_release,
-                reason=f"to {route.standby_release}",
-            ),
-            ctx.owner,
+        new = NewDeployment(
+            env=env,
+            kind="rollback",
+            requested_by=requested_by,
+            release_id=route.standby_release,
+            from_release=route.active_release,
+            reason=f"to {route.standby_release}",
         )
-        step = ctx.store.start_step(dep_id, "switch")
-        started = time.monotonic()
         window = ctx.manifest.strategy_for(env).rollback_window
         swapped = Route(
             env,
@@ -301,26 +302,24 @@ class Engine:
             route.active_release,
             time.time() + window,
         )
-        try:
-            with ctx.mutex:
-                ctx.store.set_route(swapped)
+        started = time.monotonic()
+        with ctx.mutex:
+            dep_id, step = ctx.store.begin_switch(new, ctx.owner, swapped)
+            ctx.hit_failpoint("rollback:after-route")
+            try:
                 ctx.sync_proxy()
-        except Exception as exc:
-            with ctx.mutex:
+            except Exception as exc:
                 ctx.store.set_route(route)
                 ctx.sync_proxy()
-            ctx.store.finish_step(dep_id, step, "switch", "failed", str(exc))
-            ctx.store.finish_deployment(dep_id, "failed", str(exc), "see `shipyard status`")
-            raise
+                ctx.store.finish_switch(dep_id, step, "failed", str(exc), "see `shipyard status`")
+                raise
         took = (time.monotonic() - started) * 1000
-        ctx.store.finish_step(
+        ctx.store.finish_switch(
             dep_id,
             step,
-            "switch",
             "ok",
             f"traffic back on {swapped.active_colour} ({swapped.active_release}) in {took:.1f} ms",
         )
-        ctx.store.finish_deployment(dep_id, "succeeded")
         return dep_id
 
     # status and shutdown ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The log service: ingests every instance's output and HAProxy's access log into the
 central log store, keeps retention, and answers searches and exports.
 
-Built by the composition root and started with the engine. A reader and a writer thread:
+Built by the composition root and started with the engine. A reader and a writer thread,
+both at a lower CPU priority than the API's (``LOG_NICENESS``):
 
 - every ``POLL_S`` (at once while there is more) it reads the new complete lines of each instance log file
   (``drivers/logfiles.py``) and drains the access-log receiver's deque, parses each line
@@ -24,7 +25,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from shipyard.core.proxy import frontend_name
 from shipyard.drivers.accesslog import AccessLogReceiver
 from shipyard.drivers.logarchive import archive_files, write_archive
 from shipyard.drivers.logfiles import LogFile, log_files, read_new
+from shipyard.drivers.procs import lower_thread_priority
 from shipyard.engine import logsearch
 from shipyard.engine.context import Context
 from shipyard.errors import NotFoundError
@@ -51,6 +53,7 @@ log = logging.getLogger("shipyard.logs")
 POLL_S = 0.2
 RETENTION_EVERY_S = 60.0
 BATCH_LINES = 20_000  # lines per transaction at most
+LOG_NICENESS = 5  # the log threads' nice value above the API's: CFS weight 335 against 1024
 ARCHIVE_CHUNK = 50_000  # lines per cold archive at most
 MARKER = re.compile(rb"^--- shipyard: starting instance (\d+) ")
 
@@ -96,7 +99,7 @@ class LogService:
         self.reconcile_archives()
         self._positions = self.store.sources()
         for target, name in ((self._read_loop, "log-read"), (self._write_loop, "log-write")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread = threading.Thread(target=self._background, args=(target,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -105,6 +108,14 @@ class LogService:
         for thread in self._threads:
             thread.join(timeout=10)
         self.store.close()
+
+    @staticmethod
+    def _background(loop: Callable[[], None]) -> None:
+        """Run ``loop`` at a lower CPU priority: under load, parsing and indexing access lines
+        (FTS5) took the cores from the API's requests (a rollback's among them). Meanwhile the
+        lines wait in the instances' files and the receiver's sink (``SINK_LINES``)."""
+        lower_thread_priority(LOG_NICENESS)
+        loop()
 
     def _read_loop(self) -> None:
         while not self._stop.is_set():

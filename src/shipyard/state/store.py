@@ -19,12 +19,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from shipyard.core import records as r
-from shipyard.errors import LockHeldError, NotFoundError
+from shipyard.errors import NotFoundError
 from shipyard.state.approvals import ApprovalStore
 from shipyard.state.audit import AuditStore
+from shipyard.state.deployment_rows import begin, finish, finish_step, set_route, start_step
 from shipyard.state.identity import IdentityStore
 from shipyard.state.jobs import JobStore
 from shipyard.state.observe import ObserveStore
@@ -44,6 +44,7 @@ from shipyard.state.schema import (
 from shipyard.state.vault import VaultStore
 
 Row = dict[str, Any]
+AUTOCHECKPOINT_PAGES = 50_000  # about 200 MB of WAL, reached only with no checkpointer running
 
 
 def open_store(path: Path) -> StateStore:
@@ -58,6 +59,10 @@ def open_store(path: Path) -> StateStore:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=5000")
+        # a commit would copy the WAL back into the file every 1000 pages, inside the request
+        # that made it: the engine's checkpointer does it in the background (checkpoint());
+        # the high threshold only bounds the WAL of a process that runs no checkpointer
+        cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
         make_private(path)
 
@@ -87,6 +92,15 @@ class StateStore:
     def close(self) -> None:
         self._engine.dispose()
 
+    def checkpoint(self) -> tuple[int, int]:
+        """Copy committed WAL frames back into the database file without waiting for (or
+        blocking) readers and writers (``PRAGMA wal_checkpoint(PASSIVE)``); returns the WAL's
+        frames and how many of them are now in the file. Commits are durable in the WAL
+        (synchronous=FULL) whether or not this has run."""
+        with self._engine.connect() as conn:
+            row = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        return int(row[1]), int(row[2])
+
     # releases -----------------------------------------------------------------------------
     def next_release_number(self) -> int:
         with self._tx() as conn:
@@ -114,40 +128,28 @@ class StateStore:
     # deployments, steps, events -------------------------------------------------------------
     def begin_deployment(self, dep: r.NewDeployment, owner: r.Owner) -> int:
         """Take the environment's lock and record a running deployment, in one transaction."""
+        with self._tx() as conn:
+            return begin(conn, dep, owner, time.time())
+
+    def begin_switch(self, dep: r.NewDeployment, owner: r.Owner, route: r.Route) -> tuple[int, int]:
+        """An instant rollback's start in one transaction (one commit): the environment's lock,
+        a running deployment, its running ``switch`` step and the new route. Returns the
+        deployment's and the step's ids."""
         now = time.time()
         with self._tx() as conn:
-            held = conn.execute(select(locks).where(locks.c.env == dep.env)).mappings().first()
-            if held is not None:
-                raise _lock_error(r.Lock.from_row(dict(held)))
-            dep_id = conn.execute(
-                insert(deployments).values(
-                    env=dep.env,
-                    kind=dep.kind,
-                    release_id=dep.release_id,
-                    from_release=dep.from_release,
-                    status="running",
-                    requested_by=dep.requested_by,
-                    reason=dep.reason,
-                    started_at=now,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            try:
-                conn.execute(
-                    insert(locks).values(
-                        env=dep.env,
-                        deployment_id=dep_id,
-                        holder=dep.requested_by,
-                        reason=f"{dep.kind} {dep.reason}".strip(),
-                        acquired_at=now,
-                        owner_pid=owner.pid,
-                        owner_started=owner.started,
-                    )
-                )
-            except IntegrityError:
-                raise LockHeldError(
-                    f"environment {dep.env!r} is locked by another deployment", "retry shortly"
-                ) from None
-        return int(dep_id)
+            dep_id = begin(conn, dep, owner, now)
+            step_id = start_step(conn, dep_id, "switch", "", now)
+            set_route(conn, route, now)
+        return dep_id, step_id
+
+    def finish_switch(self, dep_id: int, step_id: int, status: str, detail: str, hint: str = "") -> None:
+        """An instant rollback's end in one transaction: its step ``ok`` (the deployment
+        succeeded) or ``failed`` (the deployment failed with ``detail``), and the lock released."""
+        now = time.time()
+        outcome = "succeeded" if status == "ok" else "failed"
+        with self._tx() as conn:
+            finish_step(conn, dep_id, step_id, "switch", status, detail, now)
+            finish(conn, dep_id, outcome, None if status == "ok" else detail, hint or None, now)
 
     def set_deployment_release(self, dep_id: int, release_id: str) -> None:
         with self._tx() as conn:
@@ -158,12 +160,7 @@ class StateStore:
     ) -> None:
         """Record the outcome and release the environment's lock, in one transaction."""
         with self._tx() as conn:
-            conn.execute(
-                update(deployments)
-                .where(deployments.c.id == dep_id)
-                .values(status=status, finished_at=time.time(), error=error, hint=hint)
-            )
-            conn.execute(locks.delete().where(locks.c.deployment_id == dep_id))
+            finish(conn, dep_id, status, error, hint, time.time())
 
     def deployment(self, dep_id: int) -> r.Deployment:
         with self._tx() as conn:
@@ -199,31 +196,12 @@ class StateStore:
         return [self.deployment(int(i)) for i in id_list]
 
     def start_step(self, dep_id: int, name: str, detail: str = "") -> int:
-        now = time.time()
         with self._tx() as conn:
-            step_id = conn.execute(
-                insert(steps).values(
-                    deployment_id=dep_id, name=name, status="running", started_at=now, detail=detail
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            conn.execute(
-                insert(events).values(
-                    deployment_id=dep_id, at=now, step=name, status="running", message=detail
-                )
-            )
-        return int(step_id)
+            return start_step(conn, dep_id, name, detail, time.time())
 
     def finish_step(self, dep_id: int, step_id: int, name: str, status: str, detail: str) -> None:
-        now = time.time()
         with self._tx() as conn:
-            conn.execute(
-                update(steps)
-                .where(steps.c.id == step_id)
-                .values(status=status, finished_at=now, detail=detail)
-            )
-            conn.execute(
-                insert(events).values(deployment_id=dep_id, at=now, step=name, status=status, message=detail)
-            )
+            finish_step(conn, dep_id, step_id, name, status, detail, time.time())
 
     def add_event(self, dep_id: int, step: str, message: str, status: str = "info") -> None:
         with self._tx() as conn:
@@ -307,11 +285,8 @@ class StateStore:
             return [r.Route.from_row(dict(row)) for row in conn.execute(select(routes)).mappings()]
 
     def set_route(self, route: r.Route) -> None:
-        values = route.to_row() | {"updated_at": time.time()}
         with self._tx() as conn:
-            done = conn.execute(update(routes).where(routes.c.env == route.env).values(**values))
-            if done.rowcount == 0:
-                conn.execute(insert(routes).values(**values))
+            set_route(conn, route, time.time())
 
     # rollouts ---------------------------------------------------------------------------------
     def save_rollout(self, dep_id: int, **values: Any) -> None:
@@ -375,16 +350,6 @@ def _decoded(row: Row) -> Row:
         if isinstance(row.get(key), str):
             row[key] = json.loads(row[key])
     return row
-
-
-def _lock_error(held: r.Lock) -> LockHeldError:
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(held.acquired_at))
-    return LockHeldError(
-        f"environment {held.env!r} is locked: {held.holder} holds it since {since} "
-        f"for {held.reason!r} (deployment {held.deployment_id})",
-        f"wait with `shipyard deployments {held.env}` until it finishes, or, if it is stale, "
-        f"`shipyard lock break {held.env}`",
-    )
 
 
 def dumps(data: object) -> str:
