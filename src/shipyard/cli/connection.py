@@ -1,16 +1,18 @@
-"""A light connection to the control plane's API, over the standard library's ``http.client``.
+"""A light connection to the control plane's API: HTTP/1.1 over a plain socket.
 
 The hot commands (``rollback``, ``deploy``; see ``cli/hot.py``) talk to the server through it,
-so that a rollback reaches the server without loading httpx first. The rest of the CLI uses
+so that a rollback reaches the server without loading httpx first, nor ``http.client``, whose
+imports (``email.parser``, ``ssl``) cost more than the rest of the fast path: the API listens on
+plain HTTP on loopback, and its answers are JSON with a Content-Length. The rest of the CLI uses
 ``client.Client`` (httpx), which finds the token and maps an error answer back to an exception
 with the same functions as this one (``read_token``, ``error_from``).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -34,9 +36,14 @@ class Connection:
         token = os.environ.get("SHIPYARD_TOKEN", "").strip() or read_token(home / "token")
         self.url = str(info["url"])
         parts = urlsplit(self.url)
-        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self._conn = kind(parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT_S)
-        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if parts.scheme != "http":
+            raise ServerUnavailable(
+                f"the fast path speaks plain HTTP only, and the control plane is at {self.url}",
+                "run the command through the full CLI: `python -m shipyard.cli.main ...`",
+            )
+        self._address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._head = f"Host: {parts.netloc}\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\n"
+        self._sock: socket.socket | None = None
 
     def get(self, path: str, **params: Any) -> Any:
         """GET ``path``; parameters that are None are left out (not sent as empty strings)."""
@@ -47,15 +54,14 @@ class Connection:
 
     def _call(self, method: str, path: str, params: dict[str, Any], body: bytes | None) -> Any:
         target = f"{path}?{urlencode(params)}" if params else path
-        headers = dict(self._headers)
+        head = f"{method} {target} HTTP/1.1\r\n{self._head}"
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        request = (head + "\r\n").encode() + (body or b"")
         try:
-            self._conn.request(method, target, body=body, headers=headers)
-            resp = self._conn.getresponse()
-            raw = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._conn.close()
+            status, raw = self._exchange(request)
+        except OSError as exc:
+            self._close()
             raise ServerUnavailable(
                 f"the control plane at {self.url} did not answer ({type(exc).__name__})",
                 "check it with `shipyard status`; start it with `shipyard up`",
@@ -65,13 +71,63 @@ class Connection:
         except ValueError:  # not Shipyard's answer: a proxy in between, or a crash page
             text = " ".join(raw.decode(errors="replace").split())
             raise ShipyardError(
-                f"the control plane at {self.url} answered {resp.status} with something that is not "
+                f"the control plane at {self.url} answered {status} with something that is not "
                 f"JSON: {text[:200] or '(empty)'}",
                 "is --home pointing at a Shipyard server? see its log (<home>/server.log)",
             ) from None
-        if resp.status >= 400:
-            raise error_from(data, resp.status)
+        if status >= 400:
+            raise error_from(data, status)
         return data
+
+    def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send ``request`` on the kept-alive socket (a new one if the server closed it since)."""
+        for attempt in (1, 2):
+            fresh = self._sock is None
+            if self._sock is None:
+                self._sock = socket.create_connection(self._address, timeout=TIMEOUT_S)
+            try:
+                self._sock.sendall(request)
+                return self._answer(self._sock.makefile("rb"))
+            except (ConnectionError, EOFError):
+                self._close()
+                if fresh or attempt == 2:
+                    raise ConnectionError("the connection closed") from None
+        raise AssertionError("unreachable")
+
+    def _answer(self, stream: Any) -> tuple[int, bytes]:
+        line = stream.readline(65537)
+        if not line:
+            raise EOFError
+        status = int(line.split(None, 2)[1])
+        length, chunked, close = 0, False, False
+        while (header := stream.readline(65537)) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value.lower()
+            elif name == "connection":
+                close = value.lower() == "close"
+        body = _chunked(stream) if chunked else stream.read(length)
+        if close:
+            self._close()
+        return status, body
+
+    def _close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _chunked(stream: Any) -> bytes:
+    parts = []
+    while size := int(stream.readline(65537).split(b";", 1)[0] or b"0", 16):
+        parts.append(stream.read(size))
+        stream.readline(65537)
+    while stream.readline(65537) not in (b"\r\n", b"\n", b""):  # trailers
+        pass
+    return b"".join(parts)
 
 
 def read_token(path: Path) -> str:
