@@ -2,9 +2,13 @@
 
 Every operation of ``/openapi.json`` (read with the token, as the document is behind it) gets
 valid cases (positive: the answer must match the declared schema, errors included) and
-invalid ones (negative: the answer must be a 4xx, never a 5xx). Destructive routes are left
-out: shutdown, the vault's key rotation, and the backup, restore, migration and drill jobs
-(long operations, fuzzed on their own branch once they are jobs). The run is bounded by
+invalid ones (negative: the answer must be a 4xx, never a 5xx). Two routes are left out, as
+they would end the run: shutdown, and the vault's key rotation (it re-encrypts every secret
+under a new key while the fuzzer reads them). The data routes are fuzzed in full, GETs and
+POSTs: the app is run without a database (``database`` is taken out of its shipyard.yaml),
+so a backup, a verification, a restore, a drill and ``migrate up|down`` start a job that
+fails at once (nothing to back up, restore into or migrate), and ``migrate status|plan``
+answer 409; the jobs' answers (202) and their listing are checked all the same. The run is bounded by
 ``SHIPYARD_FUZZ_EXAMPLES`` examples per operation and mode (default 25); it prints how many
 cases ran, which docs/security.md records.
 """
@@ -30,10 +34,8 @@ EXAMPLES = int(os.environ.get("SHIPYARD_FUZZ_EXAMPLES", "25"))
 LEFT_OUT = (
     ("POST", "/api/shutdown"),
     ("POST", "/api/vault/rotate-key"),
-    ("POST", "/api/backups/"),
-    ("POST", "/api/migrations/"),
-    ("POST", "/api/drills/"),
 )
+DATA_ROUTES = ("/api/backups/", "/api/migrations/", "/api/drills/", "/api/jobs")
 
 
 @dataclass
@@ -91,6 +93,8 @@ def run_operation(
 
 @pytest.mark.timeout(900)
 def test_fuzzing_the_api_finds_no_server_error_and_answers_match_their_schemas(shipyard: Shipyard) -> None:
+    del shipyard.manifest["database"]  # the data routes' jobs fail fast: see the module's docstring
+    shipyard.write_manifest()
     shipyard.up()
     base = f"http://127.0.0.1:{shipyard.api_port}"
     assert httpx.get(f"{base}/openapi.json", trust_env=False).status_code == 401
@@ -102,6 +106,8 @@ def test_fuzzing_the_api_finds_no_server_error_and_answers_match_their_schemas(s
     operations = [result.ok() for result in schema.get_all_operations()]
     fuzzed = [op for op in operations if not left_out(op.method.upper(), op.path)]
     assert len(fuzzed) >= 40, [op.path for op in fuzzed]
+    data = [f"{op.method.upper()} {op.path}" for op in fuzzed if op.path.startswith(DATA_ROUTES)]
+    assert len(data) == 11, data  # backups x4, migrations x3, drills x2, jobs x2: none left out
 
     tally = Tally()
     for operation in fuzzed:

@@ -145,7 +145,7 @@ def test_migrate_down_and_up_by_hand(shipyard: Shipyard) -> None:
     with sqlite3.connect(db_file(shipyard)) as conn:
         assert "tags" not in {r[1] for r in conn.execute("PRAGMA table_info(notes)")}
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
-    unknown = shipyard.cli("migrate", "plan", "dev", "--release", "r-nope", check=False)
+    unknown = shipyard.cli("migrate", "plan", "dev", "--release", "r999", check=False)
     assert unknown.returncode == 1 and "does not exist" in unknown.stderr, unknown.stderr
     up = shipyard.cli("migrate", "up", "dev").stdout
     assert "applied 2" in up

@@ -33,7 +33,11 @@ class Jobs:
     def answer(self, job_id: int, after: int) -> dict[str, Any]:
         self.polls[job_id].append(after)
         n = len(self.polls[job_id])
-        job: dict[str, Any] = {"id": job_id, "status": "running", "result": None, "error": None, "hint": None}
+        job: dict[str, Any] = {
+            "id": job_id, "kind": "backup.create", "env": "dev", "args": {}, "requested_by": "ann",
+            "status": "running", "created_at": 0.0, "started_at": 0.0, "finished_at": None,
+            "result": None, "error": None, "hint": None,
+        }  # fmt: skip
         lines = [line for line in LINES[: min(n, 2)] if line["id"] > after]
         if job_id == 1 and n >= 3:
             job.update(status="succeeded", result={"backup": {"id": "b-1"}})
@@ -78,7 +82,7 @@ def console() -> tuple[Console, io.StringIO]:
 def test_progress_lines_print_once_each_and_the_result_comes_back(served: tuple[Path, Jobs]) -> None:
     home, jobs = served
     con, out = console()
-    assert follow_job(Client(home), {"id": 1}, con, max_poll=0.01) == {"backup": {"id": "b-1"}}
+    assert follow_job(Client(home), 1, con, max_poll=0.01) == {"backup": {"id": "b-1"}}
     printed = out.getvalue().splitlines()
     assert [line.split(" ", 1)[1] for line in printed] == ["snapshot", "upload 40%"]
     assert jobs.polls[1] == [0, 1, 2]  # each poll asks only for the lines after the last one seen
@@ -88,7 +92,7 @@ def test_a_failed_or_interrupted_job_is_the_error_with_its_hint(served: tuple[Pa
     home, _ = served
     con, _ = console()
     with pytest.raises(ShipyardError) as info:
-        follow_job(Client(home), {"id": 2}, con, max_poll=0.01)
+        follow_job(Client(home), 2, con, max_poll=0.01)
     assert (info.value.message, info.value.hint) == ("job 2 was interrupted", "run it again")
 
 
@@ -103,7 +107,7 @@ def test_ctrl_c_detaches_and_says_how_to_follow_again(
     monkeypatch.setattr(follow_module.time, "sleep", interrupted)
     con, out = console()
     with pytest.raises(typer.Exit) as info:
-        follow_job(Client(home), {"id": 3}, con)
+        follow_job(Client(home), 3, con)
     assert info.value.exit_code == 130
     assert "detached from job 3" in out.getvalue() and "`shipyard jobs show 3 -f`" in out.getvalue()
     assert len(jobs.polls[3]) == 1  # nothing was sent to the job: it runs on

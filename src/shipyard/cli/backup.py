@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.markup import escape
 from shipyard.cli.jobs import run_job
 from shipyard.cli.session import client
 from shipyard.errors import BackupError
+
+if TYPE_CHECKING:
+    from shipyard.schemas.data import Backup
 
 backup_app = typer.Typer(no_args_is_help=True, help="Back up, verify and restore an environment's database.")
 migrate_app = typer.Typer(no_args_is_help=True, help="Run the app's database migrations.")
@@ -39,10 +42,10 @@ def _size(n: int) -> str:
     return f"{value:.1f} GiB"
 
 
-def _line(b: dict[str, Any]) -> str:
+def _line(b: Backup) -> str:
     return (
-        f"{b['id']} ({b['kind']}): {_size(b['size'])} stored from {_size(b['source_bytes'])} "
-        f"in {b['duration_s']:.2f}s, sha256 {b['checksum'][:12]}"
+        f"{b.id} ({b.kind}): {_size(b.size)} stored from {_size(b.source_bytes)} "
+        f"in {b.duration_s:.2f}s, sha256 {b.checksum[:12]}"
     )
 
 
@@ -51,60 +54,64 @@ def create(
     env: EnvArg = "dev", reason: Annotated[str, typer.Option(help="Why (kept in the catalog).")] = ""
 ) -> None:
     """Take a consistent online backup now (compressed, encrypted, checksummed)."""
-    data = run_job(f"/api/backups/{env}", {"reason": reason})
-    console.print(f"[green]backup[/] {_line(data['backup'])}", highlight=False)
+    from shipyard.schemas.data import BackupDone
+
+    done = BackupDone.model_validate(run_job(f"/api/backups/{env}", {"reason": reason}))
+    console.print(f"[green]backup[/] {_line(done.backup)}", highlight=False)
 
 
 @backup_app.command("list")
 def list_(env: EnvArg = "dev") -> None:
     """The catalog: every backup with its size, duration, checksum and last verification."""
-    data = client().get(f"/api/backups/{env}")
-    shipping = data.get("continuous")
+    from shipyard.schemas.data import Catalog
+
+    catalog = Catalog.model_validate(client().get(f"/api/backups/{env}"))
+    shipping = catalog.continuous
     if shipping:
-        lag = time.time() - shipping["last_shipped_at"] if shipping["last_shipped_at"] else None
-        state = f"shipping onto {shipping['base']}" if shipping["base"] else "waiting for the database"
+        lag = time.time() - shipping.last_shipped_at if shipping.last_shipped_at else None
+        state = f"shipping onto {shipping.base}" if shipping.base else "waiting for the database"
         console.print(
             f"continuous: {state}" + (f", last shipped {lag:.1f}s ago" if lag is not None else ""),
             highlight=False,
         )
-        for line in shipping["errors"]:
+        for line in shipping.errors:
             console.print(f"[yellow]continuous:[/] {escape(line)}", highlight=False)
-    if not data["backups"]:
+    if not catalog.backups:
         console.print(f"no backups of {env} yet; take one with `shipyard backup create {env}`")
-    for b in data["backups"]:
-        check = b["verification"]
+    for b in catalog.backups:
+        check = b.verification
         verified = (
             "not verified"
             if check is None
-            else ("verified" if check["ok"] else "[red]FAILED verification[/]")
-            + f" {_when(check['at'])} (restore {check['restore_s']:.2f}s)"
+            else ("verified" if check.ok else "[red]FAILED verification[/]")
+            + f" {_when(check.at)} (restore {check.restore_s:.2f}s)"
         )
-        if b["status"] != "complete":
+        if b.status != "complete":
             console.print(
-                f"[red]{b['id']} ({b['kind']}) failed[/] {_when(b['started_at'])}: {escape(b['error'])}",
+                f"[red]{b.id} ({b.kind}) failed[/] {_when(b.started_at)}: {escape(b.error)}",
                 highlight=False,
             )
             continue
         window = (
-            f"; recoverable {_when(b['recoverable_from'])} to {_when(b['recoverable_to'])}"
-            if b["kind"] == "continuous"
+            f"; recoverable {_when(b.recoverable_from)} to {_when(b.recoverable_to)}"
+            if b.kind == "continuous"
             else ""
         )
-        console.print(f"{_when(b['started_at'])} {_line(b)}{window}; {verified}", highlight=False)
+        console.print(f"{_when(b.started_at)} {_line(b)}{window}; {verified}", highlight=False)
 
 
 @backup_app.command("verify")
 def verify(env: EnvArg = "dev", backup: BackupOpt = None) -> None:
     """Restore a backup into a scratch folder, check checksums and integrity, time it."""
-    data = run_job(f"/api/backups/{env}/verify", {"backup": backup})
-    b = data["backup"]
-    check = b["verification"]
-    if not check["ok"]:
-        raise BackupError(
-            f"backup {b['id']} failed verification: {check['detail']}", "restore an older backup"
-        )
+    from shipyard.schemas.data import BackupDone
+
+    b = BackupDone.model_validate(run_job(f"/api/backups/{env}/verify", {"backup": backup})).backup
+    check = b.verification
+    if check is None or not check.ok:
+        detail = check.detail if check else "no verification was recorded"
+        raise BackupError(f"backup {b.id} failed verification: {detail}", "restore an older backup")
     console.print(
-        f"[green]verified[/] {b['id']}: {escape(check['detail'])}; restore took {check['restore_s']:.2f}s",
+        f"[green]verified[/] {b.id}: {escape(check.detail)}; restore took {check.restore_s:.2f}s",
         highlight=False,
     )
 
@@ -146,36 +153,40 @@ def restore(
     body = {"backup": backup, "target": target, "to_time": when}
     if mask:
         body["mask"] = True
-    data = run_job(f"/api/backups/{env}/restore", body)
-    for column in data.get("masked", []):
+    from shipyard.schemas.data import Restored
+
+    done = Restored.model_validate(run_job(f"/api/backups/{env}/restore", body))
+    for column in done.masked:
         console.print(f"masked {escape(column)}", highlight=False)
-    if data.get("unmasked"):
+    if done.unmasked:
         console.print(
-            f"[yellow]warning:[/] kept as they are (no masking rule): {escape(', '.join(data['unmasked']))}",
+            f"[yellow]warning:[/] kept as they are (no masking rule): {escape(', '.join(done.unmasked))}",
             highlight=False,
         )
-    unreadable = "none (skipped: the database was unreadable)" if data.get("kept_aside") else ""
-    safety = data["safety_backup"] or unreadable or "none (no database yet)"
-    point = f" as of {_when(data['to_time'])}" if data.get("to_time") else ""
+    unreadable = "none (skipped: the database was unreadable)" if done.kept_aside else ""
+    safety = done.safety_backup or unreadable or "none (no database yet)"
+    point = f" as of {_when(done.to_time)}" if done.to_time else ""
     console.print(
-        f"[green]restored[/] {data['restored']}{point} into {data['target']} "
-        f"(deployment {data['deployment']}); safety backup: {safety}",
+        f"[green]restored[/] {done.restored}{point} into {done.target} "
+        f"(deployment {done.deployment}); safety backup: {safety}",
         highlight=False,
     )
-    if data.get("point"):
-        console.print(escape(data["point"]["said"]), highlight=False)
-    if data.get("kept_aside"):
+    if done.point:
+        console.print(escape(done.point.said), highlight=False)
+    if done.kept_aside:
         console.print(
-            f"[yellow]kept aside:[/] the broken database, {escape(data['kept_aside'])}", highlight=False
+            f"[yellow]kept aside:[/] the broken database, {escape(done.kept_aside)}", highlight=False
         )
 
 
 @migrate_app.command("status")
 def migrate_status(env: EnvArg = "dev") -> None:
     """Run the serving release's migrate.status command and show its output."""
-    data = client().post(f"/api/migrations/{env}/status")
-    console.print(f"{data['release']}: exit {data['code']}", highlight=False)
-    console.print(escape(data["output"]), highlight=False)
+    from shipyard.schemas.data import MigrationStatus
+
+    found = MigrationStatus.model_validate(client().post(f"/api/migrations/{env}/status"))
+    console.print(f"{found.release}: exit {found.code}", highlight=False)
+    console.print(escape(found.output), highlight=False)
 
 
 @migrate_app.command("plan")
@@ -190,16 +201,20 @@ def migrate_plan(
     ] = None,
 ) -> None:
     """Show the SQL that a release's pending migrations would run on ENV, without running it."""
-    data = client().post(f"/api/migrations/{env}/plan", {"release": release})
-    console.print(f"-- {data['release']} on {env}", highlight=False)
-    console.print(escape(data["output"]), highlight=False, end="")
+    from shipyard.schemas.data import MigrationPlan
+
+    plan = MigrationPlan.model_validate(client().post(f"/api/migrations/{env}/plan", {"release": release}))
+    console.print(f"-- {plan.release} on {env}", highlight=False)
+    console.print(escape(plan.output), highlight=False, end="")
 
 
 def _migrate(env: str, direction: str) -> None:
-    data = run_job(f"/api/migrations/{env}/{direction}")
-    console.print(escape(data["output"]), highlight=False)
+    from shipyard.schemas.data import Migrated
+
+    done = Migrated.model_validate(run_job(f"/api/migrations/{env}/{direction}"))
+    console.print(escape(done.output), highlight=False)
     console.print(
-        f"[green]migrate {direction} done[/] with {data['release']} (deployment {data['deployment']})",
+        f"[green]migrate {direction} done[/] with {done.release} (deployment {done.deployment})",
         highlight=False,
     )
 

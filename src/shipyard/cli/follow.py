@@ -60,16 +60,16 @@ def _print_samples(client: Api, dep_id: int, console: Console, after: int) -> in
     return int(rows[-1]["id"])
 
 
-def follow_job(client: Api, job: dict[str, Any], console: Console, max_poll: float = 1.0) -> dict[str, Any]:
-    """Print ``job``'s progress lines until it ends; return its result, or raise its error.
+def follow_job(client: Api, job_id: int, console: Console, max_poll: float = 1.0) -> dict[str, Any]:
+    """Print job ``job_id``'s progress lines until it ends; return its result, or raise its error.
 
     Ctrl-C stops following, not the job: it prints how to follow again and exits with 130."""
     try:
-        return _poll(client, int(job["id"]), console, max_poll)
+        return _poll(client, job_id, console, max_poll)
     except KeyboardInterrupt:
         console.print(
-            f"detached from job {job['id']}: it keeps running on the control plane; "
-            f"follow it again with `shipyard jobs show {job['id']} -f`",
+            f"detached from job {job_id}: it keeps running on the control plane; "
+            f"follow it again with `shipyard jobs show {job_id} -f`",
             highlight=False,
         )
         import typer
@@ -78,18 +78,20 @@ def follow_job(client: Api, job: dict[str, Any], console: Console, max_poll: flo
 
 
 def _poll(client: Api, job_id: int, console: Console, max_poll: float) -> dict[str, Any]:
+    from shipyard.schemas.data import JobShown  # pydantic: loaded only by a command that follows a job
+
     after, poll = 0, 0.05
     while True:
-        data = client.get(f"/api/jobs/{job_id}", after=after)
-        for line in data["progress"]:
-            after = line["id"]
-            stamp = time.strftime("%H:%M:%S", time.localtime(line["at"]))
-            console.print(f"{stamp} {escape(line['message'])}", highlight=False)
-        job = data["job"]
-        if job["status"] == "succeeded":
-            return dict(job["result"] or {})
-        if job["status"] in ("failed", "interrupted"):
-            raise ShipyardError(job["error"] or f"job {job_id} {job['status']}", job["hint"] or "")
-        if not data["progress"]:
+        data = JobShown.model_validate(client.get(f"/api/jobs/{job_id}", after=after))
+        for line in data.progress:
+            after = line.id
+            stamp = time.strftime("%H:%M:%S", time.localtime(line.at))
+            console.print(f"{stamp} {escape(line.message)}", highlight=False)
+        job = data.job
+        if job.status == "succeeded":
+            return dict(job.result or {})
+        if job.status in ("failed", "interrupted"):
+            raise ShipyardError(job.error or f"job {job_id} {job.status}", job.hint or "")
+        if not data.progress:
             poll = min(max_poll, poll * 2)  # quick answers for quick jobs, one request a second for long ones
         time.sleep(poll)

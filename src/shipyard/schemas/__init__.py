@@ -4,5 +4,6 @@
 document from them); ``cli/`` decodes the answers it reads fields of with the same models,
 importing them inside its command functions so the CLI starts without loading pydantic.
 One module per area: ``common`` (names, limits, the error shape), ``deployments``,
-``identity``, ``secrets``, ``delivery``, ``observe``. Imports only ``errors`` and ``core``.
+``identity``, ``secrets``, ``delivery``, ``observe``, ``data`` (jobs, backups, migrations,
+drills). Imports only ``errors`` and ``core``.
 """

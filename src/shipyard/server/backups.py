@@ -8,44 +8,22 @@ answers ``202`` with the job at once. ``migrate status|plan`` run a release's co
 environment's secrets, so they are POSTs that need ``deploy`` too, are audited under the
 caller's name, and plan only a release that may reach the environment
 (``engine/migrations.py``). Every mutating route goes through the API's ``act``: allowed and
-audited before it runs, its failure audited after. Registered by ``server/api.py``.
+audited before it runs, its failure audited after. Bodies and answers are ``schemas/data.py``'s;
+a job's result is the model its CLI command decodes. Registered by ``server/api.py``.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
 
 from shipyard.core.jobs import Progress
 from shipyard.engine.engine import Engine
-from shipyard.engine.migrations import DIRECTIONS
-from shipyard.errors import NotFoundError
+from shipyard.schemas import data as d
 from shipyard.server.auth import Who, act, client_source
 from shipyard.server.jobs import start_job
+from shipyard.server.params import EnvPath
 
-
-class CreateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = ""
-
-
-class VerifyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    backup: str | None = None
-
-
-class RestoreBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    backup: str | None = None
-    target: str | None = None
-    to_time: float | None = None
-    mask: bool = False
-
-
-class PlanBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    release: str | None = None
+Direction = Literal["up", "down"]  # engine/migrations.py DIRECTIONS: only these reach the audit log
 
 
 def register_backup_routes(app: FastAPI, engine: Engine) -> None:
@@ -53,20 +31,19 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
     access = engine.access
 
     @app.get("/api/backups/{env}")
-    def list_backups(env: str, who: Who) -> dict[str, Any]:
+    def list_backups(env: EnvPath, who: Who) -> d.Catalog:
         access.read(who, env)
         shipper = engine.backup_scheduler.shippers.get(env)
         shipping = None
         if shipper is not None:
-            shipping = {
-                "base": shipper.base_id,
-                "last_shipped_at": shipper.last_shipped_at,
-                "errors": shipper.errors[-3:],
-            }
-        return {"env": env, "backups": backups.list_with_windows(env), "continuous": shipping}
+            shipping = d.Shipping(
+                base=shipper.base_id, last_shipped_at=shipper.last_shipped_at, errors=shipper.errors[-3:]
+            )
+        rows = backups.list_with_windows(env)
+        return d.Catalog.model_validate({"env": env, "backups": rows, "continuous": shipping})
 
-    @app.post("/api/backups/{env}", status_code=202)
-    def create_backup(env: str, body: CreateBody, request: Request, who: Who) -> JSONResponse:
+    @app.post("/api/backups/{env}", status_code=202, response_model=d.JobStarted)
+    def create_backup(env: EnvPath, body: d.CreateBody, request: Request, who: Who) -> d.JobStarted:
         def run(progress: Progress) -> dict[str, Any]:
             record = backups.create(env, "manual", body.reason or f"by {who.user}", progress)
             return {"backup": record.to_json()}
@@ -76,8 +53,8 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
             {"reason": body.reason}, run,
         )  # fmt: skip
 
-    @app.post("/api/backups/{env}/verify", status_code=202)
-    def verify_backup(env: str, body: VerifyBody, request: Request, who: Who) -> JSONResponse:
+    @app.post("/api/backups/{env}/verify", status_code=202, response_model=d.JobStarted)
+    def verify_backup(env: EnvPath, body: d.VerifyBody, request: Request, who: Who) -> d.JobStarted:
         def run(progress: Progress) -> dict[str, Any]:
             record = backups.verify(env, body.backup, progress)
             check = record.verification
@@ -92,8 +69,8 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
             {"backup": body.backup}, run,
         )  # fmt: skip
 
-    @app.post("/api/backups/{env}/restore", status_code=202)
-    def restore_backup(env: str, body: RestoreBody, request: Request, who: Who) -> JSONResponse:
+    @app.post("/api/backups/{env}/restore", status_code=202, response_model=d.JobStarted)
+    def restore_backup(env: EnvPath, body: d.RestoreBody, request: Request, who: Who) -> d.JobStarted:
         action = "backup.restore.masked" if body.mask else "backup.restore"
         # read on the source environment: a refusal is audited
         access.allow(who, "read", action, env=env, source=client_source(request))
@@ -113,23 +90,23 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
         )  # fmt: skip
 
     @app.post("/api/migrations/{env}/status")
-    def migration_status(env: str, request: Request, who: Who) -> dict[str, Any]:
-        return act(
+    def migration_status(env: EnvPath, request: Request, who: Who) -> d.MigrationStatus:
+        found = act(
             request, who, "deploy", "migrate.status", env, "serving release",
             lambda: engine.migrations.status(env, who.user),
         )  # fmt: skip
+        return d.MigrationStatus.model_validate(found)
 
     @app.post("/api/migrations/{env}/plan")
-    def migration_plan(env: str, body: PlanBody, request: Request, who: Who) -> dict[str, Any]:
-        return act(
+    def migration_plan(env: EnvPath, body: d.PlanBody, request: Request, who: Who) -> d.MigrationPlan:
+        found = act(
             request, who, "deploy", "migrate.plan", env, body.release or "newest that may reach it",
             lambda: engine.migrations.plan(env, body.release, who.user),
         )  # fmt: skip
+        return d.MigrationPlan.model_validate(found)
 
-    @app.post("/api/migrations/{env}/{direction}", status_code=202)
-    def migrate(env: str, direction: str, request: Request, who: Who) -> JSONResponse:
-        if direction not in DIRECTIONS:  # only known directions reach the audit log's action names
-            raise NotFoundError(f"unknown migration direction {direction!r}", "use up or down")
+    @app.post("/api/migrations/{env}/{direction}", status_code=202, response_model=d.JobStarted)
+    def migrate(env: EnvPath, direction: Direction, request: Request, who: Who) -> d.JobStarted:
         return start_job(
             request, who, "deploy", f"migrate.{direction}", env, "", {"direction": direction},
             lambda progress: engine.migrations.run(env, direction, who.user, progress),

@@ -25,6 +25,7 @@ UserPath = Annotated[str, Path(pattern=USER_PATTERN, max_length=40, description=
 TokenPath = Annotated[str, Path(pattern=TOKEN_ID_PATTERN, max_length=64, description="a token's id")]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a deployment's id")]
 SilencePath = Annotated[int, Path(ge=1, le=MAX_ID, description="a silence's id")]
+JobPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a job's id")]
 
 Cursor = Annotated[int, Query(ge=0, le=MAX_ID, description="return what comes after this id")]
 Within = Annotated[float, Query(gt=0, le=MAX_SECONDS, allow_inf_nan=False, description="seconds")]
@@ -32,4 +33,7 @@ Since = Annotated[float, Query(ge=0, le=MAX_SECONDS, allow_inf_nan=False, descri
 Version = Annotated[int, Query(ge=1, le=MAX_ID, description="a secret's version")]
 
 Limit = Annotated[int, Query(ge=1, le=10000, description="how many rows at most")]
+EnvQuery = Annotated[
+    str | None, Query(pattern=ENV_PATTERN, max_length=40, description="only this environment's")
+]
 Filter = Annotated[str | None, Query(max_length=100, description="only rows with this value")]
