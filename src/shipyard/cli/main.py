@@ -202,37 +202,37 @@ def rollback(
 @app.command()
 def status() -> None:
     """Environments, their serving release and colour, and instances."""
-    data = _client().get("/api/status")
-    console.print(
-        f"app [bold]{data['app']}[/]; HAProxy {'running' if data['proxy_running'] else '[red]not running[/]'}"
-    )
-    for name, env in data["environments"].items():
-        active = env["active_release"] or "nothing deployed"
-        line = f"[bold]{name}[/] {env['url']}  serving {active}"
-        if env["active_colour"]:
-            line += f" ({env['active_colour']})"
-        if env["standby_colour"]:
-            left = max(0, (env["standby_until"] or 0) - time.time())
-            line += f"; standby {env['standby_release']} ({env['standby_colour']}, {left:.0f}s)"
-        if env["lock"]:
-            line += f"; [yellow]locked by {env['lock']['holder']}: {env['lock']['reason']}[/]"
+    from shipyard.schemas.deployments import Status
+
+    data = Status.model_validate(_client().get("/api/status"))
+    proxy = "running" if data.proxy_running else "[red]not running[/]"
+    console.print(f"app [bold]{data.app}[/]; HAProxy {proxy}")
+    for name, env in data.environments.items():
+        line = f"[bold]{name}[/] {env.url}  serving {env.active_release or 'nothing deployed'}"
+        if env.active_colour:
+            line += f" ({env.active_colour})"
+        if env.standby_colour:
+            left = max(0, (env.standby_until or 0) - time.time())
+            line += f"; standby {env.standby_release} ({env.standby_colour}, {left:.0f}s)"
+        if env.lock:
+            line += f"; [yellow]locked by {env.lock.holder}: {env.lock.reason}[/]"
         console.print(line, highlight=False)
-        for row in env.get("waiting_approval", []):
+        for row in env.waiting_approval:
             console.print(f"   [yellow]{promote_cli.waiting_line(row)}[/]", highlight=False)
-        for inst in env["instances"]:
+        for inst in env.instances:
             console.print(
-                f"   {inst['name']:<8} {inst['release']:<5} :{inst['port']} "
-                f"pid {inst['pid']} {inst['state']} proxy={inst['proxy_status']} "
-                f"weight={inst['weight']} restarts={inst['restarts']}",
+                f"   {inst.name:<8} {inst.release:<5} :{inst.port} "
+                f"pid {inst.pid} {inst.state} proxy={inst.proxy_status} "
+                f"weight={inst.weight} restarts={inst.restarts}",
                 highlight=False,
             )
-    for line in data["reconciler_errors"]:
-        err.print(f"[yellow]reconciler:[/] {line}")
-    firing = sum(env.get("alerts_firing", 0) for env in data["environments"].values())
+    for problem in data.reconciler_errors:
+        err.print(f"[yellow]reconciler:[/] {problem}")
+    firing = sum(env.alerts_firing for env in data.environments.values())
     if firing:
         console.print(f"[red]{firing} alert(s) firing[/]: see `shipyard alerts list`")
-    for failed in data.get("failed_notifications", []):
-        err.print(f"[red]notification to {failed['receiver']} failed:[/] {escape(failed['detail'])}")
+    for failed in data.failed_notifications:
+        err.print(f"[red]notification to {failed.receiver} failed:[/] {escape(failed.detail)}")
 
 
 @app.command()
@@ -240,15 +240,11 @@ def releases() -> None:
     """Releases, newest first."""
     from rich.table import Table
 
+    from shipyard.schemas.deployments import Release
+
     table = Table("release", "created", "checksum", "deps", "source")
-    for rel in _client().get("/api/releases"):
-        table.add_row(
-            rel["id"],
-            _when(rel["created_at"]),
-            rel["checksum"][:12],
-            rel["deps_hash"],
-            rel["source"],
-        )
+    for rel in (Release.model_validate(row) for row in _client().get("/api/releases")):
+        table.add_row(rel.id, _when(rel.created_at), rel.checksum[:12], rel.deps_hash, rel.source)
     console.print(table)
 
 
@@ -285,8 +281,10 @@ def deployments(
 @lock_app.command("break")
 def lock_break(env: Annotated[str, typer.Argument(help="Environment.")]) -> None:
     """Remove a stale deploy lock (the deployment that held it is marked interrupted)."""
-    data = _client().post(f"/api/locks/{env}/break")
-    console.print(f"lock on {env} broken (deployment {data['deployment']} by {data['holder']})")
+    from shipyard.schemas.deployments import LockBroken
+
+    data = LockBroken.model_validate(_client().post(f"/api/locks/{env}/break"))
+    console.print(f"lock on {env} broken (deployment {data.deployment} by {data.holder})")
 
 
 def _wait_exit(pid: int, timeout: float) -> None:
