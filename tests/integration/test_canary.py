@@ -291,11 +291,13 @@ def test_a_rolled_back_canary_leaves_the_standby_release_beside_it_untouched(shi
     shipyard.up()
     shipyard.cli("deploy")
     with Load(shipyard.port):
+        time.sleep(1.5)  # the analysis needs traffic, as production has
         shipyard.use("v2")
         shipyard.cli("deploy")  # promoted: green serves r2, blue keeps r1 for rollback
     v1 = {i["name"]: i["pid"] for i in shipyard.status()["instances"] if i["release"] == "r1"}
     assert sorted(v1) == ["blue-0", "blue-1"]
     with Load(shipyard.port) as load:
+        time.sleep(1.5)
         shipyard.use("faulty")  # r3, on blue's other slots beside r1
         done = shipyard.cli("deploy", check=False)
     assert done.returncode == 1 and "rolled_back" in done.stderr, done.stderr
