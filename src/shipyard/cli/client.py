@@ -8,7 +8,6 @@ Used by every CLI command that talks to a running server.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ from typing import Any
 import httpx
 
 from shipyard.cli.connection import error_from as _error_from
-from shipyard.cli.connection import read_token as _token_file
-from shipyard.drivers.files import read_json
+from shipyard.cli.connection import server_of
 from shipyard.errors import ServerUnavailable, ShipyardError
 
 # Every request answers within a minute: a long operation (a backup, restore, verify, drill,
@@ -28,14 +26,7 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 class Client:
     def __init__(self, home: Path) -> None:
-        info = read_json(home / "server.json")
-        if not isinstance(info, dict):
-            raise ServerUnavailable(
-                f"no Shipyard control plane is running for {home}",
-                "start it with `shipyard up` (background) or `shipyard server`, or pass --home",
-            )
-        token = os.environ.get("SHIPYARD_TOKEN", "").strip() or _token_file(home / "token")
-        self.url = str(info["url"])
+        self.url, token = server_of(home)
         self._http = httpx.Client(
             base_url=self.url,
             trust_env=False,

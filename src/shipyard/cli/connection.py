@@ -27,14 +27,7 @@ class Connection:
     """One keep-alive connection; ``get`` and ``post`` as ``client.Client``'s (``session.Api``)."""
 
     def __init__(self, home: Path) -> None:
-        info = read_json(home / "server.json")
-        if not isinstance(info, dict):
-            raise ServerUnavailable(
-                f"no Shipyard control plane is running for {home}",
-                "start it with `shipyard up` (background) or `shipyard server`, or pass --home",
-            )
-        token = os.environ.get("SHIPYARD_TOKEN", "").strip() or read_token(home / "token")
-        self.url = str(info["url"])
+        self.url, token = server_of(home)
         parts = urlsplit(self.url)
         if parts.scheme != "http":
             raise ServerUnavailable(
@@ -128,6 +121,19 @@ def _chunked(stream: Any) -> bytes:
     while stream.readline(65537) not in (b"\r\n", b"\n", b""):  # trailers
         pass
     return b"".join(parts)
+
+
+def server_of(home: Path) -> tuple[str, str]:
+    """The URL of ``home``'s control plane (``server.json``) and the token to call it with
+    (``$SHIPYARD_TOKEN``, else ``<home>/token``)."""
+    info = read_json(home / "server.json")
+    if not isinstance(info, dict):
+        raise ServerUnavailable(
+            f"no Shipyard control plane is running for {home}",
+            "start it with `shipyard up` (background) or `shipyard server`, or pass --home",
+        )
+    token = os.environ.get("SHIPYARD_TOKEN", "").strip() or read_token(home / "token")
+    return str(info["url"]), token
 
 
 def read_token(path: Path) -> str:
