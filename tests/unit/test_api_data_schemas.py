@@ -113,3 +113,17 @@ def test_the_engines_records_decode_with_the_cli_models() -> None:
         }
     )  # fmt: skip
     assert restored.point is not None and restored.point.lsn == "0/3" and restored.masked == []
+
+
+def test_the_apis_verbs_and_directions_are_the_engines() -> None:
+    """The path types refuse what the engine does not know, and take all it does: the two lists
+    cannot drift apart (only these names reach the audit log's action names)."""
+    from typing import get_args
+
+    from shipyard.core.rollout import VERBS
+    from shipyard.engine.migrations import DIRECTIONS
+    from shipyard.schemas.deployments import RolloutVerb
+    from shipyard.server.backups import Direction
+
+    assert set(get_args(RolloutVerb)) == set(VERBS)
+    assert set(get_args(Direction)) == set(DIRECTIONS)
