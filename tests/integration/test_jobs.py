@@ -7,10 +7,11 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
@@ -62,6 +63,23 @@ def start_migrate_up(sy: Shipyard) -> tuple[subprocess.Popen[str], dict[str, Any
     return cli, wait_for("the job's migrate step", migrating)
 
 
+def read_until(stream: IO[str], ending: str, timeout: float = 60) -> str:
+    """What ``stream`` printed up to and including a line ending with ``ending``."""
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+            if line.endswith(ending):
+                seen.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert seen.wait(timeout), f"the CLI did not print a line ending {ending!r}: {''.join(lines)!r}"
+    return "".join(lines)
+
+
 def test_a_job_outlives_its_cli_and_ctrl_c_only_detaches(shipyard: Shipyard, tmp_path: Path) -> None:
     hold = tmp_path / "hold"
     holding_migration(shipyard, hold)
@@ -72,8 +90,11 @@ def test_a_job_outlives_its_cli_and_ctrl_c_only_detaches(shipyard: Shipyard, tmp
     job_id = shown["job"]["id"]
     assert shown["job"]["status"] == "running" and shown["job"]["requested_by"] == "admin"
 
+    assert cli.stderr is not None
+    printed = read_until(cli.stderr, " migrate\n")  # the CLI follows the job's progress as it comes
     cli.send_signal(signal.SIGINT)
-    out, err = cli.communicate(timeout=30)
+    out, rest = cli.communicate(timeout=30)
+    err = printed + rest
     assert cli.returncode == 130, (out, err)
     assert f"detached from job {job_id}" in err and f"`shipyard jobs show {job_id} -f`" in err, err
     assert " backup done: backup b-" in err and " migrate\n" in err  # progress lines, with their time
