@@ -39,8 +39,8 @@ from pathlib import Path
 
 from backup_context import backup_context
 from backup_pg import run_pg
-from shipyard.engine.backups import BackupService
-from shipyard.engine.continuous import WalShipper
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.sqlite.continuous import WalShipper
 from shipyard.manifest.loader import parse_manifest
 
 

@@ -13,7 +13,7 @@ checkpoint does not pay for writing the freshly loaded gigabyte), then:
 - ``pg_rpo_s``: with continuous WAL (``pg_receivewal``, 0.5 s ticks), the writes lost at a
   sudden loss: a marker row every 20 ms, the shipper and the cluster killed, the latest state
   restored, and the age of the newest marker that came back;
-- ``pg_drill_rto_s``, ``pg_drill_rpo_s``: a disaster-recovery drill (``engine/drill.py``) with
+- ``pg_drill_rto_s``, ``pg_drill_rpo_s``: a disaster-recovery drill (``engine/data/drill.py``) with
   continuous WAL: the whole database restored into a scratch cluster, as ``shipyard drill``.
 """
 
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from backup_context import backup_context
-from shipyard.drivers.postgres import Conn
-from shipyard.engine.backups import BackupService
-from shipyard.engine.drill import Drills
-from shipyard.engine.pg_continuous import PgWalShipper
-from shipyard.engine.postgres import ManagedPostgres
+from shipyard.drivers.data.postgres.programs import Conn
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.drill import Drills
+from shipyard.engine.data.postgres.continuous import PgWalShipper
+from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.manifest.loader import parse_manifest
 from shipyard.manifest.models import Manifest
 

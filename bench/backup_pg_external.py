@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from backup_context import backup_context
-from shipyard.drivers.postgres import Conn
-from shipyard.engine.backups import BackupService
+from shipyard.drivers.data.postgres.programs import Conn
 from shipyard.engine.context import Context
-from shipyard.engine.postgres import ManagedPostgres
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.manifest.loader import parse_manifest
 
 

@@ -41,10 +41,10 @@ from typing import Any
 import yaml
 
 from backup_context import backup_context
-from shipyard.drivers.postgres import Conn
-from shipyard.engine.backups import BackupService
-from shipyard.engine.masking import MaskedCopies
-from shipyard.engine.postgres import ManagedPostgres
+from shipyard.drivers.data.postgres.programs import Conn
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.masking import MaskedCopies
+from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.manifest.loader import load_manifest
 
 MANIFEST = {

@@ -14,21 +14,21 @@ import uvicorn
 
 from shipyard.core.records import Owner
 from shipyard.core.traffic import TrafficBook
-from shipyard.drivers.accesslog import AccessLogReceiver
-from shipyard.drivers.builder import Builder
 from shipyard.drivers.files import secure_home, write_json
-from shipyard.drivers.haproxy import HAProxy, find_haproxy
-from shipyard.drivers.probe import Prober
-from shipyard.drivers.receivers import Dispatcher
-from shipyard.drivers.supervisor import LocalRuntime, port_is_free
-from shipyard.drivers.usage import UsageSampler
-from shipyard.engine.alerting import Alerting
+from shipyard.drivers.observe.receivers import Dispatcher
+from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
+from shipyard.drivers.runtime.builder import Builder
+from shipyard.drivers.runtime.probe import Prober
+from shipyard.drivers.runtime.supervisor import LocalRuntime, port_is_free
+from shipyard.drivers.runtime.usage import UsageSampler
 from shipyard.engine.context import Context, Paths
+from shipyard.engine.delivery.healthwatch import HealthWatch
 from shipyard.engine.engine import Engine
-from shipyard.engine.healthwatch import HealthWatch
-from shipyard.engine.logs import LogService
-from shipyard.engine.metrics import MetricsRecorder
-from shipyard.engine.notifying import Notifier
+from shipyard.engine.observe.alerting import Alerting
+from shipyard.engine.observe.logs import LogService
+from shipyard.engine.observe.metrics import MetricsRecorder
+from shipyard.engine.observe.notifying import Notifier
 from shipyard.errors import ShipyardError, StateError
 from shipyard.manifest.loader import load_manifest
 from shipyard.manifest.models import Manifest

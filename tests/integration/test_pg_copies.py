@@ -18,8 +18,8 @@ from tests.integration.conftest import Shipyard, free_port
 from tests.integration.test_postgres import MISSING, wait_for
 
 from shipyard.core.masking import fake_value, keyed_hash, masking_key
-from shipyard.drivers.backup_crypto import load_backup_key
-from shipyard.drivers.postgres import find_bin_dir
+from shipyard.drivers.data.backup_crypto import load_backup_key
+from shipyard.drivers.data.postgres.programs import find_bin_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(bool(MISSING), reason=MISSING)]
 

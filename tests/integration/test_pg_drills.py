@@ -24,8 +24,8 @@ from tests.integration.test_postgres import (  # noqa: F401 (pg is a fixture)
     wait_for,
 )
 
-from shipyard.drivers.db_query import postgres_rows
-from shipyard.drivers.postgres import Conn, Postgres
+from shipyard.drivers.data.db_query import postgres_rows
+from shipyard.drivers.data.postgres.programs import Conn, Postgres
 from shipyard.errors import DatabaseError
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,7 @@ import psutil
 import pytest
 from tests.integration.conftest import Shipyard, free_port
 
-from shipyard.drivers.postgres import find_bin_dir
+from shipyard.drivers.data.postgres.programs import find_bin_dir
 from shipyard.errors import DatabaseError
 
 try:

@@ -22,7 +22,7 @@ import psutil
 import pytest
 from tests.integration.conftest import Shipyard
 
-from shipyard.drivers.postgres import find_bin_dir
+from shipyard.drivers.data.postgres.programs import find_bin_dir
 from shipyard.errors import DatabaseError
 
 try:

@@ -16,7 +16,7 @@ from tests.integration.receivers import Hook, Mailbox, self_signed, wait_for
 from shipyard.core.alerts import Alert, fingerprint
 from shipyard.core.messages import Message, alert_message
 from shipyard.core.routing import Grouping, plan_notices
-from shipyard.drivers.receivers import Dispatcher, Outcome
+from shipyard.drivers.observe.receivers import Dispatcher, Outcome
 from shipyard.manifest.alerts import Receiver
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shipyard.drivers.backup_storage import BackupStorage
+from shipyard.drivers.data.backup_storage import BackupStorage
 from shipyard.errors import NotFoundError
 
 

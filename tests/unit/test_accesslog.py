@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.core.traffic import TrafficBook
-from shipyard.drivers.accesslog import AccessLogReceiver, split_frames
+from shipyard.drivers.proxy.accesslog import AccessLogReceiver, split_frames
 
 LINE = b"SY fe_dev blue-0 500 3 1764590400.042 -- GET /forged"
 

@@ -121,7 +121,7 @@ def test_the_apis_verbs_and_directions_are_the_engines() -> None:
     from typing import get_args
 
     from shipyard.core.rollout import VERBS
-    from shipyard.engine.migrations import DIRECTIONS
+    from shipyard.engine.data.migrations import DIRECTIONS
     from shipyard.schemas.deployments import RolloutVerb
     from shipyard.server.backups import Direction
 

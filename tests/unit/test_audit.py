@@ -11,7 +11,7 @@ import pytest
 
 from shipyard.core.access import Grant, Principal
 from shipyard.core.audit import GENESIS, Entry, entry_hash, verify_chain
-from shipyard.engine.access import Access
+from shipyard.engine.trust.access import Access
 from shipyard.errors import AuthError, ConflictError, ForbiddenError, NotFoundError
 from shipyard.state.store import StateStore, open_store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.drivers.backup_crypto import (
+from shipyard.drivers.data.backup_crypto import (
     ENV_VAR,
     HEADER_SIZE,
     BackupKey,
@@ -17,8 +17,8 @@ from shipyard.drivers.backup_crypto import (
     encrypt_stream,
     load_backup_key,
 )
-from shipyard.drivers.backup_pipeline import fetch_file, store_file
-from shipyard.drivers.backup_storage import LocalFolderStorage
+from shipyard.drivers.data.backup_pipeline import fetch_file, store_file
+from shipyard.drivers.data.backup_storage import LocalFolderStorage
 from shipyard.errors import BackupError
 
 KEY = BackupKey(b"k" * 32, "test")

@@ -17,10 +17,10 @@ from typing import Any, cast
 import pytest
 
 from shipyard.core.records import Owner
-from shipyard.drivers.backup_storage import LocalFolderStorage
-from shipyard.engine.backup_schedule import BackupScheduler
-from shipyard.engine.backups import BackupService
+from shipyard.drivers.data.backup_storage import LocalFolderStorage
 from shipyard.engine.context import Context, Paths
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.schedule import BackupScheduler
 from shipyard.errors import BackupError
 from shipyard.manifest.loader import parse_manifest
 from shipyard.state.store import open_store

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tests.unit.backup_storage_contract import StorageContract
 
-from shipyard.drivers.backup_storage import BackupStorage, LocalFolderStorage
+from shipyard.drivers.data.backup_storage import BackupStorage, LocalFolderStorage
 from shipyard.errors import BackupError
 
 

@@ -137,7 +137,7 @@ def test_help_and_unknown_options_go_to_the_typer_app(tmp_path: Path) -> None:
     assert helped.returncode == 0 and "--to" in helped.stdout and "Usage" in helped.stdout
     assert "shipyard.cli.main" in loaded
     # the full app loads its heavy modules only in the commands that use them
-    assert loaded & {"httpx", "shipyard.manifest.models", "shipyard.drivers.sops"} == set()
+    assert loaded & {"httpx", "shipyard.manifest.models", "shipyard.drivers.trust.sops"} == set()
     wrong, _ = shipyard(tmp_path, "rollback", "--bogus")
     assert wrong.returncode == 2 and "No such option" in wrong.stderr
 

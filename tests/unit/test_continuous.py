@@ -17,10 +17,10 @@ import pytest
 from tests.unit.test_backup_service import live_db, make_ctx
 
 from shipyard.core.segments import SegmentRef, plan_replay
-from shipyard.drivers.sqlite_wal import checksum
-from shipyard.engine.backups import BackupService
+from shipyard.drivers.data.sqlite.wal import checksum
 from shipyard.engine.context import Context
-from shipyard.engine.continuous import WalShipper
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.sqlite.continuous import WalShipper
 from shipyard.errors import BackupError
 
 

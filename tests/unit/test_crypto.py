@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.drivers.crypto import (
+from shipyard.drivers.trust.crypto import (
     Secret,
     decrypt_value,
     encrypt_value,

@@ -21,9 +21,9 @@ from shipyard.core.drill import (
     pg_insert_marker,
     verdict,
 )
-from shipyard.engine.backups import BackupService
-from shipyard.engine.continuous import WalShipper
-from shipyard.engine.drill import Drills
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.drill import Drills
+from shipyard.engine.data.sqlite.continuous import WalShipper
 from shipyard.errors import BackupError, ConflictError
 
 T = 1_800_000_000.0

@@ -1,4 +1,4 @@
-"""HAProxy's files (``drivers/haproxy.py``): a routing change replaces only the map it changes;
+"""HAProxy's files (``drivers/proxy/haproxy.py``): a routing change replaces only the map it changes;
 the configuration, rewritten when its text changes, stays as it is (no process is started)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shipyard.core.proxy import Backend, ProxyLayout, Server
-from shipyard.drivers.haproxy import HAProxy
+from shipyard.drivers.proxy.haproxy import HAProxy
 
 SERVERS = (Server("blue", 0, "127.0.0.1:9001"), Server("green", 0, "127.0.0.1:9002"))
 

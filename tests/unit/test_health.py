@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.core.health import HealthState, observe, restart_delay
+from shipyard.core.instance_health import HealthState, observe, restart_delay
 
 
 def run(results: list[bool], healthy_after: int = 2, unhealthy_after: int = 3) -> HealthState:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.core.healthcheck import DatabaseFact, Facts, InstanceFact, health_document
-from shipyard.drivers.sqlite_backup import round_trip
+from shipyard.core.health_report import DatabaseFact, Facts, InstanceFact, health_document
+from shipyard.drivers.data.sqlite.backup import round_trip
 
 
 def facts(instances: tuple[InstanceFact, ...] = (), **kw: object) -> Facts:

@@ -11,8 +11,8 @@ import pytest
 from tests.unit.test_backup_service import live_db, make_ctx
 
 from shipyard.core.jobs import Job, Progress, interrupted_hint
-from shipyard.engine.backups import BackupService
 from shipyard.engine.context import Context
+from shipyard.engine.data.backups import BackupService
 from shipyard.engine.jobs import JobRunner
 from shipyard.errors import BackupError, ShipyardError
 from shipyard.state.store import open_store

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.drivers.files import write_atomic
-from shipyard.drivers.keyfile import (
+from shipyard.drivers.trust.keyfile import (
     ENV_VAR,
     encode_master_key,
     generate_master_key,

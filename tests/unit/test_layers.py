@@ -47,4 +47,4 @@ def test_cli_reads_drivers_only_for_local_files() -> None:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shipyard.drivers"):
-                assert node.module in ("shipyard.drivers.files", "shipyard.drivers.sops"), path
+                assert node.module in ("shipyard.drivers.files", "shipyard.drivers.trust.sops"), path

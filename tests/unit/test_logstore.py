@@ -20,12 +20,12 @@ import pytest
 
 from shipyard.core.logline import MAX_LINE_BYTES
 from shipyard.core.traffic import TrafficBook
-from shipyard.drivers.accesslog import AccessLogReceiver
-from shipyard.drivers.logarchive import read_archive
-from shipyard.drivers.logfiles import CHUNK, read_new
+from shipyard.drivers.observe.logarchive import read_archive
+from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.runtime.logfiles import CHUNK, read_new
 from shipyard.engine.context import Context
-from shipyard.engine.logs import LogService
-from shipyard.engine.logsearch import LogQuery
+from shipyard.engine.observe.logs import LogService
+from shipyard.engine.observe.logsearch import LogQuery
 from shipyard.errors import QueryError, StateError
 from shipyard.manifest.loader import parse_manifest
 from shipyard.state.logs import Filter, LogStore, Row

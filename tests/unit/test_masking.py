@@ -20,7 +20,7 @@ from shipyard.core.masking import (
     plan_masking,
     sqlite_affinity,
 )
-from shipyard.drivers.sqlite_mask import apply_plan, read_schema, rewrite_clean
+from shipyard.drivers.data.sqlite.mask import apply_plan, read_schema, rewrite_clean
 from shipyard.errors import ManifestError
 from shipyard.manifest.masking import Fixed, TableRules
 from shipyard.manifest.models import Manifest
@@ -297,8 +297,8 @@ def test_the_apps_triggers_do_not_fire_and_are_kept(tmp_path: Path) -> None:
 def test_masked_copies_need_rules_and_another_environment(tmp_path: Path) -> None:
     from tests.unit.test_backup_service import make_ctx
 
-    from shipyard.engine.backups import BackupService
-    from shipyard.engine.masking import MaskedCopies
+    from shipyard.engine.data.backups import BackupService
+    from shipyard.engine.data.masking import MaskedCopies
     from shipyard.errors import ConflictError, NotFoundError
 
     ctx = make_ctx(tmp_path)

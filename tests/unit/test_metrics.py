@@ -19,7 +19,7 @@ from shipyard.core.metrics import (
     rollup,
     summarize,
 )
-from shipyard.engine.metrics import MetricsRecorder
+from shipyard.engine.observe.metrics import MetricsRecorder
 from shipyard.state.store import open_store
 
 
@@ -88,7 +88,7 @@ def test_recorder_rolls_up_complete_buckets_and_expires(tmp_path: Path) -> None:
 
 def test_restarts_in_a_window_come_from_stored_points(tmp_path: Path) -> None:
     from shipyard.core.records import Instance
-    from shipyard.engine.alerting import Figures
+    from shipyard.engine.observe.alerting import Figures
 
     store = open_store(tmp_path / "state.db")
     ctx = SimpleNamespace(store=store)

@@ -10,7 +10,7 @@ from tests.unit.test_backup_service import make_ctx
 
 from shipyard.core.records import NewDeployment, Release, Route
 from shipyard.engine.context import Context
-from shipyard.engine.migrations import Migrations
+from shipyard.engine.data.migrations import Migrations
 from shipyard.errors import ConflictError
 from shipyard.manifest.loader import parse_manifest
 

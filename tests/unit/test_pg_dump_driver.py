@@ -1,4 +1,4 @@
-"""drivers/pg_dump.py: the password reaches the programs in PGPASSWORD only, never their argv,
+"""drivers/data/postgres/dump.py: the password reaches the programs in PGPASSWORD only, never their argv,
 and their messages come back scrubbed. A stand-in ``pg_dump`` script records what it got."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from shipyard.core.dburl import mask_url, split_url
-from shipyard.drivers.pg_dump import PgDump, Server
-from shipyard.drivers.postgres import Postgres
+from shipyard.drivers.data.postgres.dump import PgDump, Server
+from shipyard.drivers.data.postgres.programs import Postgres
 from shipyard.errors import DatabaseError
 
 URL = "postgresql://app:s3cr%40t@db.internal:5432/app?sslmode=disable"

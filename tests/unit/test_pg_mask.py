@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 from shipyard.core.masking import LONGEST, Action, Column, fake_value, keyed_hash, plan_masking
-from shipyard.drivers.pg_copy import _tail
-from shipyard.drivers.pg_mask import PgSchema, _file, _mask_file, literal, pg_kind, quote, table_update
+from shipyard.drivers.data.postgres.copy import _tail
+from shipyard.drivers.data.postgres.mask import (
+    PgSchema,
+    _file,
+    _mask_file,
+    literal,
+    pg_kind,
+    quote,
+    table_update,
+)
 from shipyard.errors import BackupError, ManifestError
 
 KEY = b"k" * 32

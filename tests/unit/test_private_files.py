@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.drivers.builder import _ignore, is_secret_file
 from shipyard.drivers.files import open_private_append, secure_home, write_atomic, write_json
+from shipyard.drivers.runtime.builder import _ignore, is_secret_file
 from shipyard.state.private import make_private
 
 

@@ -10,8 +10,8 @@ import pytest
 from tests.unit.test_backup_service import count, live_db, make_ctx
 
 from shipyard.core.restore_point import Choice, Reach, choose, describe
-from shipyard.engine.backups import BackupService
 from shipyard.engine.context import Context
+from shipyard.engine.data.backups import BackupService
 
 SNAP_OLD = Reach("s-old", 100.0, 100.0, False)
 BASE = Reach("c-base", 150.0, 400.0, True)  # continuous: window 150..400

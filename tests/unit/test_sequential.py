@@ -16,7 +16,7 @@ from shipyard.core.analysis import evaluate_early
 from shipyard.core.rollout import describe_plan
 from shipyard.core.sequential import decisive, log_evidence, lower_bound
 from shipyard.core.traffic import Hit, TrafficBook, WindowStats
-from shipyard.engine.checks import LOOK_EVERY, early_window
+from shipyard.engine.delivery.checks import LOOK_EVERY, early_window
 from shipyard.manifest.models import Analysis, Canary
 
 FAST_MS, SLOW_MS = 20, 2500  # latencies of the simulated answers: under and over a 2s limit

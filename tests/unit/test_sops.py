@@ -26,7 +26,7 @@ import pyrage
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shipyard.drivers.sops import (
+from shipyard.drivers.trust.sops import (
     AGE_KEY_ENV,
     AGE_KEY_FILE_ENV,
     AgeIdentity,

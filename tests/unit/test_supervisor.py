@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from shipyard.drivers.supervisor import INSTANCE_NICENESS, LocalRuntime
+from shipyard.drivers.runtime.supervisor import INSTANCE_NICENESS, LocalRuntime
 
 
 def test_an_instance_and_its_children_run_below_the_control_plane_priority(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from shipyard.drivers.procs import lower_thread_priority
+from shipyard.drivers.runtime.procs import lower_thread_priority
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")

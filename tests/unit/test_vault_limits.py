@@ -9,9 +9,9 @@ import pytest
 from shipyard.core import secret_limits as limits
 from shipyard.core.access import Grant, Principal
 from shipyard.core.vault import Secret
-from shipyard.drivers import keyfile
-from shipyard.engine.access import Access
-from shipyard.engine.vault import Vault
+from shipyard.drivers.trust import keyfile
+from shipyard.engine.trust.access import Access
+from shipyard.engine.trust.vault import Vault
 from shipyard.errors import VaultError
 from shipyard.manifest.models import Vault as Settings
 from shipyard.state.store import StateStore, open_store

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from shipyard.core.access import Grant, Principal
-from shipyard.drivers import crypto, keyfile
-from shipyard.drivers.crypto import Secret
-from shipyard.engine.access import Access
-from shipyard.engine.vault import Vault
+from shipyard.drivers.trust import crypto, keyfile
+from shipyard.drivers.trust.crypto import Secret
+from shipyard.engine.trust.access import Access
+from shipyard.engine.trust.vault import Vault
 from shipyard.errors import ConflictError, ForbiddenError, NotFoundError, StateError, VaultError
 from shipyard.manifest.models import Vault as Settings
 from shipyard.state.store import StateStore, open_store

@@ -16,7 +16,7 @@ from shipyard.core.verify_queries import (
     run_suite,
     summarize,
 )
-from shipyard.drivers.db_query import sqlite_rows
+from shipyard.drivers.data.db_query import sqlite_rows
 from shipyard.errors import BackupError, ManifestError
 from shipyard.manifest.loader import parse_manifest
 from shipyard.manifest.verify_queries import VerifyQuery

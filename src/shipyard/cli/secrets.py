@@ -222,7 +222,7 @@ def import_file(
     except (OSError, UnicodeDecodeError) as exc:
         raise VaultError(f"cannot read {file} ({type(exc).__name__})", "check the path") from None
     if _is_sops(text):
-        from shipyard.drivers.sops import import_sops_file, read_age_identities
+        from shipyard.drivers.trust.sops import import_sops_file, read_age_identities
 
         values = import_sops_file(file, read_age_identities(age_key))
     else:

@@ -1,6 +1,6 @@
 """Alert rules' conditions and the evaluator: inactive -> pending -> firing -> resolved.
 
-Pure: the engine's alerting loop (``engine/alerting.py``) gathers one observation per
+Pure: the engine's alerting loop (``engine/observe/alerting.py``) gathers one observation per
 series (a rule's metric for one environment, release or instance) and the clock, and
 ``evaluate`` returns each alert's next state, the way Prometheus does it:
 

@@ -2,7 +2,7 @@
 
 The four-eyes rule: a deployment to an environment that requires approval
 runs only after a user with the ``approve`` permission on that environment,
-*other than the requester*, approves it. ``engine/approvals.py`` calls these
+*other than the requester*, approves it. ``engine/trust/approvals.py`` calls these
 before changing anything.
 """
 

@@ -4,7 +4,7 @@ Pure data and decisions. The catalog is one JSON object per environment kept WIT
 backups (``<folder>/<env>/catalog.json``), so losing the state store loses no backup and
 no record of one. Each entry carries its manifest (every stored object with the SHA-256 of
 its plaintext and of its stored bytes), which restore verifies. Used by the backup service
-(``engine/backups.py``), retention (``core/retention.py``) and the API.
+(``engine/data/backups.py``), retention (``core/retention.py``) and the API.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ resolved) or, if there is none, by the environment's secret ``Name``. Values tha
 secret are *sensitive*: they are masked wherever they are shown, and a release records
 them as a template that still holds the secret's token, never the value.
 
-Called by ``engine/config.py`` before each deployment, when an instance starts and for
+Called by ``engine/delivery/config.py`` before each deployment, when an instance starts and for
 ``shipyard config show|diff``.
 """
 

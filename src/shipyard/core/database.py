@@ -2,9 +2,9 @@
 
 SQLite lives in the environment's data folder (``SHIPYARD_DATA_DIR``), its URL in the
 SQLAlchemy form ``sqlite:////absolute/path``. A managed PostgreSQL's URL comes from its
-cluster (``engine/postgres.py``); an external server's is its ``url``, whose ``#{NAME}#``
+cluster (``engine/data/postgres/managed.py``); an external server's is its ``url``, whose ``#{NAME}#``
 tokens are resolved from configuration and the vault when it is used (``core/dburl.py``),
-and which Shipyard backs up with ``pg_dump`` (``engine/pg_dumps.py``). Called by the engine
+and which Shipyard backs up with ``pg_dump`` (``engine/data/postgres/dumps.py``). Called by the engine
 when it starts instances and runs migrations, and by the backup service.
 """
 
@@ -25,7 +25,7 @@ def database_url(db: Database, data_dir: Path) -> str:
     if db.engine == "sqlite":
         return "sqlite:///" + str(sqlite_path(db, data_dir.resolve()))
     if db.url is not None:
-        return db.url  # the template: engine/database.py resolves its tokens
+        return db.url  # the template: engine/data/database.py resolves its tokens
     raise ValueError("a managed PostgreSQL has no URL before its cluster exists")
 
 

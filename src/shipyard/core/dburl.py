@@ -10,8 +10,8 @@ makes a valid URL; elsewhere (a host, a whole URL) values go in as they are.
 ``mask_url`` is what may be shown of any URL (template or resolved): the password, literal
 or a token, replaced by ``**********``, and so is a ``password=`` query parameter.
 ``split_url`` gives the URL without its password (what a program may see on its command
-line) and the password (for ``PGPASSWORD``). Called by ``engine/database.py`` (the app's
-``DATABASE_URL``) and ``engine/pg_dumps.py`` (backups).
+line) and the password (for ``PGPASSWORD``). Called by ``engine/data/database.py`` (the app's
+``DATABASE_URL``) and ``engine/data/postgres/dumps.py`` (backups).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ A drill writes a marker row into the live database, declares the database lost a
   or the last WAL segment replayed).
 
 ``verdict`` compares both with ``database.drill``'s targets. Drills are kept per environment
-in ``drills.json`` next to the backup catalog. Called by ``engine/drill.py``.
+in ``drills.json`` next to the backup catalog. Called by ``engine/data/drill.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One log line as the central log store keeps it: decoded, bounded, parsed, levelled.
 
-Pure functions, called by the log ingester (``engine/logs.py``) for every line an
+Pure functions, called by the log ingester (``engine/observe/logs.py``) for every line an
 instance writes and every HAProxy access line. A line is never dropped for its
 content: bytes that are not UTF-8 are decoded with U+FFFD and the line is marked
 ``invalid_utf8``; a line longer than ``MAX_LINE_BYTES`` keeps its first bytes and a

@@ -1,6 +1,6 @@
 """What a log search asks for, from what the user typed; and what retention must do.
 
-Pure decisions, called by the log service (``engine/logs.py``):
+Pure decisions, called by the log service (``engine/observe/logs.py``):
 
 - ``text_match``: ``--grep TEXT`` as an FTS5 query (each word, the last one as a prefix
   when it has at least ``PREFIX_MIN`` characters, quoted so no input is ever an FTS5

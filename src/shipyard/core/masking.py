@@ -8,8 +8,8 @@ value: fake names, emails and phone numbers are derived from a keyed HMAC of the
 value, so the same original gives the same fake in every table and row (joins on a masked
 column still match), never the original itself, and nothing of it can be read back without
 the key. ``hash`` is the keyed HMAC-SHA256 hex. The schema comes from the engine's driver
-(``drivers/sqlite_mask.py`` for SQLite), described by engine-neutral column kinds. Called
-by ``engine/masking.py``.
+(``drivers/data/sqlite/mask.py`` for SQLite), described by engine-neutral column kinds. Called
+by ``engine/data/masking.py``.
 """
 
 from __future__ import annotations

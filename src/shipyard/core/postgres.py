@@ -4,8 +4,8 @@
 mode 0600: port and passwords). ``server_settings``/``hba`` are the configuration it is created
 with (127.0.0.1 only, password auth, WAL for streaming backups); ``recovery_settings`` what a
 restore appends for point-in-time recovery. WAL file names (``000000010000000000000003``)
-are parsed and ordered by ``wal_key``. Used by ``engine/postgres.py`` and
-``engine/pg_backups.py``.
+are parsed and ordered by ``wal_key``. Used by ``engine/data/postgres/managed.py`` and
+``engine/data/postgres/backups.py``.
 """
 
 from __future__ import annotations

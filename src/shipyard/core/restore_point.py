@@ -6,7 +6,7 @@ moment a snapshot was taken; a newer snapshot never hides a continuous window th
 further. ``--to-time`` picks the continuous window holding that moment; a moment at or after
 the newest window's end restores to that end (there is nothing later to restore) and says
 so, rather than refusing. ``describe`` is the line the CLI and the restore record show.
-Used by ``engine/restore_points.py``.
+Used by ``engine/data/restore_points.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ environment. Linux refuses an ``execve`` whose single string passes ``MAX_ARG_ST
 stack limit, often 2 MiB) with "Argument list too long": the deploy fails and, worse, a killed
 instance cannot be restarted. The limits below keep one environment's secrets far under both,
 leaving room for the configuration and Shipyard's own variables. The vault service
-(``engine/vault.py``) checks them on ``secrets set`` and ``secrets import`` alike; the CLI
+(``engine/trust/vault.py``) checks them on ``secrets set`` and ``secrets import`` alike; the CLI
 checks an import file's size before reading it.
 """
 

@@ -7,7 +7,7 @@ WAL after a checkpoint). Names sort in replay order and say what each holds:
 beside them ``wal/head.json`` holds the moment up to which everything committed was shipped
 (the end of the recoverable window, also while nothing is written).
 ``plan_replay`` picks the segments up to a point in time and refuses a gap: a missing
-segment is an error, never a silently older database. Pure; used by ``engine/continuous.py``.
+segment is an error, never a silently older database. Pure; used by ``engine/data/sqlite/continuous.py``.
 """
 
 from __future__ import annotations

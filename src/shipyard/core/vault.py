@@ -2,7 +2,7 @@
 
 What a secret's name may be, when a secret is due for rotation, which old versions a write
 drops, when a deleted secret may be purged, and what a check-and-set write expects. The
-vault service (``engine/vault.py``) calls these; the state store keeps the records
+vault service (``engine/trust/vault.py``) calls these; the state store keeps the records
 (``state/vault.py``); values never pass through here.
 """
 

@@ -10,8 +10,8 @@ scratch copy, after the built-in checks. ``expect`` is one of:
 
 ``parse_expectation`` checks the text (the manifest validates with it); ``evaluate`` judges
 what a query returned; ``run_suite`` runs a suite through a driver's runner (the engine
-passes ``drivers/db_query.py``'s); ``summarize`` words the outcome. Used by
-``manifest/verify_queries.py``, ``engine/backups.py``, ``engine/pg_backups.py`` and drills.
+passes ``drivers/data/db_query.py``'s); ``summarize`` words the outcome. Used by
+``manifest/verify_queries.py``, ``engine/data/backups.py``, ``engine/data/postgres/backups.py`` and drills.
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from shipyard.core.config import NoSecrets, SecretSource
 from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
 from shipyard.core.traffic import TrafficBook
-from shipyard.drivers.builder import Builder
-from shipyard.drivers.probe import Prober
-from shipyard.drivers.proxy import Proxy
-from shipyard.drivers.supervisor import LocalRuntime
-from shipyard.engine.notifying import Notifier
+from shipyard.drivers.proxy.interface import Proxy
+from shipyard.drivers.runtime.builder import Builder
+from shipyard.drivers.runtime.probe import Prober
+from shipyard.drivers.runtime.supervisor import LocalRuntime
+from shipyard.engine.observe.notifying import Notifier
 from shipyard.manifest.loader import FILENAME, load_manifest
 from shipyard.manifest.models import Manifest
 from shipyard.state.store import StateStore

@@ -14,28 +14,28 @@ from typing import Any
 from shipyard.core.proxy import backend_name, frontend_name
 from shipyard.core.records import NewDeployment, Route
 from shipyard.core.rollout import describe_plan, min_interval_for
-from shipyard.drivers.accesslog import AccessLogReceiver
-from shipyard.drivers.procs import stored_ref
-from shipyard.engine.access import Access
-from shipyard.engine.alerting import Alerting
-from shipyard.engine.approvals import Approvals
-from shipyard.engine.backup_schedule import BackupScheduler
-from shipyard.engine.backups import BackupService
+from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.engine.checkpoints import Checkpointer
-from shipyard.engine.config import resolve_env
 from shipyard.engine.context import Context
-from shipyard.engine.database import check_deployable
-from shipyard.engine.deploy import Deployment
-from shipyard.engine.drill import Drills
-from shipyard.engine.instances import stop_instances
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.database import check_deployable
+from shipyard.engine.data.drill import Drills
+from shipyard.engine.data.masking import MaskedCopies
+from shipyard.engine.data.migrations import Migrations
+from shipyard.engine.data.postgres.managed import ManagedPostgres
+from shipyard.engine.data.schedule import BackupScheduler
+from shipyard.engine.delivery.config import resolve_env
+from shipyard.engine.delivery.deploy import Deployment
+from shipyard.engine.delivery.instances import stop_instances
+from shipyard.engine.delivery.promotion import check_rollback_target, pick_release
+from shipyard.engine.delivery.reconcile import Reconciler, reconcile_at_start
 from shipyard.engine.jobs import JobRunner
-from shipyard.engine.logs import LogService
-from shipyard.engine.masking import MaskedCopies
-from shipyard.engine.migrations import Migrations
-from shipyard.engine.postgres import ManagedPostgres
-from shipyard.engine.promotion import check_rollback_target, pick_release
-from shipyard.engine.reconcile import Reconciler, reconcile_at_start
-from shipyard.engine.vault import RuntimeSecrets, Vault
+from shipyard.engine.observe.alerting import Alerting
+from shipyard.engine.observe.logs import LogService
+from shipyard.engine.trust.access import Access
+from shipyard.engine.trust.approvals import Approvals
+from shipyard.engine.trust.vault import RuntimeSecrets, Vault
 from shipyard.errors import ConflictError, ManifestError, NotFoundError
 from shipyard.manifest.models import Canary
 

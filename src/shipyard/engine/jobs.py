@@ -12,7 +12,7 @@ environment's backup lock, a drill's, or the deploy lock below).
 A restore or a ``shipyard migrate up|down`` is also recorded as a deployment of kind
 ``restore`` or ``migrate`` (``locked_job``): it takes the environment's lock (so no deployment
 runs a migration meanwhile), each step is timed and kept, and ``shipyard deployments`` shows
-it. Called by the engine, ``engine/backups.py`` and ``engine/migrations.py``.
+it. Called by the engine, ``engine/data/backups.py`` and ``engine/data/migrations.py``.
 """
 
 from __future__ import annotations

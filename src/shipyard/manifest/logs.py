@@ -2,7 +2,7 @@
 
 ``logs`` at the top level sets the defaults; ``environments.<name>.logs`` overrides
 ``hot`` and ``cold`` for one environment. Read by the log service
-(``engine/logs.py``) through ``retention_for``.
+(``engine/observe/logs.py``) through ``retention_for``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 ``masking`` maps a table to its column rules (``fake_name``, ``fake_email``, ``fake_phone``,
 ``hash``, ``null``, ``keep`` or ``{fixed: VALUE}``), or a whole table to ``keep``; applied by
 ``shipyard backup restore ENV --target OTHER --mask`` (``core/masking.py`` decides,
-``engine/masking.py`` runs it). ``drill`` holds the disaster-recovery targets (RTO, RPO) and
-the cron schedule of ``shipyard drill`` (``core/drill.py``, ``engine/drill.py``).
+``engine/data/masking.py`` runs it). ``drill`` holds the disaster-recovery targets (RTO, RPO) and
+the cron schedule of ``shipyard drill`` (``core/drill.py``, ``engine/data/drill.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each entry names a read-only query and what it must return (``core/verify_queries.py``
 defines the ``expect`` forms); names are unique so that a failure names one query. Run by
-``engine/verify_queries.py`` on the scratch copy of every verification.
+``engine/data/verify_queries.py`` on the scratch copy of every verification.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every route but /api/ping and /health needs a bearer token, which names a user
 (``server/gate.py`` checks it before the body is read; ``/openapi.json`` too); the user's
-roles decide what the route may do (``engine/access.py``), and every mutating route is
+roles decide what the route may do (``engine/trust/access.py``), and every mutating route is
 audited before it acts. Bodies and answers are the models of ``shipyard.schemas``; errors use
 one JSON shape, ``{"ok": false, "error", "hint", "status", "kind"}`` (``server/answers.py``).
 """

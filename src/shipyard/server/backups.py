@@ -7,7 +7,7 @@ verification, a restore and ``migrate up|down`` run as jobs (``server/jobs.py``)
 answers ``202`` with the job at once. ``migrate status|plan`` run a release's command with the
 environment's secrets, so they are POSTs that need ``deploy`` too, are audited under the
 caller's name, and plan only a release that may reach the environment
-(``engine/migrations.py``). Every mutating route goes through the API's ``act``: allowed and
+(``engine/data/migrations.py``). Every mutating route goes through the API's ``act``: allowed and
 audited before it runs, its failure audited after. Bodies and answers are ``schemas/data.py``'s;
 a job's result is the model its CLI command decodes. Registered by ``server/api.py``.
 """
@@ -23,7 +23,7 @@ from shipyard.server.auth import Who, act, client_source
 from shipyard.server.jobs import start_job
 from shipyard.server.params import EnvPath
 
-Direction = Literal["up", "down"]  # engine/migrations.py DIRECTIONS: only these reach the audit log
+Direction = Literal["up", "down"]  # engine/data/migrations.py DIRECTIONS: only these reach the audit log
 
 
 def register_backup_routes(app: FastAPI, engine: Engine) -> None:

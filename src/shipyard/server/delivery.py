@@ -9,7 +9,7 @@ every mutating route is audited before it acts.
 
 from fastapi import FastAPI, Request
 
-from shipyard.engine.config import diff, show
+from shipyard.engine.delivery.config import diff, show
 from shipyard.engine.engine import Engine
 from shipyard.schemas import delivery as s
 from shipyard.schemas.deployments import Started

@@ -17,8 +17,8 @@ from fastapi.responses import StreamingResponse
 
 from shipyard.core.access import Principal
 from shipyard.engine.engine import Engine
-from shipyard.engine.logs import LogService
-from shipyard.engine.logsearch import LogQuery
+from shipyard.engine.observe.logs import LogService
+from shipyard.engine.observe.logsearch import LogQuery
 from shipyard.errors import ConflictError
 from shipyard.schemas.observe import LogFilter, LogLines, LogStats
 from shipyard.server.auth import principal

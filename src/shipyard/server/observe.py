@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse, Response
 
 from shipyard.core.durations import parse_duration
 from shipyard.core.metrics import ROLLUP_KEEP_S, resolution_for, summarize
+from shipyard.engine.delivery.healthwatch import health_report
 from shipyard.engine.engine import Engine
-from shipyard.engine.healthwatch import health_report
 from shipyard.schemas import observe as o
 from shipyard.server.auth import Who
 from shipyard.server.params import EnvPath, Limit, SilencePath, Since

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 
 from shipyard.engine.engine import Engine
-from shipyard.engine.metrics import snapshot
+from shipyard.engine.observe.metrics import snapshot
 
 WINDOW_S = 60.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

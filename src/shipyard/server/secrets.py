@@ -1,4 +1,4 @@
-"""The vault's HTTP routes: a thin translation to and from ``engine/vault.py``.
+"""The vault's HTTP routes: a thin translation to and from ``engine/trust/vault.py``.
 
 Per secret, under ``/api/secrets/{env}/{name}``: read (GET), write (POST), ``history``,
 ``delete``, ``recover``, ``purge``. Per environment or vault-wide, under ``/api/vault``:

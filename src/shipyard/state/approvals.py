@@ -4,7 +4,7 @@ A deployment to an environment that requires approval is recorded as
 ``waiting_approval`` *without* taking the environment's deploy lock; approving
 it takes the lock and marks it running in one transaction, so a waiting request
 never blocks a rollback or a deployment elsewhere. The engine's approval
-service (``engine/approvals.py``) calls this; each method is one transaction.
+service (``engine/trust/approvals.py``) calls this; each method is one transaction.
 """
 
 from __future__ import annotations

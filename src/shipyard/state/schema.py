@@ -226,7 +226,7 @@ audit = Table(
 )
 
 # The vault: one wrapped data key per environment, secrets' metadata, and their versions'
-# ciphertexts (AES-256-GCM, see drivers/crypto.py). No plaintext is ever stored.
+# ciphertexts (AES-256-GCM, see drivers/trust/crypto.py). No plaintext is ever stored.
 vault_keys = Table(
     "vault_keys",
     metadata,

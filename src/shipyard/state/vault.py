@@ -1,6 +1,6 @@
 """The vault's rows in the state store: wrapped data keys, secrets' metadata, encrypted versions.
 
-Only the vault service (``engine/vault.py``) calls this. It stores ciphertexts and never sees
+Only the vault service (``engine/trust/vault.py``) calls this. It stores ciphertexts and never sees
 a plaintext: writes take a function that encrypts for the version the write creates, so the
 version number (part of each ciphertext's associated data) is chosen inside the same
 transaction that checks it. Each method is one transaction; a read or a write of a value can

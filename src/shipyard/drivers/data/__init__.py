@@ -1,0 +1,1 @@
+"""Data's edges: database queries, and the backup pipeline (compression, encryption, storage)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL's programs: initdb, pg_ctl, pg_basebackup, pg_dump and pg_restore, and masked copies."""

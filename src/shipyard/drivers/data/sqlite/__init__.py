@@ -1,0 +1,1 @@
+"""SQLite's files: online backups, the WAL and masked copies."""

@@ -1,0 +1,1 @@
+"""Observe's edges: the log archive and the notification receivers (SMTP, HTTP)."""

@@ -1,0 +1,1 @@
+"""The reverse proxy: the Proxy protocol, HAProxy behind it, and its access log."""

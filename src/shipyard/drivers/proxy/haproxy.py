@@ -1,0 +1,287 @@
+"""HAProxy as Shipyard's data plane: process, configuration file and runtime API.
+
+Called by the engine through the ``Proxy`` interface. HAProxy runs in
+master-worker mode in its own session, so it keeps serving when the control
+plane dies; a restarted control plane adopts it from its pid file. The
+configuration and map files always match the state (each rewritten atomically when
+its text changes), so an HAProxy that restarts routes as recorded; transitions are
+applied through the admin socket with no reload.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from shipyard.core.proxy import (
+    MapFiles,
+    ProxyLayout,
+    ServerState,
+    parse_show_stat,
+    plan_transition,
+    render_haproxy_config,
+    render_maps,
+)
+from shipyard.drivers.files import read_json, write_atomic, write_json
+from shipyard.drivers.runtime import procs
+from shipyard.errors import ProxyError
+
+INSTALL_HINT = (
+    "install HAProxy with `sudo apt-get install -y haproxy` (Debian/Ubuntu) "
+    "or `sudo dnf install -y haproxy`, or set SHIPYARD_HAPROXY to its path"
+)
+
+
+def find_haproxy(explicit: str | None = None) -> str:
+    """Path of the haproxy binary, or a ProxyError saying how to install it."""
+    candidate = explicit or os.environ.get("SHIPYARD_HAPROXY") or shutil.which("haproxy")
+    if not candidate:
+        for path in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy"):
+            if os.access(path, os.X_OK):
+                candidate = path
+    if not candidate or not os.access(candidate, os.X_OK):
+        raise ProxyError("HAProxy is not installed (no `haproxy` on PATH)", INSTALL_HINT)
+    return candidate
+
+
+class HAProxy:
+    def __init__(
+        self, folder: Path, binary: str, stats_bind: str | None = None, log_target: str | None = None
+    ) -> None:
+        self.folder = folder
+        self.binary = binary
+        self.stats_bind = stats_bind
+        # The access-log receiver's Unix socket (drivers/proxy/accesslog.py), relative to HAProxy's
+        # working folder (``folder``): HAProxy takes socket paths of at most 97 characters, and
+        # a home's absolute path can be longer.
+        self.log_target = (
+            os.path.relpath(Path(log_target).resolve(), folder.resolve()) if log_target else None
+        )
+        self.config_path = folder / "haproxy.cfg"
+        self.socket_path = folder / "admin.sock"
+        self.pid_path = folder / "haproxy.json"
+        self.log_path = folder / "haproxy.log"
+        self.maps = MapFiles(str((folder / "colours.map").resolve()), str((folder / "weights.map").resolve()))
+        self._lock = threading.RLock()
+        self._layout: ProxyLayout | None = None
+        self._applied: ProxyLayout | None = None
+        self._ref: procs.ProcessRef | None = self._load_ref()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._written: dict[Path, str] = {}  # what this process last wrote to each file
+
+    # the Proxy interface -----------------------------------------------------------------
+    def sync(self, layout: ProxyLayout) -> None:
+        with self._lock:
+            files = self._render(layout)  # checks every value before any of it goes anywhere
+            if (
+                self.is_running()
+                and self._applied is not None
+                and self._applied.structure() == layout.structure()
+            ):
+                # routing or addresses only: the runtime API first (traffic moves now), then the
+                # files for a restart; every (re)start takes this lock, so none reads them between
+                self._send(self._diff(self._applied, layout))
+                self._layout = self._applied = layout
+                self._write_changed(files)
+                return
+            self._write_changed(files)
+            if not self.is_running():
+                self._start(layout)
+            else:
+                # adopted after a control-plane restart (routing unknown), or a structural
+                # change: a hitless reload makes the worker read the config just written.
+                self._reload()
+            self._layout = self._applied = layout
+
+    def ensure_running(self) -> bool:
+        with self._lock:
+            if self.is_running() or self._layout is None:
+                return False
+            self._start(self._layout)
+            return True
+
+    def server_states(self) -> list[ServerState]:
+        return parse_show_stat(self.command("show stat"))
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._ref is not None:
+                procs.terminate_group(self._ref, timeout=5)
+            self._ref = None
+            self._applied = None
+            self.pid_path.unlink(missing_ok=True)
+
+    def is_running(self) -> bool:
+        return procs.is_alive(self._ref)
+
+    def owns(self, pid: int) -> bool:
+        """Whether ``pid`` is one of this HAProxy's processes (the master's session: its workers)."""
+        leaders = {ref.pid for ref in (self._ref,) if ref is not None}
+        if self._child is not None:
+            leaders.add(self._child.pid)
+        try:
+            return os.getsid(pid) in leaders
+        except OSError:
+            return False
+
+    # runtime API ---------------------------------------------------------------------------
+    def command(self, line: str) -> str:
+        """Send one runtime API line (commands joined with ';') and return the answer."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(str(self.socket_path))
+                sock.sendall(line.encode() + b"\n")
+                chunks = []
+                while data := sock.recv(65536):
+                    chunks.append(data)
+        except OSError as exc:
+            raise ProxyError(
+                f"HAProxy's runtime API at {self.socket_path} did not answer: {exc}",
+                "check `shipyard status`; the control plane restarts HAProxy when it dies",
+            ) from None
+        return b"".join(chunks).decode(errors="replace")
+
+    def _send(self, commands: list[str]) -> None:
+        if not commands:
+            return
+        answer = self.command("; ".join(commands))
+        problems = [ln for ln in answer.splitlines() if ln.strip() and not _harmless(ln)]
+        if problems:
+            raise ProxyError(
+                f"HAProxy refused a routing change: {problems[0]}",
+                "this is a bug in Shipyard's proxy plan; the previous routing is kept",
+            )
+
+    def _diff(self, before: ProxyLayout, after: ProxyLayout) -> list[str]:
+        out: list[str] = []
+        for be in after.backends:
+            out += plan_transition(before.backend(be.env), be, self.maps)
+        return out
+
+    # process ------------------------------------------------------------------------------
+    def _write_config(self, layout: ProxyLayout) -> None:
+        """The maps and the config that name them, so a (re)started HAProxy routes as ``layout``."""
+        self._write_changed(self._render(layout))
+
+    def _render(self, layout: ProxyLayout) -> dict[Path, str]:
+        colours, weights = render_maps(layout)
+        text = render_haproxy_config(
+            layout, str(self.socket_path), self.stats_bind, self.maps, self.log_target
+        )
+        return {
+            Path(self.maps.colours): colours,
+            Path(self.maps.weights): weights,
+            self.config_path: text + "\n",
+        }
+
+    def _write_changed(self, files: dict[Path, str]) -> None:
+        """Write each file (atomically, fsynced) unless this process last wrote the same text
+        there: a routing change rewrites one map, not the config (each write costs two fsyncs)."""
+        for path, text in files.items():
+            if self._written.get(path) == text and path.exists():
+                continue
+            self._written.pop(path, None)
+            write_atomic(path, text, mode=0o600)
+            self._written[path] = text
+
+    def _start(self, layout: ProxyLayout) -> None:
+        self._check_config()
+        self.socket_path.unlink(missing_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            child = subprocess.Popen(
+                [self.binary, "-W", "-db", "-f", str(self.config_path.resolve())],
+                cwd=self.folder.resolve(),  # the access log's socket is named relative to it
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self._child = child
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise ProxyError(
+                    f"HAProxy exited at start: {self._log_tail()}",
+                    "a public port may be taken by another program: free it or change "
+                    "`environments.<name>.port` in shipyard.yaml",
+                )
+            if self.socket_path.exists() and self._answers():
+                self._ref = procs.ref_of(child.pid)
+                write_json(self.pid_path, {"pid": child.pid, "create_time": self._ref.create_time})
+                self._applied = layout
+                return
+            time.sleep(0.02)
+        procs.terminate_group(procs.ref_of(child.pid), 2)
+        raise ProxyError("HAProxy did not open its runtime API within 10 s", self._log_tail())
+
+    def _reload(self) -> None:
+        """Hitless reload of the master (new worker reads the rewritten config)."""
+        self._check_config()
+        assert self._ref is not None
+        before = self._worker_pid()
+        os.kill(self._ref.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                if self._worker_pid() not in (before, ""):
+                    return
+            except ProxyError:
+                continue
+        raise ProxyError("HAProxy did not finish reloading within 10 s", self._log_tail())
+
+    def _check_config(self) -> None:
+        done = subprocess.run(
+            [self.binary, "-c", "-f", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ProxyError(
+                f"HAProxy rejected the configuration Shipyard wrote ({self.config_path}): "
+                f"{(done.stderr or done.stdout).strip()[-500:]}",
+                "report this as a Shipyard bug; the previous routing keeps serving",
+            )
+
+    def _worker_pid(self) -> str:
+        for line in self.command("show info").splitlines():
+            if line.startswith("Pid:"):
+                return line.split(":", 1)[1].strip()
+        return ""
+
+    def _answers(self) -> bool:
+        try:
+            return "Name: HAProxy" in self.command("show info")
+        except ProxyError:
+            return False
+
+    def _load_ref(self) -> procs.ProcessRef | None:
+        data = read_json(self.pid_path)
+        if not isinstance(data, dict):
+            return None
+        ref = procs.ProcessRef(int(data["pid"]), float(data["create_time"]))
+        return ref if procs.is_alive(ref) else None
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return "(no HAProxy log)"
+        return " | ".join(ln for ln in lines[-4:] if ln) or "(empty HAProxy log)"
+
+
+def _harmless(line: str) -> bool:
+    """Answers of the runtime API that are not errors."""
+    text = line.strip()
+    return text.startswith(("IP changed", "no need to change", "port changed")) or ("changed from" in text)

@@ -1,0 +1,1 @@
+"""Where instances run: building releases, starting and supervising processes, probing them."""

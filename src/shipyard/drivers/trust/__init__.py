@@ -1,0 +1,1 @@
+"""Trust's edges: the vault's encryption and master key, and SOPS files."""

@@ -1,0 +1,1 @@
+"""Delivery: deployments, rollouts and their checks, reconciliation, configuration, promotion."""

@@ -1,0 +1,166 @@
+"""The reconciler: makes the running world match the recorded state, at start and every tick.
+
+At start-up it adopts instances that survived a killed control plane, stops
+the ones no route needs (a half-started colour, a new release started beside the
+standby one, or the standby release left beside a switched-in one) and any orphan
+process this Shipyard home started, marks interrupted deployments and releases their locks,
+and syncs HAProxy to the recorded routing. Every tick it restarts crashed
+instances with backoff, restarts HAProxy if it died, and stops standby colours
+whose rollback window has passed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.instance_health import restart_delay
+from shipyard.core.layout import belongs
+from shipyard.core.records import Route
+from shipyard.drivers.runtime.procs import ProcessRef, is_alive, stored_ref
+from shipyard.drivers.runtime.supervisor import free_port, port_is_free
+from shipyard.engine.context import Context
+from shipyard.engine.delivery.instances import start_instance, stop_instances
+from shipyard.engine.trust.approvals import expire_waiting
+
+
+def reconcile_at_start(ctx: Context) -> list[str]:
+    """Converge after a restart; returns what was done, for the server's log."""
+    done: list[str] = []
+    store = ctx.store
+    for held in store.locks():
+        if held.owner != ctx.owner and not is_alive(ProcessRef(held.owner_pid, held.owner_started)):
+            dep = store.deployment(held.deployment_id) if held.deployment_id else None
+            step = dep.steps[-1].name if dep and dep.steps else "start"
+            store.break_lock(held.env, "interrupted", f"the control plane stopped during step {step!r}")
+            done.append(f"deployment {held.deployment_id} in {held.env} was interrupted at {step}")
+            if held.deployment_id is not None and store.rollout(held.deployment_id) is not None:
+                store.save_rollout(
+                    held.deployment_id,
+                    phase="failed",
+                    weight=0,
+                    reason="the control plane stopped during the rollout; traffic returned to stable",
+                )
+    for route in store.all_routes():
+        if route.canary_colour is not None and store.lock(route.env) is None:
+            # no half-switched traffic survives a restart: the stable version takes it all back
+            store.set_route(route.without_canary())
+            done.append(f"{route.env}: canary {route.canary_release} taken out of traffic")
+    routes = {r.env: r for r in store.all_routes()}
+    for inst in store.instances():
+        route = routes.get(inst.env) or Route(inst.env)
+        wanted = belongs(route, inst)  # the release its colour serves or keeps standing by
+        ref = stored_ref(inst.pid, inst.create_time)
+        if inst.state == "stopping" or not wanted or inst.env not in ctx.manifest.environments:
+            stop_instances(ctx, [inst], 5.0)
+            done.append(f"stopped {inst.env}/{inst.name} ({inst.release_id}): no route needs it")
+        elif not is_alive(ref):
+            done.append(f"{inst.env}/{inst.name} was down; it will be restarted")
+        else:
+            done.append(f"adopted {inst.env}/{inst.name} (pid {inst.pid})")
+    known = {i.id for i in store.instances()}
+    for orphan in ctx.runtime.orphans(known):
+        ctx.runtime.stop(orphan, 5.0)
+        done.append(f"stopped orphan process {orphan.pid}")
+    ctx.sync_proxy()
+    return done
+
+
+class Reconciler:
+    def __init__(self, ctx: Context, tick: float = 0.25) -> None:
+        self.ctx = ctx
+        self.tick = tick
+        self._next_restart: dict[int, float] = {}
+        self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+        self.errors: list[str] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def every(self, period: float, job: Callable[[], object]) -> None:
+        """Run ``job`` in the reconciler's loop every ``period`` seconds (first run: at once)."""
+        self._jobs.append([period, 0.0, job])
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick):
+            try:
+                self.run_once()
+            except Exception as exc:  # keep reconciling; surface the error in status
+                self.errors = [*self.errors[-9:], f"{time.ctime()}: {exc!r}"]
+
+    def run_once(self) -> None:
+        ctx = self.ctx
+        if ctx.proxy.ensure_running():
+            self.errors = [*self.errors[-9:], f"{time.ctime()}: HAProxy had died; restarted"]
+        self._restart_crashed()
+        self._expire_standby()
+        now = time.monotonic()
+        for entry in self._jobs:
+            if now >= entry[1]:
+                entry[1] = now + entry[0]
+                entry[2]()
+        expire_waiting(ctx)
+
+    def _restart_crashed(self) -> None:
+        ctx = self.ctx
+        now = time.monotonic()
+        for inst in ctx.store.instances():
+            if inst.state not in ("starting", "running"):
+                continue
+            if ctx.runtime.alive(stored_ref(inst.pid, inst.create_time)):
+                continue
+            due = self._next_restart.get(inst.id)
+            if due is None:
+                self._next_restart[inst.id] = now + restart_delay(inst.restarts)
+                ctx.store.update_instance(inst.id, restarts=inst.restarts + 1)
+                continue
+            if now < due:
+                continue
+            del self._next_restart[inst.id]
+            with ctx.mutex:
+                fresh = ctx.store.instance(inst.id)
+                if fresh.state not in ("starting", "running"):
+                    continue
+                release = ctx.store.release(inst.release_id)
+                port = inst.port if port_is_free(inst.port) else free_port()
+                ref = start_instance(ctx, inst.id, release, inst.env, inst.colour, port, Path(inst.log_path))
+                ctx.store.update_instance(inst.id, pid=ref.pid, create_time=ref.create_time, port=port)
+                if port != inst.port:
+                    ctx.sync_proxy()
+
+    def _expire_standby(self) -> None:
+        ctx = self.ctx
+        now = time.time()
+        for route in ctx.store.all_routes():
+            if route.standby_colour is None or route.standby_until is None:
+                continue
+            if route.standby_until > now or ctx.store.lock(route.env) is not None:
+                continue
+            with ctx.mutex:
+                standby = ctx.live_instances(route.env, route.standby_colour)
+                ctx.store.set_route(
+                    Route(
+                        route.env,
+                        route.active_colour,
+                        route.active_release,
+                        None,
+                        route.standby_release,
+                        None,
+                    )
+                )
+            timeout = (
+                ctx.manifest.strategy_for(route.env).stop_timeout
+                if route.env in ctx.manifest.environments
+                else 5.0
+            )
+            stop_instances(ctx, standby, timeout)

@@ -1,0 +1,1 @@
+"""Observe: metrics, alert rules and their notifications, central logs and their search."""

@@ -1,0 +1,1 @@
+"""Trust: who may do what (access), approvals before production, and the secrets vault."""
