@@ -208,6 +208,11 @@ class Manifest(Model):
         own = self.environments[env].strategy
         return (own or self.strategy).settings
 
+    def sticky(self, env: str) -> bool:
+        """Whether ``env``'s rollouts keep each client on one version (``canary.sticky``)."""
+        strategy = self.strategy_for(env)
+        return isinstance(strategy, Canary) and strategy.sticky
+
     def database_for(self, env: str) -> Database:
         return merge_database(self.database, self.environments[env].database)
 
