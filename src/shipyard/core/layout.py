@@ -26,36 +26,44 @@ class Listener(Protocol):
     """An environment's public address: ``environments.<name>`` of the manifest."""
 
     @property
-    def bind(self) -> str: ...
+    def bind(self) -> str:
+        """The IPv4 address the public port binds to."""
 
     @property
-    def port(self) -> int: ...
+    def port(self) -> int:
+        """The public port HAProxy listens on."""
 
 
 class HealthCheck(Protocol):
     """The manifest's ``health``: how HAProxy checks each server."""
 
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """The HTTP path probed on each server."""
 
     @property
-    def interval(self) -> float: ...
+    def interval(self) -> float:
+        """Seconds between two checks of a server."""
 
     @property
-    def timeout(self) -> float: ...
+    def timeout(self) -> float:
+        """Seconds after which a check fails."""
 
     @property
-    def unhealthy_threshold(self) -> int: ...
+    def unhealthy_threshold(self) -> int:
+        """Failed checks in a row before a server is taken out."""
 
 
 class Spec(Protocol):
     """What the layout reads of the manifest (``manifest.models.Manifest``)."""
 
     @property
-    def environments(self) -> Mapping[str, Listener]: ...
+    def environments(self) -> Mapping[str, Listener]:
+        """Every environment, by name."""
 
     @property
-    def health(self) -> HealthCheck: ...
+    def health(self) -> HealthCheck:
+        """The instances' health check, which HAProxy runs too."""
 
     def instances(self, env: str) -> int:
         """Instances of web per colour in ``env``."""
