@@ -37,7 +37,7 @@ BOOLEANS = {"true", "false", "1", "0", "yes", "no"}
 
 
 class Rule(Protocol):
-    """A key's rule in ``config_schema`` (``manifest/config.py``'s ``Rule``)."""
+    """A key's rule in ``config_schema`` (``manifest/config.py``'s ``ConfigRule``)."""
 
     @property
     def required(self) -> bool: ...
