@@ -1,10 +1,12 @@
-"""The shape of shipyard.yaml, as pydantic models.
+"""The shape of shipyard.yaml, as pydantic models: the root ``Manifest`` and the small sections.
 
+The larger sections are modules of their own (``strategy``, ``alerts``, ``database``,
+``config``, ``logs``, ``promotion``), which this one imports and which never import it back.
 Every model forbids unknown keys so that a typo is an error, never silently
 ignored. ``manifest.loader`` turns validation errors into messages that name
 the key path and the fix. Field descriptions double as the configuration
 reference: ``tests/unit/test_docs.py`` checks that docs/configuration.md
-documents every field below.
+documents every field of ``Manifest`` and its sections.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from shipyard.manifest.database import Database, check_environments, merge_datab
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
-# The strategies live in strategy.py; re-exported here, where the engine and core's callers read them.
+# The strategies live in strategy.py; re-exported here, where the engine and the tests import them.
 from shipyard.manifest.strategy import Analysis as Analysis
 from shipyard.manifest.strategy import BlueGreen as BlueGreen
 from shipyard.manifest.strategy import Canary as Canary
