@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from shipyard.core import analysis, database, layout, rollout
 from shipyard.core.config import resolve
@@ -53,18 +54,10 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Listener:
-    """An environment reduced to its address: all the layout reads of one."""
-
-    bind: str
-    port: int
-
-
-@dataclass(frozen=True)
 class Spec:
     """A manifest reduced to what the layout reads, with a canary made sticky by name."""
 
-    environments: dict[str, Listener]
+    environments: dict[str, SimpleNamespace]  # each only its `bind` and `port`
     health: object = parse_manifest(CANARY).health  # any object with its four fields
     per_colour: int = 1
     sticky_in: frozenset[str] = frozenset()
@@ -103,11 +96,11 @@ def test_limits_of_plain_values_judge_early_and_count_no_data() -> None:
 
 def test_the_layout_of_a_plain_spec_matches_the_manifest_one() -> None:
     real = parse_manifest(CANARY)
-    fake = Spec({"dev": Listener("127.0.0.1", 8080)}, sticky_in=frozenset({"dev"}))
+    fake = Spec({"dev": SimpleNamespace(bind="127.0.0.1", port=8080)}, sticky_in=frozenset({"dev"}))
     route = Route(env="dev", active_colour="blue", active_release="r1")
     live = [Instance(1, "dev", "blue", 0, "r1", 9001, None, None, "running", 0, 0.0, "")]
     assert layout.layout_for(fake, {"dev": route}, live) == layout.layout_for(real, {"dev": route}, live)
-    plain = layout.layout_for(Spec({"dev": Listener("0.0.0.0", 9000)}, per_colour=3), {}, [])
+    plain = layout.layout_for(Spec({"dev": SimpleNamespace(bind="0.0.0.0", port=9000)}, per_colour=3), {}, [])
     backend = plain.backend("dev")
     assert backend is not None and backend.bind == "0.0.0.0:9000" and not backend.sticky
     assert len(backend.servers) == 2 * 2 * 3  # two colours, room for two releases of three
