@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.core.proxy import Backend, ProxyLayout, Server
+from shipyard.core.proxy_layout import Backend, ProxyLayout, Server
 from shipyard.drivers.proxy.haproxy import HAProxy
 
 SERVERS = (Server("blue", 0, "127.0.0.1:9001"), Server("green", 0, "127.0.0.1:9002"))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from shipyard.core.layout import belongs, layout_for
-from shipyard.core.proxy import MapFiles, render_haproxy_config
+from shipyard.core.proxy import render_haproxy_config
+from shipyard.core.proxy_layout import MapFiles
 from shipyard.core.records import Instance, Route
 from shipyard.manifest.loader import parse_manifest
 

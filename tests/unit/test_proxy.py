@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.core.proxy import (
-    Backend,
-    MapFiles,
-    ProxyLayout,
-    Server,
-    parse_show_stat,
-    plan_transition,
-    render_haproxy_config,
-    render_maps,
-)
+from shipyard.core.proxy import parse_show_stat, plan_transition, render_haproxy_config, render_maps
+from shipyard.core.proxy_layout import Backend, MapFiles, ProxyLayout, Server
 
 MAPS = MapFiles("/run/colours.map", "/run/weights.map")
 BLUE = Server("blue", 0, "127.0.0.1:9001")

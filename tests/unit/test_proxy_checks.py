@@ -6,15 +6,8 @@ import dataclasses
 
 import pytest
 
-from shipyard.core.proxy import (
-    Backend,
-    MapFiles,
-    ProxyLayout,
-    Server,
-    plan_transition,
-    render_haproxy_config,
-    render_maps,
-)
+from shipyard.core.proxy import plan_transition, render_haproxy_config, render_maps
+from shipyard.core.proxy_layout import Backend, MapFiles, ProxyLayout, Server
 from shipyard.errors import ProxyError
 
 MAPS = MapFiles("/run/colours.map", "/run/weights.map")

@@ -26,15 +26,8 @@ import pyrage
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shipyard.drivers.trust.sops import (
-    AGE_KEY_ENV,
-    AGE_KEY_FILE_ENV,
-    AgeIdentity,
-    _go_float,
-    decrypt_sops,
-    import_sops_file,
-    read_age_identities,
-)
+from shipyard.drivers.trust.sops import _go_float, decrypt_sops, import_sops_file, read_age_identities
+from shipyard.drivers.trust.sops_age import AGE_KEY_ENV, AGE_KEY_FILE_ENV, AgeIdentity
 from shipyard.errors import VaultError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sops"

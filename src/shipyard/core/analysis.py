@@ -9,14 +9,48 @@ the result (advance, hold, roll back). ``evaluate`` judges a finished check;
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from shipyard.core.sequential import Evidence, decisive, judge_share
 from shipyard.core.traffic import WindowStats
-from shipyard.manifest.models import Analysis
 
 Result = Literal["passed", "failed", "inconclusive"]
 QUANTILES = (("latency_p50", 0.50), ("latency_p95", 0.95), ("latency_p99", 0.99))
+
+
+class Limit(Protocol):
+    @property
+    def max(self) -> float:
+        """A share (error rate) or seconds (latency)."""
+
+
+class Limits(Protocol):
+    """The limits a check is judged against: the manifest's ``analysis`` (``manifest/strategy.py``)."""
+
+    @property
+    def error_rate(self) -> Limit | None: ...
+
+    @property
+    def latency_p50(self) -> Limit | None: ...
+
+    @property
+    def latency_p95(self) -> Limit | None: ...
+
+    @property
+    def latency_p99(self) -> Limit | None: ...
+
+    @property
+    def min_requests(self) -> int: ...
+
+    @property
+    def no_data(self) -> str:
+        """``pause``, ``fail`` or ``pass``: what an inconclusive check counts as."""
+
+    @property
+    def failure_limit(self) -> int: ...
+
+    @property
+    def early_failure_confidence(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +88,7 @@ class Check:
         }
 
 
-def evaluate(stats: WindowStats, analysis: Analysis) -> Check:
+def evaluate(stats: WindowStats, analysis: Limits) -> Check:
     """Judge one check's window of the new version against the manifest's limits."""
     if stats.requests < analysis.min_requests:
         return Check(
@@ -79,7 +113,7 @@ def evaluate(stats: WindowStats, analysis: Analysis) -> Check:
     return Check("failed" if failed else "passed", stats.requests, tuple(measures), summary)
 
 
-def apply_no_data(check: Check, analysis: Analysis) -> Check:
+def apply_no_data(check: Check, analysis: Limits) -> Check:
     """An inconclusive check under ``no_data: fail`` counts as failed, under ``pass`` as passed;
     under ``pause`` it stays inconclusive."""
     if check.result != "inconclusive" or analysis.no_data == "pause":
@@ -87,7 +121,7 @@ def apply_no_data(check: Check, analysis: Analysis) -> Check:
     return replace(check, result="failed" if analysis.no_data == "fail" else "passed")
 
 
-def evaluate_early(stats: WindowStats, sent: int, analysis: Analysis) -> Check | None:
+def evaluate_early(stats: WindowStats, sent: int, analysis: Limits) -> Check | None:
     """A failed check if a limit is already decisively exceeded, else None (the check goes on).
 
     ``stats`` are the logged requests of the check so far, ``sent`` how many HAProxy has sent

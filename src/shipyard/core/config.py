@@ -27,7 +27,6 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 from shipyard.errors import ManifestError
-from shipyard.manifest.config import ConfigRule
 
 Layer = Literal["base", "environment", "variable"]
 LAYERS: tuple[Layer, ...] = ("base", "environment", "variable")
@@ -35,6 +34,24 @@ TOKEN = re.compile(r"#\{([A-Za-z_][A-Za-z0-9_]*)\}#")
 PREFIX = "SHIPYARD_CONFIG_"
 MASK = "**********"
 BOOLEANS = {"true", "false", "1", "0", "yes", "no"}
+
+
+class Rule(Protocol):
+    """A key's rule in ``config_schema`` (``manifest/config.py``'s ``ConfigRule``)."""
+
+    @property
+    def required(self) -> bool: ...
+
+    @property
+    def type(self) -> str:
+        """string, integer, number, boolean or url."""
+
+    @property
+    def pattern(self) -> str | None: ...
+
+    @property
+    def layer(self) -> Layer | None:
+        """The layer the value is expected from, named when it is missing."""
 
 
 class SecretSource(Protocol):
@@ -114,7 +131,7 @@ def resolve(
     own: Mapping[str, str],
     variables: Mapping[str, str],
     secrets: Mapping[str, str],
-    rules: Mapping[str, ConfigRule],
+    rules: Mapping[str, Rule],
 ) -> dict[str, Setting]:
     """Merge the layers of ``env``, resolve tokens and check ``rules``; raise listing every problem."""
     done, problems = resolve_partly(env, base, own, variables, secrets, rules)
@@ -131,7 +148,7 @@ def resolve_partly(
     own: Mapping[str, str],
     variables: Mapping[str, str],
     secrets: Mapping[str, str],
-    rules: Mapping[str, ConfigRule],
+    rules: Mapping[str, Rule],
     check_sensitive: bool = True,
 ) -> tuple[dict[str, Setting], list[tuple[str, str]]]:
     """What resolves, and each problem with its fix (for ``config show`` of a broken setup).
@@ -212,7 +229,7 @@ def resolve_partly(
     return done, problems
 
 
-def where_to_set(rule: ConfigRule, env: str, key: str) -> str:
+def where_to_set(rule: Rule, env: str, key: str) -> str:
     places = {
         "environment": f"environments.{env}.config",
         "base": "config (every environment)",
@@ -223,7 +240,7 @@ def where_to_set(rule: ConfigRule, env: str, key: str) -> str:
     return ", or ".join(places[layer] for layer in ("environment", "base", "variable"))
 
 
-def check_rule(setting: Setting, rule: ConfigRule) -> str | None:
+def check_rule(setting: Setting, rule: Rule) -> str | None:
     """Why ``setting`` breaks ``rule``, or None. Sensitive values are never quoted."""
     value = setting.value
     shown = "its value (it uses a secret, not shown)" if setting.secrets else repr(value)

@@ -11,8 +11,28 @@ when it starts instances and runs migrations, and by the backup service.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
-from shipyard.manifest.database import DEFAULT_FILE, Database
+DEFAULT_FILE = "app.db"
+
+
+class Database(Protocol):
+    """An environment's ``database`` (``manifest/database.py``), as these functions read it."""
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgres``."""
+
+    @property
+    def file(self) -> str | None:
+        """SQLite's file in the data folder; None for ``DEFAULT_FILE``."""
+
+    @property
+    def url(self) -> str | None:
+        """An external PostgreSQL server's URL template."""
+
+    @property
+    def managed(self) -> bool: ...
 
 
 def sqlite_path(db: Database, data_dir: Path) -> Path:

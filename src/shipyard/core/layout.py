@@ -13,27 +13,76 @@ again on restart, so HAProxy ends up routing exactly as the state says.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
-from shipyard.core.proxy import Backend, ProxyLayout, Server
+from shipyard.core.proxy_layout import Backend, ProxyLayout, Server
 from shipyard.core.records import COLOURS, Instance, Route
-from shipyard.manifest.models import Canary, Manifest
 
 LIVE = {"starting", "running"}
 
 
-def slot_count(manifest: Manifest, env: str, instances: Iterable[Instance]) -> int:
+class Listener(Protocol):
+    """An environment's public address: ``environments.<name>`` of the manifest."""
+
+    @property
+    def bind(self) -> str:
+        """The IPv4 address the public port binds to."""
+
+    @property
+    def port(self) -> int:
+        """The public port HAProxy listens on."""
+
+
+class HealthCheck(Protocol):
+    """The manifest's ``health``: how HAProxy checks each server."""
+
+    @property
+    def path(self) -> str:
+        """The HTTP path probed on each server."""
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two checks of a server."""
+
+    @property
+    def timeout(self) -> float:
+        """Seconds after which a check fails."""
+
+    @property
+    def unhealthy_threshold(self) -> int:
+        """Failed checks in a row before a server is taken out."""
+
+
+class Spec(Protocol):
+    """What the layout reads of the manifest (``manifest.models.Manifest``)."""
+
+    @property
+    def environments(self) -> Mapping[str, Listener]:
+        """Every environment, by name."""
+
+    @property
+    def health(self) -> HealthCheck:
+        """The instances' health check, which HAProxy runs too."""
+
+    def instances(self, env: str) -> int:
+        """Instances of web per colour in ``env``."""
+
+    def sticky(self, env: str) -> bool:
+        """Whether ``env``'s rollouts keep each client on one version (a sticky canary)."""
+
+
+def slot_count(manifest: Spec, env: str, instances: Iterable[Instance]) -> int:
     """Server slots per colour: room for two releases (the standby one and a new one beside
     it), so a deployment changes servers at run time and never reloads HAProxy."""
     used = [i.slot + 1 for i in instances if i.env == env and i.state in LIVE]
     return max([2 * manifest.instances(env), *used])
 
 
-def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Instance]) -> Backend:
+def backend_for(manifest: Spec, env: str, route: Route, instances: list[Instance]) -> Backend:
     spec = manifest.environments[env]
     mine = [i for i in instances if i.env == env and i.state in LIVE]
     by_slot = {(i.colour, i.slot): i for i in mine if routable(route, i)}
-    strategy = manifest.strategy_for(env)
     servers = []
     for colour in COLOURS:
         for slot in range(slot_count(manifest, env, mine)):
@@ -50,7 +99,7 @@ def backend_for(manifest: Manifest, env: str, route: Route, instances: list[Inst
         rise=1,
         fall=health.unhealthy_threshold,
         servers=tuple(servers),
-        sticky=isinstance(strategy, Canary) and strategy.sticky,
+        sticky=manifest.sticky(env),
         active=route.active_colour,
         canary=canary,
         canary_weight=route.canary_weight if canary else 0,
@@ -82,7 +131,7 @@ def routable(route: Route, inst: Instance) -> bool:
     return not takes or inst.release_id == recorded_release(route, inst.colour)
 
 
-def layout_for(manifest: Manifest, routes: dict[str, Route], instances: list[Instance]) -> ProxyLayout:
+def layout_for(manifest: Spec, routes: dict[str, Route], instances: list[Instance]) -> ProxyLayout:
     """The layout for every environment of ``manifest``."""
     return ProxyLayout(
         tuple(

@@ -19,10 +19,9 @@ import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from shipyard.errors import ManifestError
-from shipyard.manifest.masking import Fixed, TableRules
 
 Kind = Literal["text", "integer", "real", "numeric", "blob"]
 Value = str | int | float | bytes | None
@@ -32,6 +31,17 @@ FAKE_DOMAIN = "example.com"  # reserved for examples (RFC 2606): never a real ma
 LONGEST = {"hash": 64, "fake_email": 32}  # characters at most (28-32 for an email), known up front
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
+
+
+class Fixed(Protocol):
+    """A ``{fixed: VALUE}`` column rule (``manifest/masking.py``): every non-NULL value becomes it."""
+
+    @property
+    def fixed(self) -> str | int | float: ...
+
+
+ColumnRule = str | Fixed  # a rule's name (``fake_name``, ``null``, ``keep``...) or a fixed value
+TableRules = Literal["keep"] | Mapping[str, ColumnRule]  # ``keep`` (the whole table), or a rule per column
 
 
 @dataclass(frozen=True)
@@ -127,10 +137,8 @@ def plan_masking(
             if problem:
                 errors.append(f"{path}: {problem}")
             elif rule != "keep":
-                fixed = rule.fixed if isinstance(rule, Fixed) else None
-                actions.append(
-                    Action(table, column.name, "fixed" if isinstance(rule, Fixed) else rule, fixed)
-                )
+                fixed = None if isinstance(rule, str) else rule.fixed
+                actions.append(Action(table, column.name, rule if isinstance(rule, str) else "fixed", fixed))
     if errors:
         raise ManifestError(
             "the masking rules do not fit the restored copy's schema (nothing was copied): "
@@ -147,9 +155,9 @@ def plan_masking(
     return MaskPlan(tuple(actions), left)
 
 
-def rule_problem(rule: str | Fixed, column: Column, table: str) -> str | None:
+def rule_problem(rule: ColumnRule, column: Column, table: str) -> str | None:
     """Why ``rule`` cannot apply to ``column``, or None."""
-    name = "fixed" if isinstance(rule, Fixed) else rule
+    name = rule if isinstance(rule, str) else "fixed"
     where = f"{table}.{column.name}"
     if name in TEXT_RULES and column.kind not in ("text", "blob"):
         return (

@@ -1,4 +1,4 @@
-"""What the proxy should look like: pure routing data, HAProxy config text, runtime plans.
+"""What the proxy should look like: HAProxy config text and runtime plans, from the routing data.
 
 Each environment has one frontend and one backend per colour (``be_dev_blue``,
 ``be_dev_green``). The frontend picks the version of every request: the canary
@@ -10,9 +10,9 @@ canary step and a rollback are each one atomic map change, and every version
 queues only its own requests: under saturation the split still follows the
 weight, not each version's share of the CPU.
 
-The engine computes a ``ProxyLayout`` from the recorded state; the HAProxy driver
-writes ``render_haproxy_config`` and ``render_maps`` to disk (so a restarted
-HAProxy routes exactly as the state says) and applies transitions at run time
+The engine computes a ``ProxyLayout`` (the data of ``core/proxy_layout.py``) from the
+recorded state; the HAProxy driver writes ``render_haproxy_config`` and ``render_maps`` to
+disk (so a restarted HAProxy routes exactly as the state says) and applies transitions at run time
 with ``plan_transition``: servers first, then the maps, in an order that never
 sends a request to a version that cannot take it.
 """
@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 
 from shipyard.core import proxy_checks
+from shipyard.core.proxy_layout import NONE, Backend, MapFiles, ProxyLayout, ServerState
 from shipyard.core.records import COLOURS
 from shipyard.core.traffic import LOG_FORMAT
 
 SERVER_MAXCONN = 64
 PLACEHOLDER = "127.0.0.1:1"
 STICKY_COOKIE = "SHIPYARD_SRV"
-NONE = "none"  # map value: no colour
 ACCESS_RING = "shipyard-access"
 ACCESS_RING_BYTES = 8 * 1024 * 1024  # about 100,000 lines kept while the control plane restarts
 
@@ -45,91 +44,6 @@ def backend_name(env: str, colour: str) -> str:
 
 def backend_names(env: str) -> set[str]:
     return {backend_name(env, c) for c in COLOURS}
-
-
-@dataclass(frozen=True)
-class Server:
-    colour: str
-    slot: int
-    address: str | None  # "127.0.0.1:9123"; None when no instance fills the slot
-
-    @property
-    def name(self) -> str:
-        return f"{self.colour}-{self.slot}"
-
-
-@dataclass(frozen=True)
-class Backend:
-    """One environment's routing: its servers and which colours take its requests."""
-
-    env: str
-    bind: str  # "127.0.0.1:8080"
-    health_path: str
-    check_interval_ms: int
-    rise: int
-    fall: int
-    servers: tuple[Server, ...]
-    sticky: bool = False  # a cookie keeps each client on one version
-    active: str | None = None  # colour taking the requests the canary does not
-    canary: str | None = None
-    canary_weight: int = 0  # percent of requests on the canary colour
-    check_timeout_ms: int = 2000  # health.timeout: a slower answer to a check is a failure
-
-    def structure(self) -> tuple[object, ...]:
-        """What only a reload can change: binds, checks and the set of server slots."""
-        return (
-            self.env,
-            self.bind,
-            self.health_path,
-            self.check_interval_ms,
-            self.check_timeout_ms,
-            self.rise,
-            self.fall,
-            self.sticky,
-            tuple(s.name for s in self.servers),
-        )
-
-    def map_entries(self) -> tuple[tuple[str, str], tuple[str, str], int]:
-        """(colours map entries, weight): what the frontend reads to choose a version."""
-        weight = self.canary_weight if self.canary else 0
-        return (
-            (f"{self.env}.active", self.active or NONE),
-            (f"{self.env}.canary", self.canary or NONE),
-            max(0, min(100, weight)),
-        )
-
-
-@dataclass(frozen=True)
-class ProxyLayout:
-    backends: tuple[Backend, ...]
-
-    def structure(self) -> tuple[object, ...]:
-        return tuple(b.structure() for b in self.backends)
-
-    def backend(self, env: str) -> Backend | None:
-        return next((b for b in self.backends if b.env == env), None)
-
-
-@dataclass(frozen=True)
-class MapFiles:
-    """Where HAProxy reads the routing maps (absolute paths)."""
-
-    colours: str
-    weights: str
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """One server as HAProxy reports it in ``show stat``."""
-
-    backend: str
-    name: str
-    status: str  # UP, DOWN, MAINT, "no check"...
-    weight: int
-    current_sessions: int
-    address: str
-    requests_total: int = 0  # stot: requests (sessions) the server has handled
-    responses_5xx: int = 0  # hrsp_5xx
 
 
 def render_maps(layout: ProxyLayout) -> tuple[str, str]:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+from shipyard.core.proxy_layout import Backend, MapFiles
 from shipyard.errors import ProxyError
-from shipyard.manifest.checks import HTTP_PATH, MAX_PATH, NAME
 
-if TYPE_CHECKING:
-    from shipyard.core.proxy import Backend, MapFiles
-
+# The patterns the manifest's loader checks too (``manifest/checks.py`` imports them from here).
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+# RFC 3986 path and query characters, less those HAProxy's parser reads specially (quotes,
+# `#` comments, `\` escapes, `$` variables) and anything blank or a control character.
+HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~%/:@!&=+,;*()-]*(\?[A-Za-z0-9._~%/:@!&=+,;*()?-]*)?$")
+MAX_PATH = 1024
 OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 ADDRESS = re.compile(
     rf"^{OCTET}(\.{OCTET}){{3}}:(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{{3}}|[1-5]?\d{{1,4}})$"

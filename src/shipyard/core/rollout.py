@@ -9,17 +9,37 @@ that has stopped moving without a human holding it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
-from shipyard.core.analysis import Check, apply_no_data
+from shipyard.core.analysis import Check, Limits, apply_no_data
 from shipyard.core.durations import format_duration
 from shipyard.errors import ConflictError
-from shipyard.manifest.models import Canary
 
 Phase = Literal["progressing", "paused", "promoted", "rolled_back", "aborted", "failed"]
 Action = Literal["hold", "advance", "promote_full", "rollback"]
 VERBS = ("promote", "promote-full", "pause", "resume", "abort")
 ACTIVE: tuple[Phase, ...] = ("progressing", "paused")
+
+
+class Plan(Protocol):
+    """The canary settings the rollout follows: the manifest's ``canary`` (``manifest/strategy.py``)."""
+
+    @property
+    def steps(self) -> tuple[int, ...]:
+        """Percent of requests on the new version, increasing to 100."""
+
+    @property
+    def pause_at(self) -> tuple[int, ...]: ...
+
+    @property
+    def interval(self) -> float:
+        """Seconds each step is watched."""
+
+    @property
+    def progress_deadline(self) -> float: ...
+
+    @property
+    def analysis(self) -> Limits: ...
 
 
 @dataclass(frozen=True)
@@ -35,14 +55,14 @@ class RolloutState:
         return self.phase in ACTIVE
 
 
-def start(canary: Canary, now: float) -> RolloutState:
+def start(canary: Plan, now: float) -> RolloutState:
     """The state at the first step (which may itself be a `pause_at` step)."""
     if canary.steps[0] in canary.pause_at:
         return RolloutState(phase="paused", paused_by="pause_at", last_progress=now)
     return RolloutState(last_progress=now)
 
 
-def describe_plan(canary: Canary) -> list[str]:
+def describe_plan(canary: Plan) -> list[str]:
     """The plan shown before a rollout starts: steps, minimum duration, worst-case detection."""
     steps = " -> ".join(f"{w}%" for w in canary.steps)
     watched = len(canary.steps) - 1
@@ -67,7 +87,7 @@ def describe_plan(canary: Canary) -> list[str]:
     return lines
 
 
-def on_check(state: RolloutState, check: Check, canary: Canary, now: float) -> tuple[RolloutState, Action]:
+def on_check(state: RolloutState, check: Check, canary: Plan, now: float) -> tuple[RolloutState, Action]:
     """What one finished check does to the rollout."""
     result = apply_no_data(check, canary.analysis).result
     if result == "failed":
@@ -87,7 +107,7 @@ def on_check(state: RolloutState, check: Check, canary: Canary, now: float) -> t
     return _advance(state, canary, now)
 
 
-def _advance(state: RolloutState, canary: Canary, now: float) -> tuple[RolloutState, Action]:
+def _advance(state: RolloutState, canary: Plan, now: float) -> tuple[RolloutState, Action]:
     nxt = state.step + 1
     if nxt >= len(canary.steps) - 1:
         return replace(state, step=len(canary.steps) - 1, phase="promoted", last_progress=now), "promote_full"
@@ -97,7 +117,7 @@ def _advance(state: RolloutState, canary: Canary, now: float) -> tuple[RolloutSt
     return moved, "advance"
 
 
-def on_verb(state: RolloutState, verb: str, canary: Canary, now: float) -> tuple[RolloutState, Action]:
+def on_verb(state: RolloutState, verb: str, canary: Plan, now: float) -> tuple[RolloutState, Action]:
     """A human's verb; raises ConflictError with a hint when it does not apply now."""
     if not state.active:
         raise ConflictError(
@@ -121,14 +141,14 @@ def on_verb(state: RolloutState, verb: str, canary: Canary, now: float) -> tuple
     raise ConflictError(f"unknown rollout verb {verb!r}", f"use one of: {', '.join(VERBS)}")
 
 
-def past_deadline(state: RolloutState, canary: Canary, now: float) -> bool:
+def past_deadline(state: RolloutState, canary: Plan, now: float) -> bool:
     """True when the rollout stopped moving for longer than the deadline, with no human holding it."""
     if not state.active or state.paused_by in ("manual", "pause_at"):
         return False
     return now - state.last_progress > canary.progress_deadline
 
 
-def min_interval_for(canary: Canary, rps: float) -> float | None:
+def min_interval_for(canary: Plan, rps: float) -> float | None:
     """Shortest interval that collects min_requests at the first step under ``rps``, or None if none does."""
     first_share = canary.steps[0] / 100
     per_second = rps * first_share

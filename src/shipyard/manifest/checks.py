@@ -22,13 +22,9 @@ from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from shipyard.core.durations import parse_duration
+from shipyard.core.proxy_checks import HTTP_PATH, MAX_PATH, NAME
 
-NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# RFC 3986 path and query characters, less those HAProxy's parser reads specially (quotes,
-# `#` comments, `\` escapes, `$` variables) and anything blank or a control character.
-HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~%/:@!&=+,;*()-]*(\?[A-Za-z0-9._~%/:@!&=+,;*()?-]*)?$")
-MAX_PATH = 1024
 MAX_ENV_VALUE = 32 * 1024
 LONGEST_DURATION = 10 * 365 * 86400.0
 

@@ -9,21 +9,15 @@ the models here only validate the file's shape (key names, patterns that compile
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Literal, Protocol
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-if TYPE_CHECKING:
-    from shipyard.manifest.models import Manifest
+from shipyard.manifest.base import Model
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED = frozenset({"PORT", "PATH", "VIRTUAL_ENV"})
-
-
-class Model(BaseModel):
-    """As ``manifest.models.Model`` (which imports this module): unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _key(name: str) -> str:
@@ -78,13 +72,25 @@ class ConfigRule(Model):
 ConfigSchema = dict[ConfigKey, ConfigRule]
 
 
-def check_config(manifest: Manifest) -> None:
-    """A key may not be both a config key and an `env` variable: one value per name."""
-    config_keys = set(manifest.config) | set(manifest.config_schema)
-    env_keys = set(manifest.env)
-    for env in manifest.environments.values():
-        config_keys |= set(env.config)
-        env_keys |= set(env.env)
+class Layer(Protocol):
+    """One layer of names the app receives: the top level or an environment of ``Manifest``."""
+
+    @property
+    def config(self) -> Mapping[str, str]: ...
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+
+
+def check_config(layers: Iterable[Layer], schema: ConfigSchema) -> None:
+    """A key may not be both a config key and an `env` variable: one value per name.
+
+    Called by ``Manifest``'s validation with itself and its environments as ``layers``."""
+    config_keys = set(schema)
+    env_keys: set[str] = set()
+    for layer in layers:
+        config_keys |= set(layer.config)
+        env_keys |= set(layer.env)
     reserved = sorted(k for k in config_keys if k in RESERVED or k.startswith("SHIPYARD_"))
     if reserved:
         raise ValueError(

@@ -28,7 +28,6 @@ from shipyard.manifest.masking import Drill, TableRules
 from shipyard.manifest.verify_queries import VerifyQueries
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-DEFAULT_FILE = "app.db"
 
 
 class Model(BaseModel):

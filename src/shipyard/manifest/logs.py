@@ -8,15 +8,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from shipyard.core.durations import parse_duration
-
-if TYPE_CHECKING:
-    from shipyard.manifest.models import Manifest
 
 DAY = 86400.0
 _LONG = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(w|y)\s*$")
@@ -104,7 +102,24 @@ class Retention:
     cold: float
 
 
-def retention_for(manifest: Manifest, env: str) -> Retention:
+class Overrides(Protocol):
+    """An environment of ``Manifest``, as retention reads it: its own ``logs``, if any."""
+
+    @property
+    def logs(self) -> EnvLogs | None: ...
+
+
+class Retained(Protocol):
+    """``Manifest``, as retention reads it (the root model imports this module, not the reverse)."""
+
+    @property
+    def logs(self) -> Logs: ...
+
+    @property
+    def environments(self) -> Mapping[str, Overrides]: ...
+
+
+def retention_for(manifest: Retained, env: str) -> Retention:
     """The environment's own ``hot``/``cold`` where set, else the top-level ones."""
     own = manifest.environments[env].logs if env in manifest.environments else None
     hot = own.hot if own and own.hot is not None else manifest.logs.hot
@@ -112,7 +127,7 @@ def retention_for(manifest: Manifest, env: str) -> Retention:
     return Retention(hot, max(hot, cold))
 
 
-def check_retention(manifest: Manifest) -> None:
+def check_retention(manifest: Retained) -> None:
     """An environment's hot may not outlive the cold it inherits (or the reverse)."""
     for name, env in manifest.environments.items():
         hot = env.logs.hot if env.logs and env.logs.hot is not None else manifest.logs.hot

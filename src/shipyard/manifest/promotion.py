@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from shipyard.manifest.base import Model
 from shipyard.manifest.checks import Duration
-from shipyard.manifest.config import Model
 
 
 class Approval(Model):

@@ -19,15 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-from shipyard.core.proxy import (
-    MapFiles,
-    ProxyLayout,
-    ServerState,
-    parse_show_stat,
-    plan_transition,
-    render_haproxy_config,
-    render_maps,
-)
+from shipyard.core.proxy import parse_show_stat, plan_transition, render_haproxy_config, render_maps
+from shipyard.core.proxy_layout import MapFiles, ProxyLayout, ServerState
 from shipyard.drivers.files import read_json, write_atomic, write_json
 from shipyard.drivers.runtime import procs
 from shipyard.errors import ProxyError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shipyard.core.proxy import ProxyLayout, ServerState
+from shipyard.core.proxy_layout import ProxyLayout, ServerState
 
 
 class Proxy(Protocol):

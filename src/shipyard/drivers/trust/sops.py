@@ -6,7 +6,7 @@ Called by the vault service in the engine for ``shipyard secrets import``. It do
 
 1. read the ``sops`` metadata (``sops_*`` lines in a dotenv file);
 2. find an ``age`` entry whose recipient is the public key of one of our identities, and
-   decrypt the data key (age, ASCII-armored) with it;
+   decrypt the data key (age, ASCII-armored) with it (``drivers/trust/sops_age.py``);
 3. walk the document in order; a value is encrypted unless the file's rule says otherwise
    (``unencrypted_suffix``, default ``_unencrypted``; ``encrypted_suffix``;
    ``unencrypted_regex``; ``encrypted_regex``). ``ENC[AES256_GCM,data:..,iv:..,tag:..,type:..]``
@@ -38,20 +38,20 @@ import binascii
 import hashlib
 import hmac
 import math
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pyrage
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shipyard.core.dotenv import KEY
+from shipyard.drivers.trust.sops_age import AgeIdentity, open_data_key
+from shipyard.drivers.trust.sops_age import read_age_identities as read_age_identities  # the CLI's entry
 from shipyard.drivers.trust.sops_formats import (
     ALTERED,
     FORMATS,
@@ -64,8 +64,6 @@ from shipyard.drivers.trust.sops_formats import (
 )
 from shipyard.errors import VaultError
 
-AGE_KEY_ENV = "SOPS_AGE_KEY"
-AGE_KEY_FILE_ENV = "SOPS_AGE_KEY_FILE"
 DEFAULT_UNENCRYPTED_SUFFIX = "_unencrypted"
 # sha256(b"sops"): sops starts the MAC with it when only encrypted values are hashed
 MAC_ONLY_ENCRYPTED_PREFIX = hashlib.sha256(b"sops").digest()
@@ -74,14 +72,6 @@ _ENC = re.compile(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
 _RULES = ("unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex")
 _GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True)}
 _GO_BOOLS |= dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)
-
-
-@dataclass(frozen=True)
-class AgeIdentity:
-    """One age X25519 identity (``AGE-SECRET-KEY-1...``) and its public recipient."""
-
-    recipient: str
-    identity: Any = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -120,69 +110,7 @@ def decrypt_sops(text: str, fmt: str, identities: Sequence[AgeIdentity], source:
     return _flatten(plain, source)
 
 
-def read_age_identities(
-    key_file: Path | None = None, environ: Mapping[str, str] | None = None
-) -> list[AgeIdentity]:
-    """Identities from ``key_file``, else where sops looks: ``SOPS_AGE_KEY``,
-    ``SOPS_AGE_KEY_FILE`` and ``$XDG_CONFIG_HOME/sops/age/keys.txt`` (``~/.config/...``)."""
-    env = os.environ if environ is None else environ
-    if key_file is not None:
-        sources = [(str(key_file), _read_identity_file(key_file))]
-    else:
-        sources = _default_identity_sources(env)
-    identities = [identity for name, text in sources for identity in _parse_identities(text, name)]
-    if not identities:
-        looked = ", ".join(name for name, _ in sources) or f"{AGE_KEY_ENV}, {AGE_KEY_FILE_ENV}"
-        raise VaultError(
-            f"no age identity found (looked in: {looked})",
-            f"Set {AGE_KEY_FILE_ENV} to your age key file, or pass the key file.",
-        )
-    return identities
-
-
-# age identities and the data key --------------------------------------------------------------
-
-
-def _default_identity_sources(env: Mapping[str, str]) -> list[tuple[str, str]]:
-    sources = []
-    if AGE_KEY_ENV in env:
-        sources.append((AGE_KEY_ENV, env[AGE_KEY_ENV]))
-    if AGE_KEY_FILE_ENV in env:
-        sources.append((env[AGE_KEY_FILE_ENV], _read_identity_file(Path(env[AGE_KEY_FILE_ENV]))))
-    config = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
-    default = Path(config) / "sops" / "age" / "keys.txt"
-    if default.is_file():
-        sources.append((str(default), _read_identity_file(default)))
-    return sources
-
-
-def _read_identity_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise VaultError(
-            f"cannot read the age key file {path} ({type(err).__name__})", "Check the path."
-        ) from None
-
-
-def _parse_identities(text: str, source: str) -> list[AgeIdentity]:
-    """One identity per line; blank lines and ``#`` comments are skipped, as age does."""
-    found = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not line.startswith("AGE-SECRET-KEY-1"):
-            raise VaultError(
-                f"{source}:{number}: not an age X25519 identity (plugin and SSH keys are not supported)",
-                "An age key file holds AGE-SECRET-KEY-1... lines, as age-keygen writes them.",
-            )
-        try:
-            identity = pyrage.x25519.Identity.from_str(line)
-        except pyrage.IdentityError:
-            raise VaultError(f"{source}:{number}: malformed age identity", "Check the key file.") from None
-        found.append(AgeIdentity(str(identity.to_public()), identity))
-    return found
+# the data key --------------------------------------------------------------
 
 
 def _data_key(metadata: _Metadata, identities: Sequence[AgeIdentity], source: str) -> bytes:
@@ -194,25 +122,13 @@ def _data_key(metadata: _Metadata, identities: Sequence[AgeIdentity], source: st
     ours = {identity.recipient: identity for identity in identities}
     for recipient, enc in metadata.age:
         if recipient in ours:
-            return _open_data_key(enc, ours[recipient], source)
+            return open_data_key(enc, ours[recipient], source)
     theirs = ", ".join(recipient for recipient, _ in metadata.age)
     raise VaultError(
         f"none of your age identities can decrypt {source}: it is encrypted for {theirs}; "
         f"yours are {', '.join(ours) or 'none'}",
         "Use the age key file of one of those recipients, or have your recipient added (sops updatekeys).",
     )
-
-
-def _open_data_key(enc: str, identity: AgeIdentity, source: str) -> bytes:
-    try:
-        key: bytes = pyrage.decrypt(enc.encode(), [identity.identity])
-    except pyrage.DecryptError:
-        raise VaultError(
-            f"{source}: the data key encrypted for {identity.recipient} does not decrypt", ALTERED
-        ) from None
-    if len(key) != 32:
-        raise VaultError(f"{source}: the data key has {len(key)} bytes, not 32", ALTERED)
-    return key
 
 
 # metadata, decryption and the MAC -------------------------------------------------------------

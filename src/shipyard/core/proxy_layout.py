@@ -1,0 +1,98 @@
+"""The proxy's routing as data: each environment's backend, its servers, the maps' files.
+
+A ``ProxyLayout`` is what the proxy must look like (``core/layout.py`` computes it from the
+recorded state); ``core/proxy.py`` renders it as HAProxy's configuration and maps and plans the
+runtime changes between two of them, after ``core/proxy_checks.py`` has checked every value;
+``ServerState`` is one server as HAProxy reports it. Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NONE = "none"  # map value: no colour
+
+
+@dataclass(frozen=True)
+class Server:
+    colour: str
+    slot: int
+    address: str | None  # "127.0.0.1:9123"; None when no instance fills the slot
+
+    @property
+    def name(self) -> str:
+        return f"{self.colour}-{self.slot}"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One environment's routing: its servers and which colours take its requests."""
+
+    env: str
+    bind: str  # "127.0.0.1:8080"
+    health_path: str
+    check_interval_ms: int
+    rise: int
+    fall: int
+    servers: tuple[Server, ...]
+    sticky: bool = False  # a cookie keeps each client on one version
+    active: str | None = None  # colour taking the requests the canary does not
+    canary: str | None = None
+    canary_weight: int = 0  # percent of requests on the canary colour
+    check_timeout_ms: int = 2000  # health.timeout: a slower answer to a check is a failure
+
+    def structure(self) -> tuple[object, ...]:
+        """What only a reload can change: binds, checks and the set of server slots."""
+        return (
+            self.env,
+            self.bind,
+            self.health_path,
+            self.check_interval_ms,
+            self.check_timeout_ms,
+            self.rise,
+            self.fall,
+            self.sticky,
+            tuple(s.name for s in self.servers),
+        )
+
+    def map_entries(self) -> tuple[tuple[str, str], tuple[str, str], int]:
+        """(colours map entries, weight): what the frontend reads to choose a version."""
+        weight = self.canary_weight if self.canary else 0
+        return (
+            (f"{self.env}.active", self.active or NONE),
+            (f"{self.env}.canary", self.canary or NONE),
+            max(0, min(100, weight)),
+        )
+
+
+@dataclass(frozen=True)
+class ProxyLayout:
+    backends: tuple[Backend, ...]
+
+    def structure(self) -> tuple[object, ...]:
+        return tuple(b.structure() for b in self.backends)
+
+    def backend(self, env: str) -> Backend | None:
+        return next((b for b in self.backends if b.env == env), None)
+
+
+@dataclass(frozen=True)
+class MapFiles:
+    """Where HAProxy reads the routing maps (absolute paths)."""
+
+    colours: str
+    weights: str
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server as HAProxy reports it in ``show stat``."""
+
+    backend: str
+    name: str
+    status: str  # UP, DOWN, MAINT, "no check"...
+    weight: int
+    current_sessions: int
+    address: str
+    requests_total: int = 0  # stot: requests (sessions) the server has handled
+    responses_5xx: int = 0  # hrsp_5xx
