@@ -65,7 +65,9 @@ def build_engine(paths: Paths) -> Engine:
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
     alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
-    return Engine(ctx, access_log, _log_service(ctx, access_log), alerting)
+    engine = Engine(ctx, access_log, _log_service(ctx, access_log), alerting)
+    engine.loops.add(notifier.dispatcher.loops)  # the notification workers, for /health
+    return engine
 
 
 def _postgres_passes(manifest: Manifest) -> bool:

@@ -41,6 +41,7 @@ from shipyard.core.drill import (
 )
 from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.verify_queries import summarize
+from shipyard.drivers.loops import Life, Loop, Task
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.drill import PgDrill
 from shipyard.engine.data.postgres.dump_drill import DumpDrill
@@ -78,11 +79,9 @@ class Drills:
         self.shipped_at = shipped_at
         self.tick = tick
         self.since = time.time()
-        self.errors: list[str] = []
         self._running: dict[str, threading.Lock] = {}
         self._attempted: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="drill-scheduler", daemon=True)
+        self.loop = Loop("drill-scheduler", self._tick, tick, life=Life(join_timeout=30))
 
     def engine_for(self, env: str) -> DrillEngine:
         ctx = self.backups.ctx
@@ -196,17 +195,21 @@ class Drills:
         """Start the loop. The scratch clusters of interrupted drills are removed at start by
         the backup service's reconcile (``PgBackups.sweep_scratch``), before anything runs."""
         self.since = time.time()
-        self._thread.start()
+        self.loop.start()
         return []
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        self.loop.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick):
-            self.run_due(time.time())
+    def loops(self) -> list[Task]:
+        return [self.loop]
+
+    @property
+    def errors(self) -> list[str]:
+        return self.loop.error_lines()
+
+    def _tick(self) -> None:
+        self.run_due(time.time())
 
     def run_due(self, now: float) -> list[str]:
         """Run the drills whose ``database.drill.schedule`` fired; returns their environments."""
@@ -225,5 +228,5 @@ class Drills:
                     self.run(env, "scheduler", "scheduled")
                     ran.append(env)
             except Exception as exc:  # a failed drill is recorded where it could be; keep scheduling
-                self.errors = [*self.errors[-9:], f"{time.ctime()}: {env}: {exc}"]
+                self.loop.failed(exc, f"{env}: ")
         return ran
