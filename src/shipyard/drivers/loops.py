@@ -256,7 +256,7 @@ class Loop(Task):
     def _sleep(self, seconds: float) -> bool:
         """Sleep ``seconds`` (a wake or stop ends it); True when the loop is to stop."""
         with self._lock:
-            self._next_run = self.clock() + seconds
+            self._next_run = None if self._stop.is_set() else self.clock() + seconds
         if seconds > 0 and not self._stop.is_set():
             self.wait(self._nudge, seconds)
         if not self._stop.is_set():
@@ -312,6 +312,23 @@ class Worker(Task):
         finally:
             with self._lock:
                 self._busy, self._last_end = False, self.clock()
+
+
+class LoopOwner:
+    """A component that runs one loop (``self.loop``): its stop, its loops for the registry and
+    its error lines (``errors``, as ``status`` shows them)."""
+
+    loop: Loop
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    def loops(self) -> list[Task]:
+        return [self.loop]
+
+    @property
+    def errors(self) -> list[str]:
+        return self.loop.error_lines()
 
 
 Source = Callable[[], Iterable[Task]]

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shipyard.drivers.loops import Loop, Task
+from shipyard.drivers.loops import Loop, LoopOwner
 
 PERIOD_S = 1.0
 
 
-class Checkpointer:
+class Checkpointer(LoopOwner):
     def __init__(self, checkpoint: Callable[[], object], period: float = PERIOD_S) -> None:
         self.checkpoint = checkpoint
         self.period = period
@@ -25,16 +25,6 @@ class Checkpointer:
 
     def start(self) -> None:
         self.loop.start()
-
-    def stop(self) -> None:
-        self.loop.stop()
-
-    def loops(self) -> list[Task]:
-        return [self.loop]
-
-    @property
-    def errors(self) -> list[str]:
-        return self.loop.error_lines()
 
     def _run(self) -> None:
         self.checkpoint()

@@ -41,7 +41,7 @@ from shipyard.core.drill import (
 )
 from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.verify_queries import summarize
-from shipyard.drivers.loops import Life, Loop, Task
+from shipyard.drivers.loops import Life, Loop, LoopOwner
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.drill import PgDrill
 from shipyard.engine.data.postgres.dump_drill import DumpDrill
@@ -71,7 +71,7 @@ class DrillEngine(Protocol):
         ...
 
 
-class Drills:
+class Drills(LoopOwner):
     def __init__(
         self, backups: BackupService, shipped_at: ShippedAt | None = None, tick: float = 5.0
     ) -> None:
@@ -197,16 +197,6 @@ class Drills:
         self.since = time.time()
         self.loop.start()
         return []
-
-    def stop(self) -> None:
-        self.loop.stop()
-
-    def loops(self) -> list[Task]:
-        return [self.loop]
-
-    @property
-    def errors(self) -> list[str]:
-        return self.loop.error_lines()
 
     def _tick(self) -> None:
         self.run_due(time.time())

@@ -17,14 +17,14 @@ import shutil
 import time
 
 from shipyard.core.backups import due_jobs
-from shipyard.drivers.loops import Life, Loop, Task
+from shipyard.drivers.loops import Life, Loop, LoopOwner, Task
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.continuous import PgWalShipper
 from shipyard.engine.data.sqlite.continuous import WalShipper
 from shipyard.errors import ShipyardError
 
 
-class BackupScheduler:
+class BackupScheduler(LoopOwner):
     def __init__(self, backups: BackupService, tick: float = 5.0) -> None:
         self.backups = backups
         self.tick = tick
@@ -55,10 +55,6 @@ class BackupScheduler:
 
     def loops(self) -> list[Task]:
         return [self.loop, *(shipper.loop for shipper in list(self.shippers.values()))]
-
-    @property
-    def errors(self) -> list[str]:
-        return self.loop.error_lines()
 
     def _tick(self) -> None:
         self.converge_shippers()

@@ -12,10 +12,10 @@ transaction, a receiver process).
 
 from __future__ import annotations
 
-from shipyard.drivers.loops import Life, Loop
+from shipyard.drivers.loops import Life, Loop, LoopOwner
 
 
-class ShipperLoop:
+class ShipperLoop(LoopOwner):
     failures: tuple[type[BaseException], ...] = (OSError,)
 
     def __init__(self, name: str, tick: float) -> None:
@@ -43,10 +43,6 @@ class ShipperLoop:
         """Stop after shipping what is there (``final=False``: at once, as a crash would)."""
         self._final = final
         self.loop.stop()
-
-    @property
-    def errors(self) -> list[str]:
-        return self.loop.error_lines()
 
     def _shown(self, exc: Exception) -> str | None:
         return str(exc) if isinstance(exc, self.failures) else None

@@ -19,7 +19,7 @@ from typing import Any
 from shipyard.core.instance_health import restart_delay
 from shipyard.core.layout import belongs
 from shipyard.core.records import Route
-from shipyard.drivers.loops import Loop, Task
+from shipyard.drivers.loops import Loop, LoopOwner
 from shipyard.drivers.runtime.procs import ProcessRef, is_alive, stored_ref
 from shipyard.drivers.runtime.supervisor import free_port, port_is_free
 from shipyard.engine.context import Context
@@ -69,7 +69,7 @@ def reconcile_at_start(ctx: Context) -> list[str]:
     return done
 
 
-class Reconciler:
+class Reconciler(LoopOwner):
     def __init__(self, ctx: Context, tick: float = 0.25) -> None:
         self.ctx = ctx
         self.tick = tick
@@ -83,16 +83,6 @@ class Reconciler:
     def every(self, period: float, job: Callable[[], object]) -> None:
         """Run ``job`` in the reconciler's loop every ``period`` seconds (first run: at once)."""
         self._jobs.append([period, 0.0, job])
-
-    def stop(self) -> None:
-        self.loop.stop()
-
-    def loops(self) -> list[Task]:
-        return [self.loop]
-
-    @property
-    def errors(self) -> list[str]:
-        return self.loop.error_lines()
 
     def run_once(self) -> None:
         ctx = self.ctx

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from shipyard.core.alerts import METRICS, Alert, Observation, RuleSpec, evaluate
 from shipyard.core.proxy import frontend_name
 from shipyard.core.records import Instance
-from shipyard.drivers.loops import Loop, Task
+from shipyard.drivers.loops import Loop, LoopOwner
 from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.drivers.runtime.usage import Usage, UsageSampler
 from shipyard.engine.context import Context
@@ -113,7 +113,7 @@ class Figures:
         )
 
 
-class Alerting:
+class Alerting(LoopOwner):
     def __init__(
         self,
         ctx: Context,
@@ -146,13 +146,6 @@ class Alerting:
         if self.health is not None:
             self.health.close()
         self.notifier.close()
-
-    def loops(self) -> list[Task]:
-        return [self.loop]
-
-    @property
-    def errors(self) -> list[str]:
-        return self.loop.error_lines()
 
     def _until_due(self) -> float:
         return max(0.0, min(FLUSH_TICK, self._due - self.clock()))
