@@ -13,6 +13,7 @@ from dataclasses import dataclass
 KEPT_ERRORS = 10  # a loop keeps its last ten errors
 LATE_MIN_S = 60.0  # a periodic loop is overdue this long after its next run was due, at least
 LATE_PERIODS = 10  # ... or this many periods, whichever is longer
+LONG_RUNS_S = 3600.0  # the slack of loops whose runs take a backup, a drill or a new base
 
 
 @dataclass(frozen=True)

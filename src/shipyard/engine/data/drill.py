@@ -40,6 +40,7 @@ from shipyard.core.drill import (
     verdict,
 )
 from shipyard.core.jobs import Progress, no_progress
+from shipyard.core.loops import LONG_RUNS_S
 from shipyard.core.verify_queries import summarize
 from shipyard.drivers.loops import Life, Loop, LoopOwner
 from shipyard.engine.data.backups import BackupService
@@ -81,7 +82,9 @@ class Drills(LoopOwner):
         self.since = time.time()
         self._running: dict[str, threading.Lock] = {}
         self._attempted: dict[str, float] = {}
-        self.loop = Loop("drill-scheduler", self._tick, tick, life=Life(join_timeout=30))
+        self.loop = Loop(
+            "drill-scheduler", self._tick, tick, late_after=LONG_RUNS_S, life=Life(join_timeout=30)
+        )
 
     def engine_for(self, env: str) -> DrillEngine:
         ctx = self.backups.ctx

@@ -17,6 +17,7 @@ import shutil
 import time
 
 from shipyard.core.backups import due_jobs
+from shipyard.core.loops import LONG_RUNS_S
 from shipyard.drivers.loops import Life, Loop, LoopOwner, Task
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.continuous import PgWalShipper
@@ -30,9 +31,8 @@ class BackupScheduler(LoopOwner):
         self.tick = tick
         self.since = time.time()
         self.shippers: dict[str, WalShipper | PgWalShipper] = {}
-        self.loop = Loop(
-            "backup-scheduler", self._tick, tick, life=Life(join_timeout=30, setup=self.converge_shippers)
-        )
+        life = Life(join_timeout=30, setup=self.converge_shippers)
+        self.loop = Loop("backup-scheduler", self._tick, tick, late_after=LONG_RUNS_S, life=life)
 
     def start(self) -> list[str]:
         """Converge after a crash (scratch copies, half-written backups), then start the loop."""

@@ -12,6 +12,7 @@ transaction, a receiver process).
 
 from __future__ import annotations
 
+from shipyard.core.loops import LONG_RUNS_S
 from shipyard.drivers.loops import Life, Loop, LoopOwner
 
 
@@ -23,7 +24,7 @@ class ShipperLoop(LoopOwner):
         self.base_id: str | None = None
         self._final = True
         life = Life(join_timeout=30, final=self._at_stop)
-        self.loop = Loop(name, self._tick, tick, initial_delay=0.0, life=life)
+        self.loop = Loop(name, self._tick, tick, initial_delay=0.0, late_after=LONG_RUNS_S, life=life)
 
     # what each shipper does -------------------------------------------------------------------
     def tick_once(self) -> None:
