@@ -71,19 +71,9 @@ class Engine:
         )
         self.access_log = access_log
         self.checkpointer = Checkpointer(ctx.store.checkpoint)  # the WAL, out of requests' commits
-        self.loops = LoopRegistry()  # every background task, for /health and status
-        parts = (
-            self.reconciler,
-            self.checkpointer,
-            self.backup_scheduler,
-            self.drills,
-            alerting,
-            logs,
-            access_log,
-        )
-        for part in parts:
-            if part is not None:
-                self.loops.add(part.loops)
+        self.loops = LoopRegistry()  # every background task, for /health and status; runtime adds its own
+        for part in (self.reconciler, self.checkpointer, self.backup_scheduler, self.drills):
+            self.loops.add(part.loops)
         self._threads: list[threading.Thread] = []
 
     def _last_shipped(self, env: str) -> float | None:
