@@ -65,7 +65,12 @@ def build_engine(paths: Paths) -> Engine:
         failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
     )
     alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
-    return Engine(ctx, access_log, _log_service(ctx, access_log), alerting)
+    logs = _log_service(ctx, access_log)
+    engine = Engine(ctx, access_log, logs, alerting)
+    for part in (access_log, logs, alerting, notifier.dispatcher):  # their loops, for /health
+        if part is not None:
+            engine.loops.add(part.loops)
+    return engine
 
 
 def _postgres_passes(manifest: Manifest) -> bool:

@@ -40,6 +40,14 @@ def test_health_document_and_instance_history(shipyard: Shipyard) -> None:
     instances = doc["checks"]["dev:instances"]
     assert sorted(i["componentId"] for i in instances) == ["dev/blue-0", "dev/blue-1"]
     assert {i["observedValue"] for i in instances} == {"r1"}
+    loops = {
+        key.removesuffix(":loop"): entries for key, entries in doc["checks"].items() if key.endswith(":loop")
+    }
+    expected = {"reconciler", "checkpointer", "alerting", "backup-scheduler", "drill-scheduler", "log-read"}
+    assert expected | {"log-write", "access-log", "notify-0"} <= set(loops), sorted(loops)
+    assert all(e["status"] == "pass" and e["observedValue"] == 0 for es in loops.values() for e in es)
+    with shipyard.api() as api:
+        assert api.get("/api/status").json()["reconciler_errors"] == []
     text = str(doc)
     assert "pid" not in text and str(shipyard.status()["instances"][0]["port"]) not in text
 

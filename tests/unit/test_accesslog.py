@@ -90,6 +90,29 @@ def test_a_process_that_is_not_haproxy_is_refused(receiver: AccessLogReceiver) -
     assert not receiver.sink
 
 
+def test_its_loops_are_the_accepting_one_and_a_reader_per_open_connection(tmp_path: Path) -> None:
+    receiver = AccessLogReceiver(TrafficBook(), tmp_path / "accesslog")
+    receiver.trust(lambda pid: pid == os.getpid())
+    receiver.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(receiver.address)
+            sock.sendall(b"%d %s" % (len(LINE), LINE))
+            _settled(receiver, booked=1)
+            states = [s.state() for s in receiver.loops()]
+            assert [(s.name, s.running, s.period) for s in states] == [
+                ("access-log", True, None),
+                ("access-log-conn", True, None),
+            ]
+        started = time.monotonic()
+    finally:
+        receiver.stop()
+    assert time.monotonic() - started < 2.0  # stop wakes the accepting loop and the reader at once
+    assert [(s.name, s.running, s.stopping) for s in (t.state() for t in receiver.loops())] == [
+        ("access-log", False, True)
+    ]
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or not Path("/usr/bin/python3").exists(), reason="needs root and a system python3"
 )

@@ -27,7 +27,7 @@ def test_a_failed_checkpoint_is_recorded_and_the_next_one_runs() -> None:
         loop.stop()
     assert len(calls) >= 2
     assert "database is locked" in loop.errors[0]
-    assert not loop._thread.is_alive()
+    assert not loop.loop.running
 
 
 def test_stop_before_start_is_harmless() -> None:

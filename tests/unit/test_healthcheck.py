@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.core.health_report import DatabaseFact, Facts, InstanceFact, health_document
+from shipyard.core.loops import LoopError, LoopState, loop_problem
 from shipyard.drivers.data.sqlite.backup import round_trip
 
 
@@ -90,3 +91,82 @@ def test_sqlite_round_trip_on_real_files(tmp_path: Path) -> None:
     broken.write_bytes(b"this is not a database" * 100)
     ms, error = round_trip(broken)
     assert ms is None and "does not answer" in error
+
+
+# background loops (core/loops.py) -------------------------------------------------------------
+NOW = 1_700_000_000.0
+
+
+def loop(name: str = "reconciler", **kw: object) -> LoopState:
+    base: dict[str, object] = {
+        "name": name,
+        "period": 0.25,
+        "running": True,
+        "stopping": False,
+        "busy": False,
+        "last_start": NOW - 0.1,
+        "last_end": NOW - 0.1,
+        "last_success": NOW - 0.1,
+        "next_run": NOW + 0.15,
+    }
+    return LoopState(**{**base, **kw})  # type: ignore[arg-type]
+
+
+SECRET_ERROR = LoopError(NOW - 1, "StateError", "cannot open /srv/shipyard/state.db with password hunter2")
+
+
+@pytest.mark.parametrize(
+    ("state", "problem"),
+    [
+        (loop(), None),
+        (loop(failures=1, errors=(SECRET_ERROR,)), "1 failed run in a row, the last with StateError"),
+        (loop(failures=3, errors=(SECRET_ERROR,)), "3 failed runs in a row, the last with StateError"),
+        (loop(next_run=NOW - 59), None),  # late, but within a minute
+        (loop(next_run=NOW - 90), "overdue by 30s (runs every 0.25s)"),
+        (loop(period=30.0, next_run=NOW - 290), None),  # slack: ten periods when that is longer
+        (loop(period=30.0, next_run=NOW - 320), "overdue by 20s (runs every 30s)"),
+        (loop(busy=True, next_run=None, last_start=NOW - 30), None),  # a long run, still in its slack
+        (loop(busy=True, next_run=None, last_start=NOW - 100), "overdue by 40s (runs every 0.25s)"),
+        (loop(late_after=5.0, next_run=NOW - 6), "overdue by 1s (runs every 0.25s)"),
+        (loop(running=False, errors=(SECRET_ERROR,)), "stopped by itself after StateError"),
+        (loop(running=False, stopping=True), None),  # the engine is closing
+        (loop(running=False, last_start=None), None),  # not started yet
+        (loop("notify-0", period=None, busy=True, next_run=None, last_start=NOW - 3600), None),  # a worker
+    ],
+)
+def test_loop_problem(state: LoopState, problem: str | None) -> None:
+    assert loop_problem(state, NOW) == problem
+
+
+def test_every_loop_is_a_check_and_a_failing_one_warns_without_its_message() -> None:
+    loops = (loop(), loop("alerting", failures=2, errors=(SECRET_ERROR,)), loop("notify-0", period=None))
+    doc = health_document(facts((inst("blue-0"),), now=NOW, loops=loops))
+    assert doc["status"] == "warn"  # the control plane answers; a loop's work waits
+    assert doc["checks"]["reconciler:loop"] == [
+        {
+            "componentId": "reconciler",
+            "componentType": "system",
+            "status": "pass",
+            "observedValue": 0,
+            "observedUnit": "consecutive failures",
+            "time": "2023-11-14T22:13:19Z",
+        }
+    ]
+    failing = doc["checks"]["alerting:loop"][0]
+    assert (
+        failing["status"] == "warn"
+        and failing["output"] == "2 failed runs in a row, the last with StateError"
+    )
+    assert doc["checks"]["notify-0:loop"][0]["status"] == "pass"
+    assert "hunter2" not in str(doc) and "/srv" not in str(doc)
+
+
+def test_loops_that_pass_leave_the_status_as_it_was_and_do_not_hide_a_fail() -> None:
+    assert health_document(facts((inst("blue-0"),), loops=(loop(),)))["status"] == "pass"
+    failing = (loop(failures=1),)
+    assert health_document(facts((), loops=failing))["status"] == "fail"  # no instance serves
+
+
+def test_loops_of_one_name_share_a_check() -> None:
+    conns = (loop("access-log-conn", period=None), loop("access-log-conn", period=None))
+    assert len(health_document(facts((inst("blue-0"),), loops=conns))["checks"]["access-log-conn:loop"]) == 2

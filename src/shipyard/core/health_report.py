@@ -7,8 +7,10 @@ fail), ``version``, ``releaseId``, ``serviceId`` and ``checks``, keyed
 ``<component>:<measurement>``. An instance that fails its probe while others of its
 environment pass makes a *warn*; an environment that serves a release with no passing
 instance or whose database does not answer, a state store that does not answer, or a dead
-HAProxy make a *fail*. No secret,
-pid or port is in it.
+HAProxy make a *fail*. Every background loop (``core/loops.py``) is a check of its own,
+``<loop>:loop``: one that is failing, overdue or stopped by itself makes a *warn* (the control
+plane still answers; what the loop does waits). No secret, path, pid or port is in it: a
+loop's failure is named by its kind only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from shipyard.core.loops import LoopState, loop_problem
 
 Status = Literal["pass", "warn", "fail"]
 ORDER: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}
@@ -53,6 +57,7 @@ class Facts:
     serving: dict[str, str | None]  # env -> the active release, or None
     instances: tuple[InstanceFact, ...]
     databases: tuple[DatabaseFact, ...] = ()
+    loops: tuple[LoopState, ...] = ()
 
 
 def worst(statuses: Iterable[str]) -> Status:
@@ -96,6 +101,10 @@ def health_document(facts: Facts) -> dict[str, Any]:
     for db in facts.databases:
         entry, status = _database_check(db, bool(facts.serving.get(db.env)), now)
         checks[f"{db.env}:database"] = [entry]
+        summary.append(status)
+    for loop in facts.loops:
+        entry, status = loop_check(loop, facts.now)
+        checks.setdefault(f"{loop.name}:loop", []).append(entry)
         summary.append(status)
     return {
         "status": worst(summary),
@@ -147,3 +156,20 @@ def _database_check(db: DatabaseFact, serving: bool, now: str) -> tuple[dict[str
         return entry | {"status": "pass", "output": "no database yet"}, "pass"
     status: Status = "fail" if serving else "warn"
     return entry | {"status": status, "output": db.error}, status
+
+
+def loop_check(loop: LoopState, now: float) -> tuple[dict[str, Any], Status]:
+    """A background loop's check: *warn* when it fails, is overdue or stopped by itself."""
+    problem = loop_problem(loop, now)
+    status: Status = "pass" if problem is None else "warn"
+    entry: dict[str, Any] = {
+        "componentId": loop.name,
+        "componentType": "system",
+        "status": status,
+        "observedValue": loop.failures,
+        "observedUnit": "consecutive failures",
+        "time": iso(loop.last_end or loop.last_start or now),
+    }
+    if problem is not None:
+        entry["output"] = problem
+    return entry, status

@@ -14,6 +14,7 @@ from typing import Any
 from shipyard.core.proxy import backend_name, frontend_name
 from shipyard.core.records import NewDeployment, Route
 from shipyard.core.rollout import describe_plan, min_interval_for
+from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.engine.checkpoints import Checkpointer
@@ -70,6 +71,9 @@ class Engine:
         )
         self.access_log = access_log
         self.checkpointer = Checkpointer(ctx.store.checkpoint)  # the WAL, out of requests' commits
+        self.loops = LoopRegistry()  # every background task, for /health and status; runtime adds its own
+        for part in (self.reconciler, self.checkpointer, self.backup_scheduler, self.drills):
+            self.loops.add(part.loops)
         self._threads: list[threading.Thread] = []
 
     def _last_shipped(self, env: str) -> float | None:
@@ -376,7 +380,7 @@ class Engine:
             "app": ctx.manifest.app,
             "proxy_running": ctx.proxy.is_running(),
             "environments": envs,
-            "reconciler_errors": self.reconciler.errors,
+            "reconciler_errors": self.loops.errors("reconciler"),
             "failed_notifications": self._failed_notifications(),
         }
 

@@ -35,7 +35,7 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
     def health() -> JSONResponse:
         """Unauthenticated, like a load balancer's probe: statuses only, no secret, pid or port."""
         watch = engine.alerting.health if engine.alerting else None
-        doc = health_report(engine.ctx, watch, app.version)
+        doc = health_report(engine.ctx, watch, app.version, engine.loops.states())
         code = 503 if doc["status"] == "fail" else 200
         return JSONResponse(doc, status_code=code, media_type="application/health+json")
 

@@ -17,7 +17,6 @@ import queue
 import smtplib
 import ssl
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 
 from shipyard.core.messages import Message
+from shipyard.drivers.loops import Stopping, Task, Worker
 from shipyard.manifest.alerts import EmailReceiver, PagerDutyReceiver, Receiver, UrlReceiver
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0)
@@ -55,13 +55,17 @@ class Dispatcher:
         self.backoff = backoff
         self.timeout = timeout
         self._queue: queue.Queue[tuple[str, Receiver, Message, Report] | None] = queue.Queue()
-        self._stop = threading.Event()
         # daemon threads: a receiver that is down never holds up the control plane's exit
-        self._workers = [
-            threading.Thread(target=self._work, name=f"notify-{i}", daemon=True) for i in range(workers)
-        ]
+        self._workers = [self._worker(f"notify-{i}") for i in range(workers)]
         for worker in self._workers:
             worker.start()
+
+    def _worker(self, name: str) -> Worker:
+        worker = Worker(name, lambda stopping: self._work(worker, stopping))
+        return worker
+
+    def loops(self) -> list[Task]:
+        return list(self._workers)
 
     def send(self, name: str, receiver: Receiver, message: Message, on_result: Report) -> None:
         """Queue one delivery and return at once."""
@@ -69,21 +73,26 @@ class Dispatcher:
 
     def close(self) -> None:
         """Stop retrying; deliveries still queued are dropped (the control plane is stopping)."""
-        self._stop.set()
-        for _ in self._workers:
+        for worker in self._workers:
+            worker.request_stop()
             self._queue.put(None)
 
-    def _work(self) -> None:
-        while (job := self._queue.get()) is not None and not self._stop.is_set():
+    def _work(self, worker: Worker, stopping: Stopping) -> None:
+        while (job := self._queue.get()) is not None and not stopping.is_set():
             try:
-                self._deliver(*job)
+                self._deliver(*job, stopping)
             except Exception as exc:  # an outcome that cannot be stored: say so, keep working
                 print(f"notification to {job[0]}: its outcome was lost: {exc!r}", file=sys.stderr, flush=True)
+                worker.failed(exc, f"notification to {job[0]}: its outcome was lost: ")
+            else:
+                worker.succeeded()
 
-    def _deliver(self, name: str, receiver: Receiver, message: Message, on_result: Report) -> None:
+    def _deliver(
+        self, name: str, receiver: Receiver, message: Message, on_result: Report, stopping: Stopping
+    ) -> None:
         problem, attempt = "", 0
         for attempt, delay in enumerate((0.0, *self.backoff), start=1):
-            if self._stop.wait(delay):
+            if stopping.wait(delay):
                 return
             try:
                 detail = self.deliver_once(receiver, message)

@@ -23,12 +23,12 @@ import contextlib
 import os
 import socket
 import struct
-import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from shipyard.core.traffic import Hit, TrafficBook, parse_log_line
+from shipyard.drivers.loops import Life, Stopping, Task, Worker, stop_all
 from shipyard.errors import ProxyError
 
 SINK_LINES = 100_000  # lines kept for the log store if it falls behind; the oldest go first
@@ -44,8 +44,8 @@ class AccessLogReceiver:
         self.malformed = 0
         self.refused = 0  # connections from a peer that is not HAProxy
         self._trusted: Callable[[int], bool] | None = None
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._accept = Worker("access-log", self._accept_loop, Life(join_timeout=2))
+        self._readers: list[Worker] = []
         path = folder / SOCKET_NAME
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -70,23 +70,27 @@ class AccessLogReceiver:
         self._trusted = is_proxy
 
     def start(self) -> None:
-        self._spawn(self._accept_loop, "access-log")
+        self._accept.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in list(self._threads):
-            thread.join(timeout=2)
+        stop_all([self._accept, *self._readers])
         self._sock.close()
         with contextlib.suppress(OSError):
             Path(self.address).unlink(missing_ok=True)
 
-    def _spawn(self, target: Callable[..., None], name: str, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+    def loops(self) -> list[Task]:
+        """The accepting loop and a reader per open connection (``drivers/loops.py``)."""
+        return [self._accept, *(r for r in list(self._readers) if r.running)]
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
+    def _read(self, conn: socket.socket) -> None:
+        reader = Worker(
+            "access-log-conn", lambda stopping: self._read_loop(conn, stopping), Life(join_timeout=2)
+        )
+        self._readers = [r for r in self._readers if r.running] + [reader]
+        reader.start()
+
+    def _accept_loop(self, stopping: Stopping) -> None:
+        while not stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
             except TimeoutError:
@@ -94,7 +98,7 @@ class AccessLogReceiver:
             except OSError:
                 return
             if self._admits(conn):
-                self._spawn(self._read_loop, "access-log-conn", conn)
+                self._read(conn)
             else:
                 self.refused += 1
                 conn.close()
@@ -107,11 +111,11 @@ class AccessLogReceiver:
             return False
         return self._trusted is None or self._trusted(pid)
 
-    def _read_loop(self, conn: socket.socket) -> None:
+    def _read_loop(self, conn: socket.socket, stopping: Stopping) -> None:
         conn.settimeout(0.5)
         pending = b""
         with conn:
-            while not self._stop.is_set():
+            while not stopping.is_set():
                 try:
                     data = conn.recv(256 * 1024)
                 except TimeoutError:

@@ -40,7 +40,9 @@ from shipyard.core.drill import (
     verdict,
 )
 from shipyard.core.jobs import Progress, no_progress
+from shipyard.core.loops import LONG_RUNS_S
 from shipyard.core.verify_queries import summarize
+from shipyard.drivers.loops import Life, Loop, LoopOwner
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.drill import PgDrill
 from shipyard.engine.data.postgres.dump_drill import DumpDrill
@@ -70,7 +72,7 @@ class DrillEngine(Protocol):
         ...
 
 
-class Drills:
+class Drills(LoopOwner):
     def __init__(
         self, backups: BackupService, shipped_at: ShippedAt | None = None, tick: float = 5.0
     ) -> None:
@@ -78,11 +80,11 @@ class Drills:
         self.shipped_at = shipped_at
         self.tick = tick
         self.since = time.time()
-        self.errors: list[str] = []
         self._running: dict[str, threading.Lock] = {}
         self._attempted: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="drill-scheduler", daemon=True)
+        self.loop = Loop(
+            "drill-scheduler", self._tick, tick, late_after=LONG_RUNS_S, life=Life(join_timeout=30)
+        )
 
     def engine_for(self, env: str) -> DrillEngine:
         ctx = self.backups.ctx
@@ -196,17 +198,11 @@ class Drills:
         """Start the loop. The scratch clusters of interrupted drills are removed at start by
         the backup service's reconcile (``PgBackups.sweep_scratch``), before anything runs."""
         self.since = time.time()
-        self._thread.start()
+        self.loop.start()
         return []
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick):
-            self.run_due(time.time())
+    def _tick(self) -> None:
+        self.run_due(time.time())
 
     def run_due(self, now: float) -> list[str]:
         """Run the drills whose ``database.drill.schedule`` fired; returns their environments."""
@@ -225,5 +221,5 @@ class Drills:
                     self.run(env, "scheduler", "scheduled")
                     ran.append(env)
             except Exception as exc:  # a failed drill is recorded where it could be; keep scheduling
-                self.errors = [*self.errors[-9:], f"{time.ctime()}: {env}: {exc}"]
+                self.loop.failed(exc, f"{env}: ")
         return ran

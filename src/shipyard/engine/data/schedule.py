@@ -6,32 +6,33 @@ through the backup service (retention follows each backup), and keeps one WAL sh
 running per environment with ``continuous: true`` (SQLite's, or PostgreSQL's
 ``pg_receivewal``). What is due is computed from the catalog, so a restarted control
 plane catches up on a missed run instead of losing it. A failure is recorded (a failed
-catalog entry, or a failed verification) and shown in ``errors``; the loop goes on.
+catalog entry, or a failed verification) and shown in ``errors``; the loop goes on
+(``drivers/loops.py``; the shippers' loops are listed with its own in ``loops``).
 Started and stopped by the engine.
 """
 
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 
 from shipyard.core.backups import due_jobs
+from shipyard.core.loops import LONG_RUNS_S
+from shipyard.drivers.loops import Life, Loop, LoopOwner, Task
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.continuous import PgWalShipper
 from shipyard.engine.data.sqlite.continuous import WalShipper
 from shipyard.errors import ShipyardError
 
 
-class BackupScheduler:
+class BackupScheduler(LoopOwner):
     def __init__(self, backups: BackupService, tick: float = 5.0) -> None:
         self.backups = backups
         self.tick = tick
         self.since = time.time()
-        self.errors: list[str] = []
         self.shippers: dict[str, WalShipper | PgWalShipper] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="backup-scheduler", daemon=True)
+        life = Life(join_timeout=30, setup=self.converge_shippers)
+        self.loop = Loop("backup-scheduler", self._tick, tick, late_after=LONG_RUNS_S, life=life)
 
     def start(self) -> list[str]:
         """Converge after a crash (scratch copies, half-written backups), then start the loop."""
@@ -43,22 +44,21 @@ class BackupScheduler:
             try:
                 done += self.backups.reconcile(env)
             except ShipyardError as exc:
-                self.errors.append(f"{time.ctime()}: {env}: {exc.message}")
-        self._thread.start()
+                self.loop.failed(exc, f"{env}: ")
+        self.loop.start()
         return done
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        self.loop.stop()
         for shipper in self.shippers.values():
             shipper.stop()
 
-    def _loop(self) -> None:
+    def loops(self) -> list[Task]:
+        return [self.loop, *(shipper.loop for shipper in list(self.shippers.values()))]
+
+    def _tick(self) -> None:
         self.converge_shippers()
-        while not self._stop.wait(self.tick):
-            self.converge_shippers()
-            self.run_once(time.time())
+        self.run_once(time.time())
 
     def converge_shippers(self) -> None:
         """One WAL shipper per SQLite environment with ``continuous: true`` (the manifest may change)."""
@@ -88,5 +88,5 @@ class BackupScheduler:
                         self.backups.verify(env)
                     ran.append(f"{env}:{job}")
             except Exception as exc:  # recorded in the catalog where it could be; keep scheduling
-                self.errors = [*self.errors[-9:], f"{time.ctime()}: {env}: {exc}"]
+                self.loop.failed(exc, f"{env}: ")
         return ran

@@ -1,29 +1,30 @@
 """The life both continuous WAL shippers share (SQLite's ``engine/data/sqlite/continuous.py``, PostgreSQL's
 ``engine/data/postgres/continuous.py``).
 
-A thread does ``tick_once`` every ``tick`` seconds: take a new base when there is none, else
-ship what is new. Any failure is kept in ``errors`` (the last ten) and drops the base, so the
-next tick starts again from a new one: a gap is never shipped over. ``stop`` ends the loop
-and, unless told to stop as a crash would (``final=False``), ships once more; ``release``
-then lets go of what the shipper holds (a read transaction, a receiver process).
+A loop (``drivers/loops.py``) does ``tick_once`` every ``tick`` seconds, the first at once:
+take a new base when there is none, else ship what is new. Any failure is kept in ``errors``
+(the last ten) and drops the base, so the next tick starts again from a new one: a gap is
+never shipped over. A failure of a kind the shipper expects (``failures``) is shown with its
+text; any other by its type. ``stop`` ends the loop and, unless told to stop as a crash would
+(``final=False``), ships once more; ``release`` then lets go of what the shipper holds (a read
+transaction, a receiver process).
 """
 
 from __future__ import annotations
 
-import threading
-import time
+from shipyard.core.loops import LONG_RUNS_S
+from shipyard.drivers.loops import Life, Loop, LoopOwner
 
 
-class ShipperLoop:
+class ShipperLoop(LoopOwner):
     failures: tuple[type[BaseException], ...] = (OSError,)
 
     def __init__(self, name: str, tick: float) -> None:
         self.tick = tick
-        self.errors: list[str] = []
         self.base_id: str | None = None
-        self._stop = threading.Event()
         self._final = True
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        life = Life(join_timeout=30, final=self._at_stop)
+        self.loop = Loop(name, self._tick, tick, initial_delay=0.0, late_after=LONG_RUNS_S, life=life)
 
     # what each shipper does -------------------------------------------------------------------
     def tick_once(self) -> None:
@@ -37,30 +38,28 @@ class ShipperLoop:
 
     # life -------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        self.loop.start()
 
     def stop(self, final: bool = True) -> None:
         """Stop after shipping what is there (``final=False``: at once, as a crash would)."""
         self._final = final
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        self.loop.stop()
 
-    def _note(self, exc: BaseException, when: str = "") -> None:
-        self.errors = [*self.errors[-9:], f"{time.ctime()}: {when}{exc}"]
+    def _shown(self, exc: Exception) -> str | None:
+        return str(exc) if isinstance(exc, self.failures) else None
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick_once()
-            except self.failures as exc:
-                self._note(exc)
-                self.release()
-                self.base_id = None  # start again from a new base: never ship over a gap
-            self._stop.wait(self.tick)
+    def _tick(self) -> None:
+        try:
+            self.tick_once()
+        except Exception as exc:
+            self.loop.failed(exc, text=self._shown(exc))
+            self.release()
+            self.base_id = None  # start again from a new base: never ship over a gap
+
+    def _at_stop(self) -> None:
         try:
             if self.base_id is not None and self._final:
                 self.ship_final()
-        except self.failures as exc:
-            self._note(exc, "at stop: ")
+        except Exception as exc:
+            self.loop.failed(exc, "at stop: ", self._shown(exc))
         self.release()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipyard.core.health_report import DatabaseFact, Facts, InstanceFact, health_document
+from shipyard.core.loops import LoopState
 from shipyard.core.records import Instance
 from shipyard.drivers.data.sqlite.backup import round_trip as sqlite_round_trip
 from shipyard.drivers.runtime.probe import Prober
@@ -105,8 +106,10 @@ def store_round_trip(ctx: Context) -> tuple[float | None, str]:
     return (time.perf_counter() - started) * 1000, ""
 
 
-def health_report(ctx: Context, watch: HealthWatch | None, version: str) -> dict[str, Any]:
-    """``GET /health``'s document (see ``core.healthcheck``)."""
+def health_report(
+    ctx: Context, watch: HealthWatch | None, version: str, loops: tuple[LoopState, ...] = ()
+) -> dict[str, Any]:
+    """``GET /health``'s document (see ``core.health_report``), with the background loops' states."""
     store_ms, store_error = store_round_trip(ctx)
     serving: dict[str, str | None] = {}
     instances: list[InstanceFact] = []
@@ -130,6 +133,7 @@ def health_report(ctx: Context, watch: HealthWatch | None, version: str) -> dict
         serving=serving if store_ms is not None else {},
         instances=tuple(instances),
         databases=databases,
+        loops=loops,
     )
     return health_document(facts)
 

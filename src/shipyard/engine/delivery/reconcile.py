@@ -11,7 +11,6 @@ whose rollback window has passed.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from shipyard.core.instance_health import restart_delay
 from shipyard.core.layout import belongs
 from shipyard.core.records import Route
+from shipyard.drivers.loops import Loop, LoopOwner
 from shipyard.drivers.runtime.procs import ProcessRef, is_alive, stored_ref
 from shipyard.drivers.runtime.supervisor import free_port, port_is_free
 from shipyard.engine.context import Context
@@ -69,39 +69,25 @@ def reconcile_at_start(ctx: Context) -> list[str]:
     return done
 
 
-class Reconciler:
+class Reconciler(LoopOwner):
     def __init__(self, ctx: Context, tick: float = 0.25) -> None:
         self.ctx = ctx
         self.tick = tick
         self._next_restart: dict[int, float] = {}
         self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
-        self.errors: list[str] = []
+        self.loop = Loop("reconciler", self.run_once, tick)  # errors surface in status
 
     def start(self) -> None:
-        self._thread.start()
+        self.loop.start()
 
     def every(self, period: float, job: Callable[[], object]) -> None:
         """Run ``job`` in the reconciler's loop every ``period`` seconds (first run: at once)."""
         self._jobs.append([period, 0.0, job])
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick):
-            try:
-                self.run_once()
-            except Exception as exc:  # keep reconciling; surface the error in status
-                self.errors = [*self.errors[-9:], f"{time.ctime()}: {exc!r}"]
-
     def run_once(self) -> None:
         ctx = self.ctx
         if ctx.proxy.ensure_running():
-            self.errors = [*self.errors[-9:], f"{time.ctime()}: HAProxy had died; restarted"]
+            self.loop.note("HAProxy had died; restarted")
         self._restart_crashed()
         self._expire_standby()
         now = time.monotonic()

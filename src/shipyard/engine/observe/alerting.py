@@ -22,13 +22,13 @@ Errors of one evaluation are kept (``errors``, shown in status) and the loop goe
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from shipyard.core.alerts import METRICS, Alert, Observation, RuleSpec, evaluate
 from shipyard.core.proxy import frontend_name
 from shipyard.core.records import Instance
+from shipyard.drivers.loops import Loop, LoopOwner
 from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.drivers.runtime.usage import Usage, UsageSampler
 from shipyard.engine.context import Context
@@ -113,7 +113,7 @@ class Figures:
         )
 
 
-class Alerting:
+class Alerting(LoopOwner):
     def __init__(
         self,
         ctx: Context,
@@ -129,39 +129,38 @@ class Alerting:
         self.notifier = notifier
         self.sampler = sampler
         self.clock = clock
-        self.errors: list[str] = []
         self.last_run: float | None = None
         self.usage: dict[int, Usage | None] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="alerting", daemon=True)
+        self._due = 0.0  # the next evaluation's scheduled time
+        self.loop = Loop("alerting", self._step, FLUSH_TICK, error_delay=self._until_due)  # errors: status
 
     def start(self) -> None:
-        self._thread.start()
+        # evaluations at fixed times, `interval` apart, each at its scheduled time (as Prometheus
+        # does), so `for: 10s` with a 10s interval fires at the second evaluation, not the third
+        self._due = self.clock() + self.ctx.manifest.alerts.interval
+        self.loop.initial_delay = self._until_due()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self.loop.stop()
         if self.health is not None:
             self.health.close()
         self.notifier.close()
 
-    def _loop(self) -> None:
-        # evaluations at fixed times, `interval` apart, each at its scheduled time (as Prometheus
-        # does), so `for: 10s` with a 10s interval fires at the second evaluation, not the third
-        due = self.clock() + self.ctx.manifest.alerts.interval
-        while not self._stop.wait(max(0.0, min(FLUSH_TICK, due - self.clock()))):
-            try:
-                if self.clock() >= due:
-                    interval = self.ctx.manifest.alerts.interval  # a deploy may have changed it
-                    at, due = due, due + interval
-                    if due < self.clock():  # fell behind (a slow store): start again from now
-                        due = self.clock() + interval
-                    self.run_once(at)
-                else:
-                    self.flush()
-            except Exception as exc:  # keep evaluating; surface the error in status
-                self.errors = [*self.errors[-9:], f"{time.ctime()}: {exc!r}"]
+    def _until_due(self) -> float:
+        return max(0.0, min(FLUSH_TICK, self._due - self.clock()))
+
+    def _step(self) -> float:
+        """Evaluate when due, else flush; returns the wait before the next step."""
+        if self.clock() >= self._due:
+            interval = self.ctx.manifest.alerts.interval  # a deploy may have changed it
+            at, self._due = self._due, self._due + interval
+            if self._due < self.clock():  # fell behind (a slow store): start again from now
+                self._due = self.clock() + interval
+            self.run_once(at)
+        else:
+            self.flush()
+        return self._until_due()
 
     def flush(self) -> None:
         """Between evaluations: send what grouping made due since (``group_wait`` has its own clock)."""

@@ -1,8 +1,8 @@
 """The log service: ingests every instance's output and HAProxy's access log into the
 central log store, keeps retention, and answers searches and exports.
 
-Built by the composition root and started with the engine. A reader and a writer thread,
-both at a lower CPU priority than the API's (``LOG_NICENESS``):
+Built by the composition root and started with the engine. A reader and a writer loop
+(``drivers/loops.py``), both at a lower CPU priority than the API's (``LOG_NICENESS``):
 
 - every ``POLL_S`` (at once while there is more) it reads the new complete lines of each instance log file
   (``drivers/runtime/logfiles.py``) and drains the access-log receiver's deque, parses each line
@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import queue
 import re
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -38,11 +37,12 @@ from shipyard.core.logline import (
     access_request,
     parse_line,
 )
+from shipyard.core.loops import KEPT_ERRORS
 from shipyard.core.proxy import frontend_name
+from shipyard.drivers.loops import Life, Loop, Task, stop_all
 from shipyard.drivers.observe.logarchive import archive_files, write_archive
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.runtime.logfiles import LogFile, log_files, read_new
-from shipyard.drivers.runtime.procs import lower_thread_priority
 from shipyard.engine.context import Context
 from shipyard.engine.observe import logsearch
 from shipyard.errors import NotFoundError
@@ -78,10 +78,7 @@ class LogService:
         self.archive_root = ctx.paths.home / "logs-archive"
         self.envs_dir = ctx.paths.home / "envs"
         self.stats = {"ingested": 0, "archived": 0, "dropped_old": 0, "dropped_access": 0, "full": 0}
-        self.errors: list[str] = []
         self._releases: dict[int, str] = {}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._queue: queue.Queue[tuple[int, Batch]] = queue.Queue(maxsize=2)
         self._generation = 0
         self._resync = False
@@ -89,89 +86,101 @@ class LogService:
         self._turn = 0
         self._last_retention = 0.0
         self._max_size = ctx.manifest.logs.max_size  # the last one seen, applied when it changes
+        self.reader, self.writer = self._loops()
 
-    # the threads -----------------------------------------------------------------------------
-    # A reader thread reads and parses; a writer thread stores (sqlite3 releases the GIL while
-    # it writes, so the two overlap on two cores). Each batch carries the file positions after
+    # the loops -------------------------------------------------------------------------------
+    # A reader loop reads and parses; a writer loop stores (sqlite3 releases the GIL while it
+    # writes, so the two overlap on two cores). Each batch carries the file positions after
     # its lines and is committed with them; if a batch cannot be stored, the batches queued
-    # after it are dropped and the reader starts again from the committed positions.
+    # after it are dropped and the reader starts again from the committed positions. Both run
+    # at a lower CPU priority (``LOG_NICENESS``): under load, parsing and indexing access lines
+    # (FTS5) took the cores from the API's requests (a rollback's among them). Meanwhile the
+    # lines wait in the instances' files and the receiver's sink (``SINK_LINES``).
+    def _loops(self) -> tuple[Loop, Loop]:
+        def life(where: str, final: Callable[[], object] | None = None) -> Life:
+            return Life(join_timeout=10, nice=LOG_NICENESS, final=final, where=where)
+
+        reader = Loop("log-read", self._read_pass, POLL_S, initial_delay=0.0, error_delay=1.0,
+                      life=life("reading logs: "))  # fmt: skip
+        writer = Loop("log-write", self._write_pass, 0.0, initial_delay=0.0, error_delay=1.0,
+                      life=life("storing logs: ", self._drain))  # fmt: skip
+        return reader, writer
+
     def start(self) -> None:
         self.reconcile_archives()
         self._positions = self.store.sources()
-        for target, name in ((self._read_loop, "log-read"), (self._write_loop, "log-write")):
-            thread = threading.Thread(target=self._background, args=(target,), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.reader.start()
+        self.writer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        stop_all((self.reader, self.writer))
         self.store.close()
 
-    @staticmethod
-    def _background(loop: Callable[[], None]) -> None:
-        """Run ``loop`` at a lower CPU priority: under load, parsing and indexing access lines
-        (FTS5) took the cores from the API's requests (a rollback's among them). Meanwhile the
-        lines wait in the instances' files and the receiver's sink (``SINK_LINES``)."""
-        lower_thread_priority(LOG_NICENESS)
-        loop()
+    def loops(self) -> list[Task]:
+        return [self.reader, self.writer]
 
-    def _read_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                generation = self._generation
-                if self._resync:
-                    self._resync = False
-                    self._positions = self.store.sources()
-                batch = self.collect(self._positions)
-                if batch is None:
-                    self._stop.wait(POLL_S)
-                    continue
-                for moved in batch.sources:
-                    self._positions[moved.path] = moved
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put((generation, batch), timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if not batch.more:
-                    self._stop.wait(POLL_S)
-            except Exception as exc:  # the thread must outlive one bad pass; the error is shown
-                self._error(f"reading logs: {exc}")
-                log.exception("log read pass failed")
-                self._stop.wait(1.0)
+    @property
+    def errors(self) -> list[str]:
+        """The last errors of both loops, oldest first."""
+        errors = sorted([*self.reader.errors, *self.writer.errors], key=lambda e: e.at)[-KEPT_ERRORS:]
+        return [e.line(time.ctime(e.at)) for e in errors]
 
-    def _write_loop(self) -> None:
-        while not self._stop.is_set() or not self._queue.empty():
+    def _read_pass(self) -> float:
+        """Read and parse the next lines and queue them; 0 when there may be more at once."""
+        generation = self._generation
+        if self._resync:
+            self._resync = False
+            self._positions = self.store.sources()
+        batch = self.collect(self._positions)
+        if batch is None:
+            return POLL_S
+        for moved in batch.sources:
+            self._positions[moved.path] = moved
+        while not self.reader.stopping.is_set():
             try:
-                try:
-                    generation, batch = self._queue.get(timeout=0.5)
-                except queue.Empty:
-                    batch = None
-                if batch is not None and generation == self._generation and not self.store_batch(batch):
-                    self._generation += 1  # what is queued was read after the lines not stored
-                    self._resync = True
-                    self._stop.wait(1.0)  # the store is full: try again in a second, not in a loop
-                now = time.time()
-                if now - self._last_retention >= self._retention_every():
-                    self._last_retention = now
-                    self.enforce_retention(now)
+                self._queue.put((generation, batch), timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        return 0.0 if batch.more else POLL_S
+
+    def _write_pass(self) -> float:
+        """Store the next queued batch, and keep retention; 1 s after the store was full."""
+        try:
+            return self._store_next()
+        except Exception:
+            self._generation += 1
+            self._resync = True
+            raise
+
+    def _store_next(self) -> float:
+        pause = 0.0
+        try:
+            generation, batch = self._queue.get(timeout=0.5)
+        except queue.Empty:
+            batch = None
+        if batch is not None and generation == self._generation and not self.store_batch(batch):
+            self._generation += 1  # what is queued was read after the lines not stored
+            self._resync = True
+            pause = 1.0  # the store is full: try again in a second, not in a loop
+        now = time.time()
+        if now - self._last_retention >= self._retention_every():
+            self._last_retention = now
+            self.enforce_retention(now)
+        return pause
+
+    def _drain(self) -> None:
+        """At stop: store what the reader queued."""
+        while not self._queue.empty():
+            try:
+                self._write_pass()
             except Exception as exc:
-                self._error(f"storing logs: {exc}")
-                log.exception("log write pass failed")
-                self._generation += 1
-                self._resync = True
-                self._stop.wait(1.0)
+                self.writer.failed(exc, "storing logs: ")
 
     def _retention_every(self) -> float:
         """Every minute, or more often when an environment keeps lines hot for a short time."""
         hot = min([retention_for(self.ctx.manifest, e).hot for e in self.ctx.manifest.environments] or [60.0])
         return max(1.0, min(RETENTION_EVERY_S, hot / 4))
-
-    def _error(self, message: str) -> None:
-        self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} {message}"]
 
     # ingest ----------------------------------------------------------------------------------
     def ingest_once(self, now: float | None = None) -> bool:
@@ -277,8 +286,10 @@ class LogService:
                 if not self.relieve():
                     break
         self.stats["dropped_access"] += batch.access
-        self._error(
-            "the log store is full and nothing is left to archive: lines wait in the instances' files"
+        self.writer.record(
+            "the log store is full and nothing is left to archive: lines wait in the instances' files",
+            "StoreFull",
+            failure=True,
         )
         return False
 
@@ -333,7 +344,7 @@ class LogService:
         except OSError as exc:
             self.store.archived(None, ids)
             self.stats["dropped_old"] += len(ids)
-            self.errors = [*self.errors[-9:], f"{time.strftime('%H:%M:%S')} dropped {len(ids)} lines: {exc}"]
+            self.writer.record(f"dropped {len(ids)} lines: {exc}", type(exc).__name__, failure=True)
             return
         first, last = min(r["at"] for r in rows), max(r["at"] for r in rows)
         self.store.archived(Archive(str(path), env, first, last, len(rows), size), ids)
