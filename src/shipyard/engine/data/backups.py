@@ -29,7 +29,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.engine.data.registry import DatabaseEngines
 from shipyard.engine.data.restore_points import pick
-from shipyard.engine.data.store import BackupStore, NewBackup, PrepareFn, StepFn
+from shipyard.engine.data.store import BackupStore, NewBackup, PrepareFn, RestoreTo, StepFn
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.errors import BackupError, ShipyardError
 
@@ -76,7 +76,7 @@ class BackupService(BackupStore):
 
     def _create(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
         """Copy the database online, store and record it (the caller holds the lock)."""
-        return self.engines.for_env(env).backup(env, kind, reason, **fields)
+        return self.engines.for_env(env).create(env, kind, reason, **fields)
 
     def apply_retention(self, env: str, now: float | None = None) -> Decision:
         with self.lock(env):
@@ -160,7 +160,9 @@ class BackupService(BackupStore):
         prepare: PrepareFn | None = None,
     ) -> dict[str, Any]:
         """The restore itself, each part a recorded step; the caller holds ``target``'s deploy lock."""
-        return self.engines.for_record(record).restore_locked(record, target, step, to_time, prepare)
+        return self.engines.for_record(record).restore_locked(
+            record, RestoreTo(target, step, to_time, prepare)
+        )
 
     def list_with_windows(self, env: str) -> list[dict[str, Any]]:
         """The catalog, newest first; a continuous backup's window is read from its segments."""

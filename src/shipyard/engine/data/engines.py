@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from shipyard.core.backups import BackupRecord
 from shipyard.core.drill import Recovered
 from shipyard.core.masking import Column, MaskPlan
-from shipyard.engine.data.store import PrepareFn, StepFn
+from shipyard.engine.data.store import RestoreTo
 
 U = TypeVar("U")  # the unit an engine masks: a file (SQLite), a connection (PostgreSQL)
 ShippedAt = Callable[[str], float | None]  # env -> when its running WAL shipper last shipped
@@ -79,7 +79,7 @@ class DatabaseEngine(Protocol):
     point_in_time: bool  # restores to any moment of a continuous backup's window
     into_other_environments: bool  # restores (masked copies) into another environment
 
-    def backup(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
+    def create(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
         """Copy ``env``'s live database into the storage and catalog it (caller holds the lock)."""
         ...
 
@@ -87,16 +87,10 @@ class DatabaseEngine(Protocol):
         """Restore ``record`` into scratch, check it and the verify queries; the record as kept."""
         ...
 
-    def restore_locked(
-        self,
-        record: BackupRecord,
-        target: str,
-        step: StepFn,
-        to_time: float | None,
-        prepare: PrepareFn | None,
-    ) -> dict[str, Any]:
-        """``record`` (as of ``to_time``) becomes ``target``'s database, each part a recorded
-        step; a broken target database is kept aside; the caller holds the deploy lock."""
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """``record`` (as of ``to.to_time``) becomes ``to.target``'s database, each part a step
+        recorded by ``to.step``; a broken target database is kept aside; the caller holds the
+        deploy lock."""
         ...
 
     def window(self, record: BackupRecord) -> tuple[float, float]:
@@ -131,3 +125,23 @@ class DatabaseEngine(Protocol):
     def sweep(self) -> list[str]:
         """At control-plane start, once for all environments: stop stray scratch servers."""
         ...
+
+
+class EngineDefaults:
+    """What an engine does unless it says otherwise: it can restore a point in time and into
+    another environment, and leaves nothing behind to clean up at start."""
+
+    point_in_time = True
+    into_other_environments = True
+
+    def refuse_point_in_time(self, env: str) -> None:
+        return None
+
+    def refuse_other_environment(self, env: str, source: str, target: str) -> None:
+        return None
+
+    def reconcile(self, env: str) -> list[str]:
+        return []
+
+    def sweep(self) -> list[str]:
+        return []

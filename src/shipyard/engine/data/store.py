@@ -67,6 +67,18 @@ class PrepareFn(Protocol):
     def __call__(self, copy: Any, work: Path) -> tuple[Any, str]: ...
 
 
+@dataclass(frozen=True)
+class RestoreTo:
+    """Where a restore goes once its backup is picked (``DatabaseEngine.restore_locked``):
+    ``target``'s database, as of ``to_time``, the fetched copy turned by ``prepare`` (masking),
+    each part recorded by ``step`` under the target's deploy lock."""
+
+    target: str
+    step: StepFn
+    to_time: float | None = None
+    prepare: PrepareFn | None = None
+
+
 class BackupStore:
     def __init__(
         self, ctx: Context, storage_for: Callable[[Path], BackupStorage] = LocalFolderStorage

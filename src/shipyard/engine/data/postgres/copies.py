@@ -30,7 +30,7 @@ from shipyard.core.backups import BackupRecord, utc
 from shipyard.drivers.data.postgres import copy as pg_copy
 from shipyard.drivers.data.postgres.programs import Conn
 from shipyard.engine.data.postgres.backups import PgBackups
-from shipyard.engine.data.store import PrepareFn, StepFn
+from shipyard.engine.data.store import RestoreTo
 from shipyard.errors import ShipyardError
 
 RESTORING, BEFORE = "_restoring", "_before_restore"  # suffixes of the target's app database
@@ -41,15 +41,9 @@ class PgCopies:
         self.backups = backups
         self.clusters = backups.clusters
 
-    def restore_locked(
-        self,
-        record: BackupRecord,
-        target: str,
-        step: StepFn,
-        to_time: float | None = None,
-        prepare: PrepareFn | None = None,
-    ) -> dict[str, Any]:
-        """``record`` of another environment, as of ``to_time``, becomes ``target``'s database."""
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """``record`` of another environment, as of ``to.to_time``, becomes ``to.target``'s database."""
+        target, step, to_time, prepare = to.target, to.step, to.to_time, to.prepare
         source_db = self._source_database(record)
         work = self.backups.service.scratch(f"copy-{record.id}")
         work.chmod(0o700)  # masking writes the values it replaces here, briefly

@@ -37,7 +37,7 @@ from shipyard.drivers.data.postgres.dump import PgDump, Server
 from shipyard.drivers.data.postgres.programs import Conn, Postgres
 from shipyard.drivers.runtime.supervisor import free_port
 from shipyard.engine.data.database import server_url
-from shipyard.engine.data.store import BackupStore, StepFn
+from shipyard.engine.data.store import BackupStore, RestoreTo
 from shipyard.engine.data.verify_queries import with_queries
 from shipyard.errors import BackupError, DatabaseError
 
@@ -165,10 +165,10 @@ class PgDumps:
             yield replace(conn, database=VERIFY_DB)
 
     # restore --------------------------------------------------------------------------------
-    def restore_locked(
-        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None
-    ) -> dict[str, Any]:
-        """Put the dump back into ``target``'s server; the caller holds the deploy lock."""
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """Put the dump back into ``to.target``'s server; the caller holds the deploy lock. There
+        is no ``prepare`` (masking) step: a dump restores only into its own environment."""
+        target, step, to_time = to.target, to.step, to.to_time
         if to_time is not None:
             raise BackupError(
                 f"backup {record.id} is a dump of an external server: it restores the moment it was "

@@ -1,12 +1,13 @@
 """The two PostgreSQL engines behind ``DatabaseEngine`` (``engine/data/engines.py``).
 
 ``ManagedPostgresEngine``: a cluster Shipyard runs (``engine/data/postgres/managed.py``, the one
-``ManagedPostgres`` the registry holds): base backups and continuous WAL
-(``engine/data/postgres/backups.py``, ``continuous.py``), restores in place (``restores.py``) or
-into another environment's cluster (``copies.py``), masking of the scratch cluster
-(``mask.py``) and drills (``drill.py``). ``ExternalPostgresEngine``: a server given by
-``url``, reached only as a client: dumps (``dumps.py``), dump drills (``dump_drill.py``), no
-point in time and no restore into another environment. Chosen by ``engine/data/registry.py``.
+``ManagedPostgres`` the registry holds): base backups and their window are ``PgBackups``'s
+(``engine/data/postgres/backups.py``), continuous WAL ``continuous.py``'s; a restore goes in
+place (``restores.py``) or into another environment's cluster (``copies.py``); the scratch
+cluster is masked by ``mask.py`` and drilled by ``drill.py``. ``ExternalPostgresEngine``: a
+server given by ``url``, reached only as a client: its dumps are ``PgDumps``'s (``dumps.py``),
+drilled by ``dump_drill.py``; no point in time and no restore into another environment.
+Chosen by ``engine/data/registry.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.core.backups import BackupRecord
-from shipyard.engine.data.engines import DrillPart, ShippedAt
+from shipyard.engine.data.engines import DrillPart, EngineDefaults, ShippedAt
 from shipyard.engine.data.postgres.backups import PgBackups
 from shipyard.engine.data.postgres.continuous import PgWalShipper
 from shipyard.engine.data.postgres.copies import PgCopies
@@ -24,86 +25,40 @@ from shipyard.engine.data.postgres.dumps import PgDumps
 from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.engine.data.postgres.mask import PgMasker
 from shipyard.engine.data.postgres.restores import restore_in_place
-from shipyard.engine.data.store import BackupStore, PrepareFn, StepFn
+from shipyard.engine.data.store import BackupStore, RestoreTo
 from shipyard.errors import BackupError
 
 
-class ManagedPostgresEngine:
+class ManagedPostgresEngine(PgBackups, EngineDefaults):
     name = "managed postgres"
-    point_in_time = True
-    into_other_environments = True
 
     def __init__(self, store: BackupStore, clusters: ManagedPostgres) -> None:
-        self.clusters = clusters
-        self.parts = PgBackups(store, clusters)
-        self.copies = PgCopies(self.parts)
+        super().__init__(store, clusters)
+        self.copies = PgCopies(self)
 
-    def backup(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
-        return self.parts.create(env, kind, reason, **fields)
-
-    def verify(self, record: BackupRecord) -> BackupRecord:
-        return self.parts.verify(record)
-
-    def restore_locked(
-        self,
-        record: BackupRecord,
-        target: str,
-        step: StepFn,
-        to_time: float | None,
-        prepare: PrepareFn | None,
-    ) -> dict[str, Any]:
-        if target != record.env:
-            return self.copies.restore_locked(record, target, step, to_time, prepare)
-        return restore_in_place(self.parts, record, target, step, to_time)
-
-    def window(self, record: BackupRecord) -> tuple[float, float]:
-        return self.parts.window(record)
-
-    def refuse_point_in_time(self, env: str) -> None:
-        return None
-
-    def refuse_other_environment(self, env: str, source: str, target: str) -> None:
-        return None
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """Into another environment: a logical copy (masked by ``to.prepare``); else in place."""
+        if to.target != record.env:
+            return self.copies.restore_locked(record, to)
+        return restore_in_place(self, record, to)
 
     def masker(self) -> PgMasker:
         return PgMasker(self.clusters.pg)
 
     def drill(self, shipped_at: ShippedAt | None) -> DrillPart:
-        return PgDrill(self.parts, shipped_at)
+        return PgDrill(self, shipped_at)
 
     def shipper(self, env: str) -> PgWalShipper:
-        return PgWalShipper(self.parts, env)
+        return PgWalShipper(self, env)
 
     def reconcile(self, env: str) -> list[str]:
         return self.copies.reconcile(env)  # a copy, verify or drill of env that was killed
 
-    def sweep(self) -> list[str]:
-        return []  # scratch clusters sit beside each environment's: reconcile removes them
 
-
-class ExternalPostgresEngine:
+class ExternalPostgresEngine(PgDumps, EngineDefaults):
     name = "external postgres"
     point_in_time = False
     into_other_environments = False
-
-    def __init__(self, store: BackupStore) -> None:
-        self.dumps = PgDumps(store)
-
-    def backup(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
-        return self.dumps.create(env, kind, reason, **fields)
-
-    def verify(self, record: BackupRecord) -> BackupRecord:
-        return self.dumps.verify(record)
-
-    def restore_locked(
-        self,
-        record: BackupRecord,
-        target: str,
-        step: StepFn,
-        to_time: float | None,
-        prepare: PrepareFn | None,
-    ) -> dict[str, Any]:
-        return self.dumps.restore_locked(record, target, step, to_time)
 
     def window(self, record: BackupRecord) -> tuple[float, float]:
         start = record.recoverable_from or record.finished_at
@@ -124,16 +79,10 @@ class ExternalPostgresEngine:
         )
 
     def masker(self) -> PgMasker:
-        return PgMasker(self.dumps.pg)
+        return PgMasker(self.pg)
 
     def drill(self, shipped_at: ShippedAt | None) -> DrillPart:
-        return DumpDrill(self.dumps)
+        return DumpDrill(self)
 
     def shipper(self, env: str) -> None:
         return None  # no WAL to ship: the manifest refuses `continuous` with a url
-
-    def reconcile(self, env: str) -> list[str]:
-        return []
-
-    def sweep(self) -> list[str]:
-        return self.dumps.sweep()  # scratch clusters of a killed verify, under <home>/tmp

@@ -19,7 +19,7 @@ from typing import Any
 
 from shipyard.core.backups import BackupRecord, utc
 from shipyard.engine.data.postgres.backups import PgBackups
-from shipyard.engine.data.store import StepFn
+from shipyard.engine.data.store import RestoreTo
 from shipyard.errors import DatabaseError, ShipyardError
 
 START_TIMEOUT_S = 30.0
@@ -29,10 +29,9 @@ REACHED_SQL = (
 )
 
 
-def restore_in_place(
-    pgb: PgBackups, record: BackupRecord, target: str, step: StepFn, to_time: float | None
-) -> dict[str, Any]:
-    """Replace ``target``'s data folder with ``record`` (the caller holds the deploy lock)."""
+def restore_in_place(pgb: PgBackups, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+    """Replace ``to.target``'s data folder with ``record`` (the caller holds the deploy lock)."""
+    target, step, to_time = to.target, to.step, to.to_time
     work = pgb.clusters.folder(target) / f"restore-{record.id}"
     shutil.rmtree(work, ignore_errors=True)
     try:

@@ -29,7 +29,7 @@ from shipyard.drivers.data.db_query import sqlite_rows
 from shipyard.drivers.data.sqlite.backup import integrity, restore_into, set_aside, snapshot
 from shipyard.engine.data.database import sqlite_file
 from shipyard.engine.data.sqlite.pitr import replay
-from shipyard.engine.data.store import BackupStore, PrepareFn, StepFn
+from shipyard.engine.data.store import BackupStore, RestoreTo
 from shipyard.engine.data.verify_queries import with_queries
 from shipyard.errors import BackupError
 
@@ -104,15 +104,9 @@ class SqliteBackups:
         verification = Verification(time.time(), ok, round(took, 3), detail, checks)
         return service.update(record.env, record.id, verification=verification)
 
-    def restore_locked(
-        self,
-        record: BackupRecord,
-        target: str,
-        step: StepFn,
-        to_time: float | None = None,
-        prepare: PrepareFn | None = None,
-    ) -> dict[str, Any]:
-        """Replace ``target``'s file with ``record`` (the caller holds the deploy lock)."""
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """Replace ``to.target``'s file with ``record`` (the caller holds the deploy lock)."""
+        target, step, to_time, prepare = to.target, to.step, to.to_time, to.prepare
         service = self.service
         work = service.scratch(f"restore-{record.id}")
         try:
