@@ -24,9 +24,9 @@ class DatabaseEngines:
     def __init__(self, store: BackupStore, clusters: ManagedPostgres | None = None) -> None:
         self.store = store
         self.clusters = clusters or ManagedPostgres(store.ctx)
-        self.sqlite = SqliteEngine(store)
+        self.sqlite: DatabaseEngine = SqliteEngine(store)
         self.managed = ManagedPostgresEngine(store, self.clusters)
-        self.external = ExternalPostgresEngine(store)
+        self.external: DatabaseEngine = ExternalPostgresEngine(store)
 
     @property
     def all(self) -> tuple[DatabaseEngine, ...]:
