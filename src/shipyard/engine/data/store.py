@@ -42,7 +42,7 @@ MANIFEST = "manifest.json"
 
 @dataclass
 class NewBackup:
-    """A backup being written (``BackupService.new_backup``): its record so far, where it goes,
+    """A backup being written (``BackupStore.new_backup``): its record so far, where it goes,
     and the names of the objects it has stored, deleted again if it fails."""
 
     base: BackupRecord
