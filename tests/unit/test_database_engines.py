@@ -20,7 +20,6 @@ from tests.unit.test_backup_service import make_ctx
 
 from shipyard.core.backups import BackupRecord, ObjectEntry, Verification
 from shipyard.drivers.data.backup_pipeline import store_stream
-from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.engines import DatabaseEngine, DrillPart, EngineDefaults, Masker, ShippedAt
 from shipyard.engine.data.postgres.engine import ExternalPostgresEngine, ManagedPostgresEngine
@@ -78,14 +77,14 @@ class FakeEngine(EngineDefaults):
 
 def _service(tmp_path: Path, refuse: str = "") -> tuple[BackupService, FakeEngine]:
     ctx = make_ctx(tmp_path)
-    ctx.manifest = _two_envs(ctx)
+    ctx.manifest = _two_envs()
     service = BackupService(ctx)
     fake = FakeEngine(service, refuse)
     service.engines.sqlite = fake  # what the registry hands out for a SQLite environment
     return service, fake
 
 
-def _two_envs(ctx: Context) -> Any:
+def _two_envs() -> Any:
     return parse_manifest(
         {
             "app": "notes",
@@ -96,9 +95,9 @@ def _two_envs(ctx: Context) -> Any:
     )
 
 
-def test_the_fake_engine_satisfies_the_interface(tmp_path: Path) -> None:
+def test_an_engine_can_do_everything_and_leaves_nothing_unless_it_says_so(tmp_path: Path) -> None:
     _, fake = _service(tmp_path)
-    engine: DatabaseEngine = fake  # mypy checks the structure; here: the capabilities it inherits
+    engine: DatabaseEngine = fake  # EngineDefaults: what an engine that refuses nothing inherits
     assert engine.point_in_time and engine.into_other_environments
     assert engine.reconcile("dev") == [] and engine.sweep() == []
 
