@@ -66,7 +66,7 @@ def timed(argv: list[str], conn: Conn) -> float:
 def measure_rpo(service: BackupService, clusters: ManagedPostgres) -> float:
     pg, app = clusters.pg, clusters.app_conn("prod")
     pg.sql(app, "CREATE TABLE IF NOT EXISTS markers (at double precision)")
-    shipper = PgWalShipper(service, "prod", tick=0.5)
+    shipper = PgWalShipper(service.engines.managed, "prod", tick=0.5)
     shipper.start()
     while shipper.base_id is None:
         if shipper.errors:
@@ -101,7 +101,7 @@ def measure_drill(service: BackupService) -> tuple[float, float]:
     """``shipyard drill`` with continuous WAL: (RTO, RPO) of restoring the whole database into
     a scratch cluster beside the live one, the marker row recovered."""
     service.ctx.manifest = bench_manifest(backups={"continuous": True}, drill={"rto": "15m", "rpo": "5m"})
-    shipper = PgWalShipper(service, "prod", tick=0.5)
+    shipper = PgWalShipper(service.engines.managed, "prod", tick=0.5)
     shipper.start()
     try:
         while shipper.base_id is None:
@@ -119,7 +119,7 @@ def measure_drill(service: BackupService) -> tuple[float, float]:
 def run_pg(root: Path, scale: int) -> dict[str, Any]:
     root.chmod(0o711)  # the server's OS user passes through
     service = make_service(root)
-    clusters = ManagedPostgres(service.ctx)
+    clusters = service.engines.clusters
     clusters.ensure("prod")
     pg, admin = clusters.pg, clusters.conn("prod", "app")
     log(f"pgbench -i -s {scale} into a managed cluster in {clusters.folder('prod')}")

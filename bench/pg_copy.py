@@ -146,7 +146,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="shipyard-bench-pgcopy-"))
     root.chmod(0o711)  # the server's OS user passes through
     service = make_service(root)
-    clusters = ManagedPostgres(service.ctx)
+    clusters = service.engines.clusters
     try:
         result = run(service, clusters, args.scale, args.people)
     finally:

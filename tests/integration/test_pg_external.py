@@ -13,6 +13,7 @@ by a killed control plane, and a failed migration that puts the pre-migrate dump
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -76,6 +77,14 @@ def _as_postgres(argv: list[str]) -> list[str]:
 
 @pytest.fixture
 def server() -> Iterator[Server]:
+    with external_server() as made:
+        yield made
+
+
+@contextlib.contextmanager
+def external_server() -> Iterator[Server]:
+    """A PostgreSQL 15 server on a free port with roles ``postgres`` and ``app`` and a database
+    ``app`` (also the external server of ``test_database_engines.py``)."""
     folder = Path(tempfile.mkdtemp(prefix="shipyard-extpg-"))
     folder.chmod(0o711)  # the server's OS user passes through to data/
     data = folder / "data"

@@ -111,7 +111,7 @@ def test_plain_restore_reaches_the_newest_point_past_a_newer_snapshot(ctx: Conte
     shipper.tick_once()  # nothing new: the head alone moves the window's end
     shipper._close()
     base = next(r for r in service.catalog("dev").records if r.kind == "continuous")
-    assert service.window(service.storage("dev"), base)[1] >= idle_from
+    assert service.window(base)[1] >= idle_from
 
     done = service.restore("dev", "tester")
     assert done["restored"] == base.id != snapshot.id

@@ -18,18 +18,7 @@ PACKAGE = "shipyard"
 # Import edges (importer, imported) known to close a cycle, each with the branch of issue 15 that
 # removes it. The lead empties this list as those branches merge; a listed edge that no longer
 # exists fails `test_allowed_edges_still_exist`, so the list cannot outlive its reason.
-ALLOWED: set[tuple[str, str]] = {
-    # branch `data` (issue 15 item 2): the backup engines behind one interface. Today each engine
-    # module imports BackupService (or its step types) back from engine/data/backups.py under
-    # TYPE_CHECKING, and PostgreSQL's restores and backups import each other.
-    ("shipyard.engine.data.postgres.backups", "shipyard.engine.data.backups"),
-    ("shipyard.engine.data.postgres.copies", "shipyard.engine.data.backups"),
-    ("shipyard.engine.data.postgres.dumps", "shipyard.engine.data.backups"),
-    ("shipyard.engine.data.postgres.restores", "shipyard.engine.data.backups"),
-    ("shipyard.engine.data.postgres.restores", "shipyard.engine.data.postgres.backups"),
-    ("shipyard.engine.data.restore_points", "shipyard.engine.data.backups"),
-    ("shipyard.engine.data.sqlite.backups", "shipyard.engine.data.backups"),
-}
+ALLOWED: set[tuple[str, str]] = set()  # an edge (importer, imported) a cycle may use, with why
 
 
 def module_name(path: Path) -> str:

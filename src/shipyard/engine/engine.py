@@ -24,7 +24,6 @@ from shipyard.engine.data.database import check_deployable
 from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.masking import MaskedCopies
 from shipyard.engine.data.migrations import Migrations
-from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.engine.data.schedule import BackupScheduler
 from shipyard.engine.delivery.config import resolve_env
 from shipyard.engine.delivery.deploy import Deployment
@@ -85,7 +84,7 @@ class Engine:
             self.access_log.start()
         opened = self.vault.open()
         done = self.jobs.interrupt_at_start()  # the jobs a stopped control plane cut short
-        done += ManagedPostgres(self.ctx).start_all()  # before instances are adopted or restarted
+        done += self.backups.engines.clusters.start_all()  # before instances are adopted or restarted
         done += reconcile_at_start(self.ctx)
         done.insert(0, opened)
         self.checkpointer.start()
@@ -407,7 +406,7 @@ class Engine:
             stop_instances(ctx, [i for i in instances if i.env == env], grace)
         ctx.proxy.stop()
         self.backup_scheduler.stop()  # its WAL streams end before their clusters stop
-        ManagedPostgres(ctx).stop_all()
+        self.backups.engines.clusters.stop_all()
 
     @staticmethod
     def _check_env(env: str, known: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ the live database again (those a crashed drill left behind too). The result is a
 ``drills.json`` next to the backup catalog (all-or-nothing write). Running instances are
 never touched. ``SqliteDrill`` (``engine/data/sqlite/drill.py``), ``PgDrill``
 (``engine/data/postgres/drill.py``) and ``DumpDrill`` (``engine/data/postgres/dump_drill.py``,
-an external server) are the engine-specific parts behind ``DrillEngine``. Scheduled drills
+an external server) are the engine-specific parts behind ``DrillPart``
+(``engine/data/engines.py``), each engine handing out its own. Scheduled drills
 run from a small loop like scheduled backups. Called by the API (``server/drill.py``) through the engine.
 """
 
@@ -24,13 +25,10 @@ import shutil
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
-from typing import Protocol
 
 from shipyard.core.cron import due
 from shipyard.core.drill import (
     DrillRecord,
-    Recovered,
     decode_drills,
     drill_due,
     drills_name,
@@ -44,32 +42,10 @@ from shipyard.core.loops import LONG_RUNS_S
 from shipyard.core.verify_queries import summarize
 from shipyard.drivers.loops import Life, Loop, LoopOwner
 from shipyard.engine.data.backups import BackupService
-from shipyard.engine.data.postgres.drill import PgDrill
-from shipyard.engine.data.postgres.dump_drill import DumpDrill
-from shipyard.engine.data.sqlite.drill import ShippedAt, SqliteDrill
+from shipyard.engine.data.engines import DrillPart, ShippedAt
 from shipyard.errors import ConflictError, NotFoundError, ShipyardError
 
 MAX_WAIT_S = 30.0
-
-
-class DrillEngine(Protocol):
-    def write_marker(self, env: str, drill_id: str) -> float:
-        """Insert the drill's marker row into the live database; when it was written."""
-        ...
-
-    def wait_shipped(self, env: str, after: float, limit: float) -> None:
-        """Return once the marker (written at ``after``) is in the backup storage, or after
-        ``limit`` seconds."""
-        ...
-
-    def recover(self, env: str, loss_at: float, work: Path, drill_id: str) -> Recovered:
-        """Restore the newest state the storage held at ``loss_at`` into scratch (``work``
-        or the engine's own), query it for the marker and run the verify queries."""
-        ...
-
-    def delete_markers(self, env: str) -> None:
-        """Delete every marker row from the live database (the table stays)."""
-        ...
 
 
 class Drills(LoopOwner):
@@ -86,17 +62,12 @@ class Drills(LoopOwner):
             "drill-scheduler", self._tick, tick, late_after=LONG_RUNS_S, life=Life(join_timeout=30)
         )
 
-    def engine_for(self, env: str) -> DrillEngine:
+    def engine_for(self, env: str) -> DrillPart:
         ctx = self.backups.ctx
         if env not in ctx.manifest.environments:
             known = ", ".join(sorted(ctx.manifest.environments))
             raise NotFoundError(f"environment {env!r} is not in shipyard.yaml (known: {known})", "pick one")
-        db = ctx.manifest.database_for(env)
-        if db.engine == "postgres" and db.url is not None:
-            return DumpDrill(self.backups)
-        if db.engine == "postgres":
-            return PgDrill(self.backups, self.shipped_at)
-        return SqliteDrill(self.backups, self.shipped_at)
+        return self.backups.engines.for_env(env).drill(self.shipped_at)
 
     # one drill ------------------------------------------------------------------------------
     def run(self, env: str, by: str, kind: str = "manual", progress: Progress = no_progress) -> DrillRecord:
@@ -113,7 +84,7 @@ class Drills(LoopOwner):
         finally:
             lock.release()
 
-    def _run(self, drill: DrillEngine, env: str, by: str, kind: str, progress: Progress) -> DrillRecord:
+    def _run(self, drill: DrillPart, env: str, by: str, kind: str, progress: Progress) -> DrillRecord:
         db = self.backups.ctx.manifest.database_for(env)
         drill_id, started = new_drill_id(), time.time()
         base = DrillRecord(drill_id, env, kind, by, started, started, db.drill.rto, db.drill.rpo, "error")
@@ -134,7 +105,7 @@ class Drills(LoopOwner):
         return record
 
     def _recover(
-        self, drill: DrillEngine, env: str, drill_id: str, base: DrillRecord, progress: Progress
+        self, drill: DrillPart, env: str, drill_id: str, base: DrillRecord, progress: Progress
     ) -> DrillRecord:
         db = self.backups.ctx.manifest.database_for(env)
         marker_at = base.marker_at or base.started_at

@@ -7,76 +7,23 @@ source environment's ``database.masking`` rules against it (``core.masking.plan_
 a rule naming an unknown table or column stops the job there), rewrites the masked
 columns, and writes the result into a fresh file (``VACUUM INTO``) so no freed page of the
 scratch copy, which still holds the originals, reaches the target. The engine-specific
-part is ``SqliteMasker``; ``PgMasker`` masks the scratch cluster a PostgreSQL backup was
-recovered into, before ``engine/data/postgres/copies.py`` copies it logically into the target. Called
-by the API (``server/backups.py``) through the engine.
+part is the engine's ``Masker`` (``engine/data/engines.py``): ``SqliteMasker``
+(``engine/data/sqlite/mask.py``), or ``PgMasker`` (``engine/data/postgres/mask.py``), which
+masks the scratch cluster a PostgreSQL backup was recovered into, before
+``engine/data/postgres/copies.py`` copies it logically into the target. Called by the API
+(``server/backups.py``) through the engine.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic
 
 from shipyard.core.jobs import Progress, no_progress
-from shipyard.core.masking import Column, MaskPlan, masking_key, plan_masking
-from shipyard.drivers.data.postgres import mask as pg_mask
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
-from shipyard.drivers.data.sqlite import mask as sqlite_mask
-from shipyard.drivers.data.sqlite.backup import integrity
+from shipyard.core.masking import MaskPlan, masking_key, plan_masking
 from shipyard.engine.data.backups import BackupService
-from shipyard.errors import BackupError, ConflictError, ManifestError, NotFoundError
-
-U = TypeVar("U")  # the unit an engine masks: a file (SQLite), a connection (PostgreSQL)
-
-
-class Masker(Protocol[U]):
-    """What an engine provides to mask a scratch copy ``U``: a file for SQLite, the scratch
-    cluster's connection for PostgreSQL. ``work`` is the job's private scratch folder."""
-
-    def schema(self, copy: U) -> dict[str, tuple[Column, ...]]: ...
-
-    def apply(self, copy: U, plan: MaskPlan, key: bytes, work: Path) -> int: ...
-
-    def finish(self, copy: U, work: Path) -> U: ...
-
-
-class SqliteMasker:
-    def schema(self, copy: Path) -> dict[str, tuple[Column, ...]]:
-        return sqlite_mask.read_schema(copy)
-
-    def apply(self, copy: Path, plan: MaskPlan, key: bytes, work: Path) -> int:
-        return sqlite_mask.apply_plan(copy, plan, key)
-
-    def finish(self, copy: Path, work: Path) -> Path:
-        clean = work / "masked.sqlite"
-        sqlite_mask.rewrite_clean(copy, clean)
-        found = integrity(clean)
-        if found != "ok":
-            raise BackupError(
-                f"the masked copy fails PRAGMA integrity_check: {found}", "report this as a bug"
-            )
-        copy.unlink()  # the unmasked scratch copy goes as soon as it is not needed
-        return clean
-
-
-class PgMasker:
-    """Masks the scratch cluster a backup was recovered into (``drivers/data/postgres/mask.py``), in
-    place: the logical copy into the target (``engine/data/postgres/copies.py``) leaves its freed pages
-    behind, so there is nothing to rewrite."""
-
-    def __init__(self, pg: Postgres) -> None:
-        self.pg = pg
-        self.found = pg_mask.PgSchema()
-
-    def schema(self, copy: Conn) -> dict[str, tuple[Column, ...]]:
-        self.found = pg_mask.read_schema(self.pg, copy)
-        return self.found.tables
-
-    def apply(self, copy: Conn, plan: MaskPlan, key: bytes, work: Path) -> int:
-        return pg_mask.apply_plan(self.pg, copy, self.found, plan, key, work)
-
-    def finish(self, copy: Conn, work: Path) -> Conn:
-        return copy
+from shipyard.engine.data.engines import Masker, U
+from shipyard.errors import ConflictError, ManifestError, NotFoundError
 
 
 class MaskStep(Generic[U]):
@@ -133,13 +80,8 @@ class MaskedCopies:
                 "declare the rules, e.g. database.masking: {users: {email: fake_email, name: fake_name}}",
             )
         key = masking_key(self.backups.key().key)
-        step: MaskStep[Path] | MaskStep[Conn]
-        if db.engine == "postgres":
-            step = MaskStep(
-                PgMasker(self.backups.pg.clusters.pg), db.masking, db.masking_unlisted, where, key
-            )
-        else:
-            step = MaskStep(SqliteMasker(), db.masking, db.masking_unlisted, where, key)
+        masker = self.backups.engines.for_env(env).masker()
+        step = MaskStep(masker, db.masking, db.masking_unlisted, where, key)
         done = self.backups.restore(env, by, backup_id, target, to_time, prepare=step, progress=progress)
         plan = step.plan
         return {

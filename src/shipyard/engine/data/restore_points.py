@@ -2,42 +2,43 @@
 
 ``pick`` gathers what each good backup of an environment reaches (a continuous backup's
 window from its shipped WAL, a snapshot's moment) and lets ``core.restore_point.choose``
-decide; it refuses a time outside every window and point-in-time restores of an external
-server's dumps. Called by ``BackupService.restore`` (``engine/data/backups.py``).
+decide; it refuses a time outside every window, and a point in time the engine cannot
+restore (``DatabaseEngine.refuse_point_in_time``: an external server's dumps). Called by
+``BackupService.restore`` (``engine/data/backups.py``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from shipyard.core.backups import BackupRecord, utc
-from shipyard.core.database import is_external
+from shipyard.core.backups import BackupRecord, Catalog, utc
 from shipyard.core.restore_point import Choice, Reach, choose
+from shipyard.engine.data.engines import DatabaseEngine
 from shipyard.errors import BackupError
 
-if TYPE_CHECKING:
-    from shipyard.engine.data.backups import BackupService
+Window = Callable[[BackupRecord], tuple[float, float]]  # BackupService.window
 
 
 def pick(
-    service: BackupService, env: str, backup_id: str | None, to_time: float | None
+    catalog: Catalog,
+    engine: DatabaseEngine,
+    window: Window,
+    backup_id: str | None,
+    to_time: float | None,
 ) -> tuple[BackupRecord, Choice]:
-    """The backup a restore uses: the named one, the one reaching the newest point, or the
-    continuous one whose window holds ``to_time`` (at or after its end: up to its end)."""
-    catalog = service.catalog(env)
+    """The backup of ``catalog`` (its environment's, whose database ``engine`` is) a restore
+    uses: the named one, the one reaching the newest point, or the continuous one whose window
+    holds ``to_time`` (at or after its end: up to its end)."""
+    env = catalog.env
     if backup_id is not None and to_time is None:
         record = catalog.find(backup_id)
         return record, Choice(record.id, None, True, None, record.kind == "continuous")
-    if to_time is not None and is_external(service.ctx.manifest.database_for(env)):
-        raise BackupError(
-            f"{env}'s database is an external server, backed up with pg_dump: each backup restores "
-            "the moment it was taken, not a point in time",
-            "restore the dump taken nearest that time with --backup ID (`shipyard backup list`)",
-        )
+    if to_time is not None:
+        engine.refuse_point_in_time(env)  # an external server's dumps: each restores its moment
     records = {r.id: r for r in catalog.records if r.good and backup_id in (None, r.id)}
     if not records and to_time is None:
         catalog.find(None)  # raises: no complete backup yet
-    reaches = [reach(service, r) for r in records.values()]
+    reaches = [reach(window, r) for r in records.values()]
     choice = choose(reaches, to_time)
     if choice is None:
         windows = [f"{utc(r.start)} to {utc(r.end)}" for r in reversed(reaches) if r.continuous]
@@ -50,9 +51,9 @@ def pick(
     return records[choice.id], choice
 
 
-def reach(service: BackupService, record: BackupRecord) -> Reach:
+def reach(window: Window, record: BackupRecord) -> Reach:
     if record.kind == "continuous":
-        start, end = service.window(service.storage(record.env), record)
+        start, end = window(record)
         return Reach(record.id, start, end, True)
     moment = record.recoverable_to or record.started_at
     return Reach(record.id, moment, moment, False)

@@ -20,8 +20,7 @@ from shipyard.core.backups import due_jobs
 from shipyard.core.loops import LONG_RUNS_S
 from shipyard.drivers.loops import Life, Loop, LoopOwner, Task
 from shipyard.engine.data.backups import BackupService
-from shipyard.engine.data.postgres.continuous import PgWalShipper
-from shipyard.engine.data.sqlite.continuous import WalShipper
+from shipyard.engine.data.engines import WalShipping
 from shipyard.errors import ShipyardError
 
 
@@ -30,14 +29,14 @@ class BackupScheduler(LoopOwner):
         self.backups = backups
         self.tick = tick
         self.since = time.time()
-        self.shippers: dict[str, WalShipper | PgWalShipper] = {}
+        self.shippers: dict[str, WalShipping] = {}
         life = Life(join_timeout=30, setup=self.converge_shippers)
         self.loop = Loop("backup-scheduler", self._tick, tick, late_after=LONG_RUNS_S, life=life)
 
     def start(self) -> list[str]:
         """Converge after a crash (scratch copies, half-written backups), then start the loop."""
         self.since = time.time()
-        done: list[str] = self.backups.dumps.sweep()  # scratch servers first, then their folders
+        done: list[str] = self.backups.engines.sweep()  # scratch servers first, then their folders
         shutil.rmtree(self.backups.ctx.paths.home / "tmp", ignore_errors=True)
         manifest = self.backups.ctx.manifest
         for env in manifest.environments:
@@ -61,15 +60,16 @@ class BackupScheduler(LoopOwner):
         self.run_once(time.time())
 
     def converge_shippers(self) -> None:
-        """One WAL shipper per SQLite environment with ``continuous: true`` (the manifest may change)."""
+        """One WAL shipper per environment with ``continuous: true`` (the manifest may change)."""
         manifest = self.backups.ctx.manifest
         wanted = {env for env in manifest.environments if manifest.database_for(env).backups.continuous}
         for env in set(self.shippers) - wanted:
             self.shippers.pop(env).stop()
         for env in wanted - set(self.shippers):
-            postgres = manifest.database_for(env).engine == "postgres"
-            self.shippers[env] = (PgWalShipper if postgres else WalShipper)(self.backups, env)
-            self.shippers[env].start()
+            shipper = self.backups.engines.for_env(env).shipper(env)
+            if shipper is not None:
+                self.shippers[env] = shipper
+                shipper.start()
 
     def run_once(self, now: float) -> list[str]:
         """Run what is due in every environment; returns what ran, as ``env:job``."""

@@ -9,7 +9,7 @@ the cluster's own folder, runs ``pg_verifybackup``, adds the WAL and recovery se
 (``recovery_target_time`` for a point in time) and starts PostgreSQL on it: into a scratch
 cluster on another port for ``verify`` (then ``pg_amcheck``), or in place of the live data
 folder for ``restore`` (``engine/data/postgres/restores.py``: the old folder is put back if the restored
-one does not come up, kept aside if it was broken). Called by ``engine/data/backups.py``.
+one does not come up, kept aside if it was broken). Called by ``engine/data/postgres/engine.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shipyard.core.backups import BackupRecord, Verification, object_name
 from shipyard.core.postgres import missing_segments, recovery_settings, wal_key
@@ -41,12 +41,9 @@ from shipyard.drivers.files import write_atomic, write_json
 from shipyard.drivers.runtime.procs import killed_after
 from shipyard.drivers.runtime.supervisor import free_port
 from shipyard.engine.data.postgres.managed import ManagedPostgres
-from shipyard.engine.data.postgres.restores import restore_in_place
+from shipyard.engine.data.store import BackupStore
 from shipyard.engine.data.verify_queries import with_queries
 from shipyard.errors import BackupError, DatabaseError, NotFoundError
-
-if TYPE_CHECKING:
-    from shipyard.engine.data.backups import BackupService, StepFn
 
 BASE = "base.tar.zst.enc"
 MANIFEST = "manifest.json"
@@ -64,9 +61,9 @@ def wal_prefix(env: str, backup_id: str) -> str:
 
 
 class PgBackups:
-    def __init__(self, service: BackupService) -> None:
+    def __init__(self, service: BackupStore, clusters: ManagedPostgres) -> None:
         self.service = service
-        self.clusters = ManagedPostgres(service.ctx)
+        self.clusters = clusters
 
     # create ---------------------------------------------------------------------------------
     def create(self, env: str, kind: str, reason: str, **fields: Any) -> BackupRecord:
@@ -286,13 +283,6 @@ class PgBackups:
             ok, detail, took = False, exc.message, time.monotonic() - started
         verification = Verification(time.time(), ok, round(took, 3), detail, checks)
         return self.service.update(record.env, record.id, verification=verification)
-
-    # restore --------------------------------------------------------------------------------
-    def restore_locked(
-        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None
-    ) -> dict[str, Any]:
-        """In place of ``target``'s data folder (``engine/data/postgres/restores.py``)."""
-        return restore_in_place(self, record, target, step, to_time)
 
     def recreate_record(self, record: BackupRecord, target: str) -> None:
         """The cluster's record (port, passwords) lost with its folder: take the backup's."""

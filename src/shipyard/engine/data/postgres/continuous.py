@@ -21,9 +21,7 @@ from pathlib import Path
 from shipyard.core.backups import object_name
 from shipyard.core.postgres import slot_name, wal_key
 from shipyard.drivers.data.backup_pipeline import store_bytes
-from shipyard.engine.data.backups import BackupService
-from shipyard.engine.data.postgres.backups import HEAD, wal_prefix
-from shipyard.engine.data.postgres.managed import ManagedPostgres
+from shipyard.engine.data.postgres.backups import HEAD, PgBackups, wal_prefix
 from shipyard.engine.data.shipper import ShipperLoop
 from shipyard.engine.data.sqlite.continuous import CATALOG_EVERY_S
 from shipyard.errors import DatabaseError, ShipyardError
@@ -32,11 +30,12 @@ from shipyard.errors import DatabaseError, ShipyardError
 class PgWalShipper(ShipperLoop):
     failures = (ShipyardError, OSError)
 
-    def __init__(self, backups: BackupService, env: str, tick: float = 0.5) -> None:
+    def __init__(self, parts: PgBackups, env: str, tick: float = 0.5) -> None:
         super().__init__(f"pg-wal-{env}", tick)
-        self.backups = backups
+        self.backups = parts.service
+        self.parts = parts
         self.env = env
-        self.clusters = ManagedPostgres(backups.ctx)
+        self.clusters = parts.clusters
         self.last_shipped_at: float | None = None
         self._receiver: subprocess.Popen[bytes] | None = None
         self._shipped: dict[str, tuple[int, int]] = {}  # partial name -> (size, mtime_ns) stored
@@ -89,7 +88,7 @@ class PgWalShipper(ShipperLoop):
         )  # fmt: skip
         self._wait_streaming()
         with self.backups.lock(self.env):
-            record = self.backups.pg.create(self.env, "continuous", "base of continuous WAL streaming")
+            record = self.parts.create(self.env, "continuous", "base of continuous WAL streaming")
         self.base_id = record.id
         self.last_shipped_at = record.finished_at
         self.ship_once()

@@ -16,7 +16,7 @@ a deploy's ``database`` step would, but only after the rules were checked and th
 masked. Until the swap the target's ``app`` is not touched; a failed copy drops the half-made
 database; after a killed control plane, ``reconcile`` (run at start by the backup scheduler
 through ``BackupService.reconcile``) stops the scratch cluster left running and drops what
-the copy left in the target. Called by ``engine/data/backups.py``.
+the copy left in the target. Called by ``engine/data/postgres/engine.py``.
 """
 
 from __future__ import annotations
@@ -24,16 +24,14 @@ from __future__ import annotations
 import contextlib
 import shutil
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shipyard.core.backups import BackupRecord, utc
 from shipyard.drivers.data.postgres import copy as pg_copy
 from shipyard.drivers.data.postgres.programs import Conn
 from shipyard.engine.data.postgres.backups import PgBackups
+from shipyard.engine.data.store import RestoreTo
 from shipyard.errors import ShipyardError
-
-if TYPE_CHECKING:
-    from shipyard.engine.data.backups import PrepareFn, StepFn
 
 RESTORING, BEFORE = "_restoring", "_before_restore"  # suffixes of the target's app database
 
@@ -43,15 +41,9 @@ class PgCopies:
         self.backups = backups
         self.clusters = backups.clusters
 
-    def restore_locked(
-        self,
-        record: BackupRecord,
-        target: str,
-        step: StepFn,
-        to_time: float | None = None,
-        prepare: PrepareFn | None = None,
-    ) -> dict[str, Any]:
-        """``record`` of another environment, as of ``to_time``, becomes ``target``'s database."""
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """``record`` of another environment, as of ``to.to_time``, becomes ``to.target``'s database."""
+        target, step, to_time, prepare = to.target, to.step, to.to_time, to.prepare
         source_db = self._source_database(record)
         work = self.backups.service.scratch(f"copy-{record.id}")
         work.chmod(0o700)  # masking writes the values it replaces here, briefly

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,17 +50,18 @@ from shipyard.core.postgres import slot_name
 from shipyard.core.verify_queries import run_suite
 from shipyard.drivers.data.db_query import postgres_rows
 from shipyard.drivers.data.postgres.programs import Conn, Postgres
-from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.engines import ShippedAt
+from shipyard.engine.data.postgres.backups import PgBackups
 from shipyard.errors import BackupError, DatabaseError
 
 POLL_S = 0.05
-ShippedAt = Callable[[str], float | None]
 
 
 class PgDrill:
-    def __init__(self, backups: BackupService, shipped_at: ShippedAt | None = None) -> None:
-        self.backups = backups
-        self.clusters = backups.pg.clusters
+    def __init__(self, parts: PgBackups, shipped_at: ShippedAt | None = None) -> None:
+        self.backups = parts.service
+        self.parts = parts
+        self.clusters = parts.clusters
         self.pg = self.clusters.pg
         self.shipped_at = shipped_at
         self._marker_lsn: str | None = None
@@ -131,7 +131,7 @@ class PgDrill:
         if self.shipped_at is not None:
             return self.shipped_at(env)
         bases = self._continuous(env, time.time())
-        return self.backups.pg.window(bases[-1])[1] if bases else None
+        return self.parts.window(bases[-1])[1] if bases else None
 
     def _continuous(self, env: str, by: float) -> list[BackupRecord]:
         return [
@@ -147,7 +147,7 @@ class PgDrill:
         }  # fmt: skip
         points, counts = [], {}
         for record in sorted(records.values(), key=lambda r: r.started_at):
-            start, end = self.backups.pg.window(record)
+            start, end = self.parts.window(record)
             point, counts[record.id] = (
                 held_at_loss(start, end, loss_at, self.confirmed, self.seen)
                 if record.kind == "continuous"
@@ -162,7 +162,7 @@ class PgDrill:
             )
         record = records[best[0]]
         suite = self.backups.ctx.manifest.database_for(env).backups.verify_queries
-        with self.backups.pg.scratch_cluster(record, None, "drill") as (conn, _):
+        with self.parts.scratch_cluster(record, None, "drill") as (conn, _):
             found = self._probe(conn, drill_id)
             answered = time.monotonic()
             as_app = replace(self.clusters.app_conn(env), port=conn.port)

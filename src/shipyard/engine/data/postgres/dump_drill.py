@@ -25,16 +25,15 @@ from shipyard.core.drill import (
 )
 from shipyard.core.verify_queries import run_suite
 from shipyard.drivers.data.db_query import postgres_rows
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.drill import has_marker
-from shipyard.engine.data.postgres.dumps import is_dump
+from shipyard.engine.data.postgres.dumps import PgDumps, is_dump
 from shipyard.errors import BackupError
 
 
 class DumpDrill:
-    def __init__(self, backups: BackupService) -> None:
-        self.backups = backups
-        self.dumps = backups.dumps
+    def __init__(self, dumps: PgDumps) -> None:
+        self.backups = dumps.service
+        self.dumps = dumps
         self.pg = self.dumps.pg
 
     def _sql(self, env: str, statement: str, what: str) -> str:

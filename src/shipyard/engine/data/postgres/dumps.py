@@ -13,8 +13,7 @@ failure leaves the server as it was. ``verify`` loads the dump into a scratch cl
 with ``initdb`` on a free 127.0.0.1 port (stopped and removed after), counts its tables and
 runs ``pg_amcheck`` and the user's verify queries; ``loaded`` is that scratch copy, for drills
 too (``engine/data/postgres/dump_drill.py``); ``sweep`` stops a scratch cluster that a killed
-control plane left running. Called by ``engine/data/backups.py`` for external servers,
-``sweep`` by the scheduler.
+control plane left running. Called by ``engine/data/postgres/engine.py`` (external servers).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shipyard.core.backups import BackupRecord, Verification
 from shipyard.core.dburl import mask_url, split_url, uses_tokens
@@ -38,11 +37,9 @@ from shipyard.drivers.data.postgres.dump import PgDump, Server
 from shipyard.drivers.data.postgres.programs import Conn, Postgres
 from shipyard.drivers.runtime.supervisor import free_port
 from shipyard.engine.data.database import server_url
+from shipyard.engine.data.store import BackupStore, RestoreTo
 from shipyard.engine.data.verify_queries import with_queries
 from shipyard.errors import BackupError, DatabaseError
-
-if TYPE_CHECKING:
-    from shipyard.engine.data.backups import BackupService, StepFn
 
 DUMP = "dump.pgc.zst.enc"
 MANIFEST = "manifest.json"
@@ -60,7 +57,7 @@ def is_dump(record: BackupRecord) -> bool:
 
 
 class PgDumps:
-    def __init__(self, service: BackupService, pg: Postgres | None = None) -> None:
+    def __init__(self, service: BackupStore, pg: Postgres | None = None) -> None:
         self.service = service
         self.pg = pg or Postgres()
         self.tools = PgDump(self.pg)
@@ -168,10 +165,10 @@ class PgDumps:
             yield replace(conn, database=VERIFY_DB)
 
     # restore --------------------------------------------------------------------------------
-    def restore_locked(
-        self, record: BackupRecord, target: str, step: StepFn, to_time: float | None
-    ) -> dict[str, Any]:
-        """Put the dump back into ``target``'s server; the caller holds the deploy lock."""
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """Put the dump back into ``to.target``'s server; the caller holds the deploy lock. There
+        is no ``prepare`` (masking) step: a dump restores only into its own environment."""
+        target, step, to_time = to.target, to.step, to.to_time
         if to_time is not None:
             raise BackupError(
                 f"backup {record.id} is a dump of an external server: it restores the moment it was "

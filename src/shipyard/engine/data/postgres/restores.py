@@ -7,7 +7,7 @@ that is down and does not start (its data folder damaged) cannot be backed up: t
 backup is skipped, saying why, and its folder is renamed aside (``data.broken-<time>``,
 named in the output, never deleted). After recovery the server says how far it replayed
 (LSN, last commit), which goes into the result with what was kept aside. Called by
-``PgBackups.restore_locked``.
+``engine/data/postgres/engine.py``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shipyard.core.backups import BackupRecord, utc
+from shipyard.engine.data.postgres.backups import PgBackups
+from shipyard.engine.data.store import RestoreTo
 from shipyard.errors import DatabaseError, ShipyardError
-
-if TYPE_CHECKING:
-    from shipyard.engine.data.backups import StepFn
-    from shipyard.engine.data.postgres.backups import PgBackups
 
 START_TIMEOUT_S = 30.0
 REACHED_SQL = (
@@ -31,10 +29,9 @@ REACHED_SQL = (
 )
 
 
-def restore_in_place(
-    pgb: PgBackups, record: BackupRecord, target: str, step: StepFn, to_time: float | None
-) -> dict[str, Any]:
-    """Replace ``target``'s data folder with ``record`` (the caller holds the deploy lock)."""
+def restore_in_place(pgb: PgBackups, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+    """Replace ``to.target``'s data folder with ``record`` (the caller holds the deploy lock)."""
+    target, step, to_time = to.target, to.step, to.to_time
     work = pgb.clusters.folder(target) / f"restore-{record.id}"
     shutil.rmtree(work, ignore_errors=True)
     try:

@@ -10,7 +10,7 @@ one restored, takes a safety backup of the target and swaps the file in. A targe
 that is unreadable (not a database, ``quick_check`` fails) cannot be backed up: the safety
 backup is skipped, saying why, and the broken file is renamed aside (never deleted) before the
 copy takes its place. The result says the point reached and what was kept aside. Called by
-``engine/data/backups.py``.
+``engine/data/sqlite/engine.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shipyard.core.backups import BackupRecord, Verification, utc
 from shipyard.core.verify_queries import QueryCheck
@@ -29,17 +29,15 @@ from shipyard.drivers.data.db_query import sqlite_rows
 from shipyard.drivers.data.sqlite.backup import integrity, restore_into, set_aside, snapshot
 from shipyard.engine.data.database import sqlite_file
 from shipyard.engine.data.sqlite.pitr import replay
+from shipyard.engine.data.store import BackupStore, RestoreTo
 from shipyard.engine.data.verify_queries import with_queries
 from shipyard.errors import BackupError
-
-if TYPE_CHECKING:
-    from shipyard.engine.data.backups import BackupService, PrepareFn, StepFn
 
 SNAPSHOT = "db.sqlite.zst.enc"
 
 
 class SqliteBackups:
-    def __init__(self, service: BackupService) -> None:
+    def __init__(self, service: BackupStore) -> None:
         self.service = service
 
     def create(
@@ -106,15 +104,9 @@ class SqliteBackups:
         verification = Verification(time.time(), ok, round(took, 3), detail, checks)
         return service.update(record.env, record.id, verification=verification)
 
-    def restore_locked(
-        self,
-        record: BackupRecord,
-        target: str,
-        step: StepFn,
-        to_time: float | None = None,
-        prepare: PrepareFn | None = None,
-    ) -> dict[str, Any]:
-        """Replace ``target``'s file with ``record`` (the caller holds the deploy lock)."""
+    def restore_locked(self, record: BackupRecord, to: RestoreTo) -> dict[str, Any]:
+        """Replace ``to.target``'s file with ``record`` (the caller holds the deploy lock)."""
+        target, step, to_time, prepare = to.target, to.step, to.to_time, to.prepare
         service = self.service
         work = service.scratch(f"restore-{record.id}")
         try:
@@ -164,5 +156,5 @@ class SqliteBackups:
                 "it will be kept aside, not deleted"
             )
         with self.service.lock(target):
-            kept = self.service._create(target, "pre-restore", f"before restoring {record.id}")
+            kept = self.create(target, "pre-restore", f"before restoring {record.id}")
         return (kept.id, ""), f"safety backup {kept.id} of {target}"

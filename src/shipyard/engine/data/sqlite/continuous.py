@@ -27,9 +27,10 @@ from pathlib import Path
 from shipyard.core.segments import SegmentHeader, head_name, pack_header, segment_name
 from shipyard.drivers.data.backup_pipeline import store_bytes
 from shipyard.drivers.data.sqlite.wal import Checksum, WalHeader, read_committed, read_header
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import sqlite_file
 from shipyard.engine.data.shipper import ShipperLoop
+from shipyard.engine.data.sqlite.backups import SqliteBackups
+from shipyard.engine.data.store import BackupStore
 from shipyard.errors import BackupError, ShipyardError
 
 CATALOG_EVERY_S = 10.0
@@ -44,7 +45,7 @@ class WalShipper(ShipperLoop):
 
     def __init__(
         self,
-        backups: BackupService,
+        backups: BackupStore,
         env: str,
         tick: float = 1.0,
         checkpoint_frames: int = 1000,
@@ -147,7 +148,7 @@ class WalShipper(ShipperLoop):
                 dest.close()
 
         with self.backups.lock(self.env):
-            record = self.backups._create(
+            record = SqliteBackups(self.backups).create(
                 self.env,
                 "continuous",
                 "base of continuous WAL shipping",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from shipyard.core.backups import BackupRecord
@@ -20,18 +19,19 @@ from shipyard.core.drill import Recovered, latest_recoverable
 from shipyard.core.verify_queries import run_suite
 from shipyard.drivers.data.db_query import sqlite_rows
 from shipyard.drivers.data.sqlite.backup import integrity
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import sqlite_file
+from shipyard.engine.data.engines import ShippedAt
+from shipyard.engine.data.sqlite.backups import SqliteBackups
 from shipyard.engine.data.sqlite.pitr import segments_of
 from shipyard.errors import BackupError
 
 POLL_S = 0.05
-ShippedAt = Callable[[str], float | None]
 
 
 class SqliteDrill:
-    def __init__(self, backups: BackupService, shipped_at: ShippedAt | None = None) -> None:
-        self.backups = backups
+    def __init__(self, parts: SqliteBackups, shipped_at: ShippedAt | None = None) -> None:
+        self.backups = parts.service
+        self.parts = parts
         self.shipped_at = shipped_at
 
     def write_marker(self, env: str, drill_id: str) -> float:
@@ -120,7 +120,7 @@ class SqliteDrill:
                 f"take backups (`shipyard backup create {env}`, database.backups.schedule or continuous)",
             )
         record = records[best[0]]
-        copy = self.backups.sqlite.fetch(record, work, loss_at if record.kind == "continuous" else None)
+        copy = self.parts.fetch(record, work, loss_at if record.kind == "continuous" else None)
         found = integrity(copy)
         if found != "ok":
             raise BackupError(
