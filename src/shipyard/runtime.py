@@ -22,7 +22,7 @@ from shipyard.drivers.runtime.builder import Builder
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime, port_is_free
 from shipyard.drivers.runtime.usage import UsageSampler
-from shipyard.engine.context import Context, Paths
+from shipyard.engine.context import Context
 from shipyard.engine.delivery.healthwatch import HealthWatch
 from shipyard.engine.engine import Engine
 from shipyard.engine.observe.alerting import Alerting
@@ -30,6 +30,7 @@ from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.metrics import MetricsRecorder
 from shipyard.engine.observe.notifying import Notifier
 from shipyard.errors import ShipyardError, StateError
+from shipyard.home import Paths
 from shipyard.manifest.loader import load_manifest
 from shipyard.manifest.models import Manifest
 from shipyard.server.api import create_app

@@ -19,54 +19,12 @@ from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.proxy.interface import Proxy
-from shipyard.drivers.runtime.builder import Builder
-from shipyard.drivers.runtime.probe import Prober
-from shipyard.drivers.runtime.supervisor import LocalRuntime
+from shipyard.drivers.runtime.interface import HealthProber, ReleaseBuilder, Runtime
 from shipyard.engine.observe.notifying import Notifier
-from shipyard.manifest.loader import FILENAME, load_manifest
+from shipyard.home import Paths
+from shipyard.manifest.loader import load_manifest
 from shipyard.manifest.models import Manifest
 from shipyard.state.store import StateStore
-
-
-@dataclass(frozen=True)
-class Paths:
-    home: Path  # the data folder, ./.shipyard by default
-    app_dir: Path  # the folder holding shipyard.yaml
-
-    @property
-    def manifest(self) -> Path:
-        return self.app_dir / FILENAME
-
-    @property
-    def state_db(self) -> Path:
-        return self.home / "state.db"
-
-    @property
-    def logs_db(self) -> Path:
-        return self.home / "logs.db"
-
-    @property
-    def proxy(self) -> Path:
-        return self.home / "proxy"
-
-    @property
-    def master_key(self) -> Path:
-        return self.home / "master.key"
-
-    @property
-    def releases(self) -> Path:
-        return self.home / "releases"
-
-    @property
-    def cache(self) -> Path:
-        return Path(os.environ.get("SHIPYARD_CACHE_DIR") or self.home / "cache")
-
-    def env_data(self, env: str, own: str | None = None) -> Path:
-        """The environment's data folder: ``environments.<env>.data_dir`` if set, under the home."""
-        return self.home / own if own else self.home / "envs" / env / "data"
-
-    def instance_log(self, env: str, name: str) -> Path:
-        return self.home / "envs" / env / "logs" / f"{name}.log"
 
 
 @dataclass
@@ -74,9 +32,9 @@ class Context:
     paths: Paths
     store: StateStore
     proxy: Proxy
-    runtime: LocalRuntime
-    builder: Builder
-    prober: Prober
+    runtime: Runtime
+    builder: ReleaseBuilder
+    prober: HealthProber
     owner: Owner
     manifest: Manifest
     manifest_text: str

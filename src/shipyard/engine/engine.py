@@ -14,7 +14,7 @@ from typing import Any
 from shipyard.core.proxy import backend_name, frontend_name
 from shipyard.core.records import NewDeployment, Route
 from shipyard.core.rollout import describe_plan, min_interval_for
-from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
@@ -44,7 +44,7 @@ class Engine:
     def __init__(
         self,
         ctx: Context,
-        access_log: AccessLogReceiver | None = None,
+        access_log: AccessLog | None = None,
         logs: LogService | None = None,
         alerting: Alerting | None = None,
     ) -> None:

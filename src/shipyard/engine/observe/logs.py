@@ -40,7 +40,7 @@ from shipyard.core.logline import (
 )
 from shipyard.core.proxy import frontend_name
 from shipyard.drivers.observe.logarchive import archive_files, write_archive
-from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime.logfiles import LogFile, log_files, read_new
 from shipyard.drivers.runtime.procs import lower_thread_priority
 from shipyard.engine.context import Context
@@ -71,7 +71,7 @@ class Batch:
 
 
 class LogService:
-    def __init__(self, ctx: Context, store: LogStore, access_log: AccessLogReceiver | None = None) -> None:
+    def __init__(self, ctx: Context, store: LogStore, access_log: AccessLog | None = None) -> None:
         self.ctx = ctx
         self.store = store
         self.access_log = access_log

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from shipyard.core.metrics import RAW, RAW_KEEP_S, ROLLUP_KEEP_S, ROLLUP_S, Point, bucket_of, rollup
 from shipyard.core.proxy import frontend_name
-from shipyard.drivers.runtime.usage import Usage
+from shipyard.drivers.runtime.interface import Usage
 from shipyard.engine.context import Context
 
 
