@@ -4,7 +4,11 @@ whatever implements the runtime, builder, prober and proxy."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
 import inspect
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +163,41 @@ def test_an_unhealthy_release_is_stopped_and_the_old_one_keeps_serving(tmp_path:
     assert (route.active_colour, route.active_release) == ("blue", "r1")
     backend = proxy.layouts[-1].backend("dev")
     assert backend is not None and backend.active == "blue"
+
+
+def _driver_classes_imported(path: Path) -> list[str]:
+    """The driver classes (not Protocols, not plain records) a module imports by name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shipyard.drivers.")):
+            continue
+        module = importlib.import_module(node.module or "")
+        for alias in node.names:
+            value = getattr(module, alias.name, None)  # None: a submodule, not a class
+            is_record = dataclasses.is_dataclass(value)
+            is_protocol = getattr(value, "_is_protocol", False)
+            if isinstance(value, type) and not is_record and not is_protocol:
+                found.append(f"{node.module}.{alias.name}")
+    return found
+
+
+# the data engines' own drivers are typed behind the backup interface of the `data` work
+TYPED_BY_PROTOCOLS = ["delivery", "observe", "trust", "*.py"]
+
+
+@pytest.mark.parametrize("part", TYPED_BY_PROTOCOLS)
+def test_the_engine_types_its_drivers_by_their_protocols(part: str) -> None:
+    base = Path(__file__).resolve().parents[2] / "src" / "shipyard" / "engine"
+    paths = base.glob(part) if part.endswith(".py") else (base / part).rglob("*.py")
+    for path in paths:
+        assert _driver_classes_imported(path) == [], f"{path.name}: import the Protocol instead"
+
+
+def test_the_protocol_check_sees_a_concrete_driver() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        module = Path(folder) / "m.py"
+        module.write_text(
+            "from shipyard.drivers.runtime.supervisor import LocalRuntime, free_port\n"
+            "from shipyard.drivers.runtime.interface import Runtime, ProcessRef\n"
+        )
+        assert _driver_classes_imported(module) == ["shipyard.drivers.runtime.supervisor.LocalRuntime"]

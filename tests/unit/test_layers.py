@@ -99,3 +99,22 @@ def test_the_cli_rule_catches_a_wrong_import() -> None:
     assert found == [("shipyard.runtime", False), ("shipyard.engine.context", True)]
     assert _cli_rule("shipyard.runtime") is True  # so the first one, at module level, fails
     assert _cli_rule("shipyard.engine.context") is None
+
+
+# engine internals a route must not reach: it calls the engine's services instead
+SERVER_MAY_NOT_READ = {"ctx", "store"}
+
+
+def _reads(tree: ast.AST) -> set[str]:
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} & SERVER_MAY_NOT_READ
+
+
+def test_the_server_reaches_neither_the_store_nor_the_context() -> None:
+    for path in (SRC / "server").rglob("*.py"):
+        reached = _reads(ast.parse(path.read_text()))
+        assert not reached, f"{path.relative_to(SRC)} reads {sorted(reached)}: call an engine service"
+
+
+def test_the_server_rule_catches_a_route_reading_the_store() -> None:
+    assert _reads(ast.parse("jobs = engine.ctx.store.jobs.jobs()")) == {"ctx", "store"}
+    assert _reads(ast.parse("jobs = engine.jobs.recent(None, 20)")) == set()

@@ -5,14 +5,9 @@ Built once by the composition root (``shipyard.runtime``) and passed in.
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from shipyard.core.config import NoSecrets, SecretSource
 from shipyard.core.layout import layout_for
@@ -21,6 +16,7 @@ from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.proxy.interface import Proxy
 from shipyard.drivers.runtime.interface import HealthProber, ReleaseBuilder, Runtime
 from shipyard.engine.observe.notifying import Notifier
+from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
 from shipyard.home import Paths
 from shipyard.manifest.loader import load_manifest
 from shipyard.manifest.models import Manifest
@@ -41,14 +37,10 @@ class Context:
     traffic: TrafficBook = field(default_factory=TrafficBook)
     notifier: Notifier | None = None  # routes deployment events (runtime.py sets it)
     secrets: SecretSource = field(default_factory=NoSecrets)  # the vault, for `#{Name}#` tokens
-    # platform facts per environment (backup age, secrets due): name -> (env, now) -> value or None;
-    # the engine registers them, metrics and alert rules read them
-    facts: dict[str, Callable[[str, float], float | None]] = field(default_factory=dict)
-    failpoint: str = ""
-    runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
-    mutex: threading.RLock = field(default_factory=threading.RLock)
-    build_lock: threading.Lock = field(default_factory=threading.Lock)
-    backup_locks: dict[str, threading.RLock] = field(default_factory=dict)  # env -> its backups' lock
+    facts: PlatformFacts = field(default_factory=PlatformFacts)  # the engine registers, metrics read
+    failpoint: Failpoint = field(default_factory=Failpoint)
+    rollouts: Rollouts = field(default_factory=Rollouts)  # env -> its running canary
+    locks: Locks = field(default_factory=Locks)
 
     def reload_manifest(self) -> Manifest:
         """Read shipyard.yaml again (validated); the new one routes from now on."""
@@ -59,7 +51,7 @@ class Context:
 
     def sync_proxy(self) -> None:
         """Make HAProxy route exactly as the recorded state says."""
-        with self.mutex:
+        with self.locks.routing:
             routes = {r.env: r for r in self.store.all_routes()}
             self.proxy.sync(layout_for(self.manifest, routes, self.store.instances()))
 
@@ -103,7 +95,5 @@ class Context:
         self.notifier.deployment_event(self.manifest, payload, record)
 
     def hit_failpoint(self, where: str) -> None:
-        """Fault injection for crash tests: SIGKILL this process at a named point."""
-        if self.failpoint and self.failpoint == where:
-            os.kill(os.getpid(), signal.SIGKILL)
-            time.sleep(10)
+        """Fault injection for crash tests (``Failpoint``)."""
+        self.failpoint.hit(where)

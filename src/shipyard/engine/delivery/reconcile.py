@@ -127,7 +127,7 @@ class Reconciler:
             if now < due:
                 continue
             del self._next_restart[inst.id]
-            with ctx.mutex:
+            with ctx.locks.routing:
                 fresh = ctx.store.instance(inst.id)
                 if fresh.state not in ("starting", "running"):
                     continue
@@ -146,7 +146,7 @@ class Reconciler:
                 continue
             if route.standby_until > now or ctx.store.lock(route.env) is not None:
                 continue
-            with ctx.mutex:
+            with ctx.locks.routing:
                 standby = ctx.live_instances(route.env, route.standby_colour)
                 ctx.store.set_route(
                     Route(

@@ -351,6 +351,15 @@ class LogService:
                 self.store.forget_archive(path)
 
     # search and export (engine/observe/logsearch.py) ------------------------------------------------
+    def usage(self) -> dict[str, int | None]:
+        """What the log store holds: lines, bytes (and its limit) and archives, for ``GET /api/logs``."""
+        return {
+            "lines": self.store.count(),
+            "bytes": self.store.used_bytes(),
+            "max_bytes": self.store.max_bytes,
+            "archives": len(self.store.archives()),
+        }
+
     def search(
         self, env: str, query: logsearch.LogQuery = NO_FILTER, limit: int = 200, after: int | None = None
     ) -> dict[str, Any]:
