@@ -1,7 +1,7 @@
 """The composition root: the one place real implementations are chosen and wired.
 
 ``shipyard server`` calls ``serve``; tests call ``build_engine`` to get the same
-wiring on their own folders.
+wiring on their own folders, or ``wire_services`` over a context of fake drivers.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from shipyard.drivers.files import secure_home, write_json
 from shipyard.drivers.observe.receivers import Dispatcher
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
+from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime.builder import Builder
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime, port_is_free
@@ -72,7 +73,7 @@ def build_engine(paths: Paths) -> Engine:
     notifier = Notifier(store, Dispatcher())
     ctx = _context(paths, manifest, store, proxy, traffic, notifier)
     alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
-    return Engine(ctx, _services(ctx, alerting, _log_service(ctx, access_log), access_log))
+    return Engine(ctx, wire_services(ctx, alerting, _log_service(ctx, access_log), access_log))
 
 
 def _context(
@@ -83,7 +84,7 @@ def _context(
     traffic: TrafficBook,
     notifier: Notifier,
 ) -> Context:
-    """What every part of the engine shares (``_services`` makes the vault its secrets' source)."""
+    """What every part of the engine shares (``wire_services`` makes the vault its secrets' source)."""
     me = psutil.Process()
     return Context(
         paths=paths,
@@ -104,11 +105,14 @@ def _context(
     )
 
 
-def _services(
-    ctx: Context, alerting: Alerting, logs: LogService | None, access_log: AccessLogReceiver
+def wire_services(
+    ctx: Context,
+    alerting: Alerting | None = None,
+    logs: LogService | None = None,
+    access_log: AccessLog | None = None,
 ) -> Services:
-    """Every service, once; the vault becomes the secrets' source and the platform facts are
-    registered here."""
+    """Every service, once, over ``ctx`` (whose drivers may be fakes in a test); the vault
+    becomes the secrets' source and the platform facts are registered here."""
     access = Access(ctx.store, lambda: list(ctx.manifest.environments))
     vault = Vault(ctx.store, access, ctx.paths.master_key, lambda: ctx.manifest.vault)
     ctx.secrets = RuntimeSecrets(vault)

@@ -9,10 +9,12 @@ import dataclasses
 import importlib
 import inspect
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.unit.fakes import (
     FakeAccessLog,
     FakeBuilder,
@@ -36,8 +38,10 @@ from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.drivers.runtime.usage import UsageSampler
 from shipyard.engine.context import Context
 from shipyard.engine.delivery.deploy import Deployment
+from shipyard.engine.engine import Engine
 from shipyard.home import Paths
 from shipyard.manifest.loader import parse_manifest
+from shipyard.runtime import wire_services
 from shipyard.state.store import open_store
 
 # Protocol -> (the real implementation, the fake)
@@ -73,15 +77,16 @@ def test_the_driver_and_its_fake_both_have_every_method_of_the_protocol(port: ty
         assert have == wanted, f"{cls.__name__} does not implement {port.__name__} as declared"
 
 
+MANIFEST = {
+    "app": "notes",
+    "processes": {"web": {"command": "python -m notes"}},
+    "health": {"interval": "10ms", "healthy_threshold": 1, "start_timeout": "1s"},
+    "environments": {"dev": {"port": 18080, "instances": 2}},
+}
+
+
 def make_ctx(tmp_path: Path, prober: FakeProber) -> Context:
-    manifest = parse_manifest(
-        {
-            "app": "notes",
-            "processes": {"web": {"command": "python -m notes"}},
-            "health": {"interval": "10ms", "healthy_threshold": 1, "start_timeout": "1s"},
-            "environments": {"dev": {"port": 18080, "instances": 2}},
-        }
-    )
+    manifest = parse_manifest(MANIFEST)
     home = tmp_path / "home"
     home.mkdir()
     return Context(
@@ -201,3 +206,36 @@ def test_the_protocol_check_sees_a_concrete_driver() -> None:
             "from shipyard.drivers.runtime.interface import Runtime, ProcessRef\n"
         )
         assert _driver_classes_imported(module) == ["shipyard.drivers.runtime.supervisor.LocalRuntime"]
+
+
+def make_engine(tmp_path: Path) -> Engine:
+    """The engine wired as the composition root wires it, over fake drivers."""
+    (tmp_path / "shipyard.yaml").write_text(yaml.safe_dump(MANIFEST))
+    ctx = make_ctx(tmp_path, FakeProber())
+    return Engine(ctx, wire_services(ctx))
+
+
+def finished(engine: Engine, dep_id: int) -> str:
+    deadline = time.monotonic() + 20
+    while (status := engine.history.deployment(dep_id).status) == "running":
+        assert time.monotonic() < deadline, "the deployment did not finish"
+        time.sleep(0.02)
+    return status
+
+
+def test_the_engine_wired_over_fakes_deploys_and_rolls_back_by_one_routing_change(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path)
+    runtime, _, proxy = fakes(engine.ctx)
+    assert finished(engine, engine.deploy("dev", "alice")) == "succeeded"
+    assert finished(engine, engine.deploy("dev", "alice")) == "succeeded"
+    started, synced = len(runtime.started), len(proxy.layouts)
+    dep_id = engine.rollback("dev", "alice")
+    assert engine.history.deployment(dep_id).status == "succeeded"  # done in the request itself
+    assert len(runtime.started) == started  # nothing started: r1 stood by on blue
+    assert len(proxy.layouts) == synced + 1  # one routing change
+    backend = proxy.layouts[-1].backend("dev")
+    assert backend is not None and backend.active == "blue"
+    shown = engine.status()["environments"]["dev"]
+    assert (shown["active_release"], shown["standby_release"]) == ("r1", "r2")
+    assert all(i["alive"] and i["proxy_status"] == "UP" for i in shown["instances"] if i["release"] == "r1")
+    engine.launcher.close()
