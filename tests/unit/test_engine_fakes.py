@@ -33,11 +33,13 @@ from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.proxy.haproxy import HAProxy
 from shipyard.drivers.runtime import interface as runtime_ports
 from shipyard.drivers.runtime.builder import Builder
+from shipyard.drivers.runtime.interface import ProcessRef
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.drivers.runtime.usage import UsageSampler
 from shipyard.engine.context import Context
 from shipyard.engine.delivery.deploy import Deployment
+from shipyard.engine.delivery.reconcile import reconcile_at_start
 from shipyard.engine.engine import Engine
 from shipyard.home import Paths
 from shipyard.manifest.loader import parse_manifest
@@ -239,3 +241,17 @@ def test_the_engine_wired_over_fakes_deploys_and_rolls_back_by_one_routing_chang
     assert (shown["active_release"], shown["standby_release"]) == ("r1", "r2")
     assert all(i["alive"] and i["proxy_status"] == "UP" for i in shown["instances"] if i["release"] == "r1")
     engine.launcher.close()
+
+
+def test_reconcile_at_start_adopts_what_the_runtime_runs_and_marks_the_rest_down(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, FakeProber())
+    runtime, _, proxy = fakes(ctx)
+    deploy(ctx)
+    first, second = sorted(ctx.live_instances("dev"), key=lambda i: i.slot)
+    runtime.running.discard(ProcessRef(second.pid, second.create_time))  # it died while we were down
+    synced = len(proxy.layouts)
+    done = reconcile_at_start(ctx)
+    assert f"adopted dev/{first.name} (pid {first.pid})" in done
+    assert f"dev/{second.name} was down; it will be restarted" in done
+    assert runtime.stopped == []  # both still belong to the route
+    assert len(proxy.layouts) == synced + 1  # HAProxy re-synced with the recorded state

@@ -1,6 +1,8 @@
 """What every part of the engine shares: paths, drivers, store and the current manifest.
 
-Built once by the composition root (``shipyard.runtime``) and passed in.
+Built once by the composition root (``shipyard.runtime``) and passed in. Every field is typed:
+the drivers by their Protocols (``drivers/*/interface.py``, so a test may give fakes), the
+shared services by their classes (``shared.py``: locks, running rollouts, failpoint, facts).
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ class Context:
     manifest: Manifest
     manifest_text: str
     traffic: TrafficBook = field(default_factory=TrafficBook)
-    notifier: Notifier | None = None  # routes deployment events (runtime.py sets it)
+    notifier: Notifier | None = None  # routes deployment events (None: not announced)
     secrets: SecretSource = field(default_factory=NoSecrets)  # the vault, for `#{Name}#` tokens
-    facts: PlatformFacts = field(default_factory=PlatformFacts)  # the engine registers, metrics read
+    facts: PlatformFacts = field(default_factory=PlatformFacts)  # runtime.py registers, metrics read
     failpoint: Failpoint = field(default_factory=Failpoint)
     rollouts: Rollouts = field(default_factory=Rollouts)  # env -> its running canary
     locks: Locks = field(default_factory=Locks)
