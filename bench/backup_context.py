@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from shipyard.core.records import Owner
-from shipyard.engine.context import Context, Paths
+from shipyard.engine.context import Context
+from shipyard.home import Paths
 from shipyard.manifest.models import Manifest
 from shipyard.state.store import open_store
 

@@ -1,13 +1,14 @@
 """The composition root: the one place real implementations are chosen and wired.
 
 ``shipyard server`` calls ``serve``; tests call ``build_engine`` to get the same
-wiring on their own folders.
+wiring on their own folders, or ``wire_services`` over a context of fake drivers.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import psutil
 import uvicorn
@@ -15,42 +16,81 @@ import uvicorn
 from shipyard.core.records import Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.files import secure_home, write_json
+from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.observe.receivers import Dispatcher
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
+from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime.builder import Builder
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime, port_is_free
 from shipyard.drivers.runtime.usage import UsageSampler
-from shipyard.engine.context import Context, Paths
+from shipyard.engine.checkpoints import Checkpointer
+from shipyard.engine.context import Context
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.drill import Drills
+from shipyard.engine.data.masking import MaskedCopies
+from shipyard.engine.data.migrations import Migrations
+from shipyard.engine.data.schedule import BackupScheduler
+from shipyard.engine.delivery.config import ConfigView
 from shipyard.engine.delivery.healthwatch import HealthWatch
+from shipyard.engine.delivery.history import History
+from shipyard.engine.delivery.launcher import Launcher
+from shipyard.engine.delivery.reconcile import Reconciler
 from shipyard.engine.engine import Engine
+from shipyard.engine.jobs import JobRunner
 from shipyard.engine.observe.alerting import Alerting
 from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.metrics import MetricsRecorder
 from shipyard.engine.observe.notifying import Notifier
+from shipyard.engine.observe.reads import Observations
+from shipyard.engine.services import Services
+from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
+from shipyard.engine.trust.access import Access
+from shipyard.engine.trust.approvals import Approvals
+from shipyard.engine.trust.directory import Directory
+from shipyard.engine.trust.vault import RuntimeSecrets, Vault
 from shipyard.errors import ShipyardError, StateError
+from shipyard.home import Paths
 from shipyard.manifest.loader import load_manifest
 from shipyard.manifest.models import Manifest
 from shipyard.server.api import create_app
 from shipyard.state.logs import LogStore
-from shipyard.state.store import open_store
+from shipyard.state.store import StateStore, open_store
 
 DEFAULT_API_PORT = 7310
 
 
 def build_engine(paths: Paths) -> Engine:
+    """Choose the real drivers (HAProxy, local processes, uv, SQLite) and wire every service."""
     manifest = load_manifest(paths.manifest)
     if note := secure_home(paths.home, traverse=_postgres_passes(manifest)):
         print(f"security: {note}", flush=True)
-    me = psutil.Process()
     traffic = TrafficBook()
     access_log = AccessLogReceiver(traffic, paths.home / "accesslog")
     proxy = HAProxy(paths.proxy, find_haproxy(), log_target=access_log.address)
     access_log.trust(proxy.owns)
     store = open_store(paths.state_db)
-    notifier = Notifier(store, Dispatcher())
-    ctx = Context(
+    dispatcher = Dispatcher()
+    notifier = Notifier(store, dispatcher)
+    ctx = _context(paths, manifest, store, proxy, traffic, notifier)
+    alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
+    services = wire_services(ctx, alerting, _log_service(ctx, access_log), access_log)
+    services.loops.add(dispatcher.loops)  # the notification workers, for /health
+    return Engine(ctx, services)
+
+
+def _context(
+    paths: Paths,
+    manifest: Manifest,
+    store: StateStore,
+    proxy: HAProxy,
+    traffic: TrafficBook,
+    notifier: Notifier,
+) -> Context:
+    """What every part of the engine shares (``wire_services`` makes the vault its secrets' source)."""
+    me = psutil.Process()
+    return Context(
         paths=paths,
         store=store,
         proxy=proxy,
@@ -61,16 +101,75 @@ def build_engine(paths: Paths) -> Engine:
         manifest=manifest,
         manifest_text=paths.manifest.read_text(),
         traffic=traffic,
-        notifier=notifier,
-        failpoint=os.environ.get("SHIPYARD_FAILPOINT", ""),
+        notifier=notifier,  # routes deployment events
+        facts=PlatformFacts(),
+        failpoint=Failpoint(os.environ.get("SHIPYARD_FAILPOINT", "")),
+        rollouts=Rollouts(),
+        locks=Locks(),
     )
-    alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
-    logs = _log_service(ctx, access_log)
-    engine = Engine(ctx, access_log, logs, alerting)
-    for part in (access_log, logs, alerting, notifier.dispatcher):  # their loops, for /health
+
+
+def wire_services(
+    ctx: Context,
+    alerting: Alerting | None = None,
+    logs: LogService | None = None,
+    access_log: AccessLog | None = None,
+) -> Services:
+    """Every service, once, over ``ctx`` (whose drivers may be fakes in a test); the vault
+    becomes the secrets' source and the platform facts are registered here."""
+    access = Access(ctx.store, lambda: list(ctx.manifest.environments))
+    vault = Vault(ctx.store, access, ctx.paths.master_key, lambda: ctx.manifest.vault)
+    ctx.secrets = RuntimeSecrets(vault)
+    reconciler = Reconciler(ctx)
+    reconciler.every(60.0, vault.purge_expired)
+    launcher = Launcher(ctx)
+    backups = BackupService(ctx)
+    scheduler = BackupScheduler(backups)
+    _register_facts(ctx.facts, backups, vault)
+    drills = Drills(backups, _shipped_at(scheduler))
+    checkpointer = Checkpointer(ctx.store.checkpoint)
+    loops = LoopRegistry()  # every background task, for /health and status
+    for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting):
         if part is not None:
-            engine.loops.add(part.loops)
-    return engine
+            loops.add(part.loops)
+    return Services(
+        launcher=launcher,
+        reconciler=reconciler,
+        history=History(ctx.store),
+        config=ConfigView(ctx),
+        access=access,
+        vault=vault,
+        approvals=Approvals(ctx, launcher.launch),
+        directory=Directory(ctx.store),
+        backups=backups,
+        migrations=Migrations(ctx),
+        backup_scheduler=scheduler,
+        masked_copies=MaskedCopies(backups),
+        drills=drills,
+        jobs=JobRunner(ctx),
+        checkpointer=checkpointer,
+        observe=Observations(ctx, alerting, loops),
+        alerting=alerting,
+        logs=logs,
+        access_log=access_log,
+        loops=loops,
+    )
+
+
+def _register_facts(facts: PlatformFacts, backups: BackupService, vault: Vault) -> None:
+    facts.register("backup_age", backups.age)
+    facts.register("secrets_overdue", lambda env, now: vault.count_due(env, now, overdue_only=True))
+    facts.register("secrets_due", lambda env, now: vault.count_due(env, now, overdue_only=False))
+
+
+def _shipped_at(scheduler: BackupScheduler) -> Callable[[str], float | None]:
+    """When ``env``'s WAL stream last shipped (None without one), for the drills' age."""
+
+    def shipped_at(env: str) -> float | None:
+        shipper = scheduler.shippers.get(env)
+        return None if shipper is None else shipper.last_shipped_at
+
+    return shipped_at
 
 
 def _postgres_passes(manifest: Manifest) -> bool:

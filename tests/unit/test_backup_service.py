@@ -18,10 +18,11 @@ import pytest
 
 from shipyard.core.records import Owner
 from shipyard.drivers.data.backup_storage import LocalFolderStorage
-from shipyard.engine.context import Context, Paths
+from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.schedule import BackupScheduler
 from shipyard.errors import BackupError
+from shipyard.home import Paths
 from shipyard.manifest.loader import parse_manifest
 from shipyard.state.store import open_store
 

@@ -15,10 +15,11 @@ ALLOWED: dict[str, set[str]] = {
     "manifest": {"manifest", "core", "errors"},
     "state": {"state", "core", "errors"},
     "drivers": {"drivers", "core", "manifest", "errors"},
-    "engine": {"engine", "core", "manifest", "state", "drivers", "errors"},
+    "home": {"manifest", "errors"},
+    "engine": {"engine", "home", "core", "manifest", "state", "drivers", "errors"},
     "schemas": {"schemas", "core", "errors"},
     "server": {"server", "engine", "core", "schemas", "errors"},
-    "cli": {"cli", "errors", "manifest", "drivers", "core", "schemas", "engine", "runtime"},
+    "cli": {"cli", "errors", "manifest", "drivers", "core", "schemas", "home", "runtime"},
 }
 
 
@@ -41,10 +42,79 @@ def test_package_imports_follow_the_layers(package: str) -> None:
         assert not wrong, f"{path.relative_to(SRC)} imports {sorted(wrong)}"
 
 
-def test_cli_reads_drivers_only_for_local_files() -> None:
-    """The CLI reads server.json, and decrypts SOPS files the user imports, on its own side."""
+# docs/architecture.md's row for `cli`: module -> True if only inside a function (lazily)
+CLI_MAY_IMPORT: dict[str, bool] = {
+    "shipyard.errors": False,
+    "shipyard.cli": False,
+    "shipyard.core.durations": False,
+    "shipyard.core.dotenv": False,
+    "shipyard.core.secret_limits": False,
+    "shipyard.drivers.files": False,  # server.json, and the files a command writes
+    "shipyard.manifest": True,
+    "shipyard.schemas": True,
+    "shipyard.drivers.trust.sops": True,  # decrypts a SOPS file on the user's side
+    "shipyard.home": True,  # `shipyard server` names its home
+    "shipyard.runtime": True,  # and runs the composition root
+}
+
+
+def _shipyard_imports(tree: ast.Module) -> list[tuple[str, bool]]:
+    """Every ``shipyard.*`` module imported, with whether the import is inside a function (or
+    under ``if TYPE_CHECKING:``, for types only)."""
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shipyard."):
+            found.append((node.module or "", lazy))
+        elif isinstance(node, ast.Import):
+            found.extend((a.name, lazy) for a in node.names if a.name.startswith("shipyard."))
+        typing_only = isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        inside = lazy or typing_only or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside)
+
+    visit(tree, False)
+    return found
+
+
+def _cli_rule(module: str) -> bool | None:
+    for allowed, lazy in CLI_MAY_IMPORT.items():
+        if module == allowed or module.startswith(allowed + "."):
+            return lazy
+    return None
+
+
+def test_cli_imports_exactly_what_the_architecture_allows() -> None:
     for path in (SRC / "cli").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shipyard.drivers"):
-                assert node.module in ("shipyard.drivers.files", "shipyard.drivers.trust.sops"), path
+        for module, lazy in _shipyard_imports(ast.parse(path.read_text())):
+            rule = _cli_rule(module)
+            assert rule is not None, f"{path.relative_to(SRC)} imports {module}"
+            assert lazy or not rule, f"{path.relative_to(SRC)} imports {module} at module level, not lazily"
+
+
+def test_the_cli_rule_catches_a_wrong_import() -> None:
+    source = "from shipyard.runtime import serve\ndef f():\n    from shipyard.engine.context import Context\n"
+    tree = ast.parse(source)
+    found = _shipyard_imports(tree)
+    assert found == [("shipyard.runtime", False), ("shipyard.engine.context", True)]
+    assert _cli_rule("shipyard.runtime") is True  # so the first one, at module level, fails
+    assert _cli_rule("shipyard.engine.context") is None
+
+
+# engine internals a route must not reach: it calls the engine's services instead
+SERVER_MAY_NOT_READ = {"ctx", "store"}
+
+
+def _reads(tree: ast.AST) -> set[str]:
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} & SERVER_MAY_NOT_READ
+
+
+def test_the_server_reaches_neither_the_store_nor_the_context() -> None:
+    for path in (SRC / "server").rglob("*.py"):
+        reached = _reads(ast.parse(path.read_text()))
+        assert not reached, f"{path.relative_to(SRC)} reads {sorted(reached)}: call an engine service"
+
+
+def test_the_server_rule_catches_a_route_reading_the_store() -> None:
+    assert _reads(ast.parse("jobs = engine.ctx.store.jobs.jobs()")) == {"ctx", "store"}
+    assert _reads(ast.parse("jobs = engine.jobs.recent(None, 20)")) == set()

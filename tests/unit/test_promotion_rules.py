@@ -277,7 +277,7 @@ def test_rejection_and_expiry_end_the_request(tmp_path: Path) -> None:
 
 
 def test_environments_have_their_own_data_folders(tmp_path: Path) -> None:
-    from shipyard.engine.context import Paths
+    from shipyard.home import Paths
 
     envs = {
         "dev": {"port": 8080, "data_dir": "dev-data"},

@@ -113,7 +113,7 @@ def server(
     api_port: Annotated[int, typer.Option(help="Port the API listens on.")] = 7310,
 ) -> None:
     """Run the control plane in the foreground (API, HAProxy, supervisor)."""
-    from shipyard.engine.context import Paths
+    from shipyard.home import Paths
     from shipyard.runtime import serve
 
     serve(Paths(Opts.home, Opts.app_dir), api_host, api_port)

@@ -1,72 +1,28 @@
 """What every part of the engine shares: paths, drivers, store and the current manifest.
 
-Built once by the composition root (``shipyard.runtime``) and passed in.
+Built once by the composition root (``shipyard.runtime``) and passed in. Every field is typed:
+the drivers by their Protocols (``drivers/*/interface.py``, so a test may give fakes), the
+shared services by their classes (``shared.py``: locks, running rollouts, failpoint, facts).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from shipyard.core.config import NoSecrets, SecretSource
 from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.proxy.interface import Proxy
-from shipyard.drivers.runtime.builder import Builder
-from shipyard.drivers.runtime.probe import Prober
-from shipyard.drivers.runtime.supervisor import LocalRuntime
+from shipyard.drivers.runtime.interface import HealthProber, ReleaseBuilder, Runtime
 from shipyard.engine.observe.notifying import Notifier
-from shipyard.manifest.loader import FILENAME, load_manifest
+from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
+from shipyard.home import Paths
+from shipyard.manifest.loader import load_manifest
 from shipyard.manifest.models import Manifest
 from shipyard.state.store import StateStore
-
-
-@dataclass(frozen=True)
-class Paths:
-    home: Path  # the data folder, ./.shipyard by default
-    app_dir: Path  # the folder holding shipyard.yaml
-
-    @property
-    def manifest(self) -> Path:
-        return self.app_dir / FILENAME
-
-    @property
-    def state_db(self) -> Path:
-        return self.home / "state.db"
-
-    @property
-    def logs_db(self) -> Path:
-        return self.home / "logs.db"
-
-    @property
-    def proxy(self) -> Path:
-        return self.home / "proxy"
-
-    @property
-    def master_key(self) -> Path:
-        return self.home / "master.key"
-
-    @property
-    def releases(self) -> Path:
-        return self.home / "releases"
-
-    @property
-    def cache(self) -> Path:
-        return Path(os.environ.get("SHIPYARD_CACHE_DIR") or self.home / "cache")
-
-    def env_data(self, env: str, own: str | None = None) -> Path:
-        """The environment's data folder: ``environments.<env>.data_dir`` if set, under the home."""
-        return self.home / own if own else self.home / "envs" / env / "data"
-
-    def instance_log(self, env: str, name: str) -> Path:
-        return self.home / "envs" / env / "logs" / f"{name}.log"
 
 
 @dataclass
@@ -74,23 +30,19 @@ class Context:
     paths: Paths
     store: StateStore
     proxy: Proxy
-    runtime: LocalRuntime
-    builder: Builder
-    prober: Prober
+    runtime: Runtime
+    builder: ReleaseBuilder
+    prober: HealthProber
     owner: Owner
     manifest: Manifest
     manifest_text: str
     traffic: TrafficBook = field(default_factory=TrafficBook)
-    notifier: Notifier | None = None  # routes deployment events (runtime.py sets it)
+    notifier: Notifier | None = None  # routes deployment events (None: not announced)
     secrets: SecretSource = field(default_factory=NoSecrets)  # the vault, for `#{Name}#` tokens
-    # platform facts per environment (backup age, secrets due): name -> (env, now) -> value or None;
-    # the engine registers them, metrics and alert rules read them
-    facts: dict[str, Callable[[str, float], float | None]] = field(default_factory=dict)
-    failpoint: str = ""
-    runs: dict[str, Any] = field(default_factory=dict)  # env -> its running CanaryRun
-    mutex: threading.RLock = field(default_factory=threading.RLock)
-    build_lock: threading.Lock = field(default_factory=threading.Lock)
-    backup_locks: dict[str, threading.RLock] = field(default_factory=dict)  # env -> its backups' lock
+    facts: PlatformFacts = field(default_factory=PlatformFacts)  # runtime.py registers, metrics read
+    failpoint: Failpoint = field(default_factory=Failpoint)
+    rollouts: Rollouts = field(default_factory=Rollouts)  # env -> its running canary
+    locks: Locks = field(default_factory=Locks)
 
     def reload_manifest(self) -> Manifest:
         """Read shipyard.yaml again (validated); the new one routes from now on."""
@@ -101,7 +53,7 @@ class Context:
 
     def sync_proxy(self) -> None:
         """Make HAProxy route exactly as the recorded state says."""
-        with self.mutex:
+        with self.locks.routing:
             routes = {r.env: r for r in self.store.all_routes()}
             self.proxy.sync(layout_for(self.manifest, routes, self.store.instances()))
 
@@ -145,7 +97,5 @@ class Context:
         self.notifier.deployment_event(self.manifest, payload, record)
 
     def hit_failpoint(self, where: str) -> None:
-        """Fault injection for crash tests: SIGKILL this process at a named point."""
-        if self.failpoint and self.failpoint == where:
-            os.kill(os.getpid(), signal.SIGKILL)
-            time.sleep(10)
+        """Fault injection for crash tests (``Failpoint``)."""
+        self.failpoint.hit(where)

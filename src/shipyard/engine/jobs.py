@@ -38,6 +38,17 @@ class JobRunner:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
+    def recent(self, env: str | None, limit: int) -> list[Job]:
+        """The newest ``limit`` jobs, of ``env`` or of every environment."""
+        return self.ctx.store.jobs.jobs(env, limit)
+
+    def get(self, job_id: int) -> Job:
+        return self.ctx.store.jobs.job(job_id)  # NotFoundError names the fix
+
+    def progress(self, job_id: int, after: int) -> list[dict[str, Any]]:
+        """The job's progress lines after the cursor ``after``."""
+        return self.ctx.store.jobs.lines(job_id, after)
+
     def interrupt_at_start(self) -> list[str]:
         """Mark the jobs a stopped control plane left queued or running as interrupted, and audit
         that their action failed (as ``on_failure`` would have, under the requester's name)."""

@@ -15,7 +15,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shipyard.core.access import Principal
-from shipyard.core.audit import verify_chain
 from shipyard.core.records import Deployment
 from shipyard.engine.engine import Engine
 from shipyard.schemas import deployments as d
@@ -69,7 +68,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
 
 
 def register_deployments(app: FastAPI, engine: Engine, on_shutdown: Callable[[], None]) -> None:
-    store = engine.ctx.store
+    history = engine.history
     access = engine.access
 
     @app.get("/api/status")
@@ -98,11 +97,11 @@ def register_deployments(app: FastAPI, engine: Engine, on_shutdown: Callable[[],
         env = env or None  # the CLI sends "" for every environment
         if env is not None:
             access.read(who, env)
-        shown = [dep for dep in store.deployments(env, limit) if who.may("read", dep.env)]
+        shown = [dep for dep in history.deployments(env, limit) if who.may("read", dep.env)]
         return [d.Deployment.model_validate(dep.to_json()) for dep in shown]
 
     def readable(dep_id: int, who: Principal) -> Deployment:
-        dep = store.deployment(dep_id)
+        dep = history.deployment(dep_id)
         access.read(who, dep.env)
         return dep
 
@@ -118,15 +117,13 @@ def register_deployments(app: FastAPI, engine: Engine, on_shutdown: Callable[[],
             error=dep.error,
             hint=dep.hint,
             release=dep.release_id,
-            events=[d.Event.model_validate(e) for e in store.events(dep_id, after)],
+            events=[d.Event.model_validate(e) for e in history.events(dep_id, after)],
         )
 
     @app.get("/api/deployments/{dep_id}/samples")
     def samples(dep_id: IdPath, who: Who, after: Cursor = 0) -> d.Samples:
         readable(dep_id, who)
-        return d.Samples.model_validate(
-            {"samples": store.samples(dep_id, after), "rollout": store.rollout(dep_id)}
-        )
+        return d.Samples.model_validate(history.figures(dep_id, after))
 
     @app.get("/api/rollouts/{env}")
     def rollout_status(env: EnvPath, who: Who) -> d.RolloutStatus:
@@ -147,7 +144,7 @@ def register_deployments(app: FastAPI, engine: Engine, on_shutdown: Callable[[],
     def releases(who: Who) -> list[d.Release]:
         if not who.readable_envs(access.envs()):
             access.read(who)
-        return [d.Release.model_validate(access.release_view(who, r)) for r in store.releases()]
+        return [d.Release.model_validate(access.release_view(who, r)) for r in history.releases()]
 
     @app.post("/api/locks/{env}/break")
     def break_lock(env: EnvPath, request: Request, who: Who) -> d.LockBroken:
@@ -166,7 +163,7 @@ def register_deployments(app: FastAPI, engine: Engine, on_shutdown: Callable[[],
 
 
 def register_identity(app: FastAPI, engine: Engine) -> None:
-    store = engine.ctx.store
+    directory = engine.directory
     access = engine.access
     source = client_source
 
@@ -178,7 +175,7 @@ def register_identity(app: FastAPI, engine: Engine) -> None:
     @app.get("/api/users")
     def users(request: Request, who: Who) -> list[i.User]:
         access.allow(who, "admin", "users.list", source=source(request))
-        return [i.User.model_validate(u) for u in store.identity.users()]
+        return [i.User.model_validate(u) for u in directory.users()]
 
     @app.post("/api/users")
     def add_user(body: i.UserBody, request: Request, who: Who) -> i.NewUser:
@@ -210,10 +207,10 @@ def register_identity(app: FastAPI, engine: Engine) -> None:
         request: Request, who: Who, actor: Filter = None, env: Filter = None, limit: Limit = 100
     ) -> i.AuditEntries:
         access.allow(who, "admin", "audit.list", source=source(request))
-        entries = store.audit.entries(actor=actor, env=env)
+        entries = directory.audit(actor=actor, env=env)
         return i.AuditEntries(entries=[i.AuditEntry.model_validate(vars(e)) for e in entries[-limit:]])
 
     @app.get("/api/audit/verify")
     def audit_verify(request: Request, who: Who) -> i.ChainReport:
         access.allow(who, "admin", "audit.verify", source=source(request))
-        return i.ChainReport.model_validate(vars(verify_chain(store.audit.entries())))
+        return i.ChainReport.model_validate(vars(directory.check_audit()))

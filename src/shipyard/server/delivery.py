@@ -9,7 +9,6 @@ every mutating route is audited before it acts.
 
 from fastapi import FastAPI, Request
 
-from shipyard.engine.delivery.config import diff, show
 from shipyard.engine.engine import Engine
 from shipyard.schemas import delivery as s
 from shipyard.schemas.deployments import Started
@@ -18,7 +17,7 @@ from shipyard.server.params import EnvPath, IdPath
 
 
 def register_delivery(app: FastAPI, engine: Engine) -> None:
-    store = engine.ctx.store
+    history = engine.history
     access = engine.access
 
     @app.post("/api/promote")
@@ -32,11 +31,11 @@ def register_delivery(app: FastAPI, engine: Engine) -> None:
             body.release or "release of the previous environment",
             lambda: engine.promote(body.release, body.to, who.user),
         )
-        return s.Promoted(deployment=dep_id, status=store.deployment(dep_id).status)
+        return s.Promoted(deployment=dep_id, status=history.deployment(dep_id).status)
 
     @app.post("/api/deployments/{dep_id}/approve")
     def approve(dep_id: IdPath, request: Request, who: Who) -> Started:
-        env = store.deployment(dep_id).env
+        env = history.deployment(dep_id).env
         act(
             request,
             who,
@@ -50,7 +49,7 @@ def register_delivery(app: FastAPI, engine: Engine) -> None:
 
     @app.post("/api/deployments/{dep_id}/reject")
     def reject(dep_id: IdPath, body: s.RejectBody, request: Request, who: Who) -> Started:
-        env = store.deployment(dep_id).env
+        env = history.deployment(dep_id).env
         act(
             request,
             who,
@@ -64,18 +63,16 @@ def register_delivery(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/api/approvals")
     def approvals(who: Who) -> list[s.Approval]:
-        waiting = [r for r in store.approvals.waiting() if who.may("read", r.env)]
+        waiting = [r for r in history.waiting_approval() if who.may("read", r.env)]
         return [s.Approval.model_validate(vars(r)) for r in waiting]
 
     @app.get("/api/config/{env}")
     def config_show(env: EnvPath, who: Who) -> s.ConfigShown:
         access.read(who, env)
-        engine.ctx.reload_manifest()
-        return s.ConfigShown.model_validate(show(engine.ctx, env))
+        return s.ConfigShown.model_validate(engine.config.show(env))
 
     @app.get("/api/config/{a}/diff/{b}")
     def config_diff(a: EnvPath, b: EnvPath, who: Who) -> s.ConfigDiff:
         access.read(who, a)
         access.read(who, b)
-        engine.ctx.reload_manifest()
-        return s.ConfigDiff.model_validate(diff(engine.ctx, a, b))
+        return s.ConfigDiff.model_validate(engine.config.diff(a, b))

@@ -50,7 +50,6 @@ def start_job(
 
 
 def register_job_routes(app: FastAPI, engine: Engine) -> None:
-    store = engine.ctx.store.jobs
     access = engine.access
 
     @app.get("/api/jobs")
@@ -59,11 +58,13 @@ def register_job_routes(app: FastAPI, engine: Engine) -> None:
             access.read(who, env)
         elif not who.readable_envs(access.envs()):
             access.read(who)  # raises: no environment is readable
-        jobs = [j.to_json() for j in store.jobs(env, limit) if who.may("read", j.env)]
+        jobs = [j.to_json() for j in engine.jobs.recent(env, limit) if who.may("read", j.env)]
         return d.JobList.model_validate({"jobs": jobs})
 
     @app.get("/api/jobs/{job_id}")
     def show_job(job_id: JobPath, who: Who, after: Cursor = 0) -> d.JobShown:
-        job = store.job(job_id)
+        job = engine.jobs.get(job_id)
         access.read(who, job.env)
-        return d.JobShown.model_validate({"job": job.to_json(), "progress": store.lines(job_id, after)})
+        return d.JobShown.model_validate(
+            {"job": job.to_json(), "progress": engine.jobs.progress(job_id, after)}
+        )

@@ -72,9 +72,6 @@ def register_logs(app: FastAPI, engine: Engine) -> None:
         logs = service()
         return LogStats(
             **logs.stats,
-            lines=logs.store.count(),
-            bytes=logs.store.used_bytes(),
-            max_bytes=logs.store.max_bytes,
-            archives=len(logs.store.archives()),
+            **logs.usage(),
             errors=logs.errors,
         )

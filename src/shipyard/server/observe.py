@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse, Response
 
 from shipyard.core.durations import parse_duration
 from shipyard.core.metrics import ROLLUP_KEEP_S, resolution_for, summarize
-from shipyard.engine.delivery.healthwatch import health_report
 from shipyard.engine.engine import Engine
 from shipyard.schemas import observe as o
 from shipyard.server.auth import Who
@@ -26,7 +25,7 @@ from shipyard.server.prometheus import CONTENT_TYPE, render_metrics
 
 def register_observe(app: FastAPI, engine: Engine) -> None:
     access = engine.access
-    store = engine.ctx.store.observe
+    observe = engine.observe
 
     def source(request: Request) -> str:
         return request.client.host if request.client else ""
@@ -34,15 +33,14 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
     @app.get("/health")
     def health() -> JSONResponse:
         """Unauthenticated, like a load balancer's probe: statuses only, no secret, pid or port."""
-        watch = engine.alerting.health if engine.alerting else None
-        doc = health_report(engine.ctx, watch, app.version, engine.loops.states())
+        doc = observe.health(app.version)
         code = 503 if doc["status"] == "fail" else 200
         return JSONResponse(doc, status_code=code, media_type="application/health+json")
 
     @app.get("/api/health/{env}/history")
     def health_history(env: EnvPath, who: Who, limit: Limit = 50) -> o.HealthHistory:
         access.read(who, env)
-        return o.HealthHistory.model_validate({"env": env, "history": store.health_history(env, limit)})
+        return o.HealthHistory.model_validate({"env": env, "history": observe.health_history(env, limit)})
 
     @app.get("/metrics")
     def metrics(who: Who) -> Response:
@@ -57,12 +55,12 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
         access.read(who, env)
         span = min(max(since, 1.0), ROLLUP_KEEP_S)
         resolution = resolution_for(span)
-        rows = store.points(env, time.time() - span, resolution)
+        rows = observe.points(env, time.time() - span, resolution)
         return o.Metrics.model_validate(
             {
                 "env": env,
                 "since": span,
-                "resolution": resolution or engine.ctx.manifest.alerts.interval,
+                "resolution": resolution or observe.interval(),
                 "series": summarize(rows),
             }
         )
@@ -73,10 +71,10 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
         if not envs:
             access.read(who)  # raises: no environment is readable
         now = time.time()
-        shown = [a.to_json() for a in store.alerts() if a.label("env") in envs]
+        shown = [a.to_json() for a in observe.alerts() if a.label("env") in envs]
         silences = [
             {**vars(s), "matchers": dict(s.matchers), "active": s.active(now)}
-            for s in store.silences()
+            for s in observe.silences()
             if s.ends_at > now - 86400 and who.may("read", dict(s.matchers).get("env"))
         ]
         alerting = engine.alerting
@@ -84,8 +82,8 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
             {
                 "alerts": shown,
                 "silences": silences,
-                "deliveries": [d for d in store.deliveries(limit) if d["env"] in envs or not d["env"]],
-                "interval": engine.ctx.manifest.alerts.interval,
+                "deliveries": [d for d in observe.deliveries(limit) if d["env"] in envs or not d["env"]],
+                "interval": observe.interval(),
                 "last_run": alerting.last_run if alerting else None,
                 "errors": alerting.errors if alerting else [],
             }
@@ -97,15 +95,15 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
         seconds = parse_duration(body.duration)
         target = ",".join(f"{k}={v}" for k, v in sorted(body.matchers.items()))
         access.guard(who, "deploy", "alerts.silence", env=env, target=target, source=source(request))
-        silence_id = store.add_silence(body.matchers, time.time() + seconds, who.user, body.comment)
+        silence_id = observe.add_silence(body.matchers, seconds, who.user, body.comment)
         return o.Silenced(id=silence_id, ends_at=time.time() + seconds)
 
     @app.post("/api/alerts/silences/{silence_id}/expire")
     def expire(silence_id: SilencePath, request: Request, who: Who) -> o.Expired:
-        found = next((s for s in store.silences() if s.id == silence_id), None)
+        found = observe.silence(silence_id)
         env = dict(found.matchers).get("env") if found else None
         access.guard(
             who, "deploy", "alerts.unsilence", env=env, target=str(silence_id), source=source(request)
         )
-        store.expire_silence(silence_id)
+        observe.expire_silence(silence_id)
         return o.Expired(id=silence_id)

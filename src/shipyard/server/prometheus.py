@@ -18,7 +18,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 
 from shipyard.engine.engine import Engine
-from shipyard.engine.observe.metrics import snapshot
 
 WINDOW_S = 60.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,24 +42,22 @@ class _Figures:
         self.envs = envs
 
     def collect(self) -> Iterator[Metric]:
-        ctx, now = self.engine.ctx, time.time()
+        observe, now = self.engine.observe, time.time()
         info = GaugeMetricFamily("shipyard_info", "Shipyard's version and app.", labels=["version", "app"])
-        info.add_metric([shipyard_version(), ctx.manifest.app], 1)
+        info.add_metric([shipyard_version(), observe.app()], 1)
         yield info
         proxy = GaugeMetricFamily("shipyard_haproxy_up", "1 when HAProxy runs.")
-        proxy.add_metric([], 1 if ctx.proxy.is_running() else 0)
+        proxy.add_metric([], 1 if observe.proxy_running() else 0)
         yield proxy
         lines = CounterMetricFamily("shipyard_access_log_lines", "HAProxy per-request log lines received.")
-        lines.add_metric([], ctx.traffic.received)
+        lines.add_metric([], observe.access_lines())
         yield lines
         yield from self._apps(now)
         yield from self._alerts()
 
     def _apps(self, now: float) -> Iterator[Metric]:
-        ctx = self.engine.ctx
-        alerting = self.engine.alerting
-        usage = alerting.usage if alerting else {}
-        points = [p for p in snapshot(ctx, usage, WINDOW_S, now) if p.env in self.envs]
+        observe = self.engine.observe
+        points = [p for p in observe.snapshot(WINDOW_S, now) if p.env in self.envs]
         for metric, (name, doc) in APP_GAUGES.items():
             scope = "release" if metric in ("request_rate", "error_rate") else "instance"
             family = GaugeMetricFamily(name, doc, labels=["env", scope])
@@ -94,16 +91,14 @@ class _Figures:
             "1 when the instance's last probe passed.",
             labels=["env", "instance"],
         )
-        watch = alerting.health if alerting else None
         for env in sorted(self.envs):
-            for inst in ctx.live_instances(env):
-                last = watch.last.get(inst.id) if watch else None
+            for inst, last in observe.last_probes(env):
                 if last is not None:
                     healthy.add_metric([env, inst.name], 1 if last.ok else 0)
         yield healthy
 
     def _alerts(self) -> Iterator[Metric]:
-        observe = self.engine.ctx.store.observe
+        observe = self.engine.observe
         alerts = GaugeMetricFamily(
             "shipyard_alerts",
             "Alerts by state (1 per alert).",

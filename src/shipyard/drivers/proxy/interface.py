@@ -1,4 +1,4 @@
-"""The data-plane driver interface. HAProxy implements it today; another proxy can later.
+"""The data-plane driver interfaces. HAProxy implements them today; another proxy can later.
 
 The engine only ever calls these methods, always with the whole desired layout,
 so every call is idempotent and a restarted control plane can simply call
@@ -7,9 +7,12 @@ so every call is idempotent and a restarted control plane can simply call
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Protocol
 
 from shipyard.core.proxy_layout import ProxyLayout, ServerState
+from shipyard.core.traffic import Hit
+from shipyard.drivers.loops import Task
 
 
 class Proxy(Protocol):
@@ -30,3 +33,22 @@ class Proxy(Protocol):
         """Stop the proxy."""
 
     def is_running(self) -> bool: ...
+
+
+class AccessLog(Protocol):
+    """The proxy's per-request lines as they arrive (``accesslog.AccessLogReceiver``).
+
+    Each line is booked into the shared ``TrafficBook`` on arrival and kept in ``sink`` for the
+    log service, which drains it from the left.
+    """
+
+    sink: deque[tuple[Hit, str]]
+
+    def start(self) -> None:
+        """Start receiving."""
+
+    def stop(self) -> None:
+        """Stop receiving and close the socket."""
+
+    def loops(self) -> list[Task]:
+        """Its background tasks (the socket's readers), for ``/health``."""

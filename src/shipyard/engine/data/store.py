@@ -88,7 +88,7 @@ class BackupStore:
 
     def lock(self, env: str) -> threading.RLock:
         """Serialises one environment's backups and catalog writes across the engine."""
-        return self.ctx.backup_locks.setdefault(env, threading.RLock())
+        return self.ctx.locks.backup(env)
 
     # where things are -----------------------------------------------------------------------
     def storage(self, env: str) -> BackupStorage:

@@ -2,7 +2,7 @@
 
 The engine calls ``resolve_env`` before a deployment starts (a missing or
 malformed required value refuses it; this reads the secrets' values),
-``snapshot`` when a release is built and ``show``/``diff`` for ``shipyard config``
+``snapshot`` when a release is built and ``show``/``diff`` (``ConfigView``) for ``shipyard config``
 (these know the secrets' names and versions only: they never read a secret),
 ``release_for`` to make a configuration release, and ``instance_config`` whenever an instance
 starts: an instance gets the configuration its release recorded, so a rollback
@@ -80,7 +80,7 @@ def release_for(ctx: Context, release: Release, env: str, settings: Mapping[str,
     config = json.loads(release.config or "{}")
     if config.get(env) == current:
         return release
-    with ctx.build_lock:
+    with ctx.locks.build:
         number = ctx.store.next_release_number()
         made = Release(
             id=f"r{number}",
@@ -123,3 +123,19 @@ def show(ctx: Context, env: str) -> dict[str, Any]:
 
 def diff(ctx: Context, a: str, b: str) -> dict[str, Any]:
     return {"a": a, "b": b, "changes": c.diff(resolve_names(ctx, a)[0], resolve_names(ctx, b)[0])}
+
+
+class ConfigView:
+    """``shipyard config show|diff`` for the API (``Engine.config``): shipyard.yaml read again
+    first, so the answer is what a deployment started now would get."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def show(self, env: str) -> dict[str, Any]:
+        self._ctx.reload_manifest()
+        return show(self._ctx, env)
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        self._ctx.reload_manifest()
+        return diff(self._ctx, a, b)

@@ -117,7 +117,7 @@ class Deployment:
         if self.release_id is not None:
             return prepare_existing(ctx, self.dep_id, self.env, self.release_id, self.kind)
         started = time.monotonic()
-        with ctx.build_lock:
+        with ctx.locks.build:
             number = ctx.store.next_release_number()
             release = ctx.builder.build(
                 ctx.paths.app_dir, ctx.manifest, number, ctx.manifest_text, lambda m: self.note("build", m)
@@ -249,7 +249,7 @@ class Deployment:
             standby_until=time.time() + window if route.active_colour else None,
         )
         started = time.monotonic()
-        with ctx.mutex:
+        with ctx.locks.routing:
             for inst in new:
                 ctx.store.update_instance(inst.id, state="running")
             ctx.store.set_route(new_route)
@@ -265,11 +265,11 @@ class Deployment:
     def _canary(self, settings: Canary, release: Release, route: Route) -> tuple[Outcome, str]:
         assert self.new_colour is not None
         run = CanaryRun(self.ctx, self.dep_id, self.env, settings, release.id, route, self.new_colour)
-        self.ctx.runs[self.env] = run
+        self.ctx.rollouts.add(self.env, run)
         try:
             outcome = run.run()
         finally:
-            self.ctx.runs.pop(self.env, None)
+            self.ctx.rollouts.remove(self.env)
         if outcome.phase == "promoted":
             return outcome, f"promoted after {time.time() - run.started:.1f}s"
         return outcome, f"{outcome.phase.replace('_', ' ')}: {outcome.reason}"
@@ -310,7 +310,7 @@ class Deployment:
         ctx = self.ctx
         assert self.new_colour is not None
         decided = time.time()
-        with ctx.mutex:
+        with ctx.locks.routing:
             failed = ctx.live_instances(self.env, self.new_colour)
             for inst in failed:
                 ctx.store.update_instance(inst.id, state="stopping")
@@ -385,7 +385,7 @@ class Deployment:
         if route.active_colour == self.new_colour:
             return  # the switch happened: the new colour serves now
         if route.canary_colour == self.new_colour:
-            with self.ctx.mutex:
+            with self.ctx.locks.routing:
                 self.ctx.store.set_route(route.without_canary())
                 self.ctx.sync_proxy()
         stop_instances(self.ctx, self._new_instances(), self.ctx.manifest.strategy_for(self.env).stop_timeout)

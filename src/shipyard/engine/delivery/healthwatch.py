@@ -18,7 +18,7 @@ from shipyard.core.health_report import DatabaseFact, Facts, InstanceFact, healt
 from shipyard.core.loops import LoopState
 from shipyard.core.records import Instance
 from shipyard.drivers.data.sqlite.backup import round_trip as sqlite_round_trip
-from shipyard.drivers.runtime.probe import Prober
+from shipyard.drivers.runtime.interface import HealthProber
 from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import sqlite_file
@@ -36,7 +36,7 @@ class Last:
 
 
 class HealthWatch:
-    def __init__(self, ctx: Context, prober: Prober) -> None:
+    def __init__(self, ctx: Context, prober: HealthProber) -> None:
         self.ctx = ctx
         self.prober = prober
         self.last: dict[int, Last] = {}  # instance id -> its last probe

@@ -57,7 +57,7 @@ def reconcile_at_start(ctx: Context) -> list[str]:
         if inst.state == "stopping" or not wanted or inst.env not in ctx.manifest.environments:
             stop_instances(ctx, [inst], 5.0)
             done.append(f"stopped {inst.env}/{inst.name} ({inst.release_id}): no route needs it")
-        elif not is_alive(ref):
+        elif not ctx.runtime.alive(ref):
             done.append(f"{inst.env}/{inst.name} was down; it will be restarted")
         else:
             done.append(f"adopted {inst.env}/{inst.name} (pid {inst.pid})")
@@ -113,7 +113,7 @@ class Reconciler(LoopOwner):
             if now < due:
                 continue
             del self._next_restart[inst.id]
-            with ctx.mutex:
+            with ctx.locks.routing:
                 fresh = ctx.store.instance(inst.id)
                 if fresh.state not in ("starting", "running"):
                     continue
@@ -132,7 +132,7 @@ class Reconciler(LoopOwner):
                 continue
             if route.standby_until > now or ctx.store.lock(route.env) is not None:
                 continue
-            with ctx.mutex:
+            with ctx.locks.routing:
                 standby = ctx.live_instances(route.env, route.standby_colour)
                 ctx.store.set_route(
                     Route(

@@ -181,7 +181,7 @@ class CanaryRun:
     def _set_weight(self, weight: int) -> None:
         """Route ``weight`` percent of requests to the canary colour (0: none, instantly)."""
         ctx = self.ctx
-        with ctx.mutex:
+        with ctx.locks.routing:
             route = ctx.store.route(self.env)
             if weight > 0:
                 changed = route.with_canary(self.colour, self.release_id, weight)

@@ -29,8 +29,8 @@ from shipyard.core.alerts import METRICS, Alert, Observation, RuleSpec, evaluate
 from shipyard.core.proxy import frontend_name
 from shipyard.core.records import Instance
 from shipyard.drivers.loops import Loop, LoopOwner
+from shipyard.drivers.runtime.interface import Usage, UsageSource
 from shipyard.drivers.runtime.procs import stored_ref
-from shipyard.drivers.runtime.usage import Usage, UsageSampler
 from shipyard.engine.context import Context
 from shipyard.engine.delivery.healthwatch import HealthWatch
 from shipyard.engine.observe.metrics import MetricsRecorder
@@ -118,7 +118,7 @@ class Alerting(LoopOwner):
         self,
         ctx: Context,
         notifier: Notifier,
-        sampler: UsageSampler,
+        sampler: UsageSource,
         health: HealthWatch | None = None,
         metrics: MetricsRecorder | None = None,
         clock: Callable[[], float] = time.time,

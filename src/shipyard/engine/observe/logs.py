@@ -41,7 +41,7 @@ from shipyard.core.loops import KEPT_ERRORS
 from shipyard.core.proxy import frontend_name
 from shipyard.drivers.loops import Life, Loop, Task, stop_all
 from shipyard.drivers.observe.logarchive import archive_files, write_archive
-from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime.logfiles import LogFile, log_files, read_new
 from shipyard.engine.context import Context
 from shipyard.engine.observe import logsearch
@@ -71,7 +71,7 @@ class Batch:
 
 
 class LogService:
-    def __init__(self, ctx: Context, store: LogStore, access_log: AccessLogReceiver | None = None) -> None:
+    def __init__(self, ctx: Context, store: LogStore, access_log: AccessLog | None = None) -> None:
         self.ctx = ctx
         self.store = store
         self.access_log = access_log
@@ -362,6 +362,15 @@ class LogService:
                 self.store.forget_archive(path)
 
     # search and export (engine/observe/logsearch.py) ------------------------------------------------
+    def usage(self) -> dict[str, int | None]:
+        """What the log store holds: lines, bytes (and its limit) and archives, for ``GET /api/logs``."""
+        return {
+            "lines": self.store.count(),
+            "bytes": self.store.used_bytes(),
+            "max_bytes": self.store.max_bytes,
+            "archives": len(self.store.archives()),
+        }
+
     def search(
         self, env: str, query: logsearch.LogQuery = NO_FILTER, limit: int = 200, after: int | None = None
     ) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from shipyard.core.metrics import RAW, RAW_KEEP_S, ROLLUP_KEEP_S, ROLLUP_S, Point, bucket_of, rollup
 from shipyard.core.proxy import frontend_name
-from shipyard.drivers.runtime.usage import Usage
+from shipyard.drivers.runtime.interface import Usage
 from shipyard.engine.context import Context
 
 
@@ -44,7 +44,7 @@ def snapshot(ctx: Context, usage: dict[int, Usage | None], window: float, now: f
             if used is not None:
                 points.append(Point(env, "memory_bytes", series, now, float(used.rss_bytes)))
             points.append(Point(env, "restarts", series, now, float(inst.restarts)))
-        for name, fact in sorted(ctx.facts.items()):
+        for name, fact in ctx.facts.items():
             value = fact(env, now)
             if value is not None:
                 points.append(Point(env, name, f"env={env}", now, value))

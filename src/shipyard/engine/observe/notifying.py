@@ -2,9 +2,10 @@
 
 The alerting loop (``engine/observe/alerting.py``) hands it each evaluation's alerts;
 ``Context.notify`` hands it deployment events. Routing, silences and grouping are decided
-in ``core/routing.py``, the text in ``core/messages.py``; delivery is the ``Dispatcher``'s
-(off this thread). Every outcome, delivered or failed, is stored (``deliveries``) so a
-receiver that is down is itself visible in ``shipyard alerts list`` and ``status``.
+in ``core/routing.py``, the text in ``core/messages.py``; delivery is the ``Sender``'s
+(``drivers/observe/interface.py``; off this thread). Every outcome, delivered or failed, is
+stored (``deliveries``) so a receiver that is down is itself visible in ``shipyard alerts list``
+and ``status``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from shipyard.core.alerts import Alert
 from shipyard.core.messages import Message, alert_message, deployment_labels, deployment_message
 from shipyard.core.routing import Group, Grouping, plan_notices, receivers_for
-from shipyard.drivers.observe.receivers import Dispatcher, Outcome
+from shipyard.drivers.observe.interface import Outcome, Sender
 from shipyard.manifest.alerts import LEGACY_WEBHOOK
 from shipyard.manifest.models import Manifest, Notifications
 from shipyard.state.store import StateStore
@@ -28,7 +29,7 @@ def grouping_of(notes: Notifications) -> Grouping:
 
 
 class Notifier:
-    def __init__(self, store: StateStore, dispatcher: Dispatcher, external_url: str = "") -> None:
+    def __init__(self, store: StateStore, dispatcher: Sender, external_url: str = "") -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.external_url = external_url

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -76,7 +75,7 @@ class ManagedPostgres:
     def ensure(self, env: str) -> tuple[Cluster, str]:
         """Create the cluster if there is none, start it if it is down."""
         # one creation or start at a time per environment (the engine's shared lock table)
-        with self.ctx.backup_locks.setdefault(f"cluster:{env}", threading.RLock()):
+        with self.ctx.locks.backup(f"cluster:{env}"):
             made = ""
             if self.cluster(env) is None:
                 self._create(env)

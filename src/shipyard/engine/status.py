@@ -1,0 +1,78 @@
+"""What ``shipyard status`` shows: each environment's routes, lock, instances (alive, as the
+proxy sees them), approvals waiting and alerts firing. ``Engine.status`` calls ``status``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from shipyard.core.proxy import backend_name
+from shipyard.drivers.runtime.procs import stored_ref
+from shipyard.engine.context import Context
+
+
+def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
+    """Every environment as ``shipyard status`` shows it: routes, lock, instances, approvals, alerts."""
+    proxy_states = {}
+    if ctx.proxy.is_running():
+        proxy_states = {(s.backend, s.name): s for s in ctx.proxy.server_states()}
+    envs: dict[str, Any] = {}
+    waiting = ctx.store.approvals.waiting()
+    firing: dict[str, int] = {}
+    for alert in ctx.store.observe.alerts():
+        if alert.state == "firing":
+            firing[alert.label("env")] = firing.get(alert.label("env"), 0) + 1
+    for env, spec in ctx.manifest.environments.items():
+        route = ctx.store.route(env)
+        held = ctx.store.lock(env)
+        insts = []
+        for i in ctx.live_instances(env):
+            seen = proxy_states.get((backend_name(env, i.colour), i.name))
+            insts.append(
+                {
+                    "name": i.name,
+                    "release": i.release_id,
+                    "port": i.port,
+                    "pid": i.pid,
+                    "state": i.state,
+                    "restarts": i.restarts,
+                    "alive": ctx.runtime.alive(stored_ref(i.pid, i.create_time)),
+                    "proxy_status": seen.status if seen else None,
+                    "weight": route.share(i.colour),
+                }
+            )
+        envs[env] = {
+            "url": f"http://{spec.bind}:{spec.port}/",
+            "active_colour": route.active_colour,
+            "active_release": route.active_release,
+            "standby_colour": route.standby_colour,
+            "standby_release": route.standby_release,
+            "standby_until": route.standby_until,
+            "lock": None
+            if held is None
+            else {
+                "holder": held.holder,
+                "reason": held.reason,
+                "since": held.acquired_at,
+                "deployment": held.deployment_id,
+            },
+            "instances": insts,
+            "waiting_approval": [vars(w) for w in waiting if w.env == env],
+            "alerts_firing": firing.get(env, 0),
+        }
+    return {
+        "app": ctx.manifest.app,
+        "proxy_running": ctx.proxy.is_running(),
+        "environments": envs,
+        "reconciler_errors": reconciler_errors,
+        "failed_notifications": failed_notifications(ctx),
+    }
+
+
+def failed_notifications(ctx: Context) -> list[dict[str, Any]]:
+    """The last failed deliveries of the past hour (receiver and why; no secret), for ``status``."""
+    since = time.time() - 3600
+    recent = ctx.store.observe.deliveries(20)
+    failed = [d for d in recent if d["status"] == "failed" and d["at"] >= since]
+    return [{"receiver": d["receiver"], "detail": d["detail"]} for d in failed[:3]]

@@ -1,0 +1,264 @@
+"""The engine against fakes of its drivers: every fake keeps its Protocol's methods, and a
+deployment's decisions (which instances start, what the proxy routes, what stops) are the same
+whatever implements the runtime, builder, prober and proxy."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.unit.fakes import (
+    FakeAccessLog,
+    FakeBuilder,
+    FakeProber,
+    FakeProxy,
+    FakeRuntime,
+    FakeSender,
+    FakeUsage,
+)
+
+from shipyard.core.records import NewDeployment, Owner
+from shipyard.drivers.observe import interface as observe_ports
+from shipyard.drivers.observe.receivers import Dispatcher
+from shipyard.drivers.proxy import interface as proxy_ports
+from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.proxy.haproxy import HAProxy
+from shipyard.drivers.runtime import interface as runtime_ports
+from shipyard.drivers.runtime.builder import Builder
+from shipyard.drivers.runtime.interface import ProcessRef
+from shipyard.drivers.runtime.probe import Prober
+from shipyard.drivers.runtime.supervisor import LocalRuntime
+from shipyard.drivers.runtime.usage import UsageSampler
+from shipyard.engine.context import Context
+from shipyard.engine.delivery.deploy import Deployment
+from shipyard.engine.delivery.reconcile import reconcile_at_start
+from shipyard.engine.engine import Engine
+from shipyard.home import Paths
+from shipyard.manifest.loader import parse_manifest
+from shipyard.runtime import wire_services
+from shipyard.state.store import open_store
+
+# Protocol -> (the real implementation, the fake)
+PORTS: dict[type, tuple[type, type]] = {
+    runtime_ports.Runtime: (LocalRuntime, FakeRuntime),
+    runtime_ports.ReleaseBuilder: (Builder, FakeBuilder),
+    runtime_ports.HealthProber: (Prober, FakeProber),
+    runtime_ports.UsageSource: (UsageSampler, FakeUsage),
+    proxy_ports.Proxy: (HAProxy, FakeProxy),
+    proxy_ports.AccessLog: (AccessLogReceiver, FakeAccessLog),
+    observe_ports.Sender: (Dispatcher, FakeSender),
+}
+
+
+def _methods(cls: type) -> dict[str, list[str]]:
+    return {
+        name: list(inspect.signature(member).parameters)
+        for name, member in vars(cls).items()
+        if callable(member) and not name.startswith("_")
+    }
+
+
+@pytest.mark.parametrize("port", list(PORTS), ids=lambda p: p.__name__)
+def test_the_driver_and_its_fake_both_have_every_method_of_the_protocol(port: type) -> None:
+    wanted = _methods(port)
+    assert wanted, f"{port.__name__} declares no method"
+    for cls in PORTS[port]:
+        have = {
+            name: list(inspect.signature(getattr(cls, name)).parameters)
+            for name in wanted
+            if hasattr(cls, name)
+        }
+        assert have == wanted, f"{cls.__name__} does not implement {port.__name__} as declared"
+
+
+MANIFEST = {
+    "app": "notes",
+    "processes": {"web": {"command": "python -m notes"}},
+    "health": {"interval": "10ms", "healthy_threshold": 1, "start_timeout": "1s"},
+    "environments": {"dev": {"port": 18080, "instances": 2}},
+}
+
+
+def make_ctx(tmp_path: Path, prober: FakeProber) -> Context:
+    manifest = parse_manifest(MANIFEST)
+    home = tmp_path / "home"
+    home.mkdir()
+    return Context(
+        paths=Paths(home, tmp_path),
+        store=open_store(home / "state.db"),
+        proxy=FakeProxy(),
+        runtime=FakeRuntime(),
+        builder=FakeBuilder(home / "releases"),
+        prober=prober,
+        owner=Owner(1, 0.0),
+        manifest=manifest,
+        manifest_text="app: notes",
+    )
+
+
+def deploy(ctx: Context) -> Any:
+    new = NewDeployment(env="dev", kind="deploy", requested_by="test", release_id=None, from_release=None)
+    dep_id = ctx.store.begin_deployment(new, ctx.owner)
+    Deployment(ctx, dep_id, "dev", None).run()
+    return ctx.store.deployment(dep_id)
+
+
+def fakes(ctx: Context) -> tuple[FakeRuntime, FakeBuilder, FakeProxy]:
+    assert isinstance(ctx.runtime, FakeRuntime)
+    assert isinstance(ctx.builder, FakeBuilder)
+    assert isinstance(ctx.proxy, FakeProxy)
+    return ctx.runtime, ctx.builder, ctx.proxy
+
+
+def test_a_first_deployment_starts_the_instances_and_routes_them(tmp_path: Path) -> None:
+    prober = FakeProber()
+    ctx = make_ctx(tmp_path, prober)
+    runtime, builder, proxy = fakes(ctx)
+    dep = deploy(ctx)
+    assert (dep.status, dep.error) == ("succeeded", None)
+    assert builder.built == ["r1"]
+    assert [(command, env["SHIPYARD_COLOUR"]) for _, command, env in runtime.started] == [
+        ("python -m notes", "blue"),
+        ("python -m notes", "blue"),
+    ]
+    ports = {int(env["PORT"]) for _, _, env in runtime.started}
+    assert {port for port, _ in prober.asked} == ports  # each new instance was probed
+    backend = proxy.layouts[-1].backend("dev")
+    assert backend is not None and backend.active == "blue"
+    assert sorted(s.address for s in backend.servers if s.colour == "blue" and s.address) == sorted(
+        f"127.0.0.1:{p}" for p in ports
+    )
+    route = ctx.store.route("dev")
+    assert (route.active_colour, route.active_release) == ("blue", "r1")
+
+
+def test_the_next_deployment_switches_colour_and_keeps_the_old_one_standing_by(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, FakeProber())
+    runtime, _, proxy = fakes(ctx)
+    deploy(ctx)
+    dep = deploy(ctx)
+    assert dep.status == "succeeded"
+    route = ctx.store.route("dev")
+    assert (route.active_colour, route.active_release) == ("green", "r2")
+    assert (route.standby_colour, route.standby_release) == ("blue", "r1")
+    assert runtime.stopped == []  # blue stands by for an instant rollback
+    backend = proxy.layouts[-1].backend("dev")
+    assert backend is not None and backend.active == "green"
+
+
+def test_an_unhealthy_release_is_stopped_and_the_old_one_keeps_serving(tmp_path: Path) -> None:
+    prober = FakeProber()
+    ctx = make_ctx(tmp_path, prober)
+    runtime, _, proxy = fakes(ctx)
+    deploy(ctx)
+    serving = set(runtime.running)
+    prober.status = 503
+    dep = deploy(ctx)
+    assert dep.status == "failed"
+    assert "did not become healthy" in (dep.error or "")
+    assert runtime.running == serving  # only the new instances were stopped
+    assert len(runtime.stopped) == 2
+    route = ctx.store.route("dev")
+    assert (route.active_colour, route.active_release) == ("blue", "r1")
+    backend = proxy.layouts[-1].backend("dev")
+    assert backend is not None and backend.active == "blue"
+
+
+# the loop abstraction is a building block with its clock and wait injectable, not a driver of
+# something outside that a fake would stand in for
+BUILDING_BLOCKS = ("shipyard.drivers.loops",)
+
+
+def _driver_classes_imported(path: Path) -> list[str]:
+    """The driver classes (not Protocols, not plain records) a module imports by name."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("shipyard.drivers.")):
+            continue
+        if node.module in BUILDING_BLOCKS:
+            continue
+        module = importlib.import_module(node.module or "")
+        for alias in node.names:
+            value = getattr(module, alias.name, None)  # None: a submodule, not a class
+            is_record = dataclasses.is_dataclass(value)
+            is_protocol = getattr(value, "_is_protocol", False)
+            if isinstance(value, type) and not is_record and not is_protocol:
+                found.append(f"{node.module}.{alias.name}")
+    return found
+
+
+# the data engines' own drivers are typed behind the backup interface of the `data` work
+TYPED_BY_PROTOCOLS = ["delivery", "observe", "trust", "*.py"]
+
+
+@pytest.mark.parametrize("part", TYPED_BY_PROTOCOLS)
+def test_the_engine_types_its_drivers_by_their_protocols(part: str) -> None:
+    base = Path(__file__).resolve().parents[2] / "src" / "shipyard" / "engine"
+    paths = base.glob(part) if part.endswith(".py") else (base / part).rglob("*.py")
+    for path in paths:
+        assert _driver_classes_imported(path) == [], f"{path.name}: import the Protocol instead"
+
+
+def test_the_protocol_check_sees_a_concrete_driver() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        module = Path(folder) / "m.py"
+        module.write_text(
+            "from shipyard.drivers.runtime.supervisor import LocalRuntime, free_port\n"
+            "from shipyard.drivers.runtime.interface import Runtime, ProcessRef\n"
+        )
+        assert _driver_classes_imported(module) == ["shipyard.drivers.runtime.supervisor.LocalRuntime"]
+
+
+def make_engine(tmp_path: Path) -> Engine:
+    """The engine wired as the composition root wires it, over fake drivers."""
+    (tmp_path / "shipyard.yaml").write_text(yaml.safe_dump(MANIFEST))
+    ctx = make_ctx(tmp_path, FakeProber())
+    return Engine(ctx, wire_services(ctx))
+
+
+def finished(engine: Engine, dep_id: int) -> str:
+    deadline = time.monotonic() + 20
+    while (status := engine.history.deployment(dep_id).status) == "running":
+        assert time.monotonic() < deadline, "the deployment did not finish"
+        time.sleep(0.02)
+    return status
+
+
+def test_the_engine_wired_over_fakes_deploys_and_rolls_back_by_one_routing_change(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path)
+    runtime, _, proxy = fakes(engine.ctx)
+    assert finished(engine, engine.deploy("dev", "alice")) == "succeeded"
+    assert finished(engine, engine.deploy("dev", "alice")) == "succeeded"
+    started, synced = len(runtime.started), len(proxy.layouts)
+    dep_id = engine.rollback("dev", "alice")
+    assert engine.history.deployment(dep_id).status == "succeeded"  # done in the request itself
+    assert len(runtime.started) == started  # nothing started: r1 stood by on blue
+    assert len(proxy.layouts) == synced + 1  # one routing change
+    backend = proxy.layouts[-1].backend("dev")
+    assert backend is not None and backend.active == "blue"
+    shown = engine.status()["environments"]["dev"]
+    assert (shown["active_release"], shown["standby_release"]) == ("r1", "r2")
+    assert all(i["alive"] and i["proxy_status"] == "UP" for i in shown["instances"] if i["release"] == "r1")
+    engine.launcher.close()
+
+
+def test_reconcile_at_start_adopts_what_the_runtime_runs_and_marks_the_rest_down(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, FakeProber())
+    runtime, _, proxy = fakes(ctx)
+    deploy(ctx)
+    first, second = sorted(ctx.live_instances("dev"), key=lambda i: i.slot)
+    runtime.running.discard(ProcessRef(second.pid, second.create_time))  # it died while we were down
+    synced = len(proxy.layouts)
+    done = reconcile_at_start(ctx)
+    assert f"adopted dev/{first.name} (pid {first.pid})" in done
+    assert f"dev/{second.name} was down; it will be restarted" in done
+    assert runtime.stopped == []  # both still belong to the route
+    assert len(proxy.layouts) == synced + 1  # HAProxy re-synced with the recorded state
