@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.vault import SecretMeta, check_write, require, versions_to_drop
@@ -152,19 +152,16 @@ class VaultStore:
 
     def current_ciphertexts(self, env: str) -> list[tuple[str, int, bytes]]:
         """(name, version, ciphertext) of every live secret of ``env``, in one read."""
-        query = (
-            select(secrets.c.name, secrets.c.version, secret_versions.c.ciphertext)
-            .join(
-                secret_versions,
-                (secret_versions.c.env == secrets.c.env)
-                & (secret_versions.c.name == secrets.c.name)
-                & (secret_versions.c.version == secrets.c.version),
-            )
-            .where(secrets.c.env == env, secrets.c.deleted_at.is_(None))
-            .order_by(secrets.c.name)
-        )
+        query = self._current(env, secrets.c.version, secret_versions.c.ciphertext)
         with self._engine.begin() as conn:
             return [(str(r.name), int(r.version), bytes(r.ciphertext)) for r in conn.execute(query)]
+
+    def ciphertext_sizes(self, env: str) -> dict[str, int]:
+        """The size in bytes of the current ciphertext of every live secret of ``env`` (what a
+        write's limits are checked against, read without the ciphertexts themselves)."""
+        query = self._current(env, func.length(secret_versions.c.ciphertext).label("size"))
+        with self._engine.begin() as conn:
+            return {str(r.name): int(r.size) for r in conn.execute(query)}
 
     def history(self, env: str, name: str) -> list[dict[str, Any]]:
         with self._engine.begin() as conn:
@@ -199,6 +196,21 @@ class VaultStore:
         return int(gone.rowcount or 0)
 
     # helpers ----------------------------------------------------------------------------------
+    @staticmethod
+    def _current(env: str, *columns: Any) -> Any:
+        """A query of ``columns`` (with the name) over the current version of each live secret."""
+        return (
+            select(secrets.c.name, *columns)
+            .join(
+                secret_versions,
+                (secret_versions.c.env == secrets.c.env)
+                & (secret_versions.c.name == secrets.c.name)
+                & (secret_versions.c.version == secrets.c.version),
+            )
+            .where(secrets.c.env == env, secrets.c.deleted_at.is_(None))
+            .order_by(secrets.c.name)
+        )
+
     @staticmethod
     def _where(stmt: Any, env: str, name: str) -> Any:
         return stmt.where(secrets.c.env == env, secrets.c.name == name)
