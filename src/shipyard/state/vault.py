@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.vault import SecretMeta, check_write, require, versions_to_drop
@@ -22,6 +22,13 @@ from shipyard.errors import ConflictError, NotFoundError
 from shipyard.state.schema import secret_versions, secrets, vault_keys
 
 Encrypt = Callable[[str, int], bytes]  # (name, version) -> ciphertext
+# the statements of a secret's read, built once (building them costs more than running them)
+META = select(secrets).where(secrets.c.env == bindparam("env"), secrets.c.name == bindparam("name"))
+CIPHERTEXT = select(secret_versions.c.ciphertext).where(
+    secret_versions.c.env == bindparam("env"),
+    secret_versions.c.name == bindparam("name"),
+    secret_versions.c.version == bindparam("version"),
+)
 
 
 class VaultStore:
@@ -136,13 +143,7 @@ class VaultStore:
         with self._in(conn) as conn:
             meta = require(self._meta(conn, env, name), env, name)
             wanted = meta.version if version is None else version
-            row = conn.execute(
-                select(secret_versions.c.ciphertext).where(
-                    secret_versions.c.env == env,
-                    secret_versions.c.name == name,
-                    secret_versions.c.version == wanted,
-                )
-            ).first()
+            row = conn.execute(CIPHERTEXT, {"env": env, "name": name, "version": wanted}).first()
         if row is None:
             raise NotFoundError(
                 f"secret {name!r} of {env!r} has no version {wanted} (it is at version {meta.version})",
@@ -226,11 +227,7 @@ class VaultStore:
 
     @staticmethod
     def _meta(conn: Connection, env: str, name: str) -> SecretMeta | None:
-        row = (
-            conn.execute(select(secrets).where(secrets.c.env == env, secrets.c.name == name))
-            .mappings()
-            .first()
-        )
+        row = conn.execute(META, {"env": env, "name": name}).mappings().first()
         return SecretMeta(**dict(row)) if row else None
 
     @staticmethod
