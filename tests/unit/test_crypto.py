@@ -12,6 +12,7 @@ from shipyard.drivers.trust.crypto import (
     new_data_key,
     rewrap,
     unwrap_data_key,
+    value_size,
     wrap_data_key,
 )
 from shipyard.errors import VaultError
@@ -174,3 +175,9 @@ def test_secrets_compare_by_value_and_are_not_hashable() -> None:
     assert Secret("a") != "a"
     with pytest.raises(TypeError):
         hash(Secret("a"))
+
+
+@pytest.mark.parametrize("plaintext", ["", "s3cret", "é" * 1000, "🔑 key"])
+def test_a_values_size_is_known_from_its_ciphertext_alone(plaintext: str) -> None:
+    sealed = encrypt_value(new_data_key(), "dev", "NAME", 3, plaintext)
+    assert value_size(len(sealed)) == len(plaintext.encode())

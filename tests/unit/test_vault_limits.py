@@ -9,7 +9,7 @@ import pytest
 from shipyard.core import secret_limits as limits
 from shipyard.core.access import Grant, Principal
 from shipyard.core.vault import Secret
-from shipyard.drivers.trust import keyfile
+from shipyard.drivers.trust import crypto, keyfile
 from shipyard.engine.trust.access import Access
 from shipyard.engine.trust.vault import Vault
 from shipyard.errors import VaultError
@@ -110,3 +110,19 @@ def test_the_key_from_the_variable_opens_a_vault_whose_file_is_gone(
 def test_an_empty_vault_gets_a_new_key(store: StateStore, tmp_path: Path) -> None:
     opened(store, tmp_path)
     assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_stored_secrets_are_measured_to_the_byte_unread(store: StateStore, tmp_path: Path) -> None:
+    vault = opened(store, tmp_path)
+    for i in range(8):
+        put(vault, f"A{i}", "é" * 30_000)  # 60,000 bytes of UTF-8: 60,004 with "A0=" and the NUL
+    room = limits.MAX_TOTAL - 8 * 60_004 - len("LAST=") - 1
+    assert {n: crypto.value_size(s) for n, s in store.vault.ciphertext_sizes("dev").items()} == {
+        f"A{i}": 60_000 for i in range(8)
+    }
+    put(vault, "LAST", "é" * (room // 2))  # exactly at the limit: allowed
+    with pytest.raises(VaultError, match=r"the limit is 512 KiB per environment"):
+        put(vault, "LAST", "é" * (room // 2) + "x")  # one byte over
+    vault.delete(ADMIN, "dev", "A0", "t")  # a deleted secret no longer counts
+    assert "A0" not in store.vault.ciphertext_sizes("dev")
+    put(vault, "LAST", "é" * (room // 2) + "x")

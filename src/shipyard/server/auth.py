@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from shipyard.core.access import Principal
 from shipyard.errors import AuthError
@@ -22,9 +23,18 @@ def principal(request: Request) -> Principal:
     """The user behind the request's bearer token (every route but /api/ping needs one).
 
     ``server/gate.py`` resolved it before the body was read; this reads what it found."""
+    found = gated(request)
+    return found if found is not None else authenticate(request)
+
+
+def gated(request: Request) -> Principal | None:
+    """The user the gate found for this request, if it ran."""
     found = getattr(request.state, "principal", None)
-    if isinstance(found, Principal):
-        return found
+    return found if isinstance(found, Principal) else None
+
+
+def authenticate(request: Request) -> Principal:
+    """The request's bearer token resolved by the access service (a database read)."""
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not given:
         raise AuthError(
@@ -40,7 +50,14 @@ def client_source(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-Who = Annotated[Principal, Depends(principal)]
+async def who_asks(request: Request) -> Principal:
+    """``principal`` as a dependency: on the event loop, as the gate already named the user (a
+    sync dependency would cost every request a trip to a worker thread and back)."""
+    found = gated(request)
+    return found if found is not None else await run_in_threadpool(authenticate, request)
+
+
+Who = Annotated[Principal, Depends(who_asks)]
 T = TypeVar("T")
 
 

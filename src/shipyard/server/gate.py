@@ -6,6 +6,8 @@ comes too late: a 100 MB unauthenticated POST would be read first. Here the bear
 resolved to a user (kept in the request's state for ``server/auth.py``'s ``principal``) and the
 declared Content-Length is held against the route's limit before the route runs; a body sent
 without a length (chunked) is counted as it streams and refused when it passes the limit.
+A token the access service remembers is resolved on the event loop; only the others (a new
+token, or one whose last use is due to be written) take a trip to a worker thread.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from shipyard.core.access import Principal
 from shipyard.core.secret_limits import MAX_IMPORT_FILE
 from shipyard.errors import AuthError, ShipyardError, TooLargeError
 
@@ -90,8 +93,7 @@ class Gate:
         limit = body_limit(scope["path"])
         try:
             if scope["path"] not in PUBLIC:
-                who = await run_in_threadpool(self.engine.access.authenticate, bearer(headers))
-                scope.setdefault("state", {})["principal"] = who
+                scope.setdefault("state", {})["principal"] = await self.who(bearer(headers))
             length = declared_length(headers)
             if length is not None and length > limit:
                 raise too_large(f"{length} bytes", limit)
@@ -100,6 +102,11 @@ class Gate:
             await JSONResponse(exc.to_json(), status_code=exc.status)(scope, receive, send)
             return
         await self.app(scope, counted(receive, limit), send)
+
+    async def who(self, token: str) -> Principal:
+        access = self.engine.access
+        known = access.remembered(token)
+        return known if known is not None else await run_in_threadpool(access.authenticate, token)
 
 
 def counted(receive: Receive, limit: int) -> Receive:

@@ -26,6 +26,9 @@ from shipyard.errors import StateError
 from shipyard.state.schema import audit
 
 T = TypeVar("T")
+# built once: a read of a secret writes an entry, and building these again costs more than running them
+LAST_ENTRY = select(audit.c.id, audit.c.hash).order_by(audit.c.id.desc()).limit(1)
+NEW_ENTRY = insert(audit)
 
 
 class AuditStore:
@@ -78,7 +81,7 @@ class AuditStore:
         result: str,
         detail: str,
     ) -> Entry:
-        last = conn.execute(select(audit.c.id, audit.c.hash).order_by(audit.c.id.desc()).limit(1)).first()
+        last = conn.execute(LAST_ENTRY).first()
         prev_id, prev_hash = (int(last.id), str(last.hash)) if last else (0, GENESIS)
         fields: dict[str, object] = {
             "id": prev_id + 1,
@@ -92,7 +95,7 @@ class AuditStore:
             "detail": one_line(detail[:DETAIL_MAX]),
         }
         digest = entry_hash(prev_hash, fields)
-        conn.execute(insert(audit).values(**fields, prev_hash=prev_hash, hash=digest))
+        conn.execute(NEW_ENTRY, {**fields, "prev_hash": prev_hash, "hash": digest})
         return Entry(**fields, prev_hash=prev_hash, hash=digest)  # type: ignore[arg-type]
 
     def entries(

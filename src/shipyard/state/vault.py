@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.vault import SecretMeta, check_write, require, versions_to_drop
@@ -22,6 +22,13 @@ from shipyard.errors import ConflictError, NotFoundError
 from shipyard.state.schema import secret_versions, secrets, vault_keys
 
 Encrypt = Callable[[str, int], bytes]  # (name, version) -> ciphertext
+# the statements of a secret's read, built once (building them costs more than running them)
+META = select(secrets).where(secrets.c.env == bindparam("env"), secrets.c.name == bindparam("name"))
+CIPHERTEXT = select(secret_versions.c.ciphertext).where(
+    secret_versions.c.env == bindparam("env"),
+    secret_versions.c.name == bindparam("name"),
+    secret_versions.c.version == bindparam("version"),
+)
 
 
 class VaultStore:
@@ -136,13 +143,7 @@ class VaultStore:
         with self._in(conn) as conn:
             meta = require(self._meta(conn, env, name), env, name)
             wanted = meta.version if version is None else version
-            row = conn.execute(
-                select(secret_versions.c.ciphertext).where(
-                    secret_versions.c.env == env,
-                    secret_versions.c.name == name,
-                    secret_versions.c.version == wanted,
-                )
-            ).first()
+            row = conn.execute(CIPHERTEXT, {"env": env, "name": name, "version": wanted}).first()
         if row is None:
             raise NotFoundError(
                 f"secret {name!r} of {env!r} has no version {wanted} (it is at version {meta.version})",
@@ -152,19 +153,16 @@ class VaultStore:
 
     def current_ciphertexts(self, env: str) -> list[tuple[str, int, bytes]]:
         """(name, version, ciphertext) of every live secret of ``env``, in one read."""
-        query = (
-            select(secrets.c.name, secrets.c.version, secret_versions.c.ciphertext)
-            .join(
-                secret_versions,
-                (secret_versions.c.env == secrets.c.env)
-                & (secret_versions.c.name == secrets.c.name)
-                & (secret_versions.c.version == secrets.c.version),
-            )
-            .where(secrets.c.env == env, secrets.c.deleted_at.is_(None))
-            .order_by(secrets.c.name)
-        )
+        query = self._current(env, secrets.c.version, secret_versions.c.ciphertext)
         with self._engine.begin() as conn:
             return [(str(r.name), int(r.version), bytes(r.ciphertext)) for r in conn.execute(query)]
+
+    def ciphertext_sizes(self, env: str) -> dict[str, int]:
+        """The size in bytes of the current ciphertext of every live secret of ``env`` (what a
+        write's limits are checked against, read without the ciphertexts themselves)."""
+        query = self._current(env, func.length(secret_versions.c.ciphertext).label("size"))
+        with self._engine.begin() as conn:
+            return {str(r.name): int(r.size) for r in conn.execute(query)}
 
     def history(self, env: str, name: str) -> list[dict[str, Any]]:
         with self._engine.begin() as conn:
@@ -200,6 +198,21 @@ class VaultStore:
 
     # helpers ----------------------------------------------------------------------------------
     @staticmethod
+    def _current(env: str, *columns: Any) -> Any:
+        """A query of ``columns`` (with the name) over the current version of each live secret."""
+        return (
+            select(secrets.c.name, *columns)
+            .join(
+                secret_versions,
+                (secret_versions.c.env == secrets.c.env)
+                & (secret_versions.c.name == secrets.c.name)
+                & (secret_versions.c.version == secrets.c.version),
+            )
+            .where(secrets.c.env == env, secrets.c.deleted_at.is_(None))
+            .order_by(secrets.c.name)
+        )
+
+    @staticmethod
     def _where(stmt: Any, env: str, name: str) -> Any:
         return stmt.where(secrets.c.env == env, secrets.c.name == name)
 
@@ -214,11 +227,7 @@ class VaultStore:
 
     @staticmethod
     def _meta(conn: Connection, env: str, name: str) -> SecretMeta | None:
-        row = (
-            conn.execute(select(secrets).where(secrets.c.env == env, secrets.c.name == name))
-            .mappings()
-            .first()
-        )
+        row = conn.execute(META, {"env": env, "name": name}).mappings().first()
         return SecretMeta(**dict(row)) if row else None
 
     @staticmethod

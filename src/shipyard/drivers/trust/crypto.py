@@ -38,7 +38,9 @@ __all__ = ["MASKED", "Secret", "decrypt_value", "encrypt_value", "rewrap", "unwr
 KEY_SIZE = 32
 NONCE_SIZE = 12
 KEY_ID_SIZE = 8
+TAG_SIZE = 16
 FORMAT_V1 = b"\x01"
+VALUE_OVERHEAD = len(FORMAT_V1) + NONCE_SIZE + TAG_SIZE  # a value's ciphertext less its plaintext
 
 _WRAP_LABEL = b"shipyard/data-key/v1"
 _VALUE_LABEL = b"shipyard/secret/v1"
@@ -111,11 +113,17 @@ def encrypt_value(data_key: bytes, env: str, name: str, version: int, plaintext:
     return FORMAT_V1 + nonce + sealed
 
 
+def value_size(ciphertext_size: int) -> int:
+    """Bytes of the UTF-8 plaintext that a value's ciphertext of ``ciphertext_size`` bytes seals
+    (AES-GCM adds no padding), known without the key."""
+    return ciphertext_size - VALUE_OVERHEAD
+
+
 def decrypt_value(data_key: bytes, env: str, name: str, version: int, ciphertext: bytes) -> str:
     """The plaintext of one secret version; a moved, altered or truncated row is a ``VaultError``."""
     _check_key(data_key, "data key")
     where = f"secret {name!r} (version {version}) of environment {env!r}"
-    if len(ciphertext) < 1 + NONCE_SIZE + 16 or ciphertext[:1] != FORMAT_V1:
+    if len(ciphertext) < VALUE_OVERHEAD or ciphertext[:1] != FORMAT_V1:
         raise VaultError(f"{where} is not in a format this Shipyard reads: the row is corrupted", _ROW_HINT)
     nonce, sealed = ciphertext[1 : 1 + NONCE_SIZE], ciphertext[1 + NONCE_SIZE :]
     try:

@@ -54,7 +54,13 @@ class Access:
         return BOOTSTRAP_USER
 
     def authenticate(self, token: str) -> Principal:
+        """The user of ``token`` (a database read, and a write once a minute): off the event loop."""
         return self.store.identity.principal(token)
+
+    def remembered(self, token: str) -> Principal | None:
+        """The user of a token ``authenticate`` found valid and nothing has changed since, from
+        memory (no I/O: the API's gate asks this on the event loop); None: call ``authenticate``."""
+        return self.store.identity.remembered(token)
 
     # decisions -----------------------------------------------------------------------------
     def read(self, who: Principal, env: str | None = None) -> None:

@@ -300,10 +300,14 @@ class Vault:
             raise
 
     def _check_limits(self, env: str, written: Mapping[str, Secret]) -> None:
-        """The environment after this write stays within ``core.secret_limits``."""
+        """The environment after this write stays within ``core.secret_limits``; the secrets
+        already there are measured by their ciphertexts' sizes, without decrypting them."""
         for name, value in written.items():
-            limits.check_secret(env, name, value.reveal())  # before decrypting anything
-        current = {n: limits.entry_size(n, v.reveal()) for n, v in self._current(env).items()}
+            limits.check_secret(env, name, value.reveal())  # before reading anything
+        current = {
+            name: limits.entry_size(name, "") + crypto.value_size(size)
+            for name, size in self.store.vault.ciphertext_sizes(env).items()
+        }
         limits.check_environment(env, current, {n: v.reveal() for n, v in written.items()})
 
     def _policy(self, rotate_every: float | None, expires_at: float | None, *, new: bool) -> dict[str, Any]:
