@@ -229,6 +229,17 @@ def make_engine(tmp_path: Path) -> Engine:
     return Engine(ctx, wire_services(ctx))
 
 
+def test_the_app_databases_and_migrations_are_wired_once_over_the_registrys_clusters(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, FakeProber())
+    services = wire_services(ctx)
+    assert services.databases.clusters is services.backups.engines.clusters
+    assert services.migrations.databases is services.databases
+    assert services.migrations.backups is services.backups
+    assert services.launcher.databases is services.databases
+    assert services.launcher.migrations is services.migrations
+    assert services.reconciler.databases is services.databases
+
+
 def finished(engine: Engine, dep_id: int) -> str:
     deadline = time.monotonic() + 20
     while (status := engine.history.deployment(dep_id).status) == "running":

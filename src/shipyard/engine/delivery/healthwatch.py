@@ -4,7 +4,9 @@ The alerting loop calls ``HealthWatch.check`` at each evaluation. Every live ins
 probed at the manifest's ``health.path`` (in parallel, each bounded by ``health.timeout``);
 the last result of each is kept in memory for ``GET /health``, and each change of an
 instance's status (and its first probe by this control plane) is appended to the state
-store's ``health_history``, kept ``HISTORY_KEEP_S``.
+store's ``health_history``, kept ``HISTORY_KEEP_S``. ``health_report`` builds ``GET /health``'s
+document (for ``Observations``), with one round trip to each environment's database through
+the one ``AppDatabases``.
 """
 
 from __future__ import annotations

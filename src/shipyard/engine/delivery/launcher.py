@@ -1,7 +1,8 @@
 """Runs each deployment on its own thread and announces how it ended.
 
 ``Engine.deploy`` and ``Approvals.approve`` (an approved deployment) call ``launch`` once the
-environment's lock is taken; ``close`` waits a moment for the threads at shutdown.
+environment's lock is taken; ``close`` waits a moment for the threads at shutdown. Each
+``Deployment`` gets the control plane's one ``AppDatabases`` and ``Migrations``.
 """
 
 from __future__ import annotations
