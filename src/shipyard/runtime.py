@@ -28,6 +28,7 @@ from shipyard.drivers.runtime.usage import UsageSampler
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.masking import MaskedCopies
 from shipyard.engine.data.migrations import Migrations
@@ -120,10 +121,12 @@ def wire_services(
     access = Access(ctx.store, lambda: list(ctx.manifest.environments))
     vault = Vault(ctx.store, access, ctx.paths.master_key, lambda: ctx.manifest.vault)
     ctx.secrets = RuntimeSecrets(vault)
-    reconciler = Reconciler(ctx)
-    reconciler.every(60.0, vault.purge_expired)
-    launcher = Launcher(ctx)
     backups = BackupService(ctx)
+    databases = AppDatabases(ctx, backups.engines.clusters)  # the one ManagedPostgres, the registry's
+    migrations = Migrations(ctx, backups, databases)
+    reconciler = Reconciler(ctx, databases)
+    reconciler.every(60.0, vault.purge_expired)
+    launcher = Launcher(ctx, databases, migrations)
     scheduler = BackupScheduler(backups)
     _register_facts(ctx.facts, backups, vault)
     drills = Drills(backups, _shipped_at(scheduler))
@@ -142,13 +145,14 @@ def wire_services(
         approvals=Approvals(ctx, launcher.launch),
         directory=Directory(ctx.store),
         backups=backups,
-        migrations=Migrations(ctx),
+        databases=databases,
+        migrations=migrations,
         backup_scheduler=scheduler,
         masked_copies=MaskedCopies(backups),
         drills=drills,
         jobs=JobRunner(ctx),
         checkpointer=checkpointer,
-        observe=Observations(ctx, alerting, loops),
+        observe=Observations(ctx, databases, alerting, loops),
         alerting=alerting,
         logs=logs,
         access_log=access_log,

@@ -38,6 +38,9 @@ from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.drivers.runtime.usage import UsageSampler
 from shipyard.engine.context import Context
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.database import AppDatabases
+from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.deploy import Deployment
 from shipyard.engine.delivery.reconcile import reconcile_at_start
 from shipyard.engine.engine import Engine
@@ -107,7 +110,9 @@ def make_ctx(tmp_path: Path, prober: FakeProber) -> Context:
 def deploy(ctx: Context) -> Any:
     new = NewDeployment(env="dev", kind="deploy", requested_by="test", release_id=None, from_release=None)
     dep_id = ctx.store.begin_deployment(new, ctx.owner)
-    Deployment(ctx, dep_id, "dev", None).run()
+    backups = BackupService(ctx)
+    databases = AppDatabases(ctx, backups.engines.clusters)
+    Deployment(ctx, databases, Migrations(ctx, backups, databases), dep_id, "dev", None).run()
     return ctx.store.deployment(dep_id)
 
 
@@ -222,6 +227,17 @@ def make_engine(tmp_path: Path) -> Engine:
     (tmp_path / "shipyard.yaml").write_text(yaml.safe_dump(MANIFEST))
     ctx = make_ctx(tmp_path, FakeProber())
     return Engine(ctx, wire_services(ctx))
+
+
+def test_the_app_databases_and_migrations_are_wired_once_over_the_registrys_clusters(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, FakeProber())
+    services = wire_services(ctx)
+    assert services.databases.clusters is services.backups.engines.clusters
+    assert services.migrations.databases is services.databases
+    assert services.migrations.backups is services.backups
+    assert services.launcher.databases is services.databases
+    assert services.launcher.migrations is services.migrations
+    assert services.reconciler.databases is services.databases
 
 
 def finished(engine: Engine, dep_id: int) -> str:

@@ -10,6 +10,8 @@ from tests.unit.test_backup_service import make_ctx
 
 from shipyard.core.records import NewDeployment, Release, Route
 from shipyard.engine.context import Context
+from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.errors import ConflictError
 from shipyard.manifest.loader import parse_manifest
@@ -32,6 +34,11 @@ def manifest(promotion: Any) -> Any:
     if promotion is not None:
         spec["promotion"] = promotion
     return parse_manifest(spec)
+
+
+def migrations_of(ctx: Context) -> Migrations:
+    backups = BackupService(ctx)
+    return Migrations(ctx, backups, AppDatabases(ctx, backups.engines.clusters))
 
 
 @pytest.fixture
@@ -69,7 +76,7 @@ def ctx(tmp_path: Path) -> Context:
 def test_the_serving_or_a_promoted_release_is_planned(
     ctx: Context, env: str, asked: str | None, planned: str
 ) -> None:
-    assert Migrations(ctx).plannable(env, asked).id == planned
+    assert migrations_of(ctx).plannable(env, asked).id == planned
 
 
 @pytest.mark.parametrize(
@@ -82,14 +89,14 @@ def test_the_serving_or_a_promoted_release_is_planned(
 )
 def test_any_other_release_is_refused_with_what_to_run(ctx: Context, env: str, asked: str, said: str) -> None:
     with pytest.raises(ConflictError) as info:
-        Migrations(ctx).plannable(env, asked)
+        migrations_of(ctx).plannable(env, asked)
     assert said in info.value.message
     assert "leave out --release" in info.value.hint
 
 
 def test_without_a_path_only_the_serving_release_is_planned(ctx: Context) -> None:
     ctx.manifest = manifest(None)
-    migrations = Migrations(ctx)
+    migrations = migrations_of(ctx)
     assert migrations.plannable("production", None).id == "r1"
     with pytest.raises(ConflictError):
         migrations.plannable("production", "r3")

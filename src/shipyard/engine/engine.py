@@ -16,7 +16,6 @@ from shipyard.core.records import NewDeployment
 from shipyard.core.rollout import describe_plan, min_interval_for
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.engine.context import Context
-from shipyard.engine.data.database import check_deployable
 from shipyard.engine.delivery.config import resolve_env
 from shipyard.engine.delivery.instances import stop_instances
 from shipyard.engine.delivery.promotion import pick_release
@@ -40,6 +39,7 @@ class Engine:
         self.approvals = services.approvals
         self.directory = services.directory
         self.backups = services.backups
+        self.databases = services.databases
         self.migrations = services.migrations
         self.backup_scheduler = services.backup_scheduler
         self.masked_copies = services.masked_copies
@@ -95,7 +95,7 @@ class Engine:
         ctx = self.ctx
         manifest = ctx.reload_manifest()
         self._check_env(env, manifest.environments)
-        check_deployable(ctx, env)
+        self.databases.check_deployable(env)
         if release_id is not None:
             ctx.store.release(release_id)  # NotFoundError names the fix
         if kind != "rollback":

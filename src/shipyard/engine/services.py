@@ -13,6 +13,7 @@ from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.data.backups import BackupService
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.masking import MaskedCopies
 from shipyard.engine.data.migrations import Migrations
@@ -45,6 +46,7 @@ class Services:
     directory: Directory  # users and the audit trail as the API reads them
     # data
     backups: BackupService
+    databases: AppDatabases  # the app's database as delivery needs it
     migrations: Migrations
     backup_scheduler: BackupScheduler
     masked_copies: MaskedCopies

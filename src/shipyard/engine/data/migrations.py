@@ -30,7 +30,7 @@ from shipyard.core.records import Release
 from shipyard.drivers.runtime.commands import CommandResult, run_command
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService, StepFn
-from shipyard.engine.data.database import database_exists
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.appenv import app_environment
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.errors import ConflictError, DeployError, NotFoundError
@@ -40,9 +40,10 @@ DIRECTIONS = ("up", "down")
 
 
 class Migrations:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, backups: BackupService, databases: AppDatabases) -> None:
         self.ctx = ctx
-        self.backups = BackupService(ctx)
+        self.backups = backups
+        self.databases = databases
 
     def spec(self, env: str) -> Migrate | None:
         return self.ctx.manifest.database_for(env).migrate
@@ -65,7 +66,7 @@ class Migrations:
     ) -> CommandResult:
         ctx = self.ctx
         purpose = f"migration{' ' + what if what else ''} {env} {release.id}"
-        variables = app_environment(ctx, release, env, purpose, actor)
+        variables = app_environment(ctx, self.databases, release, env, purpose, actor)
         root = Path(release.path)
         log = ctx.paths.home / "envs" / env / "logs" / "migrate.log"
         return run_command(command, root / "app", root / "venv", variables, log, timeout)
@@ -218,7 +219,7 @@ class Migrations:
         return output
 
     def _backup(self, env: str, direction: str) -> tuple[BackupRecord | None, str]:
-        if not database_exists(self.ctx, env):
+        if not self.databases.exists(env):
             return None, f"{env} has no database yet: nothing to back up"
         record = self.backups.create(env, "pre-migrate", f"before migrate {direction}")
         return record, f"backup {record.id} ({record.size} bytes) in {record.duration_s:.2f}s"

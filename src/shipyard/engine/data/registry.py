@@ -2,7 +2,8 @@
 
 ``DatabaseEngines`` builds each implementation once over the shared ``BackupStore``, the
 managed PostgreSQL engine with the one ``ManagedPostgres`` of this control plane
-(``clusters``, also what starts and stops the clusters). ``for_env`` reads the manifest's
+(``clusters``, also what starts and stops the clusters, and what ``AppDatabases`` reaches
+them through: ``runtime.py`` hands it over). ``for_env`` reads the manifest's
 database spec (SQLite, ``managed: true`` or an external ``url``); ``for_record`` reads what a
 backup is (a dump is an external server's, another PostgreSQL backup a managed cluster's), so
 a backup is restored and verified by the engine that took it. Built by ``BackupService``.

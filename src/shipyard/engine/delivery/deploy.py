@@ -20,7 +20,7 @@ from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
 from shipyard.drivers.runtime.supervisor import free_port
 from shipyard.engine.context import Context
-from shipyard.engine.data.database import prepare_database
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.config import with_config
 from shipyard.engine.delivery.instances import start_instance, stop_instances, wait_drained
@@ -39,9 +39,18 @@ class StepFailed(Exception):
 
 class Deployment:
     def __init__(
-        self, ctx: Context, dep_id: int, env: str, release_id: str | None, kind: str = "deploy"
+        self,
+        ctx: Context,
+        databases: AppDatabases,
+        migrations: Migrations,
+        dep_id: int,
+        env: str,
+        release_id: str | None,
+        kind: str = "deploy",
     ) -> None:
         self.ctx = ctx
+        self.databases = databases
+        self.migrations = migrations
         self.dep_id = dep_id
         self.env = env
         self.release_id = release_id
@@ -57,7 +66,7 @@ class Deployment:
             route = store.route(self.env)
             self.new_colour = other(route.active_colour) if route.active_colour else "blue"
             self._step("prepare", lambda: self._prepare(route))
-            self._step("database", lambda: prepare_database(self.ctx, self.env))
+            self._step("database", lambda: self.databases.prepare(self.env))
             self._migrate(release)
             new = self._step("start", lambda: self._start(release))
             self._step("health", lambda: self._wait_healthy(new))
@@ -131,9 +140,8 @@ class Deployment:
 
     def _migrate(self, release: Release) -> None:
         """With ``database.migrate``: steps backup and migrate (restore on failure)."""
-        spec = self.ctx.manifest.database_for(self.env).migrate
-        if spec is not None:
-            Migrations(self.ctx).migrate(self._step, self.env, release, spec.up, spec.timeout)
+        if (spec := self.migrations.spec(self.env)) is not None:
+            self.migrations.migrate(self._step, self.env, release, spec.up, spec.timeout)
 
     def _prepare(self, route: Route) -> tuple[None, str]:
         """Pick the new colour; the release standing by there keeps running beside the new one."""
@@ -165,7 +173,7 @@ class Deployment:
             inst_id = ctx.store.add_instance(
                 NewInstance(env, colour, slot, release.id, port, time.time(), str(log))
             )
-            ref = start_instance(ctx, inst_id, release, env, colour, port, log)
+            ref = start_instance(ctx, self.databases, inst_id, release, env, colour, port, log)
             ctx.store.update_instance(inst_id, pid=ref.pid, create_time=ref.create_time)
             started.append(ctx.store.instance(inst_id))
             self.note("start", f"{colour}-{slot} started on port {port} (pid {ref.pid})")

@@ -4,7 +4,9 @@ The alerting loop calls ``HealthWatch.check`` at each evaluation. Every live ins
 probed at the manifest's ``health.path`` (in parallel, each bounded by ``health.timeout``);
 the last result of each is kept in memory for ``GET /health``, and each change of an
 instance's status (and its first probe by this control plane) is appended to the state
-store's ``health_history``, kept ``HISTORY_KEEP_S``.
+store's ``health_history``, kept ``HISTORY_KEEP_S``. ``health_report`` builds ``GET /health``'s
+document (for ``Observations``), with one round trip to each environment's database through
+the one ``AppDatabases``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from shipyard.drivers.data.sqlite.backup import round_trip as sqlite_round_trip
 from shipyard.drivers.runtime.interface import HealthProber
 from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.engine.context import Context
-from shipyard.engine.data.database import sqlite_file
-from shipyard.engine.data.postgres.managed import ManagedPostgres, is_managed
+from shipyard.engine.data.database import AppDatabases, sqlite_file
+from shipyard.engine.data.postgres.managed import is_managed
 
 HISTORY_KEEP_S = 30 * 86400.0
 PROBE_TIMEOUT_CAP_S = 2.0
@@ -107,7 +109,11 @@ def store_round_trip(ctx: Context) -> tuple[float | None, str]:
 
 
 def health_report(
-    ctx: Context, watch: HealthWatch | None, version: str, loops: tuple[LoopState, ...] = ()
+    ctx: Context,
+    databases: AppDatabases,
+    watch: HealthWatch | None,
+    version: str,
+    loops: tuple[LoopState, ...] = (),
 ) -> dict[str, Any]:
     """``GET /health``'s document (see ``core.health_report``), with the background loops' states."""
     store_ms, store_error = store_round_trip(ctx)
@@ -122,7 +128,7 @@ def health_report(
         live = [i for i in ctx.live_instances(env) if i.state == "running"] if store_ms is not None else []
         if watch is not None:
             instances += watch.facts(env, live)
-    databases = tuple(database_fact(ctx, env) for env in ctx.manifest.environments)
+    dbs = tuple(database_fact(databases, env) for env in ctx.manifest.environments)
     facts = Facts(
         app=ctx.manifest.app,
         release_id=version,
@@ -132,18 +138,19 @@ def health_report(
         proxy_running=ctx.proxy.is_running(),
         serving=serving if store_ms is not None else {},
         instances=tuple(instances),
-        databases=databases,
+        databases=dbs,
         loops=loops,
     )
     return health_document(facts)
 
 
-def database_fact(ctx: Context, env: str) -> DatabaseFact:
+def database_fact(databases: AppDatabases, env: str) -> DatabaseFact:
     """One round trip to ``env``'s database (SQLite: a read-only open and a schema read;
     managed PostgreSQL: ``SELECT 1`` as the app)."""
+    ctx = databases.ctx
     db = ctx.manifest.database_for(env)
     if is_managed(ctx, env):
-        return DatabaseFact(env, db.engine, *ManagedPostgres(ctx).round_trip(env))
+        return DatabaseFact(env, db.engine, *databases.clusters.round_trip(env))
     if db.engine != "sqlite":
         return DatabaseFact(env, db.engine, None, "")  # an external server: not Shipyard's to check
     ms, error = sqlite_round_trip(sqlite_file(ctx, env))

@@ -15,14 +15,22 @@ from shipyard.core.proxy import backend_name
 from shipyard.core.records import Instance, Release
 from shipyard.drivers.runtime.procs import ProcessRef, stored_ref
 from shipyard.engine.context import Context
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.appenv import app_environment
 
 
 def start_instance(
-    ctx: Context, inst_id: int, release: Release, env: str, colour: str, port: int, log: Path
+    ctx: Context,
+    databases: AppDatabases,
+    inst_id: int,
+    release: Release,
+    env: str,
+    colour: str,
+    port: int,
+    log: Path,
 ) -> ProcessRef:
     variables = {
-        **app_environment(ctx, release, env, f"instance {env}/{colour}/{inst_id}"),
+        **app_environment(ctx, databases, release, env, f"instance {env}/{colour}/{inst_id}"),
         "PORT": str(port),
         "SHIPYARD_COLOUR": colour,
     }

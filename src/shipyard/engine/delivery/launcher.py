@@ -1,7 +1,8 @@
 """Runs each deployment on its own thread and announces how it ended.
 
 ``Engine.deploy`` and ``Approvals.approve`` (an approved deployment) call ``launch`` once the
-environment's lock is taken; ``close`` waits a moment for the threads at shutdown.
+environment's lock is taken; ``close`` waits a moment for the threads at shutdown. Each
+``Deployment`` gets the control plane's one ``AppDatabases`` and ``Migrations``.
 """
 
 from __future__ import annotations
@@ -9,17 +10,21 @@ from __future__ import annotations
 import threading
 
 from shipyard.engine.context import Context
+from shipyard.engine.data.database import AppDatabases
+from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.deploy import Deployment
 
 
 class Launcher:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, databases: AppDatabases, migrations: Migrations) -> None:
         self.ctx = ctx
+        self.databases = databases  # each deployment's, with the one Migrations
+        self.migrations = migrations
         self._threads: list[threading.Thread] = []
 
     def launch(self, dep_id: int, env: str, release_id: str | None, kind: str | None = None) -> None:
         dep = self.ctx.store.deployment(dep_id)
-        job = Deployment(self.ctx, dep_id, env, release_id, kind or dep.kind)
+        job = Deployment(self.ctx, self.databases, self.migrations, dep_id, env, release_id, kind or dep.kind)
         self.ctx.notify(dep_id, env, "deployment.started", dep.reason or dep.kind)
         thread = threading.Thread(target=lambda: self._run(job), name=f"deploy-{dep_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]

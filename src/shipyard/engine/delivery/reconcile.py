@@ -23,6 +23,7 @@ from shipyard.drivers.loops import Loop, LoopOwner
 from shipyard.drivers.runtime.procs import ProcessRef, is_alive, stored_ref
 from shipyard.drivers.runtime.supervisor import free_port, port_is_free
 from shipyard.engine.context import Context
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
 from shipyard.engine.trust.approvals import expire_waiting
 
@@ -70,8 +71,9 @@ def reconcile_at_start(ctx: Context) -> list[str]:
 
 
 class Reconciler(LoopOwner):
-    def __init__(self, ctx: Context, tick: float = 0.25) -> None:
+    def __init__(self, ctx: Context, databases: AppDatabases, tick: float = 0.25) -> None:
         self.ctx = ctx
+        self.databases = databases  # the restarted instances' DATABASE_URL
         self.tick = tick
         self._next_restart: dict[int, float] = {}
         self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
@@ -119,7 +121,9 @@ class Reconciler(LoopOwner):
                     continue
                 release = ctx.store.release(inst.release_id)
                 port = inst.port if port_is_free(inst.port) else free_port()
-                ref = start_instance(ctx, inst.id, release, inst.env, inst.colour, port, Path(inst.log_path))
+                ref = start_instance(
+                    ctx, self.databases, inst.id, release, inst.env, inst.colour, port, Path(inst.log_path)
+                )
                 ctx.store.update_instance(inst.id, pid=ref.pid, create_time=ref.create_time, port=port)
                 if port != inst.port:
                     ctx.sync_proxy()

@@ -14,14 +14,18 @@ from shipyard.core.records import Instance
 from shipyard.core.routing import Silence
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.engine.context import Context
+from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.healthwatch import Last, health_report
 from shipyard.engine.observe.alerting import Alerting
 from shipyard.engine.observe.metrics import snapshot
 
 
 class Observations:
-    def __init__(self, ctx: Context, alerting: Alerting | None, loops: LoopRegistry) -> None:
+    def __init__(
+        self, ctx: Context, databases: AppDatabases, alerting: Alerting | None, loops: LoopRegistry
+    ) -> None:
         self._ctx = ctx
+        self._databases = databases  # for /health's round trip to each environment's database
         self._loops = loops
         self._store = ctx.store.observe
         self.alerting = alerting  # None when the alerting loop is off (tests)
@@ -30,7 +34,7 @@ class Observations:
     def health(self, version: str) -> dict[str, Any]:
         """``GET /health``'s document."""
         watch = self.alerting.health if self.alerting else None
-        return health_report(self._ctx, watch, version, self._loops.states())
+        return health_report(self._ctx, self._databases, watch, version, self._loops.states())
 
     def app(self) -> str:
         return self._ctx.manifest.app
