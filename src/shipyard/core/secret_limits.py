@@ -46,19 +46,19 @@ def check_secret(env: str, name: str, value: str) -> None:
         )
 
 
-def check_environment(env: str, current: Mapping[str, int], written: Mapping[str, str]) -> None:
-    """The environment after a write: ``current`` maps each live secret to its entry size,
-    ``written`` the secrets this write sets (new or replaced)."""
+def check_environment(env: str, others: int, others_size: int, written: Mapping[str, str]) -> None:
+    """The environment after a write: ``others`` live secrets besides those ``written`` (new or
+    replaced) hold ``others_size`` bytes of environment strings together (``entry_size``)."""
     for name, value in written.items():
         check_secret(env, name, value)
-    sizes = {**current, **{name: entry_size(name, value) for name, value in written.items()}}
-    if len(sizes) > MAX_SECRETS:
+    count = others + len(written)
+    if count > MAX_SECRETS:
         raise VaultError(
-            f"{env!r} would hold {len(sizes)} secrets; the limit is {MAX_SECRETS} per environment "
+            f"{env!r} would hold {count} secrets; the limit is {MAX_SECRETS} per environment "
             f"(the write of {_names(written)} was refused)",
             "delete and purge secrets the app no longer reads, or group related values",
         )
-    total = sum(sizes.values())
+    total = others_size + sum(entry_size(name, value) for name, value in written.items())
     if total > MAX_TOTAL:
         raise VaultError(
             f"the secrets of {env!r} would take {_size(total)} together; the limit is {_size(MAX_TOTAL)} "

@@ -10,11 +10,12 @@ be given the audit entry's (``AuditStore.appending``), to be committed with it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, LargeBinary, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.vault import SecretMeta, check_write, require, versions_to_drop
@@ -29,6 +30,36 @@ CIPHERTEXT = select(secret_versions.c.ciphertext).where(
     secret_versions.c.name == bindparam("name"),
     secret_versions.c.version == bindparam("version"),
 )
+# the live secrets of an environment besides those a write names, and their bytes (its limits)
+SIZES = (
+    select(
+        func.count().label("secrets"),
+        func.coalesce(func.sum(func.length(cast(secrets.c.name, LargeBinary))), 0).label("name_bytes"),
+        func.coalesce(func.sum(func.length(secret_versions.c.ciphertext)), 0).label("sealed_bytes"),
+    )
+    .select_from(
+        secrets.join(
+            secret_versions,
+            (secret_versions.c.env == secrets.c.env)
+            & (secret_versions.c.name == secrets.c.name)
+            & (secret_versions.c.version == secrets.c.version),
+        )
+    )
+    .where(
+        secrets.c.env == bindparam("env"),
+        secrets.c.deleted_at.is_(None),
+        secrets.c.name.not_in(bindparam("names", expanding=True)),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Live secrets of an environment: how many, and the bytes of their names and ciphertexts."""
+
+    count: int
+    name_bytes: int
+    sealed_bytes: int
 
 
 class VaultStore:
@@ -157,12 +188,13 @@ class VaultStore:
         with self._engine.begin() as conn:
             return [(str(r.name), int(r.version), bytes(r.ciphertext)) for r in conn.execute(query)]
 
-    def ciphertext_sizes(self, env: str) -> dict[str, int]:
-        """The size in bytes of the current ciphertext of every live secret of ``env`` (what a
-        write's limits are checked against, read without the ciphertexts themselves)."""
-        query = self._current(env, func.length(secret_versions.c.ciphertext).label("size"))
+    def sizes_besides(self, env: str, names: Collection[str]) -> Sizes:
+        """How many live secrets ``env`` holds other than ``names``, with the bytes of their names
+        and of their current ciphertexts, summed by SQLite (what a write's limits are checked
+        against: no ciphertext is read, no row crosses into Python)."""
         with self._engine.begin() as conn:
-            return {str(r.name): int(r.size) for r in conn.execute(query)}
+            row = conn.execute(SIZES, {"env": env, "names": list(names)}).one()
+        return Sizes(int(row.secrets), int(row.name_bytes), int(row.sealed_bytes))
 
     def history(self, env: str, name: str) -> list[dict[str, Any]]:
         with self._engine.begin() as conn:

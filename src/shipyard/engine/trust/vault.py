@@ -301,14 +301,16 @@ class Vault:
 
     def _check_limits(self, env: str, written: Mapping[str, Secret]) -> None:
         """The environment after this write stays within ``core.secret_limits``; the secrets
-        already there are measured by their ciphertexts' sizes, without decrypting them."""
+        already there are measured by their ciphertexts' sizes, summed by the store, without
+        decrypting or reading them."""
         for name, value in written.items():
             limits.check_secret(env, name, value.reveal())  # before reading anything
-        current = {
-            name: limits.entry_size(name, "") + crypto.value_size(size)
-            for name, size in self.store.vault.ciphertext_sizes(env).items()
-        }
-        limits.check_environment(env, current, {n: v.reveal() for n, v in written.items()})
+        others = self.store.vault.sizes_besides(env, list(written))
+        # each is NAME=value and a NUL; a value's ciphertext is its UTF-8 bytes and a fixed overhead
+        size = (
+            others.name_bytes + others.count * 2 + others.sealed_bytes - others.count * crypto.VALUE_OVERHEAD
+        )
+        limits.check_environment(env, others.count, size, {n: v.reveal() for n, v in written.items()})
 
     def _policy(self, rotate_every: float | None, expires_at: float | None, *, new: bool) -> dict[str, Any]:
         changes: dict[str, Any] = {}
