@@ -30,6 +30,20 @@ CIPHERTEXT = select(secret_versions.c.ciphertext).where(
     secret_versions.c.name == bindparam("name"),
     secret_versions.c.version == bindparam("version"),
 )
+# a write's statements, built once too
+ADD_VERSION = insert(secret_versions)
+ADD_SECRET = insert(secrets)
+SET_SECRET = update(secrets).where(
+    secrets.c.env == bindparam("at_env"), secrets.c.name == bindparam("at_name")
+)
+VERSIONS = select(secret_versions.c.version).where(
+    secret_versions.c.env == bindparam("env"), secret_versions.c.name == bindparam("name")
+)
+DROP_VERSIONS = delete(secret_versions).where(
+    secret_versions.c.env == bindparam("env"),
+    secret_versions.c.name == bindparam("name"),
+    secret_versions.c.version.in_(bindparam("versions", expanding=True)),
+)
 # the live secrets of an environment besides those a write names, and their bytes (its limits)
 SIZES = (
     select(
@@ -139,25 +153,14 @@ class VaultStore:
                 for name, (cas, changes) in values.items():
                     meta = self._meta(conn, env, name)
                     version = check_write(meta, env, name, cas)
-                    conn.execute(
-                        insert(secret_versions).values(
-                            env=env,
-                            name=name,
-                            version=version,
-                            ciphertext=encrypt(name, version),
-                            created_at=now,
-                            created_by=by,
-                        )
-                    )
+                    sealed = encrypt(name, version)
+                    row = {"env": env, "name": name, "created_at": now, "created_by": by}
+                    conn.execute(ADD_VERSION, {**row, "version": version, "ciphertext": sealed})
                     fields = {"version": version, "updated_at": now, "updated_by": by, **changes}
                     if meta is None:
-                        conn.execute(
-                            insert(secrets).values(
-                                env=env, name=name, created_at=now, created_by=by, **fields
-                            )
-                        )
+                        conn.execute(ADD_SECRET, {**row, **fields})
                     else:
-                        conn.execute(self._where(update(secrets), env, name).values(**fields))
+                        conn.execute(SET_SECRET, {"at_env": env, "at_name": name, **fields})
                     self._drop_old(conn, env, name, keep)
                     written.append(self._meta(conn, env, name))  # type: ignore[arg-type]
         except IntegrityError:
@@ -264,17 +267,7 @@ class VaultStore:
 
     @staticmethod
     def _drop_old(conn: Connection, env: str, name: str, keep: int) -> None:
-        held = conn.execute(
-            select(secret_versions.c.version).where(
-                secret_versions.c.env == env, secret_versions.c.name == name
-            )
-        ).scalars()
+        held = conn.execute(VERSIONS, {"env": env, "name": name}).scalars()
         drop = versions_to_drop([int(v) for v in held], keep)
         if drop:
-            conn.execute(
-                delete(secret_versions).where(
-                    secret_versions.c.env == env,
-                    secret_versions.c.name == name,
-                    secret_versions.c.version.in_(drop),
-                )
-            )
+            conn.execute(DROP_VERSIONS, {"env": env, "name": name, "versions": drop})
