@@ -207,6 +207,7 @@ def test_masked_copy_into_another_environment_or_its_refusal(db: Engine) -> None
         with pytest.raises(BackupError, match="managed PostgreSQL clusters only"):
             copies.restore("dev", "contract", "staging")
         return
+    db.add("to mask")  # each test makes what it needs: xdist may run it on a worker of its own
     db.service.create("dev")
     done = copies.restore("dev", "contract", "staging")
     assert done["masked"] == ["notes.email: fake_email"] and done["rows"] > 0, done
