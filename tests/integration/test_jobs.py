@@ -63,6 +63,15 @@ def start_migrate_up(sy: Shipyard) -> tuple[subprocess.Popen[str], dict[str, Any
     return cli, wait_for("the job's migrate step", migrating)
 
 
+def migrating_job(sy: Shipyard, hold: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """A deployed app, and ``migrate up`` running as a job until ``hold`` is removed."""
+    holding_migration(sy, hold)
+    sy.up()
+    sy.cli("deploy")
+    hold.touch()
+    return start_migrate_up(sy)
+
+
 def read_until(stream: IO[str], ending: str, timeout: float = 60) -> str:
     """What ``stream`` printed up to and including a line ending with ``ending``."""
     lines: list[str] = []
@@ -82,11 +91,7 @@ def read_until(stream: IO[str], ending: str, timeout: float = 60) -> str:
 
 def test_a_job_outlives_its_cli_and_ctrl_c_only_detaches(shipyard: Shipyard, tmp_path: Path) -> None:
     hold = tmp_path / "hold"
-    holding_migration(shipyard, hold)
-    shipyard.up()
-    shipyard.cli("deploy")
-    hold.touch()
-    cli, shown = start_migrate_up(shipyard)
+    cli, shown = migrating_job(shipyard, hold)
     job_id = shown["job"]["id"]
     assert shown["job"]["status"] == "running" and shown["job"]["requested_by"] == "admin"
 
@@ -126,11 +131,7 @@ def test_a_job_outlives_its_cli_and_ctrl_c_only_detaches(shipyard: Shipyard, tmp
 
 def test_a_restart_marks_the_job_it_cut_short_interrupted(shipyard: Shipyard, tmp_path: Path) -> None:
     hold = tmp_path / "hold"
-    holding_migration(shipyard, hold)
-    shipyard.up()
-    shipyard.cli("deploy")
-    hold.touch()
-    cli, shown = start_migrate_up(shipyard)
+    cli, shown = migrating_job(shipyard, hold)
     job_id = shown["job"]["id"]
     server = shipyard.server_pid()
     os.kill(server, signal.SIGKILL)
