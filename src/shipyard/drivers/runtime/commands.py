@@ -30,11 +30,10 @@ class CommandResult:
         return self.code == 0
 
 
-def run_command(
-    command: str, cwd: Path, venv: Path, env: dict[str, str], log_path: Path, timeout: float
-) -> CommandResult:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {
+def process_environment(venv: Path, env: dict[str, str]) -> dict[str, str]:
+    """What every process of a release starts with (an instance or a one-off command): its
+    virtualenv first on PATH, a few of the control plane's own variables, then ``env``."""
+    return {
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "VIRTUAL_ENV": str(venv),
         "HOME": os.environ.get("HOME", "/"),
@@ -42,6 +41,13 @@ def run_command(
         "PYTHONUNBUFFERED": "1",
         **env,
     }
+
+
+def run_command(
+    command: str, cwd: Path, venv: Path, env: dict[str, str], log_path: Path, timeout: float
+) -> CommandResult:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = process_environment(venv, env)
     started = time.monotonic()
     with open_private_append(log_path) as log:
         start_at = log.tell()

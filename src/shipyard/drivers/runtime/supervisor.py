@@ -23,6 +23,7 @@ import psutil
 
 from shipyard.drivers.files import PRIVATE_UMASK, open_private_append
 from shipyard.drivers.runtime import procs
+from shipyard.drivers.runtime.commands import process_environment
 from shipyard.drivers.runtime.logfiles import stderr_path
 from shipyard.errors import InstanceError
 
@@ -61,12 +62,7 @@ class LocalRuntime:
     ) -> procs.ProcessRef:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         full_env = {
-            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "VIRTUAL_ENV": str(venv),
-            "HOME": os.environ.get("HOME", "/"),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "PYTHONUNBUFFERED": "1",
-            **env,
+            **process_environment(venv, env),
             "SHIPYARD_HOME": str(self.home),
             "SHIPYARD_INSTANCE_ID": str(instance_id),
         }

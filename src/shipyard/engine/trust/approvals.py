@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from shipyard.core.access import Principal
-from shipyard.core.approval import check_decision, is_expired
+from shipyard.core.approval import Request, check_decision, is_expired
 from shipyard.core.durations import format_duration
 from shipyard.core.records import NewDeployment
 from shipyard.engine.context import Context
@@ -51,23 +51,25 @@ class Approvals:
     def approve(self, who: Principal, dep_id: int) -> int:
         store = self.ctx.store
         now = time.time()
-        request = store.approvals.get(dep_id)
-        if is_expired(request, now):
-            expire_waiting(self.ctx, now)
-            request = store.approvals.get(dep_id)
+        request = self._current(dep_id, now)
         check_decision(who, request, "approve", now)
         store.approvals.approve(dep_id, who.user, self.ctx.owner)
         self.ctx.sync_proxy()
         self.launch(dep_id, request.env, store.deployment(dep_id).release_id)
         return dep_id
 
+    def _current(self, dep_id: int, now: float) -> Request:
+        """The request as a decision finds it: past its expiry, it is expired first."""
+        request = self.ctx.store.approvals.get(dep_id)
+        if is_expired(request, now):
+            expire_waiting(self.ctx, now)
+            request = self.ctx.store.approvals.get(dep_id)
+        return request
+
     def reject(self, who: Principal, dep_id: int, reason: str) -> int:
         store = self.ctx.store
         now = time.time()
-        request = store.approvals.get(dep_id)
-        if is_expired(request, now):
-            expire_waiting(self.ctx, now)
-            request = store.approvals.get(dep_id)
+        request = self._current(dep_id, now)
         check_decision(who, request, "reject", now)
         store.approvals.reject(dep_id, who.user, reason)
         self.ctx.notify(dep_id, request.env, "deployment.rejected", f"{who.user}: {reason}")
