@@ -160,9 +160,14 @@ def test_states_and_groups_survive_a_killed_control_plane(
     shipyard.cli("deploy")
     with Load(shipyard.port):
         marker(shipyard).write_text("")
-        wait_for(lambda: alert_notices(hook, "firing"), 40, "a firing notice")
-        before = wait_for(lambda: firing(shipyard, "ErrorRateCritical"), 20, "the firing alert")
+        before = wait_for(lambda: firing(shipyard, "ErrorRateCritical"), 40, "the firing alert")
+        # both groups announced (each waits group_wait on its own) before the kill
+        wait_for(lambda: len(alert_notices(hook, "firing")) >= 2, 20, "both groups' firing notices")
         sent = len(alert_notices(hook, "firing"))
+        assert {n["groupLabels"]["alertname"] for n in alert_notices(hook, "firing")} == {
+            "ErrorRateHigh",
+            "ErrorRateCritical",
+        }
         pid = shipyard.server_pid()
         os.kill(pid, signal.SIGKILL)
         shipyard.wait_server_gone(pid)

@@ -8,7 +8,7 @@ runtime changes between two of them, after ``core/proxy_checks.py`` has checked 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 NONE = "none"  # map value: no colour
 
@@ -74,6 +74,22 @@ class ProxyLayout:
 
     def backend(self, env: str) -> Backend | None:
         return next((b for b in self.backends if b.env == env), None)
+
+    def shape(self) -> ProxyLayout:
+        """This layout without what the runtime API sets (addresses, routing): what a
+        configuration must match for a running HAProxy to be brought to ``self`` without a reload."""
+        return ProxyLayout(
+            tuple(
+                replace(
+                    b,
+                    servers=tuple(replace(s, address=None) for s in b.servers),
+                    active=None,
+                    canary=None,
+                    canary_weight=0,
+                )
+                for b in self.backends
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Called by the engine through the ``Proxy`` interface. HAProxy runs in
 master-worker mode in its own session, so it keeps serving when the control
-plane dies; a restarted control plane adopts it from its pid file. The
+plane dies; a restarted control plane adopts it from its pid file, which also records the
+shape of the configuration it runs (``ProxyLayout.shape``): the same shape gets its addresses
+and routing through the runtime API, any other a hitless reload. The
 configuration and map files always match the state (each rewritten atomically when
 its text changes), so an HAProxy that restarts routes as recorded; transitions are
 applied through the admin socket with no reload.
@@ -10,6 +12,7 @@ applied through the admin socket with no reload.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -64,7 +67,9 @@ class HAProxy:
         self._lock = threading.RLock()
         self._layout: ProxyLayout | None = None
         self._applied: ProxyLayout | None = None
-        self._ref: procs.ProcessRef | None = self._load_ref()
+        self._ref: procs.ProcessRef | None = None
+        self._shape = ""  # digest of the running configuration's shape (``ProxyLayout.shape``)
+        self._load_ref()
         self._child: subprocess.Popen[bytes] | None = None
         self._written: dict[Path, str] = {}  # what this process last wrote to each file
 
@@ -83,13 +88,22 @@ class HAProxy:
                 self._layout = self._applied = layout
                 self._write_changed(files)
                 return
+            if self.is_running() and self._applied is None and self._shape == self._shape_of(layout):
+                # adopted after a control-plane restart, running this structure: every address
+                # and map entry set through the runtime API (the routing it kept is unknown).
+                # No reload, so the worker keeps its connections and its access-log ring.
+                self._send(self._diff(ProxyLayout(()), layout))
+                self._layout = self._applied = layout
+                self._write_changed(files)
+                return
             self._write_changed(files)
             if not self.is_running():
                 self._start(layout)
             else:
-                # adopted after a control-plane restart (routing unknown), or a structural
-                # change: a hitless reload makes the worker read the config just written.
+                # adopted from an older configuration, or a structural change: a hitless
+                # reload makes the worker read the config just written.
                 self._reload()
+                self._record(self._ref, layout)
             self._layout = self._applied = layout
 
     def ensure_running(self) -> bool:
@@ -106,7 +120,7 @@ class HAProxy:
         with self._lock:
             if self._ref is not None:
                 procs.terminate_group(self._ref, timeout=5)
-            self._ref = None
+            self._ref, self._shape = None, ""
             self._applied = None
             self.pid_path.unlink(missing_ok=True)
 
@@ -209,8 +223,7 @@ class HAProxy:
                     "`environments.<name>.port` in shipyard.yaml",
                 )
             if self.socket_path.exists() and self._answers():
-                self._ref = procs.ref_of(child.pid)
-                write_json(self.pid_path, {"pid": child.pid, "create_time": self._ref.create_time})
+                self._record(procs.ref_of(child.pid), layout)
                 self._applied = layout
                 return
             time.sleep(0.02)
@@ -259,12 +272,26 @@ class HAProxy:
         except ProxyError:
             return False
 
-    def _load_ref(self) -> procs.ProcessRef | None:
+    def _shape_of(self, layout: ProxyLayout) -> str:
+        text = render_haproxy_config(
+            layout.shape(), str(self.socket_path), self.stats_bind, self.maps, self.log_target
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _record(self, ref: procs.ProcessRef | None, layout: ProxyLayout) -> None:
+        """Remember the master and the shape of the configuration it runs, for a restarted
+        control plane (``_load_ref``)."""
+        assert ref is not None
+        self._ref, self._shape = ref, self._shape_of(layout)
+        write_json(self.pid_path, {"pid": ref.pid, "create_time": ref.create_time, "shape": self._shape})
+
+    def _load_ref(self) -> None:
         data = read_json(self.pid_path)
         if not isinstance(data, dict):
-            return None
+            return
         ref = procs.ProcessRef(int(data["pid"]), float(data["create_time"]))
-        return ref if procs.is_alive(ref) else None
+        if procs.is_alive(ref):
+            self._ref, self._shape = ref, str(data.get("shape", ""))
 
     def _log_tail(self) -> str:
         try:
