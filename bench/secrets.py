@@ -13,7 +13,7 @@ everything down.
 200 is the vault's limit of live secrets per environment (``core/secret_limits.py``).
 
 The last stdout line is one JSON object: ``set_p50_ms``, ``set_p99_ms``, ``get_p50_ms``,
-``get_p99_ms`` and ``goals`` (reads under 5 ms at p99 through the API).
+``get_p99_ms`` and ``goals`` (through the API: reads under 3 ms at p99, writes under 3 ms at p50).
 """
 
 from __future__ import annotations
@@ -91,12 +91,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     get_p99 = percentile(get_ms, 0.99)
-    goals = {"get_p99_under_5ms": get_p99 < 5.0}
+    set_p50 = round(statistics.median(set_ms), 3)
+    goals = {"get_p99_under_3ms": get_p99 < 3.0, "set_p50_under_3ms": set_p50 < 3.0}
     return {
         "scenario": "vault through the API",
         "secrets": args.secrets,
         "reads": args.reads,
-        "set_p50_ms": round(statistics.median(set_ms), 3),
+        "set_p50_ms": set_p50,
         "set_p99_ms": percentile(set_ms, 0.99),
         "get_p50_ms": round(statistics.median(get_ms), 3),
         "get_p99_ms": get_p99,

@@ -37,6 +37,34 @@ def test_appended_entries_form_a_verified_chain(store: StateStore) -> None:
     assert report.ok and report.entries == 3
 
 
+def test_an_entry_another_process_appended_is_linked_to(store: StateStore, tmp_path: Path) -> None:
+    store.audit.append("admin", "deploy", env="dev")  # this process now knows the chain's head
+    other = open_store(tmp_path / "state.db")  # another process (the CLI) on the same file
+    other.audit.append("dana", "deploy", env="dev")
+    other.audit.append("dana", "rollback", env="dev")
+    with store.audit.appending("admin", "secrets.read", env="dev", target="API_KEY"):
+        pass  # its id is taken: it links to the other process's last entry instead
+    store.audit.append("admin", "secrets.write", env="dev")
+    entries = store.audit.entries()
+    assert [(e.id, e.actor, e.action) for e in entries][1:] == [
+        (2, "dana", "deploy"),
+        (3, "dana", "rollback"),
+        (4, "admin", "secrets.read"),
+        (5, "admin", "secrets.write"),
+    ]
+    assert verify_chain(entries).ok
+
+
+def test_an_entry_rolled_back_with_its_action_is_not_linked_to(store: StateStore) -> None:
+    store.audit.append("admin", "deploy", env="dev")
+    with pytest.raises(RuntimeError), store.audit.appending("admin", "secrets.write", env="dev"):
+        raise RuntimeError("the write failed")  # the entry goes with it
+    store.audit.append("admin", "secrets.read", env="dev")
+    entries = store.audit.entries()
+    assert [e.action for e in entries] == ["deploy", "secrets.read"]
+    assert verify_chain(entries).ok
+
+
 @pytest.mark.parametrize(
     ("tamper", "broken_at", "problem"),
     [

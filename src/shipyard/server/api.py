@@ -41,6 +41,9 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
         redoc_url=None,
         openapi_url=None,  # served below, behind a token
         responses={"default": {"model": ErrorBody, "description": "an error, in the one error shape"}},
+        # Shipyard serves its own Prometheus metrics; FastAPI's OpenTelemetry hooks would look up
+        # the global providers on every request for nothing
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.engine = engine
     install_handlers(app)
@@ -55,9 +58,9 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     def ping() -> Ok:
         return Ok()
 
+    register_secrets(app, engine)  # first: a secret read, the most frequent call, is matched first
     register_deployments(app, engine, on_shutdown)
     register_identity(app, engine)
-    register_secrets(app, engine)
     register_delivery(app, engine)
     register_backup_routes(app, engine)
     register_drill_routes(app, engine)

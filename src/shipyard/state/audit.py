@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from shipyard.core.audit import DETAIL_MAX, GENESIS, Entry, entry_hash, one_line
 from shipyard.errors import StateError
@@ -35,6 +35,9 @@ class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._lock = threading.Lock()
+        # (id, hash) of the last entry this process committed: the next one links to it without
+        # reading it back. Another process's append since is caught by the id's uniqueness.
+        self._head: tuple[int, str] | None = None
 
     def append(
         self,
@@ -59,20 +62,28 @@ class AuditStore:
         """An ``ok`` entry, in a transaction the caller's action goes on in; committed when the
         block ends, with what the action wrote (one fsync for both), or rolled back with it."""
         with self._lock, self._engine.connect() as conn:
+            self._head, head = None, self._head  # known again once this entry is committed
             _refused_unless_written(conn.begin)
-            _refused_unless_written(lambda: self._insert(conn, actor, action, env, target, source, "ok", ""))
+            entry = _refused_unless_written(
+                lambda: self._insert(conn, head, actor, action, env, target, source, "ok", "")
+            )
             yield conn
             _refused_unless_written(conn.commit)
+            self._head = (entry.id, entry.hash)
 
     def _append(
         self, actor: str, action: str, env: str, target: str, source: str, result: str, detail: str
     ) -> Entry:
+        self._head, head = None, self._head
         with self._engine.begin() as conn:
-            return self._insert(conn, actor, action, env, target, source, result, detail)
+            entry = self._insert(conn, head, actor, action, env, target, source, result, detail)
+        self._head = (entry.id, entry.hash)
+        return entry
 
     @staticmethod
     def _insert(
         conn: Connection,
+        head: tuple[int, str] | None,
         actor: str,
         action: str,
         env: str,
@@ -81,10 +92,7 @@ class AuditStore:
         result: str,
         detail: str,
     ) -> Entry:
-        last = conn.execute(LAST_ENTRY).first()
-        prev_id, prev_hash = (int(last.id), str(last.hash)) if last else (0, GENESIS)
         fields: dict[str, object] = {
-            "id": prev_id + 1,
             "at": time.time(),
             "actor": one_line(actor),
             "action": one_line(action),
@@ -94,9 +102,18 @@ class AuditStore:
             "result": one_line(result),
             "detail": one_line(detail[:DETAIL_MAX]),
         }
-        digest = entry_hash(prev_hash, fields)
-        conn.execute(NEW_ENTRY, {**fields, "prev_hash": prev_hash, "hash": digest})
-        return Entry(**fields, prev_hash=prev_hash, hash=digest)  # type: ignore[arg-type]
+        for known in (head, None):
+            prev_id, prev_hash = known or _read_head(conn)
+            entry = {"id": prev_id + 1, **fields}
+            digest = entry_hash(prev_hash, entry)
+            try:  # a taken id fails this statement alone: the transaction goes on
+                conn.execute(NEW_ENTRY, {**entry, "prev_hash": prev_hash, "hash": digest})
+            except IntegrityError:
+                if known is None:
+                    raise
+                continue  # another process appended since this one's last entry: read the head
+            return Entry(**entry, prev_hash=prev_hash, hash=digest)  # type: ignore[arg-type]
+        raise AssertionError("unreachable")
 
     def entries(
         self, *, actor: str | None = None, env: str | None = None, after: int = 0, limit: int | None = None
@@ -111,6 +128,11 @@ class AuditStore:
         with self._engine.begin() as conn:
             rows = conn.execute(query).mappings().all()
         return [Entry(**dict(row)) for row in rows]
+
+
+def _read_head(conn: Connection) -> tuple[int, str]:
+    last = conn.execute(LAST_ENTRY).first()
+    return (int(last.id), str(last.hash)) if last else (0, GENESIS)
 
 
 def _refused_unless_written(step: Callable[[], T]) -> T:

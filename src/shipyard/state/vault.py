@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, LargeBinary, bindparam, cast, delete, func, insert, select, update
@@ -25,10 +25,18 @@ from shipyard.state.schema import secret_versions, secrets, vault_keys
 Encrypt = Callable[[str, int], bytes]  # (name, version) -> ciphertext
 # the statements of a secret's read, built once (building them costs more than running them)
 META = select(secrets).where(secrets.c.env == bindparam("env"), secrets.c.name == bindparam("name"))
-CIPHERTEXT = select(secret_versions.c.ciphertext).where(
-    secret_versions.c.env == bindparam("env"),
-    secret_versions.c.name == bindparam("name"),
-    secret_versions.c.version == bindparam("version"),
+# a secret's record and the ciphertext of one version (the current one when "version" is NULL)
+SEALED = (
+    select(secrets, secret_versions.c.ciphertext)
+    .select_from(
+        secrets.outerjoin(
+            secret_versions,
+            (secret_versions.c.env == secrets.c.env)
+            & (secret_versions.c.name == secrets.c.name)
+            & (secret_versions.c.version == func.coalesce(bindparam("version"), secrets.c.version)),
+        )
+    )
+    .where(secrets.c.env == bindparam("env"), secrets.c.name == bindparam("name"))
 )
 # a write's statements, built once too
 ADD_VERSION = insert(secret_versions)
@@ -117,8 +125,8 @@ class VaultStore:
                 )
 
     # secrets ----------------------------------------------------------------------------------
-    def meta(self, env: str, name: str) -> SecretMeta | None:
-        with self._engine.begin() as conn:
+    def meta(self, env: str, name: str, conn: Connection | None = None) -> SecretMeta | None:
+        with self._in(conn) as conn:
             return self._meta(conn, env, name)
 
     def metas(self, env: str | None = None, *, deleted: bool | None = None) -> list[SecretMeta]:
@@ -154,15 +162,21 @@ class VaultStore:
                     meta = self._meta(conn, env, name)
                     version = check_write(meta, env, name, cas)
                     sealed = encrypt(name, version)
-                    row = {"env": env, "name": name, "created_at": now, "created_by": by}
+                    row: dict[str, Any] = {"env": env, "name": name, "created_at": now, "created_by": by}
                     conn.execute(ADD_VERSION, {**row, "version": version, "ciphertext": sealed})
-                    fields = {"version": version, "updated_at": now, "updated_by": by, **changes}
+                    fields: dict[str, Any] = {
+                        "version": version,
+                        "updated_at": now,
+                        "updated_by": by,
+                        **changes,
+                    }
                     if meta is None:
                         conn.execute(ADD_SECRET, {**row, **fields})
+                        written.append(SecretMeta(**row, **fields))
                     else:
                         conn.execute(SET_SECRET, {"at_env": env, "at_name": name, **fields})
+                        written.append(replace(meta, **fields))
                     self._drop_old(conn, env, name, keep)
-                    written.append(self._meta(conn, env, name))  # type: ignore[arg-type]
         except IntegrityError:
             raise ConflictError(
                 f"another write to a secret of {env!r} happened at the same time",
@@ -173,17 +187,19 @@ class VaultStore:
     def ciphertext(
         self, env: str, name: str, version: int | None = None, conn: Connection | None = None
     ) -> tuple[int, bytes]:
-        """A version's ciphertext (the current one when ``version`` is None)."""
+        """A version's ciphertext (the current one when ``version`` is None), in one read."""
         with self._in(conn) as conn:
-            meta = require(self._meta(conn, env, name), env, name)
-            wanted = meta.version if version is None else version
-            row = conn.execute(CIPHERTEXT, {"env": env, "name": name, "version": wanted}).first()
-        if row is None:
+            row = conn.execute(SEALED, {"env": env, "name": name, "version": version}).mappings().first()
+        found = dict(row) if row else None
+        sealed = found.pop("ciphertext") if found else None
+        meta = require(SecretMeta(**found) if found else None, env, name)
+        wanted = meta.version if version is None else version
+        if sealed is None:
             raise NotFoundError(
                 f"secret {name!r} of {env!r} has no version {wanted} (it is at version {meta.version})",
                 f"see the versions kept with `shipyard secrets history {env} {name}`",
             )
-        return wanted, bytes(row.ciphertext)
+        return wanted, bytes(sealed)
 
     def current_ciphertexts(self, env: str) -> list[tuple[str, int, bytes]]:
         """(name, version, ciphertext) of every live secret of ``env``, in one read."""
@@ -191,11 +207,11 @@ class VaultStore:
         with self._engine.begin() as conn:
             return [(str(r.name), int(r.version), bytes(r.ciphertext)) for r in conn.execute(query)]
 
-    def sizes_besides(self, env: str, names: Collection[str]) -> Sizes:
+    def sizes_besides(self, env: str, names: Collection[str], conn: Connection | None = None) -> Sizes:
         """How many live secrets ``env`` holds other than ``names``, with the bytes of their names
         and of their current ciphertexts, summed by SQLite (what a write's limits are checked
         against: no ciphertext is read, no row crosses into Python)."""
-        with self._engine.begin() as conn:
+        with self._in(conn) as conn:
             row = conn.execute(SIZES, {"env": env, "names": list(names)}).one()
         return Sizes(int(row.secrets), int(row.name_bytes), int(row.sealed_bytes))
 

@@ -199,12 +199,13 @@ class Vault:
         self.access.allow(who, "secrets-write", "secrets.set", env=env, target=name, source=source)
 
         def run() -> SecretMeta:
-            self._check_limits(env, {name: value})
-            changes = self._policy(rotate_every, expires_at, new=self.store.vault.meta(env, name) is None)
             key = self._data_key(env)  # before the entry's transaction: a first key is a write
             with self.store.audit.appending(
                 who.user, "secrets.set", env=env, target=name, source=source
-            ) as conn:
+            ) as conn:  # one transaction: a refused write takes its entry with it
+                self._check_limits(env, {name: value}, conn)
+                new = self.store.vault.meta(env, name, conn) is None
+                changes = self._policy(rotate_every, expires_at, new=new)
                 return self._write(who, env, {name: (cas, changes)}, {name: value}, key, conn)[0]
 
         return self._audited(who, "secrets.set", env, source, run)
@@ -299,13 +300,13 @@ class Vault:
             self.access.failed(who, action, env, exc, source)
             raise
 
-    def _check_limits(self, env: str, written: Mapping[str, Secret]) -> None:
+    def _check_limits(self, env: str, written: Mapping[str, Secret], conn: Connection | None = None) -> None:
         """The environment after this write stays within ``core.secret_limits``; the secrets
         already there are measured by their ciphertexts' sizes, summed by the store, without
         decrypting or reading them."""
         for name, value in written.items():
             limits.check_secret(env, name, value.reveal())  # before reading anything
-        others = self.store.vault.sizes_besides(env, list(written))
+        others = self.store.vault.sizes_besides(env, list(written), conn)
         # each is NAME=value and a NUL; a value's ciphertext is its UTF-8 bytes and a fixed overhead
         size = (
             others.name_bytes + others.count * 2 + others.sealed_bytes - others.count * crypto.VALUE_OVERHEAD
