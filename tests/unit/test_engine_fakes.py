@@ -24,6 +24,7 @@ from tests.unit.fakes import (
     FakeSender,
     FakeUsage,
 )
+from tests.unit.wiring import backup_service
 
 from shipyard.core.records import NewDeployment, Owner
 from shipyard.drivers.observe import interface as observe_ports
@@ -38,7 +39,6 @@ from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.drivers.runtime.usage import UsageSampler
 from shipyard.engine.context import Context
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.deploy import Deployment
@@ -110,7 +110,7 @@ def make_ctx(tmp_path: Path, prober: FakeProber) -> Context:
 def deploy(ctx: Context) -> Any:
     new = NewDeployment(env="dev", kind="deploy", requested_by="test", release_id=None, from_release=None)
     dep_id = ctx.store.begin_deployment(new, ctx.owner)
-    backups = BackupService(ctx)
+    backups = backup_service(ctx)
     databases = AppDatabases(ctx, backups.engines.clusters)
     Deployment(ctx, databases, Migrations(ctx, backups, databases), dep_id, "dev", None).run()
     return ctx.store.deployment(dep_id)
