@@ -41,6 +41,10 @@ class PostgresPrograms(Protocol):
     """PostgreSQL's server and client programs, run for Shipyard (``initdb``, ``pg_ctl``, ``psql``,
     ``pg_basebackup``, ``pg_verifybackup``, ``pg_amcheck``); each failure is a ``DatabaseError``."""
 
+    def find_programs(self) -> Path:
+        """The folder of the programs, looked for now: a ``DatabaseError`` naming where it looked
+        and how to install them if they are missing."""
+
     def program(self, name: str) -> str:
         """The path of program ``name`` (``psql``, ``pg_receivewal``...)."""
 
