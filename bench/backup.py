@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from backup_context import backup_context
+from backup_context import backup_context, backup_service
 from backup_pg import run_pg
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.sqlite.continuous import WalShipper
@@ -90,7 +90,7 @@ def make_service(root: Path) -> tuple[BackupService, Path]:
     ctx = backup_context(root / "home", root, manifest)
     data = ctx.paths.env_data("prod").resolve()
     data.mkdir(parents=True)
-    return BackupService(ctx), data / "app.db"
+    return backup_service(ctx), data / "app.db"
 
 
 def measure_rpo(service: BackupService, live: Path, runs: int = 3) -> float:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backup_context import backup_context
+from backup_context import backup_context, backup_service
 from shipyard.drivers.data.postgres.programs import Conn
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.drill import Drills
@@ -54,7 +54,7 @@ def bench_manifest(**database: Any) -> Manifest:
 
 def make_service(root: Path) -> BackupService:
     manifest = bench_manifest()
-    return BackupService(backup_context(root / "pg-home", root, manifest))
+    return backup_service(backup_context(root / "pg-home", root, manifest))
 
 
 def timed(argv: list[str], conn: Conn) -> float:

@@ -38,10 +38,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from backup_context import backup_context
+from backup_context import backup_context, backup_service
 from shipyard.drivers.data.postgres.programs import Conn
 from shipyard.engine.context import Context
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.manifest.loader import parse_manifest
 
@@ -84,7 +83,9 @@ def timed(argv: list[str], conn: Conn) -> float:
 
 def run(root: Path, scale: int) -> dict[str, Any]:
     root.chmod(0o711)  # the server's OS user passes through
-    clusters = ManagedPostgres(context(root / "server-home", {"engine": "postgres", "managed": True}))
+    clusters = backup_service(
+        context(root / "server-home", {"engine": "postgres", "managed": True})
+    ).engines.clusters
     cluster, _ = clusters.ensure("prod")
     try:
         return measure(root, clusters, cluster.port, cluster.app_password, scale)
@@ -102,7 +103,7 @@ def measure(root: Path, clusters: ManagedPostgres, port: int, password: str, sca
 
     url = f"postgresql://app:#{{DB_PASSWORD}}#@127.0.0.1:{port}/app"
     external = {"engine": "postgres", "url": url, "backups": {"verify_schedule": None}}
-    service = BackupService(context(root / "home", external, OneSecret(password)))
+    service = backup_service(context(root / "home", external, OneSecret(password)))
 
     started = time.monotonic()
     record = service.create("prod", "manual", "bench")

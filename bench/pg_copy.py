@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from backup_context import backup_context
+from backup_context import backup_context, backup_service
 from shipyard.drivers.data.postgres.programs import Conn
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.masking import MaskedCopies
@@ -69,7 +69,7 @@ def log(message: str) -> None:
 
 def make_service(root: Path) -> BackupService:
     (root / "shipyard.yaml").write_text(yaml.safe_dump(MANIFEST))
-    return BackupService(backup_context(root / "home", root, load_manifest(root / "shipyard.yaml")))
+    return backup_service(backup_context(root / "home", root, load_manifest(root / "shipyard.yaml")))
 
 
 def timed(argv: list[str], conn: Conn) -> float:

@@ -15,6 +15,10 @@ import uvicorn
 
 from shipyard.core.records import Owner
 from shipyard.core.traffic import TrafficBook
+from shipyard.drivers.data.backup_storage import LocalFolderStorage
+from shipyard.drivers.data.interface import DataDrivers, StorageFor
+from shipyard.drivers.data.postgres.dump import PgDump
+from shipyard.drivers.data.postgres.programs import Postgres
 from shipyard.drivers.files import secure_home, write_json
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.observe.receivers import Dispatcher
@@ -115,13 +119,15 @@ def wire_services(
     alerting: Alerting | None = None,
     logs: LogService | None = None,
     access_log: AccessLog | None = None,
+    data: DataDrivers | None = None,
 ) -> Services:
-    """Every service, once, over ``ctx`` (whose drivers may be fakes in a test); the vault
-    becomes the secrets' source and the platform facts are registered here."""
+    """Every service, once, over ``ctx`` (whose drivers may be fakes in a test) and the data
+    drivers (``data_drivers()`` unless given); the vault becomes the secrets' source and the
+    platform facts are registered here."""
     access = Access(ctx.store, lambda: list(ctx.manifest.environments))
     vault = Vault(ctx.store, access, ctx.paths.master_key, lambda: ctx.manifest.vault)
     ctx.secrets = RuntimeSecrets(vault)
-    backups = BackupService(ctx)
+    backups = BackupService(ctx, data or data_drivers())
     databases = AppDatabases(ctx, backups.engines.clusters)  # the one ManagedPostgres, the registry's
     migrations = Migrations(ctx, backups, databases)
     reconciler = Reconciler(ctx, databases)
@@ -158,6 +164,13 @@ def wire_services(
         access_log=access_log,
         loops=loops,
     )
+
+
+def data_drivers(storage_for: StorageFor | None = None) -> DataDrivers:
+    """The real data drivers: backups in a local folder (unless ``storage_for`` says otherwise),
+    PostgreSQL's programs from ``SHIPYARD_PG_BIN``, a known folder or the PATH."""
+    postgres = Postgres()
+    return DataDrivers(storage_for or LocalFolderStorage, postgres, PgDump(postgres))
 
 
 def _register_facts(facts: PlatformFacts, backups: BackupService, vault: Vault) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import pytest
 from tests.integration.test_pg_external import MISSING, Server, external_server
+from tests.unit.wiring import backup_service
 
 from shipyard.core.records import Owner
 from shipyard.engine.context import Context, Paths
@@ -102,7 +103,7 @@ def _service(root: Path, database: dict[str, Any]) -> BackupService:
         builder=none, prober=none, owner=Owner(1, 0.0), manifest=load_manifest(root / "shipyard.yaml"),
         manifest_text="",
     )  # fmt: skip
-    return BackupService(ctx)
+    return backup_service(ctx)
 
 
 def _sqlite(root: Path) -> Engine:

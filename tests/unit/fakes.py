@@ -2,25 +2,32 @@
 
 Each records what the engine asked of it and answers as the test sets it up; none starts a
 process, opens a socket or builds anything. ``tests/unit/test_engine_fakes.py`` runs a
-deployment against them.
+deployment against them, ``tests/unit/test_data_fakes.py`` backups and clusters.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO, BinaryIO, TypeVar
 
 from shipyard.core.messages import Message
 from shipyard.core.proxy import backend_name
 from shipyard.core.proxy_layout import ProxyLayout, ServerState
 from shipyard.core.records import Release
 from shipyard.core.traffic import Hit
+from shipyard.drivers.data.interface import Conn, DataDrivers, Server, StoredObject
 from shipyard.drivers.loops import Task
 from shipyard.drivers.observe.interface import Outcome, Report
 from shipyard.drivers.runtime.interface import ProbeResult, ProcessRef, Usage, Warn
+from shipyard.errors import BackupError, DatabaseError, NotFoundError
 from shipyard.manifest.alerts import Receiver
 from shipyard.manifest.models import Manifest
+
+T = TypeVar("T")
 
 
 class FakeRuntime:
@@ -157,3 +164,137 @@ class FakeUsage:
 
     def forget_except(self, live: set[ProcessRef]) -> None:
         pass
+
+
+class FakeStorage:
+    """Backup objects in memory. A ``put`` of a name containing ``refuse`` reads its chunks, then
+    fails as a full disk does (``BackupError``), keeping any earlier object of that name."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.refuse = ""
+
+    @property
+    def where(self) -> str:
+        return "memory"
+
+    def put(self, name: str, chunks: Iterable[bytes]) -> int:
+        data = b"".join(chunks)
+        if self.refuse and self.refuse in name:
+            raise BackupError(f"the fake storage is full: {name} was not stored", "free space")
+        self.objects[name] = data
+        return len(data)
+
+    def get(self, name: str) -> BinaryIO:
+        if name not in self.objects:
+            raise NotFoundError(f"backup object {name} is missing from memory", "restore another")
+        return io.BytesIO(self.objects[name])
+
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        return [StoredObject(n, len(d)) for n, d in sorted(self.objects.items()) if n.startswith(prefix)]
+
+    def delete(self, name: str) -> None:
+        self.objects.pop(name, None)
+
+
+class FakePostgres:
+    """Clusters as folders holding ``PG_VERSION``, running while in ``running_on``. ``sql`` keeps
+    each statement in ``statements`` and answers from ``answers``; a statement starting with a
+    key of ``fail`` raises that key's error instead."""
+
+    def __init__(self) -> None:
+        self.running_on: set[Path] = set()
+        self.statements: list[str] = []
+        self.answers: dict[str, str] = {}
+        self.fail: dict[str, DatabaseError] = {}
+        self.created: list[Path] = []
+
+    def find_programs(self) -> Path:
+        return Path("/fake/postgresql/bin")
+
+    def program(self, name: str) -> str:
+        return str(self.find_programs() / name)
+
+    def run(
+        self, argv: list[str], what: str, env: dict[str, str] | None = None,
+        as_server: bool = False, timeout: float = 600, hint: str = "",
+    ) -> str:  # fmt: skip
+        return ""
+
+    def give_to_server(self, path: Path) -> None:
+        pass
+
+    def check_reachable(self, folder: Path) -> None:
+        pass
+
+    def create(self, pgdata: Path, superuser_password: str, settings: list[str], hba: str, log: Path) -> None:
+        pgdata.mkdir(parents=True)
+        (pgdata / "PG_VERSION").write_text("15\n")
+        self.created.append(pgdata)
+        self.start(pgdata, log)
+
+    def start(self, pgdata: Path, log: Path, timeout: float = 60) -> None:
+        self.running_on.add(pgdata)
+
+    def stop(self, pgdata: Path, mode: str = "fast", timeout: float = 60) -> None:
+        self.running_on.discard(pgdata)
+
+    def running(self, pgdata: Path) -> bool:
+        return pgdata in self.running_on
+
+    def sql(self, conn: Conn, statement: str, database: str | None = None) -> str:
+        self.statements.append(statement)
+        for start, error in self.fail.items():
+            if statement.startswith(start):
+                raise error
+        return self.answers.get(statement, "")
+
+    def basebackup_argv(self, target: str) -> list[str]:
+        return ["true"]
+
+    def verifybackup(self, pgdata: Path, manifest: Path) -> str:
+        return ""
+
+    def amcheck(self, conn: Conn) -> str:
+        return ""
+
+
+class FakeDumps:
+    """An external server whose dump is ``archive``; ``calls`` records (what was run, the server's
+    url, its password). ``fail`` (if set) is raised by the next ``dump``; ``restored`` keeps
+    what each ``restore`` loaded."""
+
+    def __init__(self, archive: bytes = b"PGDMP fake archive") -> None:
+        self.archive = archive
+        self.calls: list[tuple[str, str, str | None]] = []
+        self.fail: DatabaseError | None = None
+        self.restored: list[bytes] = []
+
+    def dump(self, server: Server, consume: Callable[[IO[bytes]], T], what: str, timeout: float) -> T:
+        self.calls.append(("pg_dump", server.url, server.password))
+        if self.fail is not None:
+            raise self.fail
+        return consume(io.BytesIO(self.archive))
+
+    def restore(self, server: Server, archive: Path, what: str, timeout: float = 3600) -> None:
+        self.calls.append(("pg_restore", server.url, server.password))
+        self.restored.append(archive.read_bytes())
+
+    def restore_local(self, conn: Conn, database: str, archive: Path, what: str) -> None:
+        self.calls.append(("pg_restore --local", database, None))
+
+    def sql(self, server: Server, statement: str, what: str) -> str:
+        self.calls.append(("psql", server.url, server.password))
+        return ""
+
+    def entries(self, archive: Path) -> int:
+        self.calls.append(("pg_restore --list", str(archive.name), None))
+        return 3
+
+
+def fake_data_drivers(
+    storage: FakeStorage | None = None, postgres: FakePostgres | None = None, dumps: FakeDumps | None = None
+) -> DataDrivers:
+    """The data drivers as fakes (one storage for every backup folder), for ``BackupService``."""
+    shared = storage or FakeStorage()
+    return DataDrivers(lambda root: shared, postgres or FakePostgres(), dumps or FakeDumps())

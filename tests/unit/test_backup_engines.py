@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from tests.unit.test_backup_service import make_ctx
+from tests.unit.wiring import backup_service
 
 from shipyard.core.backups import BackupRecord, ObjectEntry, Verification
 from shipyard.drivers.data.backup_pipeline import store_stream
@@ -78,7 +79,7 @@ class FakeEngine(EngineDefaults):
 def _service(tmp_path: Path, refuse: str = "") -> tuple[BackupService, FakeEngine]:
     ctx = make_ctx(tmp_path)
     ctx.manifest = _two_envs()
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     fake = FakeEngine(service, refuse)
     service.engines.sqlite = fake  # what the registry hands out for a SQLite environment
     return service, fake
@@ -153,12 +154,12 @@ def test_a_continuous_backups_window_is_the_engines(tmp_path: Path) -> None:
 def test_the_registry_picks_the_engine_from_the_database_spec(
     tmp_path: Path, database: dict[str, Any], engine: type
 ) -> None:
-    service = BackupService(make_ctx(tmp_path, database))
+    service = backup_service(make_ctx(tmp_path, database))
     assert isinstance(service.engines.for_env("dev"), engine)
 
 
 def test_a_backup_is_restored_by_the_engine_that_took_it(tmp_path: Path) -> None:
-    engines = BackupService(make_ctx(tmp_path)).engines
+    engines = backup_service(make_ctx(tmp_path)).engines
     base = BackupRecord("b-1", "dev", "sqlite", "manual", "complete", 1.0, 2.0)
     dump = ObjectEntry("dev/b-1/dump.pgc.zst.enc", "dump", 1, "", 1, "")
     assert engines.for_record(base) is engines.sqlite
@@ -167,7 +168,7 @@ def test_a_backup_is_restored_by_the_engine_that_took_it(tmp_path: Path) -> None
 
 
 def test_the_external_engine_refuses_with_the_users_hint(tmp_path: Path) -> None:
-    engines = BackupService(make_ctx(tmp_path)).engines
+    engines = backup_service(make_ctx(tmp_path)).engines
     assert not engines.external.point_in_time and not engines.external.into_other_environments
     with pytest.raises(BackupError, match="not a point in time") as refused:
         engines.external.refuse_point_in_time("prod")

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from tests.unit.wiring import backup_service
 
 from shipyard.core.records import Owner
 from shipyard.drivers.data.backup_storage import LocalFolderStorage
 from shipyard.engine.context import Context
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.schedule import BackupScheduler
 from shipyard.errors import BackupError
 from shipyard.home import Paths
@@ -106,7 +106,7 @@ def test_online_copy_while_writing_is_consistent(ctx: Context) -> None:
     writer.start()
     try:
         time.sleep(0.05)
-        service = BackupService(ctx)
+        service = backup_service(ctx)
         record = service.create("dev")
     finally:
         stop.set()
@@ -128,7 +128,7 @@ def test_online_copy_while_writing_is_consistent(ctx: Context) -> None:
 def test_disk_full_during_a_backup_keeps_the_good_one(ctx: Context) -> None:
     live_db(ctx, rows=20_000)
     budget = [10**9]
-    service = BackupService(ctx, storage_for=lambda root: FullDisk(root, budget))
+    service = backup_service(ctx, storage_for=lambda root: FullDisk(root, budget))
     good = service.create("dev")
     before = service.storage("dev").list()
     budget[0] = 1000  # the disk fills during the next backup's data
@@ -142,7 +142,7 @@ def test_disk_full_during_a_backup_keeps_the_good_one(ctx: Context) -> None:
 
 
 def test_failed_backup_is_recorded_when_the_catalog_can_be_written(ctx: Context) -> None:
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     with pytest.raises(BackupError, match="does not exist yet"):
         service.create("dev")  # nothing deployed: no database
     (failed,) = service.catalog("dev").records
@@ -154,7 +154,7 @@ def test_failed_backup_is_recorded_when_the_catalog_can_be_written(ctx: Context)
 
 def test_lost_catalog_is_rebuilt_from_the_backups_manifests(ctx: Context) -> None:
     live_db(ctx)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     first = service.create("dev")
     folder = ctx.paths.home.resolve() / "backups" / "dev"
     (folder / "catalog.json").unlink()
@@ -166,7 +166,7 @@ def test_lost_catalog_is_rebuilt_from_the_backups_manifests(ctx: Context) -> Non
 
 def test_retention_deletes_the_objects_of_dropped_backups(ctx: Context) -> None:
     live_db(ctx)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     old = service.create("dev", "scheduled")
     new = service.create("dev", "scheduled")  # retention follows: in the same hour, the newest is kept
     assert [r.id for r in service.catalog("dev").records] == [new.id]
@@ -177,7 +177,7 @@ def test_retention_deletes_the_objects_of_dropped_backups(ctx: Context) -> None:
 
 def test_wrong_key_is_reported_by_verify(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> None:
     live_db(ctx)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     record = service.create("dev")
     monkeypatch.setenv("SHIPYARD_BACKUP_KEY", "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ=")
     checked = service.verify("dev", record.id)
@@ -193,19 +193,19 @@ def test_scheduler_runs_what_is_due_once(tmp_path: Path, monkeypatch: pytest.Mon
         {"file": "notes.db", "backups": {"schedule": "0 * * * *", "verify_schedule": "30 4 * * *"}},
     )
     live_db(ctx)
-    scheduler = BackupScheduler(BackupService(ctx))
+    scheduler = BackupScheduler(backup_service(ctx))
     scheduler.since = time.time() - 3 * 3600  # started three hours ago, nothing ran since
     assert scheduler.run_once(time.time()) == ["dev:backup"]
     assert scheduler.run_once(time.time()) == []  # done for this hour
     assert scheduler.errors == []
-    (record,) = BackupService(ctx).catalog("dev").records
+    (record,) = backup_service(ctx).catalog("dev").records
     assert record.kind == "scheduled"
     assert scheduler.run_once(time.time() + 86400) == ["dev:backup", "dev:verify"]
 
 
 def test_a_crash_mid_backup_converges_at_the_next_start(ctx: Context) -> None:
     live_db(ctx)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     service.create("dev")
     finished = service.create("dev", "pre-migrate")
     before = {r.id for r in service.catalog("dev").records}

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from tests.unit.test_backup_service import live_db, make_ctx
+from tests.unit.wiring import backup_service
 
 from shipyard.core.segments import SegmentRef, plan_replay
 from shipyard.drivers.data.sqlite.wal import checksum
 from shipyard.engine.context import Context
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.sqlite.continuous import WalShipper
 from shipyard.errors import BackupError
 
@@ -47,7 +47,7 @@ def write(path: Path, first: int, count: int, marks: dict[int, float], pause: fl
 
 def test_shipping_across_checkpoints_restores_every_commit(ctx: Context) -> None:
     path = live_db(ctx, rows=0)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     shipper = WalShipper(service, "dev", tick=0.05, checkpoint_frames=40)
     assert shipper.begin()
     marks: dict[int, float] = {}
@@ -99,7 +99,7 @@ def test_shipping_across_checkpoints_restores_every_commit(ctx: Context) -> None
 
 def test_plain_restore_reaches_the_newest_point_past_a_newer_snapshot(ctx: Context) -> None:
     path = live_db(ctx, rows=0)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     shipper = WalShipper(service, "dev")
     assert shipper.begin()
     write(path, 1, 5, {})
@@ -124,7 +124,7 @@ def test_plain_restore_reaches_the_newest_point_past_a_newer_snapshot(ctx: Conte
 
 def test_a_missing_segment_is_refused(ctx: Context) -> None:
     path = live_db(ctx, rows=0)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     shipper = WalShipper(service, "dev")
     assert shipper.begin()
     for i in range(3):
@@ -143,7 +143,7 @@ def test_a_missing_segment_is_refused(ctx: Context) -> None:
 
 def test_someone_elses_wal_restart_is_detected(ctx: Context) -> None:
     path = live_db(ctx, rows=0)
-    shipper = WalShipper(BackupService(ctx), "dev")
+    shipper = WalShipper(backup_service(ctx), "dev")
     assert shipper.begin()
     write(path, 1, 5, {})
     assert shipper.ship_once() > 0  # it has seen this WAL generation, as every tick does

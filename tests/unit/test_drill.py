@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.unit.test_backup_service import live_db, make_ctx
+from tests.unit.wiring import backup_service
 
 from shipyard.core.drill import (
     DrillRecord,
@@ -21,7 +22,6 @@ from shipyard.core.drill import (
     pg_insert_marker,
     verdict,
 )
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.sqlite.continuous import WalShipper
 from shipyard.errors import BackupError, ConflictError
@@ -125,7 +125,7 @@ def test_drill_with_only_a_backup_reports_its_age(tmp_path: Path, monkeypatch: p
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
     ctx = make_ctx(tmp_path, {"file": "notes.db", "drill": {"rpo": "1h"}})
     path = live_db(ctx)
-    backups = BackupService(ctx)
+    backups = backup_service(ctx)
     drills = Drills(backups)
     recorded = drills.run("dev", "t")
     assert recorded.status == "error" and "would lose everything" in recorded.error
@@ -157,7 +157,7 @@ def test_drill_deletes_markers_a_crashed_drill_left_and_runs_the_verify_queries(
         conn.execute("CREATE TABLE shipyard_drill (id TEXT PRIMARY KEY, at REAL NOT NULL)")
         conn.execute("INSERT INTO shipyard_drill VALUES ('d-left-by-a-crash', 1.0)")
     conn.close()
-    backups = BackupService(ctx)
+    backups = backup_service(ctx)
     backups.create("dev")
     done = Drills(backups).run("dev", "t")
     assert done.status == "passed", done
@@ -178,7 +178,7 @@ def test_drill_missing_the_rpo_target_fails(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
     ctx = make_ctx(tmp_path, {"file": "notes.db", "drill": {"rpo": "100ms"}})
     live_db(ctx)
-    backups = BackupService(ctx)
+    backups = backup_service(ctx)
     backups.create("dev")
     time.sleep(0.3)
     done = Drills(backups).run("dev", "t")
@@ -191,7 +191,7 @@ def test_drill_with_continuous_shipping_recovers_the_marker(
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
     ctx = make_ctx(tmp_path, {"file": "notes.db", "backups": {"continuous": True}, "drill": {"rpo": "5s"}})
     live_db(ctx)
-    backups = BackupService(ctx)
+    backups = backup_service(ctx)
     shipper = WalShipper(backups, "dev", tick=0.2)
     shipper.start()
     try:
@@ -210,7 +210,7 @@ def test_drill_with_continuous_shipping_recovers_the_marker(
 def test_one_drill_at_a_time_and_unknown_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
     ctx = make_ctx(tmp_path, {"file": "notes.db"})
-    drills = Drills(BackupService(ctx))
+    drills = Drills(backup_service(ctx))
     with pytest.raises(BackupError, match="no database"):
         drills.run("dev", "t")
     drills._running["dev"] = lock = __import__("threading").Lock()
@@ -225,7 +225,7 @@ def test_scheduled_drills_run_on_their_cron(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
     ctx = make_ctx(tmp_path, {"file": "notes.db", "drill": {"schedule": "* * * * *"}})
     live_db(ctx)
-    backups = BackupService(ctx)
+    backups = backup_service(ctx)
     backups.create("dev")
     drills = Drills(backups)
     drills.since = time.time() - 120
@@ -237,7 +237,7 @@ def test_scheduled_drills_run_on_their_cron(tmp_path: Path, monkeypatch: pytest.
 def test_scheduled_drills_include_postgres(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
     database = {"engine": "postgres", "managed": True, "drill": {"schedule": "* * * * *"}}
-    drills = Drills(BackupService(make_ctx(tmp_path, database)))
+    drills = Drills(backup_service(make_ctx(tmp_path, database)))
     drills.since = time.time() - 120
     assert drills.run_due(time.time()) == []  # attempted (not skipped as before), and refused:
     assert "dev's PostgreSQL is not running: there is nothing to lose in a drill" in drills.errors[-1]

@@ -18,14 +18,22 @@ import yaml
 from tests.unit.fakes import (
     FakeAccessLog,
     FakeBuilder,
+    FakeDumps,
+    FakePostgres,
     FakeProber,
     FakeProxy,
     FakeRuntime,
     FakeSender,
+    FakeStorage,
     FakeUsage,
+    fake_data_drivers,
 )
 
 from shipyard.core.records import NewDeployment, Owner
+from shipyard.drivers.data import interface as data_ports
+from shipyard.drivers.data.backup_storage import LocalFolderStorage
+from shipyard.drivers.data.postgres.dump import PgDump
+from shipyard.drivers.data.postgres.programs import Postgres
 from shipyard.drivers.observe import interface as observe_ports
 from shipyard.drivers.observe.receivers import Dispatcher
 from shipyard.drivers.proxy import interface as proxy_ports
@@ -58,6 +66,9 @@ PORTS: dict[type, tuple[type, type]] = {
     proxy_ports.Proxy: (HAProxy, FakeProxy),
     proxy_ports.AccessLog: (AccessLogReceiver, FakeAccessLog),
     observe_ports.Sender: (Dispatcher, FakeSender),
+    data_ports.BackupStorage: (LocalFolderStorage, FakeStorage),
+    data_ports.PostgresPrograms: (Postgres, FakePostgres),
+    data_ports.DumpTools: (PgDump, FakeDumps),
 }
 
 
@@ -110,7 +121,7 @@ def make_ctx(tmp_path: Path, prober: FakeProber) -> Context:
 def deploy(ctx: Context) -> Any:
     new = NewDeployment(env="dev", kind="deploy", requested_by="test", release_id=None, from_release=None)
     dep_id = ctx.store.begin_deployment(new, ctx.owner)
-    backups = BackupService(ctx)
+    backups = BackupService(ctx, fake_data_drivers())
     databases = AppDatabases(ctx, backups.engines.clusters)
     Deployment(ctx, databases, Migrations(ctx, backups, databases), dep_id, "dev", None).run()
     return ctx.store.deployment(dep_id)
@@ -200,8 +211,7 @@ def _driver_classes_imported(path: Path) -> list[str]:
     return found
 
 
-# the data engines' own drivers are typed behind the backup interface of the `data` work
-TYPED_BY_PROTOCOLS = ["delivery", "observe", "trust", "*.py"]
+TYPED_BY_PROTOCOLS = ["delivery", "data", "observe", "trust", "*.py"]
 
 
 @pytest.mark.parametrize("part", TYPED_BY_PROTOCOLS)
@@ -226,13 +236,15 @@ def make_engine(tmp_path: Path) -> Engine:
     """The engine wired as the composition root wires it, over fake drivers."""
     (tmp_path / "shipyard.yaml").write_text(yaml.safe_dump(MANIFEST))
     ctx = make_ctx(tmp_path, FakeProber())
-    return Engine(ctx, wire_services(ctx))
+    return Engine(ctx, wire_services(ctx, data=fake_data_drivers()))
 
 
 def test_the_app_databases_and_migrations_are_wired_once_over_the_registrys_clusters(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, FakeProber())
-    services = wire_services(ctx)
+    postgres = FakePostgres()
+    services = wire_services(ctx, data=fake_data_drivers(postgres=postgres))
     assert services.databases.clusters is services.backups.engines.clusters
+    assert services.databases.clusters.pg is postgres  # the drivers given, not others built on the spot
     assert services.migrations.databases is services.databases
     assert services.migrations.backups is services.backups
     assert services.launcher.databases is services.databases

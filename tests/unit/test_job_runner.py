@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from tests.unit.test_backup_service import live_db, make_ctx
+from tests.unit.wiring import backup_service
 
 from shipyard.core.jobs import Job, Progress, interrupted_hint
 from shipyard.engine.context import Context
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.jobs import JobRunner
 from shipyard.errors import BackupError, ShipyardError
 from shipyard.state.store import open_store
@@ -110,7 +110,7 @@ def test_a_restart_marks_the_jobs_it_cut_short_interrupted_with_a_hint(ctx: Cont
 
 def test_a_backup_and_a_restore_report_their_steps_as_progress(ctx: Context) -> None:
     live_db(ctx)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     runner = JobRunner(ctx)
     created = runner.submit(
         "backup.create",

@@ -296,8 +296,8 @@ def test_the_apps_triggers_do_not_fire_and_are_kept(tmp_path: Path) -> None:
 
 def test_masked_copies_need_rules_and_another_environment(tmp_path: Path) -> None:
     from tests.unit.test_backup_service import make_ctx
+    from tests.unit.wiring import backup_service
 
-    from shipyard.engine.data.backups import BackupService
     from shipyard.engine.data.masking import MaskedCopies
     from shipyard.errors import ConflictError, NotFoundError
 
@@ -306,7 +306,7 @@ def test_masked_copies_need_rules_and_another_environment(tmp_path: Path) -> Non
         "app: notes\nprocesses: {web: {command: 'true'}}\ndatabase: {file: notes.db}\n"
         "environments: {dev: {port: 18080}, staging: {port: 18081}}\n"
     )
-    copies = MaskedCopies(BackupService(ctx))
+    copies = MaskedCopies(backup_service(ctx))
     with pytest.raises(ConflictError, match="into another environment"):
         copies.restore("dev", "t", "dev")
     with pytest.raises(ConflictError, match="into another environment"):

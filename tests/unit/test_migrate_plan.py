@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from tests.unit.test_backup_service import make_ctx
+from tests.unit.wiring import backup_service
 
 from shipyard.core.records import NewDeployment, Release, Route
 from shipyard.engine.context import Context
-from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.errors import ConflictError
@@ -37,7 +37,7 @@ def manifest(promotion: Any) -> Any:
 
 
 def migrations_of(ctx: Context) -> Migrations:
-    backups = BackupService(ctx)
+    backups = backup_service(ctx)
     return Migrations(ctx, backups, AppDatabases(ctx, backups.engines.clusters))
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from tests.unit.test_backup_service import count, live_db, make_ctx
+from tests.unit.wiring import backup_service
 
 from shipyard.core.restore_point import Choice, Reach, choose, describe
 from shipyard.engine.context import Context
-from shipyard.engine.data.backups import BackupService
 
 SNAP_OLD = Reach("s-old", 100.0, 100.0, False)
 BASE = Reach("c-base", 150.0, 400.0, True)  # continuous: window 150..400
@@ -58,7 +58,7 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Context:
 
 def test_restore_over_a_file_that_is_no_database_keeps_it_aside(ctx: Context) -> None:
     path = live_db(ctx, rows=7)
-    service = BackupService(ctx)
+    service = backup_service(ctx)
     service.create("dev")
     conn = sqlite3.connect(path)
     conn.execute("INSERT INTO notes (text) VALUES ('after the backup')")

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
+from shipyard.drivers.data.interface import Conn, PostgresPrograms
 from shipyard.errors import BackupError
 
 LIMIT = 1000
@@ -49,7 +49,7 @@ def sqlite_rows(path: Path, sql: str, timeout: float) -> Rows:
         conn.close()
 
 
-def postgres_rows(pg: Postgres, conn: Conn, sql: str, timeout: float) -> Rows:
+def postgres_rows(pg: PostgresPrograms, conn: Conn, sql: str, timeout: float) -> Rows:
     """The rows ``sql`` returns through ``conn``, in a read-only session."""
     env = conn.env()
     env["PGOPTIONS"] = (

@@ -9,24 +9,24 @@ what they share: retention, the checks before a restore (same engine, what the e
 refuse) and the restore's deploy lock (which backup and point a restore reaches:
 ``engine/data/restore_points.py``). Backups of one environment are serialised by a lock; a
 failed backup deletes what it stored, is recorded as failed, and never touches an earlier
-backup or the catalog's other entries. Called by the API (``server/backups.py``),
-deployments with migrations (``engine/data/migrations.py``) and the scheduler.
+backup or the catalog's other entries. Its drivers (the storage, PostgreSQL's programs) are
+the composition root's choice, handed over as one ``DataDrivers``. Called by the API
+(``server/backups.py``), deployments with migrations (``engine/data/migrations.py``) and the
+scheduler.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from shipyard.core.backups import BackupRecord
 from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.restore_point import describe
 from shipyard.core.retention import Decision, Policy, plan_retention
-from shipyard.drivers.data.backup_storage import BackupStorage, LocalFolderStorage
+from shipyard.drivers.data.interface import DataDrivers
 from shipyard.engine.context import Context
-from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.engine.data.registry import DatabaseEngines
 from shipyard.engine.data.restore_points import pick
 from shipyard.engine.data.store import BackupStore, NewBackup, PrepareFn, RestoreTo, StepFn
@@ -37,14 +37,9 @@ __all__ = ["BackupService", "NewBackup", "PrepareFn", "StepFn"]
 
 
 class BackupService(BackupStore):
-    def __init__(
-        self,
-        ctx: Context,
-        storage_for: Callable[[Path], BackupStorage] = LocalFolderStorage,
-        clusters: ManagedPostgres | None = None,
-    ) -> None:
-        super().__init__(ctx, storage_for)
-        self.engines = DatabaseEngines(self, clusters)  # each engine's implementation, built once
+    def __init__(self, ctx: Context, drivers: DataDrivers) -> None:
+        super().__init__(ctx, drivers.storage_for)
+        self.engines = DatabaseEngines(self, drivers)  # each engine's implementation, built once
 
     def age(self, env: str, now: float) -> float | None:
         """Seconds since the newest moment a good backup of ``env`` can restore; None if none."""

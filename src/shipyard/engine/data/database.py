@@ -24,7 +24,6 @@ from pathlib import Path
 from shipyard.core import config as c
 from shipyard.core.database import database_url, is_external, sqlite_path
 from shipyard.core.dburl import resolve_url, url_key, uses_tokens
-from shipyard.drivers.data.postgres.programs import find_bin_dir
 from shipyard.engine.context import Context
 from shipyard.engine.data.postgres.managed import ManagedPostgres, is_managed
 
@@ -38,7 +37,7 @@ class AppDatabases:
         """Refuse, before anything starts, a database this Shipyard cannot run."""
         ctx = self.ctx
         if is_managed(ctx, env):
-            find_bin_dir()  # a DatabaseError naming where it looked, and how to install them
+            self.clusters.pg.find_programs()  # a DatabaseError naming where it looked, how to install
         db = ctx.manifest.database_for(env)
         if db.url is not None and uses_tokens(db.url):
             # the secrets' names are enough to know each token resolves: no value is read here

@@ -1,7 +1,8 @@
 """Picks the ``DatabaseEngine`` of an environment or a backup: the one place that tells engines apart.
 
-``DatabaseEngines`` builds each implementation once over the shared ``BackupStore``, the
-managed PostgreSQL engine with the one ``ManagedPostgres`` of this control plane
+``DatabaseEngines`` builds each implementation once over the shared ``BackupStore`` and the
+data drivers the composition root chose (``DataDrivers``: PostgreSQL's programs, its dump
+tools), the managed PostgreSQL engine with the one ``ManagedPostgres`` of this control plane
 (``clusters``, also what starts and stops the clusters, and what ``AppDatabases`` reaches
 them through: ``runtime.py`` hands it over). ``for_env`` reads the manifest's
 database spec (SQLite, ``managed: true`` or an external ``url``); ``for_record`` reads what a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from shipyard.core.backups import BackupRecord
 from shipyard.core.database import is_external
+from shipyard.drivers.data.interface import DataDrivers
 from shipyard.engine.data.engines import DatabaseEngine
 from shipyard.engine.data.postgres.dumps import is_dump
 from shipyard.engine.data.postgres.engine import ExternalPostgresEngine, ManagedPostgresEngine
@@ -22,12 +24,12 @@ from shipyard.engine.data.store import BackupStore
 
 
 class DatabaseEngines:
-    def __init__(self, store: BackupStore, clusters: ManagedPostgres | None = None) -> None:
+    def __init__(self, store: BackupStore, drivers: DataDrivers) -> None:
         self.store = store
-        self.clusters = clusters or ManagedPostgres(store.ctx)
+        self.clusters = ManagedPostgres(store.ctx, drivers.postgres)
         self.sqlite: DatabaseEngine = SqliteEngine(store)
         self.managed = ManagedPostgresEngine(store, self.clusters)
-        self.external: DatabaseEngine = ExternalPostgresEngine(store)
+        self.external: DatabaseEngine = ExternalPostgresEngine(store, drivers.postgres, drivers.dumps)
 
     @property
     def all(self) -> tuple[DatabaseEngine, ...]:

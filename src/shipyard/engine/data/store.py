@@ -32,7 +32,7 @@ from shipyard.core.backups import (
 )
 from shipyard.drivers.data.backup_crypto import BackupKey, load_backup_key
 from shipyard.drivers.data.backup_pipeline import StoredFile
-from shipyard.drivers.data.backup_storage import BackupStorage, LocalFolderStorage
+from shipyard.drivers.data.interface import BackupStorage, StorageFor
 from shipyard.engine.context import Context
 from shipyard.errors import BackupError, NotFoundError, ShipyardError
 
@@ -80,9 +80,7 @@ class RestoreTo:
 
 
 class BackupStore:
-    def __init__(
-        self, ctx: Context, storage_for: Callable[[Path], BackupStorage] = LocalFolderStorage
-    ) -> None:
+    def __init__(self, ctx: Context, storage_for: StorageFor) -> None:
         self.ctx = ctx
         self.storage_for = storage_for
 

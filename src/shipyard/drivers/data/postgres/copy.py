@@ -20,13 +20,13 @@ import subprocess
 import time
 from dataclasses import replace
 
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
+from shipyard.drivers.data.interface import Conn, PostgresPrograms
 from shipyard.errors import DatabaseError
 
 SWAP_ATTEMPTS = 5
 
 
-def copy_database(pg: Postgres, source: Conn, target: Conn, role: str, timeout: float = 3600) -> None:
+def copy_database(pg: PostgresPrograms, source: Conn, target: Conn, role: str, timeout: float = 3600) -> None:
     """Copy ``source``'s database into the existing, empty ``target.database``."""
     dump = subprocess.Popen(
         [pg.program("pg_dump"), "-Fc", "-Z", "0", "--no-password"],
@@ -66,7 +66,7 @@ def copy_database(pg: Postgres, source: Conn, target: Conn, role: str, timeout: 
         )
 
 
-def swap_databases(pg: Postgres, admin: Conn, live: str, new: str, old: str) -> None:
+def swap_databases(pg: PostgresPrograms, admin: Conn, live: str, new: str, old: str) -> None:
     """``live`` becomes ``old`` and ``new`` becomes ``live``, in one transaction."""
     statement = (
         "BEGIN; "
@@ -86,17 +86,17 @@ def swap_databases(pg: Postgres, admin: Conn, live: str, new: str, old: str) -> 
             time.sleep(0.2)
 
 
-def exists(pg: Postgres, admin: Conn, database: str) -> bool:
+def exists(pg: PostgresPrograms, admin: Conn, database: str) -> bool:
     found = pg.sql(admin, f"SELECT count(*) FROM pg_database WHERE datname = {_lit(database)}", "postgres")
     return found == "1"
 
 
-def drop(pg: Postgres, admin: Conn, database: str) -> None:
+def drop(pg: PostgresPrograms, admin: Conn, database: str) -> None:
     """Drop ``database`` if it exists, whoever is connected to it."""
     pg.sql(admin, f"DROP DATABASE IF EXISTS {_ident(database)} WITH (FORCE)", "postgres")
 
 
-def create(pg: Postgres, admin: Conn, database: str, owner: str) -> None:
+def create(pg: PostgresPrograms, admin: Conn, database: str, owner: str) -> None:
     pg.sql(admin, f"CREATE DATABASE {_ident(database)} OWNER {_ident(owner)} TEMPLATE template0", "postgres")
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard.core.masking import Action, Column, Kind, MaskPlan, Value, mask_value
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
+from shipyard.drivers.data.interface import Conn, PostgresPrograms
 from shipyard.errors import BackupError, DatabaseError
 
 UNIT, RECORD = "\x1f", "\x1e"  # psql's field and record separators: never in a name
@@ -80,7 +80,7 @@ class PgSchema:
         return next(c.kind for c in self.tables[table] if c.name == column)
 
 
-def read_schema(pg: Postgres, conn: Conn) -> PgSchema:
+def read_schema(pg: PostgresPrograms, conn: Conn) -> PgSchema:
     """Every user table of ``conn``'s database with its columns."""
     out = _psql(pg, conn, ["-F", UNIT, "-R", RECORD, "-c", SCHEMA_SQL], "reading the copy's schema")
     columns: dict[str, list[Column]] = {}
@@ -105,7 +105,9 @@ def read_schema(pg: Postgres, conn: Conn) -> PgSchema:
     return PgSchema({name: tuple(cols) for name, cols in columns.items()}, places)
 
 
-def apply_plan(pg: Postgres, conn: Conn, schema: PgSchema, plan: MaskPlan, key: bytes, work: Path) -> int:
+def apply_plan(
+    pg: PostgresPrograms, conn: Conn, schema: PgSchema, plan: MaskPlan, key: bytes, work: Path
+) -> int:
     """Mask ``conn``'s database in place; returns how many rows the masked tables hold."""
     mapped = [(i, a) for i, a in enumerate(plan.actions) if a.rule not in ("null", "fixed")]
     files = [(work / f"values-{i}.csv", work / f"masked-{i}.csv") for i, _ in mapped]
@@ -202,7 +204,9 @@ def literal(value: str | int | float | None) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _script(pg: Postgres, conn: Conn, path: Path, lines: list[str], what: str, single: bool = False) -> str:
+def _script(
+    pg: PostgresPrograms, conn: Conn, path: Path, lines: list[str], what: str, single: bool = False
+) -> str:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     try:
         return _psql(pg, conn, [*(["-1"] if single else []), "-f", str(path)], what)
@@ -210,7 +214,7 @@ def _script(pg: Postgres, conn: Conn, path: Path, lines: list[str], what: str, s
         path.unlink(missing_ok=True)
 
 
-def _psql(pg: Postgres, conn: Conn, args: list[str], what: str) -> str:
+def _psql(pg: PostgresPrograms, conn: Conn, args: list[str], what: str) -> str:
     env = {**conn.env(), "PGCLIENTENCODING": "UTF8"}
     argv = [pg.program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-q", *args]
     try:

@@ -80,6 +80,10 @@ class Postgres:
             self._bin_dir = find_bin_dir()
         return self._bin_dir
 
+    def find_programs(self) -> Path:
+        """The folder of the programs, looked for now (``find_bin_dir``)."""
+        return find_bin_dir()
+
     def program(self, name: str) -> str:
         return str(self.bin_dir / name)
 

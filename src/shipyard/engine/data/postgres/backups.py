@@ -36,7 +36,7 @@ from shipyard.drivers.data.backup_pipeline import (
     store_stream,
 )
 from shipyard.drivers.data.db_query import postgres_rows
-from shipyard.drivers.data.postgres.programs import Conn
+from shipyard.drivers.data.interface import Conn
 from shipyard.drivers.files import write_atomic, write_json
 from shipyard.drivers.runtime.procs import killed_after
 from shipyard.drivers.runtime.supervisor import free_port

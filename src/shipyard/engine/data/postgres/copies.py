@@ -27,8 +27,8 @@ from dataclasses import replace
 from typing import Any
 
 from shipyard.core.backups import BackupRecord, utc
+from shipyard.drivers.data.interface import Conn
 from shipyard.drivers.data.postgres import copy as pg_copy
-from shipyard.drivers.data.postgres.programs import Conn
 from shipyard.engine.data.postgres.backups import PgBackups
 from shipyard.engine.data.store import RestoreTo
 from shipyard.errors import ShipyardError

@@ -49,7 +49,7 @@ from shipyard.core.drill import (
 from shipyard.core.postgres import slot_name
 from shipyard.core.verify_queries import run_suite
 from shipyard.drivers.data.db_query import postgres_rows
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
+from shipyard.drivers.data.interface import Conn, PostgresPrograms
 from shipyard.engine.data.engines import ShippedAt
 from shipyard.engine.data.postgres.backups import PgBackups
 from shipyard.errors import BackupError, DatabaseError
@@ -184,7 +184,7 @@ class PgDrill:
             raise BackupError(f"cannot delete the drill markers from {env}: {exc.message}", "retry") from None
 
 
-def has_marker(pg: Postgres, conn: Conn, database: str, drill_id: str) -> bool:
+def has_marker(pg: PostgresPrograms, conn: Conn, database: str, drill_id: str) -> bool:
     """True when ``database`` of a restored copy holds the drill's marker (both PostgreSQL drills)."""
     try:
         if pg.sql(conn, PG_NO_MARKER_TABLE, database) == "t":

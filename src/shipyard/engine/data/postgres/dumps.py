@@ -33,8 +33,7 @@ from shipyard.core.postgres import hba, server_settings
 from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.data.backup_pipeline import StoredFile, fetch_file, store_stream
 from shipyard.drivers.data.db_query import postgres_rows
-from shipyard.drivers.data.postgres.dump import PgDump, Server
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
+from shipyard.drivers.data.interface import Conn, DumpTools, PostgresPrograms, Server
 from shipyard.drivers.runtime.supervisor import free_port
 from shipyard.engine.data.database import server_url
 from shipyard.engine.data.store import BackupStore, RestoreTo
@@ -57,10 +56,10 @@ def is_dump(record: BackupRecord) -> bool:
 
 
 class PgDumps:
-    def __init__(self, service: BackupStore, pg: Postgres | None = None) -> None:
+    def __init__(self, service: BackupStore, pg: PostgresPrograms, tools: DumpTools) -> None:
         self.service = service
-        self.pg = pg or Postgres()
-        self.tools = PgDump(self.pg)
+        self.pg = pg
+        self.tools = tools  # pg_dump, pg_restore
 
     def server(self, env: str, purpose: str) -> Server:
         """How the programs reach ``env``'s server now (the vault read only if the url needs it)."""

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from shipyard.core.postgres import Cluster, app_url, hba, server_settings
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
+from shipyard.drivers.data.interface import Conn, PostgresPrograms
 from shipyard.drivers.files import read_json, write_json
 from shipyard.drivers.runtime.supervisor import free_port
 from shipyard.engine.context import Context
@@ -32,9 +32,9 @@ def is_managed(ctx: Context, env: str) -> bool:
 
 
 class ManagedPostgres:
-    def __init__(self, ctx: Context, pg: Postgres | None = None) -> None:
+    def __init__(self, ctx: Context, pg: PostgresPrograms) -> None:
         self.ctx = ctx
-        self.pg = pg or Postgres()
+        self.pg = pg
 
     # where ----------------------------------------------------------------------------------
     def folder(self, env: str) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from shipyard.core.masking import Column, MaskPlan
+from shipyard.drivers.data.interface import Conn, PostgresPrograms
 from shipyard.drivers.data.postgres import mask as pg_mask
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
 
 
 class PgMasker:
@@ -14,7 +14,7 @@ class PgMasker:
     place: the logical copy into the target (``engine/data/postgres/copies.py``) leaves its freed pages
     behind, so there is nothing to rewrite."""
 
-    def __init__(self, pg: Postgres) -> None:
+    def __init__(self, pg: PostgresPrograms) -> None:
         self.pg = pg
         self.found = pg_mask.PgSchema()
 

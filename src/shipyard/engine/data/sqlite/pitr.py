@@ -26,7 +26,7 @@ from shipyard.core.segments import (
 )
 from shipyard.drivers.data.backup_crypto import BackupKey
 from shipyard.drivers.data.backup_pipeline import fetch_bytes
-from shipyard.drivers.data.backup_storage import BackupStorage
+from shipyard.drivers.data.interface import BackupStorage
 from shipyard.drivers.data.sqlite.wal import HEADER_SIZE, Checksum, apply_frames, check_frames, parse_header
 from shipyard.errors import BackupError, NotFoundError
 
