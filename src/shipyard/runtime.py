@@ -22,13 +22,14 @@ from shipyard.drivers.data.postgres.programs import Postgres
 from shipyard.drivers.files import secure_home, write_json
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.observe.receivers import Dispatcher
+from shipyard.drivers.ports import port_is_free
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime import procs
 from shipyard.drivers.runtime.builder import Builder
 from shipyard.drivers.runtime.probe import Prober
-from shipyard.drivers.runtime.supervisor import LocalRuntime, port_is_free
+from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from shipyard.core.records import Release
+from shipyard.drivers.ports import port_is_free
 from shipyard.drivers.runtime.interface import InstanceSpec, OneOff
-from shipyard.drivers.runtime.supervisor import LocalRef, LocalRuntime, port_is_free
+from shipyard.drivers.runtime.supervisor import LocalRef, LocalRuntime
 
 LINGER = 'echo "listening on $PORT as $SHIPYARD_COLOUR"; echo oops >&2; exec sleep 30'
 

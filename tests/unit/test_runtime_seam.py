@@ -176,7 +176,12 @@ def test_a_migration_runs_as_a_one_off_command_of_the_release(tmp_path: Path) ->
     assert (job.env, job.release.id, job.command, job.timeout) == ("dev", "r1", "alembic current", 30.0)
 
 
-PROCESS_DETAILS = {"shipyard.drivers.runtime.procs", "shipyard.drivers.runtime.supervisor"}
+# what makes an instance a local process: pids and groups, the process runtime (its ports),
+# psutil usage, log files, /bin/sh commands (the local PostgreSQL clusters' ports come from
+# drivers/ports.py, which is not about instances)
+PROCESS_DETAILS = {
+    f"shipyard.drivers.runtime.{name}" for name in ("procs", "supervisor", "usage", "logfiles", "commands")
+}
 
 
 def _process_imports(path: Path) -> list[str]:
@@ -191,10 +196,10 @@ def _process_imports(path: Path) -> list[str]:
     return found
 
 
-INSTANCE_SIDE = ["delivery", "observe", "trust", "*.py"]
+EVERY_PART = ["delivery", "data", "observe", "trust", "*.py"]
 
 
-@pytest.mark.parametrize("part", INSTANCE_SIDE)
+@pytest.mark.parametrize("part", EVERY_PART)
 def test_the_engine_reaches_instances_only_through_the_runtime_interface(part: str) -> None:
     paths = ENGINE.glob(part) if part.endswith(".py") else (ENGINE / part).rglob("*.py")
     for path in paths:

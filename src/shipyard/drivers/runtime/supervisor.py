@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import psutil
 
 from shipyard.core.logline import Source
 from shipyard.drivers.files import PRIVATE_UMASK, open_private_append
+from shipyard.drivers.ports import free_port, port_is_free
 from shipyard.drivers.runtime import procs
 from shipyard.drivers.runtime.commands import CommandResult, process_environment, run_command
 from shipyard.drivers.runtime.interface import InstanceSpec, OneOff, Started
@@ -37,23 +37,6 @@ from shipyard.drivers.runtime.usage import Usage, UsageSampler
 from shipyard.errors import InstanceError
 
 INSTANCE_NICENESS = 5  # CFS weight 335 against 1024 at nice 0: the apps yield when it matters
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    """True when a server could listen on ``port`` (TIME_WAIT leftovers do not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass(frozen=True)
