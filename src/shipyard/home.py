@@ -48,7 +48,9 @@ class Paths:
 
     def env_data(self, env: str, own: str | None = None) -> Path:
         """The environment's data folder: ``environments.<env>.data_dir`` if set, under the home."""
-        return self.home / own if own else self.home / "envs" / env / "data"
+        return self.home / own if own else self.envs / env / "data"
 
-    def instance_log(self, env: str, name: str) -> Path:
-        return self.home / "envs" / env / "logs" / f"{name}.log"
+    @property
+    def envs(self) -> Path:
+        """Per environment its data and the instances' logs (the process runtime writes them)."""
+        return self.home / "envs"

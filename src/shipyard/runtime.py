@@ -22,13 +22,14 @@ from shipyard.drivers.data.postgres.programs import Postgres
 from shipyard.drivers.files import secure_home, write_json
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.observe.receivers import Dispatcher
+from shipyard.drivers.ports import port_is_free
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.proxy.interface import AccessLog
+from shipyard.drivers.runtime import procs
 from shipyard.drivers.runtime.builder import Builder
 from shipyard.drivers.runtime.probe import Prober
-from shipyard.drivers.runtime.supervisor import LocalRuntime, port_is_free
-from shipyard.drivers.runtime.usage import UsageSampler
+from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
@@ -79,7 +80,7 @@ def build_engine(paths: Paths) -> Engine:
     dispatcher = Dispatcher()
     notifier = Notifier(store, dispatcher)
     ctx = _context(paths, manifest, store, proxy, traffic, notifier)
-    alerting = Alerting(ctx, notifier, UsageSampler(), HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
+    alerting = Alerting(ctx, notifier, HealthWatch(ctx, Prober()), MetricsRecorder(ctx))
     services = wire_services(ctx, alerting, _log_service(ctx, access_log), access_log)
     services.loops.add(dispatcher.loops)  # the notification workers, for /health
     return Engine(ctx, services)
@@ -99,7 +100,7 @@ def _context(
         paths=paths,
         store=store,
         proxy=proxy,
-        runtime=LocalRuntime(paths.home.resolve()),
+        runtime=LocalRuntime(paths.home.resolve(), paths.envs),
         builder=Builder(paths.releases, paths.cache),
         prober=Prober(),
         owner=Owner(me.pid, me.create_time()),
@@ -111,7 +112,13 @@ def _context(
         failpoint=Failpoint(os.environ.get("SHIPYARD_FAILPOINT", "")),
         rollouts=Rollouts(),
         locks=Locks(),
+        owner_alive=_control_plane_alive,
     )
+
+
+def _control_plane_alive(owner: Owner) -> bool:
+    """Whether the control plane ``owner`` names (pid and start time) still runs here."""
+    return procs.is_alive(procs.ProcessRef(owner.pid, owner.started))
 
 
 def wire_services(

@@ -8,12 +8,14 @@ deployment against them, ``tests/unit/test_data_fakes.py`` backups and clusters.
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, BinaryIO, TypeVar
 
+from shipyard.core.logline import Source
 from shipyard.core.messages import Message
 from shipyard.core.proxy import backend_name
 from shipyard.core.proxy_layout import ProxyLayout, ServerState
@@ -22,7 +24,16 @@ from shipyard.core.traffic import Hit
 from shipyard.drivers.data.interface import Conn, DataDrivers, Server, StoredObject
 from shipyard.drivers.loops import Task
 from shipyard.drivers.observe.interface import Outcome, Report
-from shipyard.drivers.runtime.interface import ProbeResult, ProcessRef, Usage, Warn
+from shipyard.drivers.runtime.interface import (
+    CommandResult,
+    InstanceSpec,
+    OneOff,
+    OutputStream,
+    ProbeResult,
+    Started,
+    Usage,
+    Warn,
+)
 from shipyard.errors import BackupError, DatabaseError, NotFoundError
 from shipyard.manifest.alerts import Receiver
 from shipyard.manifest.models import Manifest
@@ -31,36 +42,75 @@ T = TypeVar("T")
 
 
 class FakeRuntime:
-    """Processes that exist only as refs: ``started`` and ``stopped`` record the calls."""
+    """Instances that exist only as refs, in memory: ``started`` records each spec, ``running``
+    the refs alive now (a test discards one to crash it), ``stopped`` the refs stopped, and
+    ``one_offs`` the commands run (each answers ``exit_code``). A restart keeps its endpoint."""
 
     def __init__(self) -> None:
-        self.started: list[tuple[int, str, dict[str, str]]] = []
-        self.stopped: list[ProcessRef] = []
-        self.running: set[ProcessRef] = set()
+        self.started: list[InstanceSpec] = []
+        self.stopped: list[str] = []
+        self.running: set[str] = set()
+        self.one_offs: list[OneOff] = []
+        self.exit_code: int | None = 0
+        self.figures: Usage | None = Usage(0.25, 0.01, 1 << 20)
+        self.strays: list[str] = []  # what ``orphans`` finds (refs of unknown instance ids)
+        self.streams: dict[str, tuple[str, str]] = {}  # output streams: key -> (env, instance)
+        self.lines: dict[str, list[bytes]] = {}  # each stream's lines so far (offset: a count)
+        self._starts = 0
 
-    def start(
-        self, instance_id: int, command: str, cwd: Path, venv: Path, env: dict[str, str], log_path: Path
-    ) -> ProcessRef:
-        ref = ProcessRef(100_000 + instance_id, 1.0)
-        self.started.append((instance_id, command, env))
+    def start(self, spec: InstanceSpec) -> Started:
+        self._starts += 1
+        ref = json.dumps({"instance": spec.instance_id, "start": self._starts})
+        self.started.append(spec)
         self.running.add(ref)
-        return ref
+        endpoint = spec.endpoint or f"10.0.0.{spec.instance_id % 250 + 1}:{8000 + spec.slot}"
+        return Started(endpoint, ref, self.label(ref))
 
-    def stop(self, ref: ProcessRef | None, timeout: float) -> bool:
+    def stop(self, ref: str | None, timeout: float) -> bool:
         if ref is None or ref not in self.running:
             return False
         self.running.discard(ref)
         self.stopped.append(ref)
-        return True
+        return False
 
-    def alive(self, ref: ProcessRef | None) -> bool:
+    def alive(self, ref: str | None) -> bool:
         return ref in self.running
 
-    def orphans(self, known: set[int]) -> list[ProcessRef]:
-        return []
+    def label(self, ref: str | None) -> str:
+        return f"fake #{json.loads(ref)['start']}" if ref else "not started"
 
-    def log_tail(self, log_path: Path, lines: int = 5) -> str:
+    def pid(self, ref: str | None) -> int | None:
+        return None
+
+    def usage(self, ref: str) -> Usage | None:
+        return self.figures if ref in self.running else None
+
+    def forget_usage_except(self, live: set[str]) -> None:
+        pass
+
+    def output_tail(self, ref: str | None, lines: int = 5) -> str:
         return "(fake output)"
+
+    def outputs(self) -> list[OutputStream]:
+        return [OutputStream(key, env, name, "stdout") for key, (env, name) in self.streams.items()]
+
+    def read_output(self, stream: OutputStream, known: Source | None) -> tuple[list[bytes], Source] | None:
+        lines = self.lines.get(stream.key, [])
+        done = known.offset if known is not None else 0
+        if done >= len(lines):
+            return None
+        return lines[done:], Source(stream.key, 1, len(lines), None, False)
+
+    def orphans(self, known: set[int]) -> list[str]:
+        return [ref for ref in self.strays if json.loads(ref)["instance"] not in known]
+
+    def run_once(self, job: OneOff) -> CommandResult:
+        self.one_offs.append(job)
+        return CommandResult(self.exit_code, 0.0, f"ran `{job.command}`")
+
+    def crash(self, ref: str | None) -> None:
+        """The instance ``ref`` names dies (the reconciler should start it again)."""
+        self.running.discard(ref or "")
 
 
 class FakeBuilder:
@@ -81,14 +131,14 @@ class FakeBuilder:
 
 
 class FakeProber:
-    """Answers every probe with ``status`` (200 by default); ``asked`` records (port, path)."""
+    """Answers every probe with ``status`` (200 by default); ``asked`` records (endpoint, path)."""
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
-        self.asked: list[tuple[int, str]] = []
+        self.asked: list[tuple[str, str]] = []
 
-    def get(self, port: int, path: str, timeout: float, expect: int = 200) -> ProbeResult:
-        self.asked.append((port, path))
+    def get(self, endpoint: str, path: str, timeout: float, expect: int = 200) -> ProbeResult:
+        self.asked.append((endpoint, path))
         ok = self.status == expect
         return ProbeResult(ok, self.status, 0.001, "" if ok else f"answered {self.status}", "ok")
 
@@ -152,17 +202,6 @@ class FakeSender:
         on_result(Outcome(name, receiver.kind, message, True, 1, "delivered", time.time()))
 
     def close(self) -> None:
-        pass
-
-
-class FakeUsage:
-    def __init__(self, usage: Usage | None = None) -> None:
-        self.usage = usage
-
-    def sample(self, ref: ProcessRef) -> Usage | None:
-        return self.usage
-
-    def forget_except(self, live: set[ProcessRef]) -> None:
         pass
 
 

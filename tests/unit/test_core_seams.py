@@ -98,7 +98,7 @@ def test_the_layout_of_a_plain_spec_matches_the_manifest_one() -> None:
     real = parse_manifest(CANARY)
     fake = Spec({"dev": SimpleNamespace(bind="127.0.0.1", port=8080)}, sticky_in=frozenset({"dev"}))
     route = Route(env="dev", active_colour="blue", active_release="r1")
-    live = [Instance(1, "dev", "blue", 0, "r1", 9001, None, None, "running", 0, 0.0, "")]
+    live = [Instance(1, "dev", "blue", 0, "r1", "127.0.0.1:9001", None, "running", 0, 0.0)]
     assert layout.layout_for(fake, {"dev": route}, live) == layout.layout_for(real, {"dev": route}, live)
     plain = layout.layout_for(Spec({"dev": SimpleNamespace(bind="0.0.0.0", port=9000)}, per_colour=3), {}, [])
     backend = plain.backend("dev")

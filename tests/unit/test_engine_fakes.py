@@ -25,7 +25,6 @@ from tests.unit.fakes import (
     FakeRuntime,
     FakeSender,
     FakeStorage,
-    FakeUsage,
     fake_data_drivers,
 )
 
@@ -41,10 +40,8 @@ from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.proxy.haproxy import HAProxy
 from shipyard.drivers.runtime import interface as runtime_ports
 from shipyard.drivers.runtime.builder import Builder
-from shipyard.drivers.runtime.interface import ProcessRef
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
-from shipyard.drivers.runtime.usage import UsageSampler
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
@@ -62,7 +59,6 @@ PORTS: dict[type, tuple[type, type]] = {
     runtime_ports.Runtime: (LocalRuntime, FakeRuntime),
     runtime_ports.ReleaseBuilder: (Builder, FakeBuilder),
     runtime_ports.HealthProber: (Prober, FakeProber),
-    runtime_ports.UsageSource: (UsageSampler, FakeUsage),
     proxy_ports.Proxy: (HAProxy, FakeProxy),
     proxy_ports.AccessLog: (AccessLogReceiver, FakeAccessLog),
     observe_ports.Sender: (Dispatcher, FakeSender),
@@ -141,17 +137,16 @@ def test_a_first_deployment_starts_the_instances_and_routes_them(tmp_path: Path)
     dep = deploy(ctx)
     assert (dep.status, dep.error) == ("succeeded", None)
     assert builder.built == ["r1"]
-    assert [(command, env["SHIPYARD_COLOUR"]) for _, command, env in runtime.started] == [
-        ("python -m notes", "blue"),
-        ("python -m notes", "blue"),
+    assert [(spec.command, spec.colour, spec.variables["SHIPYARD_COLOUR"]) for spec in runtime.started] == [
+        ("python -m notes", "blue", "blue"),
+        ("python -m notes", "blue", "blue"),
     ]
-    ports = {int(env["PORT"]) for _, _, env in runtime.started}
-    assert {port for port, _ in prober.asked} == ports  # each new instance was probed
+    endpoints = {i.endpoint for i in ctx.live_instances("dev")}
+    assert len(endpoints) == 2 and None not in endpoints
+    assert {endpoint for endpoint, _ in prober.asked} == endpoints  # each new instance was probed
     backend = proxy.layouts[-1].backend("dev")
     assert backend is not None and backend.active == "blue"
-    assert sorted(s.address for s in backend.servers if s.colour == "blue" and s.address) == sorted(
-        f"127.0.0.1:{p}" for p in ports
-    )
+    assert {s.address for s in backend.servers if s.colour == "blue" and s.address} == endpoints
     route = ctx.store.route("dev")
     assert (route.active_colour, route.active_release) == ("blue", "r1")
 
@@ -227,7 +222,7 @@ def test_the_protocol_check_sees_a_concrete_driver() -> None:
         module = Path(folder) / "m.py"
         module.write_text(
             "from shipyard.drivers.runtime.supervisor import LocalRuntime, free_port\n"
-            "from shipyard.drivers.runtime.interface import Runtime, ProcessRef\n"
+            "from shipyard.drivers.runtime.interface import Runtime, Started\n"
         )
         assert _driver_classes_imported(module) == ["shipyard.drivers.runtime.supervisor.LocalRuntime"]
 
@@ -283,10 +278,10 @@ def test_reconcile_at_start_adopts_what_the_runtime_runs_and_marks_the_rest_down
     runtime, _, proxy = fakes(ctx)
     deploy(ctx)
     first, second = sorted(ctx.live_instances("dev"), key=lambda i: i.slot)
-    runtime.running.discard(ProcessRef(second.pid, second.create_time))  # it died while we were down
+    runtime.crash(second.runtime_ref)  # it died while we were down
     synced = len(proxy.layouts)
     done = reconcile_at_start(ctx)
-    assert f"adopted dev/{first.name} (pid {first.pid})" in done
+    assert f"adopted dev/{first.name} ({runtime.label(first.runtime_ref)})" in done
     assert f"dev/{second.name} was down; it will be restarted" in done
     assert runtime.stopped == []  # both still belong to the route
     assert len(proxy.layouts) == synced + 1  # HAProxy re-synced with the recorded state

@@ -26,13 +26,11 @@ def inst(
         colour=colour,
         slot=slot,
         release_id=release,  # type: ignore[arg-type]
-        port=port,
-        pid=1,
-        create_time=1.0,
+        endpoint=f"127.0.0.1:{port}",
+        runtime_ref='{"pid": 1, "create_time": 1.0, "log": "x"}',
         state=state,
         restarts=0,
         started_at=0,
-        log_path="x",
     )
 
 

@@ -23,6 +23,7 @@ from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.observe.logarchive import read_archive
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.runtime.logfiles import CHUNK, read_new
+from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.engine.context import Context
 from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.logsearch import LogQuery
@@ -75,6 +76,7 @@ MANIFEST = {
 def _service(tmp_path: Path, max_bytes: int | None = None, manifest: dict[str, Any] = MANIFEST) -> LogService:
     ctx = SimpleNamespace(
         paths=SimpleNamespace(home=tmp_path),
+        runtime=LocalRuntime(tmp_path, tmp_path / "envs"),
         manifest=parse_manifest(manifest),
         store=open_store(tmp_path / "state.db"),
     )

@@ -94,10 +94,10 @@ def test_restarts_in_a_window_come_from_stored_points(tmp_path: Path) -> None:
     ctx = SimpleNamespace(store=store)
     counts = [(0, 0.0), (1000, 1.0), (2000, 3.0), (3000, 3.0)]  # the counter, one point each
     store.observe.add_points([raw(at, value, "restarts", "instance=blue-0") for at, value in counts])
-    inst = Instance(1, "dev", "blue", 0, "r1", 8000, 1, 1.0, "running", 5, 0.0, "x.log")
+    inst = Instance(1, "dev", "blue", 0, "r1", "127.0.0.1:8000", "{}", "running", 5, 0.0)
     figures = Figures(ctx, {}, now=3600.0)  # type: ignore[arg-type]
     assert figures._restarts(inst, 3600) == 5  # 5 now, 0 an hour ago
     assert figures._restarts(inst, 1700) == 2  # 5 now, 3 at 2000
-    fresh = Instance(2, "dev", "blue", 1, "r1", 8001, 1, 1.0, "running", 0, 0.0, "y.log")
+    fresh = Instance(2, "dev", "blue", 1, "r1", "127.0.0.1:8001", "{}", "running", 0, 0.0)
     assert figures._restarts(fresh, 3600) == 0  # no point yet: no restart counted
     store.close()

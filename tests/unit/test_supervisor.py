@@ -9,13 +9,14 @@ from pathlib import Path
 
 import psutil
 
+from shipyard.drivers.runtime import procs
 from shipyard.drivers.runtime.supervisor import INSTANCE_NICENESS, LocalRuntime
 
 
 def test_an_instance_and_its_children_run_below_the_control_plane_priority(tmp_path: Path) -> None:
-    runtime = LocalRuntime(tmp_path)
+    runtime = LocalRuntime(tmp_path, tmp_path / "envs")
     venv = Path(sys.prefix)
-    ref = runtime.start(1, "sleep 30 & wait", tmp_path, venv, {}, tmp_path / "logs" / "web-1.log")
+    ref = runtime.spawn(1, "sleep 30 & wait", tmp_path, venv, {}, tmp_path / "logs" / "web-1.log")
     try:
         proc = psutil.Process(ref.pid)
         children = proc.children(recursive=True)
@@ -28,4 +29,4 @@ def test_an_instance_and_its_children_run_below_the_control_plane_priority(tmp_p
         assert children and all(c.nice() == proc.nice() for c in children)
         assert proc.environ()["SHIPYARD_INSTANCE_ID"] == "1"  # `nice` execs: the pid is the instance's
     finally:
-        runtime.stop(ref, timeout=5)
+        procs.terminate_group(ref, timeout=5)

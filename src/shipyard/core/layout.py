@@ -87,7 +87,7 @@ def backend_for(manifest: Spec, env: str, route: Route, instances: list[Instance
     for colour in COLOURS:
         for slot in range(slot_count(manifest, env, mine)):
             inst = by_slot.get((colour, slot))
-            servers.append(Server(colour, slot, f"127.0.0.1:{inst.port}" if inst else None))
+            servers.append(Server(colour, slot, inst.endpoint if inst else None))
     canary = route.canary_colour if route.canary_weight > 0 else None
     health = manifest.health
     return Backend(

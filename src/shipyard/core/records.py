@@ -125,9 +125,7 @@ class NewInstance:
     colour: Colour
     slot: int
     release_id: str
-    port: int
     started_at: float
-    log_path: str
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,13 +138,11 @@ class Instance:
     colour: Colour
     slot: int
     release_id: str
-    port: int
-    pid: int | None
-    create_time: float | None
+    endpoint: str | None  # host:port where it answers, once started
+    runtime_ref: str | None  # the runtime's own ref to it (JSON only the runtime reads)
     state: str
     restarts: int
     started_at: float
-    log_path: str
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Instance:
@@ -155,6 +151,12 @@ class Instance:
     @property
     def name(self) -> str:
         return f"{self.colour}-{self.slot}"
+
+
+def endpoint_port(endpoint: str | None) -> int:
+    """The port of a ``host:port`` endpoint; 0 for an instance not started yet."""
+    port = (endpoint or "").rpartition(":")[2]
+    return int(port) if port.isdigit() else 0
 
 
 @dataclass(frozen=True)

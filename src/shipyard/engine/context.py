@@ -8,6 +8,7 @@ shared services by their classes (``shared.py``: locks, running rollouts, failpo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,15 @@ class Context:
     failpoint: Failpoint = field(default_factory=Failpoint)
     rollouts: Rollouts = field(default_factory=Rollouts)  # env -> its running canary
     locks: Locks = field(default_factory=Locks)
+    # whether the control plane that holds a lock still runs (runtime.py asks the OS); a lock
+    # of an owner that is gone is broken at start. By default every owner but this one is gone.
+    owner_alive: Callable[[Owner], bool] | None = None
+
+    def lock_owner_alive(self, owner: Owner) -> bool:
+        """Whether ``owner``, a control plane that holds a lock, still runs."""
+        if owner == self.owner:
+            return True
+        return self.owner_alive(owner) if self.owner_alive is not None else False
 
     def reload_manifest(self) -> Manifest:
         """Read shipyard.yaml again (validated); the new one routes from now on."""

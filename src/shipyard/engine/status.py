@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from shipyard.core.proxy import backend_name
-from shipyard.drivers.runtime.procs import stored_ref
+from shipyard.core.records import endpoint_port
 from shipyard.engine.context import Context
 
 
@@ -33,11 +33,11 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
                 {
                     "name": i.name,
                     "release": i.release_id,
-                    "port": i.port,
-                    "pid": i.pid,
+                    "port": endpoint_port(i.endpoint),
+                    "pid": ctx.runtime.pid(i.runtime_ref),
                     "state": i.state,
                     "restarts": i.restarts,
-                    "alive": ctx.runtime.alive(stored_ref(i.pid, i.create_time)),
+                    "alive": ctx.runtime.alive(i.runtime_ref),
                     "proxy_status": seen.status if seen else None,
                     "weight": route.share(i.colour),
                 }

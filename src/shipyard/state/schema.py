@@ -87,13 +87,11 @@ instances = Table(
     Column("colour", String, nullable=False),
     Column("slot", Integer, nullable=False),
     Column("release_id", String, ForeignKey("releases.id"), nullable=False),
-    Column("port", Integer, nullable=False),
-    Column("pid", Integer),
-    Column("create_time", Float),
+    Column("endpoint", String),
+    Column("runtime_ref", Text),
     Column("state", String, nullable=False),
     Column("restarts", Integer, nullable=False, default=0),
     Column("started_at", Float, nullable=False),
-    Column("log_path", Text, nullable=False),
 )
 
 routes = Table(

@@ -3,7 +3,7 @@
 Like an instance (``supervisor.py``), a command runs through /bin/sh in the release's app
 folder with its virtualenv first on PATH and the app's environment variables; unlike an
 instance, Shipyard waits for it, with a time limit, and keeps its output in a log file.
-Called by ``engine/data/migrations.py``.
+Called by the process runtime (``supervisor.LocalRuntime.run_once``) for ``engine/data/migrations.py``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ def process_environment(venv: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 def run_command(
-    command: str, cwd: Path, venv: Path, env: dict[str, str], log_path: Path, timeout: float
+    command: str,
+    cwd: Path,
+    venv: Path,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float,
+    hint: str = "check database.migrate",
 ) -> CommandResult:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = process_environment(venv, env)
@@ -65,7 +71,7 @@ def run_command(
                 umask=PRIVATE_UMASK,  # the app's own files (its database) are 0600
             )
         except OSError as exc:
-            raise InstanceError(f"could not run `{command}`: {exc}", "check database.migrate") from None
+            raise InstanceError(f"could not run `{command}`: {exc}", hint) from None
         try:
             code: int | None = child.wait(timeout)
         except subprocess.TimeoutExpired:

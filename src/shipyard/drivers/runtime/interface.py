@@ -1,57 +1,136 @@
-"""The runtime-driver interfaces the engine depends on: processes, builds, probes, usage.
+"""The runtime-driver interfaces the engine depends on: where instances run, builds, probes.
+
+``Runtime`` is the seam between the engine and wherever the app's instances run. It speaks
+the engine's terms: start an instance of a release for (environment, colour, slot) and get
+back its endpoint (``host:port``, where HAProxy and the probes reach it) and an opaque ref
+(a short JSON text only the runtime reads, kept in the instance's row); stop it; whether it
+is alive; its CPU and memory; its last output lines; its output streams, read on from a kept
+position (the central logs); instances this home started that the store no longer knows
+(orphans); and a one-off command of a release (migrations). The process runtime
+(``supervisor.LocalRuntime``) keeps pids, ports, log files and process groups behind it;
+other runtimes (containers) fit the same methods.
 
 The engine types its dependencies by these Protocols and never by the classes that implement
-them (``supervisor.LocalRuntime``, ``builder.Builder``, ``probe.Prober``,
-``usage.UsageSampler``); only the composition root (``shipyard.runtime``) names those, so a
-unit test can hand the engine a fake for any of them. The value types they answer with
-(``ProcessRef``, ``ProbeResult``, ``Usage``) are plain frozen records, shared as they are.
+them (``supervisor.LocalRuntime``, ``builder.Builder``, ``probe.Prober``); only the
+composition root (``shipyard.runtime``) names those, so a unit test can hand the engine a fake
+for any of them (``tests/unit/fakes.py``). The value types they answer with are plain frozen
+records, shared as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from shipyard.core.logline import Source
 from shipyard.core.records import Release
+from shipyard.drivers.runtime.commands import CommandResult
+from shipyard.drivers.runtime.logfiles import OutputStream
 from shipyard.drivers.runtime.probe import ProbeResult
-from shipyard.drivers.runtime.procs import ProcessRef
 from shipyard.drivers.runtime.usage import Usage
 from shipyard.manifest.models import Manifest
 
 Warn = Callable[[str], None]  # a line for the deployment's events (the builder's notes)
 
 __all__ = [
+    "CommandResult",
     "HealthProber",
+    "InstanceSpec",
+    "OneOff",
+    "OutputStream",
     "ProbeResult",
-    "ProcessRef",
     "ReleaseBuilder",
     "Runtime",
+    "Started",
     "Usage",
-    "UsageSource",
     "Warn",
 ]
 
 
+@dataclass(frozen=True)
+class InstanceSpec:
+    """One instance to start: which release, where it belongs, what it runs with.
+
+    ``variables`` is the app's environment (the runtime adds ``PORT``, the port it listens
+    on); ``endpoint`` is the one the instance had before, kept when the runtime can (a
+    restart), so HAProxy's server keeps its address.
+    """
+
+    instance_id: int
+    env: str
+    colour: str
+    slot: int
+    release: Release
+    command: str
+    variables: dict[str, str] = field(default_factory=dict)
+    endpoint: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.colour}-{self.slot}"
+
+
+@dataclass(frozen=True)
+class Started:
+    """A started instance: where it answers and the runtime's ref to it (stored as it is)."""
+
+    endpoint: str  # host:port
+    ref: str  # opaque to the engine
+    label: str  # how events name it, e.g. "pid 4242"
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """A one-off command of a release (a migration), run to completion."""
+
+    env: str
+    release: Release
+    command: str
+    variables: dict[str, str]
+    timeout: float
+    hint: str = "check database.migrate"  # where the command comes from, for an error's hint
+
+
 class Runtime(Protocol):
-    """Starts, stops and watches the app's processes (local processes today)."""
+    """Runs the app's instances and one-off commands (local processes today)."""
 
-    def start(
-        self, instance_id: int, command: str, cwd: Path, venv: Path, env: dict[str, str], log_path: Path
-    ) -> ProcessRef:
-        """Start ``command`` as instance ``instance_id``, its output appended to ``log_path``."""
+    def start(self, spec: InstanceSpec) -> Started:
+        """Start one instance of ``spec.release``; raises ``InstanceError`` if it cannot."""
 
-    def stop(self, ref: ProcessRef | None, timeout: float) -> bool:
-        """Stop gracefully (SIGKILL after ``timeout``); True if something was stopped."""
+    def stop(self, ref: str | None, timeout: float) -> bool:
+        """Stop gracefully (killed after ``timeout``); True if it had to be killed."""
 
-    def alive(self, ref: ProcessRef | None) -> bool:
-        """Whether the process ``ref`` names (pid and start time) still runs."""
+    def alive(self, ref: str | None) -> bool:
+        """Whether the instance ``ref`` names still runs."""
 
-    def orphans(self, known: set[int]) -> list[ProcessRef]:
-        """Processes this home started whose instance id is not in ``known``."""
+    def label(self, ref: str | None) -> str:
+        """A short name of the running thing for events and messages (``pid 4242``)."""
 
-    def log_tail(self, log_path: Path, lines: int = 5) -> str:
+    def pid(self, ref: str | None) -> int | None:
+        """The instance's main process id on this machine, None when it has none here."""
+
+    def usage(self, ref: str) -> Usage | None:
+        """The instance's CPU and memory now; None when it is not running."""
+
+    def forget_usage_except(self, live: set[str]) -> None:
+        """Drop what is kept for usage of instances not in ``live``."""
+
+    def output_tail(self, ref: str | None, lines: int = 5) -> str:
         """The last lines an instance wrote (stdout, then stderr), for an error's text."""
+
+    def outputs(self) -> list[OutputStream]:
+        """Every output stream of this home's instances (and one-off commands) to follow."""
+
+    def read_output(self, stream: OutputStream, known: Source | None) -> tuple[list[bytes], Source] | None:
+        """The complete lines ``stream`` got after ``known`` and the position after them; None if none."""
+
+    def orphans(self, known: set[int]) -> list[str]:
+        """Refs of instances this home started whose instance id is not in ``known``."""
+
+    def run_once(self, job: OneOff) -> CommandResult:
+        """Run ``job.command`` in its release to completion (killed at its time limit)."""
 
 
 class ReleaseBuilder(Protocol):
@@ -64,20 +143,10 @@ class ReleaseBuilder(Protocol):
 
 
 class HealthProber(Protocol):
-    """HTTP probes straight to one instance's port (health and smoke checks)."""
+    """HTTP probes straight to one instance's endpoint (health and smoke checks)."""
 
-    def get(self, port: int, path: str, timeout: float, expect: int = 200) -> ProbeResult:
-        """GET ``path``; ok when the answer's status is ``expect`` within ``timeout``."""
+    def get(self, endpoint: str, path: str, timeout: float, expect: int = 200) -> ProbeResult:
+        """GET ``path`` on ``endpoint`` (host:port); ok when the status is ``expect`` within ``timeout``."""
 
     def close(self) -> None:
         """Release the connections."""
-
-
-class UsageSource(Protocol):
-    """CPU and memory of an instance's process tree."""
-
-    def sample(self, ref: ProcessRef) -> Usage | None:
-        """The instance's usage now; None when it is not running."""
-
-    def forget_except(self, live: set[ProcessRef]) -> None:
-        """Drop what is kept for processes not in ``live``."""

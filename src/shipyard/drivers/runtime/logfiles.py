@@ -1,6 +1,7 @@
 """Follows the instances' log files: the complete lines written since the last read.
 
-The supervisor writes each instance's stdout to ``<home>/envs/<env>/logs/<name>.log``
+The process runtime (``supervisor.LocalRuntime``, whose ``outputs`` and ``read_output`` these
+are) writes each instance's stdout to ``<home>/envs/<env>/logs/<name>.log``
 and its stderr to ``<name>.stderr.log``; those files stay the source of truth (an
 instance keeps logging while the control plane is down). The log service calls
 ``read_new`` for each file with the position it last committed (inode + offset, kept
@@ -23,11 +24,18 @@ STDERR_SUFFIX = ".stderr.log"
 
 
 @dataclass(frozen=True)
-class LogFile:
-    path: Path
+class OutputStream:
+    """One stream of an instance's output that the log service follows (``Runtime.outputs``)."""
+
+    key: str  # names its position in logs.db (here the file's path)
     env: str
-    instance: str
+    instance: str  # the instance's name (``blue-0``), or ``migrate`` for one-off commands
     stream: str  # stdout or stderr
+
+
+def instance_log(envs_dir: Path, env: str, name: str) -> Path:
+    """Where the process runtime writes instance ``name``'s stdout (``log_files`` finds it)."""
+    return envs_dir / env / "logs" / f"{name}.log"
 
 
 def stderr_path(stdout_log: Path) -> Path:
@@ -35,15 +43,15 @@ def stderr_path(stdout_log: Path) -> Path:
     return stdout_log.with_name(stdout_log.name.removesuffix(".log") + STDERR_SUFFIX)
 
 
-def log_files(envs_dir: Path) -> list[LogFile]:
+def log_files(envs_dir: Path) -> list[OutputStream]:
     """Every instance log under ``<home>/envs``."""
     found = []
     for path in sorted(envs_dir.glob("*/logs/*.log")):
         env = path.parent.parent.name
         if path.name.endswith(STDERR_SUFFIX):
-            found.append(LogFile(path, env, path.name.removesuffix(STDERR_SUFFIX), "stderr"))
+            found.append(OutputStream(str(path), env, path.name.removesuffix(STDERR_SUFFIX), "stderr"))
         else:
-            found.append(LogFile(path, env, path.name.removesuffix(".log"), "stdout"))
+            found.append(OutputStream(str(path), env, path.name.removesuffix(".log"), "stdout"))
     return found
 
 

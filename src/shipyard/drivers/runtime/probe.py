@@ -1,7 +1,7 @@
 """HTTP probes of app instances (health checks and smoke checks), through httpx.
 
 Called by the engine's health gate and smoke step; talks straight to one
-instance's port, never through the proxy.
+instance's endpoint (``host:port``, as the runtime gave it), never through the proxy.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ class Prober:
     def __init__(self) -> None:
         self._client = httpx.Client(trust_env=False)
 
-    def get(self, port: int, path: str, timeout: float, expect: int = 200) -> ProbeResult:
+    def get(self, endpoint: str, path: str, timeout: float, expect: int = 200) -> ProbeResult:
         started = time.monotonic()
         try:
-            resp = self._client.get(f"http://127.0.0.1:{port}{path}", timeout=timeout)
+            resp = self._client.get(f"http://{endpoint}{path}", timeout=timeout)
         except httpx.HTTPError as exc:
             return ProbeResult(False, None, time.monotonic() - started, _describe(exc))
         elapsed = time.monotonic() - started

@@ -1,5 +1,5 @@
 """Process identity and signalling, shared by the instance supervisor and the proxy driver,
-and a deadline for programs whose output is streamed (the PostgreSQL backup programs).
+and a lower CPU priority for a thread (the log service's).
 
 A pid alone is not an identity (pids are reused); a pid plus its start time is.
 """
@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psutil
@@ -89,26 +87,6 @@ def _kill_leftovers(pgid: int) -> None:
 def stored_ref(pid: int | None, create_time: float | None) -> ProcessRef | None:
     """The ProcessRef recorded in the state store, if the process was ever started."""
     return ProcessRef(pid, create_time) if pid and create_time else None
-
-
-@contextlib.contextmanager
-def killed_after(proc: subprocess.Popen[bytes], seconds: float) -> Iterator[threading.Event]:
-    """Kill ``proc`` if it still runs ``seconds`` from now (a program whose output is streamed
-    has no timeout of its own); the event is set when it was killed for that."""
-    fired = threading.Event()
-
-    def kill() -> None:
-        if proc.poll() is None:
-            fired.set()
-            proc.kill()
-
-    timer = threading.Timer(seconds, kill)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield fired
-    finally:
-        timer.cancel()
 
 
 def lower_thread_priority(by: int) -> bool:

@@ -20,14 +20,13 @@ under the name of the user who asked. Called by ``deploy.py``, the engine and th
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from shipyard.core.backups import BackupRecord
 from shipyard.core.jobs import Progress, no_progress
 from shipyard.core.promotion import Passed, check_promotion, previous_env
 from shipyard.core.records import Release
-from shipyard.drivers.runtime.commands import CommandResult, run_command
+from shipyard.drivers.runtime.interface import CommandResult, OneOff
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService, StepFn
 from shipyard.engine.data.database import AppDatabases
@@ -67,9 +66,7 @@ class Migrations:
         ctx = self.ctx
         purpose = f"migration{' ' + what if what else ''} {env} {release.id}"
         variables = app_environment(ctx, self.databases, release, env, purpose, actor)
-        root = Path(release.path)
-        log = ctx.paths.home / "envs" / env / "logs" / "migrate.log"
-        return run_command(command, root / "app", root / "venv", variables, log, timeout)
+        return ctx.runtime.run_once(OneOff(env, release, command, variables, timeout))
 
     def _serving(self, env: str) -> Release:
         route = self.ctx.store.route(env)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 from shipyard.core.instance_health import HealthState, observe
 from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
-from shipyard.drivers.runtime.supervisor import free_port
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
@@ -168,15 +166,10 @@ class Deployment:
         slots = [n for n in range(len(taken) + ctx.manifest.instances(env)) if n not in taken]
         started: list[Instance] = []
         for slot in slots[: ctx.manifest.instances(env)]:
-            port = free_port()
-            log = ctx.paths.instance_log(env, f"{colour}-{slot}")
-            inst_id = ctx.store.add_instance(
-                NewInstance(env, colour, slot, release.id, port, time.time(), str(log))
-            )
-            ref = start_instance(ctx, self.databases, inst_id, release, env, colour, port, log)
-            ctx.store.update_instance(inst_id, pid=ref.pid, create_time=ref.create_time)
+            inst_id = ctx.store.add_instance(NewInstance(env, colour, slot, release.id, time.time()))
+            run = start_instance(ctx, self.databases, ctx.store.instance(inst_id), release)
             started.append(ctx.store.instance(inst_id))
-            self.note("start", f"{colour}-{slot} started on port {port} (pid {ref.pid})")
+            self.note("start", f"{colour}-{slot} started on {run.endpoint} ({run.label})")
         ctx.sync_proxy()
         return started, f"{len(started)} instance(s) of {release.id} started as {colour}"
 
@@ -185,25 +178,27 @@ class Deployment:
         health = ctx.manifest.health
         limit = ctx.manifest.strategy_for(self.env).max_restarts
         states = {i.id: HealthState() for i in new}
-        pids = {i.id: i.pid for i in new}
+        refs = {i.id: i.runtime_ref for i in new}
         last: dict[int, str] = {}
         began = time.monotonic()
         deadline = began + health.start_timeout
         while True:
             for inst in [ctx.store.instance(i.id) for i in new]:
                 if inst.restarts > limit:
-                    tail = ctx.runtime.log_tail(Path(inst.log_path))
+                    tail = ctx.runtime.output_tail(inst.runtime_ref)
                     raise DeployError(
                         f"instance {inst.name} keeps crashing ({inst.restarts} restarts); "
                         f"its last output:\n{tail}",
-                        f"run the command by hand in {inst.log_path}'s release to see why, or "
-                        "check processes.web.command in shipyard.yaml",
+                        f"run the command by hand in {inst.release_id}'s release to see why "
+                        f"(`shipyard logs {self.env}`), or check processes.web.command in shipyard.yaml",
                     )
-                if inst.pid != pids[inst.id]:
-                    states[inst.id], pids[inst.id] = HealthState(), inst.pid
+                if inst.runtime_ref != refs[inst.id]:
+                    states[inst.id], refs[inst.id] = HealthState(), inst.runtime_ref
                 if states[inst.id].healthy or inst.state not in ("starting", "running"):
                     continue
-                result = ctx.prober.get(inst.port, health.path, health.timeout)
+                if inst.endpoint is None:
+                    continue  # not started yet (the reconciler restarts it)
+                result = ctx.prober.get(inst.endpoint, health.path, health.timeout)
                 states[inst.id] = observe(
                     states[inst.id], result.ok, health.healthy_threshold, health.unhealthy_threshold
                 )
@@ -228,7 +223,7 @@ class Deployment:
         timeout = self.ctx.manifest.health.timeout
         for inst in new:
             for i, check in enumerate(checks):
-                res = self.ctx.prober.get(inst.port, check.path, timeout, check.expect_status)
+                res = self.ctx.prober.get(inst.endpoint or "", check.path, timeout, check.expect_status)
                 if res.ok and check.contains and check.contains not in res.body:
                     res = type(res)(
                         False, res.status, res.seconds, f"body does not contain {check.contains!r}"

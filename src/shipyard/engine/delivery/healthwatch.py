@@ -21,7 +21,6 @@ from shipyard.core.loops import LoopState
 from shipyard.core.records import Instance
 from shipyard.drivers.data.sqlite.backup import round_trip as sqlite_round_trip
 from shipyard.drivers.runtime.interface import HealthProber
-from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases, sqlite_file
 from shipyard.engine.data.postgres.managed import is_managed
@@ -48,11 +47,16 @@ class HealthWatch:
     def check(self, now: float) -> None:
         ctx = self.ctx
         live = [
-            i for env in ctx.manifest.environments for i in ctx.live_instances(env) if i.state == "running"
+            i
+            for env in ctx.manifest.environments
+            for i in ctx.live_instances(env)
+            if i.state == "running" and i.endpoint is not None
         ]
         health = ctx.manifest.health
         timeout = min(health.timeout, PROBE_TIMEOUT_CAP_S)
-        results = list(self._pool.map(lambda i: self.prober.get(i.port, health.path, timeout), live))
+        results = list(
+            self._pool.map(lambda i: self.prober.get(i.endpoint or "", health.path, timeout), live)
+        )
         for inst, result in zip(live, results, strict=True):
             before = self.last.get(inst.id)
             detail = result.error or f"answered {result.status} in {result.seconds * 1000:.0f} ms"
@@ -79,7 +83,7 @@ class HealthWatch:
         out = []
         for inst in instances:
             last = self.last.get(inst.id)
-            alive = self.ctx.runtime.alive(stored_ref(inst.pid, inst.create_time))
+            alive = self.ctx.runtime.alive(inst.runtime_ref)
             out.append(
                 InstanceFact(
                     env=env,

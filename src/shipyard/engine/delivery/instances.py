@@ -9,11 +9,10 @@ so no request goes to it.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from shipyard.core.proxy import backend_name
 from shipyard.core.records import Instance, Release
-from shipyard.drivers.runtime.procs import ProcessRef, stored_ref
+from shipyard.drivers.runtime.interface import InstanceSpec, Started
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.appenv import app_environment
@@ -22,32 +21,31 @@ from shipyard.engine.delivery.appenv import app_environment
 def start_instance(
     ctx: Context,
     databases: AppDatabases,
-    inst_id: int,
+    inst: Instance,
     release: Release,
-    env: str,
-    colour: str,
-    port: int,
-    log: Path,
-) -> ProcessRef:
+) -> Started:
+    """Start the instance ``inst`` names (a new row, or a crashed one) and record where it runs."""
+    env, colour = inst.env, inst.colour
     variables = {
-        **app_environment(ctx, databases, release, env, f"instance {env}/{colour}/{inst_id}"),
-        "PORT": str(port),
+        **app_environment(ctx, databases, release, env, f"instance {env}/{colour}/{inst.id}"),
         "SHIPYARD_COLOUR": colour,
     }
     command = ctx.manifest.processes["web"].command
-    root = Path(release.path)
-    return ctx.runtime.start(inst_id, command, root / "app", root / "venv", variables, log)
+    spec = InstanceSpec(inst.id, env, colour, inst.slot, release, command, variables, inst.endpoint)
+    started = ctx.runtime.start(spec)
+    ctx.store.update_instance(inst.id, endpoint=started.endpoint, runtime_ref=started.ref)
+    return started
 
 
 def stop_instances(ctx: Context, instances: list[Instance], timeout: float) -> None:
-    """Take instances out of the proxy, then SIGTERM them (SIGKILL after ``timeout``)."""
+    """Take instances out of the proxy, then stop them (killed after ``timeout``)."""
     if not instances:
         return
     for inst in instances:
         ctx.store.update_instance(inst.id, state="stopping")
     ctx.sync_proxy()
     for inst in instances:
-        ctx.runtime.stop(stored_ref(inst.pid, inst.create_time), timeout)
+        ctx.runtime.stop(inst.runtime_ref, timeout)
         ctx.store.update_instance(inst.id, state="stopped")
 
 

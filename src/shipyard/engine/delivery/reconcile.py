@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from shipyard.core.instance_health import restart_delay
 from shipyard.core.layout import belongs
 from shipyard.core.records import Route
 from shipyard.drivers.loops import Loop, LoopOwner
-from shipyard.drivers.runtime.procs import ProcessRef, is_alive, stored_ref
-from shipyard.drivers.runtime.supervisor import free_port, port_is_free
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
@@ -33,7 +30,7 @@ def reconcile_at_start(ctx: Context) -> list[str]:
     done: list[str] = []
     store = ctx.store
     for held in store.locks():
-        if held.owner != ctx.owner and not is_alive(ProcessRef(held.owner_pid, held.owner_started)):
+        if not ctx.lock_owner_alive(held.owner):
             dep = store.deployment(held.deployment_id) if held.deployment_id else None
             step = dep.steps[-1].name if dep and dep.steps else "start"
             store.break_lock(held.env, "interrupted", f"the control plane stopped during step {step!r}")
@@ -54,18 +51,17 @@ def reconcile_at_start(ctx: Context) -> list[str]:
     for inst in store.instances():
         route = routes.get(inst.env) or Route(inst.env)
         wanted = belongs(route, inst)  # the release its colour serves or keeps standing by
-        ref = stored_ref(inst.pid, inst.create_time)
         if inst.state == "stopping" or not wanted or inst.env not in ctx.manifest.environments:
             stop_instances(ctx, [inst], 5.0)
             done.append(f"stopped {inst.env}/{inst.name} ({inst.release_id}): no route needs it")
-        elif not ctx.runtime.alive(ref):
+        elif not ctx.runtime.alive(inst.runtime_ref):
             done.append(f"{inst.env}/{inst.name} was down; it will be restarted")
         else:
-            done.append(f"adopted {inst.env}/{inst.name} (pid {inst.pid})")
+            done.append(f"adopted {inst.env}/{inst.name} ({ctx.runtime.label(inst.runtime_ref)})")
     known = {i.id for i in store.instances()}
     for orphan in ctx.runtime.orphans(known):
         ctx.runtime.stop(orphan, 5.0)
-        done.append(f"stopped orphan process {orphan.pid}")
+        done.append(f"stopped orphan {ctx.runtime.label(orphan)}")
     ctx.sync_proxy()
     return done
 
@@ -105,7 +101,7 @@ class Reconciler(LoopOwner):
         for inst in ctx.store.instances():
             if inst.state not in ("starting", "running"):
                 continue
-            if ctx.runtime.alive(stored_ref(inst.pid, inst.create_time)):
+            if ctx.runtime.alive(inst.runtime_ref):
                 continue
             due = self._next_restart.get(inst.id)
             if due is None:
@@ -119,13 +115,8 @@ class Reconciler(LoopOwner):
                 fresh = ctx.store.instance(inst.id)
                 if fresh.state not in ("starting", "running"):
                     continue
-                release = ctx.store.release(inst.release_id)
-                port = inst.port if port_is_free(inst.port) else free_port()
-                ref = start_instance(
-                    ctx, self.databases, inst.id, release, inst.env, inst.colour, port, Path(inst.log_path)
-                )
-                ctx.store.update_instance(inst.id, pid=ref.pid, create_time=ref.create_time, port=port)
-                if port != inst.port:
+                started = start_instance(ctx, self.databases, fresh, ctx.store.release(inst.release_id))
+                if started.endpoint != fresh.endpoint:
                     ctx.sync_proxy()
 
     def _expire_standby(self) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 from shipyard.core.records import NewDeployment, Route
-from shipyard.drivers.runtime.procs import stored_ref
 from shipyard.engine.context import Context
 from shipyard.engine.delivery.promotion import check_rollback_target
 from shipyard.errors import ConflictError
@@ -33,7 +32,7 @@ def rollback_plan(ctx: Context, env: str, to: str | None) -> tuple[str, Route | 
         raise ConflictError(f"{target} is already serving {env}", "name another release with --to")
     check_rollback_target(ctx, env, target)  # no approval below: only a release that served env
     standby = ctx.live_instances(env, route.standby_colour) if route.standby_colour else []
-    up = bool(standby) and all(ctx.runtime.alive(stored_ref(i.pid, i.create_time)) for i in standby)
+    up = bool(standby) and all(ctx.runtime.alive(i.runtime_ref) for i in standby)
     return target, route if route.standby_release == target and up else None
 
 

@@ -5,7 +5,7 @@ Started and stopped by the engine. One evaluation (``run_once``):
 1. probes every instance's health (``HealthWatch``: its history of changes is kept) and
    gathers each environment's figures: per release the request rate, error rate and latency
    percentiles of its servers from the ``TrafficBook`` (HAProxy's per-request log), per
-   instance CPU and memory (psutil) and restarts, per environment failed deployments;
+   instance CPU and memory (the runtime's ``usage``) and restarts, per environment failed deployments;
 2. evaluates every rule (``core.alerts.evaluate``) against the alerts stored by the
    previous evaluation, so pending and firing alerts survive a restart of the control plane;
 3. plans the notifications due (``core.routing`` through the ``Notifier``), hands them to the
@@ -29,8 +29,7 @@ from shipyard.core.alerts import METRICS, Alert, Observation, RuleSpec, evaluate
 from shipyard.core.proxy import frontend_name
 from shipyard.core.records import Instance
 from shipyard.drivers.loops import Loop, LoopOwner
-from shipyard.drivers.runtime.interface import Usage, UsageSource
-from shipyard.drivers.runtime.procs import stored_ref
+from shipyard.drivers.runtime.interface import Usage
 from shipyard.engine.context import Context
 from shipyard.engine.delivery.healthwatch import HealthWatch
 from shipyard.engine.observe.metrics import MetricsRecorder
@@ -118,7 +117,6 @@ class Alerting(LoopOwner):
         self,
         ctx: Context,
         notifier: Notifier,
-        sampler: UsageSource,
         health: HealthWatch | None = None,
         metrics: MetricsRecorder | None = None,
         clock: Callable[[], float] = time.time,
@@ -127,7 +125,6 @@ class Alerting(LoopOwner):
         self.health = health
         self.metrics = metrics
         self.notifier = notifier
-        self.sampler = sampler
         self.clock = clock
         self.last_run: float | None = None
         self.usage: dict[int, Usage | None] = {}
@@ -201,10 +198,10 @@ class Alerting(LoopOwner):
         live = [i for env in self.ctx.manifest.environments for i in self.ctx.live_instances(env)]
         usage: dict[int, Usage | None] = {}
         refs = set()
+        runtime = self.ctx.runtime
         for inst in live:
-            ref = stored_ref(inst.pid, inst.create_time)
-            if ref is not None:
-                refs.add(ref)
-                usage[inst.id] = self.sampler.sample(ref)
-        self.sampler.forget_except(refs)
+            if inst.runtime_ref is not None:
+                refs.add(inst.runtime_ref)
+                usage[inst.id] = runtime.usage(inst.runtime_ref)
+        runtime.forget_usage_except(refs)
         self.usage = usage

@@ -4,8 +4,9 @@ central log store, keeps retention, and answers searches and exports.
 Built by the composition root and started with the engine. A reader and a writer loop
 (``drivers/loops.py``), both at a lower CPU priority than the API's (``LOG_NICENESS``):
 
-- every ``POLL_S`` (at once while there is more) it reads the new complete lines of each instance log file
-  (``drivers/runtime/logfiles.py``) and drains the access-log receiver's deque, parses each line
+- every ``POLL_S`` (at once while there is more) it reads the new complete lines of each instance's
+  output through the runtime (``Runtime.outputs`` / ``read_output``: the process runtime's log
+  files, ``drivers/runtime/logfiles.py``) and drains the access-log receiver's deque, parses each line
   (``core/logline.py``), and stores them with the files' new offsets in one transaction
   per batch, so a restart of the control plane neither loses nor repeats a line;
 - every ``RETENTION_EVERY_S`` it moves lines past their environment's ``hot`` age to cold
@@ -42,7 +43,7 @@ from shipyard.core.proxy import frontend_name
 from shipyard.drivers.loops import Life, Loop, Task, stop_all
 from shipyard.drivers.observe.logarchive import archive_files, write_archive
 from shipyard.drivers.proxy.interface import AccessLog
-from shipyard.drivers.runtime.logfiles import LogFile, log_files, read_new
+from shipyard.drivers.runtime.interface import OutputStream
 from shipyard.engine.context import Context
 from shipyard.engine.observe import logsearch
 from shipyard.errors import NotFoundError
@@ -76,7 +77,6 @@ class LogService:
         self.store = store
         self.access_log = access_log
         self.archive_root = ctx.paths.home / "logs-archive"
-        self.envs_dir = ctx.paths.home / "envs"
         self.stats = {"ingested": 0, "archived": 0, "dropped_old": 0, "dropped_access": 0, "full": 0}
         self._releases: dict[int, str] = {}
         self._queue: queue.Queue[tuple[int, Batch]] = queue.Queue(maxsize=2)
@@ -197,13 +197,13 @@ class LogService:
             self._max_size = self.store.max_bytes = wanted  # logs.max_size changed in shipyard.yaml
         batch = Batch()
         live = self._live_releases()
-        files = log_files(self.envs_dir)
+        files = self.ctx.runtime.outputs()
         self._turn = (self._turn + 1) % max(1, len(files))  # each file goes first in turn
         for file in files[self._turn :] + files[: self._turn]:
             if len(batch.rows) >= BATCH_LINES:
                 batch.more = True
                 break
-            got = read_new(file.path, known.get(str(file.path)))
+            got = self.ctx.runtime.read_output(file, known.get(file.key))
             if got is None:
                 continue
             lines, position = got
@@ -217,7 +217,7 @@ class LogService:
 
     def _file_rows(
         self,
-        file: LogFile,
+        file: OutputStream,
         lines: list[bytes],
         pos: Source,
         live: dict[tuple[str, str], str],

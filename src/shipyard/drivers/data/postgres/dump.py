@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from shipyard.core.config import MASK
-from shipyard.drivers.data.postgres.programs import Conn, Postgres
-from shipyard.drivers.runtime.procs import killed_after
+from shipyard.drivers.data.postgres.programs import Conn, Postgres, killed_after
 from shipyard.errors import DatabaseError
 
 T = TypeVar("T")

@@ -11,14 +11,38 @@ failure becomes a ``DatabaseError`` with the program's last lines. Called by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.errors import DatabaseError
+
+
+@contextlib.contextmanager
+def killed_after(proc: subprocess.Popen[bytes], seconds: float) -> Iterator[threading.Event]:
+    """Kill ``proc`` if it still runs ``seconds`` from now (a program whose output is streamed
+    has no timeout of its own); the event is set when it was killed for that."""
+    fired = threading.Event()
+
+    def kill() -> None:
+        if proc.poll() is None:
+            fired.set()
+            proc.kill()
+
+    timer = threading.Timer(seconds, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+
 
 SEARCH = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 

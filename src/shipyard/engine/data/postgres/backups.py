@@ -37,9 +37,9 @@ from shipyard.drivers.data.backup_pipeline import (
 )
 from shipyard.drivers.data.db_query import postgres_rows
 from shipyard.drivers.data.interface import Conn
+from shipyard.drivers.data.postgres.programs import killed_after
 from shipyard.drivers.files import write_atomic, write_json
-from shipyard.drivers.runtime.procs import killed_after
-from shipyard.drivers.runtime.supervisor import free_port
+from shipyard.drivers.ports import free_port
 from shipyard.engine.data.postgres.managed import ManagedPostgres
 from shipyard.engine.data.store import BackupStore
 from shipyard.engine.data.verify_queries import with_queries

@@ -34,7 +34,7 @@ from shipyard.core.verify_queries import QueryCheck
 from shipyard.drivers.data.backup_pipeline import StoredFile, fetch_file, store_stream
 from shipyard.drivers.data.db_query import postgres_rows
 from shipyard.drivers.data.interface import Conn, DumpTools, PostgresPrograms, Server
-from shipyard.drivers.runtime.supervisor import free_port
+from shipyard.drivers.ports import free_port
 from shipyard.engine.data.database import server_url
 from shipyard.engine.data.store import BackupStore, RestoreTo
 from shipyard.engine.data.verify_queries import with_queries

@@ -19,7 +19,7 @@ from pathlib import Path
 from shipyard.core.postgres import Cluster, app_url, hba, server_settings
 from shipyard.drivers.data.interface import Conn, PostgresPrograms
 from shipyard.drivers.files import read_json, write_json
-from shipyard.drivers.runtime.supervisor import free_port
+from shipyard.drivers.ports import free_port
 from shipyard.engine.context import Context
 from shipyard.errors import DatabaseError
 
