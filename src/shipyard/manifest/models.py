@@ -75,6 +75,21 @@ class Health(Model):
     start_timeout: Duration = Field(
         60.0, gt=0, description="Longest a new instance may take to become healthy."
     )
+    restart_after: Duration | None = Field(
+        None,
+        gt=0,
+        description="Replace an instance that stays alive but fails its probes this long (a liveness "
+        "rule); unset: a hung instance is only taken out of traffic.",
+    )
+
+    @model_validator(mode="after")
+    def _check_restart_after(self) -> Health:
+        if self.restart_after is not None and self.restart_after <= self.interval:
+            raise ValueError(
+                f"health.restart_after ({self.restart_after:g}s) must be greater than health.interval "
+                f"({self.interval:g}s): raise restart_after to a few intervals, for example 30s"
+            )
+        return self
 
 
 class SmokeCheck(Model):

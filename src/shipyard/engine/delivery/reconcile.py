@@ -5,8 +5,9 @@ the ones no route needs (a half-started colour, a new release started beside the
 standby one, or the standby release left beside a switched-in one) and any orphan
 process this Shipyard home started, marks interrupted deployments and releases their locks,
 and syncs HAProxy to the recorded routing. Every tick it restarts crashed
-instances with backoff, restarts HAProxy if it died, and stops standby colours
-whose rollback window has passed.
+instances with backoff, replaces hung ones (alive, but failing their health check for
+``health.restart_after``: the ``LivenessWatch``), restarts HAProxy if it died, and stops
+standby colours whose rollback window has passed.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 
 from shipyard.core.instance_health import restart_delay
 from shipyard.core.layout import belongs
-from shipyard.core.records import Route
+from shipyard.core.records import Instance, Route
 from shipyard.drivers.loops import Loop, LoopOwner
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
+from shipyard.engine.delivery.liveness import LivenessWatch
 from shipyard.engine.trust.approvals import expire_waiting
 
 
@@ -73,6 +75,7 @@ class Reconciler(LoopOwner):
         self.tick = tick
         self._next_restart: dict[int, float] = {}
         self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
+        self.liveness = LivenessWatch(ctx)
         self.loop = Loop("reconciler", self.run_once, tick)  # errors surface in status
 
     def start(self) -> None:
@@ -87,6 +90,7 @@ class Reconciler(LoopOwner):
         if ctx.proxy.ensure_running():
             self.loop.note("HAProxy had died; restarted")
         self._restart_crashed()
+        self._replace_hung()
         self._expire_standby()
         now = time.monotonic()
         for entry in self._jobs:
@@ -111,13 +115,51 @@ class Reconciler(LoopOwner):
             if now < due:
                 continue
             del self._next_restart[inst.id]
+            self._start_again(inst.id)
+
+    def _start_again(self, instance_id: int) -> None:
+        """Start a crashed or stopped instance again in its slot (its endpoint, if still free)."""
+        ctx = self.ctx
+        with ctx.locks.routing:
+            fresh = ctx.store.instance(instance_id)
+            if fresh.state not in ("starting", "running"):
+                return
+            started = start_instance(ctx, self.databases, fresh, ctx.store.release(fresh.release_id))
+            if started.endpoint != fresh.endpoint:
+                ctx.sync_proxy()
+
+    def _replace_hung(self) -> None:
+        """Stop each instance the liveness rule condemns and start it again, as a crash restart
+        (restarts + 1); never while a deployment holds its environment's lock."""
+        ctx = self.ctx
+        now = time.monotonic()
+        if not self.liveness.due(now):
+            return
+        for inst, reason in self.liveness.hung(now):
+            if ctx.store.lock(inst.env) is not None:
+                continue
             with ctx.locks.routing:
                 fresh = ctx.store.instance(inst.id)
-                if fresh.state not in ("starting", "running"):
-                    continue
-                started = start_instance(ctx, self.databases, fresh, ctx.store.release(inst.release_id))
-                if started.endpoint != fresh.endpoint:
-                    ctx.sync_proxy()
+                if fresh.runtime_ref != inst.runtime_ref or fresh.state != "running":
+                    continue  # restarted or stopped meanwhile
+                ctx.runtime.stop(fresh.runtime_ref, ctx.manifest.strategy_for(inst.env).stop_timeout)
+                ctx.store.update_instance(inst.id, restarts=fresh.restarts + 1)
+                self._start_again(inst.id)
+            self._record_replaced(inst, reason)
+
+    def _record_replaced(self, inst: Instance, reason: str) -> None:
+        """The replacement in the reconciler's notes (status) and in the health history."""
+        self.loop.note(f"{inst.env}/{inst.name} replaced: {reason}")
+        self.ctx.store.observe.add_health(
+            {
+                "env": inst.env,
+                "instance": inst.name,
+                "release_id": inst.release_id,
+                "at": time.time(),
+                "status": "fail",
+                "detail": f"replaced: {reason}",
+            }
+        )
 
     def _expire_standby(self) -> None:
         ctx = self.ctx
