@@ -25,6 +25,7 @@ health:
   healthy_threshold: 2         # successes in a row before traffic may go to an instance
   unhealthy_threshold: 3       # failures in a row before a healthy instance counts as down
   start_timeout: 60s           # a new instance must be healthy within this
+  # restart_after: 30s        # replace an instance that stays alive but fails this long
 
 smoke:                         # checked on every new instance before it gets traffic
   - path: /
