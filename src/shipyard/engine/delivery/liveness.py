@@ -1,19 +1,23 @@
 """The liveness watch: finds instances that are alive but have stopped answering their health check.
 
 The reconciler calls ``LivenessWatch.hung`` every ``health.interval`` when the manifest sets
-``health.restart_after``. Each running instance is probed at ``health.path`` through the
-context's prober; each run of an instance (its runtime ref) keeps a ``core.instance_health.Liveness``
-and the pure rule ``must_replace`` says which ones to replace. Replacing them (stop, then start
-in the same slot, as a crash restart) is the reconciler's business.
+``health.restart_after``. Every running instance is probed at ``health.path`` through the
+context's prober, in parallel, each bounded by ``health.timeout`` (capped at 2 s); each run of
+an instance (its runtime ref) keeps a ``core.instance_health.Liveness``, and the pure rule
+``must_replace`` says which to replace. Replacing them (stop, then start in the same slot, as
+a crash restart) is the reconciler's business.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 from shipyard.core.instance_health import Liveness, liveness_after, must_replace
 from shipyard.core.records import Instance
 from shipyard.engine.context import Context
 
-PROBE_TIMEOUT_CAP_S = 2.0  # a hung instance holds the reconciler's tick no longer than this
+PROBE_TIMEOUT_CAP_S = 2.0  # hung instances hold the reconciler's tick no longer than this
+PROBES_AT_ONCE = 8
 
 
 class LivenessWatch:
@@ -41,11 +45,13 @@ class LivenessWatch:
             for i in ctx.live_instances(env)
             if i.state == "running" and i.endpoint is not None and i.runtime_ref is not None
         ]
+        with ThreadPoolExecutor(max_workers=PROBES_AT_ONCE, thread_name_prefix="liveness") as pool:
+            results = list(pool.map(lambda i: ctx.prober.get(i.endpoint or "", health.path, timeout), live))
         runs: dict[tuple[int, str], Liveness] = {}
         out: list[tuple[Instance, str]] = []
-        for inst in live:
+        for inst, result in zip(live, results, strict=True):
             key = (inst.id, inst.runtime_ref or "")
-            ok = ctx.prober.get(inst.endpoint or "", health.path, timeout).ok
+            ok = result.ok
             run = liveness_after(self.runs.get(key) or Liveness(now), ok, now)
             runs[key] = run
             if run.failing_since is not None and must_replace(
