@@ -175,6 +175,8 @@ class Alerting(LoopOwner):
         self._sample(now)
         if self.health is not None:
             self.health.check(now)
+        if self.metrics is not None:  # before the alerts are saved: what they show is on record
+            self.metrics.record(self.usage, manifest.alerts.interval, now)
         figures = Figures(ctx, self.usage, now)
         prior = {a.fingerprint: a for a in ctx.store.observe.alerts()}
         by_rule: dict[str, dict[str, Alert]] = {}
@@ -189,8 +191,6 @@ class Alerting(LoopOwner):
         messages, groups = self.notifier.plan(manifest, alerts, now)
         self.notifier.send_alerts(manifest, messages)
         ctx.store.observe.save_evaluation(alerts, groups)
-        if self.metrics is not None:
-            self.metrics.record(self.usage, manifest.alerts.interval, now)
         self.last_run = now
         return alerts
 
