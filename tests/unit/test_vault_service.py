@@ -169,6 +169,25 @@ def test_due_lists_overdue_and_soon_due_secrets(store: StateStore, tmp_path: Pat
     assert "ROTATED" not in [d["name"] for d in vault.due(ADMIN)]
 
 
+def test_the_default_rotation_goes_to_new_secrets_only(store: StateStore, tmp_path: Path) -> None:
+    day = 86400.0
+    vault = make_vault(store, tmp_path, rotate_every="30d")
+
+    def rotation(name: str) -> float | None:
+        meta = store.vault.meta("dev", name)
+        assert meta is not None
+        return meta.rotate_every
+
+    put(vault, "NEW", "a")
+    assert rotation("NEW") == 30 * day  # a new secret gets the vault's default
+    vault.set(ADMIN, "dev", "NEW", Secret("b"), cas=None, rotate_every=0, expires_at=None, source="t")
+    assert rotation("NEW") is None  # 0 clears it
+    put(vault, "NEW", "c")
+    assert rotation("NEW") is None  # a later write keeps the secret's own policy
+    vault.import_values(ADMIN, "dev", {"NEW": Secret("d"), "OTHER": Secret("e")}, True, "t")
+    assert (rotation("NEW"), rotation("OTHER")) == (None, 30 * day)
+
+
 def test_import_is_all_or_none(store: StateStore, tmp_path: Path) -> None:
     vault = make_vault(store, tmp_path)
     put(vault, "B", "old")

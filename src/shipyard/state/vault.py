@@ -23,6 +23,7 @@ from shipyard.errors import ConflictError, NotFoundError
 from shipyard.state.schema import secret_versions, secrets, vault_keys
 
 Encrypt = Callable[[str, int], bytes]  # (name, version) -> ciphertext
+Policy = Callable[[SecretMeta | None], dict[str, Any]]  # the record before a write -> its metadata changes
 # the statements of a secret's read, built once (building them costs more than running them)
 META = select(secrets).where(secrets.c.env == bindparam("env"), secrets.c.name == bindparam("name"))
 # a secret's record and the ciphertext of one version (the current one when "version" is NULL)
@@ -143,7 +144,7 @@ class VaultStore:
     def write(
         self,
         env: str,
-        values: Mapping[str, tuple[int | None, dict[str, Any]]],
+        values: Mapping[str, tuple[int | None, Policy]],
         encrypt: Encrypt,
         by: str,
         keep: int,
@@ -152,15 +153,17 @@ class VaultStore:
     ) -> list[SecretMeta]:
         """Write new versions of one or more secrets, all or none.
 
-        ``values`` maps a name to (check-and-set version or None, metadata changes:
-        ``rotate_every`` / ``expires_at``). Old versions beyond ``keep`` are dropped.
+        ``values`` maps a name to (check-and-set version or None, its policy: the metadata
+        changes, ``rotate_every`` / ``expires_at``, as a function of the record read here for
+        the check-and-set, None for a new secret). Old versions beyond ``keep`` are dropped.
         """
         written: list[SecretMeta] = []
         try:
             with self._in(conn) as conn:
-                for name, (cas, changes) in values.items():
+                for name, (cas, policy) in values.items():
                     meta = self._meta(conn, env, name)
                     version = check_write(meta, env, name, cas)
+                    changes = policy(meta)
                     sealed = encrypt(name, version)
                     row: dict[str, Any] = {"env": env, "name": name, "created_at": now, "created_by": by}
                     conn.execute(ADD_VERSION, {**row, "version": version, "ciphertext": sealed})

@@ -34,6 +34,7 @@ from shipyard.engine.trust.access import Access
 from shipyard.errors import VaultError
 from shipyard.manifest.models import Vault as VaultSettings
 from shipyard.state.store import StateStore
+from shipyard.state.vault import Policy
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -204,9 +205,8 @@ class Vault:
                 who.user, "secrets.set", env=env, target=name, source=source
             ) as conn:  # one transaction: a refused write takes its entry with it
                 self._check_limits(env, {name: value}, conn)
-                new = self.store.vault.meta(env, name, conn) is None
-                changes = self._policy(rotate_every, expires_at, new=new)
-                return self._write(who, env, {name: (cas, changes)}, {name: value}, key, conn)[0]
+                policy = self._policy(rotate_every, expires_at)  # read with the check-and-set
+                return self._write(who, env, {name: (cas, policy)}, {name: value}, key, conn)[0]
 
         return self._audited(who, "secrets.set", env, source, run)
 
@@ -221,7 +221,7 @@ class Vault:
 
         def run() -> list[SecretMeta]:
             self._check_limits(env, values)
-            plan: dict[str, tuple[int | None, dict[str, Any]]] = {}
+            plan: dict[str, tuple[int | None, Policy]] = {}
             for name in values:
                 meta = self.store.vault.meta(env, name)
                 if meta is not None and not overwrite:
@@ -230,7 +230,7 @@ class Vault:
                         "pass --overwrite to write new versions of existing secrets",
                     )
                 cas = meta.version if meta is not None else 0
-                plan[name] = (cas, self._policy(None, None, new=meta is None))
+                plan[name] = (cas, self._policy(None, None))
             return self._write(who, env, plan, values)
 
         return self._audited(who, "secrets.import", env, source, run)
@@ -313,21 +313,28 @@ class Vault:
         )
         limits.check_environment(env, others.count, size, {n: v.reveal() for n, v in written.items()})
 
-    def _policy(self, rotate_every: float | None, expires_at: float | None, *, new: bool) -> dict[str, Any]:
-        changes: dict[str, Any] = {}
-        if rotate_every is not None:
-            changes["rotate_every"] = rotate_every or None  # 0 clears the policy
-        elif new and self.settings().rotate_every is not None:
-            changes["rotate_every"] = self.settings().rotate_every
-        if expires_at is not None:
-            changes["expires_at"] = expires_at or None
+    def _policy(self, rotate_every: float | None, expires_at: float | None) -> Policy:
+        """The metadata a write sets, given the secret's record before it (None: a new secret,
+        which gets the vault's default rotation unless the write names one)."""
+        default = self.settings().rotate_every
+
+        def changes(before: SecretMeta | None) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            if rotate_every is not None:
+                out["rotate_every"] = rotate_every or None  # 0 clears the policy
+            elif before is None and default is not None:
+                out["rotate_every"] = default
+            if expires_at is not None:
+                out["expires_at"] = expires_at or None
+            return out
+
         return changes
 
     def _write(
         self,
         who: Principal,
         env: str,
-        plan: Mapping[str, tuple[int | None, dict[str, Any]]],
+        plan: Mapping[str, tuple[int | None, Policy]],
         values: Mapping[str, Secret],
         key: bytes | None = None,
         conn: Connection | None = None,
