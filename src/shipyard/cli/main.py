@@ -201,7 +201,7 @@ def rollback(
 
 @app.command()
 def status() -> None:
-    """Environments, their serving release and colour, and instances."""
+    """Environments, their serving release and colour, instances and workers."""
     from shipyard.schemas.deployments import Status
 
     data = Status.model_validate(_client().get("/api/status"))
@@ -224,6 +224,13 @@ def status() -> None:
                 f"   {inst.name:<8} {inst.release:<5} :{inst.port} "
                 f"pid {inst.pid} {inst.state} proxy={inst.proxy_status} "
                 f"weight={inst.weight} restarts={inst.restarts}",
+                highlight=False,
+            )
+        for worker in env.workers:
+            alive = "" if worker.alive else " [red]down[/]"
+            console.print(
+                f"   {worker.name:<8} {worker.release:<5} worker pid {worker.pid} {worker.state}{alive} "
+                f"restarts={worker.restarts}",
                 highlight=False,
             )
     for problem in data.reconciler_errors:

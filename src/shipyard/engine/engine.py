@@ -234,10 +234,10 @@ class Engine:
         return {"env": env, "deployment": held.deployment_id, "holder": held.holder}
 
     def shutdown(self) -> None:
-        """Stop every instance and HAProxy (``shipyard down``)."""
+        """Stop every instance (workers too) and HAProxy (``shipyard down``)."""
         self.reconciler.stop()
         ctx = self.ctx
-        instances = ctx.store.instances()
+        instances = ctx.store.instances(process=None)
         for env in sorted({i.env for i in instances}):
             grace = ctx.manifest.strategy_for(env).stop_timeout if env in ctx.manifest.environments else 5.0
             stop_instances(ctx, [i for i in instances if i.env == env], grace)
