@@ -48,17 +48,19 @@ def reap(ref: ProcessRef) -> None:
 def terminate_group(ref: ProcessRef, timeout: float) -> bool:
     """SIGTERM the process group led by ``ref``, SIGKILL it after ``timeout``.
 
+    The whole group has ``timeout`` to exit, not only its leader: ``/bin/sh -c`` may die at
+    once while the app it started still finishes its work (a worker's current task).
     Returns True when it had to be killed.
     """
     if not is_alive(ref):
         reap(ref)
+        _kill_leftovers(ref.pid)
         return False
     _signal_group(ref.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reap(ref)
-        if not is_alive(ref):
-            _kill_leftovers(ref.pid)
+        if not is_alive(ref) and _group_gone(ref.pid):
             return False
         time.sleep(0.05)
     _signal_group(ref.pid, signal.SIGKILL)
@@ -76,6 +78,16 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pgid, sig)
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _kill_leftovers(pgid: int) -> None:

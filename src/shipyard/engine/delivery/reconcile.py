@@ -110,6 +110,8 @@ class Reconciler(LoopOwner):
                 continue  # a worker whose process left the manifest: converged away
             if ctx.runtime.alive(inst.runtime_ref):
                 continue
+            if inst.runtime_ref is None and ctx.store.lock(inst.env) is not None:
+                continue  # being started by the deployment that holds the lock (not a crash)
             due = self._next_restart.get(inst.id)
             if due is None:
                 self._next_restart[inst.id] = now + restart_delay(inst.restarts)
