@@ -21,6 +21,7 @@ from rich.markup import escape
 from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
+from shipyard.cli import cron as cron_cli
 from shipyard.cli import delivery
 from shipyard.cli import drill as drill_cli
 from shipyard.cli import jobs as jobs_cli
@@ -60,6 +61,7 @@ app.add_typer(backup_cli.backup_app, name="backup")
 app.add_typer(backup_cli.migrate_app, name="migrate")
 app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
+app.add_typer(cron_cli.cron_app, name="cron")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -50,17 +50,17 @@ class CronRun:
         return asdict(self)
 
 
-def due_fire_time(
-    schedule: str, last_fired: float, now: float, starting_deadline: float | None = None
-) -> float | None:
-    """The fire time to run for now: the latest in (``last_fired``, ``now``], or None when the
-    schedule has not fired since, or when that fire time is older than ``starting_deadline``."""
+def due_fire_time(schedule: str, last_fired: float, now: float) -> float | None:
+    """The fire time to act on now: the latest in (``last_fired``, ``now``]; None when the
+    schedule has not fired since ``last_fired``."""
     if next_after(schedule, last_fired) > now:
         return None
-    latest = latest_at_or_before(schedule, now)
-    if starting_deadline is not None and now - latest > starting_deadline:
-        return None
-    return latest
+    return latest_at_or_before(schedule, now)
+
+
+def too_late(fire: float, now: float, starting_deadline: float | None) -> bool:
+    """Whether a fire time is past the job's ``starting_deadline`` (it is skipped, not run)."""
+    return starting_deadline is not None and now - fire > starting_deadline
 
 
 def may_start(concurrency: str, running: int) -> bool:

@@ -50,6 +50,7 @@ class Engine:
         self.alerting = services.alerting
         self.logs = services.logs
         self.access_log = services.access_log
+        self.cron = services.cron
         self.loops: LoopRegistry = services.loops
 
     def start(self) -> list[str]:
@@ -68,9 +69,13 @@ class Engine:
             self.alerting.start()
         done += self.backup_scheduler.start()
         done += self.drills.start()
+        if self.cron is not None:
+            done += self.cron.start()  # after reconciliation: runs need the serving release
         return done
 
     def close(self) -> None:
+        if self.cron is not None:
+            self.cron.stop()
         self.drills.stop()
         self.backup_scheduler.stop()
         self.reconciler.stop()
