@@ -6,6 +6,7 @@ slow one is killed at its timeout); a control plane that was down runs a missed 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,9 +23,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def hook() -> Iterator[Hook]:
-    receiver = Hook()
-    yield receiver
-    receiver.close()
+    """A real webhook receiver of the deployment (and cron) events."""
+    with contextlib.closing(Hook()) as receiver:
+        yield receiver
 
 
 def configure(shipyard: Shipyard, hook: Hook) -> None:

@@ -22,7 +22,13 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.config import with_config
-from shipyard.engine.delivery.instances import start_instance, stop_instances, wait_drained, wait_proxy_up
+from shipyard.engine.delivery.instances import (
+    failed_with_output,
+    start_instance,
+    stop_instances,
+    wait_drained,
+    wait_proxy_up,
+)
 from shipyard.engine.delivery.promotion import prepare_existing
 from shipyard.engine.delivery.rollout import CanaryRun, Outcome, watch_after_switch
 from shipyard.engine.delivery.workers import converge_workers, start_workers
@@ -189,10 +195,10 @@ class Deployment:
         while True:
             for inst in [ctx.store.instance(i.id) for i in new]:
                 if inst.restarts > limit:
-                    tail = ctx.runtime.output_tail(inst.runtime_ref)
-                    raise DeployError(
-                        f"instance {inst.name} keeps crashing ({inst.restarts} restarts); "
-                        f"its last output:\n{tail}",
+                    raise failed_with_output(
+                        ctx,
+                        inst,
+                        f"instance {inst.name} keeps crashing ({inst.restarts} restarts)",
                         f"run the command by hand in {inst.release_id}'s release to see why "
                         f"(`shipyard logs {self.env}`), or check processes.web.command in shipyard.yaml",
                     )

@@ -42,6 +42,11 @@ def start_instance(
     return started
 
 
+def failed_with_output(ctx: Context, inst: Instance, message: str, hint: str) -> DeployError:
+    """A deployment's error about ``inst``, with the last lines it wrote (why it died)."""
+    return DeployError(f"{message}; its last output:\n{ctx.runtime.output_tail(inst.runtime_ref)}", hint)
+
+
 def stop_instances(ctx: Context, instances: list[Instance], timeout: float) -> None:
     """Take instances out of the proxy, then stop them (killed after ``timeout``)."""
     if not instances:

@@ -21,8 +21,7 @@ from shipyard.core.records import Colour, Instance, NewInstance, Release
 from shipyard.core.workers import plan_workers
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
-from shipyard.engine.delivery.instances import start_instance
-from shipyard.errors import DeployError
+from shipyard.engine.delivery.instances import failed_with_output, start_instance
 
 LIVE = ("starting", "running")
 
@@ -51,10 +50,10 @@ def start_workers(
     for inst in started:
         fresh = ctx.store.instance(inst.id)
         if fresh.restarts > 0 or not ctx.runtime.alive(fresh.runtime_ref):
-            tail = ctx.runtime.output_tail(fresh.runtime_ref)
-            raise DeployError(
-                f"worker {fresh.name} of {release.id} stopped within {settle:g}s of its start; "
-                f"its last output:\n{tail}",
+            raise failed_with_output(
+                ctx,
+                fresh,
+                f"worker {fresh.name} of {release.id} stopped within {settle:g}s of its start",
                 f"run processes.{fresh.process}.command by hand in the release to see why "
                 f"(`shipyard logs {env}`); the old version kept serving",
             )
