@@ -54,7 +54,6 @@ def terminate_group(ref: ProcessRef, timeout: float) -> bool:
     """
     if not is_alive(ref):
         reap(ref)
-        _kill_leftovers(ref.pid)
         return False
     _signal_group(ref.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -88,12 +87,6 @@ def _group_gone(pgid: int) -> bool:
     except PermissionError:
         return False
     return False
-
-
-def _kill_leftovers(pgid: int) -> None:
-    """Kill what remains of a group whose leader exited (children it did not wait for)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def stored_ref(pid: int | None, create_time: float | None) -> ProcessRef | None:
