@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path, Query, Request
 
 from shipyard.core.access import Principal
 from shipyard.engine.cron.scheduler import CronScheduler
@@ -23,6 +23,9 @@ from shipyard.server.params import EnvPath, Limit
 
 JobName = Annotated[str, Path(pattern=ENV_PATTERN, max_length=40, description="a scheduled job's name")]
 RunPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a scheduled job's run id")]
+JobQuery = Annotated[
+    str | None, Query(pattern=ENV_PATTERN, max_length=40, description="only this scheduled job's runs")
+]
 
 
 def register_cron(app: FastAPI, engine: Engine) -> None:
@@ -39,7 +42,7 @@ def register_cron(app: FastAPI, engine: Engine) -> None:
         return CronJobs.model_validate({"jobs": scheduler().jobs(env)})
 
     @app.get("/api/cron/{env}/runs")
-    def history(env: EnvPath, who: Who, job: str | None = None, limit: Limit = 20) -> CronRuns:
+    def history(env: EnvPath, who: Who, job: JobQuery = None, limit: Limit = 20) -> CronRuns:
         access.read(who, env)
         runs = scheduler().history(env, job, limit)
         return CronRuns.model_validate({"runs": [r.to_json() for r in runs]})
