@@ -110,3 +110,24 @@ def test_a_worker_that_dies_at_start_fails_the_deploy_and_the_old_ones_keep_runn
     assert "no queue configured" in done.stdout + done.stderr
     assert shipyard.serving()["release"] == "r1"
     assert wait_for(lambda: only(shipyard, "r1"), 10, "r1's worker alone") == serving | {"state": "running"}
+
+
+def test_a_control_plane_killed_after_the_workers_step_converges_on_the_serving_release(
+    shipyard: Shipyard,
+) -> None:
+    with_worker(shipyard)
+    shipyard.up()
+    shipyard.cli("deploy")
+    serving = only(shipyard, "r1")
+    assert serving is not None
+    shipyard.cli("down", "--keep-apps")
+    shipyard.up(SHIPYARD_FAILPOINT="after:workers")
+    pid = shipyard.server_pid()
+    shipyard.use("v2")
+    assert shipyard.cli("deploy", check=False).returncode == 1  # the server killed itself there
+    shipyard.wait_server_gone(pid)
+    assert len(worker_processes(shipyard)) == 2  # r2's started beside r1's, then the kill
+    shipyard.up()
+    kept = wait_for(lambda: only(shipyard, "r1"), 15, "r2's worker stopped, r1's kept")
+    assert kept["pid"] == serving["pid"]
+    wait_for(lambda: worker_processes(shipyard) == [serving["pid"]], 10, "no leftover worker process")
