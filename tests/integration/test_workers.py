@@ -10,6 +10,7 @@ import shutil
 import signal
 from typing import Any
 
+import psutil
 import pytest
 from tests.integration.conftest import EXAMPLE, Shipyard
 from tests.integration.receivers import wait_for
@@ -37,11 +38,15 @@ def only(shipyard: Shipyard, release: str) -> dict[str, Any] | None:
 
 
 def worker_processes(shipyard: Shipyard) -> list[int]:
-    return [
-        p.pid
-        for p in shipyard.processes()
-        if "worker.py" in " ".join(p.cmdline()) and os.getpgid(p.pid) == p.pid
-    ]
+    """The pids of the live worker process groups' leaders of this home."""
+    found = []
+    for proc in shipyard.processes():
+        try:
+            if "worker.py" in " ".join(proc.cmdline()) and os.getpgid(proc.pid) == proc.pid:
+                found.append(proc.pid)
+        except (psutil.Error, ProcessLookupError):
+            continue  # gone meanwhile
+    return found
 
 
 def test_workers_follow_deploys_and_rollbacks(shipyard: Shipyard) -> None:
