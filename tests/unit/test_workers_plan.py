@@ -15,7 +15,7 @@ from shipyard.core.workers import plan_workers
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
-from shipyard.engine.delivery.reconcile import Reconciler
+from shipyard.engine.delivery.reconcile import Reconciler, reconcile_at_start
 from shipyard.engine.delivery.rollback import instant_rollback, rollback_plan
 from shipyard.engine.delivery.workers import live_workers
 from shipyard.manifest.loader import parse_manifest
@@ -119,3 +119,15 @@ def test_a_failed_deploy_stops_only_the_new_workers_and_a_rollback_restores_the_
     failed = deploy(ctx)
     assert failed.status == "failed" and "smoke" in (failed.error or "")  # before its workers start
     assert workers(ctx) == [("queue-blue-0", "r1", "running")]
+
+
+def test_a_worker_left_stopping_by_a_killed_control_plane_is_stopped_at_start(tmp_path: Path) -> None:
+    ctx = worker_ctx(tmp_path)
+    runtime, _, _ = fakes(ctx)
+    deploy(ctx)
+    (inst,) = live_workers(ctx, "dev")
+    ctx.store.update_instance(inst.id, state="stopping")  # killed between its two writes
+    done = reconcile_at_start(ctx)
+    assert inst.runtime_ref in runtime.stopped
+    assert ctx.store.instance(inst.id).state == "stopped"
+    assert "stopped dev/queue-blue-0 (r1): it was being stopped" in done

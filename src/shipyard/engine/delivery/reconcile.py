@@ -25,7 +25,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
 from shipyard.engine.delivery.liveness import LivenessWatch
-from shipyard.engine.delivery.workers import converge_workers, live_workers
+from shipyard.engine.delivery.workers import converge_workers, live_workers, stop_workers
 from shipyard.engine.trust.approvals import expire_waiting
 
 
@@ -62,6 +62,9 @@ def reconcile_at_start(ctx: Context) -> list[str]:
             done.append(f"{inst.env}/{inst.name} was down; it will be restarted")
         else:
             done.append(f"adopted {inst.env}/{inst.name} ({ctx.runtime.label(inst.runtime_ref)})")
+    halted = [i for i in store.instances(process=None) if i.process != "web" and i.state == "stopping"]
+    stop_workers(ctx, halted, 5.0)  # a stop the killed control plane had begun
+    done += [f"stopped {i.env}/{i.name} ({i.release_id}): it was being stopped" for i in halted]
     known = {i.id for i in store.instances(process=None)}  # workers included: adopted, not orphans
     for orphan in ctx.runtime.orphans(known):
         ctx.runtime.stop(orphan, 5.0)
