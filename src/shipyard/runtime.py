@@ -32,6 +32,7 @@ from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
+from shipyard.engine.cron.scheduler import CronScheduler
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.drill import Drills
@@ -144,8 +145,10 @@ def wire_services(
     _register_facts(ctx.facts, backups, vault)
     drills = Drills(backups, _shipped_at(scheduler))
     checkpointer = Checkpointer(ctx.store.checkpoint)
+    cron = CronScheduler(ctx, databases)  # the manifest's `jobs:`
+    ctx.facts.register("cron_failing", cron.failing)
     loops = LoopRegistry()  # every background task, for /health and status
-    for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting):
+    for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting, cron):
         if part is not None:
             loops.add(part.loops)
     return Services(
@@ -170,6 +173,7 @@ def wire_services(
         logs=logs,
         access_log=access_log,
         loops=loops,
+        cron=cron,
     )
 
 

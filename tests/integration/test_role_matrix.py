@@ -95,6 +95,10 @@ ROUTES: tuple[Row, ...] = (
     Row("GET", "/api/jobs/{job_id}", "read"),
     Row("POST", "/api/migrations/{env}/{direction}", "deploy", "migrate.up"),
     Row("GET", "/api/drills/{env}", "read"),
+    Row("GET", "/api/cron/{env}", "read"),
+    Row("GET", "/api/cron/{env}/runs", "read"),
+    Row("GET", "/api/cron/{env}/runs/{run_id}", "read"),
+    Row("POST", "/api/cron/{env}/{job}/run", "deploy", "cron.run"),
     Row("POST", "/api/drills/{env}", "deploy", "drill.run"),
     Row("GET", "/api/secrets/{env}", "secrets-list"),
     Row("GET", "/api/secrets/{env}/{name}", "secrets-read", "secrets.read"),
@@ -117,7 +121,14 @@ ROUTES: tuple[Row, ...] = (
     Row("GET", "/api/audit/verify", "*:admin", "audit.verify"),
     Row("POST", "/api/shutdown?stop_apps=false", "*:admin", "shutdown", last=True),
 )
-FIXED = {"{verb}": "abort", "{direction}": "up", "{name}": "nobody", "{tid}": "tk_nothing"}
+FIXED = {
+    "{verb}": "abort",
+    "{direction}": "up",
+    "{name}": "nobody",
+    "{tid}": "tk_nothing",
+    "{run_id}": "424242",  # a scheduled job's run that does not exist
+    "{job}": "nojob",  # a scheduled job that does not exist: the run fails after the decision
+}
 # with {name} a secret's name: one that does not exist, so reads and changes fail after the decision
 
 

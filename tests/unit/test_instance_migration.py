@@ -155,3 +155,29 @@ def _instances(db: Path) -> list[tuple[object, ...]]:
             "SELECT id, env, colour, slot, release_id, port, pid, create_time, state, restarts, started_at,"
             " log_path FROM instances ORDER BY id"
         ).fetchall()
+
+
+def test_0009_makes_every_existing_row_a_web_instance_and_its_downgrade_drops_only_workers(
+    tmp_path: Path,
+) -> None:
+    from shipyard.core.records import NewInstance
+
+    db = tmp_path / "state.db"
+    migrate(db, "0007")
+    old_row(db, 4242, 1700000000.25, "/h/envs/dev/logs/blue-0.log")
+    migrate(db, "0008")
+    before = _rows(db)
+    store = open_store(db)  # 0009 at open
+    (web,) = store.instances("dev", process=None)
+    assert (web.process, web.name, web.endpoint) == ("web", "blue-0", "127.0.0.1:41234")
+    store.add_instance(NewInstance("dev", "blue", 0, "r1", 6.0, "queue"))
+    assert [i.name for i in store.instances("dev", process=None)] == ["blue-0", "queue-blue-0"]
+    assert [i.name for i in store.instances("dev")] == ["blue-0"]  # web's by default
+    store.close()
+    migrate(db, "0008", downgrade=True)
+    assert _rows(db) == before
+
+
+def _rows(db: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT * FROM instances ORDER BY id").fetchall()

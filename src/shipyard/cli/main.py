@@ -21,6 +21,7 @@ from rich.markup import escape
 from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import config as config_cli
+from shipyard.cli import cron as cron_cli
 from shipyard.cli import delivery
 from shipyard.cli import drill as drill_cli
 from shipyard.cli import jobs as jobs_cli
@@ -60,6 +61,7 @@ app.add_typer(backup_cli.backup_app, name="backup")
 app.add_typer(backup_cli.migrate_app, name="migrate")
 app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
+app.add_typer(cron_cli.cron_app, name="cron")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -201,7 +203,7 @@ def rollback(
 
 @app.command()
 def status() -> None:
-    """Environments, their serving release and colour, and instances."""
+    """Environments, their serving release and colour, instances and workers."""
     from shipyard.schemas.deployments import Status
 
     data = Status.model_validate(_client().get("/api/status"))
@@ -224,6 +226,13 @@ def status() -> None:
                 f"   {inst.name:<8} {inst.release:<5} :{inst.port} "
                 f"pid {inst.pid} {inst.state} proxy={inst.proxy_status} "
                 f"weight={inst.weight} restarts={inst.restarts}",
+                highlight=False,
+            )
+        for worker in env.workers:
+            alive = "" if worker.alive else " [red]down[/]"
+            console.print(
+                f"   {worker.name:<8} {worker.release:<5} worker pid {worker.pid} {worker.state}{alive} "
+                f"restarts={worker.restarts}",
                 highlight=False,
             )
     for problem in data.reconciler_errors:

@@ -2,6 +2,8 @@
 
 Pure: ``check_cron`` validates a manifest value, ``due`` decides whether a schedule has
 fired between the last run and now. Called by the manifest models and the backup scheduler.
+Scheduled jobs (``jobs:``) also take a 6th field, seconds (croniter's), checked by
+``check_job_schedule``, and ask for the latest fire time (``latest_at_or_before``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,25 @@ def check_cron(expression: str) -> str:
     if not croniter.is_valid(expression):
         raise ValueError(f"schedule {expression!r} is not a valid cron expression, such as '0 3 * * *'")
     return expression
+
+
+def check_job_schedule(expression: str) -> str:
+    """``expression`` if it is a valid cron expression of 5 fields, or 6 with seconds last."""
+    fields = expression.split()
+    if len(fields) == 6:
+        if not croniter.is_valid(expression):
+            raise ValueError(
+                f"schedule {expression!r} is not a valid cron expression; with 6 fields the last is "
+                "seconds, such as '* * * * * */10' for every 10 seconds"
+            )
+        return expression
+    return check_cron(expression)
+
+
+def latest_at_or_before(expression: str, now: float) -> float:
+    """The latest time (epoch seconds, UTC) at or before ``now`` at which the schedule fired."""
+    start = datetime.fromtimestamp(now + 0.001, UTC)
+    return float(croniter(expression, start).get_prev(float))
 
 
 def next_after(expression: str, after: float) -> float:

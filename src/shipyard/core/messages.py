@@ -18,7 +18,12 @@ from shipyard.core.routing import Notice
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end time"
 PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
-DEPLOY_SEVERITY = {"failed": "warning", "rolled_back": "warning", "aborted": "warning"}
+DEPLOY_SEVERITY = {
+    "failed": "warning",
+    "rolled_back": "warning",
+    "aborted": "warning",
+    "timed_out": "warning",  # a scheduled job's run (``cron.timed_out``)
+}
 
 
 @dataclass(frozen=True)
@@ -134,11 +139,24 @@ def deployment_labels(event: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _event_key(event: dict[str, Any]) -> str:
+    """What a receiver may deduplicate on: the deployment, or a scheduled job's run."""
+    if "job" in event:
+        return f"cron-{event.get('env')}-{event['job']}-{event.get('run')}"
+    return f"deployment-{event.get('deployment')}"
+
+
 def deployment_message(event: dict[str, Any]) -> Message:
-    """A deployment event: the generic webhook gets Shipyard's own event JSON, unchanged."""
+    """A deployment event (or a scheduled job's failed run, ``cron.failed``: it has a ``job``):
+    the generic webhook gets Shipyard's own event JSON, unchanged."""
     labels = deployment_labels(event)
     name = labels["alertname"]
-    title = f"{event.get('app')}: {name} in {event.get('env')} (deployment {event.get('deployment')})"
+    what = (
+        f"job {event['job']}, run {event.get('run')}"
+        if "job" in event
+        else f"deployment {event.get('deployment')}"
+    )
+    title = f"{event.get('app')}: {name} in {event.get('env')} ({what})"
     lines = [f"release {event.get('release') or '-'} (was {event.get('from_release') or '-'})"]
     if event.get("reason"):
         lines.append(str(event["reason"]))
@@ -147,7 +165,7 @@ def deployment_message(event: dict[str, Any]) -> Message:
         pd = (
             {
                 "event_action": "trigger",
-                "dedup_key": f"deployment-{event.get('deployment')}",
+                "dedup_key": _event_key(event),
                 "payload": {
                     "summary": title[:1024],
                     "source": f"shipyard/{event.get('app')}/{event.get('env')}",
@@ -159,7 +177,7 @@ def deployment_message(event: dict[str, Any]) -> Message:
         )
     return Message(
         "deployment",
-        f"deployment-{event.get('deployment')}",
+        _event_key(event),
         title,
         tuple(lines),
         labels["severity"],

@@ -126,6 +126,7 @@ class NewInstance:
     slot: int
     release_id: str
     started_at: float
+    process: str = "web"  # the manifest's process; only web listens and takes traffic
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +144,7 @@ class Instance:
     state: str
     restarts: int
     started_at: float
+    process: str = "web"  # a worker (any other process) has no endpoint and takes no traffic
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Instance:
@@ -150,7 +152,13 @@ class Instance:
 
     @property
     def name(self) -> str:
-        return f"{self.colour}-{self.slot}"
+        """``blue-0`` for web (HAProxy's server name); ``<process>-blue-0`` for a worker."""
+        return instance_name(self.process, self.colour, self.slot)
+
+
+def instance_name(process: str, colour: str, slot: int) -> str:
+    """How events, logs and status name an instance: web's is its HAProxy server name."""
+    return f"{colour}-{slot}" if process == "web" else f"{process}-{colour}-{slot}"
 
 
 def endpoint_port(endpoint: str | None) -> int:

@@ -50,6 +50,7 @@ class Engine:
         self.alerting = services.alerting
         self.logs = services.logs
         self.access_log = services.access_log
+        self.cron = services.cron
         self.loops: LoopRegistry = services.loops
 
     def start(self) -> list[str]:
@@ -68,9 +69,13 @@ class Engine:
             self.alerting.start()
         done += self.backup_scheduler.start()
         done += self.drills.start()
+        if self.cron is not None:
+            done += self.cron.start()  # after reconciliation: runs need the serving release
         return done
 
     def close(self) -> None:
+        if self.cron is not None:
+            self.cron.stop()
         self.drills.stop()
         self.backup_scheduler.stop()
         self.reconciler.stop()
@@ -234,10 +239,10 @@ class Engine:
         return {"env": env, "deployment": held.deployment_id, "holder": held.holder}
 
     def shutdown(self) -> None:
-        """Stop every instance and HAProxy (``shipyard down``)."""
+        """Stop every instance (workers too) and HAProxy (``shipyard down``)."""
         self.reconciler.stop()
         ctx = self.ctx
-        instances = ctx.store.instances()
+        instances = ctx.store.instances(process=None)
         for env in sorted({i.env for i in instances}):
             grace = ctx.manifest.strategy_for(env).stop_timeout if env in ctx.manifest.environments else 5.0
             stop_instances(ctx, [i for i in instances if i.env == env], grace)

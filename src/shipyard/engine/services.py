@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.engine.checkpoints import Checkpointer
+from shipyard.engine.cron.scheduler import CronScheduler
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.drill import Drills
@@ -59,3 +60,4 @@ class Services:
     alerting: Alerting | None = None  # off in tests that do not need it
     logs: LogService | None = None  # None when logs.db is unusable
     access_log: AccessLog | None = None
+    cron: CronScheduler | None = None  # the manifest's scheduled jobs

@@ -1,5 +1,5 @@
 """What ``shipyard status`` shows: each environment's routes, lock, instances (alive, as the
-proxy sees them), approvals waiting and alerts firing. ``Engine.status`` calls ``status``.
+proxy sees them), workers, approvals waiting and alerts firing. ``Engine.status`` calls ``status``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 from shipyard.core.proxy import backend_name
 from shipyard.core.records import endpoint_port
 from shipyard.engine.context import Context
+from shipyard.engine.delivery.workers import live_workers
 
 
 def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
@@ -58,6 +59,7 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
                 "deployment": held.deployment_id,
             },
             "instances": insts,
+            "workers": workers(ctx, env),
             "waiting_approval": [vars(w) for w in waiting if w.env == env],
             "alerts_firing": firing.get(env, 0),
         }
@@ -68,6 +70,22 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
         "reconciler_errors": reconciler_errors,
         "failed_notifications": failed_notifications(ctx),
     }
+
+
+def workers(ctx: Context, env: str) -> list[dict[str, Any]]:
+    """``env``'s worker instances (no port, no traffic): which process, release, alive, restarts."""
+    return [
+        {
+            "name": i.name,
+            "process": i.process,
+            "release": i.release_id,
+            "pid": ctx.runtime.pid(i.runtime_ref),
+            "state": i.state,
+            "restarts": i.restarts,
+            "alive": ctx.runtime.alive(i.runtime_ref),
+        }
+        for i in live_workers(ctx, env)
+    ]
 
 
 def failed_notifications(ctx: Context) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from shipyard.manifest.base import Model
 from shipyard.manifest.checks import BindAddress, EnvVarName, EnvVarValue, HttpPath, Name
 from shipyard.manifest.checks import Duration as Duration  # re-exported: cli/metrics.py reads it here
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
+from shipyard.manifest.cron import CronJob
 from shipyard.manifest.database import Database, check_environments, merge_database
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.promotion import Approval, Promotion, check_path
@@ -57,9 +58,21 @@ class Build(Model):
 
 class Process(Model):
     command: str = Field(
-        description="Shell command that starts one instance; it must serve HTTP on 127.0.0.1:$PORT."
+        description="Shell command that starts one instance: `web` must serve HTTP on 127.0.0.1:$PORT; "
+        "any other process is a worker (no port, no traffic)."
     )
     instances: int = Field(1, ge=1, le=32, description="Instances per colour (default for envs).")
+    environments: dict[Name, int] = Field(
+        default_factory=dict,
+        description="A worker's instances per environment, overriding `instances` there (0: not run "
+        "there); for web, `environments.<name>.instances` does this.",
+    )
+    settle: Duration = Field(
+        1.0,
+        ge=0,
+        le=300,
+        description="A worker must stay up this long after it starts before the deploy switches traffic.",
+    )
 
 
 class Health(Model):
@@ -144,6 +157,22 @@ class Environment(Model):
     logs: EnvLogs | None = Field(None, description="Overrides the top-level log retention here.")
 
 
+def check_processes(manifest: Manifest) -> None:
+    """Worker overrides and jobs name environments that exist."""
+    for name, process in manifest.processes.items():
+        if unknown := [e for e in process.environments if e not in manifest.environments]:
+            raise ValueError(f"processes.{name}.environments: unknown environment {unknown[0]!r}")
+        if name == "web" and process.environments:
+            raise ValueError(
+                "processes.web.environments: set web's instances with environments.<name>.instances"
+            )
+        if bad := [n for n in process.environments.values() if not 0 <= n <= 32]:
+            raise ValueError(f"processes.{name}.environments: {bad[0]} instances; give 0 to 32")
+    for name, job in manifest.jobs.items():
+        if unknown := [e for e in job.environments or () if e not in manifest.environments]:
+            raise ValueError(f"jobs.{name}.environments: unknown environment {unknown[0]!r}")
+
+
 class Manifest(Model):
     app: str = Field(description="App name: lowercase letters, digits and dashes.")
     source: str = Field(".", description="Folder snapshotted into each release (relative).")
@@ -172,6 +201,9 @@ class Manifest(Model):
     )
     promotion: Promotion | None = Field(None, description="The order releases go through environments.")
     logs: Logs = Field(default_factory=Logs, description="Retention and size of the central log store.")
+    jobs: dict[Name, CronJob] = Field(
+        default_factory=dict, description="Scheduled jobs: commands of the serving release run on a schedule."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -212,6 +244,7 @@ class Manifest(Model):
         check_config([self, *self.environments.values()], self.config_schema)
         check_retention(self)
         check_environments(self.database, {n: e.database for n, e in self.environments.items()})
+        check_processes(self)
         for rule_name, rule in self.alerts.rules.items():
             if unknown := [e for e in rule.environments if e not in self.environments]:
                 raise ValueError(f"alerts.rules.{rule_name}.environments: unknown environment {unknown[0]!r}")
@@ -220,6 +253,14 @@ class Manifest(Model):
     def instances(self, env: str) -> int:
         own = self.environments[env].instances
         return own if own is not None else self.processes["web"].instances
+
+    def workers(self, env: str) -> dict[str, int]:
+        """Each worker process (every process but web) and its instances in ``env`` (0: none)."""
+        return {
+            name: process.environments.get(env, process.instances)
+            for name, process in self.processes.items()
+            if name != "web"
+        }
 
     def strategy_for(self, env: str) -> BlueGreen | Canary:
         own = self.environments[env].strategy

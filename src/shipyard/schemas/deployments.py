@@ -135,6 +135,16 @@ class InstanceShown(Answer):
     weight: int
 
 
+class WorkerShown(Answer):
+    name: str  # <process>-<colour>-<slot>
+    process: str
+    release: str
+    pid: int | None
+    state: str
+    restarts: int
+    alive: bool
+
+
 class EnvStatus(Answer):
     url: str
     active_colour: str | None
@@ -144,6 +154,7 @@ class EnvStatus(Answer):
     standby_until: float | None
     lock: LockShown | None
     instances: list[InstanceShown]
+    workers: list[WorkerShown]
     waiting_approval: list[Row]
     alerts_firing: int
 

@@ -92,6 +92,7 @@ instances = Table(
     Column("state", String, nullable=False),
     Column("restarts", Integer, nullable=False, default=0),
     Column("started_at", Float, nullable=False),
+    Column("process", String, nullable=False, server_default="web"),
 )
 
 routes = Table(

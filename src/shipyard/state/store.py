@@ -24,6 +24,7 @@ from shipyard.core import records as r
 from shipyard.errors import NotFoundError
 from shipyard.state.approvals import ApprovalStore
 from shipyard.state.audit import AuditStore
+from shipyard.state.cron import CronStore
 from shipyard.state.deployment_rows import begin, finish, finish_step, set_route, start_step
 from shipyard.state.identity import IdentityStore
 from shipyard.state.jobs import JobStore
@@ -83,6 +84,7 @@ class StateStore:
         self.approvals = ApprovalStore(engine)
         self.observe = ObserveStore(engine)
         self.jobs = JobStore(engine)
+        self.cron = CronStore(engine)  # scheduled jobs' runs (not the long operations above)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -258,10 +260,16 @@ class StateStore:
         with self._tx() as conn:
             conn.execute(update(instances).where(instances.c.id == inst_id).values(**values))
 
-    def instances(self, env: str | None = None, live_only: bool = True) -> list[r.Instance]:
+    def instances(
+        self, env: str | None = None, live_only: bool = True, process: str | None = "web"
+    ) -> list[r.Instance]:
+        """Instances (web's by default: what HAProxy, probes and rollouts see); ``process=None``
+        for every process, workers included."""
         query = select(instances).order_by(instances.c.id)
         if env is not None:
             query = query.where(instances.c.env == env)
+        if process is not None:
+            query = query.where(instances.c.process == process)
         if live_only:
             query = query.where(instances.c.state != "stopped")
         with self._tx() as conn:

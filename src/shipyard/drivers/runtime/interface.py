@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shipyard.core.logline import Source
-from shipyard.core.records import Release
+from shipyard.core.records import Release, instance_name
 from shipyard.drivers.runtime.commands import CommandResult
 from shipyard.drivers.runtime.logfiles import OutputStream
 from shipyard.drivers.runtime.probe import ProbeResult
@@ -55,7 +55,8 @@ class InstanceSpec:
 
     ``variables`` is the app's environment (the runtime adds ``PORT``, the port it listens
     on); ``endpoint`` is the one the instance had before, kept when the runtime can (a
-    restart), so HAProxy's server keeps its address.
+    restart), so HAProxy's server keeps its address. ``process`` is the manifest's process:
+    only ``web`` listens (``listens``); a worker gets no port, and its ``Started.endpoint`` is "".
     """
 
     instance_id: int
@@ -66,24 +67,29 @@ class InstanceSpec:
     command: str
     variables: dict[str, str] = field(default_factory=dict)
     endpoint: str | None = None
+    process: str = "web"
 
     @property
     def name(self) -> str:
-        return f"{self.colour}-{self.slot}"
+        return instance_name(self.process, self.colour, self.slot)
+
+    @property
+    def listens(self) -> bool:
+        return self.process == "web"
 
 
 @dataclass(frozen=True)
 class Started:
     """A started instance: where it answers and the runtime's ref to it (stored as it is)."""
 
-    endpoint: str  # host:port
+    endpoint: str  # host:port; "" for a worker (no port)
     ref: str  # opaque to the engine
     label: str  # how events name it, e.g. "pid 4242"
 
 
 @dataclass(frozen=True)
 class OneOff:
-    """A one-off command of a release (a migration), run to completion."""
+    """A one-off command of a release (a migration, a scheduled job's run), run to completion."""
 
     env: str
     release: Release
@@ -91,6 +97,7 @@ class OneOff:
     variables: dict[str, str]
     timeout: float
     hint: str = "check database.migrate"  # where the command comes from, for an error's hint
+    name: str = "migrate"  # names its output in the central logs (``cron-<job>`` for a scheduled job)
 
 
 class Runtime(Protocol):

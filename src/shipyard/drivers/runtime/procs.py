@@ -48,6 +48,8 @@ def reap(ref: ProcessRef) -> None:
 def terminate_group(ref: ProcessRef, timeout: float) -> bool:
     """SIGTERM the process group led by ``ref``, SIGKILL it after ``timeout``.
 
+    The whole group has ``timeout`` to exit, not only its leader: ``/bin/sh -c`` may die at
+    once while the app it started still finishes its work (a worker's current task).
     Returns True when it had to be killed.
     """
     if not is_alive(ref):
@@ -57,8 +59,7 @@ def terminate_group(ref: ProcessRef, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reap(ref)
-        if not is_alive(ref):
-            _kill_leftovers(ref.pid)
+        if not is_alive(ref) and _group_gone(ref.pid):
             return False
         time.sleep(0.05)
     _signal_group(ref.pid, signal.SIGKILL)
@@ -78,10 +79,14 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
             os.kill(pgid, sig)
 
 
-def _kill_leftovers(pgid: int) -> None:
-    """Kill what remains of a group whose leader exited (children it did not wait for)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def stored_ref(pid: int | None, create_time: float | None) -> ProcessRef | None:

@@ -72,13 +72,15 @@ class LocalRuntime:
         self._usage = UsageSampler()
 
     def start(self, spec: InstanceSpec) -> Started:
-        known = spec.endpoint.rpartition(":")[2] if spec.endpoint else ""
-        port = int(known) if known.isdigit() and port_is_free(int(known)) else free_port()
         log = instance_log(self.envs_dir, spec.env, spec.name)
         root = Path(spec.release.path)
-        variables = {**spec.variables, "PORT": str(port)}
+        endpoint, variables = "", dict(spec.variables)
+        if spec.listens:  # a worker gets no port
+            known = spec.endpoint.rpartition(":")[2] if spec.endpoint else ""
+            port = int(known) if known.isdigit() and port_is_free(int(known)) else free_port()
+            endpoint, variables["PORT"] = f"127.0.0.1:{port}", str(port)
         process = self.spawn(spec.instance_id, spec.command, root / "app", root / "venv", variables, log)
-        return Started(f"127.0.0.1:{port}", LocalRef(process, str(log)).encode(), f"pid {process.pid}")
+        return Started(endpoint, LocalRef(process, str(log)).encode(), f"pid {process.pid}")
 
     def spawn(
         self, instance_id: int, command: str, cwd: Path, venv: Path, env: dict[str, str], log_path: Path
@@ -108,7 +110,8 @@ class LocalRuntime:
                 )
             except OSError as exc:
                 raise InstanceError(
-                    f"could not start `{command}`: {exc}", "check processes.web.command"
+                    f"could not start `{command}`: {exc}",
+                    "check its command under processes in shipyard.yaml",
                 ) from None
         return procs.ref_of(child.pid)
 
@@ -181,9 +184,10 @@ class LocalRuntime:
         return read_new(Path(stream.key), known)
 
     def run_once(self, job: OneOff) -> CommandResult:
-        """The command in the release's app folder and virtualenv; output in ``<env>/logs/migrate.log``."""
+        """The command in the release's app folder and virtualenv; output in ``<env>/logs/<name>.log``
+        (``migrate.log``, ``cron-<job>.log``)."""
         root = Path(job.release.path)
-        log = instance_log(self.envs_dir, job.env, "migrate")
+        log = instance_log(self.envs_dir, job.env, job.name)
         return run_command(
             job.command, root / "app", root / "venv", job.variables, log, job.timeout, job.hint
         )

@@ -5,7 +5,9 @@ held. Until the switch, nothing touches the serving colour, nor the release that
 stands by in the other colour for an instant rollback: the new release starts beside
 it (other slots of that colour's backend, ``core.layout``), and it is stopped only
 once the new release is switched in. Any failure stops only the new instances and
-leaves the old version serving and the standby one ready to take over.
+leaves the old version serving and the standby one ready to take over. Workers
+(``workers.py``) start in a ``workers`` step before the switch and the old ones stop in the
+drain step; a failure stops the new ones.
 """
 
 from __future__ import annotations
@@ -15,15 +17,21 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from shipyard.core.instance_health import HealthState, observe
-from shipyard.core.proxy import backend_name
 from shipyard.core.records import Colour, Instance, NewInstance, Release, Route, other
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.config import with_config
-from shipyard.engine.delivery.instances import start_instance, stop_instances, wait_drained
+from shipyard.engine.delivery.instances import (
+    failed_with_output,
+    start_instance,
+    stop_instances,
+    wait_drained,
+    wait_proxy_up,
+)
 from shipyard.engine.delivery.promotion import prepare_existing
 from shipyard.engine.delivery.rollout import CanaryRun, Outcome, watch_after_switch
+from shipyard.engine.delivery.workers import converge_workers, start_workers
 from shipyard.errors import DeployError, ShipyardError
 from shipyard.manifest.models import BlueGreen, Canary
 
@@ -71,11 +79,13 @@ class Deployment:
             self._step("smoke", lambda: self._smoke(new))
             settings = self.ctx.manifest.strategy_for(self.env)
             if isinstance(settings, Canary) and route.active_colour is not None:
-                self._wait_proxy_up(self.new_colour, new)
+                wait_proxy_up(self.ctx, self.env, self.new_colour, new)
                 outcome = self._step("rollout", lambda: self._canary(settings, release, route))
                 if outcome.phase != "promoted":
                     self._retire(outcome)
                     return
+            if any(self.ctx.manifest.workers(self.env).values()):
+                self._step("workers", lambda: self._start_workers(release))
             self._step("switch", lambda: self._switch(release, route))
             self._step("drain", lambda: self._drain(route))
             if isinstance(settings, BlueGreen) and settings.analysis and route.active_colour:
@@ -185,10 +195,10 @@ class Deployment:
         while True:
             for inst in [ctx.store.instance(i.id) for i in new]:
                 if inst.restarts > limit:
-                    tail = ctx.runtime.output_tail(inst.runtime_ref)
-                    raise DeployError(
-                        f"instance {inst.name} keeps crashing ({inst.restarts} restarts); "
-                        f"its last output:\n{tail}",
+                    raise failed_with_output(
+                        ctx,
+                        inst,
+                        f"instance {inst.name} keeps crashing ({inst.restarts} restarts)",
                         f"run the command by hand in {inst.release_id}'s release to see why "
                         f"(`shipyard logs {self.env}`), or check processes.web.command in shipyard.yaml",
                     )
@@ -235,13 +245,18 @@ class Deployment:
                     )
         return None, f"{len(checks)} check(s) passed on {len(new)} instance(s)"
 
+    def _start_workers(self, release: Release) -> tuple[None, str]:
+        assert self.new_colour is not None
+        note = lambda message: self.note("workers", message)  # noqa: E731
+        return start_workers(self.ctx, self.databases, self.env, self.new_colour, release, note)
+
     def _switch(self, release: Release, route: Route) -> tuple[None, str]:
         """One map change to the new release (the release that stood by in its colour is out
         of traffic from then on; the drain step stops it)."""
         ctx = self.ctx
         assert self.new_colour is not None
         new = self._new_instances()
-        self._wait_proxy_up(self.new_colour, new)
+        wait_proxy_up(self.ctx, self.env, self.new_colour, new)
         window = ctx.manifest.strategy_for(self.env).rollback_window
         new_route = Route(
             env=self.env,
@@ -299,6 +314,7 @@ class Deployment:
         settings = self.ctx.manifest.strategy_for(self.env)
         wait_drained(self.ctx, self.env, self.new_colour, settings.drain_timeout)
         stop_instances(self.ctx, held, settings.stop_timeout)
+        converge_workers(self.ctx, self.databases, self.env)  # the serving release's, again
         self.ctx.store.finish_deployment(self.dep_id, status, reason, hint)
         self.ctx.notify(self.dep_id, self.env, f"rollout.{status}", reason)
 
@@ -348,23 +364,6 @@ class Deployment:
             f"traffic is back on {route.active_release}; `shipyard deployments {self.env}` shows the checks",
         )
 
-    def _wait_proxy_up(self, colour: Colour, new: list[Instance], timeout: float = 10.0) -> None:
-        """HAProxy must see the new servers UP too, or sending them requests serves 503s."""
-        deadline = time.monotonic() + timeout
-        backend = backend_name(self.env, colour)
-        names = {i.name for i in new}
-        while True:
-            states = [s for s in self.ctx.proxy.server_states() if s.backend == backend and s.name in names]
-            if states and all(s.status.startswith("UP") for s in states):
-                return
-            if time.monotonic() > deadline:
-                raise DeployError(
-                    f"HAProxy still sees {colour} as "
-                    f"{', '.join(f'{s.name}={s.status}' for s in states)} after {timeout:g}s",
-                    "check that the health path answers 200 quickly",
-                )
-            time.sleep(0.05)
-
     def _drain(self, route: Route) -> tuple[None, str]:
         """Stop the release that stood by beside the new one; wait for the old colour's requests."""
         assert self.new_colour is not None
@@ -372,6 +371,8 @@ class Deployment:
         replaced = [i for i in self.ctx.live_instances(self.env, self.new_colour) if i.id in self.kept]
         stop_instances(self.ctx, replaced, settings.stop_timeout)
         was = f"{route.standby_release} stopped on {self.new_colour}; " if replaced else ""
+        if workers := converge_workers(self.ctx, self.databases, self.env):  # the old release's stop
+            was += f"{len(workers)} old worker(s) stopped; "
         old = route.active_colour
         if old is None:
             return None, f"{was}first release: nothing to drain"
@@ -392,3 +393,4 @@ class Deployment:
                 self.ctx.store.set_route(route.without_canary())
                 self.ctx.sync_proxy()
         stop_instances(self.ctx, self._new_instances(), self.ctx.manifest.strategy_for(self.env).stop_timeout)
+        converge_workers(self.ctx, self.databases, self.env)  # the new release's stop

@@ -5,9 +5,10 @@ the ones no route needs (a half-started colour, a new release started beside the
 standby one, or the standby release left beside a switched-in one) and any orphan
 process this Shipyard home started, marks interrupted deployments and releases their locks,
 and syncs HAProxy to the recorded routing. Every tick it restarts crashed
-instances with backoff, replaces hung ones (alive, but failing their health check for
-``health.restart_after``: the ``LivenessWatch``), restarts HAProxy if it died, and stops
-standby colours whose rollback window has passed.
+instances (web and workers) with backoff, converges the workers of every environment no
+deployment holds on the serving release (``workers.py``), replaces hung ones (alive, but
+failing their health check for ``health.restart_after``: the ``LivenessWatch``), restarts
+HAProxy if it died, and stops standby colours whose rollback window has passed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
 from shipyard.engine.delivery.liveness import LivenessWatch
+from shipyard.engine.delivery.workers import converge_workers, live_workers, stop_workers
 from shipyard.engine.trust.approvals import expire_waiting
 
 
@@ -60,7 +62,10 @@ def reconcile_at_start(ctx: Context) -> list[str]:
             done.append(f"{inst.env}/{inst.name} was down; it will be restarted")
         else:
             done.append(f"adopted {inst.env}/{inst.name} ({ctx.runtime.label(inst.runtime_ref)})")
-    known = {i.id for i in store.instances()}
+    halted = [i for i in store.instances(process=None) if i.process != "web" and i.state == "stopping"]
+    stop_workers(ctx, halted, 5.0)  # a stop the killed control plane had begun
+    done += [f"stopped {i.env}/{i.name} ({i.release_id}): it was being stopped" for i in halted]
+    known = {i.id for i in store.instances(process=None)}  # workers included: adopted, not orphans
     for orphan in ctx.runtime.orphans(known):
         ctx.runtime.stop(orphan, 5.0)
         done.append(f"stopped orphan {ctx.runtime.label(orphan)}")
@@ -90,6 +95,7 @@ class Reconciler(LoopOwner):
         if ctx.proxy.ensure_running():
             self.loop.note("HAProxy had died; restarted")
         self._restart_crashed()
+        self._converge_workers()
         self._replace_hung()
         self._expire_standby()
         now = time.monotonic()
@@ -102,11 +108,13 @@ class Reconciler(LoopOwner):
     def _restart_crashed(self) -> None:
         ctx = self.ctx
         now = time.monotonic()
-        for inst in ctx.store.instances():
-            if inst.state not in ("starting", "running"):
-                continue
+        for inst in ctx.store.instances(process=None):  # web and workers alike
+            if inst.state not in ("starting", "running") or inst.process not in ctx.manifest.processes:
+                continue  # a worker whose process left the manifest: converged away
             if ctx.runtime.alive(inst.runtime_ref):
                 continue
+            if inst.runtime_ref is None and ctx.store.lock(inst.env) is not None:
+                continue  # being started by the deployment that holds the lock (not a crash)
             due = self._next_restart.get(inst.id)
             if due is None:
                 self._next_restart[inst.id] = now + restart_delay(inst.restarts)
@@ -127,6 +135,16 @@ class Reconciler(LoopOwner):
             started = start_instance(ctx, self.databases, fresh, ctx.store.release(fresh.release_id))
             if started.endpoint != fresh.endpoint:
                 ctx.sync_proxy()
+
+    def _converge_workers(self) -> None:
+        """Workers match the rule (``core/workers.py``) in every environment no deployment holds:
+        after an instant rollback, a killed control plane, a changed count."""
+        ctx = self.ctx
+        envs = set(ctx.manifest.environments) | {i.env for i in live_workers(ctx, None)}
+        for env in sorted(envs):
+            if ctx.store.lock(env) is None:
+                for line in converge_workers(ctx, self.databases, env):
+                    self.loop.note(f"workers: {line}")
 
     def _replace_hung(self) -> None:
         """Stop each instance the liveness rule condemns and start it again, as a crash restart

@@ -294,7 +294,7 @@ class LogService:
         return False
 
     def _live_releases(self) -> dict[tuple[str, str], str]:
-        return {(i.env, i.name): i.release_id for i in self.ctx.store.instances()}
+        return {(i.env, i.name): i.release_id for i in self.ctx.store.instances(process=None)}
 
     def _release_of(self, instance_id: int) -> str:
         if instance_id not in self._releases:

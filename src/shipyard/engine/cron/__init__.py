@@ -1,0 +1,1 @@
+"""Scheduled jobs (the manifest's ``jobs:``): the cron scheduler and its runs."""
