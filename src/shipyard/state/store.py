@@ -27,6 +27,7 @@ from shipyard.state.audit import AuditStore
 from shipyard.state.deployment_rows import begin, finish, finish_step, set_route, start_step
 from shipyard.state.identity import IdentityStore
 from shipyard.state.jobs import JobStore
+from shipyard.state.maintenance import MaintenanceStore
 from shipyard.state.observe import ObserveStore
 from shipyard.state.private import make_private
 from shipyard.state.schema import (
@@ -83,6 +84,7 @@ class StateStore:
         self.approvals = ApprovalStore(engine)
         self.observe = ObserveStore(engine)
         self.jobs = JobStore(engine)
+        self.maintenance = MaintenanceStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

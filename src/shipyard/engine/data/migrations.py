@@ -20,6 +20,7 @@ under the name of the user who asked. Called by ``deploy.py``, the engine and th
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from shipyard.core.backups import BackupRecord
@@ -31,6 +32,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService, StepFn
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.appenv import app_environment
+from shipyard.engine.delivery.maintenance import MaintenanceSwitch
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.errors import ConflictError, DeployError, NotFoundError
 from shipyard.manifest.database import Migrate
@@ -39,10 +41,13 @@ DIRECTIONS = ("up", "down")
 
 
 class Migrations:
-    def __init__(self, ctx: Context, backups: BackupService, databases: AppDatabases) -> None:
+    def __init__(
+        self, ctx: Context, backups: BackupService, databases: AppDatabases, pages: MaintenanceSwitch
+    ) -> None:
         self.ctx = ctx
         self.backups = backups
         self.databases = databases
+        self.pages = pages  # the maintenance page, on around a migration that asks for it
 
     def spec(self, env: str) -> Migrate | None:
         return self.ctx.manifest.database_for(env).migrate
@@ -187,7 +192,23 @@ class Migrations:
         direction: str = "up",
         actor: str = "runtime",
     ) -> str:
-        """Backup, then the command; on failure restore the backup. ``step`` records each part."""
+        """Backup, then the command; on failure restore the backup. ``step`` records each part.
+        With ``database.migrate.maintenance``, all of it behind the maintenance page."""
+        spec = self.spec(env)
+        needs_page = spec is not None and spec.maintenance
+        with self.pages.during(env, f"migrate {direction} of {release.id}") if needs_page else nullcontext():
+            return self._backed_up(step, env, release, command, timeout, direction, actor)
+
+    def _backed_up(
+        self,
+        step: StepFn,
+        env: str,
+        release: Release,
+        command: str,
+        timeout: float,
+        direction: str,
+        actor: str,
+    ) -> str:
         backup: BackupRecord | None = step("backup", lambda: self._backup(env, direction))
         restore_hint = (
             f"the database is restored from backup {backup.id} and the old version kept serving; "
