@@ -20,7 +20,7 @@ under the name of the user who asked. Called by ``deploy.py``, the engine and th
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from shipyard.core.backups import BackupRecord
@@ -194,47 +194,41 @@ class Migrations:
     ) -> str:
         """Backup, then the command; on failure restore the backup. ``step`` records each part.
         With ``database.migrate.maintenance``, all of it behind the maintenance page."""
-        spec = self.spec(env)
-        needs_page = spec is not None and spec.maintenance
-        with self.pages.during(env, f"migrate {direction} of {release.id}") if needs_page else nullcontext():
-            return self._backed_up(step, env, release, command, timeout, direction, actor)
-
-    def _backed_up(
-        self,
-        step: StepFn,
-        env: str,
-        release: Release,
-        command: str,
-        timeout: float,
-        direction: str,
-        actor: str,
-    ) -> str:
-        backup: BackupRecord | None = step("backup", lambda: self._backup(env, direction))
-        restore_hint = (
-            f"the database is restored from backup {backup.id} and the old version kept serving; "
-            if backup
-            else "the old version kept serving; "
-        )
-
-        def run() -> tuple[str, str]:
-            result = self._run(env, release, command, timeout, actor, direction)
-            if result.ok:
-                said = "; ".join(line for line in result.output.splitlines() if line.strip()) or "no output"
-                said = said if len(said) <= 300 else "..." + said[-297:]
-                return result.output, f"`{command}` ({release.id}) in {result.seconds:.2f}s: {said}"
-            why = "timed out" if result.code is None else f"exited with {result.code}"
-            raise DeployError(
-                f"migration `{command}` of {release.id} {why}; its last output:\n{result.output}",
-                restore_hint + f"fix the migration, then deploy again; full output in {env}'s migrate.log",
+        with self._page(env, f"migrate {direction} of {release.id}"):
+            backup: BackupRecord | None = step("backup", lambda: self._backup(env, direction))
+            restore_hint = (
+                f"the database is restored from backup {backup.id} and the old version kept serving; "
+                if backup
+                else "the old version kept serving; "
             )
 
-        try:
-            output: str = step("migrate", run)
-        except Exception:
-            if backup is not None:
-                self.backups.restore_locked(backup, env, step)
-            raise
-        return output
+            def run() -> tuple[str, str]:
+                result = self._run(env, release, command, timeout, actor, direction)
+                if result.ok:
+                    said = (
+                        "; ".join(line for line in result.output.splitlines() if line.strip()) or "no output"
+                    )
+                    said = said if len(said) <= 300 else "..." + said[-297:]
+                    return result.output, f"`{command}` ({release.id}) in {result.seconds:.2f}s: {said}"
+                why = "timed out" if result.code is None else f"exited with {result.code}"
+                raise DeployError(
+                    f"migration `{command}` of {release.id} {why}; its last output:\n{result.output}",
+                    restore_hint
+                    + f"fix the migration, then deploy again; full output in {env}'s migrate.log",
+                )
+
+            try:
+                output: str = step("migrate", run)
+            except Exception:
+                if backup is not None:
+                    self.backups.restore_locked(backup, env, step)
+                raise
+            return output
+
+    def _page(self, env: str, why: str) -> AbstractContextManager[None]:
+        """The maintenance page while a migration runs, when ``database.migrate.maintenance`` asks."""
+        spec = self.spec(env)
+        return self.pages.during(env, why) if spec is not None and spec.maintenance else nullcontext()
 
     def _backup(self, env: str, direction: str) -> tuple[BackupRecord | None, str]:
         if not self.databases.exists(env):
