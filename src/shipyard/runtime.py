@@ -43,6 +43,7 @@ from shipyard.engine.delivery.config import ConfigView
 from shipyard.engine.delivery.healthwatch import HealthWatch
 from shipyard.engine.delivery.history import History
 from shipyard.engine.delivery.launcher import Launcher
+from shipyard.engine.delivery.maintenance import MaintenanceSwitch
 from shipyard.engine.delivery.reconcile import Reconciler
 from shipyard.engine.engine import Engine
 from shipyard.engine.jobs import JobRunner
@@ -137,7 +138,8 @@ def wire_services(
     ctx.secrets = RuntimeSecrets(vault)
     backups = BackupService(ctx, data or data_drivers())
     databases = AppDatabases(ctx, backups.engines.clusters)  # the one ManagedPostgres, the registry's
-    migrations = Migrations(ctx, backups, databases)
+    pages = MaintenanceSwitch(ctx)
+    migrations = Migrations(ctx, backups, databases, pages)
     reconciler = Reconciler(ctx, databases)
     reconciler.every(60.0, vault.purge_expired)
     launcher = Launcher(ctx, databases, migrations)
@@ -163,6 +165,7 @@ def wire_services(
         backups=backups,
         databases=databases,
         migrations=migrations,
+        maintenance=pages,
         backup_scheduler=scheduler,
         masked_copies=MaskedCopies(backups),
         drills=drills,

@@ -70,6 +70,10 @@ ROUTES: tuple[Row, ...] = (
     Row("POST", "/api/rollouts/{env}/retry", "deploy", "rollout.retry"),
     Row("POST", "/api/rollouts/{env}/{verb}", "deploy", "rollout.abort"),
     Row("POST", "/api/locks/{env}/break", "lock", "lock.break"),
+    Row("GET", "/api/maintenance/{env}", "read"),
+    # a malformed network: refused after the decision, so the page never goes on
+    Row("POST", "/api/maintenance/{env}/on", "deploy", "maintenance.on", {"allow": ["10.0.0.1/8"]}),
+    Row("POST", "/api/maintenance/{env}/off", "deploy", "maintenance.off"),
     Row("GET", "/api/config/{env}", "read"),
     Row("GET", "/api/config/{a}/diff/{b}", "read"),
     Row("GET", "/api/health/{env}/history", "read"),

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from shipyard.core import analysis, database, layout, rollout
 from shipyard.core.config import resolve
+from shipyard.core.edge import EdgeRules
 from shipyard.core.masking import Column, plan_masking
 from shipyard.core.records import Instance, Route
 from shipyard.core.traffic import WindowStats
@@ -67,6 +68,9 @@ class Spec:
 
     def sticky(self, env: str) -> bool:
         return env in self.sticky_in
+
+    def edge_rules(self, env: str) -> EdgeRules:
+        return EdgeRules()
 
 
 def stats(requests: int, errors: int) -> WindowStats:

@@ -47,6 +47,7 @@ from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.deploy import Deployment
+from shipyard.engine.delivery.maintenance import MaintenanceSwitch
 from shipyard.engine.delivery.reconcile import reconcile_at_start
 from shipyard.engine.engine import Engine
 from shipyard.home import Paths
@@ -119,7 +120,9 @@ def deploy(ctx: Context) -> Any:
     dep_id = ctx.store.begin_deployment(new, ctx.owner)
     backups = BackupService(ctx, fake_data_drivers())
     databases = AppDatabases(ctx, backups.engines.clusters)
-    Deployment(ctx, databases, Migrations(ctx, backups, databases), dep_id, "dev", None).run()
+    Deployment(
+        ctx, databases, Migrations(ctx, backups, databases, MaintenanceSwitch(ctx)), dep_id, "dev", None
+    ).run()
     return ctx.store.deployment(dep_id)
 
 

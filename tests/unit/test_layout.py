@@ -125,7 +125,7 @@ def test_haproxy_checks_use_the_manifest_health_timeout() -> None:
     layout = layout_for(manifest, {}, [])
     be = layout.backend("dev")
     assert be is not None and be.check_timeout_ms == 750
-    config = render_haproxy_config(layout, "/tmp/s", None, MapFiles("/tmp/c.map", "/tmp/w.map"))
+    config = render_haproxy_config(layout, "/tmp/s", None, MapFiles("/tmp/c.map", "/tmp/w.map", "/tmp/m.map"))
     assert config.count("timeout check 750ms") == 2  # one per colour's backend
     assert "timeout check 2s" not in config
 

@@ -13,6 +13,7 @@ from shipyard.core.records import NewDeployment, Release, Route
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
+from shipyard.engine.delivery.maintenance import MaintenanceSwitch
 from shipyard.errors import ConflictError
 from shipyard.manifest.loader import parse_manifest
 
@@ -38,7 +39,7 @@ def manifest(promotion: Any) -> Any:
 
 def migrations_of(ctx: Context) -> Migrations:
     backups = backup_service(ctx)
-    return Migrations(ctx, backups, AppDatabases(ctx, backups.engines.clusters))
+    return Migrations(ctx, backups, AppDatabases(ctx, backups.engines.clusters), MaintenanceSwitch(ctx))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from shipyard.core.proxy import parse_show_stat, plan_transition, render_haproxy_config, render_maps
 from shipyard.core.proxy_layout import Backend, MapFiles, ProxyLayout, Server
 
-MAPS = MapFiles("/run/colours.map", "/run/weights.map")
+MAPS = MapFiles("/run/colours.map", "/run/weights.map", "/run/maintenance.map")
 BLUE = Server("blue", 0, "127.0.0.1:9001")
 GREEN = Server("green", 0, "127.0.0.1:9002")
 
@@ -86,6 +86,8 @@ def test_full_sync_from_unknown_state_sets_every_map_entry() -> None:
         "set map /run/colours.map dev.active green",
         "set map /run/colours.map dev.canary none",
         "set map /run/weights.map dev 0",
+        "set map /run/maintenance.map dev off",  # an adopted HAProxy: the page's state is unknown too
+        "clear acl /run/maintenance-allow-dev.acl",
     ]
 
 

@@ -10,7 +10,7 @@ from shipyard.core.proxy import plan_transition, render_haproxy_config, render_m
 from shipyard.core.proxy_layout import Backend, MapFiles, ProxyLayout, Server
 from shipyard.errors import ProxyError
 
-MAPS = MapFiles("/run/colours.map", "/run/weights.map")
+MAPS = MapFiles("/run/colours.map", "/run/weights.map", "/run/maintenance.map")
 GOOD = Backend(
     "dev", "127.0.0.1:8080", "/health", 250, 1, 3, (Server("blue", 0, "127.0.0.1:9001"),), active="blue"
 )

@@ -18,6 +18,7 @@ from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery import reconcile
+from shipyard.engine.delivery.maintenance import MaintenanceSwitch
 from shipyard.engine.delivery.reconcile import Reconciler, reconcile_at_start
 from shipyard.engine.delivery.rollback import instant_rollback, rollback_plan
 from shipyard.engine.observe.alerting import Alerting
@@ -167,7 +168,7 @@ def test_a_migration_runs_as_a_one_off_command_of_the_release(tmp_path: Path) ->
     runtime, _, _ = fakes(ctx)
     deploy(ctx)
     backups = BackupService(ctx, fake_data_drivers())
-    migrations = Migrations(ctx, backups, AppDatabases(ctx, backups.engines.clusters))
+    migrations = Migrations(ctx, backups, AppDatabases(ctx, backups.engines.clusters), MaintenanceSwitch(ctx))
     release = ctx.store.release("r1")
     runtime.exit_code = 3
     result = migrations._run("dev", release, "alembic current", 30.0)

@@ -26,6 +26,7 @@ from shipyard.cli import delivery
 from shipyard.cli import drill as drill_cli
 from shipyard.cli import jobs as jobs_cli
 from shipyard.cli import logs as logs_cli
+from shipyard.cli import maintenance as maintenance_cli
 from shipyard.cli import metrics as metrics_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
@@ -62,6 +63,7 @@ app.add_typer(backup_cli.migrate_app, name="migrate")
 app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(cron_cli.cron_app, name="cron")
+app.add_typer(maintenance_cli.maintenance_app, name="maintenance")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from shipyard.core.edge import EdgeRules, Maintenance
 from shipyard.core.proxy_layout import Backend, ProxyLayout, Server
 from shipyard.core.records import COLOURS, Instance, Route
 
@@ -69,7 +70,10 @@ class Spec(Protocol):
         """Instances of web per colour in ``env``."""
 
     def sticky(self, env: str) -> bool:
-        """Whether ``env``'s rollouts keep each client on one version (a sticky canary)."""
+        """Whether a cookie keeps each client of ``env`` on one instance and version."""
+
+    def edge_rules(self, env: str) -> EdgeRules:
+        """``env``'s rate limits, body size, networks and compression."""
 
 
 def slot_count(manifest: Spec, env: str, instances: Iterable[Instance]) -> int:
@@ -79,7 +83,9 @@ def slot_count(manifest: Spec, env: str, instances: Iterable[Instance]) -> int:
     return max([2 * manifest.instances(env), *used])
 
 
-def backend_for(manifest: Spec, env: str, route: Route, instances: list[Instance]) -> Backend:
+def backend_for(
+    manifest: Spec, env: str, route: Route, instances: list[Instance], maintenance: Maintenance | None = None
+) -> Backend:
     spec = manifest.environments[env]
     mine = [i for i in instances if i.env == env and i.state in LIVE]
     by_slot = {(i.colour, i.slot): i for i in mine if routable(route, i)}
@@ -103,6 +109,8 @@ def backend_for(manifest: Spec, env: str, route: Route, instances: list[Instance
         active=route.active_colour,
         canary=canary,
         canary_weight=route.canary_weight if canary else 0,
+        edge=manifest.edge_rules(env),
+        maintenance=maintenance,
     )
 
 
@@ -131,11 +139,18 @@ def routable(route: Route, inst: Instance) -> bool:
     return not takes or inst.release_id == recorded_release(route, inst.colour)
 
 
-def layout_for(manifest: Spec, routes: dict[str, Route], instances: list[Instance]) -> ProxyLayout:
-    """The layout for every environment of ``manifest``."""
+def layout_for(
+    manifest: Spec,
+    routes: dict[str, Route],
+    instances: list[Instance],
+    maintenance: Mapping[str, Maintenance] | None = None,
+) -> ProxyLayout:
+    """The layout for every environment of ``manifest``; ``maintenance``: the environments whose
+    maintenance page is on."""
+    pages = maintenance or {}
     return ProxyLayout(
         tuple(
-            backend_for(manifest, env, routes.get(env) or Route(env=env), instances)
+            backend_for(manifest, env, routes.get(env) or Route(env=env), instances, pages.get(env))
             for env in sorted(manifest.environments)
         )
     )

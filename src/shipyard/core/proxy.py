@@ -23,6 +23,7 @@ import csv
 import io
 
 from shipyard.core import proxy_checks
+from shipyard.core.proxy_edge import frontend_rules, plan_maintenance, stick_tables
 from shipyard.core.proxy_layout import NONE, Backend, MapFiles, ProxyLayout, ServerState
 from shipyard.core.records import COLOURS
 from shipyard.core.traffic import LOG_FORMAT
@@ -109,7 +110,7 @@ def render_haproxy_config(
             "",
         ]
     for be in layout.backends:
-        lines += _frontend(be, maps)
+        lines += _frontend(be, maps) + stick_tables(be)
         for colour in COLOURS:
             lines += _colour_backend(be, colour)
     return "\n".join(lines)
@@ -137,6 +138,7 @@ def _frontend(be: Backend, maps: MapFiles) -> list[str]:
     lines = [
         f"frontend {frontend_name(env)}",
         f"    bind {be.bind}",
+        *frontend_rules(be, maps),
         f"    http-request set-var(txn.sy_active) str({env}.active),map({maps.colours},{NONE})",
         f"    http-request set-var(txn.sy_canary) str({env}.canary),map({maps.colours},{NONE})",
         f"    http-request set-var(txn.sy_weight) str({env}),map_str_int({maps.weights},0)",
@@ -192,6 +194,7 @@ def plan_transition(current: Backend | None, desired: Backend, maps: MapFiles) -
     new one) goes into maintenance before the maps change, and a server coming back in a
     colour the new maps take out of traffic (a canary rolled back) is made ready after.
     Both have the same structure (same server names); a structural change needs a reload.
+    The maintenance page is switched last (``proxy_edge.plan_maintenance``).
     """
     proxy_checks.check_backend(desired)
     proxy_checks.check_maps(maps)
@@ -212,7 +215,7 @@ def plan_transition(current: Backend | None, desired: Backend, maps: MapFiles) -
         elif srv.address is None and (old is None or old.address is not None):
             maint = f"set server {be}/{srv.name} state maint"
             (first if _takes_requests(desired, srv.colour) else last).append(maint)
-    return first + _map_changes(current, desired, maps) + last
+    return first + _map_changes(current, desired, maps) + last + plan_maintenance(current, desired, maps)
 
 
 def _takes_requests(be: Backend, colour: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from shipyard.core.edge import check_message, parse_network
 from shipyard.core.proxy_layout import Backend, MapFiles
 from shipyard.errors import ProxyError
 
@@ -31,6 +32,10 @@ FILE_PATH = re.compile(r"^/[A-Za-z0-9._/+@:-]{0,4000}$")
 # A Unix socket HAProxy connects to, relative to its working folder: HAProxy's limit is 97.
 SOCKET_PATH = re.compile(r"^[A-Za-z0-9._/+@:-]{1,97}$")
 COLOUR = re.compile(r"^(blue|green|none)$")
+PROTO = re.compile(r"^https?$")
+# a path prefix without its query or a trailing slash: /api, /api/v2
+PREFIX = re.compile(r"^(/[A-Za-z0-9._~%:@!&=+,;*()-]+){1,20}$")
+MAX_BODY = 2**40
 LONGEST_MS = 86_400_000
 
 
@@ -57,6 +62,40 @@ def check_backend(be: Backend) -> None:
         _match(SERVER, srv.name, "a server name", where)
         if srv.address is not None:
             _match(ADDRESS, srv.address, "a server address (IPv4:port)", where)
+    check_edge(be, where)
+
+
+def check_edge(be: Backend, where: str) -> None:
+    """The edge rules and the maintenance page: networks, prefixes, numbers, the scheme, the text."""
+    rules = be.edge
+    _match(PROTO, rules.proto, "a scheme", where)
+    state = be.maintenance
+    for net in (*rules.allow, *rules.deny, *(state.allow if state else ())):
+        if not isinstance(net, str) or _network(net) != net:
+            _refuse("a client network", net, where)
+    if state is not None and _message(state.message) is None:
+        _refuse("a maintenance message", state.message, where)
+    if rules.max_body is not None and not 0 < rules.max_body <= MAX_BODY:
+        _refuse("a body size", rules.max_body, where)
+    for limit in rules.rate_limits:
+        if not 0 < limit.requests <= 10**9 or not 0 < limit.per_ms <= LONGEST_MS:
+            _refuse("a rate limit", f"{limit.requests}/{limit.per}s", where)
+        if limit.prefix is not None:
+            _match(PREFIX, limit.prefix, "a path prefix", where)
+
+
+def _network(value: str) -> str | None:
+    try:
+        return parse_network(value)
+    except ValueError:
+        return None
+
+
+def _message(value: str) -> str | None:
+    try:
+        return check_message(value)
+    except ValueError:
+        return None
 
 
 def check_files(paths: Iterable[str], where: str) -> None:
@@ -66,7 +105,7 @@ def check_files(paths: Iterable[str], where: str) -> None:
 
 
 def check_maps(maps: MapFiles) -> None:
-    check_files((maps.colours, maps.weights), "the routing maps")
+    check_files((maps.colours, maps.weights, maps.maintenance), "the routing maps")
 
 
 def check_socket(value: str | None, what: str) -> None:

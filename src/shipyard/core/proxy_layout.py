@@ -8,7 +8,10 @@ runtime changes between two of them, after ``core/proxy_checks.py`` has checked 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import posixpath
+from dataclasses import dataclass, field, replace
+
+from shipyard.core.edge import EdgeRules, Maintenance
 
 NONE = "none"  # map value: no colour
 
@@ -40,6 +43,8 @@ class Backend:
     canary: str | None = None
     canary_weight: int = 0  # percent of requests on the canary colour
     check_timeout_ms: int = 2000  # health.timeout: a slower answer to a check is a failure
+    edge: EdgeRules = field(default_factory=EdgeRules)  # limits, networks, headers, compression
+    maintenance: Maintenance | None = None  # set at run time (``shipyard maintenance on``)
 
     def structure(self) -> tuple[object, ...]:
         """What only a reload can change: binds, checks and the set of server slots."""
@@ -52,6 +57,7 @@ class Backend:
             self.rise,
             self.fall,
             self.sticky,
+            self.edge,
             tuple(s.name for s in self.servers),
         )
 
@@ -76,7 +82,7 @@ class ProxyLayout:
         return next((b for b in self.backends if b.env == env), None)
 
     def shape(self) -> ProxyLayout:
-        """This layout without what the runtime API sets (addresses, routing): what a
+        """This layout without what the runtime API sets (addresses, routing, maintenance): what a
         configuration must match for a running HAProxy to be brought to ``self`` without a reload."""
         return ProxyLayout(
             tuple(
@@ -86,6 +92,7 @@ class ProxyLayout:
                     active=None,
                     canary=None,
                     canary_weight=0,
+                    maintenance=None,
                 )
                 for b in self.backends
             )
@@ -98,6 +105,11 @@ class MapFiles:
 
     colours: str
     weights: str
+    maintenance: str  # env -> on/off, env.msg -> the page's text (``core/proxy_edge.py``)
+
+    def allow_file(self, env: str) -> str:
+        """The ACL file of the client networks that pass ``env``'s maintenance page."""
+        return posixpath.join(posixpath.dirname(self.maintenance), f"maintenance-allow-{env}.acl")
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ class Context:
         """Make HAProxy route exactly as the recorded state says."""
         with self.locks.routing:
             routes = {r.env: r for r in self.store.all_routes()}
-            self.proxy.sync(layout_for(self.manifest, routes, self.store.instances()))
+            pages = self.store.maintenance.all()
+            self.proxy.sync(layout_for(self.manifest, routes, self.store.instances(), pages))
 
     def data_dir(self, env: str) -> Path:
         """The environment's data folder (``environments.<env>.data_dir`` or the default)."""

@@ -34,6 +34,7 @@ class Engine:
         self.reconciler = services.reconciler
         self.history = services.history
         self.config = services.config
+        self.maintenance = services.maintenance
         self.access = services.access
         self.vault = services.vault
         self.approvals = services.approvals

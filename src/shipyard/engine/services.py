@@ -22,6 +22,7 @@ from shipyard.engine.data.schedule import BackupScheduler
 from shipyard.engine.delivery.config import ConfigView
 from shipyard.engine.delivery.history import History
 from shipyard.engine.delivery.launcher import Launcher
+from shipyard.engine.delivery.maintenance import MaintenanceSwitch
 from shipyard.engine.delivery.reconcile import Reconciler
 from shipyard.engine.jobs import JobRunner
 from shipyard.engine.observe.alerting import Alerting
@@ -40,6 +41,7 @@ class Services:
     reconciler: Reconciler
     history: History  # deployments, events, releases as the API reads them
     config: ConfigView
+    maintenance: MaintenanceSwitch  # the maintenance page, by hand and around migrations
     # trust
     access: Access
     vault: Vault

@@ -51,6 +51,11 @@ class Migrate(Model):
         "them (`shipyard migrate plan`), e.g. `alembic upgrade head --sql`.",
     )
     timeout: Duration = Field(300.0, gt=0, description="Longest a migration command may take.")
+    maintenance: bool = Field(
+        False,
+        description="Turn the maintenance page on while the migration runs (backup, command, restore "
+        "on failure) and off after it, also when it fails.",
+    )
 
 
 class Retention(Model):

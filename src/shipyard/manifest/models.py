@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from shipyard.core.edge import EdgeRules
 from shipyard.manifest.alerts import Alerts, Routing
 from shipyard.manifest.base import Model
 from shipyard.manifest.checks import BindAddress, EnvVarName, EnvVarValue, HttpPath, Name
@@ -24,6 +25,7 @@ from shipyard.manifest.checks import Duration as Duration  # re-exported: cli/me
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
 from shipyard.manifest.cron import CronJob
 from shipyard.manifest.database import Database, check_environments, merge_database
+from shipyard.manifest.edge import Edge
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
@@ -155,6 +157,9 @@ class Environment(Model):
     approval: Approval | None = Field(None, description="Deployments here wait for a second person.")
     database: Database | None = Field(None, description="Overrides the keys of `database` it sets.")
     logs: EnvLogs | None = Field(None, description="Overrides the top-level log retention here.")
+    edge: Edge = Field(
+        default_factory=Edge, description="Rate limits, body size, networks, stickiness, compression."
+    )
 
 
 def check_processes(manifest: Manifest) -> None:
@@ -267,9 +272,14 @@ class Manifest(Model):
         return (own or self.strategy).settings
 
     def sticky(self, env: str) -> bool:
-        """Whether ``env``'s rollouts keep each client on one version (``canary.sticky``)."""
+        """Whether a cookie keeps each client of ``env`` on one instance and version
+        (``edge.sticky: cookie``, or ``canary.sticky``)."""
         strategy = self.strategy_for(env)
-        return isinstance(strategy, Canary) and strategy.sticky
+        canary = isinstance(strategy, Canary) and strategy.sticky
+        return canary or self.environments[env].edge.sticky == "cookie"
+
+    def edge_rules(self, env: str) -> EdgeRules:
+        return self.environments[env].edge.rules()
 
     def database_for(self, env: str) -> Database:
         return merge_database(self.database, self.environments[env].database)

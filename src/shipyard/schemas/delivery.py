@@ -71,3 +71,19 @@ class ConfigDiff(Answer):
     a: str
     b: str
     changes: list[Change]
+
+
+class MaintenanceBody(Body):
+    """``shipyard maintenance on``: the page's text and the networks that still reach the app."""
+
+    message: str | None = Field(None, max_length=1000)
+    allow: list[str] = Field(default_factory=list, max_length=200)
+
+
+class MaintenanceState(Answer):
+    env: str
+    on: bool
+    message: str
+    allow: list[str]
+    since: float | None
+    by: str

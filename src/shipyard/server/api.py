@@ -29,6 +29,7 @@ from shipyard.server.drill import register_drill_routes
 from shipyard.server.gate import Gate
 from shipyard.server.jobs import register_job_routes
 from shipyard.server.logs import register_logs
+from shipyard.server.maintenance import register_maintenance
 from shipyard.server.observe import register_observe
 from shipyard.server.params import Cursor, EnvPath, Filter, IdPath, Limit, TokenPath, UserPath
 from shipyard.server.secrets import register_secrets
@@ -63,6 +64,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_deployments(app, engine, on_shutdown)
     register_identity(app, engine)
     register_delivery(app, engine)
+    register_maintenance(app, engine)
     register_backup_routes(app, engine)
     register_drill_routes(app, engine)
     register_job_routes(app, engine)

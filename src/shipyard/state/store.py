@@ -28,6 +28,7 @@ from shipyard.state.cron import CronStore
 from shipyard.state.deployment_rows import begin, finish, finish_step, set_route, start_step
 from shipyard.state.identity import IdentityStore
 from shipyard.state.jobs import JobStore
+from shipyard.state.maintenance import MaintenanceStore
 from shipyard.state.observe import ObserveStore
 from shipyard.state.private import make_private
 from shipyard.state.schema import (
@@ -85,6 +86,7 @@ class StateStore:
         self.observe = ObserveStore(engine)
         self.jobs = JobStore(engine)
         self.cron = CronStore(engine)  # scheduled jobs' runs (not the long operations above)
+        self.maintenance = MaintenanceStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from shipyard.core.proxy import parse_show_stat, plan_transition, render_haproxy_config, render_maps
+from shipyard.core.proxy_edge import maintenance_files
 from shipyard.core.proxy_layout import MapFiles, ProxyLayout, ServerState
 from shipyard.drivers.files import read_json, write_atomic, write_json
 from shipyard.drivers.runtime import procs
@@ -63,7 +64,9 @@ class HAProxy:
         self.socket_path = folder / "admin.sock"
         self.pid_path = folder / "haproxy.json"
         self.log_path = folder / "haproxy.log"
-        self.maps = MapFiles(str((folder / "colours.map").resolve()), str((folder / "weights.map").resolve()))
+        self.maps = MapFiles(
+            *(str((folder / name).resolve()) for name in ("colours.map", "weights.map", "maintenance.map"))
+        )
         self._lock = threading.RLock()
         self._layout: ProxyLayout | None = None
         self._applied: ProxyLayout | None = None
@@ -185,6 +188,7 @@ class HAProxy:
         return {
             Path(self.maps.colours): colours,
             Path(self.maps.weights): weights,
+            **{Path(path): body for path, body in maintenance_files(layout, self.maps).items()},
             self.config_path: text + "\n",
         }
 

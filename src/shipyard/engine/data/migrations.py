@@ -20,6 +20,7 @@ under the name of the user who asked. Called by ``deploy.py``, the engine and th
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from shipyard.core.backups import BackupRecord
@@ -31,6 +32,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService, StepFn
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.appenv import app_environment
+from shipyard.engine.delivery.maintenance import MaintenanceSwitch
 from shipyard.engine.jobs import locked_job, run_step
 from shipyard.errors import ConflictError, DeployError, NotFoundError
 from shipyard.manifest.database import Migrate
@@ -39,10 +41,13 @@ DIRECTIONS = ("up", "down")
 
 
 class Migrations:
-    def __init__(self, ctx: Context, backups: BackupService, databases: AppDatabases) -> None:
+    def __init__(
+        self, ctx: Context, backups: BackupService, databases: AppDatabases, pages: MaintenanceSwitch
+    ) -> None:
         self.ctx = ctx
         self.backups = backups
         self.databases = databases
+        self.pages = pages  # the maintenance page, on around a migration that asks for it
 
     def spec(self, env: str) -> Migrate | None:
         return self.ctx.manifest.database_for(env).migrate
@@ -187,33 +192,43 @@ class Migrations:
         direction: str = "up",
         actor: str = "runtime",
     ) -> str:
-        """Backup, then the command; on failure restore the backup. ``step`` records each part."""
-        backup: BackupRecord | None = step("backup", lambda: self._backup(env, direction))
-        restore_hint = (
-            f"the database is restored from backup {backup.id} and the old version kept serving; "
-            if backup
-            else "the old version kept serving; "
-        )
-
-        def run() -> tuple[str, str]:
-            result = self._run(env, release, command, timeout, actor, direction)
-            if result.ok:
-                said = "; ".join(line for line in result.output.splitlines() if line.strip()) or "no output"
-                said = said if len(said) <= 300 else "..." + said[-297:]
-                return result.output, f"`{command}` ({release.id}) in {result.seconds:.2f}s: {said}"
-            why = "timed out" if result.code is None else f"exited with {result.code}"
-            raise DeployError(
-                f"migration `{command}` of {release.id} {why}; its last output:\n{result.output}",
-                restore_hint + f"fix the migration, then deploy again; full output in {env}'s migrate.log",
+        """Backup, then the command; on failure restore the backup. ``step`` records each part.
+        With ``database.migrate.maintenance``, all of it behind the maintenance page."""
+        with self._page(env, f"migrate {direction} of {release.id}"):
+            backup: BackupRecord | None = step("backup", lambda: self._backup(env, direction))
+            restore_hint = (
+                f"the database is restored from backup {backup.id} and the old version kept serving; "
+                if backup
+                else "the old version kept serving; "
             )
 
-        try:
-            output: str = step("migrate", run)
-        except Exception:
-            if backup is not None:
-                self.backups.restore_locked(backup, env, step)
-            raise
-        return output
+            def run() -> tuple[str, str]:
+                result = self._run(env, release, command, timeout, actor, direction)
+                if result.ok:
+                    said = (
+                        "; ".join(line for line in result.output.splitlines() if line.strip()) or "no output"
+                    )
+                    said = said if len(said) <= 300 else "..." + said[-297:]
+                    return result.output, f"`{command}` ({release.id}) in {result.seconds:.2f}s: {said}"
+                why = "timed out" if result.code is None else f"exited with {result.code}"
+                raise DeployError(
+                    f"migration `{command}` of {release.id} {why}; its last output:\n{result.output}",
+                    restore_hint
+                    + f"fix the migration, then deploy again; full output in {env}'s migrate.log",
+                )
+
+            try:
+                output: str = step("migrate", run)
+            except Exception:
+                if backup is not None:
+                    self.backups.restore_locked(backup, env, step)
+                raise
+            return output
+
+    def _page(self, env: str, why: str) -> AbstractContextManager[None]:
+        """The maintenance page while a migration runs, when ``database.migrate.maintenance`` asks."""
+        spec = self.spec(env)
+        return self.pages.during(env, why) if spec is not None and spec.maintenance else nullcontext()
 
     def _backup(self, env: str, direction: str) -> tuple[BackupRecord | None, str]:
         if not self.databases.exists(env):

@@ -1,0 +1,116 @@
+"""The ``environments.<name>.edge`` keys of shipyard.yaml: what HAProxy does with a request before
+the app sees it (rate limits, body size, client networks, sticky sessions, compression).
+
+``Manifest.edge_rules`` turns them into ``core.edge.EdgeRules`` for the layout
+(``core/layout.py``); ``core/proxy_edge.py`` renders them. A malformed network, a negative rate or a
+bad prefix is refused here with its key path (``manifest/loader.py`` prints it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from shipyard.core.edge import EdgeRules, RateLimit, parse_network
+from shipyard.core.proxy_checks import PREFIX
+from shipyard.manifest.base import Model
+from shipyard.manifest.checks import Duration, unsafe
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+MAX_BODY = 2**40
+
+
+def parse_body_size(value: object) -> int:
+    """ "10m", "512k", "1g" (powers of 1024, as nginx's client_max_body_size) or bytes -> bytes."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    match = _SIZE.match(text) if isinstance(text, str) else None
+    size = int(match.group(1)) * _UNITS[(match.group(2) or "b")[0].lower()] if match else 0
+    if not 0 < size <= MAX_BODY:
+        raise ValueError(
+            f"{value!r} is not a body size: write it as 10m, 512k or 1g (more than 0, at most 1024g)"
+        )
+    return size
+
+
+def check_network(value: str) -> str:
+    try:
+        return parse_network(value)
+    except ValueError as exc:
+        raise unsafe(
+            str(exc), "write a network as address/prefix, such as 10.0.0.0/8 or 192.168.1.7/32"
+        ) from None
+
+
+def check_prefix(value: str) -> str:
+    prefix = value.rstrip("/") if value != "/" else value
+    if not PREFIX.match(prefix):
+        raise unsafe(
+            f"{value[:80]!r} is not a path prefix",
+            "write a path such as /api or /api/v2 (plain path characters, no query); "
+            "for every path use the limit's own requests and per",
+        )
+    return prefix
+
+
+Network = Annotated[str, AfterValidator(check_network)]
+Prefix = Annotated[str, AfterValidator(check_prefix)]
+BodySize = Annotated[int, BeforeValidator(parse_body_size)]
+
+
+class PathLimit(Model):
+    requests: int = Field(ge=1, le=1_000_000_000, description="Requests one client may make per window.")
+    per: Duration = Field(gt=0, description="The window, such as 1s or 10s.")
+
+
+class RateLimitSpec(Model):
+    requests: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000_000,
+        description="Requests one client address may make per `per` on every path (429 beyond).",
+    )
+    per: Duration = Field(10.0, gt=0, description="The window of `requests`, such as 10s.")
+    paths: dict[Prefix, PathLimit] = Field(
+        default_factory=dict,
+        description="Own limits for paths under a prefix (`/api` covers /api and /api/...); the "
+        "longest matching prefix applies, on top of the limit on every path.",
+    )
+
+    def limits(self) -> tuple[RateLimit, ...]:
+        every = (RateLimit(self.requests, self.per),) if self.requests is not None else ()
+        return every + tuple(RateLimit(p.requests, p.per, prefix) for prefix, p in sorted(self.paths.items()))
+
+
+class Edge(Model):
+    rate_limit: RateLimitSpec | None = Field(
+        None, description="Requests per client address (HAProxy stick tables); over it: 429 with Retry-After."
+    )
+    max_body: BodySize | None = Field(
+        None, description="Largest request body, such as 10m (Content-Length); larger: 413."
+    )
+    allow: tuple[Network, ...] = Field(
+        (), max_length=200, description="Client networks (CIDR) let in; when set, any other gets 403."
+    )
+    deny: tuple[Network, ...] = Field(
+        (), max_length=200, description="Client networks (CIDR) answered 403, even inside `allow`."
+    )
+    sticky: Literal["cookie"] | None = Field(
+        None,
+        description="`cookie`: a cookie keeps each user on one instance and, during a canary, on one "
+        "version; after a switch or rollback users move on their next request.",
+    )
+    compression: bool = Field(
+        True, description="Gzip text answers (HTML, CSS, JS, JSON, XML) that the app did not compress."
+    )
+
+    def rules(self) -> EdgeRules:
+        return EdgeRules(
+            rate_limits=self.rate_limit.limits() if self.rate_limit else (),
+            max_body=self.max_body,
+            allow=self.allow,
+            deny=self.deny,
+            compression=self.compression,
+        )
