@@ -26,6 +26,7 @@ from shipyard.engine.jobs import JobRunner
 from shipyard.engine.observe.alerting import Alerting
 from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.reads import Observations
+from shipyard.engine.pipeline.runs import Pipelines
 from shipyard.engine.trust.access import Access
 from shipyard.engine.trust.approvals import Approvals
 from shipyard.engine.trust.directory import Directory
@@ -39,6 +40,7 @@ class Services:
     reconciler: Reconciler
     history: History  # deployments, events, releases as the API reads them
     config: ConfigView
+    pipelines: Pipelines  # a release's stages and gates, and whether it may deploy
     # trust
     access: Access
     vault: Vault

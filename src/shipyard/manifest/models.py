@@ -24,6 +24,7 @@ from shipyard.manifest.checks import Duration as Duration  # re-exported: cli/me
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
 from shipyard.manifest.database import Database, check_environments, merge_database
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
+from shipyard.manifest.pipeline import Pipeline
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
 # The strategies live in strategy.py; re-exported here, where the engine and the tests import them.
@@ -172,6 +173,9 @@ class Manifest(Model):
     )
     promotion: Promotion | None = Field(None, description="The order releases go through environments.")
     logs: Logs = Field(default_factory=Logs, description="Retention and size of the central log store.")
+    pipeline: Pipeline | None = Field(
+        None, description="Stages and gates a release must pass before it deploys."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -212,6 +216,8 @@ class Manifest(Model):
         check_config([self, *self.environments.values()], self.config_schema)
         check_retention(self)
         check_environments(self.database, {n: e.database for n, e in self.environments.items()})
+        if self.pipeline and self.pipeline.environment not in (None, *self.environments):
+            raise ValueError(f"pipeline.environment: unknown environment {self.pipeline.environment!r}")
         for rule_name, rule in self.alerts.rules.items():
             if unknown := [e for e in rule.environments if e not in self.environments]:
                 raise ValueError(f"alerts.rules.{rule_name}.environments: unknown environment {unknown[0]!r}")

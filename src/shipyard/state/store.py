@@ -28,6 +28,7 @@ from shipyard.state.deployment_rows import begin, finish, finish_step, set_route
 from shipyard.state.identity import IdentityStore
 from shipyard.state.jobs import JobStore
 from shipyard.state.observe import ObserveStore
+from shipyard.state.pipelines import PipelineStore
 from shipyard.state.private import make_private
 from shipyard.state.schema import (
     analysis_checks,
@@ -83,6 +84,7 @@ class StateStore:
         self.approvals = ApprovalStore(engine)
         self.observe = ObserveStore(engine)
         self.jobs = JobStore(engine)
+        self.pipelines = PipelineStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
