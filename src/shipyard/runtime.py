@@ -51,6 +51,7 @@ from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.metrics import MetricsRecorder
 from shipyard.engine.observe.notifying import Notifier
 from shipyard.engine.observe.reads import Observations
+from shipyard.engine.pipeline.figures import DeliveryFigures
 from shipyard.engine.pipeline.runs import Pipelines
 from shipyard.engine.services import Services
 from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
@@ -145,6 +146,8 @@ def wire_services(
     launcher = Launcher(ctx, databases, migrations, pipelines)
     scheduler = BackupScheduler(backups)
     _register_facts(ctx.facts, backups, vault)
+    figures = DeliveryFigures(ctx)
+    figures.register_facts(ctx.facts)
     drills = Drills(backups, _shipped_at(scheduler))
     checkpointer = Checkpointer(ctx.store.checkpoint)
     loops = LoopRegistry()  # every background task, for /health and status
@@ -157,6 +160,7 @@ def wire_services(
         history=History(ctx.store),
         config=ConfigView(ctx),
         pipelines=pipelines,
+        figures=figures,
         access=access,
         vault=vault,
         approvals=Approvals(ctx, launcher.launch),

@@ -95,6 +95,10 @@ ROUTES: tuple[Row, ...] = (
     Row("GET", "/api/jobs/{job_id}", "read"),
     Row("POST", "/api/migrations/{env}/{direction}", "deploy", "migrate.up"),
     Row("GET", "/api/drills/{env}", "read"),
+    Row("POST", "/api/pipelines", "deploy", "pipeline.run", {"release": "r404"}),  # on dev, the first env
+    Row("GET", "/api/pipelines", "read"),
+    Row("GET", "/api/pipelines/{run_id}", "read"),
+    Row("GET", "/api/stats/{env}", "read"),
     Row("POST", "/api/drills/{env}", "deploy", "drill.run"),
     Row("GET", "/api/secrets/{env}", "secrets-list"),
     Row("GET", "/api/secrets/{env}/{name}", "secrets-read", "secrets.read"),
@@ -117,7 +121,7 @@ ROUTES: tuple[Row, ...] = (
     Row("GET", "/api/audit/verify", "*:admin", "audit.verify"),
     Row("POST", "/api/shutdown?stop_apps=false", "*:admin", "shutdown", last=True),
 )
-FIXED = {"{verb}": "abort", "{direction}": "up", "{name}": "nobody", "{tid}": "tk_nothing"}
+FIXED = {"{verb}": "abort", "{direction}": "up", "{name}": "nobody", "{tid}": "tk_nothing", "{run_id}": "404"}
 # with {name} a secret's name: one that does not exist, so reads and changes fail after the decision
 
 

@@ -26,6 +26,7 @@ from shipyard.cli import drill as drill_cli
 from shipyard.cli import jobs as jobs_cli
 from shipyard.cli import logs as logs_cli
 from shipyard.cli import metrics as metrics_cli
+from shipyard.cli import pipeline as pipeline_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import secrets as secrets_cli
@@ -60,6 +61,8 @@ app.add_typer(backup_cli.backup_app, name="backup")
 app.add_typer(backup_cli.migrate_app, name="migrate")
 app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
+app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
+app.command("stats")(pipeline_cli.stats)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

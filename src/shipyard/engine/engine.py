@@ -35,6 +35,7 @@ class Engine:
         self.history = services.history
         self.config = services.config
         self.pipelines = services.pipelines
+        self.figures = services.figures
         self.access = services.access
         self.vault = services.vault
         self.approvals = services.approvals

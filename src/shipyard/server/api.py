@@ -30,6 +30,7 @@ from shipyard.server.jobs import register_job_routes
 from shipyard.server.logs import register_logs
 from shipyard.server.observe import register_observe
 from shipyard.server.params import Cursor, EnvPath, Filter, IdPath, Limit, TokenPath, UserPath
+from shipyard.server.pipeline import register_pipeline_routes
 from shipyard.server.secrets import register_secrets
 
 
@@ -65,6 +66,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_backup_routes(app, engine)
     register_drill_routes(app, engine)
     register_job_routes(app, engine)
+    register_pipeline_routes(app, engine)
     register_logs(app, engine)
     register_observe(app, engine)
     return app
