@@ -171,6 +171,8 @@ def stats(
     since: Annotated[str, typer.Option(help="How far back, e.g. 30d, 12h.")] = "30d",
 ) -> None:
     """Delivery figures: deployment frequency, lead time, change failure rate, time to restore."""
+    from pydantic import TypeAdapter
+
     from shipyard.schemas.pipeline import DeliveryStats
 
     try:
@@ -182,4 +184,5 @@ def stats(
     api = client()
     envs = [env] if env else list(api.get("/api/status")["environments"])
     for name in envs:
-        _print_stats(DeliveryStats.model_validate(api.get(f"/api/stats/{name}", since=seconds)), since)
+        figures = TypeAdapter(DeliveryStats).validate_python(api.get(f"/api/stats/{name}", since=seconds))
+        _print_stats(figures, since)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shipyard.core.pipeline.figures import Figures
 from shipyard.schemas.common import Answer, Body, ReleaseId
 
 
@@ -63,19 +64,6 @@ class PipelineDone(Answer):
     stages: list[str]
 
 
-class DeliveryStats(Answer):
-    env: str
-    since: float
-    until: float
-    changes: int
-    succeeded: int
-    per_day: float
-    success_rate: float | None
-    lead_time: float | None
-    lead_time_from: str
-    went_live: int
-    change_failures: int
-    change_failure_rate: float | None
-    restored: int
-    time_to_restore: float | None
-    unrestored: int
+# The delivery figures are answered as ``core/pipeline/figures.py``'s frozen dataclass itself
+# (FastAPI and pydantic validate dataclasses): one definition of their fields.
+DeliveryStats = Figures

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -135,20 +136,18 @@ class Pipelines:
         )
 
 
+@dataclass
 class PipelineRun:
     """One run: stages started as their needs pass, each result stored as it ends."""
 
-    def __init__(
-        self, owner: Pipelines, run_id: int, spec: Pipeline, release: Release, env: str, progress: Progress
-    ) -> None:
-        self.owner = owner
-        self.run_id = run_id
-        self.spec = spec
-        self.release = release
-        self.env = env
-        self.progress = progress
-        self.status: dict[str, str] = {}
-        self.results: dict[str, StageResult] = {}
+    owner: Pipelines
+    run_id: int
+    spec: Pipeline
+    release: Release
+    env: str
+    progress: Progress
+    status: dict[str, str] = field(default_factory=dict)  # stage -> waiting/running/passed/...
+    results: dict[str, StageResult] = field(default_factory=dict)
 
     def execute(self) -> dict[str, Any]:
         store = self.owner.ctx.store.pipelines
