@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
+from shipyard.cli import ci as ci_cli
 from shipyard.cli import config as config_cli
 from shipyard.cli import delivery
 from shipyard.cli import drill as drill_cli
@@ -63,6 +64,7 @@ app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
 app.command("stats")(pipeline_cli.stats)
+app.add_typer(ci_cli.ci_app, name="ci")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
