@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.unit.fakes import FakeBuilder, FakeProber, FakeProxy, FakeRuntime
+from tests.unit.fakes import FakeBuilder, FakeProber, FakeProxy, FakeRuntime, fake_data_drivers
 
 from shipyard.core.records import Owner, Release
 from shipyard.drivers.pipeline.workbench import LocalWorkbench
 from shipyard.engine.context import Context
+from shipyard.engine.engine import Engine
 from shipyard.engine.pipeline.runs import PipelineFailed, Pipelines
 from shipyard.errors import ConflictError
 from shipyard.home import Paths
 from shipyard.manifest.loader import load_manifest
+from shipyard.runtime import wire_services
 from shipyard.state.store import open_store
 
 STAGES = {
@@ -120,3 +122,36 @@ def test_a_failed_check_names_its_command_and_a_passed_run_lets_the_release_depl
     done = pipelines.run("r1", "ana", "api")
     assert done == {"run": 2, "release": "r1", "status": "passed", "stages": ["verify"]}
     pipelines.check_deployable("r1", "dev")  # the latest run passed
+
+
+def test_runs_a_stopped_control_plane_left_are_marked_interrupted(tmp_path: Path) -> None:
+    ctx = make(tmp_path, {"only": {"commands": ["true"]}})
+    store = ctx.store.pipelines
+    run_id = store.create("r1", "r1", "dev", "ana", "api", ["only"])
+    store.update_run(run_id, status="running", started_at=time.time())
+    store.update_stage(run_id, "only", status="running", started_at=time.time())
+    bench = LocalWorkbench(ctx.paths.home / "pipelines")
+    (bench.folder(run_id) / "left").mkdir(parents=True)
+    pipelines = Pipelines(ctx, bench)
+    assert pipelines.interrupt_at_start() == [
+        f"pipeline run {run_id} was cut short by a restart: marked interrupted"
+    ]
+    run = pipelines.show(run_id)
+    assert run["status"] == "interrupted" and run["stages"][0]["status"] == "skipped"
+    with pytest.raises(ConflictError, match=f"its pipeline run {run_id} interrupted"):
+        pipelines.check_deployable("r1", "dev")
+    assert not bench.folder(run_id).exists()
+    assert pipelines.interrupt_at_start() == []
+
+
+def test_the_engine_refuses_to_deploy_a_release_whose_pipeline_failed(tmp_path: Path) -> None:
+    ctx = make(tmp_path, {"only": {"commands": ["exit 4"]}})
+    engine = Engine(ctx, wire_services(ctx, data=fake_data_drivers()))
+    with pytest.raises(ConflictError, match="has not passed the pipeline"):
+        engine.deploy("dev", "ana", release_id="r1")
+    with pytest.raises(PipelineFailed, match="commands\\[0\\] `exit 4` exited 4"):
+        engine.pipelines.run("r1", "ana", "api")
+    with pytest.raises(ConflictError, match="its pipeline run 1 failed at stage only") as caught:
+        engine.deploy("dev", "ana", release_id="r1")
+    assert "shipyard pipeline run r1" in caught.value.hint
+    assert ctx.store.deployments("dev") == []  # refused before any deployment was recorded

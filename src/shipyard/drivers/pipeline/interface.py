@@ -27,6 +27,9 @@ class Commit:
 
 
 class Workbench(Protocol):
+    def folder(self, run_id: int) -> Path:
+        """Where run ``run_id`` works (removed after the run; a run cut short leaves it)."""
+
     def prepare(self, release: Release, run_id: int) -> Path:
         """A fresh writable copy of the release's app folder for run ``run_id``."""
 

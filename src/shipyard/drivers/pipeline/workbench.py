@@ -27,8 +27,11 @@ class LocalWorkbench:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def folder(self, run_id: int) -> Path:
+        return self.root / f"run-{run_id}"
+
     def prepare(self, release: Release, run_id: int) -> Path:
-        folder = self.root / f"run-{run_id}"
+        folder = self.folder(run_id)
         self.remove(folder)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         shutil.copytree(Path(release.path) / "app", folder, symlinks=True)

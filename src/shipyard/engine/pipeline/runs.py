@@ -65,6 +65,8 @@ class Pipelines:
 
     def interrupt_at_start(self) -> list[str]:
         ids = self.ctx.store.pipelines.interrupt_active()
+        for run_id in ids:
+            self.bench.remove(self.bench.folder(run_id))  # the scratch copy it left
         return [f"pipeline run {i} was cut short by a restart: marked interrupted" for i in ids]
 
     # the gate of deployments ------------------------------------------------------------------------
