@@ -3,9 +3,18 @@ deployments: frequency, success rate, lead time, change failure rate, time to re
 
 from __future__ import annotations
 
-import pytest
+import time
+from pathlib import Path
 
+import pytest
+from tests.unit.test_pipeline_runs import make
+
+from shipyard.core.alerts import METRICS, parse_condition
 from shipyard.core.pipeline.figures import DAY, Delivery, compute
+from shipyard.core.records import NewDeployment
+from shipyard.engine.pipeline.figures import DeliveryFigures
+from shipyard.engine.shared import PlatformFacts
+from shipyard.errors import NotFoundError
 
 H = 3600.0
 
@@ -124,3 +133,22 @@ def test_a_rollback_after_a_newer_change_does_not_blame_the_older_one() -> None:
     figures = compute("dev", deps, 0.0, 10 * DAY)
     assert figures.change_failures == 1  # r2 only
     assert figures.time_to_restore == pytest.approx(60.0)
+
+
+def test_the_figures_are_alert_metrics_and_platform_facts(tmp_path: Path) -> None:
+    condition = parse_condition("deploy_success_rate < 95%")
+    assert (condition.metric, condition.threshold) == ("deploy_success_rate", pytest.approx(0.95))
+    assert {"change_failure_rate", "lead_time", "time_to_restore"} <= set(METRICS)
+    ctx = make(tmp_path, {"only": {"commands": ["true"]}})
+    for status in ("succeeded", "failed", "succeeded", "succeeded"):
+        new = NewDeployment(env="dev", kind="deploy", requested_by="ana", release_id="r1")
+        dep_id = ctx.store.begin_deployment(new, ctx.owner)
+        ctx.store.finish_deployment(dep_id, status)
+    facts = PlatformFacts()
+    DeliveryFigures(ctx).register_facts(facts)
+    fact = facts.get("deploy_success_rate")
+    assert fact is not None and fact("dev", time.time() + 1) == pytest.approx(0.75)
+    lead = facts.get("lead_time")
+    assert lead is not None and (lead("dev", time.time() + 2) or 0) > 0  # from r1's creation
+    with pytest.raises(NotFoundError, match=r"'prod' is not in shipyard\.yaml"):
+        DeliveryFigures(ctx).figures("prod", DAY)
