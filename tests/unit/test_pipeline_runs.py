@@ -5,6 +5,7 @@ then refuses the release."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -155,3 +156,22 @@ def test_the_engine_refuses_to_deploy_a_release_whose_pipeline_failed(tmp_path: 
         engine.deploy("dev", "ana", release_id="r1")
     assert "shipyard pipeline run r1" in caught.value.hint
     assert ctx.store.deployments("dev") == []  # refused before any deployment was recorded
+
+
+def test_a_new_build_keeps_the_git_commit_of_its_source(tmp_path: Path) -> None:
+    ctx = make(tmp_path, {"only": {"commands": ["true"]}})
+    pipelines = Pipelines(ctx, LocalWorkbench(ctx.paths.home / "pipelines"))
+    release = ctx.store.release("r1")
+    assert pipelines.built(release) is True  # shipyard.yaml has a pipeline: the step runs
+    assert ctx.store.pipelines.commits() == {}  # the source is no git checkout (yet)
+    git = ["git", "-C", release.source, "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first: the notes app"], check=True)
+    sha = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    pipelines.built(release)
+    kept = ctx.store.pipelines.commits()["r1"]
+    assert (kept["commit"], kept["message"]) == (sha, "first: the notes app")
+    assert abs(kept["committed_at"] - time.time()) < 60

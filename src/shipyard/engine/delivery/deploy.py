@@ -56,14 +56,14 @@ class Deployment:
         self.kind = kind  # deploy, promote, rollback...: a rollback keeps its release's configuration
         self.new_colour: Colour | None = None
         self.kept: set[int] = set()  # the standby release's instances in the new colour
-        self.pipelines: BuildGate | None = None  # runs the pipeline on a new build (step "pipeline")
+        self.pipelines: BuildGate | None = None  # a new build's commit, and its "pipeline" step
 
     # running -------------------------------------------------------------------------------
     def run(self) -> None:
         store = self.ctx.store
         try:
             release = self._step("build", self._build)
-            if (gate := self.pipelines) is not None and self.release_id is None:
+            if (gate := self.pipelines) is not None and self.release_id is None and gate.built(release):
                 self._step("pipeline", lambda: gate.gate_new_build(release, self.note))
             route = store.route(self.env)
             self.new_colour = other(route.active_colour) if route.active_colour else "blue"

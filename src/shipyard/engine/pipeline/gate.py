@@ -15,6 +15,10 @@ Note = Callable[[str, str], None]  # (step, message): a line in the deployment's
 
 
 class BuildGate(Protocol):
+    def built(self, release: Release) -> bool:
+        """Record what a new build came from (its git commit); whether a pipeline must pass now."""
+        ...
+
     def gate_new_build(self, release: Release, note: Note) -> tuple[None, str]:
         """Run the pipeline for a release just built; raise a ``ShipyardError`` naming the stage."""
         ...

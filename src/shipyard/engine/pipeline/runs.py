@@ -82,11 +82,13 @@ class Pipelines:
         if commit is not None:
             self.ctx.store.pipelines.set_commit(release.id, commit.sha, commit.at, commit.message)
 
+    def built(self, release: Release) -> bool:
+        """After a deployment's build: keep its commit; whether its ``pipeline`` step runs."""
+        self.record_commit(release)
+        return self.ctx.manifest.pipeline is not None
+
     def gate_new_build(self, release: Release, note: Note) -> tuple[None, str]:
         """A deployment's ``pipeline`` step for the release it just built."""
-        self.record_commit(release)
-        if self.ctx.manifest.pipeline is None:
-            return None, "no pipeline in shipyard.yaml"
         try:
             done = self.run(release.id, "deploy", "deploy", lambda line: note("pipeline", line))
         except PipelineFailed as failed:
