@@ -22,6 +22,7 @@ from shipyard.drivers.data.postgres.programs import Postgres
 from shipyard.drivers.files import secure_home, write_json
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.observe.receivers import Dispatcher
+from shipyard.drivers.pipeline.workbench import LocalWorkbench
 from shipyard.drivers.ports import port_is_free
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
@@ -52,6 +53,8 @@ from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.metrics import MetricsRecorder
 from shipyard.engine.observe.notifying import Notifier
 from shipyard.engine.observe.reads import Observations
+from shipyard.engine.pipeline.figures import DeliveryFigures
+from shipyard.engine.pipeline.runs import Pipelines
 from shipyard.engine.services import Services
 from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
 from shipyard.engine.trust.access import Access
@@ -142,9 +145,12 @@ def wire_services(
     migrations = Migrations(ctx, backups, databases, pages)
     reconciler = Reconciler(ctx, databases)
     reconciler.every(60.0, vault.purge_expired)
-    launcher = Launcher(ctx, databases, migrations)
+    pipelines = Pipelines(ctx, LocalWorkbench(ctx.paths.home / "pipelines"), logs)
+    launcher = Launcher(ctx, databases, migrations, pipelines)
     scheduler = BackupScheduler(backups)
     _register_facts(ctx.facts, backups, vault)
+    figures = DeliveryFigures(ctx)
+    figures.register_facts(ctx.facts)
     drills = Drills(backups, _shipped_at(scheduler))
     checkpointer = Checkpointer(ctx.store.checkpoint)
     cron = CronScheduler(ctx, databases)  # the manifest's `jobs:`
@@ -158,6 +164,8 @@ def wire_services(
         reconciler=reconciler,
         history=History(ctx.store),
         config=ConfigView(ctx),
+        pipelines=pipelines,
+        figures=figures,
         access=access,
         vault=vault,
         approvals=Approvals(ctx, launcher.launch),

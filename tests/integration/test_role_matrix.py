@@ -103,6 +103,10 @@ ROUTES: tuple[Row, ...] = (
     Row("GET", "/api/cron/{env}/runs", "read"),
     Row("GET", "/api/cron/{env}/runs/{run_id}", "read"),
     Row("POST", "/api/cron/{env}/{job}/run", "deploy", "cron.run"),
+    Row("POST", "/api/pipelines", "deploy", "pipeline.run", {"release": "r404"}),  # on dev, the first env
+    Row("GET", "/api/pipelines", "read"),
+    Row("GET", "/api/pipelines/{run_id}", "read"),
+    Row("GET", "/api/stats/{env}", "read"),
     Row("POST", "/api/drills/{env}", "deploy", "drill.run"),
     Row("GET", "/api/secrets/{env}", "secrets-list"),
     Row("GET", "/api/secrets/{env}/{name}", "secrets-read", "secrets.read"),

@@ -50,6 +50,7 @@ CLI_MAY_IMPORT: dict[str, bool] = {
     "shipyard.core.dotenv": False,
     "shipyard.core.secret_limits": False,
     "shipyard.drivers.files": False,  # server.json, and the files a command writes
+    "shipyard.core.pipeline.workflow": True,  # `ci export github` builds the workflow on the user's side
     "shipyard.manifest": True,
     "shipyard.schemas": True,
     "shipyard.drivers.trust.sops": True,  # decrypts a SOPS file on the user's side

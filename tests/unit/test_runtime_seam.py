@@ -197,7 +197,7 @@ def _process_imports(path: Path) -> list[str]:
     return found
 
 
-EVERY_PART = ["delivery", "data", "observe", "trust", "*.py"]
+EVERY_PART = ["delivery", "data", "observe", "trust", "pipeline", "*.py"]
 
 
 @pytest.mark.parametrize("part", EVERY_PART)

@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
+from shipyard.cli import ci as ci_cli
 from shipyard.cli import config as config_cli
 from shipyard.cli import cron as cron_cli
 from shipyard.cli import delivery
@@ -28,6 +29,7 @@ from shipyard.cli import jobs as jobs_cli
 from shipyard.cli import logs as logs_cli
 from shipyard.cli import maintenance as maintenance_cli
 from shipyard.cli import metrics as metrics_cli
+from shipyard.cli import pipeline as pipeline_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
 from shipyard.cli import secrets as secrets_cli
@@ -64,6 +66,9 @@ app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(cron_cli.cron_app, name="cron")
 app.add_typer(maintenance_cli.maintenance_app, name="maintenance")
+app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
+app.command("stats")(pipeline_cli.stats)
+app.add_typer(ci_cli.ci_app, name="ci")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -54,6 +54,16 @@ METRICS: dict[str, Metric] = {
         Metric("secrets_overdue", "environment", "count", "secrets past their rotation or expiry date"),
         Metric("secrets_due", "environment", "count", "secrets overdue or due within vault.due_within"),
         Metric("cron_failing", "environment", "count", "scheduled jobs whose latest run failed or timed out"),
+        Metric(
+            "deploy_success_rate", "environment", "share", "share of changes that succeeded, last 30 days"
+        ),
+        Metric(
+            "change_failure_rate", "environment", "share", "share of live changes that failed, last 30 days"
+        ),
+        Metric("lead_time", "environment", "seconds", "median commit-to-live time, last 30 days"),
+        Metric(
+            "time_to_restore", "environment", "seconds", "median failure-to-next-good-deploy, last 30 days"
+        ),
     )
 }
 

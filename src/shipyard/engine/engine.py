@@ -35,6 +35,8 @@ class Engine:
         self.history = services.history
         self.config = services.config
         self.maintenance = services.maintenance
+        self.pipelines = services.pipelines
+        self.figures = services.figures
         self.access = services.access
         self.vault = services.vault
         self.approvals = services.approvals
@@ -59,6 +61,7 @@ class Engine:
             self.access_log.start()
         opened = self.vault.open()
         done = self.jobs.interrupt_at_start()  # the jobs a stopped control plane cut short
+        done += self.pipelines.interrupt_at_start()
         done += self.backups.engines.clusters.start_all()  # before instances are adopted or restarted
         done += reconcile_at_start(self.ctx)
         done.insert(0, opened)
@@ -104,6 +107,8 @@ class Engine:
         self.databases.check_deployable(env)
         if release_id is not None:
             ctx.store.release(release_id)  # NotFoundError names the fix
+            if kind != "rollback":  # a rollback goes back to what served before
+                self.pipelines.check_deployable(release_id, env)
         if kind != "rollback":
             resolve_env(ctx, env, manifest)  # a missing or malformed value refuses it here
         route = ctx.store.route(env)

@@ -28,6 +28,8 @@ from shipyard.engine.jobs import JobRunner
 from shipyard.engine.observe.alerting import Alerting
 from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.reads import Observations
+from shipyard.engine.pipeline.figures import DeliveryFigures
+from shipyard.engine.pipeline.runs import Pipelines
 from shipyard.engine.trust.access import Access
 from shipyard.engine.trust.approvals import Approvals
 from shipyard.engine.trust.directory import Directory
@@ -42,6 +44,8 @@ class Services:
     history: History  # deployments, events, releases as the API reads them
     config: ConfigView
     maintenance: MaintenanceSwitch  # the maintenance page, by hand and around migrations
+    pipelines: Pipelines  # a release's stages and gates, and whether it may deploy
+    figures: DeliveryFigures  # shipyard stats: the delivery (DORA) figures
     # trust
     access: Access
     vault: Vault

@@ -27,6 +27,7 @@ from shipyard.manifest.cron import CronJob
 from shipyard.manifest.database import Database, check_environments, merge_database
 from shipyard.manifest.edge import Edge
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
+from shipyard.manifest.pipeline import Pipeline
 from shipyard.manifest.promotion import Approval, Promotion, check_path
 
 # The strategies live in strategy.py; re-exported here, where the engine and the tests import them.
@@ -209,6 +210,9 @@ class Manifest(Model):
     jobs: dict[Name, CronJob] = Field(
         default_factory=dict, description="Scheduled jobs: commands of the serving release run on a schedule."
     )
+    pipeline: Pipeline | None = Field(
+        None, description="Stages and gates a release must pass before it deploys."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -250,6 +254,8 @@ class Manifest(Model):
         check_retention(self)
         check_environments(self.database, {n: e.database for n, e in self.environments.items()})
         check_processes(self)
+        if self.pipeline and self.pipeline.environment not in (None, *self.environments):
+            raise ValueError(f"pipeline.environment: unknown environment {self.pipeline.environment!r}")
         for rule_name, rule in self.alerts.rules.items():
             if unknown := [e for e in rule.environments if e not in self.environments]:
                 raise ValueError(f"alerts.rules.{rule_name}.environments: unknown environment {unknown[0]!r}")

@@ -32,6 +32,7 @@ from shipyard.server.logs import register_logs
 from shipyard.server.maintenance import register_maintenance
 from shipyard.server.observe import register_observe
 from shipyard.server.params import Cursor, EnvPath, Filter, IdPath, Limit, TokenPath, UserPath
+from shipyard.server.pipeline import register_pipeline_routes
 from shipyard.server.secrets import register_secrets
 
 
@@ -68,6 +69,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_backup_routes(app, engine)
     register_drill_routes(app, engine)
     register_job_routes(app, engine)
+    register_pipeline_routes(app, engine)
     register_logs(app, engine)
     register_observe(app, engine)
     register_cron(app, engine)

@@ -32,6 +32,19 @@ FACT_GAUGES = {
     "backup_age": ("shipyard_backup_age_seconds", "Seconds since the newest moment a good backup restores."),
     "secrets_overdue": ("shipyard_secrets_overdue", "Secrets past their rotation or expiry date."),
     "secrets_due": ("shipyard_secrets_due", "Secrets overdue or due within vault.due_within."),
+    "deploy_success_rate": (
+        "shipyard_deploy_success_ratio",
+        "Share of changes that succeeded, last 30 days.",
+    ),
+    "change_failure_rate": (
+        "shipyard_change_failure_ratio",
+        "Share of live changes that failed, last 30 days.",
+    ),
+    "lead_time": ("shipyard_lead_time_seconds", "Median time from commit to live, last 30 days."),
+    "time_to_restore": (
+        "shipyard_time_to_restore_seconds",
+        "Median time from a failure to the next good deploy.",
+    ),
 }
 QUANTILES = {"latency_p50": "0.5", "latency_p95": "0.95", "latency_p99": "0.99"}
 

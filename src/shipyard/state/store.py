@@ -30,6 +30,7 @@ from shipyard.state.identity import IdentityStore
 from shipyard.state.jobs import JobStore
 from shipyard.state.maintenance import MaintenanceStore
 from shipyard.state.observe import ObserveStore
+from shipyard.state.pipelines import PipelineStore
 from shipyard.state.private import make_private
 from shipyard.state.schema import (
     analysis_checks,
@@ -87,6 +88,7 @@ class StateStore:
         self.jobs = JobStore(engine)
         self.cron = CronStore(engine)  # scheduled jobs' runs (not the long operations above)
         self.maintenance = MaintenanceStore(engine)
+        self.pipelines = PipelineStore(engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -32,6 +32,7 @@ from shipyard.engine.delivery.instances import (
 from shipyard.engine.delivery.promotion import prepare_existing
 from shipyard.engine.delivery.rollout import CanaryRun, Outcome, watch_after_switch
 from shipyard.engine.delivery.workers import converge_workers, start_workers
+from shipyard.engine.pipeline.gate import BuildGate
 from shipyard.errors import DeployError, ShipyardError
 from shipyard.manifest.models import BlueGreen, Canary
 
@@ -63,12 +64,15 @@ class Deployment:
         self.kind = kind  # deploy, promote, rollback...: a rollback keeps its release's configuration
         self.new_colour: Colour | None = None
         self.kept: set[int] = set()  # the standby release's instances in the new colour
+        self.pipelines: BuildGate | None = None  # a new build's commit, and its "pipeline" step
 
     # running -------------------------------------------------------------------------------
     def run(self) -> None:
         store = self.ctx.store
         try:
             release = self._step("build", self._build)
+            if (gate := self.pipelines) is not None and self.release_id is None and gate.built(release):
+                self._step("pipeline", lambda: gate.gate_new_build(release, self.note))
             route = store.route(self.env)
             self.new_colour = other(route.active_colour) if route.active_colour else "blue"
             self._step("prepare", lambda: self._prepare(route))

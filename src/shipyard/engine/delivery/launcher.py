@@ -13,11 +13,19 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.delivery.deploy import Deployment
+from shipyard.engine.pipeline.gate import BuildGate
 
 
 class Launcher:
-    def __init__(self, ctx: Context, databases: AppDatabases, migrations: Migrations) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        databases: AppDatabases,
+        migrations: Migrations,
+        pipelines: BuildGate | None = None,
+    ) -> None:
         self.ctx = ctx
+        self.pipelines = pipelines  # runs the pipeline on each new build
         self.databases = databases  # each deployment's, with the one Migrations
         self.migrations = migrations
         self._threads: list[threading.Thread] = []
@@ -25,6 +33,7 @@ class Launcher:
     def launch(self, dep_id: int, env: str, release_id: str | None, kind: str | None = None) -> None:
         dep = self.ctx.store.deployment(dep_id)
         job = Deployment(self.ctx, self.databases, self.migrations, dep_id, env, release_id, kind or dep.kind)
+        job.pipelines = self.pipelines
         self.ctx.notify(dep_id, env, "deployment.started", dep.reason or dep.kind)
         thread = threading.Thread(target=lambda: self._run(job), name=f"deploy-{dep_id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]

@@ -215,6 +215,16 @@ class LogService:
         batch.more = batch.more or len(access) >= BATCH_LINES
         return batch if batch.rows or batch.sources else None
 
+    def add_lines(self, env: str, release: str, instance: str, stream: str, lines: list[bytes]) -> None:
+        """Store lines that come from no followed file (a pipeline stage's output) now."""
+        now = time.time()
+        parsed = (parse_line(raw, now) for raw in lines)
+        rows = [
+            Row(p.at, env, release, instance, stream, p.level, p.message, p.fields, p.flags) for p in parsed
+        ]
+        if rows:
+            self.store_batch(Batch(rows=rows))
+
     def _file_rows(
         self,
         file: OutputStream,

@@ -1,0 +1,112 @@
+"""``shipyard ci export github``: the pipeline's stages as a GitHub Actions workflow. Pure.
+
+For teams that keep their CI: one job per stage (``needs`` as in shipyard.yaml, the stage's
+timeout in whole minutes, the stage's commands and custom checks as steps, its variables from
+``pipeline.env``), each on a checkout with the app's requirements installed; then a
+``deploy`` job that asks Shipyard's API to deploy (``POST /api/deploy`` with a deploy token
+from the repository's secrets, the URL from its variables). The report-based gates (coverage,
+tests, security, audit) are judged by Shipyard when the deployment runs the pipeline on the
+build; the workflow names them in each job's ``name`` so the team sees them. The result is a
+mapping the CLI writes as YAML (``cli/ci.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+
+class CheckLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def command(self) -> str: ...
+
+
+class StageLike(Protocol):
+    """The fields of a stage the export reads (``manifest/pipeline.py`` ``Stage``)."""
+
+    @property
+    def commands(self) -> Sequence[str]: ...
+    @property
+    def needs(self) -> Sequence[str]: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def checks(self) -> Sequence[CheckLike]: ...
+    @property
+    def coverage(self) -> object | None: ...
+    @property
+    def tests(self) -> object | None: ...
+    @property
+    def security(self) -> object | None: ...
+    @property
+    def audit(self) -> object | None: ...
+
+
+def _gates(stage: StageLike) -> list[str]:
+    named = [g for g in ("coverage", "tests", "security", "audit") if getattr(stage, g) is not None]
+    return named + [f"check {c.name}" for c in stage.checks]
+
+
+def _job(name: str, stage: StageLike, python: str, requirements: str | None) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [
+        {"uses": "actions/checkout@v4"},
+        {"uses": "actions/setup-python@v5", "with": {"python-version": python}},
+    ]
+    if requirements:
+        steps.append({"name": "install the app's requirements", "run": f"pip install -r {requirements}"})
+    steps += [{"name": f"commands[{i}]", "run": command} for i, command in enumerate(stage.commands)]
+    steps += [{"name": f"check {c.name}", "run": c.command} for c in stage.checks]
+    gates = _gates(stage)
+    job: dict[str, Any] = {
+        "name": f"{name} (gates: {', '.join(gates)})" if gates else name,
+        "runs-on": "ubuntu-latest",
+        "timeout-minutes": max(1, math.ceil(stage.timeout / 60)),
+        "steps": steps,
+    }
+    if stage.needs:
+        job["needs"] = list(stage.needs)
+    return job
+
+
+def github_workflow(
+    app: str,
+    stages: Mapping[str, StageLike],
+    variables: Mapping[str, str],
+    env: str,
+    branch: str,
+    python: str,
+    requirements: str | None,
+) -> dict[str, Any]:
+    """The workflow: a job per stage, then ``deploy`` of ``env`` once every stage passed."""
+    jobs = {name: _job(name, stage, python, requirements) for name, stage in stages.items()}
+    if "deploy" in jobs:
+        raise ValueError("a stage named `deploy` clashes with the exported workflow's deploy job: rename it")
+    body = f'{{"env": "{env}"}}'
+    jobs["deploy"] = {
+        "name": f"deploy {env} through Shipyard",
+        "runs-on": "ubuntu-latest",
+        "needs": list(stages),
+        "steps": [
+            {
+                "name": f"POST /api/deploy ({env})",
+                "env": {
+                    "SHIPYARD_URL": "${{ vars.SHIPYARD_URL }}",  # a repository variable
+                    "SHIPYARD_TOKEN": "${{ secrets.SHIPYARD_DEPLOY_TOKEN }}",  # a deployer's token
+                },
+                "run": (
+                    'curl --fail-with-body -sS -X POST "$SHIPYARD_URL/api/deploy" '
+                    '-H "Authorization: Bearer $SHIPYARD_TOKEN" -H "Content-Type: application/json" '
+                    f"-d '{body}'"
+                ),
+            }
+        ],
+    }
+    return {
+        "name": f"{app} pipeline (exported by shipyard ci export github)",
+        "on": {"push": {"branches": [branch]}},
+        "env": dict(variables),
+        "jobs": jobs,
+    }

@@ -1,0 +1,1 @@
+"""Side effects of pipelines: a stage's scratch folder, its commands, its reports, git metadata."""
