@@ -7,44 +7,25 @@ release refused while the serving version keeps serving, a crash restarted, a on
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import Shipyard
 from tests.integration.receivers import wait_for
+from tests.integration.tinyapp import use_tinyapp
 
 pytestmark = pytest.mark.integration
 
-TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tinyapp"
 RUNTIMES = ["process", "docker"]
 
 
 @pytest.fixture(params=RUNTIMES)
 def tiny(request: pytest.FixtureRequest, shipyard: Shipyard) -> Iterator[Shipyard]:
     """The control plane running the stdlib-only tinyapp on the runtime of the parameter."""
-    for item in shipyard.app.iterdir():
-        if item.is_file():
-            item.unlink()
-    shutil.copytree(TINY, shipyard.app, dirs_exist_ok=True)
-    manifest = yaml.safe_load((TINY / "shipyard.yaml").read_text())
-    manifest["environments"]["dev"]["port"] = shipyard.port
-    manifest["database"] = {"migrate": {"up": "echo migrating the schema for $(cat version.txt)"}}
-    manifest["strategy"] = {"blue_green": {"stop_timeout": "2s", "drain_timeout": "1s", "max_restarts": 5}}
-    manifest["alerts"] = {"interval": "1s"}
-    if request.param == "docker":
-        from tests.integration.docker_rig import BASE_IMAGE
-
-        engine = request.getfixturevalue("docker_engine")
-        manifest |= {"runtime": "docker", "build": {"image": BASE_IMAGE}}
-        manifest["processes"]["web"] |= {"memory": "128m"}
-        shipyard.env["DOCKER_HOST"] = engine.url
-    shipyard.manifest = manifest
-    shipyard.write_manifest()
+    engine = request.getfixturevalue("docker_engine") if request.param == "docker" else None
+    use_tinyapp(shipyard, engine.url if engine else None)
     shipyard.up()
     yield shipyard
 

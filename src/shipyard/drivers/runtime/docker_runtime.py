@@ -163,6 +163,7 @@ class DockerRuntime:
                 mem_limit=limits.memory,
             )
         except docker.errors.DockerException as exc:
+            _remove_named(client, name)  # created but not started: nothing of it is kept
             raise InstanceError(
                 f"could not start a container of {spec.release.id}'s image: {_explain(exc)}",
                 "check processes.web.command and the image (`docker run` it by hand), then deploy again",
@@ -292,6 +293,13 @@ def _wait(container: Container, timeout: float) -> int | None:
         time.sleep(0.1)
     container.kill()
     return None
+
+
+def _remove_named(client: DockerClient, name: str) -> None:
+    try:
+        client.containers.get(name).remove(force=True)
+    except docker.errors.DockerException:
+        return
 
 
 def _explain(exc: docker.errors.DockerException) -> str:
