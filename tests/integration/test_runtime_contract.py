@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import Shipyard
 from tests.integration.receivers import wait_for
+from tests.integration.test_hung_instances import answers
 from tests.integration.tinyapp import use_tinyapp
 
 pytestmark = pytest.mark.integration
@@ -32,13 +33,6 @@ def tiny(request: pytest.FixtureRequest, shipyard: Shipyard) -> Iterator[Shipyar
 
 def version(sy: Shipyard, value: str) -> None:
     (sy.app / "version.txt").write_text(value + "\n")
-
-
-def answers(sy: Shipyard) -> str | None:
-    try:
-        return str(sy.serving()["version"])
-    except (AssertionError, httpx.HTTPError):
-        return None
 
 
 def test_deploy_and_rollback(tiny: Shipyard) -> None:

@@ -22,7 +22,7 @@ def use_tinyapp(sy: Shipyard, docker_url: str | None) -> None:
     manifest = yaml.safe_load((TINY / "shipyard.yaml").read_text())
     manifest["environments"]["dev"]["port"] = sy.port
     manifest["database"] = {"migrate": {"up": "echo migrating the schema for $(cat version.txt)"}}
-    manifest["strategy"] = {"blue_green": {"stop_timeout": "2s", "drain_timeout": "1s", "max_restarts": 5}}
+    manifest["strategy"] = {"blue_green": {"stop_timeout": "2s", "drain_timeout": "1s", "max_restarts": 2}}
     manifest["alerts"] = {"interval": "1s"}
     if docker_url is not None:
         manifest |= {"runtime": "docker", "build": {"image": BASE_IMAGE}}

@@ -146,19 +146,14 @@ class DockerRuntime:
         )
         name = f"shipyard-{self.home_key}-{spec.env}-{spec.name}-{spec.instance_id}-{time.time_ns() % 10**9}"
         try:
-            container = client.containers.run(
+            variables = {**spec.variables, "PORT": str(port), "SHIPYARD_INSTANCE_ID": str(spec.instance_id)}
+            container = run_container(
+                client,
                 image,
-                ["/bin/sh", "-c", spec.command],
-                name=name,
-                detach=True,
-                init=True,  # docker-init (tini) as pid 1 passes SIGTERM on: a graceful stop
-                network_mode="host",
-                environment={
-                    **spec.variables,
-                    "PORT": str(port),
-                    "SHIPYARD_INSTANCE_ID": str(spec.instance_id),
-                },
-                labels=labels,
+                spec.command,
+                variables,
+                labels,
+                name,
                 nano_cpus=limits.nano_cpus,
                 mem_limit=limits.memory,
             )
@@ -265,15 +260,8 @@ class DockerRuntime:
         app, _ = limits_of(job.release.manifest)
         started = time.monotonic()
         try:
-            container = client.containers.run(
-                image,
-                ["/bin/sh", "-c", job.command],
-                detach=True,
-                init=True,
-                network_mode="host",
-                environment=job.variables,
-                labels=self.labels(app, job.env, "migrate", "oneoff"),
-            )
+            labels = self.labels(app, job.env, "migrate", "oneoff")
+            container = run_container(client, image, job.command, job.variables, labels)
         except docker.errors.DockerException as exc:
             raise InstanceError(
                 f"could not run `{job.command}` in a container: {_explain(exc)}", job.hint
@@ -281,6 +269,31 @@ class DockerRuntime:
         code = _wait(container, job.timeout)
         output = tail(container, 20, both_streams_in_order=True)
         return CommandResult(code, time.monotonic() - started, output)
+
+
+def run_container(
+    client: DockerClient,
+    image: str,
+    command: str,
+    variables: dict[str, str],
+    labels: dict[str, str],
+    name: str | None = None,
+    **limits: Any,
+) -> Container:
+    """Start ``command`` (through /bin/sh) in a detached container of ``image`` on the host's network.
+
+    docker-init (tini) is its pid 1, so a stop's SIGTERM reaches the app (pid 1 ignores it)."""
+    return client.containers.run(
+        image,
+        ["/bin/sh", "-c", command],
+        name=name,
+        detach=True,
+        init=True,
+        network_mode="host",
+        environment=variables,
+        labels=labels,
+        **limits,
+    )
 
 
 def _wait(container: Container, timeout: float) -> int | None:
