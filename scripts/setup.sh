@@ -17,6 +17,21 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
   fi
 fi
 
+# `runtime: docker` and its tests: Docker Engine (dockerd), debootstrap for the tests' offline
+# base image, docker-registry for a local registry.
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 \
+  || ! command -v docker-registry >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "Docker Engine is missing: installing docker.io, debootstrap, docker-registry (apt-get)"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+      docker.io containerd runc tini debootstrap docker-registry >/dev/null
+  else
+    echo "warning: no apt-get here; install Docker Engine (dockerd) and debootstrap for runtime: docker" >&2
+  fi
+fi
+
 # A managed PostgreSQL runs as an unprivileged OS user (the server refuses root): `postgres`
 # when set up as root (without it Shipyard falls back to `nobody`).
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1 && command -v useradd >/dev/null 2>&1; then

@@ -29,6 +29,10 @@ from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime import procs
 from shipyard.drivers.runtime.builder import Builder
+from shipyard.drivers.runtime.docker_engine import DockerEngine
+from shipyard.drivers.runtime.docker_runtime import DockerRuntime
+from shipyard.drivers.runtime.images import ImageBuilder, Images
+from shipyard.drivers.runtime.interface import ReleaseBuilder, Runtime
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.engine.checkpoints import Checkpointer
@@ -101,12 +105,13 @@ def _context(
 ) -> Context:
     """What every part of the engine shares (``wire_services`` makes the vault its secrets' source)."""
     me = psutil.Process()
+    runtime, builder = _runtime_drivers(paths, manifest)
     return Context(
         paths=paths,
         store=store,
         proxy=proxy,
-        runtime=LocalRuntime(paths.home.resolve(), paths.envs),
-        builder=Builder(paths.releases, paths.cache),
+        runtime=runtime,
+        builder=builder,
         prober=Prober(),
         owner=Owner(me.pid, me.create_time()),
         manifest=manifest,
@@ -119,6 +124,15 @@ def _context(
         locks=Locks(),
         owner_alive=_control_plane_alive,
     )
+
+
+def _runtime_drivers(paths: Paths, manifest: Manifest) -> tuple[Runtime, ReleaseBuilder]:
+    """Where instances run and how releases are built, as ``runtime:`` in the manifest says."""
+    files = Builder(paths.releases, paths.cache)
+    if manifest.runtime == "docker":
+        engine = DockerEngine()  # $DOCKER_HOST or the default socket; connects on first use
+        return DockerRuntime(paths.home.resolve(), engine), ImageBuilder(files, Images(engine))
+    return LocalRuntime(paths.home.resolve(), paths.envs), files
 
 
 def _control_plane_alive(owner: Owner) -> bool:

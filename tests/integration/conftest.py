@@ -266,3 +266,12 @@ def shipyard(tmp_path: Path, venv_cache: Path) -> Iterator[Shipyard]:
         yield sy
     finally:
         sy.cleanup()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """This worker's private dockerd with the offline Python base image (``docker_rig``)."""
+    from tests.integration.docker_rig import engine
+
+    with engine() as made:
+        yield made

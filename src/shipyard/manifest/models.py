@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -57,6 +57,12 @@ class Build(Model):
         description="Files (paths relative to source) copied into releases although they look like "
         "secrets (`.env`, `.env.*`, SOPS files are left out by default).",
     )
+    image: str = Field(
+        "python:3.12-slim",
+        pattern=r"^[a-z0-9][a-z0-9._/:@-]{0,254}$",
+        description="Base image of the Dockerfile Shipyard generates for `runtime: docker` when the app "
+        "has no `Dockerfile` of its own (it needs python3 with venv).",
+    )
 
 
 class Process(Model):
@@ -75,6 +81,14 @@ class Process(Model):
         ge=0,
         le=300,
         description="A worker must stay up this long after it starts before the deploy switches traffic.",
+    )
+    cpus: float | None = Field(
+        None, gt=0, le=256, description="CPU limit of each container, in cores (`runtime: docker`)."
+    )
+    memory: str | None = Field(
+        None,
+        pattern=r"^[1-9][0-9]{0,11}[kmg]?$",
+        description="Memory limit of each container: bytes or a number with k, m or g (`runtime: docker`).",
     )
 
 
@@ -181,6 +195,11 @@ def check_processes(manifest: Manifest) -> None:
 
 class Manifest(Model):
     app: str = Field(description="App name: lowercase letters, digits and dashes.")
+    runtime: Literal["process", "docker"] = Field(
+        "process",
+        description="Where instances run: local processes, or containers on one Docker Engine "
+        "(images built from releases).",
+    )
     source: str = Field(".", description="Folder snapshotted into each release (relative).")
     build: Build = Field(default_factory=Build, description="How a release is built.")
     processes: dict[Name, Process] = Field(description="Processes; `web` serves HTTP.")
@@ -250,6 +269,7 @@ class Manifest(Model):
                     )
                 data_dirs[folder] = name
         check_path(self.promotion, self.environments)
+        check_limits(self.runtime, self.processes)
         check_config([self, *self.environments.values()], self.config_schema)
         check_retention(self)
         check_environments(self.database, {n: e.database for n, e in self.environments.items()})
@@ -292,3 +312,13 @@ class Manifest(Model):
 
     def env_vars(self, env: str) -> dict[str, str]:
         return {**self.env, **self.environments[env].env}
+
+
+def check_limits(runtime: str, processes: dict[str, Process]) -> None:
+    """CPU and memory limits are the containers' (``runtime: docker``); a process has none."""
+    for name, process in processes.items():
+        for key in ("cpus", "memory"):
+            if runtime == "process" and getattr(process, key) is not None:
+                raise ValueError(
+                    f"processes.{name}.{key} limits containers: set `runtime: docker`, or remove it"
+                )

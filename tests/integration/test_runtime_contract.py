@@ -1,0 +1,101 @@
+"""One contract, every runtime: the same deployment cases through the real control plane, CLI
+and HAProxy, with instances as local processes (``runtime: process``) and as containers on a
+private Docker Engine (``runtime: docker``, the ``docker_rig``): deploy, rollback, a broken
+release refused while the serving version keeps serving, a crash restarted, a one-off command
+(the migration) with its output, the instances' logs in the central logs, and their usage."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tests.integration.conftest import Shipyard
+from tests.integration.receivers import wait_for
+from tests.integration.test_hung_instances import answers
+from tests.integration.tinyapp import use_tinyapp
+
+pytestmark = pytest.mark.integration
+
+RUNTIMES = ["process", "docker"]
+
+
+@pytest.fixture(params=RUNTIMES)
+def tiny(request: pytest.FixtureRequest, shipyard: Shipyard) -> Iterator[Shipyard]:
+    """The control plane running the stdlib-only tinyapp on the runtime of the parameter."""
+    engine = request.getfixturevalue("docker_engine") if request.param == "docker" else None
+    use_tinyapp(shipyard, engine.url if engine else None)
+    shipyard.up()
+    yield shipyard
+
+
+def version(sy: Shipyard, value: str) -> None:
+    (sy.app / "version.txt").write_text(value + "\n")
+
+
+def test_deploy_and_rollback(tiny: Shipyard) -> None:
+    tiny.cli("deploy")
+    assert tiny.serving() == {"app": "tiny", "version": "v1"}
+    version(tiny, "v2")
+    tiny.cli("deploy")
+    assert answers(tiny) == "v2"
+    tiny.cli("rollback")
+    assert answers(tiny) == "v1"
+
+
+def test_a_broken_release_is_refused_and_the_serving_version_keeps_serving(tiny: Shipyard) -> None:
+    tiny.cli("deploy")
+    version(tiny, "broken")
+    failed = tiny.cli("deploy", check=False)
+    assert failed.returncode != 0
+    assert "broken on purpose" in failed.stdout + failed.stderr  # the instance's last output
+    assert answers(tiny) == "v1"
+
+
+def test_a_crashed_instance_is_restarted(tiny: Shipyard) -> None:
+    tiny.cli("deploy")
+    before = tiny.status()["instances"][0]
+    with contextlib.suppress(httpx.HTTPError):  # the instance ends while it answers
+        httpx.get(f"{tiny.app_url()}/crash", timeout=5, trust_env=False)
+    after = wait_for(
+        lambda: (i := tiny.status()["instances"][0])["restarts"] > before["restarts"] and i["alive"] and i,
+        30,
+        "the restart",
+    )
+    assert after["name"] == before["name"]
+    assert wait_for(lambda: answers(tiny), 20, "the app again") == "v1"
+
+
+def test_the_migration_runs_as_a_one_off_command_of_the_release(tiny: Shipyard) -> None:
+    out = tiny.cli("deploy").stdout
+    assert "migrate" in out
+    logged = wait_for(
+        lambda: tiny.cli("logs", "dev", "--grep", "migrating the schema").stdout.strip(), 20, "its output"
+    )
+    assert "migrating the schema for v1" in logged
+
+
+def test_logs_and_usage_of_the_instances(tiny: Shipyard) -> None:
+    tiny.cli("deploy")
+    httpx.get(f"{tiny.app_url()}/from-the-contract", timeout=5, trust_env=False)
+    logged = wait_for(
+        lambda: tiny.cli("logs", "dev", "--grep", "from-the-contract", "--release", "r1").stdout.strip(),
+        20,
+        "the request's log line",
+    )
+    assert "GET /from-the-contract" in logged
+    listening = tiny.cli("logs", "dev", "--grep", "listening on", "--release", "r1").stdout
+    assert "tinyapp v1 listening" in listening  # attributed to the release through the marker
+
+    def memory() -> float | None:
+        with tiny.api() as api:
+            text = api.get("/metrics").text
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "shipyard_instance_memory_bytes" and s.labels.get("instance") == "blue-0":
+                    return float(s.value)
+        return None
+
+    assert wait_for(memory, 20, "the instance's memory") > 1e6
