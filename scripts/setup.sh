@@ -17,6 +17,15 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
   fi
 fi
 
+# The dashboard's browser tests drive Debian's chromium through Playwright (its own browser
+# download is not used).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "chromium is missing: installing it from the OS packages (apt-get install -y chromium)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
 # A managed PostgreSQL runs as an unprivileged OS user (the server refuses root): `postgres`
 # when set up as root (without it Shipyard falls back to `nobody`).
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1 && command -v useradd >/dev/null 2>&1; then

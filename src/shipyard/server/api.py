@@ -23,6 +23,7 @@ from shipyard.schemas.common import ErrorBody, Ok
 from shipyard.server.answers import install_handlers
 from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
+from shipyard.server.dashboard.routes import register_dashboard
 from shipyard.server.delivery import register_delivery
 from shipyard.server.drill import register_drill_routes
 from shipyard.server.gate import Gate
@@ -67,6 +68,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_job_routes(app, engine)
     register_logs(app, engine)
     register_observe(app, engine)
+    register_dashboard(app, engine)  # last: the pages at / and below
     return app
 
 
