@@ -90,6 +90,20 @@ def test_watch_a_deployment_live_then_roll_back_through_the_confirmation(
     expect(page.locator('section[data-env="dev"] .serving')).to_contain_text("r1")
     assert ("dana", "rollback", "ok") in audit(shipyard)
 
+    # silence the environment's alerts for a while, then end the silence
+    page.get_by_role("link", name="Alerts").click()
+    page.get_by_label("Environment", exact=True).select_option("dev")
+    page.get_by_label("For", exact=True).select_option("30m")
+    page.get_by_label("Comment", exact=True).fill("planned maintenance")
+    page.get_by_role("button", name="Silence", exact=True).click()
+    row = page.locator("tr[data-silence]", has_text="planned maintenance")
+    expect(row).to_contain_text("env=dev")
+    expect(row).to_contain_text("active")
+    row.get_by_role("button", name=re.compile(r"End silence \d+")).click()
+    expect(page.locator("tr[data-silence]", has_text="planned maintenance")).to_contain_text("ended")
+    entries = audit(shipyard)
+    assert ("dana", "alerts.silence", "ok") in entries and ("dana", "alerts.unsilence", "ok") in entries
+
 
 def test_promote_then_approve_as_a_second_user_the_requester_refused(
     shipyard: Shipyard, browser: Browser
@@ -154,9 +168,12 @@ def test_refused_without_a_session_for_a_role_or_a_forged_form_and_no_secret_sho
     plain = httpx.get(f"{base(shipyard)}/", cookies={"sy_session": vic}, trust_env=False)
     assert plain.status_code == 303
 
-    for path in ("/", "/releases", "/approvals", "/deployments/1"):
+    page.get_by_role("link", name="Secrets").click()
+    expect(page.get_by_role("cell", name="API_KEY")).to_be_visible()  # its name, version, dates
+    for path in ("/", "/releases", "/approvals", "/deployments/1", "/alerts", "/secrets"):
         page.goto(base(shipyard) + path)
         assert secret not in page.content()
+        assert "**********" not in page.content()  # not even masked
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/login$"))
     page.goto(f"{base(shipyard)}/releases")

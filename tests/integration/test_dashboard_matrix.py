@@ -13,7 +13,6 @@ in the audit log as ``denied`` under the user's name.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 from tests.integration.conftest import Shipyard, free_port
+from tests.integration.test_role_matrix import Plane as ApiPlane
 
 from shipyard.core.access import PERMISSIONS, ROLES
 from shipyard.server.dashboard.routes import dashboard_routes
@@ -36,7 +36,7 @@ PRINCIPALS = (*ROLES, ADMIN_ALL, NO_SESSION, BAD_TOKEN)
 @dataclass(frozen=True)
 class Row:
     method: str
-    path: str  # {env}: the cell's environment; {dep_id}: a finished deployment of it
+    path: str  # {env}: the cell's environment; {dep_id}: a finished deployment, {silence_id}: a silence
     need: str  # a permission on the cell's environment; "session": any signed-in user; "public"
     audit: str = ""
     form: tuple[tuple[str, str], ...] = ()
@@ -58,6 +58,10 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/deployments/{dep_id}/approve", "approve", "approve"),
     Row("POST", "/deployments/{dep_id}/reject", "approve", "reject", (("reason", "matrix"),)),
     Row("POST", "/deployments/{dep_id}/rollout/{verb}", "deploy", "rollout.abort"),
+    Row("GET", "/alerts", "session"),  # filtered to readable environments
+    Row("GET", "/secrets", "session"),  # filtered to environments whose secrets the user may list
+    Row("POST", "/alerts/silences", "deploy", "alerts.silence", (("m.env", "{env}"), ("duration", "1m"))),
+    Row("POST", "/alerts/silences/{silence_id}/expire", "deploy", "alerts.unsilence"),
 )
 
 
@@ -72,10 +76,8 @@ def allowed(row: Row, who: str, env: str) -> bool:
 
 
 @dataclass
-class Plane:
-    shipyard: Shipyard
-    tokens: dict[str, str]
-    deployments: dict[str, int]
+class Plane(ApiPlane):
+    """The API matrix's control plane (its reads of the audit log), signing in to the pages."""
 
     @property
     def base(self) -> str:
@@ -95,29 +97,18 @@ class Plane:
 
     def request(self, row: Row, who: str, env: str) -> httpx.Response:
         path = row.path.replace("{env}", env).replace("{dep_id}", str(self.deployments[env]))
-        path = path.replace("{verb}", "abort")
+        path = path.replace("{verb}", "abort").replace("{silence_id}", str(self.silences[env]))
         signing_in = row.path == "/login"  # from a client not signed in yet
         client, csrf = self.session(NO_SESSION if signing_in else who)
         try:
             if row.method == "GET":
                 return client.get(path)
-            form = dict(row.form) | {"csrf": csrf}
+            form = {k: v.replace("{env}", env) for k, v in row.form} | {"csrf": csrf}
             if signing_in:
                 form |= {"token": self.tokens.get(who, ""), "next": "/"}
             return client.post(path, data=form)
         finally:
             client.close()
-
-    def denied(self, after: int) -> set[tuple[str, str, str]]:
-        with sqlite3.connect(f"file:{self.shipyard.home / 'state.db'}?mode=ro", uri=True) as db:
-            rows = db.execute(
-                "SELECT actor, action, env FROM audit WHERE id > ? AND result = 'denied'", (after,)
-            )
-            return {(str(a), str(b), str(c)) for a, b, c in rows}
-
-    def last_audit_id(self) -> int:
-        with sqlite3.connect(f"file:{self.shipyard.home / 'state.db'}?mode=ro", uri=True) as db:
-            return int(db.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()[0])
 
 
 def csrf_of(html: str) -> str:
@@ -140,7 +131,11 @@ def plane(tmp_path_factory: pytest.TempPathFactory, venv_cache: Path) -> Iterato
         shipyard.cli("deploy", OTHER, "--release", "r1")
         with shipyard.api() as api:
             deps = {d["env"]: d["id"] for d in api.get("/api/deployments").json()}
-        yield Plane(shipyard, tokens, deps)
+            silences = {
+                env: api.post("/api/alerts/silences", json={"matchers": {"env": env}}).json()["id"]
+                for env in (OWN, OTHER)
+            }
+        yield Plane(shipyard, tokens, deps, silences, jobs={})
     finally:
         shipyard.cleanup()
 
@@ -170,7 +165,7 @@ def refused(answer: httpx.Response) -> bool:
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r.method} {r.path}")
 def test_dashboard_role_matrix(plane: Plane, row: Row) -> None:
     wrong = []
-    scoped = "{env}" in row.path or "{dep_id}" in row.path
+    scoped = any(key in row.path + repr(row.form) for key in ("{env}", "{dep_id}", "{silence_id}"))
     for env in (OWN, OTHER) if scoped else (OWN,):
         for who in PRINCIPALS:
             before = plane.last_audit_id()

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-PAGES = frozenset({"/", "/login", "/logout", "/releases", "/approvals"})
-PREFIXES = ("/static/", "/deployments/", "/envs/")
+PAGES = frozenset({"/", "/login", "/logout", "/releases", "/approvals", "/alerts", "/secrets"})
+PREFIXES = ("/static/", "/deployments/", "/envs/", "/alerts/")
 
 
 def is_page(path: str) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from shipyard.server.dashboard import actions, login, pages, stream
+from shipyard.server.dashboard import actions, login, observe, pages, stream
 from shipyard.server.dashboard.web import HERE, Dashboard
 
 if TYPE_CHECKING:
@@ -39,6 +39,10 @@ def dashboard_routes() -> list[Route | Mount]:
         Route("/deployments/{dep_id:int}/approve", actions.approve, methods=["POST"]),
         Route("/deployments/{dep_id:int}/reject", actions.reject, methods=["POST"]),
         Route("/deployments/{dep_id:int}/rollout/{verb}", actions.rollout_verb, methods=["POST"]),
+        Route("/alerts", observe.alerts, methods=["GET"]),
+        Route("/alerts/silences", observe.silence, methods=["POST"]),
+        Route("/alerts/silences/{silence_id:int}/expire", observe.expire, methods=["POST"]),
+        Route("/secrets", observe.secrets, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 

@@ -10,6 +10,7 @@ from Shipyard's own ``/static``) and is never cached.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class Dashboard:
         self.engine = engine
         self.sessions = sessions or Sessions()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.filters["when"] = when
 
     async def visitor(self, request: Request) -> Visitor | None:
         session = self.sessions.get(request.cookies.get(COOKIE, ""))
@@ -87,6 +89,11 @@ class Dashboard:
 
     def error(self, request: Request, visitor: Visitor | None, exc: ShipyardError) -> Response:
         return self.render(request, "error.html", visitor, exc.status, error=exc)
+
+
+def when(at: float) -> str:
+    """A time as the pages show it: UTC, to the minute."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
 
 
 def dashboard_of(request: Request) -> Dashboard:
