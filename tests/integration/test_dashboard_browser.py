@@ -104,6 +104,17 @@ def test_watch_a_deployment_live_then_roll_back_through_the_confirmation(
     entries = audit(shipyard)
     assert ("dana", "alerts.silence", "ok") in entries and ("dana", "alerts.unsilence", "ok") in entries
 
+    # search the instances' logs
+    page.get_by_role("link", name="Logs").click()
+    page.get_by_label("Text").fill("startup complete")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"grep=startup\+complete"))
+    expect(page.locator("#lines tbody tr").first).to_contain_text("startup complete")
+    page.get_by_label("Text").fill("no line says this")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#lines")).to_contain_text("No line matches.")
+    expect(page.get_by_role("link", name="Audit")).to_have_count(0)  # an admin's page only
+
 
 def test_promote_then_approve_as_a_second_user_the_requester_refused(
     shipyard: Shipyard, browser: Browser
@@ -138,6 +149,10 @@ def test_promote_then_approve_as_a_second_user_the_requester_refused(
     assert ("admin", "promote", "ok") in entries and ("bob", "approve", "ok") in entries
     assert ("admin", "approve", "error") in entries  # allowed by role, refused by the four-eyes rule
 
+    page.get_by_role("link", name="Audit").click()  # the admin's audit log, verified
+    expect(page.locator("#chain")).to_contain_text("verifies")
+    expect(page.get_by_role("row", name=re.compile(r"bob approve production"))).to_have_count(1)
+
 
 def test_refused_without_a_session_for_a_role_or_a_forged_form_and_no_secret_shown(
     shipyard: Shipyard, browser: Browser
@@ -170,7 +185,9 @@ def test_refused_without_a_session_for_a_role_or_a_forged_form_and_no_secret_sho
 
     page.get_by_role("link", name="Secrets").click()
     expect(page.get_by_role("cell", name="API_KEY")).to_be_visible()  # its name, version, dates
-    for path in ("/", "/releases", "/approvals", "/deployments/1", "/alerts", "/secrets"):
+    page.goto(f"{base(shipyard)}/audit")
+    expect(page.get_by_role("alert")).to_contain_text("may not admin")
+    for path in ("/", "/releases", "/approvals", "/deployments/1", "/alerts", "/secrets", "/logs"):
         page.goto(base(shipyard) + path)
         assert secret not in page.content()
         assert "**********" not in page.content()  # not even masked

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-PAGES = frozenset({"/", "/login", "/logout", "/releases", "/approvals", "/alerts", "/secrets"})
+PAGES = frozenset(
+    {"/", "/login", "/logout", "/releases", "/approvals", "/alerts", "/secrets", "/logs", "/audit"}
+)
 PREFIXES = ("/static/", "/deployments/", "/envs/", "/alerts/")
 
 

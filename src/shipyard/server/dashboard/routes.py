@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from shipyard.server.dashboard import actions, login, observe, pages, stream
+from shipyard.server.dashboard import actions, login, observe, pages, records, stream
 from shipyard.server.dashboard.web import HERE, Dashboard
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ def dashboard_routes() -> list[Route | Mount]:
         Route("/alerts/silences", observe.silence, methods=["POST"]),
         Route("/alerts/silences/{silence_id:int}/expire", observe.expire, methods=["POST"]),
         Route("/secrets", observe.secrets, methods=["GET"]),
+        Route("/logs", records.logs, methods=["GET"]),
+        Route("/audit", records.audit, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 

@@ -44,21 +44,13 @@ def overview(engine: Engine, who: Principal) -> list[EnvCard]:
     readable = who.readable_envs(list(status.environments))
     if not readable:
         engine.access.read(who)  # raises: no environment is readable
-    last = last_deployments(engine, readable)
-    return [EnvCard(env, status.environments[env], last.get(env)) for env in readable]
-
-
-def last_deployments(engine: Engine, envs: list[str]) -> dict[str, d.Deployment]:
-    """Each environment's newest deployment: the newest of all in one read, then one read per
-    environment not among them (one that has not deployed for a while)."""
-    found: dict[str, d.Deployment] = {}
-    for dep in engine.history.deployments(None, 4 * len(envs)):
-        if dep.env in envs and dep.env not in found:
-            found[dep.env] = d.Deployment.model_validate(dep.to_json())
-    for env in envs:
-        if env not in found and (older := engine.history.deployments(env, 1)):
-            found[env] = d.Deployment.model_validate(older[0].to_json())
-    return found
+    latest = engine.history.latest()
+    cards = []
+    for env in readable:
+        last = latest.get(env)
+        shown = d.Deployment.model_validate(last.to_json()) if last else None
+        cards.append(EnvCard(env, status.environments[env], shown))
+    return cards
 
 
 def deployment(engine: Engine, who: Principal, dep_id: int) -> d.Deployment:
