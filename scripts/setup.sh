@@ -1,34 +1,33 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for Shipyard: HAProxy (apt) and a virtualenv with Shipyard and its
+# Sets up a fresh machine for Shipyard: the OS packages (apt) and a virtualenv with Shipyard and its
 # pinned dependencies. Used by `make demo`, `make test` and CI alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
-  echo "HAProxy is missing: installing it from the OS packages (apt-get install -y haproxy)"
+# The OS packages Shipyard and its tests use, installed with apt when missing (one update,
+# one install): HAProxy (the data plane); Docker Engine for `runtime: docker` and its tests,
+# with debootstrap (the tests' offline base image) and docker-registry (a local registry);
+# chromium, driven by Playwright in the dashboard's browser tests (Playwright's own browser
+# download is not used); wrk for the benchmarks.
+need=()
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io containerd runc tini)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
+    echo "installing from the OS packages: ${need[*]} (apt-get install -y)"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy >/dev/null
-  else
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  elif [[ " ${need[*]} " == *" haproxy "* ]]; then
     echo "Error: no apt-get here. Install HAProxy 2.4+ yourself (e.g. 'dnf install haproxy')," >&2
     echo "       or set SHIPYARD_HAPROXY to the haproxy binary." >&2
     exit 1
-  fi
-fi
-
-# `runtime: docker` and its tests: Docker Engine (dockerd), debootstrap for the tests' offline
-# base image, docker-registry for a local registry.
-if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 \
-  || ! command -v docker-registry >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    echo "Docker Engine is missing: installing docker.io, debootstrap, docker-registry (apt-get)"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-      docker.io containerd runc tini debootstrap docker-registry >/dev/null
   else
-    echo "warning: no apt-get here; install Docker Engine (dockerd) and debootstrap for runtime: docker" >&2
+    echo "warning: no apt-get here; missing ${need[*]} (runtime: docker, the browser tests)" >&2
   fi
 fi
 

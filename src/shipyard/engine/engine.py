@@ -238,6 +238,11 @@ class Engine:
     def status(self) -> dict[str, Any]:
         return status(self.ctx, self.loops.errors("reconciler"))
 
+    def promotion_path(self) -> tuple[str, ...]:
+        """The environments a release goes through, in order (empty: no promotion path)."""
+        promotion = self.ctx.manifest.promotion
+        return tuple(promotion.path) if promotion else ()
+
     def break_lock(self, env: str) -> dict[str, Any]:
         held = self.ctx.store.break_lock(env, "interrupted", "lock broken by hand")
         if held is None:

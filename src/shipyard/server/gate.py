@@ -6,8 +6,10 @@ comes too late: a 100 MB unauthenticated POST would be read first. Here the bear
 resolved to a user (kept in the request's state for ``server/auth.py``'s ``principal``) and the
 declared Content-Length is held against the route's limit before the route runs; a body sent
 without a length (chunked) is counted as it streams and refused when it passes the limit.
-A token the access service remembers is resolved on the event loop; only the others (a new
-token, or one whose last use is due to be written) take a trip to a worker thread.
+The dashboard's pages (``server/dashboard/paths.py``) pass without a token: each checks its
+session cookie itself; their bodies are held to the same limits. A token the access service
+remembers is resolved on the event loop; only the others (a new token, or one whose last use is
+due to be written) take a trip to a worker thread.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.responses import JSONResponse
 from shipyard.core.access import Principal
 from shipyard.core.secret_limits import MAX_IMPORT_FILE
 from shipyard.errors import AuthError, ShipyardError, TooLargeError
+from shipyard.server.dashboard.paths import is_page
 
 if TYPE_CHECKING:
     from shipyard.engine.engine import Engine
@@ -92,7 +95,7 @@ class Gate:
         headers = dict(scope["headers"])
         limit = body_limit(scope["path"])
         try:
-            if scope["path"] not in PUBLIC:
+            if scope["path"] not in PUBLIC and not is_page(scope["path"]):  # a page: its session
                 scope.setdefault("state", {})["principal"] = await self.who(bearer(headers))
             length = declared_length(headers)
             if length is not None and length > limit:

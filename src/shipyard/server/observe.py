@@ -14,6 +14,7 @@ import time
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from shipyard.core.access import Principal
 from shipyard.core.durations import parse_duration
 from shipyard.core.metrics import ROLLUP_KEEP_S, resolution_for, summarize
 from shipyard.engine.engine import Engine
@@ -67,43 +68,57 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/api/alerts")
     def alerts(who: Who, limit: Limit = 20) -> o.Alerts:
-        envs = who.readable_envs(access.envs())
-        if not envs:
-            access.read(who)  # raises: no environment is readable
-        now = time.time()
-        shown = [a.to_json() for a in observe.alerts() if a.label("env") in envs]
-        silences = [
-            {**vars(s), "matchers": dict(s.matchers), "active": s.active(now)}
-            for s in observe.silences()
-            if s.ends_at > now - 86400 and who.may("read", dict(s.matchers).get("env"))
-        ]
-        alerting = engine.alerting
-        return o.Alerts.model_validate(
-            {
-                "alerts": shown,
-                "silences": silences,
-                "deliveries": [d for d in observe.deliveries(limit) if d["env"] in envs or not d["env"]],
-                "interval": observe.interval(),
-                "last_run": alerting.last_run if alerting else None,
-                "errors": alerting.errors if alerting else [],
-            }
-        )
+        return alerts_for(engine, who, limit)
 
     @app.post("/api/alerts/silences")
     def silence(body: o.SilenceBody, request: Request, who: Who) -> o.Silenced:
-        env = body.matchers.get("env")
-        seconds = parse_duration(body.duration)
-        target = ",".join(f"{k}={v}" for k, v in sorted(body.matchers.items()))
-        access.guard(who, "deploy", "alerts.silence", env=env, target=target, source=source(request))
-        silence_id = observe.add_silence(body.matchers, seconds, who.user, body.comment)
-        return o.Silenced(id=silence_id, ends_at=time.time() + seconds)
+        return add_silence(engine, who, body, source(request))
 
     @app.post("/api/alerts/silences/{silence_id}/expire")
     def expire(silence_id: SilencePath, request: Request, who: Who) -> o.Expired:
-        found = observe.silence(silence_id)
-        env = dict(found.matchers).get("env") if found else None
-        access.guard(
-            who, "deploy", "alerts.unsilence", env=env, target=str(silence_id), source=source(request)
-        )
-        observe.expire_silence(silence_id)
-        return o.Expired(id=silence_id)
+        return expire_silence(engine, who, silence_id, source(request))
+
+
+def alerts_for(engine: Engine, who: Principal, limit: int) -> o.Alerts:
+    """The alerts, the last day's silences and the recent deliveries of the environments ``who``
+    may read (``GET /api/alerts`` and the dashboard's alerts page)."""
+    access, observe = engine.access, engine.observe
+    envs = who.readable_envs(access.envs())
+    if not envs:
+        access.read(who)  # raises: no environment is readable
+    now = time.time()
+    shown = [a.to_json() for a in observe.alerts() if a.label("env") in envs]
+    silences = [
+        {**vars(s), "matchers": dict(s.matchers), "active": s.active(now)}
+        for s in observe.silences()
+        if s.ends_at > now - 86400 and who.may("read", dict(s.matchers).get("env"))
+    ]
+    alerting = engine.alerting
+    return o.Alerts.model_validate(
+        {
+            "alerts": shown,
+            "silences": silences,
+            "deliveries": [d for d in observe.deliveries(limit) if d["env"] in envs or not d["env"]],
+            "interval": observe.interval(),
+            "last_run": alerting.last_run if alerting else None,
+            "errors": alerting.errors if alerting else [],
+        }
+    )
+
+
+def add_silence(engine: Engine, who: Principal, body: o.SilenceBody, source: str) -> o.Silenced:
+    """A silence, audited, needing ``deploy`` on the silenced environment (all: on every one)."""
+    env = body.matchers.get("env")
+    seconds = parse_duration(body.duration)
+    target = ",".join(f"{k}={v}" for k, v in sorted(body.matchers.items()))
+    engine.access.guard(who, "deploy", "alerts.silence", env=env, target=target, source=source)
+    silence_id = engine.observe.add_silence(body.matchers, seconds, who.user, body.comment)
+    return o.Silenced(id=silence_id, ends_at=time.time() + seconds)
+
+
+def expire_silence(engine: Engine, who: Principal, silence_id: int, source: str) -> o.Expired:
+    found = engine.observe.silence(silence_id)
+    env = dict(found.matchers).get("env") if found else None
+    engine.access.guard(who, "deploy", "alerts.unsilence", env=env, target=str(silence_id), source=source)
+    engine.observe.expire_silence(silence_id)
+    return o.Expired(id=silence_id)

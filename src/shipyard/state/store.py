@@ -195,6 +195,13 @@ class StateStore:
             rows = [dict(row) for row in conn.execute(query).mappings()]
         return [self.deployment(int(row["id"])) for row in rows]
 
+    def latest_deployments(self) -> dict[str, r.Deployment]:
+        """Each environment's newest deployment in one read, without its steps or approval."""
+        newest = select(func.max(deployments.c.id)).group_by(deployments.c.env)
+        with self._tx() as conn:
+            rows = conn.execute(select(deployments).where(deployments.c.id.in_(newest))).mappings()
+            return {str(row["env"]): r.Deployment.from_row(dict(row), []) for row in rows}
+
     def running_deployments(self) -> list[r.Deployment]:
         with self._tx() as conn:
             ids = conn.execute(select(deployments.c.id).where(deployments.c.status == "running")).scalars()

@@ -20,6 +20,10 @@ class History:
         """The newest ``limit`` deployments, of ``env`` or of every environment."""
         return self._store.deployments(env, limit)
 
+    def latest(self) -> dict[str, Deployment]:
+        """Each environment's newest deployment (its steps and approval left out), in one read."""
+        return self._store.latest_deployments()
+
     def deployment(self, dep_id: int) -> Deployment:
         return self._store.deployment(dep_id)  # NotFoundError names the fix
 
