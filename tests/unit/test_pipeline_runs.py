@@ -175,3 +175,13 @@ def test_a_new_build_keeps_the_git_commit_of_its_source(tmp_path: Path) -> None:
     kept = ctx.store.pipelines.commits()["r1"]
     assert (kept["commit"], kept["message"]) == (sha, "first: the notes app")
     assert abs(kept["committed_at"] - time.time()) < 60
+
+
+def test_a_report_that_leads_out_of_the_stage_folder_fails_its_gate(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"totals": {"percent_covered": 100}}')
+    stages = {"test": {"commands": [f"ln -s {outside} coverage.json"], "coverage": {"min": "90%"}}}
+    ctx = make(tmp_path, stages)
+    pipelines = Pipelines(ctx, LocalWorkbench(ctx.paths.home / "pipelines"))
+    with pytest.raises(PipelineFailed, match=r"coverage gate: report coverage\.json leads out of"):
+        pipelines.run("r1", "ana", "api")

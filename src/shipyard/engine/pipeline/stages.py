@@ -96,31 +96,46 @@ def _commands(job: StageJob, bench: Workbench, deadline: float) -> str | None:
     return None
 
 
-def _report(job: StageJob, bench: Workbench, path: str) -> str | None:
+def _judged(
+    job: StageJob, bench: Workbench, gate: str, path: str, judge: Callable[[str | None], g.GateResult]
+) -> g.GateResult:
+    """Read ``path`` (None when missing) and judge it; a report that cannot be read fails the gate."""
     try:
-        return bench.read_report(job.folder, path)
-    except ShipyardError:
-        return None
+        text = bench.read_report(job.folder, path)
+    except ShipyardError as exc:
+        return g.GateResult(
+            job.name, gate, False, "unreadable report", f"stage {job.name}: {gate} gate: {exc.message}"
+        )
+    return judge(text)
 
 
 def _gates(job: StageJob, bench: Workbench, deadline: float) -> list[g.GateResult]:
     spec, name = job.spec, job.name
     out: list[g.GateResult] = []
-    if spec.coverage is not None:
+    if (cov := spec.coverage) is not None:
         out.append(
-            g.coverage(
-                name, spec.coverage.report, _report(job, bench, spec.coverage.report), spec.coverage.min * 100
+            _judged(
+                job, bench, "coverage", cov.report, lambda t: g.coverage(name, cov.report, t, cov.min * 100)
             )
         )
-    if spec.tests is not None:
+    if (tests := spec.tests) is not None:
         out.append(
-            g.tests(name, spec.tests.report, _report(job, bench, spec.tests.report), spec.tests.min_tests)
+            _judged(
+                job, bench, "tests", tests.report, lambda t: g.tests(name, tests.report, t, tests.min_tests)
+            )
         )
-    if spec.security is not None:
-        sec = spec.security
-        out.append(g.security(name, sec.report, _report(job, bench, sec.report), sec.tool, sec.fail_at))
-    if spec.audit is not None:
-        out.append(g.audit(name, spec.audit.report, _report(job, bench, spec.audit.report)))
+    if (sec := spec.security) is not None:
+        out.append(
+            _judged(
+                job,
+                bench,
+                "security",
+                sec.report,
+                lambda t: g.security(name, sec.report, t, sec.tool, sec.fail_at),
+            )
+        )
+    if (audit := spec.audit) is not None:
+        out.append(_judged(job, bench, "audit", audit.report, lambda t: g.audit(name, audit.report, t)))
     for check in spec.checks:
         left = deadline - time.monotonic()
         if left <= 0:
