@@ -45,6 +45,16 @@ def test_deploy_and_rollback(tiny: Shipyard) -> None:
     assert answers(tiny) == "v1"
 
 
+def test_the_data_folder_outlives_releases(tiny: Shipyard) -> None:
+    tiny.cli("deploy")
+    visit = f"{tiny.app_url()}/visit"
+    assert httpx.get(visit, timeout=5, trust_env=False).json()["visits"] == 1
+    version(tiny, "v2")
+    tiny.cli("deploy")
+    again = httpx.get(visit, timeout=5, trust_env=False).json()
+    assert again == {"app": "tiny", "version": "v2", "visits": 2}
+
+
 def test_a_broken_release_is_refused_and_the_serving_version_keeps_serving(tiny: Shipyard) -> None:
     tiny.cli("deploy")
     version(tiny, "broken")

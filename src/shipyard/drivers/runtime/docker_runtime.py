@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,7 +283,8 @@ def run_container(
 ) -> Container:
     """Start ``command`` (through /bin/sh) in a detached container of ``image`` on the host's network.
 
-    docker-init (tini) is its pid 1, so a stop's SIGTERM reaches the app (pid 1 ignores it)."""
+    docker-init (tini) is its pid 1, so a stop's SIGTERM reaches the app (pid 1 ignores it).
+    The environment's data folder (``SHIPYARD_DATA_DIR``) is bind-mounted at the same path."""
     return client.containers.run(
         image,
         ["/bin/sh", "-c", command],
@@ -292,8 +294,24 @@ def run_container(
         network_mode="host",
         environment=variables,
         labels=labels,
+        volumes=data_volume(client, image, variables),
         **limits,
     )
+
+
+def data_volume(client: DockerClient, image: str, variables: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The data folder as a read-write bind mount, handed to the image's numeric user (the
+    generated Dockerfile's uid 10001) so that the app can write its database there."""
+    folder = variables.get("SHIPYARD_DATA_DIR")
+    if not folder or not os.path.isdir(folder):
+        return {}
+    user = str(client.images.get(image).attrs.get("Config", {}).get("User") or "")
+    uid, _, gid = user.partition(":")
+    if uid.isdigit() and os.geteuid() == 0:
+        for root, dirs, files in os.walk(folder):
+            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.chown(name, int(uid), int(gid) if gid.isdigit() else int(uid), follow_symlinks=False)
+    return {folder: {"bind": folder, "mode": "rw"}}
 
 
 def _wait(container: Container, timeout: float) -> int | None:
