@@ -49,7 +49,7 @@ from shipyard.drivers.runtime.logfiles import OutputStream
 from shipyard.drivers.runtime.usage import Usage
 from shipyard.errors import InstanceError
 
-LABEL = "io.shipyard"  # labels: io.shipyard.home, .app, .env, .colour, .slot, .instance, .role
+LABEL = "io.shipyard"  # labels: io.shipyard.home, .app, .env, .process, .colour, .slot, .instance, .role
 
 
 @dataclass(frozen=True)
@@ -133,21 +133,24 @@ class DockerRuntime:
     def start(self, spec: InstanceSpec) -> Started:
         client = self._client()
         image = existing_image(client, recorded_image(spec.release), spec.release.id)
-        known = spec.endpoint.rpartition(":")[2] if spec.endpoint else ""
-        port = int(known) if known.isdigit() and port_is_free(int(known)) else free_port()
+        endpoint, variables = "", {**spec.variables, "SHIPYARD_INSTANCE_ID": str(spec.instance_id)}
+        if spec.listens:  # a worker gets no port
+            known = spec.endpoint.rpartition(":")[2] if spec.endpoint else ""
+            port = int(known) if known.isdigit() and port_is_free(int(known)) else free_port()
+            endpoint, variables["PORT"] = f"127.0.0.1:{port}", str(port)
         app, limits = limits_of(spec.release.manifest)
         labels = self.labels(
             app,
             spec.env,
             spec.name,
-            "web",
+            "instance",
+            process=spec.process,
             colour=spec.colour,
             slot=str(spec.slot),
             instance=str(spec.instance_id),
         )
         name = f"shipyard-{self.home_key}-{spec.env}-{spec.name}-{spec.instance_id}-{time.time_ns() % 10**9}"
         try:
-            variables = {**spec.variables, "PORT": str(port), "SHIPYARD_INSTANCE_ID": str(spec.instance_id)}
             container = run_container(
                 client,
                 image,
@@ -165,7 +168,7 @@ class DockerRuntime:
                 "check processes.web.command and the image (`docker run` it by hand), then deploy again",
             ) from None
         cid = str(container.id)
-        return Started(f"127.0.0.1:{port}", ContainerRef(cid).encode(), f"container {cid[:12]}")
+        return Started(endpoint, ContainerRef(cid).encode(), f"container {cid[:12]}")
 
     def stop(self, ref: str | None, timeout: float) -> bool:
         """SIGTERM, SIGKILL after ``timeout``; the container stays until its output is read."""
@@ -244,7 +247,10 @@ class DockerRuntime:
         """Running containers of this home whose instance id is not in ``known``."""
         try:
             running = self._client().containers.list(
-                filters={"label": [f"{LABEL}.home={self.home}", f"{LABEL}.role=web"], "status": "running"}
+                filters={
+                    "label": [f"{LABEL}.home={self.home}", f"{LABEL}.role=instance"],
+                    "status": "running",
+                }
             )
         except (docker.errors.DockerException, InstanceError):
             return []
@@ -261,7 +267,7 @@ class DockerRuntime:
         app, _ = limits_of(job.release.manifest)
         started = time.monotonic()
         try:
-            labels = self.labels(app, job.env, "migrate", "oneoff")
+            labels = self.labels(app, job.env, job.name, "oneoff")
             container = run_container(client, image, job.command, job.variables, labels)
         except docker.errors.DockerException as exc:
             raise InstanceError(
