@@ -109,3 +109,27 @@ def test_logs_and_usage_of_the_instances(tiny: Shipyard) -> None:
         return None
 
     assert wait_for(memory, 20, "the instance's memory") > 1e6
+
+
+def test_a_worker_follows_the_serving_release(tiny: Shipyard) -> None:
+    """A process other than web: no port, started with its release, replaced by the next one."""
+    tiny.manifest["processes"]["ticker"] = {
+        "command": "python3 -u -c \"import time; [print('tick', open('version.txt').read().strip(), "
+        'flush=True) or time.sleep(0.3) for _ in iter(int, 1)]"',
+        "settle": "500ms",
+    }
+    tiny.write_manifest()
+    tiny.cli("deploy")
+
+    def only(release: str) -> dict[str, object] | None:
+        now = list(tiny.status()["workers"])
+        return now[0] if len(now) == 1 and now[0]["release"] == release and now[0]["alive"] else None
+
+    first = wait_for(lambda: only("r1"), 20, "r1's worker")
+    assert first["name"] == "ticker-blue-0"
+    version(tiny, "v2")
+    tiny.cli("deploy")
+    assert wait_for(lambda: only("r2"), 20, "r2's worker alone")["name"] == "ticker-green-0"
+    ticks = ("logs", "dev", "--grep", "tick v2", "--release", "r2")
+    logged = wait_for(lambda: tiny.cli(*ticks).stdout.strip(), 20, "its ticks")
+    assert "tick v2" in logged
