@@ -6,6 +6,7 @@ refusals a role, a missing session or a forged form meet."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def audit(shipyard: Shipyard) -> list[tuple[str, str, str]]:
     with shipyard.api() as api:
         entries = api.get("/api/audit", params={"limit": 500}).json()["entries"]
     return [(e["actor"], e["action"], e["result"]) for e in entries]
+
+
+def wait_jobs(shipyard: Shipyard) -> dict[str, str]:
+    """Wait (bounded) until no job runs; each kind's newest status."""
+    deadline = time.monotonic() + 60
+    with shipyard.api() as api:
+        jobs = api.get("/api/jobs").json()["jobs"]
+        while time.monotonic() < deadline and any(j["status"] in ("queued", "running") for j in jobs):
+            time.sleep(0.25)
+            jobs = api.get("/api/jobs").json()["jobs"]
+    return {j["kind"]: j["status"] for j in reversed(jobs)}
 
 
 def test_watch_a_deployment_live_then_roll_back_through_the_confirmation(
@@ -152,6 +164,25 @@ def test_promote_then_approve_as_a_second_user_the_requester_refused(
     page.get_by_role("link", name="Audit").click()  # the admin's audit log, verified
     expect(page.locator("#chain")).to_contain_text("verifies")
     expect(page.get_by_role("row", name=re.compile(r"bob approve production"))).to_have_count(1)
+
+    # a restore asks for the environment's name to be typed
+    shipyard.add_note("kept")
+    with shipyard.api() as api:
+        api.post("/api/backups/dev", json={"reason": "before the restore"})
+    wait_jobs(shipyard)
+    page.get_by_role("link", name="Backups").click()
+    section = page.locator('section[data-env="dev"]')
+    expect(section.locator("tr[data-backup]").first).to_be_visible()
+    section.get_by_label("Type dev to confirm").fill("production")
+    section.get_by_role("button", name="Restore dev").click()
+    expect(page.get_by_role("alert")).to_contain_text("the confirmation must be the environment's name")
+    assert not [e for e in audit(shipyard) if e[1] == "backup.restore"]
+    page.go_back()
+    section.get_by_label("Type dev to confirm").fill("dev")
+    section.get_by_role("button", name="Restore dev").click()
+    expect(page).to_have_url(re.compile(r"/backups$"))
+    assert ("admin", "backup.restore", "ok") in audit(shipyard)
+    assert wait_jobs(shipyard)["backup.restore"] == "succeeded"
 
 
 def test_refused_without_a_session_for_a_role_or_a_forged_form_and_no_secret_shown(

@@ -64,6 +64,15 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/alerts/silences/{silence_id}/expire", "deploy", "alerts.unsilence"),
     Row("GET", "/logs?env={env}&grep=started", "read"),
     Row("GET", "/audit", "*:admin", "audit.list"),
+    Row("GET", "/backups", "session"),  # filtered to readable environments
+    Row("POST", "/envs/{env}/backups/verify", "deploy", "backup.verify", (("backup", "b404"),)),
+    Row(
+        "POST",
+        "/envs/{env}/backups/restore",
+        "admin",
+        "backup.restore",
+        (("backup", "b404"), ("confirm", "{env}")),
+    ),
 )
 
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from shipyard.core.access import Principal
 from shipyard.engine.engine import Engine
 from shipyard.engine.trust.access import Access
+from shipyard.errors import ForbiddenError
 from shipyard.server.answers import install_handlers
 from shipyard.server.dashboard.login import safe_next
 from shipyard.server.dashboard.routes import register_dashboard
@@ -213,3 +214,17 @@ def test_an_expired_session_sends_to_login(store: StateStore) -> None:
     assert client.get("/approvals").status_code == 200
     clock.now += 61
     assert client.get("/approvals").status_code == 303
+
+
+def test_pages_escape_what_users_wrote(store: StateStore) -> None:
+    """A message a user controls (a reason, a name in an error) is shown as text, never as markup."""
+    client, _ = dashboard(store)
+    sign_in(client, DANA)
+    answer = client.get("/approvals")
+    dash = client.app.state.dashboard  # type: ignore[attr-defined]
+    page = dash.templates.get_template("error.html").render(
+        error=ForbiddenError("<script>alert(1)</script>", "<b>hint</b>"), visitor=None, csrf=""
+    )
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>hint</b>" not in page
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]  # not framed

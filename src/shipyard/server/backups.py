@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 
+from shipyard.core.access import Principal
 from shipyard.core.jobs import Progress
 from shipyard.engine.engine import Engine
 from shipyard.schemas import data as d
@@ -28,19 +29,10 @@ Direction = Literal["up", "down"]  # engine/data/migrations.py DIRECTIONS: only 
 
 def register_backup_routes(app: FastAPI, engine: Engine) -> None:
     backups = engine.backups
-    access = engine.access
 
     @app.get("/api/backups/{env}")
     def list_backups(env: EnvPath, who: Who) -> d.Catalog:
-        access.read(who, env)
-        shipper = engine.backup_scheduler.shippers.get(env)
-        shipping = None
-        if shipper is not None:
-            shipping = d.Shipping(
-                base=shipper.base_id, last_shipped_at=shipper.last_shipped_at, errors=shipper.errors[-3:]
-            )
-        rows = backups.list_with_windows(env)
-        return d.Catalog.model_validate({"env": env, "backups": rows, "continuous": shipping})
+        return catalog(engine, who, env)
 
     @app.post("/api/backups/{env}", status_code=202, response_model=d.JobStarted)
     def create_backup(env: EnvPath, body: d.CreateBody, request: Request, who: Who) -> d.JobStarted:
@@ -55,39 +47,11 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
 
     @app.post("/api/backups/{env}/verify", status_code=202, response_model=d.JobStarted)
     def verify_backup(env: EnvPath, body: d.VerifyBody, request: Request, who: Who) -> d.JobStarted:
-        def run(progress: Progress) -> dict[str, Any]:
-            record = backups.verify(env, body.backup, progress)
-            check = record.verification
-            progress(
-                f"{record.id}: "
-                + (f"verified: {check.detail}" if check and check.ok else "FAILED verification")
-            )
-            return {"backup": record.to_json()}
-
-        return start_job(
-            request, who, "deploy", "backup.verify", env, body.backup or "newest",
-            {"backup": body.backup}, run,
-        )  # fmt: skip
+        return start_verify(engine, request, who, env, body)
 
     @app.post("/api/backups/{env}/restore", status_code=202, response_model=d.JobStarted)
     def restore_backup(env: EnvPath, body: d.RestoreBody, request: Request, who: Who) -> d.JobStarted:
-        action = "backup.restore.masked" if body.mask else "backup.restore"
-        # read on the source environment: a refusal is audited
-        access.allow(who, "read", action, env=env, source=client_source(request))
-        target = body.target or env
-
-        def run(progress: Progress) -> dict[str, Any]:
-            if body.mask:
-                return engine.masked_copies.restore(
-                    env, who.user, body.target, body.backup, body.to_time, progress
-                )
-            return backups.restore(env, who.user, body.backup, target, body.to_time, progress=progress)
-
-        args = {"from": env, "backup": body.backup, "to_time": body.to_time, "mask": body.mask}
-        return start_job(
-            request, who, "admin", action, target,
-            f"{env}/{body.backup or 'newest'}", args, run,
-        )  # fmt: skip
+        return start_restore(engine, request, who, env, body)
 
     @app.post("/api/migrations/{env}/status")
     def migration_status(env: EnvPath, request: Request, who: Who) -> d.MigrationStatus:
@@ -111,3 +75,55 @@ def register_backup_routes(app: FastAPI, engine: Engine) -> None:
             request, who, "deploy", f"migrate.{direction}", env, "", {"direction": direction},
             lambda progress: engine.migrations.run(env, direction, who.user, progress),
         )  # fmt: skip
+
+
+def catalog(engine: Engine, who: Principal, env: str) -> d.Catalog:
+    """``env``'s backups, newest first, and its continuous shipping (``read`` on ``env``)."""
+    engine.access.read(who, env)
+    shipper = engine.backup_scheduler.shippers.get(env)
+    shipping = None
+    if shipper is not None:
+        shipping = d.Shipping(
+            base=shipper.base_id, last_shipped_at=shipper.last_shipped_at, errors=shipper.errors[-3:]
+        )
+    rows = engine.backups.list_with_windows(env)
+    return d.Catalog.model_validate({"env": env, "backups": rows, "continuous": shipping})
+
+
+def start_verify(
+    engine: Engine, request: Request, who: Principal, env: str, body: d.VerifyBody
+) -> d.JobStarted:
+    """Verify a backup (the newest without one named) as a job: ``deploy`` on ``env``, audited."""
+
+    def run(progress: Progress) -> dict[str, Any]:
+        record = engine.backups.verify(env, body.backup, progress)
+        check = record.verification
+        progress(
+            f"{record.id}: " + (f"verified: {check.detail}" if check and check.ok else "FAILED verification")
+        )
+        return {"backup": record.to_json()}
+
+    return start_job(
+        request, who, "deploy", "backup.verify", env, body.backup or "newest", {"backup": body.backup}, run
+    )
+
+
+def start_restore(
+    engine: Engine, request: Request, who: Principal, env: str, body: d.RestoreBody
+) -> d.JobStarted:
+    """Restore a backup of ``env`` (into ``body.target``, masked or not) as a job: ``admin`` on the
+    environment restored into and ``read`` on ``env``, both audited."""
+    action = "backup.restore.masked" if body.mask else "backup.restore"
+    # read on the source environment: a refusal is audited
+    engine.access.allow(who, "read", action, env=env, source=client_source(request))
+    target = body.target or env
+
+    def run(progress: Progress) -> dict[str, Any]:
+        if body.mask:
+            return engine.masked_copies.restore(
+                env, who.user, body.target, body.backup, body.to_time, progress
+            )
+        return engine.backups.restore(env, who.user, body.backup, target, body.to_time, progress=progress)
+
+    args = {"from": env, "backup": body.backup, "to_time": body.to_time, "mask": body.mask}
+    return start_job(request, who, "admin", action, target, f"{env}/{body.backup or 'newest'}", args, run)

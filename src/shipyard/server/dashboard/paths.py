@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 PAGES = frozenset(
-    {"/", "/login", "/logout", "/releases", "/approvals", "/alerts", "/secrets", "/logs", "/audit"}
+    {"/", "/login", "/logout", "/releases", "/approvals", "/alerts", "/secrets", "/logs", "/backups"}
+    | {"/audit"}
 )
 PREFIXES = ("/static/", "/deployments/", "/envs/", "/alerts/")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from shipyard.server.dashboard import actions, login, observe, pages, records, stream
+from shipyard.server.dashboard import actions, data, login, observe, pages, records, stream
 from shipyard.server.dashboard.web import HERE, Dashboard
 
 if TYPE_CHECKING:
@@ -45,6 +45,9 @@ def dashboard_routes() -> list[Route | Mount]:
         Route("/secrets", observe.secrets, methods=["GET"]),
         Route("/logs", records.logs, methods=["GET"]),
         Route("/audit", records.audit, methods=["GET"]),
+        Route("/backups", data.backups, methods=["GET"]),
+        Route("/envs/{env}/backups/verify", data.verify, methods=["POST"]),
+        Route("/envs/{env}/backups/restore", data.restore, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
