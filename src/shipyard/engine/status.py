@@ -8,13 +8,15 @@ import time
 from typing import Any
 
 from shipyard.core.proxy import backend_name
-from shipyard.core.records import endpoint_port
+from shipyard.core.records import Instance, Route, endpoint_port
 from shipyard.engine.context import Context
-from shipyard.engine.delivery.workers import live_workers
+from shipyard.engine.delivery.workers import LIVE
 
 
 def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
-    """Every environment as ``shipyard status`` shows it: routes, lock, instances, approvals, alerts."""
+    """Every environment as ``shipyard status`` shows it: routes, lock, instances, approvals, alerts.
+
+    Each table is read once for every environment (the dashboard's overview shows 20 of them)."""
     proxy_states = {}
     if ctx.proxy.is_running():
         proxy_states = {(s.backend, s.name): s for s in ctx.proxy.server_states()}
@@ -24,11 +26,17 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
     for alert in ctx.store.observe.alerts():
         if alert.state == "firing":
             firing[alert.label("env")] = firing.get(alert.label("env"), 0) + 1
+    routes = {route.env: route for route in ctx.store.all_routes()}
+    locks = {held.env: held for held in ctx.store.locks()}
+    live: dict[str, list[Instance]] = {}
+    for i in ctx.store.instances(None, process=None):
+        if i.state in LIVE:
+            live.setdefault(i.env, []).append(i)
     for env, spec in ctx.manifest.environments.items():
-        route = ctx.store.route(env)
-        held = ctx.store.lock(env)
+        route = routes.get(env) or Route(env=env)
+        held = locks.get(env)
         insts = []
-        for i in ctx.live_instances(env):
+        for i in (i for i in live.get(env, []) if i.process == "web"):
             seen = proxy_states.get((backend_name(env, i.colour), i.name))
             insts.append(
                 {
@@ -59,7 +67,7 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
                 "deployment": held.deployment_id,
             },
             "instances": insts,
-            "workers": workers(ctx, env),
+            "workers": workers(ctx, [i for i in live.get(env, []) if i.process != "web"]),
             "waiting_approval": [vars(w) for w in waiting if w.env == env],
             "alerts_firing": firing.get(env, 0),
         }
@@ -72,8 +80,9 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
     }
 
 
-def workers(ctx: Context, env: str) -> list[dict[str, Any]]:
-    """``env``'s worker instances (no port, no traffic): which process, release, alive, restarts."""
+def workers(ctx: Context, live: list[Instance]) -> list[dict[str, Any]]:
+    """An environment's live worker instances (no port, no traffic): which process, release,
+    alive, restarts."""
     return [
         {
             "name": i.name,
@@ -84,7 +93,7 @@ def workers(ctx: Context, env: str) -> list[dict[str, Any]]:
             "restarts": i.restarts,
             "alive": ctx.runtime.alive(i.runtime_ref),
         }
-        for i in live_workers(ctx, env)
+        for i in live
     ]
 
 
