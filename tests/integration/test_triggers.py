@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import EXAMPLE, Shipyard
+from tests.integration.conftest import EXAMPLE, Shipyard, free_port
+from tests.integration.receivers import Hook
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +200,32 @@ def test_a_webhook_too_large_is_refused_before_it_is_read(shipyard: Shipyard) ->
             headers={"X-GitHub-Event": "push"},
         )
     assert resp.status_code == 413, resp.text
+
+
+def test_a_push_to_production_waits_for_its_approval(shipyard: Shipyard, tmp_path: Path) -> None:
+    shipyard.manifest["environments"]["production"] = {
+        "port": free_port(), "approval": {"required": True, "expires": "1h"},
+    }  # fmt: skip
+    shipyard.manifest["triggers"] = {"branches": {"main": "dev", "release/*": "production"}}
+    hook = Hook()  # deployment events go through the routing
+    shipyard.manifest["notifications"] = {"receivers": {"hook": {"webhook": {"url": hook.url("/events")}}}}
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("git", "init")
+    repo = shipyard.home.resolve() / "git" / "notes.git"
+    work = work_repo(tmp_path, "v1")
+    git(work, "checkout", "-q", "-b", "release/1.0")
+    sha = git(work, "rev-parse", "HEAD").stdout.strip()
+
+    said = git(work, "push", str(repo), "release/1.0").stderr
+    assert "branch release/1.0 deploys to production" in said, said
+    assert "waits for approval (`shipyard approve" in said and "waiting_approval" in said, said
+    with shipyard.api() as api:
+        dep = api.get("/api/deployments", params={"env": "production"}).json()[0]
+    assert dep["status"] == "waiting_approval" and dep["reason"] == f"release/1.0@{sha[:12]}: notes v1"
+    deadline = time.monotonic() + 20
+    while not (asked := [b for b in hook.bodies() if b.get("event") == "deployment.waiting_approval"]):
+        assert time.monotonic() < deadline, hook.bodies()
+        time.sleep(0.2)
+    hook.close()
+    assert asked[0]["change"] == f"release/1.0@{sha[:12]}: notes v1" and asked[0]["env"] == "production"
