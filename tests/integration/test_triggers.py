@@ -229,3 +229,24 @@ def test_a_push_to_production_waits_for_its_approval(shipyard: Shipyard, tmp_pat
         time.sleep(0.2)
     hook.close()
     assert asked[0]["change"] == f"release/1.0@{sha[:12]}: notes v1" and asked[0]["env"] == "production"
+
+
+def test_a_push_whose_pipeline_fails_deploys_nothing_and_says_why(shipyard: Shipyard, tmp_path: Path) -> None:
+    with_triggers(shipyard)
+    shipyard.manifest["pipeline"] = {
+        "stages": {"test": {"commands": ["echo 2 tests failed; exit 1"]}},
+    }
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("git", "init")
+    work = work_repo(tmp_path, "v1")
+    pushed = git(work, "push", str(shipyard.home.resolve() / "git" / "notes.git"), "main")
+    said = pushed.stderr
+    assert "stage test failed" in said, said
+    assert "remote: shipyard: main failed: release r1 failed its pipeline (run 1) at stage test" in said, said
+    assert "remote: shipyard: try: see `shipyard pipeline show 1`" in said, said
+    with shipyard.api() as api:
+        assert api.get("/api/status").json()["environments"]["dev"]["active_release"] is None
+        assert api.get("/api/deployments", params={"env": "dev"}).json() == []
+    failed = [a for a in audit(shipyard, "trigger.push") if a["result"] == "error"]
+    assert failed and "failed its pipeline" in failed[-1]["detail"]
