@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # one install): HAProxy (the data plane); Docker Engine for `runtime: docker` and its tests,
 # with debootstrap (the tests' offline base image) and docker-registry (a local registry);
 # chromium, driven by Playwright in the dashboard's browser tests (Playwright's own browser
-# download is not used); wrk for the benchmarks.
+# download is not used); wrk for the benchmarks and post-deploy load tests (verify.load).
 need=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io containerd runc tini)
@@ -16,6 +16,7 @@ command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v git >/dev/null 2>&1 || need+=(git)  # triggers: the hosted repository, checkouts
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     echo "installing from the OS packages: ${need[*]} (apt-get install -y)"

@@ -22,6 +22,7 @@ from shipyard.drivers.data.postgres.programs import Postgres
 from shipyard.drivers.files import secure_home, write_json
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.observe.receivers import Dispatcher
+from shipyard.drivers.pipeline.loadtest import run_wrk
 from shipyard.drivers.pipeline.workbench import LocalWorkbench
 from shipyard.drivers.ports import port_is_free
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
@@ -35,6 +36,7 @@ from shipyard.drivers.runtime.images import ImageBuilder, Images
 from shipyard.drivers.runtime.interface import ReleaseBuilder, Runtime
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
+from shipyard.drivers.triggers.git import GitCheckouts
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
 from shipyard.engine.cron.scheduler import CronScheduler
@@ -59,8 +61,10 @@ from shipyard.engine.observe.notifying import Notifier
 from shipyard.engine.observe.reads import Observations
 from shipyard.engine.pipeline.figures import DeliveryFigures
 from shipyard.engine.pipeline.runs import Pipelines
+from shipyard.engine.pipeline.verify import Verifier
 from shipyard.engine.services import Services
 from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
+from shipyard.engine.triggers.pushes import Triggers
 from shipyard.engine.trust.access import Access
 from shipyard.engine.trust.approvals import Approvals
 from shipyard.engine.trust.directory import Directory
@@ -159,7 +163,8 @@ def wire_services(
     migrations = Migrations(ctx, backups, databases, pages)
     reconciler = Reconciler(ctx, databases)
     reconciler.every(60.0, vault.purge_expired)
-    pipelines = Pipelines(ctx, LocalWorkbench(ctx.paths.home / "pipelines"), logs)
+    bench = LocalWorkbench(ctx.paths.home / "pipelines")
+    pipelines = Pipelines(ctx, bench, logs, Verifier(ctx, bench, run_wrk))
     launcher = Launcher(ctx, databases, migrations, pipelines)
     scheduler = BackupScheduler(backups)
     _register_facts(ctx.facts, backups, vault)
@@ -180,6 +185,7 @@ def wire_services(
         config=ConfigView(ctx),
         pipelines=pipelines,
         figures=figures,
+        triggers=Triggers(ctx, GitCheckouts(ctx.paths.home / "git"), pipelines),
         access=access,
         vault=vault,
         approvals=Approvals(ctx, launcher.launch),

@@ -106,6 +106,10 @@ ROUTES: tuple[Row, ...] = (
     Row("POST", "/api/pipelines", "deploy", "pipeline.run", {"release": "r404"}),  # on dev, the first env
     Row("GET", "/api/pipelines", "read"),
     Row("GET", "/api/pipelines/{run_id}", "read"),
+    # a push to the hosted repository: deploy on where the branch goes (no triggers here: dev)
+    Row("POST", "/api/triggers/push", "deploy", "trigger.push", {"branch": "main", "sha": "0" * 40}),
+    # no token: the event's signature authenticates it (refusals: tests/integration/test_triggers.py)
+    Row("POST", "/api/hooks/{provider}", "public"),
     Row("GET", "/api/stats/{env}", "read"),
     Row("POST", "/api/drills/{env}", "deploy", "drill.run"),
     Row("GET", "/api/secrets/{env}", "secrets-list"),
@@ -135,7 +139,8 @@ FIXED = {
     "{name}": "nobody",
     "{tid}": "tk_nothing",
     "{run_id}": "424242",  # a scheduled job's run that does not exist
-    "{job}": "nojob",  # a scheduled job that does not exist: the run fails after the decision
+    "{job}": "nojob",
+    "{provider}": "github",  # a scheduled job that does not exist: the run fails after the decision
 }
 # with {name} a secret's name: one that does not exist, so reads and changes fail after the decision
 

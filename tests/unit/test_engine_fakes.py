@@ -209,7 +209,7 @@ def _driver_classes_imported(path: Path) -> list[str]:
     return found
 
 
-TYPED_BY_PROTOCOLS = ["delivery", "data", "observe", "trust", "pipeline", "*.py"]
+TYPED_BY_PROTOCOLS = ["delivery", "data", "observe", "trust", "pipeline", "triggers", "*.py"]
 
 
 @pytest.mark.parametrize("part", TYPED_BY_PROTOCOLS)

@@ -197,7 +197,7 @@ def _process_imports(path: Path) -> list[str]:
     return found
 
 
-EVERY_PART = ["delivery", "data", "observe", "trust", "pipeline", "*.py"]
+EVERY_PART = ["delivery", "data", "observe", "trust", "pipeline", "triggers", "*.py"]
 
 
 @pytest.mark.parametrize("part", EVERY_PART)

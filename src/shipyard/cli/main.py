@@ -25,6 +25,7 @@ from shipyard.cli import config as config_cli
 from shipyard.cli import cron as cron_cli
 from shipyard.cli import delivery
 from shipyard.cli import drill as drill_cli
+from shipyard.cli import git as git_cli
 from shipyard.cli import jobs as jobs_cli
 from shipyard.cli import logs as logs_cli
 from shipyard.cli import maintenance as maintenance_cli
@@ -69,6 +70,7 @@ app.add_typer(maintenance_cli.maintenance_app, name="maintenance")
 app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
 app.command("stats")(pipeline_cli.stats)
 app.add_typer(ci_cli.ci_app, name="ci")
+app.add_typer(git_cli.git_app, name="git")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

@@ -95,6 +95,7 @@ class Context:
             "from_release": dep.from_release,
             "status": dep.status,
             "reason": reason,
+            "change": dep.reason,  # why it was asked: a push's `<branch>@<commit>: <message>`
             "at": time.time(),
             "rollout": {
                 k: rollout.get(k)

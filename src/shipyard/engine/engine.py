@@ -37,6 +37,7 @@ class Engine:
         self.maintenance = services.maintenance
         self.pipelines = services.pipelines
         self.figures = services.figures
+        self.triggers = services.triggers
         self.access = services.access
         self.vault = services.vault
         self.approvals = services.approvals
@@ -149,6 +150,8 @@ class Engine:
         """Deploy the release that passed the environment before ``target`` on the path."""
         self._check_env(target, self.ctx.reload_manifest().environments)
         chosen, before = pick_release(self.ctx, release_id, target)
+        if self.pipelines.verifier is not None:  # passed the previous environment's verify
+            self.pipelines.verifier.check_promotable(chosen, before)
         reason = f"{chosen} from {before}" if before else chosen
         return self.deploy(target, requested_by, chosen, kind="promote", reason=reason)
 

@@ -30,6 +30,7 @@ from shipyard.engine.observe.logs import LogService
 from shipyard.engine.observe.reads import Observations
 from shipyard.engine.pipeline.figures import DeliveryFigures
 from shipyard.engine.pipeline.runs import Pipelines
+from shipyard.engine.triggers.pushes import Triggers
 from shipyard.engine.trust.access import Access
 from shipyard.engine.trust.approvals import Approvals
 from shipyard.engine.trust.directory import Directory
@@ -46,6 +47,7 @@ class Services:
     maintenance: MaintenanceSwitch  # the maintenance page, by hand and around migrations
     pipelines: Pipelines  # a release's stages and gates, and whether it may deploy
     figures: DeliveryFigures  # shipyard stats: the delivery (DORA) figures
+    triggers: Triggers  # a git push or a webhook: build, pipeline, branch rule, deploy
     # trust
     access: Access
     vault: Vault

@@ -35,6 +35,8 @@ from shipyard.manifest.strategy import Analysis as Analysis
 from shipyard.manifest.strategy import BlueGreen as BlueGreen
 from shipyard.manifest.strategy import Canary as Canary
 from shipyard.manifest.strategy import Strategy, inherit_strategies
+from shipyard.manifest.triggers import Triggers, check_triggers
+from shipyard.manifest.verify import Verify
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
@@ -175,6 +177,9 @@ class Environment(Model):
     edge: Edge = Field(
         default_factory=Edge, description="Rate limits, body size, networks, stickiness, compression."
     )
+    verify: Verify | None = Field(
+        None, description="Checks after each deployment here; promotion onward requires them passed."
+    )
 
 
 def check_processes(manifest: Manifest) -> None:
@@ -232,6 +237,9 @@ class Manifest(Model):
     pipeline: Pipeline | None = Field(
         None, description="Stages and gates a release must pass before it deploys."
     )
+    triggers: Triggers | None = Field(
+        None, description="Git pushes and webhooks: branch rules and the webhook's secret."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -276,6 +284,8 @@ class Manifest(Model):
         check_processes(self)
         if self.pipeline and self.pipeline.environment not in (None, *self.environments):
             raise ValueError(f"pipeline.environment: unknown environment {self.pipeline.environment!r}")
+        if self.triggers:
+            check_triggers(self.triggers, self.environments)
         for rule_name, rule in self.alerts.rules.items():
             if unknown := [e for e in rule.environments if e not in self.environments]:
                 raise ValueError(f"alerts.rules.{rule_name}.environments: unknown environment {unknown[0]!r}")

@@ -35,6 +35,7 @@ from shipyard.server.observe import register_observe
 from shipyard.server.params import Cursor, EnvPath, Filter, IdPath, Limit, TokenPath, UserPath
 from shipyard.server.pipeline import register_pipeline_routes
 from shipyard.server.secrets import register_secrets
+from shipyard.server.triggers import register_trigger_routes
 
 
 def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
@@ -71,6 +72,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_drill_routes(app, engine)
     register_job_routes(app, engine)
     register_pipeline_routes(app, engine)
+    register_trigger_routes(app, engine)
     register_logs(app, engine)
     register_observe(app, engine)
     register_cron(app, engine)

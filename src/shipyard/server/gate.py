@@ -37,13 +37,21 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PUBLIC = frozenset({"/api/ping", "/health"})  # probes: no token, no body
+HOOKS = "/api/hooks/"  # git hosts' push events: no token, their signature authenticates them
 MiB = 1024 * 1024
 DEFAULT_LIMIT = 1 * MiB
 # Routes that take more than the default: a whole secrets file in one import (its values as
 # JSON, escapes included; the vault then holds them to its own limits, core/secret_limits.py).
 LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"^/api/vault/[^/]+/import$"), 2 * MAX_IMPORT_FILE),
+    (re.compile(r"^/api/hooks/[a-z]+$"), 5 * MiB),  # a push event of many commits
 )
+
+
+def is_public(path: str) -> bool:
+    """A path that takes no token: the probes, and the hooks (``server/triggers.py`` checks their
+    signature before it believes a byte)."""
+    return path in PUBLIC or path.startswith(HOOKS)
 
 
 def body_limit(path: str) -> int:
@@ -95,7 +103,7 @@ class Gate:
         headers = dict(scope["headers"])
         limit = body_limit(scope["path"])
         try:
-            if scope["path"] not in PUBLIC and not is_page(scope["path"]):  # a page: its session
+            if not is_public(scope["path"]) and not is_page(scope["path"]):  # a page: its session
                 scope.setdefault("state", {})["principal"] = await self.who(bearer(headers))
             length = declared_length(headers)
             if length is not None and length > limit:

@@ -1,13 +1,11 @@
 """A blue-green deployment, step by step, each step recorded with its timing and outcome.
 
-Run by ``Engine`` in a thread per deployment while the environment's lock is
-held. Until the switch, nothing touches the serving colour, nor the release that
-stands by in the other colour for an instant rollback: the new release starts beside
-it (other slots of that colour's backend, ``core.layout``), and it is stopped only
-once the new release is switched in. Any failure stops only the new instances and
-leaves the old version serving and the standby one ready to take over. Workers
-(``workers.py``) start in a ``workers`` step before the switch and the old ones stop in the
-drain step; a failure stops the new ones.
+Run by ``Engine`` in a thread per deployment while the environment's lock is held. Until the
+switch, nothing touches the serving colour, nor the release that stands by in the other colour for
+an instant rollback: the new release starts beside it (other slots of that colour's backend,
+``core.layout``), and it is stopped only once the new release is switched in. Any failure stops
+only the new instances; the old version keeps serving, the standby one ready to take over. Workers
+(``workers.py``) start before the switch, old ones stop in the drain step; ``verify`` comes last.
 """
 
 from __future__ import annotations
@@ -97,6 +95,8 @@ class Deployment:
                 if failure:
                     self._switch_back(route, failure)
                     return
+            if gate is not None:  # a failed check stops promotion onward, not this deployment
+                gate.verify(self.dep_id, self.env, release, self.note)
             store.finish_deployment(self.dep_id, "succeeded")
             if isinstance(settings, Canary) and route.active_colour is not None:
                 self.ctx.notify(self.dep_id, self.env, "rollout.promoted", f"{release.id} serves all traffic")

@@ -22,3 +22,7 @@ class BuildGate(Protocol):
     def gate_new_build(self, release: Release, note: Note) -> tuple[None, str]:
         """Run the pipeline for a release just built; raise a ``ShipyardError`` naming the stage."""
         ...
+
+    def verify(self, dep_id: int, env: str, release: Release, note: Note) -> None:
+        """After the switch: run the environment's post-deploy checks, recorded as step ``verify``."""
+        ...

@@ -26,6 +26,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.delivery.config import resolve_names
 from shipyard.engine.pipeline.gate import Note
 from shipyard.engine.pipeline.stages import LineSink, StageJob, StageResult, run_stage, stage_row
+from shipyard.engine.pipeline.verify import Verifier
 from shipyard.errors import ConflictError, DeployError, ShipyardError
 from shipyard.manifest.models import Manifest
 from shipyard.manifest.pipeline import Pipeline
@@ -48,10 +49,13 @@ def pipeline_env(manifest: Manifest) -> str:
 
 
 class Pipelines:
-    def __init__(self, ctx: Context, bench: Workbench, sink: LineSink | None = None) -> None:
+    def __init__(
+        self, ctx: Context, bench: Workbench, sink: LineSink | None = None, verifier: Verifier | None = None
+    ) -> None:
         self.ctx = ctx
         self.bench = bench
         self.sink = sink
+        self.verifier = verifier  # post-deploy verification (environments.<name>.verify)
 
     # reads ---------------------------------------------------------------------------------------
     def runs(self, limit: int, release_id: str | None = None) -> list[dict[str, Any]]:
@@ -94,6 +98,11 @@ class Pipelines:
         except PipelineFailed as failed:
             raise DeployError(failed.message, failed.hint) from None
         return None, f"pipeline run {done['run']} passed ({', '.join(done['stages'])})"
+
+    def verify(self, dep_id: int, env: str, release: Release, note: Note) -> None:
+        """A deployment's ``verify`` step, after its switch (``verify.py``)."""
+        if self.verifier is not None:
+            self.verifier.verify(dep_id, env, release, note)
 
     # running ---------------------------------------------------------------------------------------
     def check_runnable(self, release_id: str) -> Pipeline:

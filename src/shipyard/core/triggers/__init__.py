@@ -1,0 +1,1 @@
+"""Triggers' pure part: branch rules and the signed push events of git hosts."""

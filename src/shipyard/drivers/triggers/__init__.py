@@ -1,0 +1,1 @@
+"""Triggers' side effects: git checkouts of pushed commits."""
