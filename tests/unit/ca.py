@@ -31,6 +31,7 @@ class Issued:
 class CA:
     def __init__(self) -> None:
         self.key = _key()
+        self.last_serial = 0  # the serial number of the newest certificate issued
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Shipyard Test Root")])
         now = dt.datetime.now(dt.UTC)
         self.cert = (
@@ -58,12 +59,13 @@ class CA:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(serial := x509.random_serial_number())
             .not_valid_before(start)
             .not_valid_after(start + dt.timedelta(days=days))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
+        self.last_serial = serial
         return Issued(cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem(key))
 
     def other_key(self) -> str:
