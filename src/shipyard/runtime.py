@@ -169,6 +169,7 @@ def wire_services(
     checkpointer = Checkpointer(ctx.store.checkpoint)
     cron = CronScheduler(ctx, databases)  # the manifest's `jobs:`
     ctx.facts.register("cron_failing", cron.failing)
+    ctx.facts.register("cert_expires_in", ctx.certificates.expires_in)
     loops = LoopRegistry()  # every background task, for /health and status
     for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting, cron):
         if part is not None:

@@ -205,3 +205,16 @@ def test_a_sync_keeps_the_last_good_certificate_and_a_deployment_is_refused(tmp_
         step.certificates(spec, tmp_path, secrets)
     with pytest.raises(ManifestError, match="does not belong"):  # no good one yet: refused
         CertificateFiles().certificates(spec, tmp_path, secrets, keep_last_good=True)
+
+
+def test_cert_expires_in_is_the_served_certificates_remaining_time(tmp_path: Path) -> None:
+    ca, step = CA(), CertificateFiles()
+    issued = ca.issue("app.test", days=30, ago=1)
+    (tmp_path / "cert.pem").write_text(issued.cert)
+    assert step.expires_in("dev", time.time()) is None  # nothing served yet
+    step.certificates(parse_manifest(manifest()), tmp_path, Secrets({"TLS_KEY": issued.key}))
+    left = step.expires_in("dev", time.time())
+    assert left is not None and 29 * 86400 - 60 < left <= 29 * 86400
+    rule = parse_manifest({**manifest(), "alerts": {}}).alerts.all_rules()["CertificateExpiring"]
+    assert rule.spec("CertificateExpiring").condition.holds(13 * 86400.0)
+    assert not rule.spec("CertificateExpiring").condition.holds(left)

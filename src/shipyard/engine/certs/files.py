@@ -29,6 +29,7 @@ class CertificateFiles:
         self.clock = clock
         self._known: dict[str, tuple[tuple[str, int], Pem]] = {}  # env -> ((chain, key version), key)
         self._good: dict[str, Pem] = {}  # env -> the last PEM that passed its checks
+        self._expires: dict[str, float] = {}  # env -> when the certificate it serves expires
 
     def certificates(
         self, manifest: Manifest, folder: Path, secrets: SecretSource, *, keep_last_good: bool = False
@@ -74,13 +75,22 @@ class CertificateFiles:
             key = known[1]
         else:  # an audited read, only when the chain or the key changed
             key = Pem(secrets.values(env, PURPOSE).get(tls.key_secret, ""))
-        self._check(where, path, chain, key.text, domains)
+        self._expires[env] = self._check(where, path, chain, key.text, domains)
         self._known[env] = ((chain, version), key)
         return Pem(chain.strip() + "\n" + key.text.strip() + "\n")
 
-    def _check(self, where: str, path: Path, chain: str, key: str, domains: tuple[str, ...]) -> None:
+    def expires_in(self, env: str, now: float) -> float | None:
+        """Seconds until the certificate ``env`` serves expires (the ``cert_expires_in`` alert
+        metric); None without one."""
+        expires = self._expires.get(env)
+        return None if expires is None else expires - now
+
+    def _check(self, where: str, path: Path, chain: str, key: str, domains: tuple[str, ...]) -> float:
+        """When the certificate expires, if it may serve; else ManifestError saying why."""
+        expires = 0.0
         try:
-            problem = certificate_problem(read_facts(chain, key), domains, self.clock())
+            facts = read_facts(chain, key)
+            expires, problem = facts.not_after, certificate_problem(facts, domains, self.clock())
         except ValueError as exc:
             problem = str(exc)
         if problem is not None:
@@ -90,3 +100,4 @@ class CertificateFiles:
                 "still valid (`openssl x509 -noout -subject -ext subjectAltName -enddate -in CERT`); "
                 "the previous configuration keeps serving",
             )
+        return expires
