@@ -35,6 +35,7 @@ from shipyard.drivers.runtime.images import ImageBuilder, Images
 from shipyard.drivers.runtime.interface import ReleaseBuilder, Runtime
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
+from shipyard.engine.certs.service import Certificates
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
 from shipyard.engine.cron.scheduler import CronScheduler
@@ -181,6 +182,7 @@ def wire_services(
         config=ConfigView(ctx),
         pipelines=pipelines,
         figures=figures,
+        certs=Certificates(ctx),
         access=access,
         vault=vault,
         approvals=Approvals(ctx, launcher.launch),

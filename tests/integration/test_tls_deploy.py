@@ -50,14 +50,25 @@ def test_a_deployment_serves_https_and_a_bad_certificate_is_refused(shipyard: Sh
     assert answer.headers["strict-transport-security"] == "max-age=86400"
     assert shipyard.serving()  # the plain HTTP port keeps serving
 
+    listed = shipyard.cli("certs", "list").stdout
+    assert "dev" in listed and "app.test" in listed and "CN=Shipyard Test Root" in listed
+
     (shipyard.app / "cert.pem").write_text(ca.issue("app.test").cert)  # a chain without its key
     refused = shipyard.cli("deploy", check=False)
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0
     assert "environments.dev.edge.tls: the private key does not belong to the certificate" in said
     assert served(https, ca)[0] == serial  # the last good one keeps serving
+    assert "last check failed: environments.dev.edge.tls" in shipyard.cli("certs", "list").stdout
 
-    key_text = good.key.strip().splitlines()[1]
+    renewed = ca.issue("app.test", "www.app.test")  # renewed by hand: a new chain and key
+    shipyard.cli("secrets", "set", "dev", "TLS_KEY", input=renewed.key)
+    (shipyard.app / "cert.pem").write_text(renewed.cert)
+    said = shipyard.cli("certs", "renew", "dev").stdout
+    assert "app.test, www.app.test" in said and "last check failed" not in said
+    assert served(https, ca)[0] == ca.last_serial  # swapped in (HAProxy's runtime API)
+
+    key_text = renewed.key.strip().splitlines()[1]
     holders = [
         p for p in Path(shipyard.home).rglob("*") if p.is_file() and key_text in p.read_text(errors="replace")
     ]

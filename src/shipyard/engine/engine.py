@@ -37,6 +37,7 @@ class Engine:
         self.maintenance = services.maintenance
         self.pipelines = services.pipelines
         self.figures = services.figures
+        self.certs = services.certs
         self.access = services.access
         self.vault = services.vault
         self.approvals = services.approvals

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.proxy.interface import AccessLog
+from shipyard.engine.certs.service import Certificates
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.cron.scheduler import CronScheduler
 from shipyard.engine.data.backups import BackupService
@@ -46,6 +47,7 @@ class Services:
     maintenance: MaintenanceSwitch  # the maintenance page, by hand and around migrations
     pipelines: Pipelines  # a release's stages and gates, and whether it may deploy
     figures: DeliveryFigures  # shipyard stats: the delivery (DORA) figures
+    certs: Certificates  # the edge's TLS certificates: shipyard certs
     # trust
     access: Access
     vault: Vault

@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 from shipyard.core.config import SecretSource
-from shipyard.core.tls import Pem, certificate_problem
+from shipyard.core.tls import CertFacts, Pem, certificate_problem
 from shipyard.drivers.certs.x509 import read_facts
 from shipyard.errors import ManifestError
 from shipyard.manifest.edge import TlsFiles
@@ -29,7 +30,8 @@ class CertificateFiles:
         self.clock = clock
         self._known: dict[str, tuple[tuple[str, int], Pem]] = {}  # env -> ((chain, key version), key)
         self._good: dict[str, Pem] = {}  # env -> the last PEM that passed its checks
-        self._expires: dict[str, float] = {}  # env -> when the certificate it serves expires
+        self._served: dict[str, CertFacts] = {}  # env -> the certificate it serves
+        self._attempts: dict[str, tuple[float, str]] = {}  # env -> (when last checked, its error or "")
 
     def certificates(
         self, manifest: Manifest, folder: Path, secrets: SecretSource, *, keep_last_good: bool = False
@@ -46,7 +48,9 @@ class CertificateFiles:
                 continue
             try:
                 out[env] = self._good[env] = self._pem(env, tls, spec.edge.domains, folder, secrets)
-            except ManifestError:
+                self._attempts[env] = (self.clock(), "")
+            except ManifestError as exc:
+                self._attempts[env] = (self.clock(), exc.message)
                 if not keep_last_good or env not in self._good:
                     raise
                 out[env] = self._good[env]
@@ -75,29 +79,47 @@ class CertificateFiles:
             key = known[1]
         else:  # an audited read, only when the chain or the key changed
             key = Pem(secrets.values(env, PURPOSE).get(tls.key_secret, ""))
-        self._expires[env] = self._check(where, path, chain, key.text, domains)
+        self._served[env] = self._check(where, path, chain, key.text, domains)
         self._known[env] = ((chain, version), key)
         return Pem(chain.strip() + "\n" + key.text.strip() + "\n")
 
     def expires_in(self, env: str, now: float) -> float | None:
         """Seconds until the certificate ``env`` serves expires (the ``cert_expires_in`` alert
         metric); None without one."""
-        expires = self._expires.get(env)
-        return None if expires is None else expires - now
+        served = self._served.get(env)
+        return None if served is None else served.not_after - now
 
-    def _check(self, where: str, path: Path, chain: str, key: str, domains: tuple[str, ...]) -> float:
-        """When the certificate expires, if it may serve; else ManifestError saying why."""
-        expires = 0.0
+    def describe(self, env: str) -> dict[str, Any]:
+        """What ``shipyard certs list`` shows of ``env``'s certificate: its names, issuer, expiry
+        and the last time its files were checked (with the error, when they failed)."""
+        served = self._served.get(env)
+        at, error = self._attempts.get(env, (None, ""))
+        return {
+            "env": env,
+            "source": "file",
+            "names": list(served.names) if served else [],
+            "issuer": served.issuer if served else "",
+            "expires_at": served.not_after if served else None,
+            "last_attempt": at,
+            "last_error": error,
+        }
+
+    def _check(self, where: str, path: Path, chain: str, key: str, domains: tuple[str, ...]) -> CertFacts:
+        """The certificate's facts, if it may serve; else ManifestError saying why."""
         try:
             facts = read_facts(chain, key)
-            expires, problem = facts.not_after, certificate_problem(facts, domains, self.clock())
         except ValueError as exc:
-            problem = str(exc)
+            _refuse(where, path, str(exc))
+        problem = certificate_problem(facts, domains, self.clock())
         if problem is not None:
-            raise ManifestError(
-                f"{where}: {problem} ({path})",
-                "give the chain and the key issued together for every name in `edge.domains`, "
-                "still valid (`openssl x509 -noout -subject -ext subjectAltName -enddate -in CERT`); "
-                "the previous configuration keeps serving",
-            )
-        return expires
+            _refuse(where, path, problem)
+        return facts
+
+
+def _refuse(where: str, path: Path, problem: str) -> NoReturn:
+    raise ManifestError(
+        f"{where}: {problem} ({path})",
+        "give the chain and the key issued together for every name in `edge.domains`, "
+        "still valid (`openssl x509 -noout -subject -ext subjectAltName -enddate -in CERT`); "
+        "the previous configuration keeps serving",
+    )
