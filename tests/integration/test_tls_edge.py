@@ -23,7 +23,7 @@ from tests.unit.test_tls import Secrets
 from shipyard.core.edge import EdgeRules
 from shipyard.core.proxy_layout import ProxyLayout
 from shipyard.core.tls import Hsts, Pem, Tls
-from shipyard.drivers.proxy.haproxy import HAProxy
+from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
 from shipyard.engine.certs.files import CertificateFiles
 from shipyard.errors import ManifestError
 from shipyard.manifest.loader import parse_manifest
@@ -179,3 +179,27 @@ def test_a_mismatched_key_is_refused(proxy: HAProxy, app: int, ca: CA, tmp_path:
     )
     assert (tmp_path / "cert-dev.pem").read_text() == pems["dev"].text
     assert served_names(https, ca) == ["app.test"]
+
+
+def test_an_adopted_haproxy_gets_a_new_certificate(tmp_path: Path, app: int, ca: CA) -> None:  # noqa: F811
+    https = free_port()
+    first = layout(app, Tls(https), pem_of(ca, "app.test"), free_port())
+    HAProxy(tmp_path, find_haproxy()).sync(first)  # a control plane that then dies
+    adopter = HAProxy(tmp_path, find_haproxy())
+    try:
+        worker = adopter._worker_pid()
+        renewed = replace(first.backends[0], certificate=pem_of(ca, "app.test", "new.app.test"))
+        adopter.sync(replace(first, backends=(renewed,)))
+        assert served_names(https, ca) == ["app.test", "new.app.test"]
+        assert adopter._worker_pid() == worker  # adopted: no reload
+    finally:
+        adopter.stop()
+
+
+def test_turning_tls_off_removes_the_key_file(proxy: HAProxy, app: int, ca: CA, tmp_path: Path) -> None:  # noqa: F811
+    http = free_port()
+    proxy.sync(layout(app, Tls(free_port()), pem_of(ca, "app.test"), http))
+    assert (tmp_path / "cert-dev.pem").exists()
+    proxy.sync(ProxyLayout((backend(EdgeRules(), None, f"127.0.0.1:{app}", f"127.0.0.1:{http}"),)))
+    assert not (tmp_path / "cert-dev.pem").exists()
+    assert httpx.get(f"http://127.0.0.1:{http}/", timeout=5).status_code == 200

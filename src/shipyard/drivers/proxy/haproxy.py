@@ -110,6 +110,7 @@ class HAProxy:
                 self._reload()
                 self._record(self._ref, layout)
             self._layout = self._applied = layout
+            self._remove_stale_certificates(files)
 
     def ensure_running(self) -> bool:
         with self._lock:
@@ -228,6 +229,14 @@ class HAProxy:
                 )
             files[Path(self.maps.cert_file(be.env))] = be.certificate.text.strip() + "\n"
         return files
+
+    def _remove_stale_certificates(self, files: dict[Path, str]) -> None:
+        """Delete the PEM file (its private key) of an environment that no longer listens for
+        HTTPS, once HAProxy runs without it: the key is kept nowhere it is not needed."""
+        for path in self.folder.glob("cert-*.pem"):
+            if path.resolve() not in {p.resolve() for p in files}:
+                path.unlink(missing_ok=True)
+                self._written.pop(path, None)
 
     def _write_changed(self, files: dict[Path, str]) -> None:
         """Write each file (atomically, fsynced) unless this process last wrote the same text
