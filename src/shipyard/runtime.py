@@ -37,6 +37,7 @@ from shipyard.drivers.runtime.interface import ReleaseBuilder, Runtime
 from shipyard.drivers.runtime.probe import Prober
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.drivers.triggers.git import GitCheckouts
+from shipyard.engine.certs.service import Certificates
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
 from shipyard.engine.cron.scheduler import CronScheduler
@@ -174,6 +175,7 @@ def wire_services(
     checkpointer = Checkpointer(ctx.store.checkpoint)
     cron = CronScheduler(ctx, databases)  # the manifest's `jobs:`
     ctx.facts.register("cron_failing", cron.failing)
+    ctx.facts.register("cert_expires_in", ctx.certificates.expires_in)
     loops = LoopRegistry()  # every background task, for /health and status
     for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting, cron):
         if part is not None:
@@ -186,6 +188,7 @@ def wire_services(
         pipelines=pipelines,
         figures=figures,
         triggers=Triggers(ctx, GitCheckouts(ctx.paths.home / "git"), pipelines),
+        certs=Certificates(ctx),
         access=access,
         vault=vault,
         approvals=Approvals(ctx, launcher.launch),

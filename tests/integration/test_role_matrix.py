@@ -74,6 +74,8 @@ ROUTES: tuple[Row, ...] = (
     # a malformed network: refused after the decision, so the page never goes on
     Row("POST", "/api/maintenance/{env}/on", "deploy", "maintenance.on", {"allow": ["10.0.0.1/8"]}),
     Row("POST", "/api/maintenance/{env}/off", "deploy", "maintenance.off"),
+    Row("GET", "/api/certs", "token"),  # filtered to readable environments
+    Row("POST", "/api/certs/{env}/renew", "deploy", "certs.renew"),  # no HTTPS listener: 404 after
     Row("GET", "/api/config/{env}", "read"),
     Row("GET", "/api/config/{a}/diff/{b}", "read"),
     Row("GET", "/api/health/{env}/history", "read"),

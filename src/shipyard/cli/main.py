@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from shipyard.cli import alerts as alerts_cli
 from shipyard.cli import backup as backup_cli
+from shipyard.cli import certs as certs_cli
 from shipyard.cli import ci as ci_cli
 from shipyard.cli import config as config_cli
 from shipyard.cli import cron as cron_cli
@@ -67,6 +68,7 @@ app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(cron_cli.cron_app, name="cron")
 app.add_typer(maintenance_cli.maintenance_app, name="maintenance")
+app.add_typer(certs_cli.certs_app, name="certs")
 app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
 app.command("stats")(pipeline_cli.stats)
 app.add_typer(ci_cli.ci_app, name="ci")

@@ -53,6 +53,7 @@ METRICS: dict[str, Metric] = {
         Metric("backup_age", "environment", "seconds", "time since the newest moment a good backup restores"),
         Metric("secrets_overdue", "environment", "count", "secrets past their rotation or expiry date"),
         Metric("secrets_due", "environment", "count", "secrets overdue or due within vault.due_within"),
+        Metric("cert_expires_in", "environment", "seconds", "time until the HTTPS certificate expires"),
         Metric("cron_failing", "environment", "count", "scheduled jobs whose latest run failed or timed out"),
         Metric(
             "deploy_success_rate", "environment", "share", "share of changes that succeeded, last 30 days"

@@ -15,6 +15,8 @@ import math
 import urllib.parse
 from dataclasses import dataclass
 
+from shipyard.core.tls import Tls
+
 MAINTENANCE_RETRY_AFTER = 60  # seconds a client is told to wait on the maintenance page
 DEFAULT_MESSAGE = "This service is down for maintenance. Please try again in a few minutes."
 MAX_MESSAGE = 1000
@@ -49,7 +51,8 @@ class EdgeRules:
     allow: tuple[str, ...] = ()  # client networks (CIDR); when set, any other gets 403
     deny: tuple[str, ...] = ()  # client networks answered 403 (even when allowed)
     compression: bool = True  # gzip text answers the app did not compress
-    proto: str = "http"  # what X-Forwarded-Proto and Forwarded say (https once TLS lands)
+    proto: str = "http"  # what X-Forwarded-Proto and Forwarded say on the plain HTTP port
+    tls: Tls | None = None  # the HTTPS listener (its certificate travels in the Backend)
 
 
 @dataclass(frozen=True)

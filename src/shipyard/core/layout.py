@@ -19,6 +19,7 @@ from typing import Protocol
 from shipyard.core.edge import EdgeRules, Maintenance
 from shipyard.core.proxy_layout import Backend, ProxyLayout, Server
 from shipyard.core.records import COLOURS, Instance, Route
+from shipyard.core.tls import Pem
 
 LIVE = {"starting", "running"}
 
@@ -84,7 +85,12 @@ def slot_count(manifest: Spec, env: str, instances: Iterable[Instance]) -> int:
 
 
 def backend_for(
-    manifest: Spec, env: str, route: Route, instances: list[Instance], maintenance: Maintenance | None = None
+    manifest: Spec,
+    env: str,
+    route: Route,
+    instances: list[Instance],
+    maintenance: Maintenance | None = None,
+    certificate: Pem | None = None,
 ) -> Backend:
     spec = manifest.environments[env]
     mine = [i for i in instances if i.env == env and i.state in LIVE]
@@ -111,6 +117,7 @@ def backend_for(
         canary_weight=route.canary_weight if canary else 0,
         edge=manifest.edge_rules(env),
         maintenance=maintenance,
+        certificate=certificate,
     )
 
 
@@ -144,13 +151,16 @@ def layout_for(
     routes: dict[str, Route],
     instances: list[Instance],
     maintenance: Mapping[str, Maintenance] | None = None,
+    certificates: Mapping[str, Pem] | None = None,
 ) -> ProxyLayout:
     """The layout for every environment of ``manifest``; ``maintenance``: the environments whose
-    maintenance page is on."""
-    pages = maintenance or {}
+    maintenance page is on; ``certificates``: each HTTPS listener's checked chain and key."""
+    pages, certs = maintenance or {}, certificates or {}
     return ProxyLayout(
         tuple(
-            backend_for(manifest, env, routes.get(env) or Route(env=env), instances, pages.get(env))
+            backend_for(
+                manifest, env, routes.get(env) or Route(env=env), instances, pages.get(env), certs.get(env)
+            )
             for env in sorted(manifest.environments)
         )
     )

@@ -23,7 +23,7 @@ import csv
 import io
 
 from shipyard.core import proxy_checks
-from shipyard.core.proxy_edge import frontend_rules, plan_maintenance, stick_tables
+from shipyard.core.proxy_edge import binds, frontend_rules, plan_maintenance, stick_tables
 from shipyard.core.proxy_layout import NONE, Backend, MapFiles, ProxyLayout, ServerState
 from shipyard.core.records import COLOURS
 from shipyard.core.traffic import LOG_FORMAT
@@ -137,7 +137,7 @@ def _frontend(be: Backend, maps: MapFiles) -> list[str]:
     cookie_colour = f"req.cook({STICKY_COOKIE}),word(1,-)"
     lines = [
         f"frontend {frontend_name(env)}",
-        f"    bind {be.bind}",
+        *binds(be, maps),
         *frontend_rules(be, maps),
         f"    http-request set-var(txn.sy_active) str({env}.active),map({maps.colours},{NONE})",
         f"    http-request set-var(txn.sy_canary) str({env}.canary),map({maps.colours},{NONE})",

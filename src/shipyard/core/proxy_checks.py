@@ -82,6 +82,12 @@ def check_edge(be: Backend, where: str) -> None:
             _refuse("a rate limit", f"{limit.requests}/{limit.per}s", where)
         if limit.prefix is not None:
             _match(PREFIX, limit.prefix, "a path prefix", where)
+    tls = rules.tls
+    if tls is not None:
+        if not 0 < tls.port < 65536 or tls.min_version not in ("1.2", "1.3"):
+            _refuse("an HTTPS listener", f"port {tls.port}, TLS {tls.min_version}", where)
+        if tls.hsts is not None and not 0 <= tls.hsts.max_age <= 10**10:
+            _refuse("an HSTS max-age", tls.hsts.max_age, where)
 
 
 def _network(value: str) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from shipyard.core.edge import MAINTENANCE_RETRY_AFTER, EdgeRules, Maintenance, RateLimit, encoded_message
 from shipyard.core.proxy_layout import Backend, MapFiles, ProxyLayout
+from shipyard.core.tls import ALPN, CIPHERS_TLS12, CIPHERSUITES_TLS13, Tls
 
 TABLE_ENTRIES = "100k"  # client addresses each rate limit remembers
 COMPRESSED_TYPES = (
@@ -41,11 +42,27 @@ def stick_tables(be: Backend) -> list[str]:
     return lines
 
 
+def binds(be: Backend, maps: MapFiles) -> list[str]:
+    """The frontend's listeners: plain HTTP, and HTTPS with its certificate when TLS is set."""
+    tls = be.edge.tls
+    lines = [f"    bind {be.bind}"]
+    if tls is None:
+        return lines
+    host = be.bind.rsplit(":", 1)[0]
+    return [
+        *lines,
+        f"    bind {host}:{tls.port} ssl crt {maps.cert_file(be.env)} alpn {ALPN} "
+        f"ssl-min-ver TLSv{tls.min_version} ciphers {CIPHERS_TLS12} ciphersuites {CIPHERSUITES_TLS13}",
+    ]
+
+
 def frontend_rules(be: Backend, maps: MapFiles) -> list[str]:
     """The lines of ``be``'s frontend that run before the routing."""
     rules = be.edge
     return [
+        *_redirect(rules.tls),
         *_forwarded(rules),
+        *_hsts(rules.tls),
         *_networks(rules),
         *_maintenance(be.env, maps),
         *_rate_limits(be.env, rules.rate_limits),
@@ -54,12 +71,29 @@ def frontend_rules(be: Backend, maps: MapFiles) -> list[str]:
     ]
 
 
+def _redirect(tls: Tls | None) -> list[str]:
+    """Plain HTTP answered 308 to the same host and path on the HTTPS port."""
+    if tls is None or not tls.redirect:
+        return []
+    port = "" if tls.port == 443 else f":{tls.port}"
+    target = f"https://%[req.hdr(host),field(1,:)]{port}%[capture.req.uri]"
+    return [f"    http-request redirect location {target} code 308 if !{{ ssl_fc }}"]
+
+
 def _forwarded(rules: EdgeRules) -> list[str]:
+    proto = "%[ssl_fc,iif(https,http)]" if rules.tls else rules.proto
     return [
         "    http-request set-header X-Forwarded-For %[src]",
-        f"    http-request set-header X-Forwarded-Proto {rules.proto}",
-        f'    http-request set-header Forwarded "for=%[src];proto={rules.proto}"',
+        f"    http-request set-header X-Forwarded-Proto {proto}",
+        f'    http-request set-header Forwarded "for=%[src];proto={proto}"',
     ]
+
+
+def _hsts(tls: Tls | None) -> list[str]:
+    """HSTS on HTTPS answers only (RFC 6797: a browser ignores it over plain HTTP)."""
+    if tls is None or tls.hsts is None:
+        return []
+    return [f'    http-response set-header Strict-Transport-Security "{tls.hsts.header()}" if {{ ssl_fc }}']
 
 
 def _networks(rules: EdgeRules) -> list[str]:

@@ -12,6 +12,7 @@ import posixpath
 from dataclasses import dataclass, field, replace
 
 from shipyard.core.edge import EdgeRules, Maintenance
+from shipyard.core.tls import Pem
 
 NONE = "none"  # map value: no colour
 
@@ -45,6 +46,7 @@ class Backend:
     check_timeout_ms: int = 2000  # health.timeout: a slower answer to a check is a failure
     edge: EdgeRules = field(default_factory=EdgeRules)  # limits, networks, headers, compression
     maintenance: Maintenance | None = None  # set at run time (``shipyard maintenance on``)
+    certificate: Pem | None = None  # the HTTPS listener's chain and key, swapped at run time
 
     def structure(self) -> tuple[object, ...]:
         """What only a reload can change: binds, checks and the set of server slots."""
@@ -93,6 +95,7 @@ class ProxyLayout:
                     canary=None,
                     canary_weight=0,
                     maintenance=None,
+                    certificate=None,
                 )
                 for b in self.backends
             )
@@ -110,6 +113,10 @@ class MapFiles:
     def allow_file(self, env: str) -> str:
         """The ACL file of the client networks that pass ``env``'s maintenance page."""
         return posixpath.join(posixpath.dirname(self.maintenance), f"maintenance-allow-{env}.acl")
+
+    def cert_file(self, env: str) -> str:
+        """The PEM file (chain and key, mode 0600) HAProxy serves ``env``'s HTTPS with."""
+        return posixpath.join(posixpath.dirname(self.maintenance), f"cert-{env}.pem")
 
 
 @dataclass(frozen=True)

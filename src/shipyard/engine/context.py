@@ -15,9 +15,11 @@ from pathlib import Path
 from shipyard.core.config import NoSecrets, SecretSource
 from shipyard.core.layout import layout_for
 from shipyard.core.records import Instance, Owner
+from shipyard.core.tls import Pem
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.proxy.interface import Proxy
 from shipyard.drivers.runtime.interface import HealthProber, ReleaseBuilder, Runtime
+from shipyard.engine.certs.files import CertificateFiles
 from shipyard.engine.observe.notifying import Notifier
 from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
 from shipyard.home import Paths
@@ -44,6 +46,7 @@ class Context:
     failpoint: Failpoint = field(default_factory=Failpoint)
     rollouts: Rollouts = field(default_factory=Rollouts)  # env -> its running canary
     locks: Locks = field(default_factory=Locks)
+    certificates: CertificateFiles = field(default_factory=CertificateFiles)  # edge.tls, checked
     # whether the control plane that holds a lock still runs (runtime.py asks the OS); a lock
     # of an owner that is gone is broken at start. By default every owner but this one is gone.
     owner_alive: Callable[[Owner], bool] | None = None
@@ -64,9 +67,18 @@ class Context:
     def sync_proxy(self) -> None:
         """Make HAProxy route exactly as the recorded state says."""
         with self.locks.routing:
+            # the certificates first: a bad one never reaches HAProxy (the last good one stays)
+            certs = self.check_certificates(keep_last_good=True)
             routes = {r.env: r for r in self.store.all_routes()}
             pages = self.store.maintenance.all()
-            self.proxy.sync(layout_for(self.manifest, routes, self.store.instances(), pages))
+            self.proxy.sync(layout_for(self.manifest, routes, self.store.instances(), pages, certs))
+
+    def check_certificates(self, *, keep_last_good: bool = False) -> dict[str, Pem]:
+        """Each HTTPS listener's chain and key from ``edge.tls``, checked (``engine/certs/files.py``)."""
+        folder = self.paths.manifest.parent
+        return self.certificates.certificates(
+            self.manifest, folder, self.secrets, keep_last_good=keep_last_good
+        )
 
     def data_dir(self, env: str) -> Path:
         """The environment's data folder (``environments.<env>.data_dir`` or the default)."""

@@ -38,6 +38,7 @@ class Engine:
         self.pipelines = services.pipelines
         self.figures = services.figures
         self.triggers = services.triggers
+        self.certs = services.certs
         self.access = services.access
         self.vault = services.vault
         self.approvals = services.approvals
@@ -105,6 +106,8 @@ class Engine:
         ctx = self.ctx
         manifest = ctx.reload_manifest()
         self._check_env(env, manifest.environments)
+        if kind != "rollback":  # a rollback keeps the last good certificate (Context.sync_proxy)
+            ctx.check_certificates()  # a bad one is refused before the deployment begins
         self.databases.check_deployable(env)
         if release_id is not None:
             ctx.store.release(release_id)  # NotFoundError names the fix

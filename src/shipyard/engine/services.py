@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shipyard.drivers.loops import LoopRegistry
 from shipyard.drivers.proxy.interface import AccessLog
+from shipyard.engine.certs.service import Certificates
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.cron.scheduler import CronScheduler
 from shipyard.engine.data.backups import BackupService
@@ -48,6 +49,7 @@ class Services:
     pipelines: Pipelines  # a release's stages and gates, and whether it may deploy
     figures: DeliveryFigures  # shipyard stats: the delivery (DORA) figures
     triggers: Triggers  # a git push or a webhook: build, pipeline, branch rule, deploy
+    certs: Certificates  # the edge's TLS certificates: shipyard certs
     # trust
     access: Access
     vault: Vault

@@ -115,6 +115,12 @@ DEFAULT_RULES: dict[str, AlertRule] = {
     "InstanceRestarting": _rule(
         "restarts > 3", "warning", "{env} {instance} restarted {value} times in an hour", window="1h"
     ),
+    "CertificateExpiring": _rule(
+        "cert_expires_in < 14d",
+        "warning",
+        "{env}: the HTTPS certificate expires in {value} (renew it or its file)",
+        **{"for": "5m"},
+    ),
     "DeploymentsFailing": _rule(
         "failed_deployments > 0",
         "warning",

@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from shipyard.core.edge import EdgeRules, RateLimit, parse_network
 from shipyard.core.proxy_checks import PREFIX
+from shipyard.core.tls import Hsts, Tls
 from shipyard.manifest.base import Model
-from shipyard.manifest.checks import Duration, unsafe
+from shipyard.manifest.checks import Duration, EnvVarName, unsafe
+
+HOST = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
@@ -55,7 +58,18 @@ def check_prefix(value: str) -> str:
     return prefix
 
 
+def check_host(value: str) -> str:
+    host = value.strip().lower().rstrip(".")
+    if len(host) > 253 or not HOST.match(host):
+        raise unsafe(
+            f"{value[:80]!r} is not a host name",
+            "write a name such as example.com or *.example.com (letters, digits, dashes and dots)",
+        )
+    return host
+
+
 Network = Annotated[str, AfterValidator(check_network)]
+Host = Annotated[str, AfterValidator(check_host)]
 Prefix = Annotated[str, AfterValidator(check_prefix)]
 BodySize = Annotated[int, BeforeValidator(parse_body_size)]
 
@@ -84,7 +98,34 @@ class RateLimitSpec(Model):
         return every + tuple(RateLimit(p.requests, p.per, prefix) for prefix, p in sorted(self.paths.items()))
 
 
+class HstsSpec(Model):
+    max_age: Duration = Field(31_536_000, ge=0, description="How long browsers keep to HTTPS, such as 365d.")
+    include_subdomains: bool = Field(False, description="Add `includeSubDomains`: every subdomain too.")
+    preload: bool = Field(False, description="Add `preload` (opt in: browsers' preload lists keep it).")
+
+
+class TlsFiles(Model):
+    cert: str = Field(
+        description="The certificate chain's PEM file (the server's own first); relative to shipyard.yaml."
+    )
+    key_secret: EnvVarName = Field(
+        description="The vault secret holding its private key (PEM), set with `shipyard secrets set`."
+    )
+    min_version: Literal["1.2", "1.3"] = Field("1.2", description="Lowest TLS version accepted.")
+    redirect: bool = Field(False, description="Answer plain HTTP requests with a 308 to HTTPS.")
+    hsts: HstsSpec | None = Field(None, description="Send Strict-Transport-Security on HTTPS answers.")
+
+
 class Edge(Model):
+    https_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the HTTPS listener (beside `port`); needs `tls`."
+    )
+    domains: tuple[Host, ...] = Field(
+        (), max_length=100, description="Host names served here; a certificate must cover each."
+    )
+    tls: TlsFiles | None = Field(
+        None, description="Terminate TLS in HAProxy with this certificate and the vault's key."
+    )
     rate_limit: RateLimitSpec | None = Field(
         None, description="Requests per client address (HAProxy stick tables); over it: 429 with Retry-After."
     )
@@ -106,6 +147,23 @@ class Edge(Model):
         True, description="Gzip text answers (HTML, CSS, JS, JSON, XML) that the app did not compress."
     )
 
+    @model_validator(mode="after")
+    def _tls_has_port(self) -> Edge:
+        if (self.tls is None) != (self.https_port is None):
+            raise ValueError("`tls` and `https_port` go together: set both (or neither)")
+        return self
+
+    def tls_settings(self) -> Tls | None:
+        if self.tls is None or self.https_port is None:
+            return None
+        spec, hsts = self.tls, self.tls.hsts
+        return Tls(
+            port=self.https_port,
+            min_version=spec.min_version,
+            redirect=spec.redirect,
+            hsts=Hsts(int(hsts.max_age), hsts.include_subdomains, hsts.preload) if hsts else None,
+        )
+
     def rules(self) -> EdgeRules:
         return EdgeRules(
             rate_limits=self.rate_limit.limits() if self.rate_limit else (),
@@ -113,4 +171,5 @@ class Edge(Model):
             allow=self.allow,
             deny=self.deny,
             compression=self.compression,
+            tls=self.tls_settings(),
         )

@@ -262,12 +262,14 @@ class Manifest(Model):
         for name, env in self.environments.items():
             if not NAME.match(name):
                 raise ValueError(f"environment name {name!r} must be lowercase letters, digits and dashes")
-            if env.port in ports:
-                raise ValueError(
-                    f"environments {ports[env.port]} and {name} both use port {env.port}: "
-                    "give each environment its own port"
-                )
-            ports[env.port] = name
+            for port in (env.port, env.edge.https_port):
+                if port in ports:
+                    raise ValueError(
+                        f"environments {ports[port]} and {name} both use port {port}: "
+                        "give each environment its own port (and HTTPS port)"
+                    )
+                if port is not None:
+                    ports[port] = name
             if env.data_dir is not None:
                 folder = os.path.normpath(env.data_dir)
                 if folder in data_dirs:

@@ -23,6 +23,7 @@ from shipyard.schemas.common import ErrorBody, Ok
 from shipyard.server.answers import install_handlers
 from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
+from shipyard.server.certs import register_certs
 from shipyard.server.cron import register_cron
 from shipyard.server.dashboard.routes import register_dashboard
 from shipyard.server.delivery import register_delivery
@@ -76,6 +77,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_logs(app, engine)
     register_observe(app, engine)
     register_cron(app, engine)
+    register_certs(app, engine)
     register_dashboard(app, engine)  # last: the pages at / and below
     return app
 

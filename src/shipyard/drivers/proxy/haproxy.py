@@ -88,6 +88,7 @@ class HAProxy:
                 # routing or addresses only: the runtime API first (traffic moves now), then the
                 # files for a restart; every (re)start takes this lock, so none reads them between
                 self._send(self._diff(self._applied, layout))
+                self._swap_certificates(self._applied, layout)
                 self._layout = self._applied = layout
                 self._write_changed(files)
                 return
@@ -96,6 +97,7 @@ class HAProxy:
                 # and map entry set through the runtime API (the routing it kept is unknown).
                 # No reload, so the worker keeps its connections and its access-log ring.
                 self._send(self._diff(ProxyLayout(()), layout))
+                self._swap_certificates(ProxyLayout(()), layout)
                 self._layout = self._applied = layout
                 self._write_changed(files)
                 return
@@ -108,6 +110,7 @@ class HAProxy:
                 self._reload()
                 self._record(self._ref, layout)
             self._layout = self._applied = layout
+            self._remove_stale_certificates(files)
 
     def ensure_running(self) -> bool:
         with self._lock:
@@ -169,6 +172,26 @@ class HAProxy:
                 "this is a bug in Shipyard's proxy plan; the previous routing is kept",
             )
 
+    def _swap_certificates(self, before: ProxyLayout, after: ProxyLayout) -> None:
+        """Give the running HAProxy each changed certificate over the runtime API (a transaction
+        per file, then its commit): new handshakes use it at once, no reload, no connection lost."""
+        for be in after.backends:
+            old = before.backend(be.env)
+            if be.certificate is None or (old is not None and old.certificate == be.certificate):
+                continue
+            path = self.maps.cert_file(be.env)
+            staged = self.command(f"set ssl cert {path} <<\n{be.certificate.text.strip()}\n")
+            done = self.command(f"commit ssl cert {path}") if "Transaction" in staged else ""
+            if "Success" not in done:
+                self.command(f"abort ssl cert {path}")
+                answer = (staged + done).strip().splitlines()
+                raise ProxyError(
+                    f"HAProxy refused the new certificate of {be.env} ({be.certificate!r}): "
+                    f"{answer[-1][:200] if answer else 'no answer'}",
+                    "the previous certificate keeps serving; check the chain and key with "
+                    "`openssl x509 -noout -text` and try again",
+                )
+
     def _diff(self, before: ProxyLayout, after: ProxyLayout) -> list[str]:
         out: list[str] = []
         for be in after.backends:
@@ -189,8 +212,31 @@ class HAProxy:
             Path(self.maps.colours): colours,
             Path(self.maps.weights): weights,
             **{Path(path): body for path, body in maintenance_files(layout, self.maps).items()},
+            **self._certificate_files(layout),
             self.config_path: text + "\n",
         }
+
+    def _certificate_files(self, layout: ProxyLayout) -> dict[Path, str]:
+        """Each HTTPS listener's chain and key, as HAProxy reads them at start (mode 0600)."""
+        files: dict[Path, str] = {}
+        for be in layout.backends:
+            if be.edge.tls is None:
+                continue
+            if be.certificate is None:
+                raise ProxyError(
+                    f"environment {be.env} listens for HTTPS but has no certificate",
+                    "this is a bug in Shipyard's certificates step; the previous configuration is kept",
+                )
+            files[Path(self.maps.cert_file(be.env))] = be.certificate.text.strip() + "\n"
+        return files
+
+    def _remove_stale_certificates(self, files: dict[Path, str]) -> None:
+        """Delete the PEM file (its private key) of an environment that no longer listens for
+        HTTPS, once HAProxy runs without it: the key is kept nowhere it is not needed."""
+        for path in self.folder.glob("cert-*.pem"):
+            if path.resolve() not in {p.resolve() for p in files}:
+                path.unlink(missing_ok=True)
+                self._written.pop(path, None)
 
     def _write_changed(self, files: dict[Path, str]) -> None:
         """Write each file (atomically, fsynced) unless this process last wrote the same text

@@ -1,0 +1,1 @@
+"""Certificates: TLS certificates from files (and their swaps), for the edge."""

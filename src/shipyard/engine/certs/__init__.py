@@ -1,0 +1,1 @@
+"""Certificates: reading, checking and installing the edge's TLS certificates."""
