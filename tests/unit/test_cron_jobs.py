@@ -175,6 +175,30 @@ def test_a_restarted_scheduler_runs_a_missed_job_once(tmp_path: Path) -> None:
     assert (missed.trigger, missed.scheduled_at) == ("missed", T0 + 30)
 
 
+def test_the_missed_run_is_run_even_when_the_first_tick_comes_after_a_new_fire_time(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(T0 + 0.5)
+    ctx, cron = scheduler(tmp_path, clock, tick={"command": "echo tick", "schedule": EVERY_2S})
+    deploy(ctx)
+    cron._tick()
+    clock.now = T0 + 2.1
+    cron._tick()
+    settled(ctx, 1)
+    databases = AppDatabases(ctx, BackupService(ctx, fake_data_drivers()).engines.clusters)
+    again = CronScheduler(ctx, databases, clock=clock)
+    again._last = ctx.store.cron.last_fired()
+    again.since = T0 + 9.9  # started after 3 missed fire times ...
+    clock.now = T0 + 10.3  # ... and first ticked after a new one (T0 + 10), on a busy machine
+    again._tick()
+    missed = settled(ctx, 2)[0]
+    assert (missed.trigger, missed.scheduled_at) == ("missed", T0 + 8)
+    clock.now = T0 + 10.8
+    again._tick()
+    newest = settled(ctx, 3)[0]
+    assert (newest.trigger, newest.scheduled_at) == ("schedule", T0 + 10)
+
+
 def test_a_missed_run_past_its_starting_deadline_is_skipped(tmp_path: Path) -> None:
     clock = Clock(T0 + 0.5)
     job = {"command": "echo", "schedule": EVERY_2S, "starting_deadline": "1s"}

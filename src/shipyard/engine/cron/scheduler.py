@@ -63,6 +63,8 @@ class CronScheduler(LoopOwner):
                 fire = due_fire_time(job.schedule, last, now)
                 if fire is None:
                     continue
+                if last < self.since and (missed := due_fire_time(job.schedule, last, self.since)):
+                    fire = missed  # the run missed while down first, however late the first tick
                 self._last[key] = fire
             if too_late(fire, now, job.starting_deadline):
                 self.loop.note(
