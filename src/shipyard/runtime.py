@@ -35,7 +35,9 @@ from shipyard.drivers.runtime.docker_runtime import DockerRuntime
 from shipyard.drivers.runtime.images import ImageBuilder, Images
 from shipyard.drivers.runtime.interface import ReleaseBuilder, Runtime
 from shipyard.drivers.runtime.probe import Prober
+from shipyard.drivers.runtime.registry import vault_login
 from shipyard.drivers.runtime.supervisor import LocalRuntime
+from shipyard.drivers.runtime.swarm_runtime import SwarmRuntime
 from shipyard.drivers.triggers.git import GitCheckouts
 from shipyard.engine.certs.service import Certificates
 from shipyard.engine.checkpoints import Checkpointer
@@ -134,9 +136,12 @@ def _context(
 def _runtime_drivers(paths: Paths, manifest: Manifest) -> tuple[Runtime, ReleaseBuilder]:
     """Where instances run and how releases are built, as ``runtime:`` in the manifest says."""
     files = Builder(paths.releases, paths.cache)
-    if manifest.runtime == "docker":
+    if manifest.runtime in ("docker", "swarm"):
         engine = DockerEngine()  # $DOCKER_HOST or the default socket; connects on first use
-        return DockerRuntime(paths.home.resolve(), engine), ImageBuilder(files, Images(engine))
+        images = ImageBuilder(files, Images(engine))
+        if manifest.runtime == "swarm":
+            return SwarmRuntime(paths.home.resolve(), engine), images
+        return DockerRuntime(paths.home.resolve(), engine), images
     return LocalRuntime(paths.home.resolve(), paths.envs), files
 
 
@@ -158,6 +163,10 @@ def wire_services(
     access = Access(ctx.store, lambda: list(ctx.manifest.environments))
     vault = Vault(ctx.store, access, ctx.paths.master_key, lambda: ctx.manifest.vault)
     ctx.secrets = RuntimeSecrets(vault)
+    if isinstance(ctx.builder, ImageBuilder):  # a push to `registry:` logs in with the vault's secret
+        ctx.builder.login = lambda registry: vault_login(
+            registry, ctx.secrets, next(iter(ctx.manifest.environments))
+        )
     backups = BackupService(ctx, data or data_drivers())
     databases = AppDatabases(ctx, backups.engines.clusters)  # the one ManagedPostgres, the registry's
     pages = MaintenanceSwitch(ctx)

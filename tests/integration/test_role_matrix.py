@@ -71,6 +71,7 @@ ROUTES: tuple[Row, ...] = (
     Row("POST", "/api/rollouts/{env}/{verb}", "deploy", "rollout.abort"),
     Row("POST", "/api/locks/{env}/break", "lock", "lock.break"),
     Row("GET", "/api/maintenance/{env}", "read"),
+    Row("GET", "/api/nodes", "*:read"),
     # a malformed network: refused after the decision, so the page never goes on
     Row("POST", "/api/maintenance/{env}/on", "deploy", "maintenance.on", {"allow": ["10.0.0.1/8"]}),
     Row("POST", "/api/maintenance/{env}/off", "deploy", "maintenance.off"),

@@ -66,12 +66,18 @@ def test_a_broken_release_is_refused_and_the_serving_version_keeps_serving(tiny:
 
 def test_a_crashed_instance_is_restarted(tiny: Shipyard) -> None:
     tiny.cli("deploy")
+    crash_and_see_it_restarted(tiny, 30)
+
+
+def crash_and_see_it_restarted(tiny: Shipyard, timeout: float) -> None:
+    """Crash the serving instance through its /crash; the same instance answers again (also
+    used by the swarm tests)."""
     before = tiny.status()["instances"][0]
     with contextlib.suppress(httpx.HTTPError):  # the instance ends while it answers
         httpx.get(f"{tiny.app_url()}/crash", timeout=5, trust_env=False)
     after = wait_for(
         lambda: (i := tiny.status()["instances"][0])["restarts"] > before["restarts"] and i["alive"] and i,
-        30,
+        timeout,
         "the restart",
     )
     assert after["name"] == before["name"]

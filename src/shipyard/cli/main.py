@@ -31,6 +31,7 @@ from shipyard.cli import jobs as jobs_cli
 from shipyard.cli import logs as logs_cli
 from shipyard.cli import maintenance as maintenance_cli
 from shipyard.cli import metrics as metrics_cli
+from shipyard.cli import nodes as nodes_cli
 from shipyard.cli import pipeline as pipeline_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
@@ -69,6 +70,7 @@ app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(cron_cli.cron_app, name="cron")
 app.add_typer(maintenance_cli.maintenance_app, name="maintenance")
 app.add_typer(certs_cli.certs_app, name="certs")
+app.command("nodes")(nodes_cli.nodes)
 app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
 app.command("stats")(pipeline_cli.stats)
 app.add_typer(ci_cli.ci_app, name="ci")

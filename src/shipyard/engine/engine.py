@@ -18,6 +18,7 @@ from shipyard.drivers.loops import LoopRegistry
 from shipyard.engine.context import Context
 from shipyard.engine.delivery.config import resolve_env
 from shipyard.engine.delivery.instances import stop_instances
+from shipyard.engine.delivery.nodes import list_nodes
 from shipyard.engine.delivery.promotion import pick_release
 from shipyard.engine.delivery.reconcile import reconcile_at_start
 from shipyard.engine.delivery.rollback import instant_rollback, rollback_plan
@@ -241,6 +242,10 @@ class Engine:
         return instant_rollback(self.ctx, env, requested_by, swap)
 
     # status and shutdown ------------------------------------------------------------------------
+    def nodes(self) -> dict[str, Any]:
+        """The runtime's nodes (``runtime: swarm``) and their state."""
+        return list_nodes(self.ctx)
+
     def status(self) -> dict[str, Any]:
         return status(self.ctx, self.loops.errors("reconciler"))
 

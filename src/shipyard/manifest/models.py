@@ -29,6 +29,7 @@ from shipyard.manifest.edge import Edge
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.pipeline import Pipeline
 from shipyard.manifest.promotion import Approval, Promotion, check_path
+from shipyard.manifest.registry import Registry
 
 # The strategies live in strategy.py; re-exported here, where the engine and the tests import them.
 from shipyard.manifest.strategy import Analysis as Analysis
@@ -91,6 +92,11 @@ class Process(Model):
         None,
         pattern=r"^[1-9][0-9]{0,11}[kmg]?$",
         description="Memory limit of each container: bytes or a number with k, m or g (`runtime: docker`).",
+    )
+    placement: tuple[str, ...] = Field(
+        (),
+        description="Swarm placement constraints of its tasks, e.g. `node.labels.zone==a` "
+        "(`runtime: swarm`).",
     )
 
 
@@ -200,10 +206,13 @@ def check_processes(manifest: Manifest) -> None:
 
 class Manifest(Model):
     app: str = Field(description="App name: lowercase letters, digits and dashes.")
-    runtime: Literal["process", "docker"] = Field(
+    runtime: Literal["process", "docker", "swarm"] = Field(
         "process",
-        description="Where instances run: local processes, or containers on one Docker Engine "
-        "(images built from releases).",
+        description="Where instances run: local processes, containers on one Docker Engine, or "
+        "services of a Docker Swarm (images built from releases; swarm needs `registry`).",
+    )
+    registry: Registry | None = Field(
+        None, description="Docker Registry v2 the release images are pushed to (pulled by digest)."
     )
     source: str = Field(".", description="Folder snapshotted into each release (relative).")
     build: Build = Field(default_factory=Build, description="How a release is built.")
@@ -280,6 +289,10 @@ class Manifest(Model):
                 data_dirs[folder] = name
         check_path(self.promotion, self.environments)
         check_limits(self.runtime, self.processes)
+        if self.runtime == "swarm" and self.registry is None:
+            raise ValueError(
+                "runtime: swarm needs `registry:` (every node pulls the release's image from it)"
+            )
         check_config([self, *self.environments.values()], self.config_schema)
         check_retention(self)
         check_environments(self.database, {n: e.database for n, e in self.environments.items()})
@@ -334,3 +347,7 @@ def check_limits(runtime: str, processes: dict[str, Process]) -> None:
                 raise ValueError(
                     f"processes.{name}.{key} limits containers: set `runtime: docker`, or remove it"
                 )
+        if runtime != "swarm" and process.placement:
+            raise ValueError(
+                f"processes.{name}.placement places Swarm tasks: set `runtime: swarm`, or remove it"
+            )

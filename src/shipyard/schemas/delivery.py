@@ -87,3 +87,18 @@ class MaintenanceState(Answer):
     allow: list[str]
     since: float | None
     by: str
+
+
+class NodeRow(Answer):
+    id: str
+    hostname: str
+    role: str
+    state: str
+    availability: str
+    address: str
+    leader: bool
+
+
+class Nodes(Answer):
+    runtime: str
+    nodes: list[NodeRow]

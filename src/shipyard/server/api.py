@@ -32,6 +32,7 @@ from shipyard.server.gate import Gate
 from shipyard.server.jobs import register_job_routes
 from shipyard.server.logs import register_logs
 from shipyard.server.maintenance import register_maintenance
+from shipyard.server.nodes import register_nodes
 from shipyard.server.observe import register_observe
 from shipyard.server.params import Cursor, EnvPath, Filter, IdPath, Limit, TokenPath, UserPath
 from shipyard.server.pipeline import register_pipeline_routes
@@ -69,6 +70,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_identity(app, engine)
     register_delivery(app, engine)
     register_maintenance(app, engine)
+    register_nodes(app, engine)
     register_backup_routes(app, engine)
     register_drill_routes(app, engine)
     register_job_routes(app, engine)

@@ -46,6 +46,7 @@ from shipyard.drivers.runtime.docker_engine import DockerEngine
 from shipyard.drivers.runtime.images import ReleaseImage, recorded_image
 from shipyard.drivers.runtime.interface import InstanceSpec, OneOff, Started
 from shipyard.drivers.runtime.logfiles import OutputStream
+from shipyard.drivers.runtime.registry import pull
 from shipyard.drivers.runtime.usage import Usage
 from shipyard.errors import InstanceError
 
@@ -63,11 +64,17 @@ class ContainerRef:
 
     @classmethod
     def decode(cls, ref: str | None) -> ContainerRef | None:
-        try:
-            data = json.loads(ref) if ref else None
-        except ValueError:
-            return None
-        return cls(str(data["container"])) if isinstance(data, dict) and data.get("container") else None
+        data = json_ref(ref)
+        return cls(str(data["container"])) if data and data.get("container") else None
+
+
+def json_ref(ref: str | None) -> dict[str, Any] | None:
+    """A runtime ref's JSON object; None for none or another runtime's ref."""
+    try:
+        data = json.loads(ref) if ref else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,13 @@ def limits_of(release_manifest: str) -> tuple[str, Limits]:
 
 
 def existing_image(client: DockerClient, image: ReleaseImage, release_id: str) -> str:
-    """``image``'s id, checked to be on the engine (the exact image the release recorded)."""
+    """``image``'s id, checked to be on the engine (the exact image the release recorded);
+    pulled by its recorded digest when the engine lacks it and it was pushed to a registry."""
     try:
         found = client.images.get(image.id)
     except docker.errors.ImageNotFound:
+        if image.digest and pull(client, image.digest) == image.id:
+            return image.id
         raise InstanceError(
             f"release {release_id}'s image {image.tag} ({image.id[:19]}) is not on the Docker Engine",
             "deploy again to rebuild it (`shipyard deploy`); images of releases must not be removed",

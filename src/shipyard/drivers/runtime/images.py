@@ -8,7 +8,10 @@ snapshotted, secrets left out), sent as a tar; builds may use the host's network
 dependency install). The image is tagged ``shipyard/<app>:<release id>`` and its id recorded
 in the release's ``release.json`` (``image``), which every release made from this build
 shares: an instance starts from exactly that image id (``docker.py`` checks it is there).
-``images`` of a release are read back with ``recorded_image``.
+With ``registry:`` in the manifest the image is then pushed there (``registry.push``) and
+its repository digest recorded beside the id (``digest``): a Swarm node, or an engine that
+lacks the image, pulls exactly that digest. ``images`` of a release are read back with
+``recorded_image``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,12 @@ from shipyard.core.records import Release
 from shipyard.drivers.files import read_json, write_json
 from shipyard.drivers.runtime.docker_engine import DockerEngine
 from shipyard.drivers.runtime.interface import ReleaseBuilder, Warn
+from shipyard.drivers.runtime.registry import Credentials, push
 from shipyard.errors import BuildError, InstanceError
 from shipyard.manifest.models import Manifest
+from shipyard.manifest.registry import Registry
+
+Login = Callable[[Registry], Credentials | None]  # the registry's credentials (from the vault)
 
 GENERATED = ".shipyard.Dockerfile"  # the generated Dockerfile's name in the build context
 LOG_LINES = 12  # lines of a failed build's log in its error
@@ -39,6 +46,7 @@ LOG_LINES = 12  # lines of a failed build's log in its error
 class ReleaseImage:
     tag: str  # shipyard/<app>:<release id>
     id: str  # sha256:..., what instances start from
+    digest: str | None = None  # <registry>/shipyard/<app>@sha256:..., when pushed to `registry:`
 
 
 def image_tag(app: str, release_id: str) -> str:
@@ -54,7 +62,8 @@ def recorded_image(release: Release) -> ReleaseImage:
             f"release {release.id} has no container image (it was built for `runtime: process`)",
             "deploy again to build the release as an image (`shipyard deploy`)",
         )
-    return ReleaseImage(str(image["tag"]), str(image["id"]))
+    digest = image.get("digest")
+    return ReleaseImage(str(image["tag"]), str(image["id"]), str(digest) if digest else None)
 
 
 def build_context(app: Path, dockerfile: str | None) -> io.BytesIO:
@@ -122,6 +131,11 @@ class Images:
             ) from None
         return ReleaseImage(tag, str(image.id)), _log_lines(stream)
 
+    def push(self, image: ReleaseImage, release_id: str, app: str, registry: Registry, login: Login) -> str:
+        """Push ``image`` to ``registry``; its repository digest (``<repo>@sha256:...``)."""
+        client = self.engine.client(BuildError)
+        return push(client, image.id, registry.address, app, release_id, login(registry))
+
 
 def _log_lines(stream: Iterable[Any]) -> list[str]:
     """The text lines of a build's JSON stream (its ``stream`` and ``error`` parts)."""
@@ -141,9 +155,10 @@ def _tail(lines: list[str]) -> str:
 class ImageBuilder:
     """``ReleaseBuilder`` for ``runtime: docker``: the release's files, then its image."""
 
-    def __init__(self, files: ReleaseBuilder, images: Images) -> None:
+    def __init__(self, files: ReleaseBuilder, images: Images, login: Login = lambda _: None) -> None:
         self.files = files
         self.images = images
+        self.login = login  # the composition root gives the vault's reader once it is open
 
     def build(
         self, app_dir: Path, manifest: Manifest, number: int, manifest_text: str, warn: Warn = lambda _: None
@@ -154,8 +169,15 @@ class ImageBuilder:
         cached = sum(1 for line in log if "Using cache" in line)
         took = time.monotonic() - started
         warn(f"image {image.tag} ({image.id[:19]}) built in {took:.1f}s, {cached} cached step(s)")
+        recorded: dict[str, str] = {"tag": image.tag, "id": image.id}
+        if manifest.registry is not None:
+            started = time.monotonic()
+            recorded["digest"] = self.images.push(
+                image, release.id, manifest.app, manifest.registry, self.login
+            )
+            warn(f"pushed as {recorded['digest']} in {time.monotonic() - started:.1f}s")
         record = Path(release.path) / "release.json"
         data = read_json(record)
         kept = data if isinstance(data, dict) else {}
-        write_json(record, {**kept, "image": {"tag": image.tag, "id": image.id}})
+        write_json(record, {**kept, "image": recorded})
         return release

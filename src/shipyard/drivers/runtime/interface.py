@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from shipyard.core.logline import Source
 from shipyard.core.records import Release, instance_name
+from shipyard.core.swarm import Node
 from shipyard.drivers.runtime.commands import CommandResult
 from shipyard.drivers.runtime.logfiles import OutputStream
 from shipyard.drivers.runtime.probe import ProbeResult
@@ -38,6 +39,8 @@ __all__ = [
     "CommandResult",
     "HealthProber",
     "InstanceSpec",
+    "Node",
+    "NodeLister",
     "OneOff",
     "OutputStream",
     "ProbeResult",
@@ -53,10 +56,11 @@ __all__ = [
 class InstanceSpec:
     """One instance to start: which release, where it belongs, what it runs with.
 
-    ``variables`` is the app's environment (the runtime adds ``PORT``, the port it listens
-    on); ``endpoint`` is the one the instance had before, kept when the runtime can (a
-    restart), so HAProxy's server keeps its address. ``process`` is the manifest's process:
-    only ``web`` listens (``listens``); a worker gets no port, and its ``Started.endpoint`` is "".
+        ``variables`` is the app's environment (the runtime adds ``PORT``, the port it listens
+        on); ``endpoint`` is the one the instance had before, kept when the runtime can (a
+        restart), so HAProxy's server keeps its address; ``secrets`` names the variables that are
+    the vault's secrets (a runtime that can deliver them apart does). ``process`` is the manifest's process:
+        only ``web`` listens (``listens``); a worker gets no port, and its ``Started.endpoint`` is "".
     """
 
     instance_id: int
@@ -68,6 +72,7 @@ class InstanceSpec:
     variables: dict[str, str] = field(default_factory=dict)
     endpoint: str | None = None
     process: str = "web"
+    secrets: frozenset[str] = frozenset()  # which of ``variables`` are the vault's (Docker secrets on swarm)
 
     @property
     def name(self) -> str:
@@ -138,6 +143,14 @@ class Runtime(Protocol):
 
     def run_once(self, job: OneOff) -> CommandResult:
         """Run ``job.command`` in its release to completion (killed at its time limit)."""
+
+
+@runtime_checkable
+class NodeLister(Protocol):
+    """A runtime over several machines (``runtime: swarm``): its nodes and their state."""
+
+    def nodes(self) -> list[Node]:
+        """Every node, as the cluster's API reports it now."""
 
 
 class ReleaseBuilder(Protocol):

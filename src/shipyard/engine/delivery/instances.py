@@ -35,8 +35,9 @@ def start_instance(
     }
     command = ctx.manifest.processes[inst.process].command
     spec = InstanceSpec(
-        inst.id, env, colour, inst.slot, release, command, variables, inst.endpoint, inst.process
-    )
+        inst.id, env, colour, inst.slot, release, command, variables, inst.endpoint, inst.process,
+        frozenset(ctx.secrets.versions(env)),
+    )  # fmt: skip
     started = ctx.runtime.start(spec)
     ctx.store.update_instance(inst.id, endpoint=started.endpoint or None, runtime_ref=started.ref)
     return started

@@ -1,0 +1,65 @@
+"""Pure decisions of the Swarm runtime (``runtime: swarm``): names, the task's shell, limits.
+
+``drivers/runtime/swarm_runtime.py`` makes one Swarm service per instance from these. The
+environment's vault secrets travel as Docker secrets, never in the service's environment
+(``docker inspect`` shows only their names): each is a secret named by its content's hash
+(a rotation makes a new one, a deploy of the same value reuses it), mounted as
+``/run/secrets/<NAME>``, and ``task_shell`` exports them before the app's command runs, so
+the app sees the same variables as on the other runtimes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+SECRETS_AT = "/run/secrets"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the swarm as ``shipyard nodes`` lists it (from the Swarm API)."""
+
+    id: str
+    hostname: str
+    role: str  # manager or worker
+    state: str  # ready, down, unknown, disconnected
+    availability: str  # active, pause, drain
+    address: str  # where its tasks' endpoints are
+    leader: bool = False
+
+
+UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def service_name(home_key: str, env: str, instance: str, instance_id: int) -> str:
+    """``sy-<home>-<env>-<process-colour-slot>-<id>`` (Swarm names: at most 63 characters)."""
+    return f"sy-{home_key}-{env}-{instance}-{instance_id}"[:63]
+
+
+def secret_name(home_key: str, env: str, name: str, value: str) -> str:
+    digest = hashlib.sha256(f"{name}\0{value}".encode()).hexdigest()[:16]
+    return f"sy-{home_key}-{env}-{name.lower()}-{digest}"[:64]
+
+
+def split_secrets(
+    variables: dict[str, str], secrets: frozenset[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The plain variables (the service's environment) and the secret ones (Docker secrets)."""
+    plain = {k: v for k, v in variables.items() if k not in secrets}
+    hidden = {k: v for k, v in variables.items() if k in secrets}
+    return plain, hidden
+
+
+def task_shell(command: str, secrets: list[str]) -> list[str]:
+    """The task's command: export each mounted secret under its name, then run ``command``."""
+    exports = "".join(f'{name}="$(cat {SECRETS_AT}/{name})"; export {name}; ' for name in sorted(secrets))
+    return ["/bin/sh", "-c", exports + command]
+
+
+def memory_bytes(memory: str | None) -> int | None:
+    """``processes.<p>.memory`` (``256m``, ``1g``, bytes) in bytes."""
+    if not memory:
+        return None
+    unit = UNITS.get(memory[-1], 1)
+    return int(memory.rstrip("kmg")) * unit

@@ -1,0 +1,290 @@
+"""The Swarm runtime (``runtime: swarm``): app instances as services of a Docker Swarm.
+
+Called by the engine through ``interface.Runtime`` over the Docker Engine API of a manager
+node (the ``docker`` SDK). Each instance (environment, colour, slot) is one Swarm service of
+one replica, so Shipyard keeps blue-green, canary and its own restart counting exactly as on
+the other runtimes, while Swarm places the task on a node (``processes.<p>.placement``
+constraints, CPU and memory limits) and moves it when its node is drained or lost. The task
+runs the release's image by the digest recorded at the push to ``registry:`` (every node
+pulls it), on the host's network, listening on ``PORT`` (chosen at the service's creation,
+kept when the task moves); its endpoint is the node's address (``Status.Addr`` of the node
+the Swarm API says runs it) and that port. Secrets are Docker secrets (``core/swarm.py``).
+
+The instance's ref names the service and the task it was answered with: when Swarm replaces
+the task (a crash: the restart policy is ``any``; a drained or lost node), ``alive`` turns
+false, the reconciler restarts the instance through ``start``, which adopts the service's
+new running task and answers its endpoint, and HAProxy's server follows. Swarm's own health
+check is off (Shipyard probes). One-off commands, and the output and usage of tasks on the
+manager's node, are the docker runtime's (a one-off container on the manager).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+import yaml
+from docker import DockerClient
+from docker.types import Healthcheck, Resources, RestartPolicy, SecretReference
+
+from shipyard.core import swarm
+from shipyard.core.logline import Source
+from shipyard.drivers.ports import free_port
+from shipyard.drivers.runtime.commands import CommandResult
+from shipyard.drivers.runtime.docker_engine import DockerEngine
+from shipyard.drivers.runtime.docker_runtime import LABEL, ContainerRef, DockerRuntime, json_ref
+from shipyard.drivers.runtime.images import recorded_image
+from shipyard.drivers.runtime.interface import InstanceSpec, OneOff, Started
+from shipyard.drivers.runtime.logfiles import OutputStream
+from shipyard.drivers.runtime.usage import Usage
+from shipyard.errors import InstanceError
+
+Service = Any  # docker.models.services.Service: the SDK leaves its methods untyped
+START_TIMEOUT = 90.0  # a task's image pull and start on its node
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """What the swarm runtime keeps of an instance: its service and the task it answered with."""
+
+    service: str
+    task: str
+    container: str  # the task's container id ("" until known)
+
+    def encode(self) -> str:
+        return json.dumps({"service": self.service, "task": self.task, "container": self.container})
+
+    @classmethod
+    def decode(cls, ref: str | None) -> TaskRef | None:
+        data = json_ref(ref)
+        if not data or not data.get("service"):
+            return None
+        return cls(str(data["service"]), str(data.get("task", "")), str(data.get("container", "")))
+
+
+def process_settings(release_manifest: str, process: str) -> tuple[str, dict[str, Any]]:
+    """The app's name and ``processes.<process>`` of the manifest the release was built with."""
+    data = yaml.safe_load(release_manifest) or {}
+    return str(data.get("app", "app")), dict((data.get("processes") or {}).get(process) or {})
+
+
+class SwarmRuntime:
+    """``interface.Runtime`` on a Docker Swarm's services (``runtime: swarm``)."""
+
+    def __init__(self, home: Any, engine: DockerEngine) -> None:
+        self.local = DockerRuntime(home, engine)  # one-offs, and tasks on the manager's node
+        self.home = self.local.home
+        self.engine = engine
+
+    def _client(self) -> DockerClient:
+        return self.engine.client(InstanceError)
+
+    def _service(self, ref: str | None) -> Service:
+        own = TaskRef.decode(ref)
+        if own is None:
+            return None
+        try:
+            services: Any = self._client().services
+            return services.get(own.service)
+        except (docker.errors.DockerException, InstanceError):
+            return None
+
+    def start(self, spec: InstanceSpec) -> Started:
+        client = self._client()
+        kept = self._own_service(client, spec.instance_id)
+        if kept is not None:
+            running = _running_task(kept)
+            if running is not None:  # Swarm replaced the task (a crash, a move): adopt it
+                return self._started(client, kept, running)
+            kept.remove()
+        service = self._create(client, spec)
+        task = self._wait_running(client, service, spec)
+        return self._started(client, service, task)
+
+    def _own_service(self, client: DockerClient, instance_id: int) -> Service | None:
+        found = client.services.list(
+            filters={"label": [f"{LABEL}.home={self.home}", f"{LABEL}.instance={instance_id}"]}
+        )
+        return found[0] if found else None
+
+    def _create(self, client: DockerClient, spec: InstanceSpec) -> Service:
+        image = recorded_image(spec.release)
+        if not image.digest:
+            raise InstanceError(
+                f"release {spec.release.id}'s image was not pushed to a registry",
+                "set `registry:` in shipyard.yaml (runtime: swarm pulls images by digest) and deploy again",
+            )
+        app, settings = process_settings(spec.release.manifest, spec.process)
+        plain, hidden = swarm.split_secrets(
+            {**spec.variables, "SHIPYARD_INSTANCE_ID": str(spec.instance_id)}, spec.secrets
+        )
+        if spec.listens:
+            known = spec.endpoint.rpartition(":")[2] if spec.endpoint else ""
+            plain["PORT"] = known if known.isdigit() else str(free_port())
+        labels = self.local.labels(
+            app, spec.env, spec.name, "instance", process=spec.process, colour=spec.colour,
+            slot=str(spec.slot), instance=str(spec.instance_id),
+        )  # fmt: skip
+        name = swarm.service_name(self.local.home_key, spec.env, spec.name, spec.instance_id)
+        cpus = settings.get("cpus")
+        try:
+            secrets = [self._secret(client, spec.env, key, value) for key, value in hidden.items()]
+            services: Any = client.services
+            return services.create(
+                image.digest,
+                command=swarm.task_shell(spec.command, list(hidden)),
+                name=name,
+                env=[f"{k}={v}" for k, v in plain.items()],
+                labels=labels,
+                container_labels=labels,
+                networks=["host"],
+                init=True,
+                healthcheck=Healthcheck(test=["NONE"]),
+                restart_policy=RestartPolicy(condition="any", delay=500_000_000),
+                constraints=list(settings.get("placement") or []),
+                resources=Resources(
+                    cpu_limit=int(float(cpus) * 1e9) if cpus else None,
+                    mem_limit=swarm.memory_bytes(settings.get("memory")),
+                ),
+                secrets=secrets,
+            )
+        except docker.errors.DockerException as exc:
+            raise InstanceError(
+                f"could not create the Swarm service {name}: {getattr(exc, 'explanation', None) or exc}",
+                "check the swarm (`docker node ls` on a manager) and processes placement, then deploy again",
+            ) from None
+
+    def _secret(self, client: DockerClient, env: str, key: str, value: str) -> SecretReference:
+        name = swarm.secret_name(self.local.home_key, env, key, value)
+        found = client.secrets.list(filters={"name": name})
+        secret = next((s for s in found if s.name == name), None) or client.secrets.create(
+            name=name, data=value.encode(), labels={f"{LABEL}.home": self.home}
+        )
+        return SecretReference(str(secret.id), name, filename=key, mode=0o444)
+
+    def _wait_running(self, client: DockerClient, service: Service, spec: InstanceSpec) -> dict[str, Any]:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            task = _running_task(service)
+            if task is not None:
+                return task
+            failed = [t for t in service.tasks() if t["Status"]["State"] in ("failed", "rejected")]
+            if failed and len(failed) >= 3:
+                service.remove()
+                raise InstanceError(
+                    f"{spec.name}'s Swarm task did not start: {failed[0]['Status'].get('Err', 'failed')}",
+                    "check the image and processes placement (a constraint no node meets), then deploy again",
+                )
+            time.sleep(0.2)
+        service.remove()
+        raise InstanceError(
+            f"{spec.name}'s Swarm task was not running within {START_TIMEOUT:.0f}s",
+            "check that the nodes can pull from the registry (`docker node ls`, `docker service ps`)",
+        )
+
+    def _started(self, client: DockerClient, service: Service, task: dict[str, Any]) -> Started:
+        env = dict(
+            e.split("=", 1) for e in service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env", [])
+        )
+        address = client.nodes.get(task["NodeID"]).attrs["Status"]["Addr"]
+        endpoint = f"{address}:{env['PORT']}" if "PORT" in env else ""
+        container = str(task["Status"].get("ContainerStatus", {}).get("ContainerID", ""))
+        ref = TaskRef(str(service.id), str(task["ID"]), container)
+        return Started(endpoint, ref.encode(), f"task {str(task['ID'])[:12]}")
+
+    def stop(self, ref: str | None, timeout: float) -> bool:
+        """Remove the service (Swarm stops its task: SIGTERM, then SIGKILL after its grace)."""
+        service = self._service(ref)
+        if service is not None:
+            try:
+                service.remove()
+            except docker.errors.DockerException:
+                return False
+        return False
+
+    def alive(self, ref: str | None) -> bool:
+        """Whether the task the ref names still runs (a replaced task is a restart for Shipyard)."""
+        own, service = TaskRef.decode(ref), self._service(ref)
+        if own is None or service is None:
+            return False
+        running = _running_task(service)
+        return running is not None and running["ID"] == own.task
+
+    def label(self, ref: str | None) -> str:
+        own = TaskRef.decode(ref)
+        return f"task {own.task[:12]}" if own else "not started"
+
+    def pid(self, ref: str | None) -> int | None:
+        return self.local.pid(self._container(ref))
+
+    def _container(self, ref: str | None) -> str | None:
+        own = TaskRef.decode(ref)
+        return ContainerRef(own.container).encode() if own and own.container else None
+
+    def usage(self, ref: str) -> Usage | None:
+        container = self._container(ref)
+        return self.local.usage(container) if container else None  # tasks on the manager's node
+
+    def forget_usage_except(self, live: set[str]) -> None:
+        self.local.forget_usage_except({c for ref in live if (c := self._container(ref))})
+
+    def output_tail(self, ref: str | None, lines: int = 5) -> str:
+        service = self._service(ref)
+        if service is None:
+            return ""
+        try:
+            text = b"".join(service.logs(stdout=True, stderr=True, tail=str(lines))).decode(errors="replace")
+        except docker.errors.DockerException:
+            return ""
+        return text.strip()
+
+    def outputs(self) -> list[OutputStream]:
+        return self.local.outputs()
+
+    def read_output(self, stream: OutputStream, known: Source | None) -> tuple[list[bytes], Source] | None:
+        return self.local.read_output(stream, known)
+
+    def orphans(self, known: set[int]) -> list[str]:
+        """Services of this home whose instance id is not in ``known``."""
+        try:
+            services = self._client().services.list(filters={"label": [f"{LABEL}.home={self.home}"]})
+        except (docker.errors.DockerException, InstanceError):
+            return []
+        return [
+            TaskRef(str(s.id), "", "").encode()
+            for s in services
+            if int(s.attrs["Spec"]["Labels"].get(f"{LABEL}.instance", "0")) not in known
+        ]
+
+    def nodes(self) -> list[swarm.Node]:
+        """The swarm's nodes from a manager's API (``shipyard nodes``)."""
+        nodes: Any = self._client().nodes
+        return [_node(n.attrs) for n in nodes.list()]
+
+    def run_once(self, job: OneOff) -> CommandResult:
+        return self.local.run_once(job)  # a one-off container on the manager (pulled by digest)
+
+
+def _running_task(service: Service) -> dict[str, Any] | None:
+    """The service's running task; None when it has none (or the service is gone meanwhile)."""
+    try:
+        tasks = service.tasks(filters={"desired-state": "running"})
+    except docker.errors.DockerException:
+        return None
+    return next((dict(t) for t in tasks if t["Status"]["State"] == "running"), None)
+
+
+def _node(attrs: dict[str, Any]) -> swarm.Node:
+    spec, status = attrs.get("Spec", {}), attrs.get("Status", {})
+    return swarm.Node(
+        id=str(attrs.get("ID", "")),
+        hostname=str(attrs.get("Description", {}).get("Hostname", "")),
+        role=str(spec.get("Role", "")),
+        state=str(status.get("State", "unknown")),
+        availability=str(spec.get("Availability", "")),
+        address=str(status.get("Addr", "")),
+        leader=bool(attrs.get("ManagerStatus", {}).get("Leader", False)),
+    )
