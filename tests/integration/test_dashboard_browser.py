@@ -226,3 +226,40 @@ def test_refused_without_a_session_for_a_role_or_a_forged_form_and_no_secret_sho
     expect(page).to_have_url(re.compile(r"/login$"))
     page.goto(f"{base(shipyard)}/releases")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def sampled(shipyard: Shipyard, env: str, metric: str, points: int) -> None:
+    """Wait (bounded) until ``env``'s ``metric`` has ``points`` samples, as the API reports them."""
+    deadline = time.monotonic() + 60
+    with shipyard.api() as api:
+        while time.monotonic() < deadline:
+            found = api.get(f"/api/metrics/{env}", params={"since": 900}).json()["series"]
+            if sum(s["points"] for s in found if s["metric"] == metric) >= points:
+                return
+            time.sleep(0.25)
+    pytest.fail(f"{env} has no {points} {metric} samples after 60 s")
+
+
+def test_metrics_charts_drawn_for_a_reader(shipyard: Shipyard, browser: Browser) -> None:
+    shipyard.manifest["alerts"] = {"interval": 0.5}
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy", "dev")
+    sampled(shipyard, "dev", "restarts", 4)
+    vic = add_user(shipyard, "vic", "viewer", "dev")
+    page = sign_in(browser, shipyard, vic, width=375)
+    page.get_by_role("link", name="Metrics of dev").click()
+    expect(page.get_by_role("heading", name="Metrics of dev")).to_be_visible()
+    expect(page.get_by_label("Window")).to_have_value("1h")
+    for key in ("requests", "cpu", "memory", "instances"):
+        chart = page.locator(f"#chart-{key}")
+        expect(chart).to_have_attribute("data-drawn", "yes")
+        expect(chart.locator("canvas")).to_have_count(1)  # uPlot drew it
+    expect(page.get_by_role("region", name="Instances (live)")).to_contain_text("Last 2 live")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.get_by_label("Window").select_option("15m")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"/envs/dev/metrics\?window=15m$"))
+    expect(page.locator("#chart-requests canvas")).to_have_count(1)
+    page.goto(f"{base(shipyard)}/envs/dev/metrics?window=7d")
+    expect(page.get_by_role("alert")).to_contain_text("use one of: 15m, 1h, 6h, 24h")

@@ -58,6 +58,8 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/deployments/{dep_id}/approve", "approve", "approve"),
     Row("POST", "/deployments/{dep_id}/reject", "approve", "reject", (("reason", "matrix"),)),
     Row("POST", "/deployments/{dep_id}/rollout/{verb}", "deploy", "rollout.abort"),
+    Row("GET", "/envs/{env}/metrics", "read"),
+    Row("GET", "/envs/{env}/metrics?window=15m", "read"),
     Row("GET", "/alerts", "session"),  # filtered to readable environments
     Row("GET", "/secrets", "session"),  # filtered to environments whose secrets the user may list
     Row("POST", "/alerts/silences", "deploy", "alerts.silence", (("m.env", "{env}"), ("duration", "1m"))),
