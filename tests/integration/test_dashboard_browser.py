@@ -263,3 +263,35 @@ def test_metrics_charts_drawn_for_a_reader(shipyard: Shipyard, browser: Browser)
     expect(page.locator("#chart-requests canvas")).to_have_count(1)
     page.goto(f"{base(shipyard)}/envs/dev/metrics?window=7d")
     expect(page.get_by_role("alert")).to_contain_text("use one of: 15m, 1h, 6h, 24h")
+
+
+def test_an_admin_runs_a_drill_and_manages_users_a_viewer_refused(
+    shipyard: Shipyard, browser: Browser
+) -> None:
+    shipyard.up()
+    shipyard.cli("deploy", "dev")
+    admin = (shipyard.home / "token").read_text().strip()
+    vic = add_user(shipyard, "vic", "viewer", "dev")
+    shipyard.add_note("kept")
+    with shipyard.api() as api:
+        api.post("/api/backups/dev", json={"reason": "for the drill"})
+    wait_jobs(shipyard)
+
+    page = sign_in(browser, shipyard, admin)
+    page.get_by_role("link", name="Backups").click()
+    section = page.locator('section[data-env="dev"]')
+    expect(section).to_contain_text("No drill of dev yet.")
+    section.get_by_role("button", name="Run a drill of dev").click()
+    expect(page).to_have_url(re.compile(r"/backups$"))
+    assert wait_jobs(shipyard)["drill.run"] == "succeeded"
+    page.reload()
+    rto = section.locator('tr[data-measure="rto"]')
+    expect(rto).to_contain_text(re.compile(r"RTO\s*\d+\.\d s\s*\d+ s\s*yes"))
+    expect(section.locator('tr[data-measure="rpo"]')).to_contain_text("yes")
+    expect(section).to_contain_text("passed")
+    assert ("admin", "drill.run", "ok") in audit(shipyard)
+
+    viewer = sign_in(browser, shipyard, vic)
+    viewer.get_by_role("link", name="Backups").click()
+    expect(viewer.locator('section[data-env="dev"] tr[data-measure="rto"]')).to_be_visible()
+    expect(viewer.get_by_role("button", name="Run a drill of dev")).to_have_count(0)

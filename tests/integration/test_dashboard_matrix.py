@@ -67,6 +67,7 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/logs?env={env}&grep=started", "read"),
     Row("GET", "/audit", "*:admin", "audit.list"),
     Row("GET", "/backups", "session"),  # filtered to readable environments
+    Row("POST", "/envs/{env}/drills", "deploy", "drill.run"),
     Row("POST", "/envs/{env}/backups/verify", "deploy", "backup.verify", (("backup", "b404"),)),
     Row(
         "POST",

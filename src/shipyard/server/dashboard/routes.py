@@ -49,6 +49,7 @@ def dashboard_routes() -> list[Route | Mount]:
         Route("/backups", data.backups, methods=["GET"]),
         Route("/envs/{env}/backups/verify", data.verify, methods=["POST"]),
         Route("/envs/{env}/backups/restore", data.restore, methods=["POST"]),
+        Route("/envs/{env}/drills", data.drill, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
