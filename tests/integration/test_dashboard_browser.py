@@ -295,3 +295,52 @@ def test_an_admin_runs_a_drill_and_manages_users_a_viewer_refused(
     viewer.get_by_role("link", name="Backups").click()
     expect(viewer.locator('section[data-env="dev"] tr[data-measure="rto"]')).to_be_visible()
     expect(viewer.get_by_role("button", name="Run a drill of dev")).to_have_count(0)
+
+    # users and tokens: an admin's page; a new token shown once, then revoked
+    page.get_by_role("link", name="Users").click()
+    page.get_by_label("Name").fill("erin")
+    page.get_by_label("Role").select_option("deployer")
+    page.get_by_label("On environment").select_option("dev")
+    page.get_by_role("button", name="Add the user").click()
+    expect(page.get_by_role("heading", name="erin added")).to_be_visible()
+    token = page.locator("#new-token").input_value()
+    label = page.locator('label[for="new-token"]').inner_text()
+    tid = label.removeprefix("Token ").strip()
+    whoami = httpx.get(
+        f"{base(shipyard)}/api/whoami", headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    )
+    assert whoami.json()["user"] == "erin"
+    page.get_by_role("link", name="Back to the users").click()
+    erin = page.locator('section[data-user="erin"]')
+    expect(erin).to_contain_text("deployer on dev")
+    expect(erin.locator(f'tr[data-token="{tid}"]')).not_to_contain_text("never")  # used by whoami
+    assert token not in page.content()  # the secret only on the answer page
+    erin.get_by_role("button", name=f"Revoke token {tid}").click()
+    expect(page.locator(f'tr[data-token="{tid}"]')).to_contain_text("revoked")
+    whoami = httpx.get(
+        f"{base(shipyard)}/api/whoami", headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    )
+    assert whoami.status_code == 401
+    page.locator('section[data-user="erin"]').get_by_role("button", name="Disable erin").click()
+    expect(page.get_by_role("heading", name="erin (disabled)")).to_be_visible()
+    entries = audit(shipyard)
+    for done in ("users.add", "tokens.revoke", "users.disable"):
+        assert ("admin", done, "ok") in entries
+
+    # a viewer has no such page, and a form posted anyway is refused and audited
+    expect(viewer.get_by_role("link", name="Users")).to_have_count(0)
+    viewer.goto(f"{base(shipyard)}/users")
+    expect(viewer.get_by_role("alert")).to_contain_text("may not admin")
+    csrf = viewer.locator('input[name="csrf"]').first.get_attribute("value") or ""
+    posted = viewer.request.post(
+        f"{base(shipyard)}/users", form={"csrf": csrf, "name": "mallory", "role": "admin", "env": "*"}
+    )
+    assert posted.status == 403
+    assert ("vic", "users.add", "denied") in audit(shipyard)
+    assert "mallory" not in [u["name"] for u in users_of(shipyard)]
+
+
+def users_of(shipyard: Shipyard) -> list[dict[str, str]]:
+    with shipyard.api() as api:
+        found: list[dict[str, str]] = api.get("/api/users").json()
+    return found

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from shipyard.server.dashboard import actions, charts, data, login, observe, pages, records, stream
+from shipyard.server.dashboard import actions, charts, data, login, observe, pages, records, stream, users
 from shipyard.server.dashboard.web import HERE, Dashboard
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ def dashboard_routes() -> list[Route | Mount]:
         Route("/envs/{env}/backups/verify", data.verify, methods=["POST"]),
         Route("/envs/{env}/backups/restore", data.restore, methods=["POST"]),
         Route("/envs/{env}/drills", data.drill, methods=["POST"]),
+        Route("/users", users.users, methods=["GET"]),
+        Route("/users", users.add, methods=["POST"]),
+        Route("/users/{name}/disable", users.disable, methods=["POST"]),
+        Route("/tokens/{tid}/revoke", users.revoke_token, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
