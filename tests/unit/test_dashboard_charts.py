@@ -1,5 +1,6 @@
-"""The metrics charts' shaping (``server/dashboard/charts.py``): per sampling time, rates added
-over releases, the worst release's errors and p95, instances counted; windows checked."""
+"""The dashboard's pure shaping: the metrics charts (``server/dashboard/charts.py``: per sampling
+time, rates added over releases, the worst release's errors and p95, instances counted; windows
+checked) and the users form (``users.py``: the API's body, a bad field named)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from shipyard.errors import InputError
 from shipyard.server.dashboard.charts import CHARTS, series, window_of
+from shipyard.server.dashboard.users import user_body
 
 BY_KEY = {c.key: c for c in CHARTS}
 
@@ -59,3 +61,11 @@ def test_another_window_is_refused_with_the_choices() -> None:
     with pytest.raises(InputError) as err:
         window_of("7d")
     assert "15m, 1h, 6h, 24h" in str(err.value.hint)
+
+
+def test_a_users_form_is_the_apis_body_and_a_bad_one_names_its_field() -> None:
+    made = user_body({"name": "erin", "role": "deployer", "env": ""})
+    assert (made.name, made.role, made.env) == ("erin", "deployer", "*")  # no environment: every one
+    with pytest.raises(InputError) as err:
+        user_body({"name": "x" * 500, "role": "viewer", "env": "dev"})
+    assert str(err.value).startswith("name:")
