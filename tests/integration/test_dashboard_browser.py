@@ -226,3 +226,124 @@ def test_refused_without_a_session_for_a_role_or_a_forged_form_and_no_secret_sho
     expect(page).to_have_url(re.compile(r"/login$"))
     page.goto(f"{base(shipyard)}/releases")
     expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def sampled(shipyard: Shipyard, env: str, metric: str, points: int) -> None:
+    """Wait (bounded) until ``env``'s ``metric`` has ``points`` samples, as the API reports them."""
+    deadline = time.monotonic() + 60
+    with shipyard.api() as api:
+        while time.monotonic() < deadline:
+            found = api.get(f"/api/metrics/{env}", params={"since": 900}).json()["series"]
+            if sum(s["points"] for s in found if s["metric"] == metric) >= points:
+                return
+            time.sleep(0.25)
+    pytest.fail(f"{env} has no {points} {metric} samples after 60 s")
+
+
+def test_metrics_charts_drawn_for_a_reader(shipyard: Shipyard, browser: Browser) -> None:
+    shipyard.manifest["alerts"] = {"interval": 0.5}
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy", "dev")
+    sampled(shipyard, "dev", "restarts", 4)
+    vic = add_user(shipyard, "vic", "viewer", "dev")
+    page = sign_in(browser, shipyard, vic, width=375)
+    page.get_by_role("link", name="Metrics of dev").click()
+    expect(page.get_by_role("heading", name="Metrics of dev")).to_be_visible()
+    expect(page.get_by_label("Window")).to_have_value("1h")
+    for key in ("requests", "cpu", "memory", "instances"):
+        chart = page.locator(f"#chart-{key}")
+        expect(chart).to_have_attribute("data-drawn", "yes")
+        expect(chart.locator("canvas")).to_have_count(1)  # uPlot drew it
+    expect(page.get_by_role("region", name="Instances (live)")).to_contain_text("Last 2 live")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.get_by_label("Window").select_option("15m")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"/envs/dev/metrics\?window=15m$"))
+    expect(page.locator("#chart-requests canvas")).to_have_count(1)
+    page.goto(f"{base(shipyard)}/envs/dev/metrics?window=7d")
+    expect(page.get_by_role("alert")).to_contain_text("use one of: 15m, 1h, 6h, 24h")
+
+
+def test_an_admin_runs_a_drill_and_manages_users_a_viewer_refused(
+    shipyard: Shipyard, browser: Browser
+) -> None:
+    shipyard.up()
+    shipyard.cli("deploy", "dev")
+    admin = (shipyard.home / "token").read_text().strip()
+    vic = add_user(shipyard, "vic", "viewer", "dev")
+    shipyard.add_note("kept")
+    with shipyard.api() as api:
+        api.post("/api/backups/dev", json={"reason": "for the drill"})
+    wait_jobs(shipyard)
+
+    page = sign_in(browser, shipyard, admin)
+    page.get_by_role("link", name="Backups").click()
+    section = page.locator('section[data-env="dev"]')
+    expect(section).to_contain_text("No drill of dev yet.")
+    section.get_by_role("button", name="Run a drill of dev").click()
+    expect(page).to_have_url(re.compile(r"/backups$"))
+    assert wait_jobs(shipyard)["drill.run"] == "succeeded"
+    page.reload()
+    rto = section.locator('tr[data-measure="rto"]')
+    expect(rto).to_contain_text(re.compile(r"RTO\s*\d+\.\d s\s*\d+ s\s*yes"))
+    expect(section.locator('tr[data-measure="rpo"]')).to_contain_text("yes")
+    expect(section).to_contain_text("passed")
+    assert ("admin", "drill.run", "ok") in audit(shipyard)
+
+    viewer = sign_in(browser, shipyard, vic)
+    viewer.get_by_role("link", name="Backups").click()
+    expect(viewer.locator('section[data-env="dev"] tr[data-measure="rto"]')).to_be_visible()
+    expect(viewer.get_by_role("button", name="Run a drill of dev")).to_have_count(0)
+
+    # users and tokens: an admin's page; a new token shown once, then revoked
+    page.get_by_role("link", name="Users").click()
+    page.get_by_label("Name").fill("erin")
+    page.get_by_label("Role").select_option("deployer")
+    page.get_by_label("On environment").select_option("dev")
+    page.get_by_role("button", name="Add the user").click()
+    expect(page.get_by_role("heading", name="erin added")).to_be_visible()
+    token = page.locator("#new-token").input_value()
+    label = page.locator('label[for="new-token"]').inner_text()
+    tid = label.removeprefix("Token ").strip()
+    whoami = httpx.get(
+        f"{base(shipyard)}/api/whoami", headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    )
+    assert whoami.json()["user"] == "erin"
+    page.get_by_role("link", name="Back to the users").click()
+    erin = page.locator('section[data-user="erin"]')
+    expect(erin).to_contain_text("deployer on dev")
+    expect(erin.locator(f'tr[data-token="{tid}"]')).not_to_contain_text("never")  # used by whoami
+    assert token not in page.content()  # the secret only on the answer page
+    erin.get_by_role("button", name=f"Revoke token {tid}").click()
+    expect(page.locator(f'tr[data-token="{tid}"]')).to_contain_text("revoked")
+    whoami = httpx.get(
+        f"{base(shipyard)}/api/whoami", headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    )
+    assert whoami.status_code == 401
+    page.locator('section[data-user="erin"]').get_by_role("button", name="Disable erin").click()
+    expect(page.get_by_role("heading", name="erin (disabled)")).to_be_visible()
+    entries = audit(shipyard)
+    for done in ("users.add", "tokens.revoke", "users.disable"):
+        assert ("admin", done, "ok") in entries
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # tables scroll in their cards
+
+    # a viewer has no such page, and a form posted anyway is refused and audited
+    expect(viewer.get_by_role("link", name="Users")).to_have_count(0)
+    viewer.goto(f"{base(shipyard)}/users")
+    expect(viewer.get_by_role("alert")).to_contain_text("may not admin")
+    csrf = viewer.locator('input[name="csrf"]').first.get_attribute("value") or ""
+    posted = viewer.request.post(
+        f"{base(shipyard)}/users", form={"csrf": csrf, "name": "mallory", "role": "admin", "env": "*"}
+    )
+    assert posted.status == 403
+    assert ("vic", "users.add", "denied") in audit(shipyard)
+    assert "mallory" not in [u["name"] for u in users_of(shipyard)]
+
+
+def users_of(shipyard: Shipyard) -> list[dict[str, str]]:
+    with shipyard.api() as api:
+        found: list[dict[str, str]] = api.get("/api/users").json()
+    return found

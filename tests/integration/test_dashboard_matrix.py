@@ -58,13 +58,22 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/deployments/{dep_id}/approve", "approve", "approve"),
     Row("POST", "/deployments/{dep_id}/reject", "approve", "reject", (("reason", "matrix"),)),
     Row("POST", "/deployments/{dep_id}/rollout/{verb}", "deploy", "rollout.abort"),
+    Row("GET", "/envs/{env}/metrics", "read"),
+    Row("GET", "/envs/{env}/metrics?window=15m", "read"),
     Row("GET", "/alerts", "session"),  # filtered to readable environments
     Row("GET", "/secrets", "session"),  # filtered to environments whose secrets the user may list
     Row("POST", "/alerts/silences", "deploy", "alerts.silence", (("m.env", "{env}"), ("duration", "1m"))),
     Row("POST", "/alerts/silences/{silence_id}/expire", "deploy", "alerts.unsilence"),
     Row("GET", "/logs?env={env}&grep=started", "read"),
     Row("GET", "/audit", "*:admin", "audit.list"),
+    Row("GET", "/users", "*:admin", "users.list"),
+    Row(
+        "POST", "/users", "*:admin", "users.add", (("name", "matrix-made"), ("role", "viewer"), ("env", OWN))
+    ),
+    Row("POST", "/users/{name}/disable", "*:admin", "users.disable"),
+    Row("POST", "/tokens/{tid}/revoke", "*:admin", "tokens.revoke"),
     Row("GET", "/backups", "session"),  # filtered to readable environments
+    Row("POST", "/envs/{env}/drills", "deploy", "drill.run"),
     Row("POST", "/envs/{env}/backups/verify", "deploy", "backup.verify", (("backup", "b404"),)),
     Row(
         "POST",
@@ -110,6 +119,7 @@ class Plane(ApiPlane):
 
     def request(self, row: Row, who: str, env: str) -> httpx.Response:
         path = row.path.replace("{env}", env).replace("{dep_id}", str(self.deployments[env]))
+        path = path.replace("{name}", "nobody-404").replace("{tid}", "t404")
         path = path.replace("{verb}", "abort").replace("{silence_id}", str(self.silences[env]))
         signing_in = row.path == "/login"  # from a client not signed in yet
         client, csrf = self.session(NO_SESSION if signing_in else who)

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from shipyard.core.access import Principal
 from shipyard.core.jobs import Progress
 from shipyard.engine.engine import Engine
 from shipyard.schemas import data as d
@@ -23,13 +24,24 @@ def register_drill_routes(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/api/drills/{env}")
     def list_drills(env: EnvPath, who: Who) -> d.DrillList:
-        engine.access.read(who, env)
-        drills = engine.drills.history(env)
-        return d.DrillList.model_validate({"env": env, "drills": [r.to_json() for r in reversed(drills)]})
+        return drills_of(engine, who, env)
 
     @app.post("/api/drills/{env}", status_code=202, response_model=d.JobStarted)
     def run_drill(env: EnvPath, request: Request, who: Who) -> d.JobStarted:
-        def run(progress: Progress) -> dict[str, Any]:
-            return {"drill": engine.drills.run(env, who.user, progress=progress).to_json()}
+        return start_drill(engine, request, who, env)
 
-        return start_job(request, who, "deploy", "drill.run", env, "disaster-recovery drill", {}, run)
+
+def drills_of(engine: Engine, who: Principal, env: str) -> d.DrillList:
+    """``env``'s drills, newest first, for a reader of ``env`` (the API and the backups page)."""
+    engine.access.read(who, env)
+    drills = engine.drills.history(env)
+    return d.DrillList.model_validate({"env": env, "drills": [r.to_json() for r in reversed(drills)]})
+
+
+def start_drill(engine: Engine, request: Request, who: Principal, env: str) -> d.JobStarted:
+    """A drill of ``env`` as a job: ``deploy`` on ``env``, allowed and audited before it runs."""
+
+    def run(progress: Progress) -> dict[str, Any]:
+        return {"drill": engine.drills.run(env, who.user, progress=progress).to_json()}
+
+    return start_job(request, who, "deploy", "drill.run", env, "disaster-recovery drill", {}, run)

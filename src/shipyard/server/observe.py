@@ -10,6 +10,7 @@ silenced environment (or on every environment when the silence names none).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -53,10 +54,7 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/api/metrics/{env}")
     def metrics_of(env: EnvPath, who: Who, since: Since = 3600) -> o.Metrics:
-        access.read(who, env)
-        span = min(max(since, 1.0), ROLLUP_KEEP_S)
-        resolution = resolution_for(span)
-        rows = observe.points(env, time.time() - span, resolution)
+        span, resolution, rows = metric_rows(engine, who, env, since)
         return o.Metrics.model_validate(
             {
                 "env": env,
@@ -77,6 +75,17 @@ def register_observe(app: FastAPI, engine: Engine) -> None:
     @app.post("/api/alerts/silences/{silence_id}/expire")
     def expire(silence_id: SilencePath, request: Request, who: Who) -> o.Expired:
         return expire_silence(engine, who, silence_id, source(request))
+
+
+def metric_rows(
+    engine: Engine, who: Principal, env: str, since: float
+) -> tuple[float, int, list[dict[str, Any]]]:
+    """The span (clamped), its resolution and ``env``'s points over it, for a reader of ``env``
+    (``GET /api/metrics/<env>`` and the dashboard's charts)."""
+    engine.access.read(who, env)
+    span = min(max(since, 1.0), ROLLUP_KEEP_S)
+    resolution = resolution_for(span)
+    return span, resolution, engine.observe.points(env, time.time() - span, resolution)
 
 
 def alerts_for(engine: Engine, who: Principal, limit: int) -> o.Alerts:

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.core.access import Principal
 from shipyard.engine.engine import Engine
-from shipyard.errors import InputError
 from shipyard.schemas import observe as o
 from shipyard.schemas.secrets import Described
 from shipyard.server.auth import client_source
-from shipyard.server.dashboard.web import Visitor, action, back_to, dashboard_of, signed_in
+from shipyard.server.dashboard.web import Visitor, action, back_to, dashboard_of, form_body, signed_in
 from shipyard.server.observe import add_silence, alerts_for, expire_silence
 
 DURATIONS = ("30m", "1h", "4h", "1d")
@@ -64,14 +62,12 @@ async def secrets(request: Request, visitor: Visitor) -> Response:
 def silence_body(fields: dict[str, str]) -> o.SilenceBody:
     """The silence a form asks for: its ``m.<label>`` fields are the matchers."""
     matchers = {k.removeprefix("m."): v for k, v in fields.items() if k.startswith("m.") and v}
-    try:
-        return o.SilenceBody(
-            matchers=matchers, duration=fields.get("duration", "1h"), comment=fields.get("comment", "")
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the form"
-        raise InputError(f"{where}: {first['msg']}", "give an environment and a duration") from None
+    given = {
+        "matchers": matchers,
+        "duration": fields.get("duration", "1h"),
+        "comment": fields.get("comment", ""),
+    }
+    return form_body(o.SilenceBody, given, "give an environment and a duration")
 
 
 @action

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 PAGES = frozenset(
     {"/", "/login", "/logout", "/releases", "/approvals", "/alerts", "/secrets", "/logs", "/backups"}
-    | {"/audit"}
+    | {"/audit", "/users"}
 )
-PREFIXES = ("/static/", "/deployments/", "/envs/", "/alerts/")
+PREFIXES = ("/static/", "/deployments/", "/envs/", "/alerts/", "/users/", "/tokens/")
 
 
 def is_page(path: str) -> bool:

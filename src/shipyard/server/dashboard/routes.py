@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from shipyard.server.dashboard import actions, data, login, observe, pages, records, stream
+from shipyard.server.dashboard import actions, charts, data, login, observe, pages, records, stream, users
 from shipyard.server.dashboard.web import HERE, Dashboard
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def dashboard_routes() -> list[Route | Mount]:
         Route("/deployments/{dep_id:int}/approve", actions.approve, methods=["POST"]),
         Route("/deployments/{dep_id:int}/reject", actions.reject, methods=["POST"]),
         Route("/deployments/{dep_id:int}/rollout/{verb}", actions.rollout_verb, methods=["POST"]),
+        Route("/envs/{env}/metrics", charts.metrics, methods=["GET"]),
         Route("/alerts", observe.alerts, methods=["GET"]),
         Route("/alerts/silences", observe.silence, methods=["POST"]),
         Route("/alerts/silences/{silence_id:int}/expire", observe.expire, methods=["POST"]),
@@ -48,6 +49,11 @@ def dashboard_routes() -> list[Route | Mount]:
         Route("/backups", data.backups, methods=["GET"]),
         Route("/envs/{env}/backups/verify", data.verify, methods=["POST"]),
         Route("/envs/{env}/backups/restore", data.restore, methods=["POST"]),
+        Route("/envs/{env}/drills", data.drill, methods=["POST"]),
+        Route("/users", users.users, methods=["GET"]),
+        Route("/users", users.add, methods=["POST"]),
+        Route("/users/{name}/disable", users.disable, methods=["POST"]),
+        Route("/tokens/{tid}/revoke", users.revoke_token, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 

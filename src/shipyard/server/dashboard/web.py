@@ -14,21 +14,23 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, quote
 
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from shipyard.core.access import Principal
-from shipyard.errors import AuthError, ForbiddenError, ShipyardError
+from shipyard.errors import AuthError, ForbiddenError, InputError, ShipyardError
 from shipyard.server.dashboard.sessions import Session, Sessions, csrf_matches
 
 if TYPE_CHECKING:
     from shipyard.engine.engine import Engine
 
+M = TypeVar("M", bound=BaseModel)
 COOKIE = "sy_session"
 HERE = Path(__file__).parent
 HEADERS = {
@@ -146,6 +148,17 @@ async def form_fields(request: Request) -> dict[str, str]:
     """An URL-encoded form's fields (the first value of each), as the dashboard's forms post."""
     body = (await request.body()).decode("utf-8", errors="replace")
     return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
+
+
+def form_body(model: type[M], given: dict[str, Any], hint: str) -> M:
+    """A form's fields as ``model`` (the API's body schema), or an ``InputError`` naming the
+    first field that does not fit."""
+    try:
+        return model.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the form"
+        raise InputError(f"{where}: {first['msg']}", hint) from None
 
 
 def back_to(path: str) -> Response:
