@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import docker.errors
 import httpx
 import pytest
 from tests.integration.conftest import Load, Shipyard, free_port
@@ -149,7 +150,11 @@ def test_nodes_are_listed_with_their_state(shipyard: Shipyard, rig: Swarm) -> No
 
 
 def running_tasks(rig: Swarm, sy: Shipyard) -> list[dict[str, Any]]:
-    return [
-        t for s in services(rig, sy) for t in s.tasks(filters={"desired-state": "running"})
-        if t["Status"]["State"] == "running"
-    ]  # fmt: skip
+    found = []
+    for service in services(rig, sy):
+        try:  # a service the reconciler replaces may be gone between the listing and this
+            tasks = service.tasks(filters={"desired-state": "running"})
+        except docker.errors.NotFound:
+            continue
+        found += [t for t in tasks if t["Status"]["State"] == "running"]
+    return found
