@@ -157,28 +157,10 @@ def test_runs_follow_the_schedule_only_where_a_release_serves(tmp_path: Path) ->
     assert one.variables["SHIPYARD_RELEASE"] == "r1"  # the release's environment
 
 
-def test_a_restarted_scheduler_runs_a_missed_job_once(tmp_path: Path) -> None:
-    clock = Clock(T0 + 0.5)
-    ctx, cron = scheduler(tmp_path, clock, tick={"command": "echo tick", "schedule": EVERY_2S})
-    deploy(ctx)
-    cron._tick()
-    clock.now = T0 + 2.1
-    cron._tick()
-    settled(ctx, 1)
-    clock.now = T0 + 30.3  # down for 14 fire times
-    databases = AppDatabases(ctx, BackupService(ctx, fake_data_drivers()).engines.clusters)
-    again = CronScheduler(ctx, databases, clock=clock)
-    again._last = ctx.store.cron.last_fired()  # what start() reads back
-    again.since = clock.now
-    again._tick()
-    missed = settled(ctx, 2)[0]
-    assert (missed.trigger, missed.scheduled_at) == ("missed", T0 + 30)
-
-
-def test_the_missed_run_is_run_even_when_the_first_tick_comes_after_a_new_fire_time(
-    tmp_path: Path,
-) -> None:
-    clock = Clock(T0 + 0.5)
+def restarted(tmp_path: Path, clock: Clock, since: float) -> tuple[Context, CronScheduler]:
+    """A scheduler that ran once at T0 + 2, then a new one started at ``since`` (the control
+    plane restarted), which has read the history back as ``start()`` does."""
+    clock.now = T0 + 0.5
     ctx, cron = scheduler(tmp_path, clock, tick={"command": "echo tick", "schedule": EVERY_2S})
     deploy(ctx)
     cron._tick()
@@ -188,7 +170,24 @@ def test_the_missed_run_is_run_even_when_the_first_tick_comes_after_a_new_fire_t
     databases = AppDatabases(ctx, BackupService(ctx, fake_data_drivers()).engines.clusters)
     again = CronScheduler(ctx, databases, clock=clock)
     again._last = ctx.store.cron.last_fired()
-    again.since = T0 + 9.9  # started after 3 missed fire times ...
+    again.since = since
+    return ctx, again
+
+
+def test_a_restarted_scheduler_runs_a_missed_job_once(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    ctx, again = restarted(tmp_path, clock, since=T0 + 30.3)  # down for 14 fire times
+    clock.now = T0 + 30.3
+    again._tick()
+    missed = settled(ctx, 2)[0]
+    assert (missed.trigger, missed.scheduled_at) == ("missed", T0 + 30)
+
+
+def test_the_missed_run_is_run_even_when_the_first_tick_comes_after_a_new_fire_time(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(T0)
+    ctx, again = restarted(tmp_path, clock, since=T0 + 9.9)  # started after 3 missed fire times ...
     clock.now = T0 + 10.3  # ... and first ticked after a new one (T0 + 10), on a busy machine
     again._tick()
     missed = settled(ctx, 2)[0]
