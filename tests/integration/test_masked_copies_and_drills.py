@@ -127,7 +127,9 @@ def _rpo(line: str) -> float:
 
 def test_drill_with_continuous_shipping_has_an_rpo_of_about_a_second(shipyard: Shipyard) -> None:
     shipyard.manifest["database"]["backups"] = {"continuous": True}
-    shipyard.manifest["database"]["drill"] = {"rto": "1m", "rpo": "5s"}
+    # the drill waits for the shipper up to the RPO target: 15 s leaves room for a machine busy
+    # with the whole suite; the RPO measured is still held to 2 s below
+    shipyard.manifest["database"]["drill"] = {"rto": "1m", "rpo": "15s"}
     shipyard.write_manifest()
     shipyard.up()
     shipyard.cli("deploy")
