@@ -56,7 +56,7 @@ def test_redirect_hsts_and_the_scheme_follow_the_settings() -> None:
 
 def test_the_certificate_is_not_part_of_the_shape_and_never_printed() -> None:
     one = backend(EdgeRules(tls=Tls(port=8443)))
-    layout = ProxyLayout((replace(one, certificate=Pem("-----BEGIN PRIVATE KEY-----secret")),))
+    layout = ProxyLayout((replace(one, certificate=Pem("chain and key text: secret")),))
     assert layout.shape() == ProxyLayout((one,)).shape()
     assert "secret" not in repr(layout) and "Pem(sha256:" in repr(layout)
 
