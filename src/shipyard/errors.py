@@ -24,6 +24,7 @@ exceptions are mapped to these at the driver boundary and never leak.
     ├── VaultError             a secret, the master key or an imported secrets file is unusable (422)
     ├── BackupError            a backup, its key, its storage or a restore failed or was refused (422)
     │   └── DatabaseError      a managed PostgreSQL or one of its programs failed or is missing (422)
+    ├── CertificateError       an ACME server is down, refused an order or rate-limits it (502)
     └── ServerUnavailable      the CLI cannot reach the control plane (503)
 """
 
@@ -118,6 +119,10 @@ class DatabaseError(BackupError):
     status = 422
 
 
+class CertificateError(ShipyardError):
+    status = 502
+
+
 class ServerUnavailable(ShipyardError):
     status = 503
 
@@ -138,6 +143,7 @@ ERRORS_BY_NAME: dict[str, type[ShipyardError]] = {
         ForbiddenError,
         BuildError,
         ProxyError,
+        CertificateError,
         InstanceError,
         DeployError,
         VaultError,

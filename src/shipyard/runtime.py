@@ -39,6 +39,7 @@ from shipyard.drivers.runtime.registry import vault_login
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.drivers.runtime.swarm_runtime import SwarmRuntime
 from shipyard.drivers.triggers.git import GitCheckouts
+from shipyard.engine.certs.acme import AcmeRenewal
 from shipyard.engine.certs.service import Certificates
 from shipyard.engine.checkpoints import Checkpointer
 from shipyard.engine.context import Context
@@ -184,9 +185,11 @@ def wire_services(
     checkpointer = Checkpointer(ctx.store.checkpoint)
     cron = CronScheduler(ctx, databases)  # the manifest's `jobs:`
     ctx.facts.register("cron_failing", cron.failing)
-    ctx.facts.register("cert_expires_in", ctx.certificates.expires_in)
+    certs = Certificates(ctx, AcmeRenewal(ctx, vault.keep))
+    ctx.facts.register("cert_expires_in", certs.expires_in)
+    ctx.facts.register("cert_renewal_failing", certs.acme.failing if certs.acme else lambda env, now: 0.0)
     loops = LoopRegistry()  # every background task, for /health and status
-    for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting, cron):
+    for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting, cron, certs):
         if part is not None:
             loops.add(part.loops)
     return Services(
@@ -197,7 +200,7 @@ def wire_services(
         pipelines=pipelines,
         figures=figures,
         triggers=Triggers(ctx, GitCheckouts(ctx.paths.home / "git"), pipelines),
-        certs=Certificates(ctx),
+        certs=certs,
         access=access,
         vault=vault,
         approvals=Approvals(ctx, launcher.launch),

@@ -152,6 +152,7 @@ class FakeProxy:
     def __init__(self) -> None:
         self.layouts: list[ProxyLayout] = []
         self.running = False
+        self.challenges: dict[str, str] = {}
 
     def sync(self, layout: ProxyLayout) -> None:
         self.layouts.append(layout)
@@ -175,6 +176,12 @@ class FakeProxy:
 
     def is_running(self) -> bool:
         return self.running
+
+    def publish_challenge(self, token: str, answer: str) -> None:
+        self.challenges[token] = answer
+
+    def withdraw_challenge(self, token: str) -> None:
+        self.challenges.pop(token, None)
 
 
 class FakeAccessLog:

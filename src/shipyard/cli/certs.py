@@ -32,9 +32,10 @@ def _line(cert: Certificate) -> str:
     names = ", ".join(cert.names) or "(none served yet)"
     left = "" if cert.expires_at is None else f" ({(cert.expires_at - time.time()) / 86400:.0f} days)"
     failed = f"\n  [red]last check failed:[/] {escape(cert.last_error)}" if cert.last_error else ""
+    retry = f"\n  next try {_when(cert.next_try)}" if cert.next_try else ""
     return (
-        f"{cert.env:<12} {escape(names)}  issuer {escape(cert.issuer) or '-'}  "
-        f"expires {_when(cert.expires_at)}{left}  checked {_when(cert.last_attempt)}{failed}"
+        f"{cert.env:<12} {escape(names)}  from {cert.source}  issuer {escape(cert.issuer) or '-'}  "
+        f"expires {_when(cert.expires_at)}{left}  checked {_when(cert.last_attempt)}{failed}{retry}"
     )
 
 

@@ -54,6 +54,7 @@ METRICS: dict[str, Metric] = {
         Metric("secrets_overdue", "environment", "count", "secrets past their rotation or expiry date"),
         Metric("secrets_due", "environment", "count", "secrets overdue or due within vault.due_within"),
         Metric("cert_expires_in", "environment", "seconds", "time until the HTTPS certificate expires"),
+        Metric("cert_renewal_failing", "environment", "count", "ACME orders that failed in a row"),
         Metric("cron_failing", "environment", "count", "scheduled jobs whose latest run failed or timed out"),
         Metric(
             "deploy_success_rate", "environment", "share", "share of changes that succeeded, last 30 days"

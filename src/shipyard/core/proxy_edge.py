@@ -60,6 +60,7 @@ def frontend_rules(be: Backend, maps: MapFiles) -> list[str]:
     """The lines of ``be``'s frontend that run before the routing."""
     rules = be.edge
     return [
+        *_acme_challenge(rules.tls, maps),
         *_redirect(rules.tls),
         *_forwarded(rules),
         *_hsts(rules.tls),
@@ -68,6 +69,22 @@ def frontend_rules(be: Backend, maps: MapFiles) -> list[str]:
         *_rate_limits(be.env, rules.rate_limits),
         *_body_size(rules.max_body),
         *_compression(rules.compression),
+    ]
+
+
+ACME_PATH = "/.well-known/acme-challenge/"
+
+
+def _acme_challenge(tls: Tls | None, maps: MapFiles) -> list[str]:
+    """An ACME server's HTTP-01 request answered by HAProxy itself from the challenge map (set
+    over the runtime API while an order waits): before the redirect, the networks, maintenance
+    and rate limits, so none of them fails a validation. An unknown token goes on as any path."""
+    if tls is None or not tls.acme:
+        return []
+    answer = f"%[path,field(4,/),map({maps.acme_file()})]"
+    return [
+        f'    http-request return status 200 content-type text/plain lf-string "{answer}" '
+        f"if {{ path_beg {ACME_PATH} }} {{ path,field(4,/),map({maps.acme_file()}) -m found }}"
     ]
 
 
@@ -161,14 +178,15 @@ def _compression(enabled: bool) -> list[str]:
 
 
 def maintenance_files(layout: ProxyLayout, maps: MapFiles) -> dict[str, str]:
-    """The maintenance map (every environment's switch and page) and each allow list's file."""
+    """The maintenance map (every environment's switch and page), each allow list's file and the
+    (empty at start) ACME challenge map."""
     entries: list[str] = []
     files: dict[str, str] = {}
     for be in layout.backends:
         state = be.maintenance
         entries += [f"{be.env} {'on' if state else 'off'}", f"{be.env}.msg {_page(state)}"]
         files[maps.allow_file(be.env)] = "".join(f"{net}\n" for net in (state.allow if state else ()))
-    return {maps.maintenance: "\n".join(entries) + "\n", **files}
+    return {maps.maintenance: "\n".join(entries) + "\n", maps.acme_file(): "", **files}
 
 
 def plan_maintenance(current: Backend | None, desired: Backend, maps: MapFiles) -> list[str]:

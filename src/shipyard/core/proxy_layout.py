@@ -114,6 +114,10 @@ class MapFiles:
         """The ACL file of the client networks that pass ``env``'s maintenance page."""
         return posixpath.join(posixpath.dirname(self.maintenance), f"maintenance-allow-{env}.acl")
 
+    def acme_file(self) -> str:
+        """The map of pending ACME HTTP-01 challenges: token -> key authorization, set at run time."""
+        return posixpath.join(posixpath.dirname(self.maintenance), "acme-challenges.map")
+
     def cert_file(self, env: str) -> str:
         """The PEM file (chain and key, mode 0600) HAProxy serves ``env``'s HTTPS with."""
         return posixpath.join(posixpath.dirname(self.maintenance), f"cert-{env}.pem")

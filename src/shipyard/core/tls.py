@@ -45,12 +45,14 @@ class Hsts:
 @dataclass(frozen=True)
 class Tls:
     """An environment's HTTPS listener: its port (beside the HTTP one), the lowest protocol
-    version it accepts, whether plain HTTP is redirected (308) and the HSTS header."""
+    version it accepts, whether plain HTTP is redirected (308), the HSTS header, and whether its
+    certificate comes from ACME (the HTTP listener then answers HTTP-01 challenges)."""
 
     port: int
     min_version: str = "1.2"  # "1.2" or "1.3"
     redirect: bool = False
     hsts: Hsts | None = None
+    acme: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.proxy.interface import Proxy
 from shipyard.drivers.runtime.interface import HealthProber, ReleaseBuilder, Runtime
 from shipyard.engine.certs.files import CertificateFiles
+from shipyard.engine.certs.issued import IssuedCertificates
 from shipyard.engine.observe.notifying import Notifier
 from shipyard.engine.shared import Failpoint, Locks, PlatformFacts, Rollouts
 from shipyard.home import Paths
@@ -47,6 +48,7 @@ class Context:
     rollouts: Rollouts = field(default_factory=Rollouts)  # env -> its running canary
     locks: Locks = field(default_factory=Locks)
     certificates: CertificateFiles = field(default_factory=CertificateFiles)  # edge.tls, checked
+    issued: IssuedCertificates = field(default_factory=IssuedCertificates)  # edge.tls: acme
     # whether the control plane that holds a lock still runs (runtime.py asks the OS); a lock
     # of an owner that is gone is broken at start. By default every owner but this one is gone.
     owner_alive: Callable[[Owner], bool] | None = None
@@ -74,11 +76,13 @@ class Context:
             self.proxy.sync(layout_for(self.manifest, routes, self.store.instances(), pages, certs))
 
     def check_certificates(self, *, keep_last_good: bool = False) -> dict[str, Pem]:
-        """Each HTTPS listener's chain and key from ``edge.tls``, checked (``engine/certs/files.py``)."""
+        """Each HTTPS listener's chain and key: from ``edge.tls`` files, checked
+        (``engine/certs/files.py``), or issued by ACME (``engine/certs/issued.py``)."""
         folder = self.paths.manifest.parent
-        return self.certificates.certificates(
+        files = self.certificates.certificates(
             self.manifest, folder, self.secrets, keep_last_good=keep_last_good
         )
+        return {**files, **self.issued.certificates(self.manifest, self.secrets)}
 
     def data_dir(self, env: str) -> Path:
         """The environment's data folder (``environments.<env>.data_dir`` or the default)."""

@@ -78,9 +78,11 @@ class Engine:
         done += self.drills.start()
         if self.cron is not None:
             done += self.cron.start()  # after reconciliation: runs need the serving release
+        self.certs.start()  # ACME renewals: HAProxy runs (reconciliation synced it)
         return done
 
     def close(self) -> None:
+        self.certs.stop()
         if self.cron is not None:
             self.cron.stop()
         self.drills.stop()

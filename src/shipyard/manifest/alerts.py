@@ -121,6 +121,11 @@ DEFAULT_RULES: dict[str, AlertRule] = {
         "{env}: the HTTPS certificate expires in {value} (renew it or its file)",
         **{"for": "5m"},
     ),
+    "CertificateRenewalFailing": _rule(
+        "cert_renewal_failing > 0",
+        "warning",
+        "{env}: {value} ACME orders failed in a row (`shipyard certs list` says why)",
+    ),
     "DeploymentsFailing": _rule(
         "failed_deployments > 0",
         "warning",

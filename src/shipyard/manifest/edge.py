@@ -9,6 +9,7 @@ bad prefix is refused here with its key path (``manifest/loader.py`` prints it).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -104,16 +105,59 @@ class HstsSpec(Model):
     preload: bool = Field(False, description="Add `preload` (opt in: browsers' preload lists keep it).")
 
 
-class TlsFiles(Model):
-    cert: str = Field(
-        description="The certificate chain's PEM file (the server's own first); relative to shipyard.yaml."
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+class AcmeSpec(Model):
+    directory: str = Field(
+        LETS_ENCRYPT,
+        pattern=r"^https://[^\s]+$",
+        description="The ACME (RFC 8555) directory URL: Let's Encrypt by default; its staging "
+        "(`https://acme-staging-v02.api.letsencrypt.org/directory`) or any other server.",
     )
-    key_secret: EnvVarName = Field(
-        description="The vault secret holding its private key (PEM), set with `shipyard secrets set`."
+    email: str | None = Field(
+        None, pattern=r"^[^@\s]+@[^@\s]+$", description="Contact address of the ACME account (expiry mail)."
+    )
+    ca_bundle: str | None = Field(
+        None,
+        description="PEM file of the root that signs a private ACME server's HTTPS (pebble's, a "
+        "company CA); relative to shipyard.yaml. The system's roots when unset.",
+    )
+
+
+class TlsFiles(Model):
+    cert: str | None = Field(
+        None,
+        description="The certificate chain's PEM file (the server's own first); relative to shipyard.yaml. "
+        "With `key_secret`; or use `acme` instead.",
+    )
+    key_secret: EnvVarName | None = Field(
+        None, description="The vault secret holding its private key (PEM), set with `shipyard secrets set`."
+    )
+    acme: AcmeSpec | None = Field(
+        None,
+        description="Instead of `cert`: certificates issued for `edge.domains` by an ACME server "
+        "(HTTP-01 answered by HAProxy), kept in the vault and renewed 30 days before they expire. "
+        "`tls: acme` is short for `tls: {acme: {}}`.",
     )
     min_version: Literal["1.2", "1.3"] = Field("1.2", description="Lowest TLS version accepted.")
     redirect: bool = Field(False, description="Answer plain HTTP requests with a 308 to HTTPS.")
     hsts: HstsSpec | None = Field(None, description="Send Strict-Transport-Security on HTTPS answers.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _acme_shorthand(cls, data: object) -> object:
+        return {"acme": {}} if data == "acme" else data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TlsFiles:
+        files = self.cert is not None or self.key_secret is not None
+        if files == (self.acme is not None) or (files and (self.cert is None or self.key_secret is None)):
+            raise ValueError(
+                "give the certificate as `cert` and `key_secret` (a chain file and the vault's key), "
+                "or as `acme` (issued automatically), not both"
+            )
+        return self
 
 
 class Edge(Model):
@@ -124,7 +168,9 @@ class Edge(Model):
         (), max_length=100, description="Host names served here; a certificate must cover each."
     )
     tls: TlsFiles | None = Field(
-        None, description="Terminate TLS in HAProxy with this certificate and the vault's key."
+        None,
+        description="Terminate TLS in HAProxy: `{cert, key_secret}` (a chain file and the vault's key) "
+        "or `acme` / `{acme: {directory, email, ca_bundle}}` (issued and renewed automatically).",
     )
     rate_limit: RateLimitSpec | None = Field(
         None, description="Requests per client address (HAProxy stick tables); over it: 429 with Retry-After."
@@ -151,7 +197,16 @@ class Edge(Model):
     def _tls_has_port(self) -> Edge:
         if (self.tls is None) != (self.https_port is None):
             raise ValueError("`tls` and `https_port` go together: set both (or neither)")
+        if self.acme is not None and not self.domains:
+            raise ValueError("`tls: acme` needs `domains`: the names the certificate is issued for")
+        if self.acme is not None and any(d.startswith("*.") for d in self.domains):
+            raise ValueError("`tls: acme` validates by HTTP-01, which issues no `*.` names: list each name")
         return self
+
+    @property
+    def acme(self) -> AcmeSpec | None:
+        """The ACME settings when the certificate is issued automatically (``tls: acme``)."""
+        return self.tls.acme if self.tls is not None else None
 
     def tls_settings(self) -> Tls | None:
         if self.tls is None or self.https_port is None:
@@ -161,6 +216,7 @@ class Edge(Model):
             port=self.https_port,
             min_version=spec.min_version,
             redirect=spec.redirect,
+            acme=spec.acme is not None,
             hsts=Hsts(int(hsts.max_age), hsts.include_subdomains, hsts.preload) if hsts else None,
         )
 
@@ -173,3 +229,15 @@ class Edge(Model):
             compression=self.compression,
             tls=self.tls_settings(),
         )
+
+
+def check_domains(edges: Mapping[str, Edge]) -> None:
+    """Each host name served by one environment only (a certificate, a route: whose would it be?)."""
+    owners: dict[str, str] = {}
+    for env, edge in edges.items():
+        for domain in edge.domains:
+            if owners.setdefault(domain, env) != env:
+                raise ValueError(
+                    f"environments {owners[domain]} and {env} both claim the domain {domain}: "
+                    "give each name to one environment (`edge.domains`)"
+                )

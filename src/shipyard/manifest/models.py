@@ -25,7 +25,7 @@ from shipyard.manifest.checks import Duration as Duration  # re-exported: cli/me
 from shipyard.manifest.config import ConfigSchema, ConfigValues, check_config
 from shipyard.manifest.cron import CronJob
 from shipyard.manifest.database import Database, check_environments, merge_database
-from shipyard.manifest.edge import Edge
+from shipyard.manifest.edge import Edge, check_domains
 from shipyard.manifest.logs import EnvLogs, Logs, check_retention
 from shipyard.manifest.pipeline import Pipeline
 from shipyard.manifest.promotion import Approval, Promotion, check_path
@@ -287,6 +287,7 @@ class Manifest(Model):
                         "give each environment its own data folder"
                     )
                 data_dirs[folder] = name
+        check_domains({n: e.edge for n, e in self.environments.items()})
         check_path(self.promotion, self.environments)
         check_limits(self.runtime, self.processes)
         if self.runtime == "swarm" and self.registry is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +30,7 @@ from shipyard.drivers.files import read_json, write_atomic, write_json
 from shipyard.drivers.runtime import procs
 from shipyard.errors import ProxyError
 
+ACME_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,256}(\.[A-Za-z0-9_-]{1,256})?$")
 INSTALL_HINT = (
     "install HAProxy with `sudo apt-get install -y haproxy` (Debian/Ubuntu) "
     "or `sudo dnf install -y haproxy`, or set SHIPYARD_HAPROXY to its path"
@@ -142,6 +144,15 @@ class HAProxy:
             return os.getsid(pid) in leaders
         except OSError:
             return False
+
+    def publish_challenge(self, token: str, answer: str) -> None:
+        _check_token(token, answer)
+        path = self.maps.acme_file()
+        self._send([f"del map {path} {token}", f"add map {path} {token} {answer}"])
+
+    def withdraw_challenge(self, token: str) -> None:
+        _check_token(token)
+        self._send([f"del map {self.maps.acme_file()} {token}"])
 
     # runtime API ---------------------------------------------------------------------------
     def command(self, line: str) -> str:
@@ -354,4 +365,16 @@ class HAProxy:
 def _harmless(line: str) -> bool:
     """Answers of the runtime API that are not errors."""
     text = line.strip()
-    return text.startswith(("IP changed", "no need to change", "port changed")) or ("changed from" in text)
+    return text.startswith(("IP changed", "no need to change", "port changed", "Key not found")) or (
+        "changed from" in text
+    )
+
+
+def _check_token(*values: str) -> None:
+    """An ACME token and key authorization are base64url (and one dot): nothing else reaches the
+    runtime API's command line."""
+    if not all(ACME_VALUE.match(v) for v in values):
+        raise ProxyError(
+            "the ACME server sent a challenge token that is not base64url",
+            "this ACME server is not RFC 8555 compliant; use another `edge.tls.acme.directory`",
+        )

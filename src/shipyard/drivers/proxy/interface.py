@@ -34,6 +34,13 @@ class Proxy(Protocol):
 
     def is_running(self) -> bool: ...
 
+    def publish_challenge(self, token: str, answer: str) -> None:
+        """Answer ``/.well-known/acme-challenge/<token>`` with ``answer`` (an ACME key
+        authorization) on every listener with ``tls: acme``, at once and with no reload."""
+
+    def withdraw_challenge(self, token: str) -> None:
+        """Stop answering ``token`` (the order is done or failed)."""
+
 
 class AccessLog(Protocol):
     """The proxy's per-request lines as they arrive (``accesslog.AccessLogReceiver``).

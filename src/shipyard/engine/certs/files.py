@@ -44,7 +44,7 @@ class CertificateFiles:
         out: dict[str, Pem] = {}
         for env, spec in sorted(manifest.environments.items()):
             tls = spec.edge.tls
-            if tls is None:
+            if tls is None or tls.acme is not None:  # none, or ACME's (``issued.py``)
                 continue
             try:
                 out[env] = self._good[env] = self._pem(env, tls, spec.edge.domains, folder, secrets)
@@ -60,6 +60,7 @@ class CertificateFiles:
         self, env: str, tls: TlsFiles, domains: tuple[str, ...], folder: Path, secrets: SecretSource
     ) -> Pem:
         where = f"environments.{env}.edge.tls"
+        assert tls.cert is not None and tls.key_secret is not None  # the model's check
         path = folder / tls.cert
         try:
             chain = path.read_text()

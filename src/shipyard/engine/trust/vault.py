@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 RUNTIME = "runtime"
+SYSTEM = "system"  # the control plane's own writes (``keep``)
 T = TypeVar("T")
 
 
@@ -209,6 +210,18 @@ class Vault:
                 return self._write(who, env, {name: (cas, policy)}, {name: value}, key, conn)[0]
 
         return self._audited(who, "secrets.set", env, source, run)
+
+    def keep(self, space: str, values: Mapping[str, Secret], purpose: str) -> None:
+        """The control plane's own write (the ACME account and certificate keys), audited as
+        ``system`` with ``purpose`` (no user asked, so no role decides) in ``space``, a namespace no
+        environment is named (``acme.<env>``): never in an instance's environment. No rotation."""
+        key = self._data_key(space)
+        names = ", ".join(sorted(values))
+        audit = self.store.audit
+        with audit.appending(SYSTEM, "secrets.set", env=space, target=names, source=purpose) as conn:
+            self._check_limits(space, values, conn)
+            plan = {name: (None, self._policy(0, None)) for name in values}
+            self._write(Principal(SYSTEM, ()), space, plan, values, key, conn)
 
     def import_values(
         self, who: Principal, env: str, values: Mapping[str, Secret], overwrite: bool, source: str

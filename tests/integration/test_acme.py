@@ -1,0 +1,139 @@
+"""Certificates from ACME end to end: the real CLI, control plane, vault and HAProxy in front of
+the example app, and Debian's pebble as the CA (``pebble_rig.py``). The renewal loop issues the
+first certificate by itself through HAProxy's HTTP-01 route (with the HTTP->HTTPS redirect on);
+HTTPS is verified against pebble's root; a renewal swaps a new certificate with no reload (the
+same HAProxy worker) and no failed request under load; the ACME server down is a clear error,
+recorded as the last attempt with a next try, while the old certificate keeps serving; a restart
+serves the stored certificate without ordering again."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from tests.integration.conftest import Shipyard, free_port
+from tests.integration.pebble_rig import Pebble
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pebble(shipyard: Shipyard, tmp_path: Path) -> Iterator[Pebble]:
+    rig = Pebble(tmp_path, http_port=shipyard.port)  # pebble validates on the environment's HTTP port
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+def served(port: int, root: str) -> x509.Certificate:
+    """The certificate HTTPS serves for app.test, verified against ``root``."""
+    context = ssl.create_default_context(cadata=root)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="app.test") as tls,
+    ):
+        return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True) or b"")
+
+
+def wait_issued(port: int, root: str, timeout: float = 20) -> x509.Certificate:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return served(port, root)
+        except (ssl.SSLError, OSError):  # the placeholder until the first issue
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def worker_pid(shipyard: Shipyard) -> str:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(shipyard.home / "proxy" / "admin.sock"))
+        sock.sendall(b"show info\n")
+        text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    return next(ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Pid:"))
+
+
+class HttpsLoad:
+    """A new TLS connection per request (each one sees the certificate served then)."""
+
+    def __init__(self, port: int, root: str) -> None:
+        self.context = ssl.create_default_context(cadata=root)
+        self.url = f"https://127.0.0.1:{port}/"
+        self.ok = 0
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HttpsLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with httpx.Client(verify=self.context, timeout=5, trust_env=False) as client:
+                try:
+                    got = client.get(self.url, extensions={"sni_hostname": "app.test"})
+                    self.ok += got.status_code == 200
+                    self.failed += [] if got.status_code == 200 else [str(got.status_code)]
+                except httpx.HTTPError as exc:
+                    self.failed.append(repr(exc))
+
+
+def test_acme_issues_renews_without_reload_and_survives_a_down_server(
+    shipyard: Shipyard, pebble: Pebble
+) -> None:
+    https = free_port()
+    shipyard.manifest["environments"]["dev"]["edge"] = {
+        "https_port": https,
+        "domains": ["app.test"],
+        "tls": {
+            "acme": {"directory": pebble.directory, "email": "ops@app.test", "ca_bundle": str(pebble.bundle)},
+            "redirect": True,  # the challenge path is exempt
+        },
+    }
+    shipyard.write_manifest()
+    shipyard.up()
+    shipyard.cli("deploy")
+    root = pebble.roots()
+    first = wait_issued(https, root)  # the renewal loop's first order, by itself
+    assert "Pebble" in first.issuer.rfc4514_string()
+    plain = httpx.get(f"http://127.0.0.1:{shipyard.port}/", timeout=5)
+    assert plain.status_code == 308  # everything else is redirected
+    listed = shipyard.cli("certs", "list").stdout
+    assert "app.test  from acme" in listed and "Pebble" in listed and "last check failed" not in listed
+
+    pid = worker_pid(shipyard)
+    with HttpsLoad(https, root) as load:
+        time.sleep(0.5)
+        shipyard.cli("certs", "renew", "dev")
+        time.sleep(0.5)
+    second = served(https, root)
+    assert second.serial_number != first.serial_number  # swapped in
+    assert worker_pid(shipyard) == pid  # over the runtime API: no reload
+    assert load.ok > 10 and load.failed == []
+
+    pebble.stop()  # the ACME server down
+    refused = shipyard.cli("certs", "renew", "dev", check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert f"the ACME server {pebble.directory} cannot be reached" in said and "Try:" in said
+    assert served(https, root).serial_number == second.serial_number  # the old one keeps serving
+    listed = shipyard.cli("certs", "list").stdout
+    assert "last check failed: the ACME server" in listed and "next try" in listed
+
+    shipyard.cli("down")  # a restart serves the stored certificate: no order (pebble is down)
+    shipyard.up()
+    assert wait_issued(https, root).serial_number == second.serial_number
