@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,15 @@ import pytest
 from cryptography import x509
 from tests.integration.conftest import Shipyard, free_port
 from tests.integration.pebble_rig import Pebble
+from tests.integration.test_edge_proxy import app, proxy  # noqa: F401 - fixtures; tests: F811
+from tests.unit.ca import CA
+from tests.unit.test_edge_rules import backend
+
+from shipyard.core.edge import EdgeRules, Maintenance, RateLimit
+from shipyard.core.proxy_layout import ProxyLayout
+from shipyard.core.tls import Pem, Tls
+from shipyard.drivers.proxy.haproxy import HAProxy
+from shipyard.errors import ProxyError
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +147,32 @@ def test_acme_issues_renews_without_reload_and_survives_a_down_server(
     shipyard.cli("down")  # a restart serves the stored certificate: no order (pebble is down)
     shipyard.up()
     assert wait_issued(https, root).serial_number == second.serial_number
+
+
+def test_haproxy_answers_a_challenge_past_the_redirect_maintenance_and_rate_limits(
+    proxy: HAProxy,  # noqa: F811
+    app: int,  # noqa: F811
+) -> None:
+    http, https = free_port(), free_port()
+    rules = EdgeRules(tls=Tls(https, redirect=True, acme=True), rate_limits=(RateLimit(1, 30.0),))
+    be = backend(rules, Maintenance(), f"127.0.0.1:{app}", f"127.0.0.1:{http}")
+    issued = CA().issue("app.test")
+    proxy.sync(ProxyLayout((replace(be, certificate=Pem(issued.cert + issued.key)),)))
+    pid = worker_pid_of(proxy)
+    url = f"http://127.0.0.1:{http}/.well-known/acme-challenge"
+    with httpx.Client(timeout=5, trust_env=False) as client:
+        assert client.get(f"{url}/tok_1-A").status_code == 308  # no such challenge: redirected
+        proxy.publish_challenge("tok_1-A", "tok_1-A.thumb-print_9")
+        answers = [client.get(f"{url}/tok_1-A") for _ in range(3)]  # over the limit of 1
+        assert [(a.status_code, a.text) for a in answers] == [(200, "tok_1-A.thumb-print_9")] * 3
+        proxy.withdraw_challenge("tok_1-A")
+        assert client.get(f"{url}/tok_1-A").status_code == 308
+        proxy.withdraw_challenge("tok_1-A")  # twice: harmless
+    assert worker_pid_of(proxy) == pid  # the runtime API: no reload
+    with pytest.raises(ProxyError, match="not base64url"):
+        proxy.publish_challenge("tok en", "x; shutdown sessions")
+
+
+def worker_pid_of(driver: HAProxy) -> str:
+    info = driver.command("show info").splitlines()
+    return next(ln.split(":", 1)[1].strip() for ln in info if ln.startswith("Pid:"))

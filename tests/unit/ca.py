@@ -16,6 +16,12 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _load(text: str) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(text.encode(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
+
+
 def key_pem(key: ec.EllipticCurvePrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -50,9 +56,10 @@ class CA:
     def pem(self) -> str:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, *names: str, days: float = 90, ago: float = 1) -> Issued:
-        """A server certificate for ``names``, valid from ``ago`` days back for ``days`` days."""
-        key = _key()
+    def issue(self, *names: str, days: float = 90, ago: float = 1, key_text: str | None = None) -> Issued:
+        """A server certificate for ``names``, valid from ``ago`` days back for ``days`` days, for
+        a new key or the one in ``key_text`` (PEM, as an ACME order's CSR carries it)."""
+        key = _key() if key_text is None else _load(key_text)
         start = dt.datetime.now(dt.UTC) - dt.timedelta(days=ago)
         cert = (
             x509.CertificateBuilder()
