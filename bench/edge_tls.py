@@ -11,12 +11,16 @@ is what is measured; then, with wrk:
   (``Connection: close``), so each is a full TLS handshake;
 - ``renew_failed``: failed requests (socket errors and non-2xx answers) while the certificate is
   swapped ``--swaps`` (3) times over HAProxy's runtime API under the same HTTPS load (goal: 0).
+  With ``--acme`` each new certificate is an ACME renewal: ordered from Debian's pebble (started
+  here, ``tests/integration/pebble_rig.py``) with its HTTP-01 challenge answered by the edge's
+  HAProxy (``drivers/certs/acme_client.py``), then swapped in.
 
 Progress goes to stderr; the last line of stdout is one JSON object. Traffic only goes to
 127.0.0.1; each wrk run is bounded in time. Everything started is stopped and removed at the end.
 
     .venv/bin/python bench/edge_tls.py
     .venv/bin/python bench/edge_tls.py --duration 20 --connections 200
+    .venv/bin/python bench/edge_tls.py --acme
 """
 
 from __future__ import annotations
@@ -28,18 +32,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench folder is not a package
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the test CA: tests/unit/ca.py
+from tests.integration.pebble_rig import Pebble
 from tests.unit.ca import CA
 
 from shipyard.core.edge import EdgeRules
 from shipyard.core.proxy_layout import Backend, ProxyLayout
 from shipyard.core.proxy_layout import Server as Slot
 from shipyard.core.tls import Pem, Tls
+from shipyard.drivers.certs import acme_client
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
 from zero_downtime import HOST, BenchError, HeldLoad, WrkResult, free_port, log, parse_wrk, run_wrk, wrk_argv
 
@@ -83,15 +90,28 @@ def handshakes(url: str, connections: int, seconds: float) -> WrkResult:
     return parse_wrk(done.stdout)
 
 
+def ordered(proxy: HAProxy, pebble: Pebble) -> Callable[[], Pem]:
+    """Each call an ACME renewal: a new key, an order answered through ``proxy``'s HTTP-01 route."""
+    account = acme_client.new_key_pem()
+    order = acme_client.AcmeOrder(pebble.directory, str(pebble.bundle), None, ("bench.test",))
+
+    def renew() -> Pem:
+        key = acme_client.new_key_pem()
+        chain = acme_client.issue(order, account, key, proxy.publish_challenge, proxy.withdraw_challenge)
+        return Pem(chain + key)
+
+    return renew
+
+
 def swaps_under_load(
-    proxy: HAProxy, layout: ProxyLayout, url: str, ca: CA, args: argparse.Namespace
+    proxy: HAProxy, layout: ProxyLayout, url: str, renew: Callable[[], Pem], args: argparse.Namespace
 ) -> WrkResult:
     load = HeldLoad(url, args.connections, args.duration + 30, None)
     load.start()
     try:
         time.sleep(2)
         for n in range(args.swaps):
-            be = replace(layout.backends[0], certificate=pem(ca))
+            be = replace(layout.backends[0], certificate=renew())
             layout = ProxyLayout((be,))
             proxy.sync(layout)
             log(f"certificate swap {n + 1}/{args.swaps} committed")
@@ -112,6 +132,7 @@ def arguments() -> argparse.Namespace:
         ("--swaps", int, 3, "certificate swaps under load"),
     ):
         parser.add_argument(flag, type=kind, default=default, help=meaning)
+    parser.add_argument("--acme", action="store_true", help="each swap an ACME renewal from pebble")
     return parser.parse_args()
 
 
@@ -121,10 +142,11 @@ def main() -> None:
     app, app_port = upstream(folder)
     proxy = HAProxy(folder, find_haproxy())
     ca = CA()
+    http, https = free_port(), free_port()
+    pebble = Pebble(folder, http) if args.acme else None
     try:
-        http, https = free_port(), free_port()
         servers = (Slot("blue", 0, f"{HOST}:{app_port}"), Slot("green", 0, None))
-        rules = EdgeRules(compression=False, tls=Tls(https))
+        rules = EdgeRules(compression=False, tls=Tls(https, acme=args.acme))
         be = Backend("dev", f"{HOST}:{http}", "/", 1000, 1, 3, servers, active="blue", edge=rules)
         layout = ProxyLayout((replace(be, certificate=pem(ca)),))
         proxy.sync(layout)
@@ -134,8 +156,11 @@ def main() -> None:
         log(f"HTTPS keep-alive: {secure.rps:.0f} req/s")
         fresh = handshakes(f"https://{HOST}:{https}/", args.connections, args.duration)
         log(f"HTTPS, a handshake per request: {fresh.rps:.0f} req/s")
-        held = swaps_under_load(proxy, layout, f"https://{HOST}:{https}/", ca, args)
+        renew = ordered(proxy, pebble) if pebble else lambda: pem(ca)
+        held = swaps_under_load(proxy, layout, f"https://{HOST}:{https}/", renew, args)
     finally:
+        if pebble is not None:
+            pebble.close()
         proxy.stop()
         app.terminate()
         app.wait(10)
@@ -163,6 +188,7 @@ def report(
         "renew_failed": failed,
         "renew_requests": held.requests,
         "renew_swaps": args.swaps,
+        "renew_by": "acme (pebble)" if args.acme else "file",
         "connections": args.connections,
         "duration_s": args.duration,
     }

@@ -31,10 +31,13 @@ from shipyard.drivers.certs import acme_client
 from shipyard.engine.certs.acme import AcmeRenewal
 from shipyard.engine.certs.issued import ACCOUNT_KEY, CERT_KEY, CHAIN
 from shipyard.engine.context import Context
+from shipyard.engine.trust.access import Access
+from shipyard.engine.trust.vault import Vault as VaultService
 from shipyard.errors import CertificateError, ManifestError
 from shipyard.home import Paths
 from shipyard.manifest.edge import LETS_ENCRYPT
 from shipyard.manifest.loader import parse_manifest
+from shipyard.manifest.models import Vault as VaultSettings
 from shipyard.state.store import open_store
 
 DAY = 86_400.0
@@ -276,3 +279,21 @@ def test_a_server_that_is_down_is_an_error_that_keeps_the_certificate() -> None:
         == f"the ACME server {url} cannot be reached or answered wrongly (ConnectionError)"
     )
     assert "the current certificate keeps serving" in caught.value.hint
+
+
+def test_the_vaults_system_write_is_audited_and_kept_apart_from_the_apps_secrets(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "state.db")
+    vault = VaultService(store, Access(store, lambda: ["dev"]), tmp_path / "master.key", VaultSettings)
+    vault.open()
+    vault.keep("acme.dev", {ACCOUNT_KEY: Secret("account key text")}, "ACME account key")
+    entry = store.audit.entries(env="acme.dev")[-1]
+    assert (entry.actor, entry.action, entry.target, entry.source) == (
+        "shipyard",
+        "secrets.set",
+        ACCOUNT_KEY,
+        "ACME account key",
+    )
+    assert vault.values_for("acme.dev", "test") == {ACCOUNT_KEY: "account key text"}
+    assert vault.values_for("dev", "an instance's environment") == {}  # never handed to the app
+    assert "account key text" not in str(store.audit.entries())
+    store.close()

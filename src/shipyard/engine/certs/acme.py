@@ -6,7 +6,7 @@ service.py``): the loop looks every minute at each environment and orders a cert
 serves a placeholder, its names changed or it expires within 30 days; ``shipyard certs renew``
 orders one now. An order publishes its HTTP-01 answers in HAProxy's challenge map (runtime API),
 keeps the account key, the certificate's key and chain in the vault (``acme.<env>``, written as
-``system``), and swaps the certificate into HAProxy with no reload (``Context.sync_proxy``).
+``shipyard``, audited), and swaps the certificate into HAProxy with no reload (``Context.sync_proxy``).
 A failed order (the server down, refusing, rate-limiting) is recorded as the last attempt with
 its hint, counted by the ``cert_renewal_failing`` metric (the ``CertificateRenewalFailing``
 default alert fires on it), and tried again after a growing pause (1 min,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 RUNTIME = "runtime"
-SYSTEM = "system"  # the control plane's own writes (``keep``)
+SYSTEM = "shipyard"  # the control plane's own writes (``keep``; one of ``core.access.SYSTEM_USERS``)
 T = TypeVar("T")
 
 
@@ -213,7 +213,7 @@ class Vault:
 
     def keep(self, space: str, values: Mapping[str, Secret], purpose: str) -> None:
         """The control plane's own write (the ACME account and certificate keys), audited as
-        ``system`` with ``purpose`` (no user asked, so no role decides) in ``space``, a namespace no
+        ``shipyard`` with ``purpose`` (no user asked, so no role decides) in ``space``, a namespace no
         environment is named (``acme.<env>``): never in an instance's environment. No rotation."""
         key = self._data_key(space)
         names = ", ".join(sorted(values))
