@@ -59,12 +59,13 @@ def issue(order: AcmeOrder, account_key: str, cert_key: str, publish: Publish, w
         acme = _client(order, account_key)
         csr = crypto_util.make_csr(cert_key.encode(), list(order.names))
         placed = acme.new_order(csr)
-        tokens = _answer(acme, placed, publish)
+        tokens: list[str] = []
         try:
+            _answer(acme, placed, publish, tokens)
             # naive local time: the library compares the deadline with datetime.now()
             deadline = datetime.now() + timedelta(seconds=ORDER_TIMEOUT_S)
             done = acme.poll_and_finalize(placed, deadline)
-        finally:
+        finally:  # the answers are withdrawn whatever happened
             for token in tokens:
                 withdraw(token)
         return str(done.fullchain_pem)
@@ -87,9 +88,10 @@ def _client(order: AcmeOrder, account_key: str) -> client.ClientV2:
     return acme
 
 
-def _answer(acme: client.ClientV2, placed: messages.OrderResource, publish: Publish) -> list[str]:
-    """Publish and answer each authorization's HTTP-01 challenge; the tokens published."""
-    tokens: list[str] = []
+def _answer(
+    acme: client.ClientV2, placed: messages.OrderResource, publish: Publish, tokens: list[str]
+) -> None:
+    """Publish and answer each authorization's HTTP-01 challenge, adding each token to ``tokens``."""
     for authz in placed.authorizations:
         if authz.body.status == messages.STATUS_VALID:
             continue
@@ -104,7 +106,6 @@ def _answer(acme: client.ClientV2, placed: messages.OrderResource, publish: Publ
         publish(http01.chall.encode("token"), validation)
         tokens.append(http01.chall.encode("token"))
         acme.answer_challenge(http01, response)
-    return tokens
 
 
 @contextmanager
