@@ -18,23 +18,21 @@ from typing import Any
 
 import pytest
 from tests.unit.ca import CA
-from tests.unit.fakes import FakeBuilder, FakeProber, FakeProxy, FakeRuntime
+from tests.unit.fakes import FakeProber, FakeProxy
 from tests.unit.test_edge_rules import MAPS, backend
+from tests.unit.test_engine_fakes import make_ctx
 
 from shipyard.core.edge import EdgeRules
 from shipyard.core.proxy import render_haproxy_config
 from shipyard.core.proxy_layout import ProxyLayout
-from shipyard.core.records import Owner
 from shipyard.core.tls import Tls
 from shipyard.core.vault import Secret
 from shipyard.drivers.certs import acme_client
 from shipyard.engine.certs.acme import AcmeRenewal
 from shipyard.engine.certs.issued import ACCOUNT_KEY, CERT_KEY, CHAIN
-from shipyard.engine.context import Context
 from shipyard.engine.trust.access import Access
 from shipyard.engine.trust.vault import Vault as VaultService
 from shipyard.errors import CertificateError, ManifestError
-from shipyard.home import Paths
 from shipyard.manifest.edge import LETS_ENCRYPT
 from shipyard.manifest.loader import parse_manifest
 from shipyard.manifest.models import Vault as VaultSettings
@@ -138,22 +136,11 @@ class FakeCA:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[tuple[AcmeRenewal, FakeCA, Vault, list[float]]]:
-    home = tmp_path / "home"
-    home.mkdir()
     now = [time.time()]  # the CA signs from the real time
     vault, ca = Vault(), FakeCA()
-    ctx = Context(
-        paths=Paths(home, tmp_path),
-        store=open_store(home / "state.db"),
-        proxy=FakeProxy(),
-        runtime=FakeRuntime(),
-        builder=FakeBuilder(home / "releases"),
-        prober=FakeProber(),
-        owner=Owner(1, 0.0),
-        manifest=parse_manifest(manifest({"acme": {"directory": "https://ca.test/dir"}})),
-        manifest_text="",
-        secrets=vault,
-    )
+    ctx = make_ctx(tmp_path, FakeProber())  # over fakes of the drivers
+    ctx.manifest = parse_manifest(manifest({"acme": {"directory": "https://ca.test/dir"}}))
+    ctx.secrets = vault
     ctx.proxy.running = True  # type: ignore[attr-defined]
     yield AcmeRenewal(ctx, vault.keep, ca.issue, clock=lambda: now[0]), ca, vault, now
     ctx.store.close()
