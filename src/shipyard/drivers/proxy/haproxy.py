@@ -147,12 +147,17 @@ class HAProxy:
 
     def publish_challenge(self, token: str, answer: str) -> None:
         _check_token(token, answer)
-        path = self.maps.acme_file()
-        self._send([f"del map {path} {token}", f"add map {path} {token} {answer}"])
+        self.withdraw_challenge(token)  # a token answered again gets one entry
+        self._send([f"add map {self.maps.acme_file()} {token} {answer}"])
 
     def withdraw_challenge(self, token: str) -> None:
         _check_token(token)
-        self._send([f"del map {self.maps.acme_file()} {token}"])
+        answer = self.command(f"del map {self.maps.acme_file()} {token}").strip()
+        if answer and not answer.startswith("Key not found"):  # already gone is fine
+            raise ProxyError(
+                f"HAProxy refused to withdraw an ACME challenge: {answer[:200]}",
+                "check `shipyard status`; the control plane restarts HAProxy when it dies",
+            )
 
     # runtime API ---------------------------------------------------------------------------
     def command(self, line: str) -> str:
@@ -365,9 +370,7 @@ class HAProxy:
 def _harmless(line: str) -> bool:
     """Answers of the runtime API that are not errors."""
     text = line.strip()
-    return text.startswith(("IP changed", "no need to change", "port changed", "Key not found")) or (
-        "changed from" in text
-    )
+    return text.startswith(("IP changed", "no need to change", "port changed")) or ("changed from" in text)
 
 
 def _check_token(*values: str) -> None:
