@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from shipyard.core.pipeline.workflow import github_workflow
+from shipyard.core.pipeline.workflow import Export, github_workflow
 from shipyard.manifest.loader import parse_manifest
 
 MANIFEST: dict[str, Any] = {
@@ -90,7 +90,7 @@ def test_a_stage_named_deploy_clashes_with_the_deploy_job() -> None:
     spec = parse_manifest({**MANIFEST, "pipeline": {"stages": {"deploy": {"commands": ["true"]}}}}).pipeline
     assert spec is not None
     with pytest.raises(ValueError, match="clashes with the exported workflow's deploy job"):
-        github_workflow("notes", spec.stages, {}, "dev", "main", "3.11", None)
+        github_workflow("notes", Export(spec.stages, {}, "dev", "main", "3.11", None))
 
 
 def test_the_exported_gitlab_ci_runs_the_stages_in_order_then_deploys(tmp_path: Path) -> None:

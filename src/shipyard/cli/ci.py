@@ -20,7 +20,7 @@ from shipyard.cli.session import Opts
 from shipyard.errors import ConflictError, InputError
 
 if TYPE_CHECKING:
-    from shipyard.manifest.models import Manifest
+    from shipyard.core.pipeline.workflow import Export
 
 ci_app = typer.Typer(no_args_is_help=True, help="Export the pipeline for a CI service you keep.")
 export_app = typer.Typer(no_args_is_help=True, help="Write the pipeline as another CI's configuration.")
@@ -33,10 +33,13 @@ EnvOption = Annotated[
 BranchOption = Annotated[str, typer.Option(help="Branch whose pushes run the pipeline.")]
 
 
-def _export(env: str | None, output: Path, build: Callable[[Manifest, str, str], dict[str, Any]]) -> str:
+def _export(
+    env: str | None, branch: str, output: Path, build: Callable[[str, Export], dict[str, Any]]
+) -> str:
     """Load the manifest, check ``--env``, build the mapping and write it; the environment used."""
     import yaml
 
+    from shipyard.core.pipeline.workflow import Export
     from shipyard.drivers.files import write_atomic
     from shipyard.manifest.loader import FILENAME, load_manifest
 
@@ -52,8 +55,10 @@ def _export(env: str | None, output: Path, build: Callable[[Manifest, str, str],
             f"pick one of {', '.join(manifest.environments)}",
         )
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    pipeline = manifest.pipeline
+    spec = Export(pipeline.stages, pipeline.env, target_env, branch, python, manifest.build.requirements)
     try:
-        mapping = build(manifest, target_env, python)
+        mapping = build(manifest.app, spec)
     except ValueError as exc:
         raise ConflictError(
             f"{FILENAME}: pipeline.stages: {exc}", "rename the stage, then export again"
@@ -76,14 +81,8 @@ def github(
     """A GitHub Actions workflow: a job per stage, then a deploy through Shipyard's API."""
     from shipyard.core.pipeline.workflow import github_workflow
 
-    def build(manifest: Manifest, target_env: str, python: str) -> dict[str, Any]:
-        assert manifest.pipeline is not None
-        return github_workflow(
-            manifest.app, manifest.pipeline.stages, manifest.pipeline.env, target_env, branch, python,
-            manifest.build.requirements,
-        )  # fmt: skip
-
-    target_env = _export(env, output or Opts.app_dir / ".github" / "workflows" / "shipyard.yml", build)
+    path = output or Opts.app_dir / ".github" / "workflows" / "shipyard.yml"
+    target_env = _export(env, branch, path, github_workflow)
     console.print(
         "in the repository's settings, set the variable SHIPYARD_URL (the control plane's API) and the "
         f"secret SHIPYARD_DEPLOY_TOKEN (a token of a user with the deployer role on {target_env})",
@@ -102,14 +101,9 @@ def gitlab(
     """A .gitlab-ci.yml: a job per stage (needs kept), then a deploy through Shipyard's API."""
     from shipyard.core.pipeline.gitlab_ci import gitlab_ci
 
-    def build(manifest: Manifest, target_env: str, python: str) -> dict[str, Any]:
-        assert manifest.pipeline is not None
-        return gitlab_ci(
-            manifest.pipeline.stages, manifest.pipeline.env, target_env, branch, python,
-            manifest.build.requirements,
-        )  # fmt: skip
-
-    target_env = _export(env, output or Opts.app_dir / ".gitlab-ci.yml", build)
+    target_env = _export(
+        env, branch, output or Opts.app_dir / ".gitlab-ci.yml", lambda _app, spec: gitlab_ci(spec)
+    )
     console.print(
         "in the project's Settings > CI/CD > Variables, set SHIPYARD_URL (the control plane's API) and "
         f"SHIPYARD_DEPLOY_TOKEN (masked: a token of a user with the deployer role on {target_env})",

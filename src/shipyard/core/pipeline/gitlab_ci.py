@@ -12,11 +12,10 @@ variables. The pipeline runs for pushes to one branch (``workflow: rules``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from graphlib import TopologicalSorter
 from typing import Any
 
-from shipyard.core.pipeline.workflow import StageLike, deploy_command, gates
+from shipyard.core.pipeline.workflow import Export, StageLike, deploy_command, gates
 
 # top-level keywords of .gitlab-ci.yml that cannot name a job
 RESERVED = frozenset(
@@ -40,31 +39,25 @@ def _job(name: str, stage: StageLike, python: str, requirements: str | None) -> 
     return job
 
 
-def gitlab_ci(
-    stages: Mapping[str, StageLike],
-    variables: Mapping[str, str],
-    env: str,
-    branch: str,
-    python: str,
-    requirements: str | None,
-) -> dict[str, Any]:
-    """The file's mapping: a job per stage, then ``deploy`` of ``env`` once every stage passed."""
+def gitlab_ci(spec: Export) -> dict[str, Any]:
+    """The file's mapping: a job per stage, then ``deploy`` of ``spec.env`` once every stage passed."""
+    stages, python = spec.stages, spec.python
     if clash := sorted(RESERVED & set(stages)):
         raise ValueError(
             f"a stage named `{clash[0]}` clashes with a keyword of .gitlab-ci.yml "
             "or its deploy job: rename it"
         )
     order = list(TopologicalSorter({name: stage.needs for name, stage in stages.items()}).static_order())
-    jobs = {name: _job(name, stages[name], python, requirements) for name in order}
+    jobs = {name: _job(name, stages[name], python, spec.requirements) for name in order}
     jobs["deploy"] = {
         "stage": "deploy",
         "image": f"python:{python}",
         "needs": list(order),
-        "script": [deploy_command(env, "SHIPYARD_DEPLOY_TOKEN")],
+        "script": [deploy_command(spec.env, "SHIPYARD_DEPLOY_TOKEN")],
     }
     return {
-        "workflow": {"rules": [{"if": f'$CI_COMMIT_BRANCH == "{branch}"'}]},
+        "workflow": {"rules": [{"if": f'$CI_COMMIT_BRANCH == "{spec.branch}"'}]},
         "stages": [*order, "deploy"],
-        "variables": dict(variables),
+        "variables": dict(spec.variables),
         **jobs,
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -44,6 +45,19 @@ class StageLike(Protocol):
     def security(self) -> object | None: ...
     @property
     def audit(self) -> object | None: ...
+
+
+@dataclass(frozen=True)
+class Export:
+    """What an exported CI file is made of: the stages, their variables, the environment the
+    deploy job deploys, the branch whose pushes run it, and the Python and requirements."""
+
+    stages: Mapping[str, StageLike]
+    variables: Mapping[str, str]
+    env: str
+    branch: str
+    python: str
+    requirements: str | None
 
 
 def deploy_command(env: str, token_variable: str) -> str:
@@ -82,17 +96,10 @@ def _job(name: str, stage: StageLike, python: str, requirements: str | None) -> 
     return job
 
 
-def github_workflow(
-    app: str,
-    stages: Mapping[str, StageLike],
-    variables: Mapping[str, str],
-    env: str,
-    branch: str,
-    python: str,
-    requirements: str | None,
-) -> dict[str, Any]:
-    """The workflow: a job per stage, then ``deploy`` of ``env`` once every stage passed."""
-    jobs = {name: _job(name, stage, python, requirements) for name, stage in stages.items()}
+def github_workflow(app: str, spec: Export) -> dict[str, Any]:
+    """The workflow: a job per stage, then ``deploy`` of ``spec.env`` once every stage passed."""
+    stages, env = spec.stages, spec.env
+    jobs = {name: _job(name, stage, spec.python, spec.requirements) for name, stage in stages.items()}
     if "deploy" in jobs:
         raise ValueError("a stage named `deploy` clashes with the exported workflow's deploy job: rename it")
     jobs["deploy"] = {
@@ -112,7 +119,7 @@ def github_workflow(
     }
     return {
         "name": f"{app} pipeline (exported by shipyard ci export github)",
-        "on": {"push": {"branches": [branch]}},
-        "env": dict(variables),
+        "on": {"push": {"branches": [spec.branch]}},
+        "env": dict(spec.variables),
         "jobs": jobs,
     }
