@@ -118,7 +118,7 @@ class Plane(ApiPlane):
         page = client.get("/approvals")
         return client, csrf_of(page.text) if page.status_code == 200 else login_csrf
 
-    def request(self, row: Row, who: str, env: str) -> httpx.Response:
+    def visit(self, row: Row, who: str, env: str) -> httpx.Response:
         path = row.path.replace("{env}", env).replace("{dep_id}", str(self.deployments[env]))
         path = path.replace("{name}", "nobody-404").replace("{tid}", "t404")
         path = path.replace("{verb}", "abort").replace("{silence_id}", str(self.silences[env]))
@@ -193,7 +193,7 @@ def test_dashboard_role_matrix(plane: Plane, row: Row) -> None:
     for env in (OWN, OTHER) if scoped else (OWN,):
         for who in PRINCIPALS:
             before = plane.last_audit_id()
-            answer = plane.request(row, who, env)
+            answer = plane.visit(row, who, env)
             expected = allowed(row, who, env)
             if row.path == "/login" and row.method == "POST":
                 expected = who not in (NO_SESSION, BAD_TOKEN)  # signs in, or is refused
