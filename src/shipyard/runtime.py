@@ -72,7 +72,8 @@ from shipyard.engine.triggers.pushes import Triggers
 from shipyard.engine.trust.access import Access
 from shipyard.engine.trust.approvals import Approvals
 from shipyard.engine.trust.directory import Directory
-from shipyard.engine.trust.vault import RuntimeSecrets, Vault
+from shipyard.engine.trust.runtime_secrets import RuntimeSecrets
+from shipyard.engine.trust.vault import Vault
 from shipyard.errors import ShipyardError, StateError
 from shipyard.home import Paths
 from shipyard.manifest.loader import load_manifest

@@ -110,6 +110,9 @@ class Vault:
     def values(self, env: str, purpose: str = "", actor: str = "runtime") -> Mapping[str, str]:
         return dict(self.spaces.get(env, {}))
 
+    def value(self, env: str, name: str, purpose: str, actor: str = "runtime") -> str | None:
+        return self.spaces.get(env, {}).get(name)
+
     def versions(self, env: str) -> Mapping[str, int]:
         return {name: 1 for name in self.spaces.get(env, {})}
 

@@ -13,7 +13,7 @@ keeps its keyring. Rotating the master key re-wraps data keys in one transaction
 leaves every value as it is; a crash half-way is finished at the next start.
 
 The runtime reads an environment's secrets as its own identity, ``runtime``, to put them in
-a new instance's environment; each such read is audited too.
+a new instance's environment (``runtime_secrets.py``); each such read is audited too.
 """
 
 from __future__ import annotations
@@ -42,20 +42,6 @@ if TYPE_CHECKING:
 RUNTIME = "runtime"
 SYSTEM = "shipyard"  # the control plane's own writes (``keep``; one of ``core.access.SYSTEM_USERS``)
 T = TypeVar("T")
-
-
-class RuntimeSecrets:
-    """The vault as configuration and instances see it (``core.config.SecretSource``): reads
-    made by the runtime's own identity, each audited; versions are metadata."""
-
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
-
-    def values(self, env: str, purpose: str = "", actor: str = RUNTIME) -> dict[str, str]:
-        return self.vault.values_for(env, purpose or "runtime read", actor)
-
-    def versions(self, env: str) -> dict[str, int]:
-        return {m.name: m.version for m in self.vault.store.vault.metas(env, deleted=False)}
 
 
 class Vault:
@@ -183,6 +169,17 @@ class Vault:
             return {}
         self.store.audit.append(actor, "secrets.use", env=env, target=purpose, detail=", ".join(names))
         return {name: value.reveal() for name, value in self._current(env).items()}
+
+    def value_for(self, env: str, name: str, purpose: str, actor: str = RUNTIME) -> str | None:
+        """The runtime's read of one live secret (None when ``env`` has no such secret),
+        audited as ``secrets.use`` of that name only: a webhook's signing key, a registry's
+        password."""
+        meta = self.store.vault.meta(env, name)
+        if meta is None or meta.deleted:
+            return None
+        self.store.audit.append(actor, "secrets.use", env=env, target=purpose, detail=name)
+        number, blob = self.store.vault.ciphertext(env, name)
+        return crypto.decrypt_value(self._data_key(env), env, name, number, blob)
 
     # changes -----------------------------------------------------------------------------------
     def set(
