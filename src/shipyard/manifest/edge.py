@@ -172,4 +172,5 @@ class Edge(Model):
             deny=self.deny,
             compression=self.compression,
             tls=self.tls_settings(),
+            domains=self.domains,
         )
