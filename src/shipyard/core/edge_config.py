@@ -78,33 +78,34 @@ def _choices(routes: Sequence[Route], fetch: str, kind: str, tls_only: bool) -> 
 
 
 def _http_frontend(routes: Sequence[Route], ports: EdgePorts) -> list[str]:
-    return [
-        "frontend edge_http",
-        "    mode http",
-        f"    bind {ports.bind}:{ports.http}",
-        *_choices(routes, HOST_OF_REQUEST, "http", tls_only=False),
-        "    default_backend edge_not_found",
-        "",
-        "backend edge_not_found",  # rules of a frontend run before its use_backend: here they wait
-        "    mode http",
-        f"    {NOT_FOUND}",
-        "",
-    ]
+    choices = _choices(routes, HOST_OF_REQUEST, "http", tls_only=False)
+    # a frontend's own rules run before its use_backend: the 404 waits in a backend of its own
+    return _frontend("http", f"{ports.bind}:{ports.http}", [], choices, "edge_not_found", NOT_FOUND)
 
 
 def _https_frontend(routes: Sequence[Route], ports: EdgePorts) -> list[str]:
+    hello = ["tcp-request inspect-delay 5s", "tcp-request content accept if { req.ssl_hello_type 1 }"]
+    choices = _choices(routes, SNI, "https", tls_only=True)
+    # no name matched: closed, no app's certificate shown
+    unknown = "tcp-request content reject"
+    return _frontend("tcp", f"{ports.bind}:{ports.https}", hello, choices, "edge_unknown_name", unknown)
+
+
+def _frontend(
+    mode: str, bind: str, first: list[str], choices: list[str], fallback: str, answer: str
+) -> list[str]:
+    name = "edge_http" if mode == "http" else "edge_https"
     return [
-        "frontend edge_https",
-        "    mode tcp",
-        f"    bind {ports.bind}:{ports.https}",
-        "    tcp-request inspect-delay 5s",
-        "    tcp-request content accept if { req.ssl_hello_type 1 }",
-        *_choices(routes, SNI, "https", tls_only=True),
-        "    default_backend edge_unknown_name",
+        f"frontend {name}",
+        f"    mode {mode}",
+        f"    bind {bind}",
+        *(f"    {line}" for line in first),
+        *choices,
+        f"    default_backend {fallback}",
         "",
-        "backend edge_unknown_name",  # no name matched: closed, no app's certificate shown
-        "    mode tcp",
-        "    tcp-request content reject",
+        f"backend {fallback}",
+        f"    mode {mode}",
+        f"    {answer}",
         "",
     ]
 
