@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shipyard.cli import alerts as alerts_cli
+from shipyard.cli import apps as apps_cli
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import certs as certs_cli
 from shipyard.cli import ci as ci_cli
@@ -75,8 +76,17 @@ app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
 app.command("stats")(pipeline_cli.stats)
 app.add_typer(ci_cli.ci_app, name="ci")
 app.add_typer(git_cli.git_app, name="git")
+app.add_typer(apps_cli.apps_app, name="apps")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+EdgeHttp = Annotated[
+    int | None,
+    typer.Option(min=1, max=65535, help="The shared edge's HTTP port (apps' `edge.domains`), such as 80."),
+]
+EdgeHttps = Annotated[
+    int | None, typer.Option(min=1, max=65535, help="The shared edge's HTTPS port (by SNI), such as 443.")
+]
+EdgeBind = Annotated[str, typer.Option(help="The IPv4 address the shared edge listens on.")]
 
 
 @app.callback()
@@ -126,18 +136,25 @@ def validate() -> None:
 def server(
     api_host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
     api_port: Annotated[int, typer.Option(help="Port the API listens on.")] = 7310,
+    edge_http_port: EdgeHttp = None,
+    edge_https_port: EdgeHttps = None,
+    edge_bind: EdgeBind = "0.0.0.0",
 ) -> None:
     """Run the control plane in the foreground (API, HAProxy, supervisor)."""
     from shipyard.home import Paths
-    from shipyard.runtime import serve
+    from shipyard.runtime import edge_ports, serve
 
-    serve(Paths(Opts.home, Opts.app_dir), api_host, api_port)
+    edge = edge_ports(edge_http_port, edge_https_port, edge_bind)
+    serve(Paths(Opts.home, Opts.app_dir), api_host, api_port, edge)
 
 
 @app.command()
 def up(
     api_port: Annotated[int, typer.Option(help="Port the API listens on.")] = 7310,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for it to answer.")] = 30,
+    edge_http_port: EdgeHttp = None,
+    edge_https_port: EdgeHttps = None,
+    edge_bind: EdgeBind = "0.0.0.0",
 ) -> None:
     """Start the control plane in the background and wait until it answers."""
     from shipyard.manifest.loader import FILENAME, load_manifest
@@ -159,6 +176,9 @@ def up(
                 "server",
                 "--api-port",
                 str(api_port),
+                *(["--edge-http-port", str(edge_http_port)] if edge_http_port else []),
+                *(["--edge-https-port", str(edge_https_port)] if edge_https_port else []),
+                *(["--edge-bind", edge_bind] if edge_http_port else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

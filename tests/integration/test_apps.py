@@ -1,0 +1,103 @@
+"""Several apps on one control plane, through the real CLI: ``shipyard apps add|list|remove``, a
+registered app's own CLI and API at ``/apps/NAME`` (deploy, status), both apps on one shared
+edge port routed by Host with an unknown host answered 404, a host name claimed twice refused
+with the edge still serving, and ``remove`` refused while the app serves unless ``--force``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.integration.conftest import Shipyard, free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def pair(tmp_path: Path, venv_cache: Path) -> Iterator[tuple[Shipyard, Shipyard, int]]:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one, two = Shipyard(tmp_path / "one", venv_cache), Shipyard(tmp_path / "two", venv_cache)
+    two.home = two.app / ".shipyard"  # a registered app's home: where its own CLI looks
+    one.manifest["environments"]["dev"]["edge"] = {"domains": ["one.test"]}
+    two.manifest["environments"]["dev"]["edge"] = {"domains": ["two.test", "*.two.test"]}
+    one.write_manifest()
+    two.write_manifest()
+    two.use("v2")
+    edge = free_port()
+    try:
+        one.cli(
+            "up", "--api-port", str(one.api_port), "--edge-http-port", str(edge), "--edge-bind", "127.0.0.1"
+        )
+        yield one, two, edge
+    finally:
+        one.cleanup()
+        two.cleanup()
+
+
+def through_edge(port: int, host: str) -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": host}, timeout=10, trust_env=False)
+
+
+def names(listing: str) -> list[str]:
+    return [line.split()[0] for line in listing.splitlines() if line and not line.startswith(" ")]
+
+
+def test_two_apps_on_one_edge_port(
+    pair: tuple[Shipyard, Shipyard, int], tmp_path: Path, venv_cache: Path
+) -> None:
+    one, two, edge = pair
+    added = one.cli("apps", "add", "two", str(two.app)).stdout
+    assert "two" in added and "two.test" in added
+    assert (two.home / "server.json").exists() and "/apps/two" in (two.home / "server.json").read_text()
+    one.cli("deploy")
+    two.cli("deploy")  # the registered app's own CLI, in its folder, through /apps/two
+    assert "dev" in two.cli("status").stdout  # its own status, not the primary's
+    assert through_edge(edge, "one.test").json()["version"].startswith("1")
+    assert through_edge(edge, "two.test").json()["version"].startswith("2")
+    assert through_edge(edge, "api.two.test").json()["version"].startswith("2")  # the wildcard
+    unknown = through_edge(edge, "three.test")
+    assert unknown.status_code == 404 and unknown.text == "no app serves this host name\n"
+    assert httpx.get(two.app_url(), timeout=10).json()["version"].startswith("2")  # its own port too
+
+    listed = one.cli("apps", "list").stdout
+    assert "notes" in listed and "primary" in listed
+    assert "two" in listed and "serving" in listed and "two.test, *.two.test" in listed
+
+    # a third app claiming one.test: refused with both places named; nothing changed
+    (tmp_path / "three").mkdir()
+    three = Shipyard(tmp_path / "three", venv_cache)
+    three.manifest["environments"]["dev"]["edge"] = {"domains": ["ONE.test"]}
+    three.write_manifest()
+    refused = one.cli("apps", "add", "three", str(three.app), check=False)
+    assert refused.returncode == 1
+    assert "environments.dev.edge.domains[0]: the host name 'one.test' is already claimed" in refused.stderr
+    assert "Try:" in refused.stderr
+    assert through_edge(edge, "one.test").status_code == 200
+    assert names(one.cli("apps", "list").stdout) == ["notes", "two"]
+    assert not (three.app / ".shipyard" / "server.json").exists()
+
+    # remove: refused while serving, then forced: off the edge, its API gone
+    busy = one.cli("apps", "remove", "two", check=False)
+    assert busy.returncode == 1 and "still serves dev" in busy.stderr and "--force" in busy.stderr
+    assert through_edge(edge, "two.test").status_code == 200
+    one.cli("apps", "remove", "two", "--force")
+    assert through_edge(edge, "two.test").status_code == 404
+    assert through_edge(edge, "one.test").status_code == 200
+    assert names(one.cli("apps", "list").stdout) == ["notes"]
+    assert not (two.home / "server.json").exists()
+    assert not two.processes()  # its instances and HAProxy stopped
+
+
+def test_an_app_that_is_not_valid_is_not_recorded(pair: tuple[Shipyard, Shipyard, int]) -> None:
+    one, two, _ = pair
+    (two.app / "shipyard.yaml").write_text("app: two\nenvironments: {dev: {port: nope}}\n")
+    bad = one.cli("apps", "add", "two", str(two.app), check=False)
+    assert bad.returncode == 1 and "shipyard.yaml" in bad.stderr
+    missing = one.cli("apps", "add", "gone", str(two.app / "nowhere"), check=False)
+    assert missing.returncode == 1
+    taken = one.cli("apps", "add", "notes", str(two.app), check=False)
+    assert taken.returncode == 1 and "is taken" in taken.stderr
+    assert not (one.home / "apps.json").exists()
