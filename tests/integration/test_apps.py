@@ -1,6 +1,7 @@
 """Several apps on one control plane, through the real CLI: ``shipyard apps add|list|remove``, a
 registered app's own CLI and API at ``/apps/NAME`` (deploy, status), both apps on one shared
-edge port routed by Host with an unknown host answered 404, a host name claimed twice refused
+edge port routed by Host with an unknown host answered 404, the apps opened again by a restarted
+control plane, a host name claimed twice refused
 with the edge still serving, and ``remove`` refused while the app serves unless ``--force``."""
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def test_two_apps_on_one_edge_port(
     unknown = through_edge(edge, "three.test")
     assert unknown.status_code == 404 and unknown.text == "no app serves this host name\n"
     assert httpx.get(two.app_url(), timeout=10).json()["version"].startswith("2")  # its own port too
+
+    # a restarted control plane opens its registered apps again; the edge served all along
+    one.cli("down", "--keep-apps")
+    assert through_edge(edge, "two.test").json()["version"].startswith("2")
+    one.cli("up", "--api-port", str(one.api_port), "--edge-http-port", str(edge), "--edge-bind", "127.0.0.1")
+    assert "dev" in two.cli("status").stdout
+    assert through_edge(edge, "two.test").json()["version"].startswith("2")
 
     listed = one.cli("apps", "list").stdout
     assert "notes" in listed and "primary" in listed
