@@ -338,6 +338,7 @@ def serve(paths: Paths, host: str, port: int, edge: EdgePorts | None = None) -> 
     primary = create_app(engine, stop_serving)
     mux = AppsMux(primary)
     apps = primary.state.apps = _apps(paths, engine, mux, f"http://{host}:{port}", edge)
+    engine.loops.add(apps.loops)  # the shared edge's sync, for /health
     for line in apps.start():
         print(line, flush=True)
     config = uvicorn.Config(

@@ -1,13 +1,16 @@
 """Several apps on one control plane, through the real CLI: ``shipyard apps add|list|remove``, a
 registered app's own CLI and API at ``/apps/NAME`` (deploy, status), both apps on one shared
 edge port routed by Host with an unknown host answered 404, the apps opened again by a restarted
-control plane, a host name claimed twice refused
+control plane, names a deployment adds reaching the edge (and one claimed twice not: its sync
+fails in /health while the edge keeps its last good configuration), a host name claimed twice refused
 with the edge still serving, and ``remove`` refused while the app serves unless ``--force``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,6 +45,22 @@ def through_edge(port: int, host: str) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": host}, timeout=10, trust_env=False)
 
 
+def eventually(check: Callable[[], bool], timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def edge_loop(sy: Shipyard) -> dict[str, Any]:
+    """The shared edge's sync loop in the primary's ``/health``."""
+    with sy.api() as api:
+        checks = api.get("/health").json()["checks"]
+    return next(c for entries in checks.values() for c in entries if c.get("componentId") == "shared-edge")
+
+
 def names(listing: str) -> list[str]:
     return [line.split()[0] for line in listing.splitlines() if line and not line.startswith(" ")]
 
@@ -69,6 +88,23 @@ def test_two_apps_on_one_edge_port(
     one.cli("up", "--api-port", str(one.api_port), "--edge-http-port", str(edge), "--edge-bind", "127.0.0.1")
     assert "dev" in two.cli("status").stdout
     assert through_edge(edge, "two.test").json()["version"].startswith("2")
+
+    # names a deployment adds reach the edge; one another app then claims too does not (the
+    # edge keeps its last good configuration, and its loop's failure shows in /health)
+    one.manifest["environments"]["dev"]["edge"]["domains"].append("www.one.test")
+    one.write_manifest()
+    one.cli("deploy")
+    assert eventually(lambda: through_edge(edge, "www.one.test").status_code == 200)
+    two.manifest["environments"]["dev"]["edge"]["domains"].append("www.one.test")
+    two.write_manifest()
+    two.cli("deploy")
+    assert eventually(lambda: edge_loop(one)["status"] == "warn")
+    assert edge_loop(one)["observedValue"] >= 1
+    assert through_edge(edge, "www.one.test").json()["version"].startswith("1")
+    two.manifest["environments"]["dev"]["edge"]["domains"].remove("www.one.test")
+    two.write_manifest()
+    two.cli("deploy")
+    assert eventually(lambda: edge_loop(one)["observedValue"] == 0)
 
     listed = one.cli("apps", "list").stdout
     assert "notes" in listed and "primary" in listed

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shipyard.core.edge_routes import NAME
+from shipyard.drivers.loops import Loop, LoopOwner
 from shipyard.engine.apps.edge import SharedEdge, Site
 from shipyard.engine.apps.registry import AppsRegistry
 from shipyard.engine.engine import Engine
@@ -55,7 +56,10 @@ def paths_of(folder: Path) -> Paths:
     return Paths(home=folder / ".shipyard", app_dir=folder)
 
 
-class Apps:
+EDGE_SYNC_S = 2.0  # how soon a deployment's new `edge.domains` reach the shared edge
+
+
+class Apps(LoopOwner):
     def __init__(self, primary: Engine, registry: AppsRegistry, edge: SharedEdge, host: Host) -> None:
         self.primary = primary
         self.registry = registry
@@ -63,6 +67,9 @@ class Apps:
         self.host = host
         self._hosted: dict[str, Hosted] = {}
         self._lock = threading.Lock()
+        # a deployment reads its shipyard.yaml again: its names may have changed. A name now
+        # claimed twice is this loop's error (``/health``); the edge keeps its last good config.
+        self.loop = Loop("shared-edge", self._resync, EDGE_SYNC_S, initial_delay=EDGE_SYNC_S)
 
     def start(self) -> list[str]:
         """Open every registered app and serve them all on the edge; what happened, as lines."""
@@ -79,7 +86,12 @@ class Apps:
             self.edge.sync(self._sites())
         except ShipyardError as exc:
             lines.append(f"the shared edge kept its last configuration: {exc.message}")
+        self.loop.start()
         return lines
+
+    def _resync(self) -> None:
+        with self._lock:
+            self.edge.sync(self._sites())
 
     def add(self, name: str, folder: str) -> dict[str, Any]:
         with self._lock:
@@ -125,6 +137,7 @@ class Apps:
     def close(self, stop_apps: bool = False) -> None:
         """Close every registered app's engine (``stop_apps``: their instances and HAProxys too,
         and the edge), as the primary's at the control plane's exit."""
+        self.loop.stop()
         with self._lock:
             for hosted in self._hosted.values():
                 if hosted.engine is not None:
