@@ -1,12 +1,15 @@
-"""Several apps on one control plane, through the real CLI: ``shipyard apps add|list|remove``, a
-registered app's own CLI and API at ``/apps/NAME`` (deploy, status), both apps on one shared
-edge port routed by Host with an unknown host answered 404, the apps opened again by a restarted
-control plane, names a deployment adds reaching the edge (and one claimed twice not: its sync
-fails in /health while the edge keeps its last good configuration), a host name claimed twice refused
-with the edge still serving, and ``remove`` refused while the app serves unless ``--force``."""
+"""Several apps on one control plane, through the real CLI and real HAProxys: ``shipyard apps
+add|list|remove``, a registered app's own CLI and API at ``/apps/NAME`` (deploy, status), both
+apps on one shared edge port routed by Host with an unknown host answered 404, the apps opened
+again by a restarted control plane, names a deployment adds reaching the edge (and one claimed
+twice not: its sync fails in /health while the edge keeps its last good configuration), a host
+name claimed twice refused by ``apps add`` with the edge still serving, ``remove`` refused while
+the app serves unless ``--force``, and HTTPS through the edge by SNI to the app's own TLS."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,8 +18,18 @@ from typing import Any
 import httpx
 import pytest
 from tests.integration.conftest import Shipyard, free_port
+from tests.unit.ca import CA
 
 pytestmark = pytest.mark.integration
+
+
+HTTPS: dict[int, int] = {}  # the shared edge's HTTPS port, by its HTTP port
+
+
+def up_args(sy: Shipyard, edge: int) -> list[str]:
+    """``shipyard up`` with the shared edge on ``edge`` (HTTP) and ``HTTPS[edge]``."""
+    ports = ["--edge-http-port", str(edge), "--edge-https-port", str(HTTPS[edge])]
+    return ["up", "--api-port", str(sy.api_port), *ports, "--edge-bind", "127.0.0.1"]
 
 
 @pytest.fixture
@@ -31,10 +44,9 @@ def pair(tmp_path: Path, venv_cache: Path) -> Iterator[tuple[Shipyard, Shipyard,
     two.write_manifest()
     two.use("v2")
     edge = free_port()
+    HTTPS[edge] = free_port()
     try:
-        one.cli(
-            "up", "--api-port", str(one.api_port), "--edge-http-port", str(edge), "--edge-bind", "127.0.0.1"
-        )
+        one.cli(*up_args(one, edge))
         yield one, two, edge
     finally:
         one.cleanup()
@@ -85,7 +97,7 @@ def test_two_apps_on_one_edge_port(
     # a restarted control plane opens its registered apps again; the edge served all along
     one.cli("down", "--keep-apps")
     assert through_edge(edge, "two.test").json()["version"].startswith("2")
-    one.cli("up", "--api-port", str(one.api_port), "--edge-http-port", str(edge), "--edge-bind", "127.0.0.1")
+    one.cli(*up_args(one, edge))
     assert "dev" in two.cli("status").stdout
     assert through_edge(edge, "two.test").json()["version"].startswith("2")
 
@@ -145,3 +157,39 @@ def test_an_app_that_is_not_valid_is_not_recorded(pair: tuple[Shipyard, Shipyard
     taken = one.cli("apps", "add", "notes", str(two.app), check=False)
     assert taken.returncode == 1 and "is taken" in taken.stderr
     assert not (one.home / "apps.json").exists()
+
+
+def test_https_by_sni_through_the_shared_edge(pair: tuple[Shipyard, Shipyard, int]) -> None:
+    one, _, edge = pair
+    ca = CA()
+    issued = ca.issue("one.test")
+    one.cli("secrets", "set", "dev", "TLS_KEY", input=issued.key)
+    (one.app / "cert.pem").write_text(issued.cert)
+    one.manifest["environments"]["dev"]["edge"] = {
+        "https_port": free_port(),
+        "domains": ["one.test"],
+        "tls": {"cert": "cert.pem", "key_secret": "TLS_KEY"},
+    }
+    one.write_manifest()
+    one.cli("deploy")
+    context = ssl.create_default_context(cadata=ca.pem)
+
+    def get() -> httpx.Response:
+        with httpx.Client(verify=context, timeout=10, trust_env=False) as client:
+            return client.get(f"https://127.0.0.1:{HTTPS[edge]}/", extensions={"sni_hostname": "one.test"})
+
+    assert eventually(lambda: _answers(get))  # the edge picks the new HTTPS socket up
+    got = get()
+    assert got.status_code == 200 and got.json()["version"].startswith("1")
+    with (  # a name nobody serves: closed, no certificate shown
+        socket.create_connection(("127.0.0.1", HTTPS[edge]), timeout=5) as raw,
+        pytest.raises((ssl.SSLError, ConnectionResetError)),
+    ):
+        context.wrap_socket(raw, server_hostname="other.test")
+
+
+def _answers(get: Callable[[], httpx.Response]) -> bool:
+    try:
+        return get().status_code == 200
+    except httpx.HTTPError:
+        return False
