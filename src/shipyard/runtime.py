@@ -284,8 +284,8 @@ class AppHost:
         except BaseException:
             engine.close()
             raise
-        self.mux.mount(name, create_app(engine, lambda: None))
-        _announce(paths, f"{self.url}/apps/{name}")
+        self.mux.mount(name, create_app(engine, lambda: None))  # its `down` stops its apps only
+        _announce(paths, f"{self.url}/apps/{name}", mounted=True)
         return engine
 
     def close(self, name: str, paths: Paths, engine: Engine, stop_apps: bool) -> None:
@@ -296,10 +296,12 @@ class AppHost:
         (paths.home / "server.json").unlink(missing_ok=True)
 
 
-def _announce(paths: Paths, url: str) -> None:
-    """Tell the CLI where the API of ``paths``' app is (``cli/connection.py`` reads it)."""
+def _announce(paths: Paths, url: str, mounted: bool = False) -> None:
+    """Tell the CLI where the API of ``paths``' app is (``cli/connection.py`` reads it); ``mounted``:
+    served beside others, so ``shipyard down`` there does not wait for this process to end."""
     me = psutil.Process()
-    write_json(paths.home / "server.json", {"url": url, "pid": me.pid, "create_time": me.create_time()})
+    info = {"url": url, "pid": me.pid, "create_time": me.create_time(), "mounted": mounted}
+    write_json(paths.home / "server.json", info)
 
 
 def edge_ports(http: int | None, https: int | None, bind: str) -> EdgePorts | None:

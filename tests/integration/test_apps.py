@@ -139,6 +139,10 @@ def test_two_apps_on_one_edge_port(
     busy = one.cli("apps", "remove", "two", check=False)
     assert busy.returncode == 1 and "still serves dev" in busy.stderr and "--force" in busy.stderr
     assert through_edge(edge, "two.test").status_code == 200
+    stopped = two.cli("down").stdout  # in the app's folder: that app only
+    assert "the control plane serves the others" in stopped
+    assert eventually(lambda: not two.processes())
+    assert through_edge(edge, "one.test").status_code == 200
     one.cli("apps", "remove", "two", "--force")
     assert through_edge(edge, "two.test").status_code == 404
     assert through_edge(edge, "one.test").status_code == 200

@@ -210,6 +210,9 @@ def down(
     client = _client()
     info = read_json(Opts.home / "server.json")
     client.post("/api/shutdown", stop_apps=not keep_apps)
+    if isinstance(info, dict) and info.get("mounted"):  # an app served beside others (`apps add`)
+        console.print("this app's instances and HAProxy stopped; the control plane serves the others")
+        return
     if isinstance(info, dict):
         _wait_exit(int(info["pid"]), timeout=20)
     console.print("control plane stopped" + ("" if keep_apps else ", with all apps and HAProxy"))
