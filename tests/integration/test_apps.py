@@ -87,6 +87,9 @@ def test_two_apps_on_one_edge_port(
     one.cli("deploy")
     two.cli("deploy")  # the registered app's own CLI, in its folder, through /apps/two
     assert "dev" in two.cli("status").stdout  # its own status, not the primary's
+    second = two.cli("up", "--api-port", str(free_port()), check=False)  # no second control plane
+    assert second.returncode == 1 and "is already served at" in second.stderr
+    assert "apps remove" in second.stderr
     assert through_edge(edge, "one.test").json()["version"].startswith("1")
     assert through_edge(edge, "two.test").json()["version"].startswith("2")
     assert through_edge(edge, "api.two.test").json()["version"].startswith("2")  # the wildcard

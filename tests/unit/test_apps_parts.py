@@ -6,12 +6,16 @@ edge's routes of a manifest (sockets relative to the edge's folder, HTTPS only w
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from shipyard.cli.connection import Connection
 from shipyard.engine.apps.edge import Site, routes_of
 from shipyard.engine.apps.registry import AppsRegistry
 from shipyard.errors import ManifestError, StateError
@@ -102,3 +106,29 @@ def test_an_unmounted_app_goes_back_to_the_primary() -> None:
     mux.unmount("shop")
     asyncio.run(mux({"type": "http", "path": "/apps/shop/x", "root_path": ""}, None, None))
     assert seen == [("primary", "/apps/shop/x", "")]
+
+
+def test_the_cli_fast_path_keeps_the_path_of_an_app_served_beside_others(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/apps/shop"
+        (tmp_path / "server.json").write_text(json.dumps({"url": url}))
+        (tmp_path / "token").write_text("sy_token\n")
+        assert Connection(tmp_path).get("/api/status", env="dev") == {}
+    finally:
+        server.shutdown()
+    assert seen == ["/apps/shop/api/status?env=dev"]

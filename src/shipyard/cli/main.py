@@ -160,6 +160,7 @@ def up(
     from shipyard.manifest.loader import FILENAME, load_manifest
 
     load_manifest(Opts.app_dir / FILENAME)
+    _refuse_if_served(Opts.home)
     Opts.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server tightens it further
     log_path = Opts.home / "server.log"
     (Opts.home / "server.json").unlink(missing_ok=True)
@@ -330,6 +331,26 @@ def lock_break(env: Annotated[str, typer.Argument(help="Environment.")]) -> None
 
     data = LockBroken.model_validate(_client().post(f"/api/locks/{env}/break"))
     console.print(f"lock on {env} broken (deployment {data.deployment} by {data.holder})")
+
+
+def _refuse_if_served(home: Path) -> None:
+    """A home a live control plane serves (its own, or as an app beside others) gets no second one."""
+    import psutil
+
+    info = read_json(home / "server.json")
+    if not isinstance(info, dict):
+        return
+    try:
+        alive = abs(psutil.Process(int(info["pid"])).create_time() - float(info["create_time"])) < 1
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        alive = False
+    if alive:
+        raise ConflictError(
+            f"{home} is already served at {info.get('url')} (pid {info['pid']})",
+            "`shipyard apps remove NAME` on the control plane that serves it first"
+            if info.get("mounted")
+            else "`shipyard down` first, or use it as it runs",
+        )
 
 
 def _wait_exit(pid: int, timeout: float) -> None:
