@@ -55,6 +55,7 @@ def render_edge_config(routes: Sequence[Route], ports: EdgePorts, socket_path: s
         "    timeout client 60s",
         "    timeout server 60s",
         "    timeout http-keep-alive 10s",
+        "    timeout http-request 10s",  # a client that sends its headers slowly holds no slot
         "",
         *_http_frontend(routes, ports),
         *(_https_frontend(routes, ports) if ports.https is not None else []),
