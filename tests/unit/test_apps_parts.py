@@ -1,5 +1,5 @@
-"""The apps' smaller parts: the manifest refusing a host name claimed by two of its environments,
-the registry file (written whole, an unreadable one an error that names it, never an empty list),
+"""The apps' smaller parts: the manifest refusing a malformed host name with its key path, the
+registry file (written whole, an unreadable one an error that names it, never an empty list),
 the mux that sends ``/apps/NAME/...`` to that app's API with the prefix taken off, and the
 edge's routes of a manifest (sockets relative to the edge's folder, HTTPS only with TLS)."""
 
@@ -27,16 +27,6 @@ BASE = "app: a\nprocesses: {web: {command: x}}\n"
 
 def manifest(environments: str) -> Any:
     return parse_manifest(yaml.safe_load(BASE + environments), "shipyard.yaml")
-
-
-def test_a_host_name_claimed_by_two_environments_is_refused() -> None:
-    with pytest.raises(ManifestError) as exc:
-        manifest(
-            "environments:\n"
-            "  dev: {port: 8080, edge: {domains: [a.example.com]}}\n"
-            "  prod: {port: 8081, edge: {domains: [b.example.com, A.example.com]}}\n"
-        )
-    assert "environments dev and prod both claim the host name 'a.example.com'" in exc.value.message
 
 
 def test_a_malformed_host_name_is_refused_with_its_key_path() -> None:

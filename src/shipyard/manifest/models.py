@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -288,7 +287,6 @@ class Manifest(Model):
                         "give each environment its own data folder"
                     )
                 data_dirs[folder] = name
-        _one_environment_per_domain(self.environments)
         check_path(self.promotion, self.environments)
         check_limits(self.runtime, self.processes)
         if self.runtime == "swarm" and self.registry is None:
@@ -353,15 +351,3 @@ def check_limits(runtime: str, processes: dict[str, Process]) -> None:
             raise ValueError(
                 f"processes.{name}.placement places Swarm tasks: set `runtime: swarm`, or remove it"
             )
-
-
-def _one_environment_per_domain(environments: Mapping[str, Environment]) -> None:
-    """A host name routes to one environment (``edge.domains``; other apps: ``core/edge_routes.py``)."""
-    owner: dict[str, str] = {}
-    for name, env in environments.items():
-        for host in env.edge.domains:
-            if owner.setdefault(host, name) != name:
-                raise ValueError(
-                    f"environments {owner[host]} and {name} both claim the host name {host!r} in "
-                    "`edge.domains`: each name goes to one environment"
-                )
