@@ -8,8 +8,10 @@ the app serves unless ``--force``, and HTTPS through the edge by SNI to the app'
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,10 +35,19 @@ def up_args(sy: Shipyard, edge: int) -> list[str]:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, venv_cache: Path) -> Iterator[tuple[Shipyard, Shipyard, int]]:
-    (tmp_path / "one").mkdir()
-    (tmp_path / "two").mkdir()
-    one, two = Shipyard(tmp_path / "one", venv_cache), Shipyard(tmp_path / "two", venv_cache)
+def root() -> Iterator[Path]:
+    """A short folder for the homes: HAProxy takes socket paths of at most 97 characters, and
+    pytest's own folders under xdist come close to that before the homes add theirs."""
+    made = Path(tempfile.mkdtemp(prefix="sy-apps-"))
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+@pytest.fixture
+def pair(root: Path, venv_cache: Path) -> Iterator[tuple[Shipyard, Shipyard, int]]:
+    (root / "one").mkdir()
+    (root / "two").mkdir()
+    one, two = Shipyard(root / "one", venv_cache), Shipyard(root / "two", venv_cache)
     two.home = two.app / ".shipyard"  # a registered app's home: where its own CLI looks
     one.manifest["environments"]["dev"]["edge"] = {"domains": ["one.test"]}
     two.manifest["environments"]["dev"]["edge"] = {"domains": ["two.test", "*.two.test"]}
@@ -78,7 +89,7 @@ def names(listing: str) -> list[str]:
 
 
 def test_two_apps_on_one_edge_port(
-    pair: tuple[Shipyard, Shipyard, int], tmp_path: Path, venv_cache: Path
+    pair: tuple[Shipyard, Shipyard, int], root: Path, venv_cache: Path
 ) -> None:
     one, two, edge = pair
     added = one.cli("apps", "add", "two", str(two.app)).stdout
@@ -126,8 +137,8 @@ def test_two_apps_on_one_edge_port(
     assert "two" in listed and "serving" in listed and "two.test, *.two.test" in listed
 
     # a third app claiming one.test: refused with both places named; nothing changed
-    (tmp_path / "three").mkdir()
-    three = Shipyard(tmp_path / "three", venv_cache)
+    (root / "three").mkdir()
+    three = Shipyard(root / "three", venv_cache)
     three.manifest["environments"]["dev"]["edge"] = {"domains": ["ONE.test"]}
     three.write_manifest()
     refused = one.cli("apps", "add", "three", str(three.app), check=False)

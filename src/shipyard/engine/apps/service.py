@@ -102,7 +102,7 @@ class Apps(LoopOwner):
             hosted = Hosted(name, paths, engine)
             try:
                 self.edge.sync([*self._sites(), *filter(None, [hosted.site()])])
-            except ShipyardError:
+            except BaseException:  # the edge refused it: the app goes as it came
                 self.host.close(name, paths, engine, stop_apps=True)
                 raise
             self.registry.add(name, paths.app_dir)
