@@ -13,6 +13,7 @@ from collections.abc import Callable
 import psutil
 import uvicorn
 
+from shipyard.core.edge_config import EdgePorts
 from shipyard.core.records import Owner
 from shipyard.core.traffic import TrafficBook
 from shipyard.drivers.data.backup_storage import LocalFolderStorage
@@ -26,6 +27,7 @@ from shipyard.drivers.pipeline.loadtest import run_wrk
 from shipyard.drivers.pipeline.workbench import LocalWorkbench
 from shipyard.drivers.ports import port_is_free
 from shipyard.drivers.proxy.accesslog import AccessLogReceiver
+from shipyard.drivers.proxy.edge import EdgeProxy
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy
 from shipyard.drivers.proxy.interface import AccessLog
 from shipyard.drivers.runtime import procs
@@ -39,6 +41,9 @@ from shipyard.drivers.runtime.registry import vault_login
 from shipyard.drivers.runtime.supervisor import LocalRuntime
 from shipyard.drivers.runtime.swarm_runtime import SwarmRuntime
 from shipyard.drivers.triggers.git import GitCheckouts
+from shipyard.engine.apps.edge import SharedEdge
+from shipyard.engine.apps.registry import AppsRegistry
+from shipyard.engine.apps.service import Apps
 from shipyard.engine.certs.acme import AcmeRenewal
 from shipyard.engine.certs.service import Certificates
 from shipyard.engine.checkpoints import Checkpointer
@@ -79,6 +84,7 @@ from shipyard.home import Paths
 from shipyard.manifest.loader import load_manifest
 from shipyard.manifest.models import Manifest
 from shipyard.server.api import create_app
+from shipyard.server.apps_mux import AppsMux
 from shipyard.state.logs import LogStore
 from shipyard.state.store import StateStore, open_store
 
@@ -264,7 +270,60 @@ def _log_service(ctx: Context, access_log: AccessLogReceiver) -> LogService | No
     return LogService(ctx, store, access_log)
 
 
-def serve(paths: Paths, host: str, port: int) -> None:
+class AppHost:
+    """How this control plane opens a registered app (``engine/apps/service.py`` ``Host``): an
+    engine of its own, started, its API mounted at ``/apps/NAME`` on this port and that URL
+    written to the app's ``server.json`` (its token in its own home, as ``shipyard up`` makes)."""
+
+    def __init__(self, mux: AppsMux, url: str) -> None:
+        self.mux = mux
+        self.url = url
+
+    def open(self, name: str, paths: Paths) -> Engine:
+        engine = build_engine(paths)
+        try:
+            engine.access.bootstrap(paths.home / "token")
+            for line in engine.start():
+                print(f"app {name}: reconcile: {line}", flush=True)
+        except BaseException:
+            engine.close()
+            raise
+        self.mux.mount(name, create_app(engine, lambda: None))  # its `down` stops its apps only
+        _announce(paths, f"{self.url}/apps/{name}", mounted=True)
+        return engine
+
+    def close(self, name: str, paths: Paths, engine: Engine, stop_apps: bool) -> None:
+        self.mux.unmount(name)
+        if stop_apps:
+            engine.shutdown()
+        engine.close()
+        (paths.home / "server.json").unlink(missing_ok=True)
+
+
+def _announce(paths: Paths, url: str, mounted: bool = False) -> None:
+    """Tell the CLI where the API of ``paths``' app is (``cli/connection.py`` reads it); ``mounted``:
+    served beside others, so ``shipyard down`` there does not wait for this process to end."""
+    me = psutil.Process()
+    info = {"url": url, "pid": me.pid, "create_time": me.create_time(), "mounted": mounted}
+    write_json(paths.home / "server.json", info)
+
+
+def edge_ports(http: int | None, https: int | None, bind: str) -> EdgePorts | None:
+    """The shared edge's ports from ``shipyard server``'s flags (None: no shared edge)."""
+    if http is None and https is not None:
+        raise ShipyardError("--edge-https-port needs --edge-http-port", "give both, such as 80 and 443")
+    return EdgePorts(http, https, bind) if http is not None else None
+
+
+def _apps(paths: Paths, engine: Engine, mux: AppsMux, url: str, edge: EdgePorts | None) -> Apps:
+    """The registered apps and the shared edge (an HAProxy of its own when ``edge`` gives ports)."""
+    folder = paths.home / "edge"
+    driver = EdgeProxy(folder, find_haproxy()) if edge is not None else None
+    registry = AppsRegistry(paths.home / "apps.json")
+    return Apps(engine, registry, SharedEdge(folder, driver, edge), AppHost(mux, url))
+
+
+def serve(paths: Paths, host: str, port: int, edge: EdgePorts | None = None) -> None:
     if not port_is_free(port) and host in ("127.0.0.1", "localhost"):
         raise ShipyardError(
             f"the API port {port} on {host} is already taken",
@@ -282,8 +341,14 @@ def serve(paths: Paths, host: str, port: int) -> None:
     def stop_serving() -> None:
         servers[0].should_exit = True
 
+    primary = create_app(engine, stop_serving)
+    mux = AppsMux(primary)
+    apps = primary.state.apps = _apps(paths, engine, mux, f"http://{host}:{port}", edge)
+    engine.loops.add(apps.loops)  # the shared edge's sync, for /health
+    for line in apps.start():
+        print(line, flush=True)
     config = uvicorn.Config(
-        create_app(engine, stop_serving),
+        mux,
         host=host,
         port=port,
         log_level="warning",
@@ -292,14 +357,11 @@ def serve(paths: Paths, host: str, port: int) -> None:
         http="httptools",
     )
     servers.append(uvicorn.Server(config))
-    me = psutil.Process()
-    write_json(
-        paths.home / "server.json",
-        {"url": f"http://{host}:{port}", "pid": me.pid, "create_time": me.create_time()},
-    )
+    _announce(paths, f"http://{host}:{port}")
     print(f"Shipyard control plane on http://{host}:{port} (home {paths.home})", flush=True)
     try:
         servers[0].run()
     finally:
+        apps.close()
         engine.close()
         (paths.home / "server.json").unlink(missing_ok=True)

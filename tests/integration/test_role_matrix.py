@@ -135,6 +135,10 @@ ROUTES: tuple[Row, ...] = (
     Row("POST", "/api/tokens/{tid}/revoke", "*:admin", "tokens.revoke"),
     Row("GET", "/api/audit", "*:admin", "audit.list"),
     Row("GET", "/api/audit/verify", "*:admin", "audit.verify"),
+    Row("GET", "/api/apps", "*:admin", "apps.list"),
+    # a folder with no shipyard.yaml: refused after the decision, nothing recorded
+    Row("POST", "/api/apps", "*:admin", "apps.add", {"name": "matrix-app", "path": "/nonexistent/app"}),
+    Row("POST", "/api/apps/{name}/remove", "*:admin", "apps.remove"),  # no such app: 404 after
     Row("POST", "/api/shutdown?stop_apps=false", "*:admin", "shutdown", last=True),
 )
 FIXED = {

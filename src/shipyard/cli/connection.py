@@ -35,6 +35,7 @@ class Connection:
                 "run the command through the full CLI: `python -m shipyard.cli.main ...`",
             )
         self._address = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._prefix = parts.path.rstrip("/")  # an app served beside others: /apps/NAME
         self._head = f"Host: {parts.netloc}\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\n"
         self._sock: socket.socket | None = None
 
@@ -46,7 +47,7 @@ class Connection:
         return self._call("POST", path, params, json.dumps(body or {}).encode())
 
     def _call(self, method: str, path: str, params: dict[str, Any], body: bytes | None) -> Any:
-        target = f"{path}?{urlencode(params)}" if params else path
+        target = self._prefix + (f"{path}?{urlencode(params)}" if params else path)
         head = f"{method} {target} HTTP/1.1\r\n{self._head}"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"

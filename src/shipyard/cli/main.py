@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shipyard.cli import alerts as alerts_cli
+from shipyard.cli import apps as apps_cli
 from shipyard.cli import backup as backup_cli
 from shipyard.cli import certs as certs_cli
 from shipyard.cli import ci as ci_cli
@@ -75,8 +76,17 @@ app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
 app.command("stats")(pipeline_cli.stats)
 app.add_typer(ci_cli.ci_app, name="ci")
 app.add_typer(git_cli.git_app, name="git")
+app.add_typer(apps_cli.apps_app, name="apps")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+EdgeHttp = Annotated[
+    int | None,
+    typer.Option(min=1, max=65535, help="The shared edge's HTTP port (apps' `edge.domains`), such as 80."),
+]
+EdgeHttps = Annotated[
+    int | None, typer.Option(min=1, max=65535, help="The shared edge's HTTPS port (by SNI), such as 443.")
+]
+EdgeBind = Annotated[str, typer.Option(help="The IPv4 address the shared edge listens on.")]
 
 
 @app.callback()
@@ -126,23 +136,31 @@ def validate() -> None:
 def server(
     api_host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
     api_port: Annotated[int, typer.Option(help="Port the API listens on.")] = 7310,
+    edge_http_port: EdgeHttp = None,
+    edge_https_port: EdgeHttps = None,
+    edge_bind: EdgeBind = "0.0.0.0",
 ) -> None:
     """Run the control plane in the foreground (API, HAProxy, supervisor)."""
     from shipyard.home import Paths
-    from shipyard.runtime import serve
+    from shipyard.runtime import edge_ports, serve
 
-    serve(Paths(Opts.home, Opts.app_dir), api_host, api_port)
+    edge = edge_ports(edge_http_port, edge_https_port, edge_bind)
+    serve(Paths(Opts.home, Opts.app_dir), api_host, api_port, edge)
 
 
 @app.command()
 def up(
     api_port: Annotated[int, typer.Option(help="Port the API listens on.")] = 7310,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for it to answer.")] = 30,
+    edge_http_port: EdgeHttp = None,
+    edge_https_port: EdgeHttps = None,
+    edge_bind: EdgeBind = "0.0.0.0",
 ) -> None:
     """Start the control plane in the background and wait until it answers."""
     from shipyard.manifest.loader import FILENAME, load_manifest
 
     load_manifest(Opts.app_dir / FILENAME)
+    _refuse_if_served(Opts.home)
     Opts.home.mkdir(parents=True, exist_ok=True, mode=0o700)  # the server tightens it further
     log_path = Opts.home / "server.log"
     (Opts.home / "server.json").unlink(missing_ok=True)
@@ -159,6 +177,9 @@ def up(
                 "server",
                 "--api-port",
                 str(api_port),
+                *(["--edge-http-port", str(edge_http_port)] if edge_http_port else []),
+                *(["--edge-https-port", str(edge_https_port)] if edge_https_port else []),
+                *(["--edge-bind", edge_bind] if edge_http_port else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -190,6 +211,9 @@ def down(
     client = _client()
     info = read_json(Opts.home / "server.json")
     client.post("/api/shutdown", stop_apps=not keep_apps)
+    if isinstance(info, dict) and info.get("mounted"):  # an app served beside others (`apps add`)
+        console.print("this app's instances and HAProxy stopped; the control plane serves the others")
+        return
     if isinstance(info, dict):
         _wait_exit(int(info["pid"]), timeout=20)
     console.print("control plane stopped" + ("" if keep_apps else ", with all apps and HAProxy"))
@@ -307,6 +331,26 @@ def lock_break(env: Annotated[str, typer.Argument(help="Environment.")]) -> None
 
     data = LockBroken.model_validate(_client().post(f"/api/locks/{env}/break"))
     console.print(f"lock on {env} broken (deployment {data.deployment} by {data.holder})")
+
+
+def _refuse_if_served(home: Path) -> None:
+    """A home a live control plane serves (its own, or as an app beside others) gets no second one."""
+    import psutil
+
+    info = read_json(home / "server.json")
+    if not isinstance(info, dict):
+        return
+    try:
+        alive = abs(psutil.Process(int(info["pid"])).create_time() - float(info["create_time"])) < 1
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        alive = False
+    if alive:
+        raise ConflictError(
+            f"{home} is already served at {info.get('url')} (pid {info['pid']})",
+            "`shipyard apps remove NAME` on the control plane that serves it first"
+            if info.get("mounted")
+            else "`shipyard down` first, or use it as it runs",
+        )
 
 
 def _wait_exit(pid: int, timeout: float) -> None:

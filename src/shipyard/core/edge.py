@@ -53,6 +53,7 @@ class EdgeRules:
     compression: bool = True  # gzip text answers the app did not compress
     proto: str = "http"  # what X-Forwarded-Proto and Forwarded say on the plain HTTP port
     tls: Tls | None = None  # the HTTPS listener (its certificate travels in the Backend)
+    domains: tuple[str, ...] = ()  # host names: the shared edge reaches the frontend by them
 
 
 @dataclass(frozen=True)

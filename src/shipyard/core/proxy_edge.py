@@ -15,6 +15,7 @@ share, and a refused request costs the others nothing.
 from __future__ import annotations
 
 from shipyard.core.edge import MAINTENANCE_RETRY_AFTER, EdgeRules, Maintenance, RateLimit, encoded_message
+from shipyard.core.edge_routes import edge_socket
 from shipyard.core.proxy_layout import Backend, MapFiles, ProxyLayout
 from shipyard.core.tls import ALPN, CIPHERS_TLS12, CIPHERSUITES_TLS13, Tls
 
@@ -43,17 +44,22 @@ def stick_tables(be: Backend) -> list[str]:
 
 
 def binds(be: Backend, maps: MapFiles) -> list[str]:
-    """The frontend's listeners: plain HTTP, and HTTPS with its certificate when TLS is set."""
+    """The frontend's listeners: plain HTTP, and HTTPS with its certificate when TLS is set; with
+    ``domains``, the same again on Unix sockets for the shared edge (``core/edge_config.py``),
+    which sends each connection's client address first (PROXY protocol: ``accept-proxy``)."""
     tls = be.edge.tls
-    lines = [f"    bind {be.bind}"]
+    shared = bool(be.edge.domains)
+    http = f"unix@{edge_socket(be.env, 'http')} accept-proxy mode 600"
+    lines = [f"    bind {be.bind}", *([f"    bind {http}"] if shared else [])]
     if tls is None:
         return lines
     host = be.bind.rsplit(":", 1)[0]
-    return [
-        *lines,
-        f"    bind {host}:{tls.port} ssl crt {maps.cert_file(be.env)} alpn {ALPN} "
-        f"ssl-min-ver TLSv{tls.min_version} ciphers {CIPHERS_TLS12} ciphersuites {CIPHERSUITES_TLS13}",
-    ]
+    ssl = (
+        f"ssl crt {maps.cert_file(be.env)} alpn {ALPN} ssl-min-ver TLSv{tls.min_version} "
+        f"ciphers {CIPHERS_TLS12} ciphersuites {CIPHERSUITES_TLS13}"
+    )
+    https = f"unix@{edge_socket(be.env, 'https')} accept-proxy mode 600"
+    return [*lines, f"    bind {host}:{tls.port} {ssl}", *([f"    bind {https} {ssl}"] if shared else [])]
 
 
 def frontend_rules(be: Backend, maps: MapFiles) -> list[str]:

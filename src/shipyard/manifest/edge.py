@@ -228,6 +228,7 @@ class Edge(Model):
             deny=self.deny,
             compression=self.compression,
             tls=self.tls_settings(),
+            domains=self.domains,
         )
 
 

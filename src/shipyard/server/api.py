@@ -21,6 +21,7 @@ from shipyard.schemas import deployments as d
 from shipyard.schemas import identity as i
 from shipyard.schemas.common import ErrorBody, Ok
 from shipyard.server.answers import install_handlers
+from shipyard.server.apps import register_apps
 from shipyard.server.auth import Who, act, client_source
 from shipyard.server.backups import register_backup_routes
 from shipyard.server.certs import register_certs
@@ -80,6 +81,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_observe(app, engine)
     register_cron(app, engine)
     register_certs(app, engine)
+    register_apps(app, engine)
     register_dashboard(app, engine)  # last: the pages at / and below
     return app
 
@@ -173,6 +175,8 @@ def register_deployments(app: FastAPI, engine: Engine, on_shutdown: Callable[[],
         def run() -> None:
             if stop_apps:
                 engine.shutdown()
+                if (apps := getattr(request.app.state, "apps", None)) is not None:
+                    apps.close(stop_apps=True)  # the registered apps and the shared edge
             on_shutdown()
 
         act(request, who, "admin", "shutdown", None, "apps" if stop_apps else "control plane", run)

@@ -312,16 +312,18 @@ class HAProxy:
                 continue
         raise ProxyError("HAProxy did not finish reloading within 10 s", self._log_tail())
 
-    def _check_config(self) -> None:
+    def _check_config(self, path: Path | None = None) -> None:
+        """``haproxy -c`` on the configuration file (or on ``path``, a candidate not yet in place)."""
+        path = path or self.config_path
         done = subprocess.run(
-            [self.binary, "-c", "-f", str(self.config_path)],
+            [self.binary, "-c", "-f", str(path)],
             capture_output=True,
             text=True,
             check=False,
         )
         if done.returncode != 0:
             raise ProxyError(
-                f"HAProxy rejected the configuration Shipyard wrote ({self.config_path}): "
+                f"HAProxy rejected the configuration Shipyard wrote ({path}): "
                 f"{(done.stderr or done.stdout).strip()[-500:]}",
                 "report this as a Shipyard bug; the previous routing keeps serving",
             )
