@@ -6,12 +6,14 @@ registry by Docker's default, so no TLS is needed). Both daemons are ``docker_ri
 roots and sockets, host networking only, the offline base image imported); the first runs
 ``swarm init`` and the second joins it as a worker, each listening on a free loopback port
 (so that parallel xdist workers' swarms never meet), through the SDK. At the end the
-worker leaves, the manager leaves, both daemons stop and the registry stops.
+worker leaves, the manager leaves, both daemons stop and the registry stops. ``lose_node``
+kills a node's daemon and everything it runs at once (a machine lost, for the fault tests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from tests.integration.docker_rig import DockerEngine, start_engine, stop_engine
 
 REGISTRY_CONFIG = """version: 0.1
@@ -103,3 +106,17 @@ def swarm(free_port: Callable[[], int]) -> Iterator[Swarm]:
                     with contextlib.suppress(Exception):
                         engine.client.swarm.leave(force=True)
                     stop_engine(engine)
+
+
+def lose_node(engine: DockerEngine) -> None:
+    """The machine of ``engine`` is lost: its containers' processes, its dockerd, containerd and
+    shims are killed at once (SIGKILL), with no word to the swarm."""
+    pids = [int(c.attrs["State"]["Pid"]) for c in engine.client.containers.list()]
+    root = str(engine.root)
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if any(root in part for part in proc.info["cmdline"] or []):
+            pids.append(proc.pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    engine.process.wait(10)

@@ -10,7 +10,8 @@ under traffic with no failed request (the task moves, HAProxy's server follows).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import subprocess
+import threading
 from typing import Any
 
 import docker.errors
@@ -18,27 +19,17 @@ import httpx
 import pytest
 from tests.integration.conftest import Load, Shipyard, free_port
 from tests.integration.receivers import wait_for
-from tests.integration.swarm_rig import Swarm, swarm
+from tests.integration.swarm_rig import Swarm, lose_node, swarm
 from tests.integration.test_hung_instances import answers
 from tests.integration.test_runtime_contract import crash_and_see_it_restarted
-from tests.integration.tinyapp import use_tinyapp
+from tests.integration.tinyapp import on_swarm
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def rig() -> Iterator[Swarm]:
-    with swarm(free_port) as made:
-        yield made
-
-
-def on_swarm(sy: Shipyard, rig: Swarm, instances: int = 1) -> Shipyard:
-    use_tinyapp(sy, rig.manager.url)
-    sy.manifest |= {"runtime": "swarm", "registry": {"address": rig.registry}}
-    sy.manifest["processes"]["web"]["instances"] = instances
-    sy.write_manifest()
-    sy.up()
-    return sy
+@pytest.fixture
+def rig(swarm_rig: Swarm) -> Swarm:
+    return swarm_rig  # one swarm per xdist worker, shared with the runtime contract
 
 
 def version(sy: Shipyard, value: str) -> None:
@@ -158,3 +149,62 @@ def running_tasks(rig: Swarm, sy: Shipyard) -> list[dict[str, Any]]:
             continue
         found += [t for t in tasks if t["Status"]["State"] == "running"]
     return found
+
+
+def test_docker_secrets_go_with_the_last_service_that_uses_them(shipyard: Shipyard, rig: Swarm) -> None:
+    sy = on_swarm(shipyard, rig)
+    made: list[set[str]] = []
+    for n, value in enumerate(("first-value", "second-value", "third-value")):
+        sy.cli("secrets", "set", "dev", "API_KEY", input=f"{value}\n")
+        version(sy, f"v{n + 1}")
+        sy.cli("deploy")
+        made.append(secrets(rig, sy))
+    first, _, now = made
+    used = {s["SecretName"] for svc in services(rig, sy) for s in container_spec(svc).get("Secrets", [])}
+    assert now == used  # r1's services are gone (r2 stays as the standby colour), and its secret
+    assert not first & now
+    assert len(now) == 2
+
+
+def secrets(rig: Swarm, sy: Shipyard) -> set[str]:
+    home = f"io.shipyard.home={sy.home.resolve()}"
+    return {s.name for s in rig.manager.client.secrets.list(filters={"label": [home]})}
+
+
+def container_spec(service: Any) -> dict[str, Any]:
+    return dict(service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"])
+
+
+def test_a_node_lost_in_the_middle_of_a_deploy_leaves_the_serving_version_serving(shipyard: Shipyard) -> None:
+    """The second dockerd stops while the deploy waits for its tasks (a private swarm: the
+    shared one keeps its two nodes): the deploy converges on the manager or fails with a hint;
+    either way the environment answers, from v1 or from a v2 that passed its checks."""
+    with swarm(free_port) as own:
+        sy = on_swarm(shipyard, own, instances=2)
+        sy.manifest["processes"]["web"]["placement"] = ["node.role == manager"]
+        sy.write_manifest()
+        sy.cli("deploy")  # v1 on the manager only
+        del sy.manifest["processes"]["web"]["placement"]
+        sy.write_manifest()
+        version(sy, "v2")
+        with Load(sy.port) as load:
+            deploying = threading.Thread(target=lambda: outcome.append(sy.cli("deploy", check=False)))
+            outcome: list[subprocess.CompletedProcess[str]] = []
+            deploying.start()
+            wait_for(lambda: on_worker(own, sy), 60, "a v2 task on the worker")
+            lose_node(own.worker)  # not drained: gone, with its tasks
+            deploying.join(240)
+        done = outcome[0]
+        text = done.stdout + done.stderr
+        if done.returncode != 0:
+            assert "Try:" in text and "instance" in text, text
+            assert wait_for(lambda: answers(sy), 30, "the app") == "v1"
+        else:
+            assert wait_for(lambda: answers(sy), 30, "the app") == "v2"
+        assert load.ok > 0
+        assert load.failed == [], load.failed[:5]
+
+
+def on_worker(rig: Swarm, sy: Shipyard) -> bool:
+    worker = rig.worker_node_id()
+    return any(t["NodeID"] == worker for t in running_tasks(rig, sy))
