@@ -4,8 +4,12 @@ local Docker registry and two private dockerd joined as a swarm on loopback (``s
 A release's image is pushed to the registry and its digest recorded; a registry that refuses
 the push fails the deploy with a hint while the serving version keeps serving; on the swarm an
 instance is a service whose task runs from that digest: deploy and rollback, a crashed task
-restarted, secrets as Docker secrets (not in the service's environment), and a node drained
-under traffic with no failed request (the task moves, HAProxy's server follows)."""
+restarted, secrets as Docker secrets (not in the service's environment, removed with the last
+service that uses them), and a node drained under traffic with no failed request (the task
+moves, HAProxy's server follows). Faults (issue 16 item 6): a manager that does not answer, an
+image that does not start, a placement no node meets and a node lost in the middle of a deploy
+are each a clear error with a hint (or, for the lost node, a converged deploy), and the
+serving version keeps serving. The swarm is ``swarm_rig``'s one per xdist worker."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from tests.integration.receivers import wait_for
 from tests.integration.swarm_rig import Swarm, lose_node, swarm
 from tests.integration.test_hung_instances import answers
 from tests.integration.test_runtime_contract import crash_and_see_it_restarted
-from tests.integration.tinyapp import on_swarm
+from tests.integration.tinyapp import on_swarm, use_tinyapp
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +212,48 @@ def test_a_node_lost_in_the_middle_of_a_deploy_leaves_the_serving_version_servin
 def on_worker(rig: Swarm, sy: Shipyard) -> bool:
     worker = rig.worker_node_id()
     return any(t["NodeID"] == worker for t in running_tasks(rig, sy))
+
+
+def test_an_unreachable_swarm_manager_fails_the_deploy_with_a_hint(shipyard: Shipyard) -> None:
+    use_tinyapp(shipyard, "unix:///nonexistent/docker.sock")
+    shipyard.manifest |= {"runtime": "swarm", "registry": {"address": f"127.0.0.1:{free_port()}"}}
+    shipyard.write_manifest()
+    shipyard.up()
+    out = failed_deploy(shipyard)
+    assert "Docker Engine at unix:///nonexistent/docker.sock is not reachable" in out
+    assert "DOCKER_HOST" in out  # the hint
+
+
+def test_an_image_that_does_not_start_on_the_swarm_is_refused_and_v1_keeps_serving(
+    shipyard: Shipyard, rig: Swarm
+) -> None:
+    sy = on_swarm(shipyard, rig)
+    sy.manifest.pop("database")  # the migration's one-off container would fail first
+    sy.write_manifest()
+    sy.cli("deploy")
+    (sy.app / "Dockerfile").write_text("FROM scratch\nCOPY . /app\n")  # no shell, no Python
+    out = failed_deploy(sy)
+    assert "Swarm task did not start" in out and "/bin/sh" in out, out
+    assert "Try: check the image" in out
+    assert answers(sy) == "v1"
+
+
+def test_a_placement_no_node_meets_is_refused_quickly_and_v1_keeps_serving(
+    shipyard: Shipyard, rig: Swarm
+) -> None:
+    sy = on_swarm(shipyard, rig)
+    sy.cli("deploy")
+    sy.manifest["processes"]["web"]["placement"] = ["node.labels.zone == nowhere"]
+    sy.write_manifest()
+    version(sy, "v2")
+    out = failed_deploy(sy)
+    assert "no node can run green-0's Swarm task: no suitable node" in out, out
+    assert "processes placement" in out
+    assert answers(sy) == "v1"
+    assert len(services(rig, sy)) == 1  # the unplaceable service is not left behind
+
+
+def failed_deploy(sy: Shipyard) -> str:
+    done = sy.cli("deploy", check=False)
+    assert done.returncode != 0, done.stdout
+    return done.stdout + done.stderr

@@ -54,6 +54,7 @@ from shipyard.errors import InstanceError
 Service = Any  # docker.models.services.Service: the SDK leaves its methods untyped
 START_TIMEOUT = 90.0  # a task's image pull and start on its node
 FAILED = ("failed", "rejected")
+UNPLACED_GRACE = 10.0  # seconds a task may wait for a node (one being drained, joining) before it is an error
 PLACEMENT_HINT = "check the image and processes placement (a constraint no node meets), then deploy again"
 PULL_HINT = "check that the nodes can pull from the registry (`docker node ls`, `docker service ps`)"
 
@@ -200,6 +201,10 @@ class SwarmRuntime:
             if len(failed) >= 3:
                 why = f"{spec.name}'s Swarm task did not start: {failed[0]['Status'].get('Err', 'failed')}"
                 raise self._not_started(service, remove, why, PLACEMENT_HINT)
+            unplaced = _unplaced(service)
+            if unplaced and time.monotonic() > deadline - START_TIMEOUT + UNPLACED_GRACE:
+                why = f"no node can run {spec.name}'s Swarm task: {unplaced}"
+                raise self._not_started(service, remove, why, PLACEMENT_HINT)
             time.sleep(0.2)
         why = f"{spec.name}'s Swarm task was not running within {START_TIMEOUT:.0f}s"
         raise self._not_started(service, remove, why, PULL_HINT)
@@ -320,6 +325,13 @@ def _tasks(service: Service) -> list[dict[str, Any]]:
         return list(service.tasks())
     except docker.errors.DockerException:
         return []
+
+
+def _unplaced(service: Service) -> str:
+    """The scheduler's reason when the service's only task is pending for want of a node."""
+    tasks = [t for t in _tasks(service) if t.get("DesiredState") == "running"]
+    reasons = [str(t["Status"].get("Err", "")) for t in tasks if t["Status"]["State"] == "pending"]
+    return reasons[0] if len(reasons) == len(tasks) == 1 and "no suitable node" in reasons[0] else ""
 
 
 def _container_spec(service: Service) -> dict[str, Any]:
