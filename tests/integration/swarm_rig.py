@@ -19,6 +19,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,11 @@ storage:
 http:
   addr: 127.0.0.1:{port}
 """
+AUTH = """auth:
+  htpasswd:
+    realm: shipyard-test
+    path: {path}
+"""
 
 
 @dataclass
@@ -47,10 +53,15 @@ class Swarm:
 
 
 @contextlib.contextmanager
-def registry(port: int) -> Iterator[str]:
-    """Debian's docker-registry on ``127.0.0.1:<port>``, storing in a temporary folder."""
+def registry(port: int, login: tuple[str, str] | None = None) -> Iterator[str]:
+    """Debian's docker-registry on ``127.0.0.1:<port>``, storing in a temporary folder; with
+    ``login`` (user, password) it asks for it (an htpasswd file, bcrypt)."""
     root = Path(tempfile.mkdtemp(prefix="sy-registry-"))
-    (root / "config.yml").write_text(REGISTRY_CONFIG.format(root=root / "data", port=port))
+    config = REGISTRY_CONFIG.format(root=root / "data", port=port)
+    if login is not None:
+        (root / "htpasswd").write_text(f"{login[0]}:{bcrypt(login[1])}\n")
+        config += AUTH.format(path=root / "htpasswd")
+    (root / "config.yml").write_text(config)
     log = open(root / "registry.log", "wb")  # noqa: SIM115 (written until it stops)
     process = subprocess.Popen(
         ["docker-registry", "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT
@@ -59,7 +70,7 @@ def registry(port: int) -> Iterator[str]:
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while not _answers(f"http://{address}/v2/"):
+        while not _answers(f"http://{address}/v2/", login):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((root / "registry.log").read_text()[-2000:])
             time.sleep(0.1)
@@ -70,11 +81,27 @@ def registry(port: int) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _answers(url: str) -> bool:
+def bcrypt(password: str) -> str:
+    """The registry's htpasswd hash (bcrypt) from the standard library's ``crypt``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # removed in Python 3.13
+        import crypt
+
+    return str(crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH)))
+
+
+def _answers(url: str, login: tuple[str, str] | None = None) -> bool:
     try:
-        return httpx.get(url, timeout=1, trust_env=False).status_code == 200
+        return httpx.get(url, timeout=1, trust_env=False, auth=login).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def data_path_port(free_port: Callable[[], int]) -> int:
+    """A free port Swarm takes for its data path (VXLAN): only 1024-49151 is valid."""
+    while (port := free_port()) > 49151:
+        continue
+    return port
 
 
 @contextlib.contextmanager
@@ -87,7 +114,9 @@ def swarm(free_port: Callable[[], int]) -> Iterator[Swarm]:
             worker = start_engine()
             own, joined = free_port(), free_port()
             manager.client.swarm.init(
-                advertise_addr=f"127.0.0.1:{own}", listen_addr=f"127.0.0.1:{own}", data_path_port=free_port()
+                advertise_addr=f"127.0.0.1:{own}",
+                listen_addr=f"127.0.0.1:{own}",
+                data_path_port=data_path_port(free_port),
             )
             token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
             worker.client.swarm.join(

@@ -6,10 +6,11 @@ the push fails the deploy with a hint while the serving version keeps serving; o
 instance is a service whose task runs from that digest: deploy and rollback, a crashed task
 restarted, secrets as Docker secrets (not in the service's environment, removed with the last
 service that uses them), and a node drained under traffic with no failed request (the task
-moves, HAProxy's server follows). Faults (issue 16 item 6): a manager that does not answer, an
-image that does not start, a placement no node meets and a node lost in the middle of a deploy
-are each a clear error with a hint (or, for the lost node, a converged deploy), and the
-serving version keeps serving. The swarm is ``swarm_rig``'s one per xdist worker."""
+moves, HAProxy's server follows). Faults (issue 16 item 6; a manager that does not answer
+is in ``test_docker_faults.py``): an image that does not start, a placement no node meets and
+a node lost in the middle of a deploy are each a clear error with a hint (or, for the lost
+node, a converged deploy), and the serving version keeps serving. The swarm is
+``swarm_rig``'s, one per xdist worker."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ import httpx
 import pytest
 from tests.integration.conftest import Load, Shipyard, free_port
 from tests.integration.receivers import wait_for
-from tests.integration.swarm_rig import Swarm, lose_node, swarm
+from tests.integration.swarm_rig import Swarm, lose_node, registry, swarm
+from tests.integration.test_docker_faults import failed_deploy
 from tests.integration.test_hung_instances import answers
 from tests.integration.test_runtime_contract import crash_and_see_it_restarted
-from tests.integration.tinyapp import on_swarm, use_tinyapp
+from tests.integration.tinyapp import on_swarm
 
 pytestmark = pytest.mark.integration
 
@@ -214,16 +216,6 @@ def on_worker(rig: Swarm, sy: Shipyard) -> bool:
     return any(t["NodeID"] == worker for t in running_tasks(rig, sy))
 
 
-def test_an_unreachable_swarm_manager_fails_the_deploy_with_a_hint(shipyard: Shipyard) -> None:
-    use_tinyapp(shipyard, "unix:///nonexistent/docker.sock")
-    shipyard.manifest |= {"runtime": "swarm", "registry": {"address": f"127.0.0.1:{free_port()}"}}
-    shipyard.write_manifest()
-    shipyard.up()
-    out = failed_deploy(shipyard)
-    assert "Docker Engine at unix:///nonexistent/docker.sock is not reachable" in out
-    assert "DOCKER_HOST" in out  # the hint
-
-
 def test_an_image_that_does_not_start_on_the_swarm_is_refused_and_v1_keeps_serving(
     shipyard: Shipyard, rig: Swarm
 ) -> None:
@@ -253,7 +245,20 @@ def test_a_placement_no_node_meets_is_refused_quickly_and_v1_keeps_serving(
     assert len(services(rig, sy)) == 1  # the unplaceable service is not left behind
 
 
-def failed_deploy(sy: Shipyard) -> str:
-    done = sy.cli("deploy", check=False)
-    assert done.returncode != 0, done.stdout
-    return done.stdout + done.stderr
+def test_a_registry_that_asks_for_a_login_serves_the_other_nodes_too(shipyard: Shipyard, rig: Swarm) -> None:
+    """The push logs in with the vault's password, and so does the service's creation: the
+    worker node (the only one the placement allows) pulls the image with the same login."""
+    with registry(free_port(), login=("ci", "pull-and-push-42")) as private:
+        sy = on_swarm(shipyard, rig)
+        sy.manifest["registry"] = {
+            "address": private,
+            "username": "ci",
+            "password_secret": "REGISTRY_PASSWORD",
+        }
+        sy.manifest["processes"]["web"]["placement"] = ["node.role == worker"]
+        sy.write_manifest()
+        sy.cli("secrets", "set", "dev", "REGISTRY_PASSWORD", input="pull-and-push-42\n")
+        out = sy.cli("deploy").stdout
+        assert answers(sy) == "v1"
+        assert [t["NodeID"] for t in running_tasks(rig, sy)] == [rig.worker_node_id()]
+        assert "pull-and-push-42" not in out

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ from shipyard.drivers.runtime.docker_runtime import LABEL, ContainerRef, DockerR
 from shipyard.drivers.runtime.images import recorded_image
 from shipyard.drivers.runtime.interface import InstanceSpec, OneOff, Started
 from shipyard.drivers.runtime.logfiles import OutputStream
+from shipyard.drivers.runtime.registry import Credentials
 from shipyard.drivers.runtime.task_logs import PREFIX, read_task_output, task_streams
 from shipyard.drivers.runtime.usage import Usage
 from shipyard.errors import InstanceError
@@ -91,6 +93,7 @@ class SwarmRuntime:
         self.local = DockerRuntime(home, engine)  # one-offs, and tasks on the manager's node
         self.home = self.local.home
         self.engine = engine
+        self.login: Callable[[], Credentials | None] = lambda: None  # the registry's (wire_services)
 
     def _client(self) -> DockerClient:
         return self.engine.client(InstanceError)
@@ -144,6 +147,7 @@ class SwarmRuntime:
         name = swarm.service_name(self.local.home_key, spec.env, spec.name, spec.instance_id)
         cpus = settings.get("cpus")
         try:
+            self._log_in(client, image.digest)
             secrets = [self._secret(client, spec.env, key, value) for key, value in hidden.items()]
             services: Any = client.services
             return services.create(
@@ -170,6 +174,13 @@ class SwarmRuntime:
                 f"could not create the Swarm service {name}: {getattr(exc, 'explanation', None) or exc}",
                 "check the swarm (`docker node ls` on a manager) and processes placement, then deploy again",
             ) from None
+
+    def _log_in(self, client: DockerClient, digest: str) -> None:
+        """With ``registry:`` credentials, the service's creation carries them, so that every
+        node pulls the image from a registry that asks for a login."""
+        login = self.login()
+        if login is not None:
+            client.login(login.username, login.password, registry=digest.split("/", 1)[0])
 
     def _secret(self, client: DockerClient, env: str, key: str, value: str) -> SecretReference:
         name = swarm.secret_name(self.local.home_key, env, key, value)
