@@ -77,6 +77,8 @@ def drain_under_load(
     home = bench.cp.home.resolve()
     tasks = running_tasks(rig, home)
     node = rig.manager.client.nodes.get(tasks[0]["NodeID"])
+    colour = bench.cp.status()["active_colour"]
+    on_node = sum(1 for t in tasks if t["NodeID"] == node.id and f"-{colour}-" in service_name(rig, t))
     script = root / "count_non_2xx.lua"  # written by zero_downtime's held load
     load = zd.HeldLoad(f"{proxy_url}/", args.connections, 60 + zd.LOAD_HARD_EXTRA_S, script)
     load.start()
@@ -104,9 +106,15 @@ def drain_under_load(
     log(f"drain: {result.requests} requests, non-2xx {result.non_2xx}, socket errors {result.socket_errors}")
     return {
         "drain_failed": result.failed,
+        "drain_statuses_non_2xx": result.statuses,
+        "drain_serving_tasks_on_the_node": on_node,
         "drain_requests": result.requests,
         "drain_move_s": round(moved_s, 2),
     }
+
+
+def service_name(rig: Swarm, task: dict[str, Any]) -> str:
+    return str(rig.manager.client.services.get(task["ServiceID"]).name)
 
 
 def all_alive(bench: SwarmBench) -> bool:

@@ -11,17 +11,20 @@ kept when the task moves); its endpoint is the node's address (``Status.Addr`` o
 the Swarm API says runs it) and that port. The port is chosen free on the manager only: the
 Engine API cannot ask another node whether a port is free there, so a port taken on the
 task's node is found by the health check (the task cannot bind; the deploy fails with a hint,
-or the reconciler's restart picks the same service again). Secrets are Docker secrets
-(``core/swarm.py``), removed with the last service that uses them. The environment's data
-folder is bind-mounted at its path (every node that may run the task needs it there).
+and the reconciler restarts it). Secrets are Docker secrets (``core/swarm.py``), removed
+with the last service that uses them. The environment's data folder is bind-mounted at its
+path (every node that may run the task needs it there).
 
 The instance's ref names the service and the task it was answered with: when Swarm replaces
 the task (a crash: the restart policy is ``any``; a drained or lost node), ``alive`` turns
 false, the reconciler restarts the instance through ``start``, which adopts the service's
 new running task and answers its endpoint, and HAProxy's server follows. Swarm's own health
-check is off (Shipyard probes). Every task's output, on any node, comes from the Swarm API's
-task logs (``task_logs``). One-off commands and the usage of tasks on the manager's node are
-the docker runtime's (a one-off container on the manager; Docker's stats API is per node).
+check is off (Shipyard probes). A web task that Swarm stops (a drained node, a removed
+service) serves on ``PRE_STOP_S`` before its app gets the SIGTERM (``swarm.task_shell``), so
+that the reconciler adopts the replacement task and HAProxy's server moves first. Every
+task's output, on any node, comes from the Swarm API's task logs (``task_logs``). One-off
+commands and the usage of tasks on the manager's node are the docker runtime's (a one-off
+container on the manager; Docker's stats API is per node).
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ from shipyard.errors import InstanceError
 Service = Any  # docker.models.services.Service: the SDK leaves its methods untyped
 START_TIMEOUT = 90.0  # a task's image pull and start on its node
 FAILED = ("failed", "rejected")
+PRE_STOP_S = 8.0  # a stopped web task serves on while its replacement starts and HAProxy follows
+STOP_GRACE_S = 10.0  # then the app's own shutdown, before Swarm's SIGKILL
 UNPLACED_GRACE = 10.0  # seconds a task may wait for a node (one being drained, joining) before it is an error
 PLACEMENT_HINT = "check the image and processes placement (a constraint no node meets), then deploy again"
 PULL_HINT = "check that the nodes can pull from the registry (`docker node ls`, `docker service ps`)"
@@ -152,7 +157,8 @@ class SwarmRuntime:
             services: Any = client.services
             return services.create(
                 image.digest,
-                command=swarm.task_shell(spec.command, list(hidden)),
+                command=swarm.task_shell(spec.command, list(hidden), PRE_STOP_S if spec.listens else 0),
+                stop_grace_period=int((PRE_STOP_S + STOP_GRACE_S) * 1e9),
                 name=name,
                 env=[f"{k}={v}" for k, v in plain.items()],
                 labels=labels,
