@@ -24,6 +24,7 @@ requests are a result, reported in the JSON (``failed``, ``goals``), not an erro
 Traffic only ever goes to 127.0.0.1, and every wrk run is bounded by its ``-d``.
 
     .venv/bin/python bench/zero_downtime.py --connections 200 --duration 40
+    .venv/bin/python bench/zero_downtime.py --runtime swarm --connections 200  # zero_downtime_swarm.py
 """
 
 from __future__ import annotations
@@ -336,13 +337,14 @@ class Watcher:
     load's failures; the watcher only answers "which release serves now".
     """
 
-    def __init__(self, proxy_url: str, request_timeout: float = 10.0) -> None:
+    def __init__(self, proxy_url: str, request_timeout: float = 10.0, path: str = "/") -> None:
         self.client = httpx.Client(base_url=proxy_url, trust_env=False, timeout=request_timeout)
+        self.path = path  # answers JSON with the serving release's id in "release"
         self.failures: list[str] = []
 
     def release(self) -> str | None:
         try:
-            resp = self.client.get("/")
+            resp = self.client.get(self.path)
         except httpx.HTTPError as exc:
             self.failures.append(f"{time.time():.3f} {type(exc).__name__}")
             return None
@@ -569,9 +571,13 @@ class Bench:
     settle: float
     figures: Figures = field(default_factory=Figures)
 
+    def use(self, version: str) -> None:
+        """Change the app's code to ``version`` (the notes example's files)."""
+        use_version(self.app_dir, version)
+
     def deploy(self, version: str) -> dict[str, Any]:
         """Deploy ``version``'s code and wait until the deployment ends."""
-        use_version(self.app_dir, version)
+        self.use(version)
         issued = time.time()
         dep_id = self.cp.call("POST", "/api/deploy", {"env": ENV})["deployment"]
         dep = self.cp.wait_deployment(dep_id)
@@ -926,6 +932,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="control run: hold the load for --duration with no deploy or rollback",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (debugging)")
+    p.add_argument(
+        "--runtime",
+        choices=("process", "swarm"),
+        default="process",
+        help="swarm: tinyapp on a private two-node Docker Swarm and registry (zero_downtime_swarm.py)",
+    )
     return p.parse_args(argv)
 
 
@@ -941,7 +953,12 @@ def run_and_report(scenario: Callable[[argparse.Namespace], dict[str, Any]], arg
 
 
 def main() -> int:
-    return run_and_report(run, parse_args())
+    args = parse_args()
+    if args.runtime == "swarm":
+        import zero_downtime_swarm  # here: it needs dockerd, the test rig and this module
+
+        return run_and_report(zero_downtime_swarm.run, args)
+    return run_and_report(run, args)
 
 
 if __name__ == "__main__":

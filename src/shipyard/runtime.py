@@ -175,6 +175,12 @@ def wire_services(
         ctx.builder.login = lambda registry: vault_login(
             registry, ctx.secrets, next(iter(ctx.manifest.environments))
         )
+    if isinstance(ctx.runtime, SwarmRuntime):  # the nodes pull with the push's credentials
+        ctx.runtime.login = lambda: (
+            vault_login(r, ctx.secrets, next(iter(ctx.manifest.environments)))
+            if (r := ctx.manifest.registry)
+            else None
+        )
     backups = BackupService(ctx, data or data_drivers())
     databases = AppDatabases(ctx, backups.engines.clusters)  # the one ManagedPostgres, the registry's
     pages = MaintenanceSwitch(ctx)

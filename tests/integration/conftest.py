@@ -275,3 +275,12 @@ def docker_engine() -> Iterator[Any]:
 
     with engine() as made:
         yield made
+
+
+@pytest.fixture(scope="session")
+def swarm_rig() -> Iterator[Any]:
+    """This worker's swarm (a manager and a worker dockerd) and registry (``swarm_rig``)."""
+    from tests.integration.swarm_rig import swarm
+
+    with swarm(free_port) as made:
+        yield made

@@ -6,22 +6,26 @@ registry by Docker's default, so no TLS is needed). Both daemons are ``docker_ri
 roots and sockets, host networking only, the offline base image imported); the first runs
 ``swarm init`` and the second joins it as a worker, each listening on a free loopback port
 (so that parallel xdist workers' swarms never meet), through the SDK. At the end the
-worker leaves, the manager leaves, both daemons stop and the registry stops.
+worker leaves, the manager leaves, both daemons stop and the registry stops. ``lose_node``
+kills a node's daemon and everything it runs at once (a machine lost, for the fault tests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from tests.integration.docker_rig import DockerEngine, start_engine, stop_engine
 
 REGISTRY_CONFIG = """version: 0.1
@@ -30,6 +34,11 @@ storage:
     rootdirectory: {root}
 http:
   addr: 127.0.0.1:{port}
+"""
+AUTH = """auth:
+  htpasswd:
+    realm: shipyard-test
+    path: {path}
 """
 
 
@@ -44,10 +53,15 @@ class Swarm:
 
 
 @contextlib.contextmanager
-def registry(port: int) -> Iterator[str]:
-    """Debian's docker-registry on ``127.0.0.1:<port>``, storing in a temporary folder."""
+def registry(port: int, login: tuple[str, str] | None = None) -> Iterator[str]:
+    """Debian's docker-registry on ``127.0.0.1:<port>``, storing in a temporary folder; with
+    ``login`` (user, password) it asks for it (an htpasswd file, bcrypt)."""
     root = Path(tempfile.mkdtemp(prefix="sy-registry-"))
-    (root / "config.yml").write_text(REGISTRY_CONFIG.format(root=root / "data", port=port))
+    config = REGISTRY_CONFIG.format(root=root / "data", port=port)
+    if login is not None:
+        (root / "htpasswd").write_text(f"{login[0]}:{bcrypt(login[1])}\n")
+        config += AUTH.format(path=root / "htpasswd")
+    (root / "config.yml").write_text(config)
     log = open(root / "registry.log", "wb")  # noqa: SIM115 (written until it stops)
     process = subprocess.Popen(
         ["docker-registry", "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT
@@ -56,7 +70,7 @@ def registry(port: int) -> Iterator[str]:
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while not _answers(f"http://{address}/v2/"):
+        while not _answers(f"http://{address}/v2/", login):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((root / "registry.log").read_text()[-2000:])
             time.sleep(0.1)
@@ -67,11 +81,27 @@ def registry(port: int) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _answers(url: str) -> bool:
+def bcrypt(password: str) -> str:
+    """The registry's htpasswd hash (bcrypt) from the standard library's ``crypt``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # removed in Python 3.13
+        import crypt
+
+    return str(crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH)))
+
+
+def _answers(url: str, login: tuple[str, str] | None = None) -> bool:
     try:
-        return httpx.get(url, timeout=1, trust_env=False).status_code == 200
+        return httpx.get(url, timeout=1, trust_env=False, auth=login).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def data_path_port(free_port: Callable[[], int]) -> int:
+    """A free port Swarm takes for its data path (VXLAN): only 1024-49151 is valid."""
+    while (port := free_port()) > 49151:
+        continue
+    return port
 
 
 @contextlib.contextmanager
@@ -84,7 +114,9 @@ def swarm(free_port: Callable[[], int]) -> Iterator[Swarm]:
             worker = start_engine()
             own, joined = free_port(), free_port()
             manager.client.swarm.init(
-                advertise_addr=f"127.0.0.1:{own}", listen_addr=f"127.0.0.1:{own}", data_path_port=free_port()
+                advertise_addr=f"127.0.0.1:{own}",
+                listen_addr=f"127.0.0.1:{own}",
+                data_path_port=data_path_port(free_port),
             )
             token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
             worker.client.swarm.join(
@@ -103,3 +135,17 @@ def swarm(free_port: Callable[[], int]) -> Iterator[Swarm]:
                     with contextlib.suppress(Exception):
                         engine.client.swarm.leave(force=True)
                     stop_engine(engine)
+
+
+def lose_node(engine: DockerEngine) -> None:
+    """The machine of ``engine`` is lost: its containers' processes, its dockerd, containerd and
+    shims are killed at once (SIGKILL), with no word to the swarm."""
+    pids = [int(c.attrs["State"]["Pid"]) for c in engine.client.containers.list()]
+    root = str(engine.root)
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if any(root in part for part in proc.info["cmdline"] or []):
+            pids.append(proc.pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    engine.process.wait(10)

@@ -1,6 +1,7 @@
 """Bad input and faults on ``runtime: docker`` (issue 16 item 6), through the real control
-plane: a Docker Engine that does not answer, a Dockerfile that fails to build and an image
-that does not start are each a clear error with a hint, and the serving version keeps serving."""
+plane: a Docker Engine that does not answer (also a swarm manager), a Dockerfile that fails to
+build and an image that does not start are each a clear error with a hint, and the serving
+version keeps serving."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ def failed_deploy(sy: Shipyard) -> str:
     return done.stdout + done.stderr
 
 
-def test_an_unreachable_docker_engine_fails_the_build_with_a_hint(shipyard: Shipyard) -> None:
+@pytest.mark.parametrize("runtime", ["docker", "swarm"])
+def test_an_unreachable_docker_engine_fails_the_build_with_a_hint(shipyard: Shipyard, runtime: str) -> None:
     use_tinyapp(shipyard, "unix:///nonexistent/docker.sock")
+    if runtime == "swarm":  # the manager's Engine API: the same message
+        shipyard.manifest |= {"runtime": "swarm", "registry": {"address": "127.0.0.1:5999"}}
+        shipyard.write_manifest()
     shipyard.up()
     out = failed_deploy(shipyard)
     assert "Docker Engine at unix:///nonexistent/docker.sock is not reachable" in out

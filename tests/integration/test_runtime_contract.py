@@ -1,6 +1,8 @@
 """One contract, every runtime: the same deployment cases through the real control plane, CLI
-and HAProxy, with instances as local processes (``runtime: process``) and as containers on a
-private Docker Engine (``runtime: docker``, the ``docker_rig``): deploy, rollback, a broken
+and HAProxy, with instances as local processes (``runtime: process``), as containers on a
+private Docker Engine (``runtime: docker``, the ``docker_rig``) and as services of a two-node
+Docker Swarm with a local registry (``runtime: swarm``, the ``swarm_rig``, one per xdist
+worker, shared with ``test_swarm_runtime.py``): deploy, rollback, a broken
 release refused while the serving version keeps serving, a crash restarted, a one-off command
 (the migration) with its output, the instances' logs in the central logs, and their usage."""
 
@@ -15,16 +17,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import Shipyard
 from tests.integration.receivers import wait_for
 from tests.integration.test_hung_instances import answers
-from tests.integration.tinyapp import use_tinyapp
+from tests.integration.tinyapp import on_swarm, use_tinyapp
 
 pytestmark = pytest.mark.integration
 
-RUNTIMES = ["process", "docker"]
+RUNTIMES = ["process", "docker", "swarm"]
 
 
 @pytest.fixture(params=RUNTIMES)
 def tiny(request: pytest.FixtureRequest, shipyard: Shipyard) -> Iterator[Shipyard]:
     """The control plane running the stdlib-only tinyapp on the runtime of the parameter."""
+    if request.param == "swarm":
+        yield on_swarm(shipyard, request.getfixturevalue("swarm_rig"))
+        return
     engine = request.getfixturevalue("docker_engine") if request.param == "docker" else None
     use_tinyapp(shipyard, engine.url if engine else None)
     shipyard.up()
@@ -94,6 +99,9 @@ def test_the_migration_runs_as_a_one_off_command_of_the_release(tiny: Shipyard) 
 
 
 def test_logs_and_usage_of_the_instances(tiny: Shipyard) -> None:
+    if tiny.manifest.get("runtime") == "swarm":  # Docker's stats API answers for its own node only:
+        tiny.manifest["processes"]["web"]["placement"] = ["node.role == manager"]  # usage is the manager's
+        tiny.write_manifest()
     tiny.cli("deploy")
     httpx.get(f"{tiny.app_url()}/from-the-contract", timeout=5, trust_env=False)
     logged = wait_for(

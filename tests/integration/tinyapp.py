@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from tests.integration.conftest import Shipyard
 from tests.integration.docker_rig import BASE_IMAGE
+from tests.integration.swarm_rig import Swarm
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tinyapp"
 
@@ -30,3 +31,13 @@ def use_tinyapp(sy: Shipyard, docker_url: str | None) -> None:
         sy.env["DOCKER_HOST"] = docker_url
     sy.manifest = manifest
     sy.write_manifest()
+
+
+def on_swarm(sy: Shipyard, rig: Swarm, instances: int = 1) -> Shipyard:
+    """tinyapp on ``runtime: swarm`` (the rig's manager and registry), the control plane up."""
+    use_tinyapp(sy, rig.manager.url)
+    sy.manifest |= {"runtime": "swarm", "registry": {"address": rig.registry}}
+    sy.manifest["processes"]["web"]["instances"] = instances
+    sy.write_manifest()
+    sy.up()
+    return sy

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -90,3 +92,21 @@ def test_registry_credentials_come_from_the_vault_and_never_show() -> None:
     with pytest.raises(BuildError) as missing:
         vault_login(registry, Vault({}), "dev")
     assert "shipyard secrets set prod REG_PW" in missing.value.hint
+
+
+def test_the_pre_stop_shell_serves_on_then_passes_the_signal_and_the_status() -> None:
+    script = swarm.task_shell(
+        "trap 'echo got-term; exit 7' TERM; echo up; while :; do sleep 0.05; done", [], 0.5
+    )
+    shell = subprocess.Popen(script, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert shell.stdout is not None and shell.stdout.readline() == "up\n"
+    signalled = time.monotonic()
+    shell.send_signal(signal.SIGTERM)
+    assert shell.wait(10) == 7
+    assert time.monotonic() - signalled >= 0.5  # served on for the pre-stop time first
+    assert shell.stdout.read() == "got-term\n"
+
+
+def test_the_pre_stop_shell_ends_with_the_command_status() -> None:
+    done = subprocess.run(swarm.task_shell("echo once; exit 3", [], 5), capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (3, "once\n")

@@ -51,10 +51,21 @@ def split_secrets(
     return plain, hidden
 
 
-def task_shell(command: str, secrets: list[str]) -> list[str]:
-    """The task's command: export each mounted secret under its name, then run ``command``."""
+def task_shell(command: str, secrets: list[str], pre_stop: float = 0.0) -> list[str]:
+    """The task's command: export each mounted secret under its name, then run ``command``.
+
+    With ``pre_stop``, the command runs under a shell that, on SIGTERM (Swarm stopping the
+    task: a drained node, a removed service), keeps it serving ``pre_stop`` seconds more
+    before it passes the signal on to the command's processes and waits for them (as a
+    Kubernetes preStop sleep): meanwhile Swarm's replacement task starts and HAProxy's
+    server moves to it, so no request meets a stopping task. The command's exit status is
+    the task's."""
     exports = "".join(f'{name}="$(cat {SECRETS_AT}/{name})"; export {name}; ' for name in sorted(secrets))
-    return ["/bin/sh", "-c", exports + command]
+    if not pre_stop:
+        return ["/bin/sh", "-c", exports + command]
+    on_term = f"sleep {pre_stop:g}; trap '' TERM; kill -TERM 0; wait $child; exit \\$?"
+    script = f'{exports}{{ {command}\n}} & child=$!; trap "{on_term}" TERM; wait $child'
+    return ["/bin/sh", "-c", script]
 
 
 def memory_bytes(memory: str | None) -> int | None:

@@ -54,8 +54,16 @@ def read_container_output(
     except docker.errors.DockerException:
         return None
     instance = container.labels.get(f"{label}.instance")
-    marker = f"--- shipyard: starting instance {instance} in container {str(container.id)[:12]}\n"
-    data = (marker.encode() if instance else b"") + bytes(raw)
+    return lines_after(bytes(raw), instance, f"container {str(container.id)[:12]}", stream, known)
+
+
+def lines_after(
+    raw: bytes, instance: str | None, where: str, stream: OutputStream, known: Source | None
+) -> tuple[list[bytes], Source] | None:
+    """The complete lines of a whole log ``raw`` after ``known`` (opened by the instance's
+    start marker, so the log service knows its release); None when there is none."""
+    marker = f"--- shipyard: starting instance {instance} in {where}\n"
+    data = (marker.encode() if instance else b"") + raw
     offset = known.offset if known is not None and known.offset <= len(data) else 0
     instance_id = known.instance_id if known is not None else None
     end = data.rfind(b"\n", offset)

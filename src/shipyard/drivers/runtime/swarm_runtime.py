@@ -8,20 +8,31 @@ constraints, CPU and memory limits) and moves it when its node is drained or los
 runs the release's image by the digest recorded at the push to ``registry:`` (every node
 pulls it), on the host's network, listening on ``PORT`` (chosen at the service's creation,
 kept when the task moves); its endpoint is the node's address (``Status.Addr`` of the node
-the Swarm API says runs it) and that port. Secrets are Docker secrets (``core/swarm.py``).
+the Swarm API says runs it) and that port. The port is chosen free on the manager only: the
+Engine API cannot ask another node whether a port is free there, so a port taken on the
+task's node is found by the health check (the task cannot bind; the deploy fails with a hint,
+and the reconciler restarts it). Secrets are Docker secrets (``core/swarm.py``), removed
+with the last service that uses them. The environment's data folder is bind-mounted at its
+path (every node that may run the task needs it there).
 
 The instance's ref names the service and the task it was answered with: when Swarm replaces
 the task (a crash: the restart policy is ``any``; a drained or lost node), ``alive`` turns
 false, the reconciler restarts the instance through ``start``, which adopts the service's
 new running task and answers its endpoint, and HAProxy's server follows. Swarm's own health
-check is off (Shipyard probes). One-off commands, and the output and usage of tasks on the
-manager's node, are the docker runtime's (a one-off container on the manager).
+check is off (Shipyard probes). A web task that Swarm stops (a drained node, a removed
+service) serves on ``PRE_STOP_S`` before its app gets the SIGTERM (``swarm.task_shell``), so
+that the reconciler adopts the replacement task and HAProxy's server moves first. Every
+task's output, on any node, comes from the Swarm API's task logs (``task_logs``). One-off
+commands and the usage of tasks on the manager's node are the docker runtime's (a one-off
+container on the manager; Docker's stats API is per node).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +45,25 @@ from shipyard.core import swarm
 from shipyard.core.logline import Source
 from shipyard.drivers.ports import free_port
 from shipyard.drivers.runtime.commands import CommandResult
+from shipyard.drivers.runtime.container_logs import output_streams
 from shipyard.drivers.runtime.docker_engine import DockerEngine
-from shipyard.drivers.runtime.docker_runtime import LABEL, ContainerRef, DockerRuntime, json_ref
+from shipyard.drivers.runtime.docker_runtime import LABEL, ContainerRef, DockerRuntime, data_volume, json_ref
 from shipyard.drivers.runtime.images import recorded_image
 from shipyard.drivers.runtime.interface import InstanceSpec, OneOff, Started
 from shipyard.drivers.runtime.logfiles import OutputStream
+from shipyard.drivers.runtime.registry import Credentials
+from shipyard.drivers.runtime.task_logs import PREFIX, read_task_output, task_streams
 from shipyard.drivers.runtime.usage import Usage
 from shipyard.errors import InstanceError
 
 Service = Any  # docker.models.services.Service: the SDK leaves its methods untyped
 START_TIMEOUT = 90.0  # a task's image pull and start on its node
+FAILED = ("failed", "rejected")
+PRE_STOP_S = 8.0  # a stopped web task serves on while its replacement starts and HAProxy follows
+STOP_GRACE_S = 10.0  # then the app's own shutdown, before Swarm's SIGKILL
+UNPLACED_GRACE = 10.0  # seconds a task may wait for a node (one being drained, joining) before it is an error
+PLACEMENT_HINT = "check the image and processes placement (a constraint no node meets), then deploy again"
+PULL_HINT = "check that the nodes can pull from the registry (`docker node ls`, `docker service ps`)"
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,7 @@ class SwarmRuntime:
         self.local = DockerRuntime(home, engine)  # one-offs, and tasks on the manager's node
         self.home = self.local.home
         self.engine = engine
+        self.login: Callable[[], Credentials | None] = lambda: None  # the registry's (wire_services)
 
     def _client(self) -> DockerClient:
         return self.engine.client(InstanceError)
@@ -95,14 +116,14 @@ class SwarmRuntime:
     def start(self, spec: InstanceSpec) -> Started:
         client = self._client()
         kept = self._own_service(client, spec.instance_id)
+        if kept is not None and _image(kept) == recorded_image(spec.release).digest:
+            # Swarm replaces the task of a crash or a move itself: adopt its running task (the
+            # service, and the output of its earlier tasks, are kept)
+            return self._started(client, kept, self._wait_running(kept, spec, remove=False))
         if kept is not None:
-            running = _running_task(kept)
-            if running is not None:  # Swarm replaced the task (a crash, a move): adopt it
-                return self._started(client, kept, running)
-            kept.remove()
+            self._remove(kept)
         service = self._create(client, spec)
-        task = self._wait_running(client, service, spec)
-        return self._started(client, service, task)
+        return self._started(client, service, self._wait_running(service, spec, remove=True))
 
     def _own_service(self, client: DockerClient, instance_id: int) -> Service | None:
         found = client.services.list(
@@ -131,11 +152,13 @@ class SwarmRuntime:
         name = swarm.service_name(self.local.home_key, spec.env, spec.name, spec.instance_id)
         cpus = settings.get("cpus")
         try:
+            self._log_in(client, image.digest)
             secrets = [self._secret(client, spec.env, key, value) for key, value in hidden.items()]
             services: Any = client.services
             return services.create(
                 image.digest,
-                command=swarm.task_shell(spec.command, list(hidden)),
+                command=swarm.task_shell(spec.command, list(hidden), PRE_STOP_S if spec.listens else 0),
+                stop_grace_period=int((PRE_STOP_S + STOP_GRACE_S) * 1e9),
                 name=name,
                 env=[f"{k}={v}" for k, v in plain.items()],
                 labels=labels,
@@ -150,12 +173,20 @@ class SwarmRuntime:
                     mem_limit=swarm.memory_bytes(settings.get("memory")),
                 ),
                 secrets=secrets,
+                mounts=self._data_mount(client, image.digest, plain),
             )
         except docker.errors.DockerException as exc:
             raise InstanceError(
                 f"could not create the Swarm service {name}: {getattr(exc, 'explanation', None) or exc}",
                 "check the swarm (`docker node ls` on a manager) and processes placement, then deploy again",
             ) from None
+
+    def _log_in(self, client: DockerClient, digest: str) -> None:
+        """With ``registry:`` credentials, the service's creation carries them, so that every
+        node pulls the image from a registry that asks for a login."""
+        login = self.login()
+        if login is not None:
+            client.login(login.username, login.password, registry=digest.split("/", 1)[0])
 
     def _secret(self, client: DockerClient, env: str, key: str, value: str) -> SecretReference:
         name = swarm.secret_name(self.local.home_key, env, key, value)
@@ -165,30 +196,55 @@ class SwarmRuntime:
         )
         return SecretReference(str(secret.id), name, filename=key, mode=0o444)
 
-    def _wait_running(self, client: DockerClient, service: Service, spec: InstanceSpec) -> dict[str, Any]:
+    def _data_mount(self, client: DockerClient, image: str, plain: dict[str, str]) -> list[str]:
+        """The environment's data folder, bind-mounted at the same path (it must exist at that
+        path on every node the task may run on: shared storage, or a placement constraint)."""
+        try:
+            volumes = data_volume(client, image, plain)
+        except docker.errors.DockerException:
+            return []  # the manager does not hold the image (built elsewhere): no chown, no mount
+        return [f"{source}:{bind['bind']}:rw" for source, bind in volumes.items()]
+
+    def _wait_running(self, service: Service, spec: InstanceSpec, remove: bool) -> dict[str, Any]:
+        """The service's running task; failing three times (or too long) is an error, and a
+        service created for this start is then removed (its output is in the message)."""
+        before = {t["ID"] for t in _tasks(service) if t["Status"]["State"] in FAILED}
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             task = _running_task(service)
             if task is not None:
                 return task
-            failed = [t for t in service.tasks() if t["Status"]["State"] in ("failed", "rejected")]
-            if failed and len(failed) >= 3:
-                service.remove()
-                raise InstanceError(
-                    f"{spec.name}'s Swarm task did not start: {failed[0]['Status'].get('Err', 'failed')}",
-                    "check the image and processes placement (a constraint no node meets), then deploy again",
-                )
+            failed = [t for t in _tasks(service) if t["Status"]["State"] in FAILED and t["ID"] not in before]
+            if len(failed) >= 3:
+                why = f"{spec.name}'s Swarm task did not start: {failed[0]['Status'].get('Err', 'failed')}"
+                raise self._not_started(service, remove, why, PLACEMENT_HINT)
+            unplaced = _unplaced(service)
+            if unplaced and time.monotonic() > deadline - START_TIMEOUT + UNPLACED_GRACE:
+                why = f"no node can run {spec.name}'s Swarm task: {unplaced}"
+                raise self._not_started(service, remove, why, PLACEMENT_HINT)
             time.sleep(0.2)
+        why = f"{spec.name}'s Swarm task was not running within {START_TIMEOUT:.0f}s"
+        raise self._not_started(service, remove, why, PULL_HINT)
+
+    def _not_started(self, service: Service, remove: bool, why: str, hint: str) -> InstanceError:
+        output = self._tail(service, 5)
+        if remove:
+            self._remove(service)
+        return InstanceError(why + (f"; its last output:\n{output}" if output else ""), hint)
+
+    def _remove(self, service: Service) -> None:
+        """Remove the service, then the Docker secrets no other service uses any more."""
+        names = [s["SecretName"] for s in _container_spec(service).get("Secrets", [])]
         service.remove()
-        raise InstanceError(
-            f"{spec.name}'s Swarm task was not running within {START_TIMEOUT:.0f}s",
-            "check that the nodes can pull from the registry (`docker node ls`, `docker service ps`)",
-        )
+        client = self._client()
+        for name in names:
+            for secret in client.secrets.list(filters={"name": name}):
+                if secret.name == name:
+                    with contextlib.suppress(docker.errors.APIError):  # in use by another service
+                        secret.remove()
 
     def _started(self, client: DockerClient, service: Service, task: dict[str, Any]) -> Started:
-        env = dict(
-            e.split("=", 1) for e in service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env", [])
-        )
+        env = dict(e.split("=", 1) for e in _container_spec(service).get("Env", []))
         address = client.nodes.get(task["NodeID"]).attrs["Status"]["Addr"]
         endpoint = f"{address}:{env['PORT']}" if "PORT" in env else ""
         container = str(task["Status"].get("ContainerStatus", {}).get("ContainerID", ""))
@@ -196,13 +252,12 @@ class SwarmRuntime:
         return Started(endpoint, ref.encode(), f"task {str(task['ID'])[:12]}")
 
     def stop(self, ref: str | None, timeout: float) -> bool:
-        """Remove the service (Swarm stops its task: SIGTERM, then SIGKILL after its grace)."""
+        """Remove the service (Swarm stops its task: SIGTERM, then SIGKILL after its grace) and
+        the Docker secrets that only it used."""
         service = self._service(ref)
         if service is not None:
-            try:
-                service.remove()
-            except docker.errors.DockerException:
-                return False
+            with contextlib.suppress(docker.errors.DockerException, InstanceError):
+                self._remove(service)
         return False
 
     def alive(self, ref: str | None) -> bool:
@@ -233,8 +288,10 @@ class SwarmRuntime:
 
     def output_tail(self, ref: str | None, lines: int = 5) -> str:
         service = self._service(ref)
-        if service is None:
-            return ""
+        return "" if service is None else self._tail(service, lines)
+
+    def _tail(self, service: Service, lines: int) -> str:
+        """The last lines of the service's tasks (on any node), through the service's logs."""
         try:
             text = b"".join(service.logs(stdout=True, stderr=True, tail=str(lines))).decode(errors="replace")
         except docker.errors.DockerException:
@@ -242,10 +299,22 @@ class SwarmRuntime:
         return text.strip()
 
     def outputs(self) -> list[OutputStream]:
-        return self.local.outputs()
+        """The tasks' streams (on every node) and the one-off containers' (on the manager)."""
+        try:
+            client = self._client()
+        except InstanceError:
+            return []
+        home = f"{LABEL}.home={self.home}"
+        oneoffs = output_streams(client, {f"{LABEL}.home": self.home, f"{LABEL}.role": "oneoff"}, LABEL)
+        return task_streams(client, home, LABEL) + oneoffs
 
     def read_output(self, stream: OutputStream, known: Source | None) -> tuple[list[bytes], Source] | None:
-        return self.local.read_output(stream, known)
+        if not stream.key.startswith(PREFIX):
+            return self.local.read_output(stream, known)
+        try:
+            return read_task_output(self._client(), stream, known, LABEL)
+        except InstanceError:
+            return None
 
     def orphans(self, known: set[int]) -> list[str]:
         """Services of this home whose instance id is not in ``known``."""
@@ -266,6 +335,28 @@ class SwarmRuntime:
 
     def run_once(self, job: OneOff) -> CommandResult:
         return self.local.run_once(job)  # a one-off container on the manager (pulled by digest)
+
+
+def _tasks(service: Service) -> list[dict[str, Any]]:
+    try:
+        return list(service.tasks())
+    except docker.errors.DockerException:
+        return []
+
+
+def _unplaced(service: Service) -> str:
+    """The scheduler's reason when the service's only task is pending for want of a node."""
+    tasks = [t for t in _tasks(service) if t.get("DesiredState") == "running"]
+    reasons = [str(t["Status"].get("Err", "")) for t in tasks if t["Status"]["State"] == "pending"]
+    return reasons[0] if len(reasons) == len(tasks) == 1 and "no suitable node" in reasons[0] else ""
+
+
+def _container_spec(service: Service) -> dict[str, Any]:
+    return dict(service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"])
+
+
+def _image(service: Service) -> str:
+    return str(_container_spec(service).get("Image", ""))
 
 
 def _running_task(service: Service) -> dict[str, Any] | None:
