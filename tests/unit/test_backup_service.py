@@ -188,9 +188,13 @@ def test_wrong_key_is_reported_by_verify(ctx: Context, monkeypatch: pytest.Monke
 
 def test_scheduler_runs_what_is_due_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SHIPYARD_BACKUP_KEY", raising=False)
+    verify_hour = (time.localtime().tm_hour + 12) % 24  # never within the three hours looked back on
     ctx = make_ctx(
         tmp_path,
-        {"file": "notes.db", "backups": {"schedule": "0 * * * *", "verify_schedule": "30 4 * * *"}},
+        {
+            "file": "notes.db",
+            "backups": {"schedule": "0 * * * *", "verify_schedule": f"30 {verify_hour} * * *"},
+        },
     )
     live_db(ctx)
     scheduler = BackupScheduler(backup_service(ctx))
