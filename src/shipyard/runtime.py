@@ -49,6 +49,7 @@ from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.masking import MaskedCopies
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.data.schedule import BackupScheduler
+from shipyard.engine.delivery.autoscale import Autoscaler, ScaleControl
 from shipyard.engine.delivery.config import ConfigView
 from shipyard.engine.delivery.healthwatch import HealthWatch
 from shipyard.engine.delivery.history import History
@@ -185,13 +186,16 @@ def wire_services(
     cron = CronScheduler(ctx, databases)  # the manifest's `jobs:`
     ctx.facts.register("cron_failing", cron.failing)
     ctx.facts.register("cert_expires_in", ctx.certificates.expires_in)
+    autoscaler = Autoscaler(ctx)
     loops = LoopRegistry()  # every background task, for /health and status
-    for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting, cron):
+    for part in (reconciler, autoscaler, checkpointer, scheduler, drills, access_log, logs, alerting, cron):
         if part is not None:
             loops.add(part.loops)
     return Services(
         launcher=launcher,
         reconciler=reconciler,
+        autoscaler=autoscaler,
+        scale=ScaleControl(ctx, autoscaler),
         history=History(ctx.store),
         config=ConfigView(ctx),
         pipelines=pipelines,
