@@ -19,6 +19,8 @@ from shipyard.drivers.runtime.interface import Usage
 from shipyard.engine.context import Context
 from shipyard.engine.delivery.autoscale import Autoscaler, ScaleControl
 from shipyard.engine.delivery.scaling import Scaling
+from shipyard.engine.observe.metrics import snapshot
+from shipyard.engine.status import status
 from shipyard.errors import InputError
 from shipyard.manifest.autoscale import Autoscale
 from shipyard.manifest.loader import parse_manifest
@@ -173,3 +175,14 @@ def test_queues_are_read_per_backend() -> None:
     )
     assert parse_queues(text) == {"dev-blue": 7}
     assert parse_queues("") == {}
+
+
+def test_status_and_metrics_show_the_count(tmp_path: Path) -> None:
+    ctx, autoscaler, _, scale = autoscaled(tmp_path)
+    deploy(ctx)
+    cpu(ctx, 1.0)
+    autoscaler.evaluate("dev", scale, 1000.0)
+    line = status(ctx, [])["environments"]["dev"]["autoscale"]
+    assert line == "autoscale 4 (2 to 4, automatic): cpu 100% / target 50%"
+    points = [p for p in snapshot(ctx, {}, 60.0, 1000.0) if p.metric == "instances"]
+    assert [(p.series, p.value) for p in points] == [("env=dev", 4.0)]
