@@ -44,6 +44,11 @@ def test_desire_is_hpa_rule_with_tolerance(current: int, value: float, target: f
     assert desire(current, {"cpu": value}, {"cpu": target}, 0.1)[0] == want
 
 
+def test_the_rule_says_when_the_tolerance_held_the_count() -> None:
+    assert desire(4, {"cpu": 105.0}, {"cpu": 100}, 0.1)[1] == "cpu 105% / target 100% (within tolerance)"
+    assert desire(4, {"cpu": 89.0}, {"cpu": 100}, 0.1)[1] == "cpu 89% / target 100%"  # ceil kept it
+
+
 def test_the_largest_desire_over_all_targets_wins() -> None:
     # HPA docs: with several metrics, the largest proposal is taken
     count, rule, missing = desire(

@@ -153,10 +153,12 @@ def desire(
             missing = missing or metric
             continue
         ratio = value / target
-        wanted = current if abs(ratio - 1.0) <= tolerance else math.ceil(current * ratio - 1e-9)
+        close = abs(ratio - 1.0) <= tolerance
+        wanted = current if close else math.ceil(current * ratio - 1e-9)
         if best is None or wanted > best:
             unit = UNITS[metric]
             best, rule = wanted, f"{metric} {value:.3g}{unit} / target {target:g}{unit}"
+            rule += " (within tolerance)" if close else ""
     if best is None:
         return current, "no metric", missing
     if missing and best < current:
@@ -227,7 +229,7 @@ def _why_held(
     missing: str,
 ) -> str:
     if recommendation == current:
-        return "within tolerance" if not missing else f"{missing} unknown: no scale-in"
+        return f"{missing} unknown: no scale-in" if missing else "no change wanted"
     if recommendation < current and missing:
         return f"{missing} unknown: no scale-in"
     if stable != recommendation and desired == stable:
