@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from tests.unit.fakes import FakeProber
+from tests.unit.fakes import FakeProber, FakeSender
 from tests.unit.test_engine_fakes import MANIFEST, deploy, fakes, make_ctx
 from tests.unit.test_runtime_seam import databases
 
@@ -20,6 +20,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.delivery.autoscale import Autoscaler, ScaleControl
 from shipyard.engine.delivery.scaling import Scaling
 from shipyard.engine.observe.metrics import snapshot
+from shipyard.engine.observe.notifying import Notifier
 from shipyard.engine.status import status
 from shipyard.errors import InputError
 from shipyard.manifest.autoscale import Autoscale
@@ -186,3 +187,25 @@ def test_status_and_metrics_show_the_count(tmp_path: Path) -> None:
     assert line == "autoscale 4 (2 to 4, automatic): cpu 100% / target 50%"
     points = [p for p in snapshot(ctx, {}, 60.0, 1000.0) if p.metric == "instances"]
     assert [(p.series, p.value) for p in points] == [("env=dev", 4.0)]
+
+
+def test_each_change_is_announced_to_the_deployment_event_receivers(tmp_path: Path) -> None:
+    ctx, _, _, scale = autoscaled(tmp_path)
+    hooked = {
+        **AUTOSCALED,
+        "notifications": {"receivers": {"hook": {"webhook": {"url": "http://127.0.0.1:9/x"}}}},
+    }
+    ctx.manifest = parse_manifest(hooked)
+    sender = FakeSender()
+    ctx.notifier = Notifier(ctx.store, sender)
+    autoscaler = Autoscaler(ctx)
+    deploy(ctx)
+    sender.sent.clear()
+    cpu(ctx, 0.25)  # 25 % against 50 %: would go to 1, but min is 2: no change, no event
+    autoscaler.evaluate("dev", scale, 1000.0)
+    assert sender.sent == []
+    cpu(ctx, 1.0)
+    autoscaler.evaluate("dev", scale, 1005.0)
+    (name, message), *_ = sender.sent
+    assert name == "hook" and message.env == "dev"
+    assert "autoscale.scaled" in message.title and "2 -> 4 instances" in " ".join(message.lines)

@@ -150,6 +150,7 @@ class Autoscaler(LoopOwner):
             "app": self.ctx.manifest.app,
             "env": env,
             "status": "scaled",
+            "release": self.ctx.store.route(env).active_release,
             "from": current,
             "to": decision.desired,
             "reason": f"{env}: {current} -> {decision.desired} instances ({decision.rule})",
