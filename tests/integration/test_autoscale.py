@@ -7,50 +7,14 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from typing import Any
 
-import httpx
 import pytest
-from tests.integration.conftest import Shipyard
+from tests.integration.conftest import Load, Shipyard
 from tests.integration.receivers import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-class CpuLoad:
-    """``threads`` clients asking ``/work`` for ``ms`` of CPU each, counting failures (bounded)."""
-
-    def __init__(self, port: int, threads: int = 3, ms: int = 15) -> None:
-        self.url = f"http://127.0.0.1:{port}/work?ms={ms}"
-        self.ok = 0
-        self.failed: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def __enter__(self) -> CpuLoad:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + 120
-        with httpx.Client(trust_env=False, timeout=10) as client:
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                try:
-                    resp = client.get(self.url)
-                    if resp.status_code == 200:
-                        self.ok += 1
-                    else:
-                        self.failed.append(str(resp.status_code))
-                except httpx.HTTPError as exc:
-                    self.failed.append(repr(exc))
 
 
 def autoscaled(shipyard: Shipyard, down_window: str = "3s") -> None:
@@ -82,17 +46,17 @@ def test_cpu_load_scales_out_and_back_in_without_a_failed_request(shipyard: Ship
     shipyard.up()
     shipyard.cli("deploy")
     assert len(shipyard.status()["instances"]) == 1  # min
-    with CpuLoad(shipyard.port) as load:
+    with Load(shipyard.port, "/work?ms=15") as load, Load(shipyard.port, "/work?ms=15") as other:
         assert wait_for(lambda: len(serving(shipyard)) == 2, timeout=40), shipyard.cli(
             "scale", "dev", "--history"
         ).stdout
-        assert wait_for(lambda: load.ok > 50, timeout=20)
+        assert wait_for(lambda: load.ok + other.ok > 50, timeout=20)
     ended = time.monotonic()
     wait_for(lambda: scale_state(shipyard)["desired"] == 1, timeout=20, what="the count back at min")
     # not before the down window (3 s) since the last high recommendation (at most 1 s before)
     assert time.monotonic() - ended >= 2.0
     assert wait_for(lambda: len(shipyard.status()["instances"]) == 1, timeout=30)
-    assert load.failed == [], load.failed[:5]
+    assert load.failed + other.failed == [], (load.failed + other.failed)[:5]
     history = shipyard.cli("scale", "dev", "--history").stdout
     assert "1 -> 2" in history and "2 -> 1" in history and "cpu=" in history
     assert "autoscale 1 (1 to 2, automatic)" in shipyard.cli("status").stdout

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 METRICS = ("cpu", "requests_per_instance", "latency_p95", "queue")
 UNITS = {"cpu": "%", "requests_per_instance": "/s", "latency_p95": "s", "queue": ""}
@@ -92,14 +92,16 @@ class Sample:
     values: Mapping[str, float | None]
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
+    """The count one evaluation recommended, before windows and limits (the windows read them)."""
+
     at: float
-    count: int
+    wanted: int
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
+    """A change of the desired count (the rate policies and cooldowns read them)."""
+
     at: float
     before: int
     after: int
@@ -174,9 +176,9 @@ def stabilize(
     lowest = highest = recommendation
     for past in recent:
         if past.at > now - up:
-            lowest = min(lowest, past.count)
+            lowest = min(lowest, past.wanted)
         if past.at > now - down:
-            highest = max(highest, past.count)
+            highest = max(highest, past.wanted)
     return min(max(current, lowest), highest)
 
 

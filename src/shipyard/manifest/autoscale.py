@@ -43,7 +43,8 @@ class ScalePolicy(Model):
 
     @model_validator(mode="after")
     def _one_limit(self) -> ScalePolicy:
-        if (self.instances is None) == (self.percent is None):
+        given = [key for key in ("instances", "percent") if getattr(self, key) is not None]
+        if len(given) != 1:
             raise ValueError("give one of instances or percent, such as `{instances: 1, period: 1m}`")
         return self
 

@@ -14,20 +14,18 @@ from shipyard.server.params import EnvPath, Limit
 
 
 def register_scale(app: FastAPI, engine: Engine) -> None:
-    control = engine.scale
-
     @app.get("/api/scale/{env}")
     def scale_state(env: EnvPath, who: Who) -> s.ScaleState:
         engine.access.read(who, env)
-        return s.ScaleState.model_validate(control.describe(env))
+        return s.ScaleState.model_validate(engine.scale.describe(env))
 
     @app.get("/api/scale/{env}/history")
     def scale_history(env: EnvPath, who: Who, limit: Limit = 50) -> list[s.ScaleDecision]:
         engine.access.read(who, env)
-        return [s.ScaleDecision.model_validate(row) for row in control.history(env, limit)]
+        return [s.ScaleDecision.model_validate(row) for row in engine.scale.history(env, limit)]
 
     @app.post("/api/scale/{env}")
     def scale_pin(env: EnvPath, body: s.ScaleBody, request: Request, who: Who) -> s.ScaleState:
         target = f"pin {body.count}" if body.count is not None else "auto"
-        run = lambda: control.pin(env, body.count, who.user)  # noqa: E731
+        run = lambda: engine.scale.pin(env, body.count, who.user)  # noqa: E731
         return s.ScaleState.model_validate(act(request, who, "deploy", "scale", env, target, run))

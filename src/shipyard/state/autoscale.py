@@ -14,48 +14,35 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Engine,
-    Float,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
-    select,
-    update,
-)
+import sqlalchemy as sa
 
 from shipyard.state.schema import metadata
 
 KEEP = 2000  # decisions kept per environment
 
-autoscale = Table(  # migration 0012
+autoscale = sa.Table(  # migration 0012
     "autoscale",
     metadata,
-    Column("env", String, primary_key=True),
-    Column("desired", Integer, nullable=False),
-    Column("pinned", Integer),
-    Column("pinned_by", String, nullable=False, server_default=""),
-    Column("updated_at", Float, nullable=False),
+    sa.Column("env", sa.String, primary_key=True),
+    sa.Column("desired", sa.Integer, nullable=False),
+    sa.Column("pinned", sa.Integer),
+    sa.Column("pinned_by", sa.String, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )
 
-autoscale_decisions = Table(
+autoscale_decisions = sa.Table(
     "autoscale_decisions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("env", String, nullable=False),
-    Column("at", Float, nullable=False),
-    Column("current", Integer, nullable=False),
-    Column("desired", Integer, nullable=False),
-    Column("recommendation", Integer, nullable=False),
-    Column("rule", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("metrics", Text, nullable=False),  # JSON: metric -> value or null
-    Index("ix_autoscale_decisions_env_at", "env", "at"),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("env", sa.String, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("current", sa.Integer, nullable=False),
+    sa.Column("desired", sa.Integer, nullable=False),
+    sa.Column("recommendation", sa.Integer, nullable=False),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON: metric -> value or null
+    sa.Index("ix_autoscale_decisions_env_at", "env", "at"),
 )
 
 
@@ -74,12 +61,12 @@ class ScaleState:
 
 
 class AutoscaleStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
     def get(self, env: str) -> ScaleState | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(autoscale).where(autoscale.c.env == env)).mappings().first()
+            row = conn.execute(sa.select(autoscale).where(autoscale.c.env == env)).mappings().first()
         return ScaleState(**row) if row else None
 
     def record(
@@ -93,7 +80,7 @@ class AutoscaleStore:
         before) or pin (``(count or None, by)``)."""
         at = float(decision["at"])
         with self._engine.begin() as conn:
-            row = conn.execute(select(autoscale).where(autoscale.c.env == env)).mappings().first()
+            row = conn.execute(sa.select(autoscale).where(autoscale.c.env == env)).mappings().first()
             values: dict[str, Any] = {"updated_at": at}
             if desired is not None:
                 values["desired"] = desired
@@ -101,11 +88,11 @@ class AutoscaleStore:
                 values["pinned"], values["pinned_by"] = pinned
             if row is None:
                 base = {"desired": decision["current"], "pinned": None, "pinned_by": ""}
-                conn.execute(insert(autoscale).values(env=env, **{**base, **values}))
+                conn.execute(sa.insert(autoscale).values(env=env, **{**base, **values}))
             else:
-                conn.execute(update(autoscale).where(autoscale.c.env == env).values(**values))
+                conn.execute(sa.update(autoscale).where(autoscale.c.env == env).values(**values))
             conn.execute(
-                insert(autoscale_decisions).values(
+                sa.insert(autoscale_decisions).values(
                     env=env,
                     at=at,
                     current=decision["current"],
@@ -116,17 +103,17 @@ class AutoscaleStore:
                     metrics=json.dumps(decision["metrics"], sort_keys=True),
                 )
             )
-            old = select(autoscale_decisions.c.id).where(autoscale_decisions.c.env == env)
+            old = sa.select(autoscale_decisions.c.id).where(autoscale_decisions.c.env == env)
             cut = old.order_by(autoscale_decisions.c.id.desc()).offset(KEEP).limit(1).scalar_subquery()
             conn.execute(
-                delete(autoscale_decisions).where(
+                sa.delete(autoscale_decisions).where(
                     autoscale_decisions.c.env == env, autoscale_decisions.c.id <= cut
                 )
             )
 
     def decisions(self, env: str, limit: int = 50, since: float | None = None) -> list[dict[str, Any]]:
         """The newest ``limit`` decisions (oldest first), or those since ``since``."""
-        query = select(autoscale_decisions).where(autoscale_decisions.c.env == env)
+        query = sa.select(autoscale_decisions).where(autoscale_decisions.c.env == env)
         if since is not None:
             query = query.where(autoscale_decisions.c.at >= since)
         query = query.order_by(autoscale_decisions.c.id.desc()).limit(limit)
