@@ -90,7 +90,7 @@ def prepare_app(app_dir: Path, port: int, args: argparse.Namespace) -> None:
         "max": args.max,
         "interval": f"{args.interval:g}s",
         "targets": {"cpu": args.cpu},
-        "down": {"window": f"{args.down_window:g}s", "policies": [{"instances": 1, "period": "15s"}]},
+        "down": {"window": f"{args.down_window:g}s"},  # HPA's default rate: -100 % per 15 s
     }
     manifest["strategy"]["blue_green"]["stop_timeout"] = "5s"
     (app_dir / "shipyard.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
