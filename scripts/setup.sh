@@ -17,6 +17,7 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v git >/dev/null 2>&1 || need+=(git)  # triggers: the hosted repository, checkouts
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)  # tests: git push over SSH to the hosted repository
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     echo "installing from the OS packages: ${need[*]} (apt-get install -y)"

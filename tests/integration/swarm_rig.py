@@ -99,7 +99,7 @@ def swarm(free_port: Callable[[], int]) -> Iterator[Swarm]:
                 if engine is not None:
                     with contextlib.suppress(Exception):
                         for service in engine.client.services.list():
-                            service.remove()
+                            service.remove()  # type: ignore[no-untyped-call]
                     with contextlib.suppress(Exception):
                         engine.client.swarm.leave(force=True)
                     stop_engine(engine)

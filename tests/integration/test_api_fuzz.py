@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -58,7 +59,11 @@ def fuzz_admin(shipyard: Shipyard) -> str:
 
 
 def run_operation(
-    operation: schemathesis.APIOperation, mode: GenerationMode, base: str, token: str, tally: Tally
+    operation: schemathesis.APIOperation[Any, Any, Any, Any],
+    mode: GenerationMode,
+    base: str,
+    token: str,
+    tally: Tally,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     label = f"{operation.method.upper()} {operation.path} ({mode.value})"
@@ -71,7 +76,7 @@ def run_operation(
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(generation_mode=mode))
-    def one(case: schemathesis.Case) -> None:
+    def one(case: schemathesis.Case[Any]) -> None:
         response = case.call(base_url=base, headers=headers, timeout=30)
         tally.cases += 1
         shown = f"{label}: {case.path_parameters} {case.query} {str(case.body)[:200]}"
@@ -103,7 +108,7 @@ def test_fuzzing_the_api_finds_no_server_error_and_answers_match_their_schemas(s
         f"{base}/openapi.json", headers={"Authorization": f"Bearer {token}"}, trust_env=False
     ).json()
     schema = schemathesis.openapi.from_dict(document)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     fuzzed = [op for op in operations if not left_out(op.method.upper(), op.path)]
     assert len(fuzzed) >= 40, [op.path for op in fuzzed]
     data = [f"{op.method.upper()} {op.path}" for op in fuzzed if op.path.startswith(DATA_ROUTES)]

@@ -13,6 +13,7 @@ in the audit log as ``denied`` under the user's name.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,7 @@ class Plane(ApiPlane):
         page = client.get("/approvals")
         return client, csrf_of(page.text) if page.status_code == 200 else login_csrf
 
-    def request(self, row: Row, who: str, env: str) -> httpx.Response:
+    def visit(self, row: Row, who: str, env: str) -> httpx.Response:
         path = row.path.replace("{env}", env).replace("{dep_id}", str(self.deployments[env]))
         path = path.replace("{name}", "nobody-404").replace("{tid}", "t404")
         path = path.replace("{verb}", "abort").replace("{silence_id}", str(self.silences[env]))
@@ -192,7 +193,7 @@ def test_dashboard_role_matrix(plane: Plane, row: Row) -> None:
     for env in (OWN, OTHER) if scoped else (OWN,):
         for who in PRINCIPALS:
             before = plane.last_audit_id()
-            answer = plane.request(row, who, env)
+            answer = plane.visit(row, who, env)
             expected = allowed(row, who, env)
             if row.path == "/login" and row.method == "POST":
                 expected = who not in (NO_SESSION, BAD_TOKEN)  # signs in, or is refused
@@ -204,3 +205,26 @@ def test_dashboard_role_matrix(plane: Plane, row: Row) -> None:
             if audited and (f"u-{who}", row.audit, audited_env) not in plane.denied(before):
                 wrong.append(f"{who} on {env}: refused but not audited as denied {row.audit}")
     assert wrong == [], f"{row.method} {row.path} (needs {row.need}):\n" + "\n".join(wrong)
+
+
+def test_sign_ins_refusals_and_sign_outs_are_audited_without_the_token(plane: Plane) -> None:
+    before = plane.last_audit_id()
+    bad_client, _ = plane.session(BAD_TOKEN)
+    bad_client.close()
+    client, csrf = plane.session("deployer")
+    assert client.get("/approvals").status_code == 200
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    client.close()
+    with sqlite3.connect(f"file:{plane.shipyard.home / 'state.db'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT actor, action, result, source, detail FROM audit"
+            " WHERE id > ? AND action LIKE 'dashboard.%'",
+            (before,),
+        ).fetchall()
+    assert [(a, b, c, s) for a, b, c, s, _ in rows] == [
+        ("-", "dashboard.login", "denied", "127.0.0.1"),
+        ("u-deployer", "dashboard.login", "ok", "127.0.0.1"),
+        ("u-deployer", "dashboard.logout", "ok", "127.0.0.1"),
+    ]
+    assert "revoked API token" in rows[0][4]
+    assert not any(plane.tokens[who] in repr(rows) for who in (BAD_TOKEN, "deployer"))

@@ -27,13 +27,14 @@ from tests.integration.test_pg_external import MISSING, Server, external_server
 from tests.unit.wiring import backup_service
 
 from shipyard.core.records import Owner
-from shipyard.engine.context import Context, Paths
+from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import sqlite_file
 from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.engines import DatabaseEngine
 from shipyard.engine.data.masking import MaskedCopies
 from shipyard.errors import BackupError
+from shipyard.home import Paths
 from shipyard.manifest.loader import load_manifest
 from shipyard.state.store import open_store
 

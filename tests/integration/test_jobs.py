@@ -146,8 +146,8 @@ def test_a_restart_marks_the_job_it_cut_short_interrupted(shipyard: Shipyard, tm
     assert cut["status"] == "interrupted" and cut["finished_at"] is not None
     assert "interrupted" in cut["error"] and "pre-migrate backup" in cut["hint"], cut
     assert "`shipyard migrate up dev`" in cut["hint"], cut
-    shown = shipyard.cli("jobs", "show", str(job_id), check=False)
-    assert shown.returncode == 1 and "Try:" in shown.stderr and "shipyard migrate up dev" in shown.stderr
+    told = shipyard.cli("jobs", "show", str(job_id), check=False)
+    assert told.returncode == 1 and "Try:" in told.stderr and "shipyard migrate up dev" in told.stderr
     assert shipyard.status()["lock"] is None  # the dead job's deploy lock was broken at start
     again = shipyard.cli("migrate", "up", "dev")
     assert "migrate up done" in again.stdout, again.stdout

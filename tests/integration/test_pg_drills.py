@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -73,7 +74,8 @@ def test_pg_drill_with_continuous_wal_recovers_the_marker_and_deletes_it(pg: Shi
     drill = drills(pg)[0]
     assert drill["marker_recovered"] and drill["rto_ok"] and drill["rpo_ok"], drill
     assert 0 < float(str(drill["rto_s"])) < 120  # fetch + recovery + first answer, recorded
-    assert [q["name"] for q in drill["queries"]] == ["notes exist"]  # type: ignore[union-attr]
+    queries: Any = drill["queries"]
+    assert [q["name"] for q in queries] == ["notes exist"]
 
     # the live database: markers gone (the crashed drill's too), data and server untouched
     assert psql(pg, "SELECT count(*) FROM shipyard_drill") == "0"

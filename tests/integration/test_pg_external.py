@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psutil
@@ -153,7 +154,8 @@ def test_external_server_with_vault_credentials_backup_verify_restore(ext: Shipy
     backup_id = cli("backup", "create", "dev").stdout.split()[1]
     row = next(b for b in ext.backups() if b["id"] == backup_id)
     assert row["engine"] == "postgres" and row["status"] == "complete", row
-    assert [o["role"] for o in row["objects"]] == ["dump"]  # type: ignore[union-attr]
+    objects: Any = row["objects"]
+    assert [o["role"] for o in objects] == ["dump"]
     assert row["recoverable_from"] == row["recoverable_to"] == row["started_at"]  # no window: a snapshot
     stored = ext.home / "backups" / "dev" / backup_id / "dump.pgc.zst.enc"
     assert stored.read_bytes()[:4] == b"SYBK" and b"notes" not in stored.read_bytes()  # encrypted

@@ -231,9 +231,9 @@ def test_required_configuration_is_checked_before_a_deployment_and_shown_masked(
     shipyard.cli("down", "--keep-apps")
     shipyard.up(SHIPYARD_CONFIG_DEV_API_KEY="key-123", SHIPYARD_CONFIG_DEV_WORKERS="3")
     shipyard.cli("deploy", "dev")
-    shown = shipyard.cli("config", "show", "dev").stdout
-    assert "$SHIPYARD_CONFIG_DEV_WORKERS" in shown and "key-123" in shown
-    assert "environments.dev.config" in shown
+    layered = shipyard.cli("config", "show", "dev").stdout
+    assert "$SHIPYARD_CONFIG_DEV_WORKERS" in layered and "key-123" in layered
+    assert "environments.dev.config" in layered
     environ = instance_environ(shipyard, "dev")
     assert environ and {e["WORKERS"] for e in environ} == {"3"}
     assert {e["DATABASE_URL"] for e in environ} == {f"postgres://app:{SECRETISH}@127.0.0.1/app"}

@@ -92,7 +92,9 @@ def test_email_arrives_at_a_real_smtp_server(tls: str, tmp_path: Path, dispatche
         assert mail["Subject"] == "notes: [FIRING:1] ErrorRateHigh prod"
         assert mail["From"] == "shipyard@example.test"
         assert box.envelopes[0] == ("shipyard@example.test", ["ops@example.test", "lead@example.test"])
-        text = mail.get_payload(decode=True).decode()
+        payload = mail.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        text = payload.decode()
         assert "prod r7: 20% errors" in text and "https://runbooks.example/errors" in text
     finally:
         box.close()

@@ -111,7 +111,9 @@ def test_secrets_are_docker_secrets_not_in_the_environment(shipyard: Shipyard, r
     inspected = container.attrs["Config"]["Env"]
     assert not any("s3cret-value-42" in e for e in inspected)
     environ = "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done"
-    got = container.exec_run(["/bin/sh", "-c", environ]).output.decode(errors="replace")
+    output = container.exec_run(["/bin/sh", "-c", environ]).output
+    assert isinstance(output, bytes)
+    got = output.decode(errors="replace")
     assert "API_KEY=s3cret-value-42" in got  # the app's process has it
 
 

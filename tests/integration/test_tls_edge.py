@@ -11,6 +11,7 @@ import ssl
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -127,7 +128,8 @@ def served_names(port: int, ca: CA) -> list[str]:
         context.wrap_socket(raw, server_hostname="app.test") as tls,
     ):
         cert = tls.getpeercert() or {}
-    return [value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"]
+    names: Any = cert.get("subjectAltName", ())
+    return [value for kind, value in names if kind == "DNS"]
 
 
 def test_a_new_certificate_is_swapped_in_without_a_reload(proxy: HAProxy, app: int, ca: CA) -> None:  # noqa: F811

@@ -1,7 +1,8 @@
 """Triggers end to end: a real ``git push`` to the bare repository Shipyard hosts, and real
 signed push events of GitHub, GitLab and Gitea sent to the running control plane.
 
-The push to ``main`` is built, deployed to dev by the branch rule and answered with the
+The push to ``main`` (on the machine, and over SSH through a private sshd) is built, deployed
+to dev by the branch rule and answered with the
 progress (``remote:`` lines); a branch no rule names is built and deployed nowhere. A GitHub
 event signed with the vault's secret deploys the commit it names, fetched from the event's
 clone URL; a missing signature is refused 401 and a wrong one 403, each audited as denied; a
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from tests.integration.conftest import EXAMPLE, Shipyard, free_port
 from tests.integration.receivers import Hook
+from tests.integration.sshd import running_sshd
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +108,29 @@ def test_git_push_builds_and_deploys_by_branch_rule(shipyard: Shipyard, tmp_path
     with sqlite3.connect(f"file:{shipyard.home / 'state.db'}?mode=ro", uri=True) as db:
         kept = db.execute("SELECT [commit], message FROM release_commits WHERE release_id = 'r2'").fetchone()
     assert kept == (other, "try v1 again")
+
+
+def test_git_push_over_ssh_deploys_and_answers_with_the_progress(shipyard: Shipyard, tmp_path: Path) -> None:
+    """The remote ``git init`` prints for SSH works with git's own transport through a real sshd."""
+    with_triggers(shipyard)
+    shipyard.up()
+    shipyard.cli("git", "init")
+    repo = shipyard.home.resolve() / "git" / "notes.git"
+    work = work_repo(tmp_path, "v2")
+    sha = git(work, "rev-parse", "HEAD").stdout.strip()
+    with running_sshd(tmp_path / "sshd", free_port()) as sshd:
+        git(work, "remote", "add", "shipyard", sshd.url(repo))
+        pushed = subprocess.run(
+            ["git", "-C", str(work), "push", "shipyard", "main"],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**shipyard.env, "GIT_SSH_COMMAND": sshd.git_ssh},
+        )  # fmt: skip
+    said = pushed.stderr
+    assert pushed.returncode == 0, said
+    assert f"remote: shipyard: main@{sha[:12]} received" in said, said
+    assert "branch main deploys to dev" in said and "serves dev" in said, said
+    assert shipyard.serving()["version"].startswith("2"), shipyard.serving()
+    assert audit(shipyard, "trigger.push")[-1]["target"] == f"main@{sha}"
 
 
 def signed(body: bytes, secret: str = SECRET) -> str:

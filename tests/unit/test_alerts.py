@@ -55,7 +55,7 @@ ENV = (("env", "dev"), ("release", "r2"))
 def run(spec: RuleSpec, values: list[tuple[float, float | None]]) -> list[str]:
     """Evaluate ``spec`` at each (time, value); the state after each ('-' when inactive)."""
     prior: dict[str, Alert] = {}
-    states = []
+    states: list[str] = []
     for now, value in values:
         alerts = evaluate(spec, [Observation(ENV, value)], prior, now)
         prior = {a.fingerprint: a for a in alerts}

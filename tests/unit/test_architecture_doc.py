@@ -47,8 +47,16 @@ def where_table() -> list[tuple[str, list[tuple[str, str]]]]:
 def test_where_does_x_live_names_real_places() -> None:
     rows = where_table()
     actions = [action for action, _ in rows]
-    everyday = ("deploy", "rollback", "canary check", "backup", "restore", "alert", "log search")
-    everyday += ("secret read",)
+    everyday = (
+        "deploy",
+        "rollback",
+        "canary check",
+        "backup",
+        "restore",
+        "alert",
+        "log search",
+        "secret read",
+    )
     for needed in everyday:
         assert needed in actions, f"the table has no row for {needed!r}"
     for action, places in rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,12 +16,14 @@ import pytest
 import typer
 from rich.console import Console
 
-from shipyard.cli import follow as follow_module
 from shipyard.cli.client import Client
 from shipyard.cli.follow import follow_job
 from shipyard.errors import ShipyardError
 
-LINES = [{"id": 1, "at": 0.0, "message": "snapshot"}, {"id": 2, "at": 1.0, "message": "upload 40%"}]
+LINES: list[dict[str, Any]] = [
+    {"id": 1, "at": 0.0, "message": "snapshot"},
+    {"id": 2, "at": 1.0, "message": "upload 40%"},
+]
 
 
 class Jobs:
@@ -104,7 +107,7 @@ def test_ctrl_c_detaches_and_says_how_to_follow_again(
     def interrupted(_seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(follow_module.time, "sleep", interrupted)
+    monkeypatch.setattr(time, "sleep", interrupted)  # the module follow.py sleeps with
     con, out = console()
     with pytest.raises(typer.Exit) as info:
         follow_job(Client(home), 3, con)

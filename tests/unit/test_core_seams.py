@@ -12,13 +12,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from shipyard.core import analysis, database, layout, rollout
-from shipyard.core.config import resolve
+from shipyard.core.config import Layer, resolve
 from shipyard.core.edge import EdgeRules
 from shipyard.core.masking import Column, plan_masking
 from shipyard.core.records import Instance, Route
 from shipyard.core.traffic import WindowStats
 from shipyard.errors import ManifestError
 from shipyard.manifest.loader import parse_manifest
+from shipyard.manifest.strategy import Canary
 
 CANARY = {
     "app": "notes",
@@ -59,7 +60,7 @@ class Spec:
     """A manifest reduced to what the layout reads, with a canary made sticky by name."""
 
     environments: dict[str, SimpleNamespace]  # each only its `bind` and `port`
-    health: object = parse_manifest(CANARY).health  # any object with its four fields
+    health: layout.HealthCheck = parse_manifest(CANARY).health  # any object with its four fields
     per_colour: int = 1
     sticky_in: frozenset[str] = frozenset()
 
@@ -79,6 +80,7 @@ def stats(requests: int, errors: int) -> WindowStats:
 
 def test_a_canary_plan_of_plain_values_steps_as_the_manifest_one_does() -> None:
     real = parse_manifest(CANARY).strategy_for("dev")
+    assert isinstance(real, Canary)
     fake = Plan()
     state = rollout.start(fake, 0.0)
     passed = analysis.evaluate(stats(100, 0), fake.analysis)
@@ -140,7 +142,7 @@ class Rule:
     required: bool = True
     type: str = "string"
     pattern: str | None = None
-    layer: str | None = None
+    layer: Layer | None = None
 
 
 def test_plain_config_rules_are_checked() -> None:

@@ -23,8 +23,11 @@ def test_the_requirements_are_installed_before_the_apps_files_are_copied() -> No
         "RUN python3 -m venv",
         'COPY "requirements.txt"',
         "RUN /venv/bin/python",
+        "COPY . /app",
+        f"USER {APP_UID}:{APP_UID}",
+        "HEALTHCHECK",
+        "CMD",
     )
-    steps += ("COPY . /app", f"USER {APP_UID}:{APP_UID}", "HEALTHCHECK", "CMD")
     order = [next(i for i, line in enumerate(lines) if line.startswith(step)) for step in steps]
     assert order == sorted(order)
 

@@ -51,6 +51,7 @@ CLI_MAY_IMPORT: dict[str, bool] = {
     "shipyard.core.secret_limits": False,
     "shipyard.drivers.files": False,  # server.json, and the files a command writes
     "shipyard.core.pipeline.workflow": True,  # `ci export github` builds the workflow on the user's side
+    "shipyard.core.pipeline.gitlab_ci": True,  # and `ci export gitlab` the .gitlab-ci.yml
     "shipyard.manifest": True,
     "shipyard.schemas": True,
     "shipyard.drivers.trust.sops": True,  # decrypts a SOPS file on the user's side

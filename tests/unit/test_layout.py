@@ -7,7 +7,7 @@ import dataclasses
 from shipyard.core.layout import belongs, layout_for
 from shipyard.core.proxy import render_haproxy_config
 from shipyard.core.proxy_layout import MapFiles
-from shipyard.core.records import Instance, Route
+from shipyard.core.records import Colour, Instance, Route
 from shipyard.manifest.loader import parse_manifest
 
 MANIFEST = parse_manifest(
@@ -20,14 +20,14 @@ MANIFEST = parse_manifest(
 
 
 def inst(
-    colour: str, slot: int, port: int, state: str = "running", env: str = "dev", release: str = "r1"
+    colour: Colour, slot: int, port: int, state: str = "running", env: str = "dev", release: str = "r1"
 ) -> Instance:
     return Instance(
         id=port,
         env=env,
         colour=colour,
         slot=slot,
-        release_id=release,  # type: ignore[arg-type]
+        release_id=release,
         endpoint=f"127.0.0.1:{port}",
         runtime_ref='{"pid": 1, "create_time": 1.0, "log": "x"}',
         state=state,

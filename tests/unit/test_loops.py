@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from shipyard.core.loops import KEPT_ERRORS
+from shipyard.core.loops import KEPT_ERRORS, LoopState
 from shipyard.drivers.loops import Life, Loop, LoopRegistry, Stopping, Worker, describe
 from shipyard.errors import StateError
 
@@ -135,7 +135,8 @@ def test_a_note_is_kept_but_is_not_a_failure() -> None:
 
 
 def test_the_state_says_when_the_next_run_is_due_and_whether_it_is_running() -> None:
-    seen = []
+    seen: list[LoopState] = []
+    loop: Loop
     loop, fake, _starts = fake_loop(2, body=lambda: seen.append(loop.state()), period=5.0)
     loop.run_here()
     assert seen[0].busy and seen[0].next_run is None and seen[0].last_start == 1005.0

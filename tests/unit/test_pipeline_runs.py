@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ class Sink:
         self.lines += [(env, release, instance, line) for line in lines]
 
 
-def make(tmp_path: Path, stages: dict[str, object]) -> Context:
+def make(tmp_path: Path, stages: Mapping[str, object]) -> Context:
     app, home = tmp_path / "app", tmp_path / "home"
     app.mkdir()
     home.mkdir()
@@ -82,7 +83,8 @@ def make(tmp_path: Path, stages: dict[str, object]) -> Context:
 
 def test_a_run_orders_stages_kills_a_slow_one_and_refuses_the_release(tmp_path: Path) -> None:
     ctx = make(tmp_path, STAGES)
-    sink, lines = Sink(), []
+    sink = Sink()
+    lines: list[str] = []
     pipelines = Pipelines(ctx, LocalWorkbench(ctx.paths.home / "pipelines"), sink)
     with pytest.raises(PipelineFailed) as caught:
         pipelines.run("r1", "ana", "api", lines.append)

@@ -4,6 +4,7 @@ repeat_interval (fake clock), and the messages rendered for each receiver kind."
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -66,8 +67,8 @@ G = Grouping(group_by=("alertname", "env"), group_wait=5, group_interval=60, rep
 
 
 def step(
-    alerts: list[Alert], groups: dict, now: float, silences: tuple[Silence, ...] = ()
-) -> tuple[list, dict]:
+    alerts: list[Alert], groups: dict[str, Any], now: float, silences: tuple[Silence, ...] = ()
+) -> tuple[list[Any], dict[str, Any]]:
     targets = {a.fingerprint: ["chat"] for a in alerts}
     return plan_notices(alerts, targets, groups, G, list(silences), now)
 

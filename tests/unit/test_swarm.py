@@ -73,6 +73,9 @@ class Vault:
         self.read.append(env)
         return self.values_
 
+    def value(self, env: str, name: str, purpose: str, actor: str = "runtime") -> str | None:
+        return self.values_.get(name)
+
     def versions(self, env: str) -> dict[str, int]:
         return {}
 

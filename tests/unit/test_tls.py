@@ -146,6 +146,9 @@ class Secrets:
         self.reads += 1
         return dict(self.data)
 
+    def value(self, env: str, name: str, purpose: str, actor: str = "runtime") -> str | None:
+        return self.data.get(name)
+
     def versions(self, env: str) -> Mapping[str, int]:
         return {name: self.version for name in self.data}
 

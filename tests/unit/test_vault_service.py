@@ -316,3 +316,20 @@ def test_names_that_cannot_be_environment_variables_are_refused(
 ) -> None:
     with pytest.raises(VaultError, match="secret name"):
         put(make_vault(store, tmp_path), name, "x")
+
+
+def test_the_runtime_reads_one_secret_alone_audited_by_its_name(store: StateStore, tmp_path: Path) -> None:
+    vault = make_vault(store, tmp_path)
+    put(vault, "HOOK", "sign-me")
+    put(vault, "HOOK", "sign-me-2")
+    put(vault, "OTHER", "x")
+    put(vault, "GONE", "y")
+    vault.delete(ADMIN, "dev", "GONE", "t")
+    before = len(store.audit.entries())
+    assert vault.value_for("dev", "HOOK", "github webhook signature", "webhook:github") == "sign-me-2"
+    assert vault.value_for("dev", "GONE", "p") is None  # deleted: not read, not audited
+    assert vault.value_for("dev", "NONE", "p") is None
+    (entry,) = store.audit.entries()[before:]
+    assert (entry.actor, entry.action, entry.target, entry.detail) == (
+        "webhook:github", "secrets.use", "github webhook signature", "HOOK"
+    )  # fmt: skip

@@ -61,6 +61,9 @@ class SecretSource(Protocol):
         """Current value of each secret of ``env``; ``purpose`` names the read in the audit log and
         ``actor`` who it is attributed to (the runtime, or the user whose request reads them)."""
 
+    def value(self, env: str, name: str, purpose: str, actor: str = "runtime") -> str | None:
+        """Current value of one secret of ``env`` (None if it has none), read and audited alone."""
+
     def versions(self, env: str) -> Mapping[str, int]:
         """Current version of each secret of ``env`` (recorded, never the value)."""
 
@@ -70,6 +73,9 @@ class NoSecrets:
 
     def values(self, env: str, purpose: str = "", actor: str = "runtime") -> Mapping[str, str]:
         return {}
+
+    def value(self, env: str, name: str, purpose: str, actor: str = "runtime") -> str | None:
+        return None
 
     def versions(self, env: str) -> Mapping[str, int]:
         return {}

@@ -67,13 +67,15 @@ class Triggers:
                 "add `triggers: {webhook: {secret: WEBHOOK_SECRET}}` and set that secret in the vault",
             )
         env = hook.environment or pipeline_env(self.ctx.manifest)
-        values = self.ctx.secrets.values(env, f"{provider} webhook signature", f"webhook:{provider}")
-        if not values.get(hook.secret):
+        value = self.ctx.secrets.value(
+            env, hook.secret, f"{provider} webhook signature", f"webhook:{provider}"
+        )
+        if not value:
             raise ConflictError(
                 f"triggers.webhook.secret: {hook.secret} is not in {env}'s vault",
                 f"`shipyard secrets set {env} {hook.secret}` with the secret the git host signs with",
             )
-        return env, values[hook.secret].encode()
+        return env, value.encode()
 
     def repository(self, push: Push) -> str:
         """Where a webhook's commit is fetched from: ``triggers.repository``, else the event's."""

@@ -125,6 +125,11 @@ class Access:
             self.failed(who, action, env, exc, source, target)
             raise
 
+    def session(self, user: str, action: str, source: str, result: str = "ok", detail: str = "") -> None:
+        """Record a sign-in or sign-out of the dashboard (a refused sign-in as ``denied``, by the
+        user ``-`` since the token named nobody; the token itself is never recorded)."""
+        self._append(user, action, None, "dashboard", source, result, detail)
+
     def failed(
         self, who: Principal, action: str, env: str | None, exc: Exception, source: str, target: str = ""
     ) -> None:

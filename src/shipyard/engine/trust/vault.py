@@ -53,6 +53,9 @@ class RuntimeSecrets:
     def values(self, env: str, purpose: str = "", actor: str = RUNTIME) -> dict[str, str]:
         return self.vault.values_for(env, purpose or "runtime read", actor)
 
+    def value(self, env: str, name: str, purpose: str, actor: str = RUNTIME) -> str | None:
+        return self.vault.value_for(env, name, purpose, actor)
+
     def versions(self, env: str) -> dict[str, int]:
         return {m.name: m.version for m in self.vault.store.vault.metas(env, deleted=False)}
 
@@ -182,6 +185,17 @@ class Vault:
             return {}
         self.store.audit.append(actor, "secrets.use", env=env, target=purpose, detail=", ".join(names))
         return {name: value.reveal() for name, value in self._current(env).items()}
+
+    def value_for(self, env: str, name: str, purpose: str, actor: str = RUNTIME) -> str | None:
+        """The runtime's read of one live secret (None when ``env`` has no such secret),
+        audited as ``secrets.use`` of that name only: a webhook's signing key, a registry's
+        password."""
+        meta = self.store.vault.meta(env, name)
+        if meta is None or meta.deleted:
+            return None
+        self.store.audit.append(actor, "secrets.use", env=env, target=purpose, detail=name)
+        number, blob = self.store.vault.ciphertext(env, name)
+        return crypto.decrypt_value(self._data_key(env), env, name, number, blob)
 
     # changes -----------------------------------------------------------------------------------
     def set(

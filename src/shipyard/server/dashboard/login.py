@@ -3,7 +3,9 @@
 The login form is protected against cross-site posts by a double-submit token (a random value
 in a SameSite=Strict cookie and in the form, which must match); the session's own CSRF token
 protects every form after that (``web.action``). The session cookie is HttpOnly,
-SameSite=Strict, and Secure when the page was served over TLS.
+SameSite=Strict, and Secure when the page was served over TLS. Each sign-in, refused sign-in
+and sign-out is in the audit log (``dashboard.login``/``dashboard.logout``, with the client's
+address; a refused one by ``-`` with the reason, never the token).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import hmac
 import secrets
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shipyard.errors import AuthError
+from shipyard.server.auth import client_source
 from shipyard.server.dashboard.web import COOKIE, Visitor, action, back_to, dashboard_of, form_fields
 
 LOGIN_COOKIE = "sy_login"
@@ -65,9 +69,13 @@ async def login(request: Request) -> Response:
     try:
         if not token:
             raise AuthError("no token given", "paste your API token")
-        await dash.principal(token)
-    except AuthError:
+        who = await dash.principal(token)
+    except AuthError as exc:
+        await run_in_threadpool(
+            dash.engine.access.session, "-", "dashboard.login", client_source(request), "denied", exc.message
+        )
         return login_page(request, 401, "That token is not valid: paste an API token of yours.")
+    await run_in_threadpool(dash.engine.access.session, who.user, "dashboard.login", client_source(request))
     session_id, _ = dash.sessions.create(token)
     response = RedirectResponse(safe_next(fields.get("next", "/")), status_code=303)
     set_cookie(request, response, COOKIE, session_id, max_age=int(dash.sessions.lifetime))
@@ -76,8 +84,12 @@ async def login(request: Request) -> Response:
 
 
 @action
-async def logout(request: Request, _visitor: Visitor, _fields: dict[str, str]) -> Response:
-    dashboard_of(request).sessions.drop(request.cookies.get(COOKIE, ""))
+async def logout(request: Request, visitor: Visitor, _fields: dict[str, str]) -> Response:
+    dash = dashboard_of(request)
+    dash.sessions.drop(request.cookies.get(COOKIE, ""))
+    await run_in_threadpool(
+        dash.engine.access.session, visitor.who.user, "dashboard.logout", client_source(request)
+    )
     response = back_to("/login")
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
