@@ -55,6 +55,7 @@ from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.masking import MaskedCopies
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.data.schedule import BackupScheduler
+from shipyard.engine.delivery.autoscale import Autoscaler, ScaleControl
 from shipyard.engine.delivery.config import ConfigView
 from shipyard.engine.delivery.healthwatch import HealthWatch
 from shipyard.engine.delivery.history import History
@@ -201,13 +202,27 @@ def wire_services(
     certs = Certificates(ctx, AcmeRenewal(ctx, vault.keep))
     ctx.facts.register("cert_expires_in", certs.expires_in)
     ctx.facts.register("cert_renewal_failing", certs.acme.failing if certs.acme else lambda env, now: 0.0)
+    autoscaler = Autoscaler(ctx)
     loops = LoopRegistry()  # every background task, for /health and status
-    for part in (reconciler, checkpointer, scheduler, drills, access_log, logs, alerting, cron, certs):
+    for part in (
+        reconciler,
+        autoscaler,
+        checkpointer,
+        scheduler,
+        drills,
+        access_log,
+        logs,
+        alerting,
+        cron,
+        certs,
+    ):
         if part is not None:
             loops.add(part.loops)
     return Services(
         launcher=launcher,
         reconciler=reconciler,
+        autoscaler=autoscaler,
+        scale=ScaleControl(ctx, autoscaler),
         history=History(ctx.store),
         config=ConfigView(ctx),
         pipelines=pipelines,

@@ -218,8 +218,9 @@ class Shipyard:
 class Load:
     """A bounded background client that counts failed requests through the proxy."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, path: str = "/") -> None:
         self.port = port
+        self.path = path  # "/" answers the version, which ``versions`` collects
         self.ok = 0
         self.failed: list[str] = []
         self.versions: set[str] = set()
@@ -240,11 +241,11 @@ class Load:
         with httpx.Client(trust_env=False, timeout=5) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 try:
-                    resp = client.get(f"http://127.0.0.1:{self.port}/")
+                    resp = client.get(f"http://127.0.0.1:{self.port}{self.path}")
                     self.by_status[resp.status_code] = self.by_status.get(resp.status_code, 0) + 1
                     if resp.status_code == 200:
                         self.ok += 1
-                        self.versions.add(resp.json()["version"])
+                        self.versions.add(resp.json()["version"] if self.path == "/" else "")
                     else:
                         self.failed.append(str(resp.status_code))
                 except httpx.HTTPError as exc:

@@ -76,6 +76,9 @@ ROUTES: tuple[Row, ...] = (
     # a malformed network: refused after the decision, so the page never goes on
     Row("POST", "/api/maintenance/{env}/on", "deploy", "maintenance.on", {"allow": ["10.0.0.1/8"]}),
     Row("POST", "/api/maintenance/{env}/off", "deploy", "maintenance.off"),
+    Row("GET", "/api/scale/{env}", "read"),
+    Row("GET", "/api/scale/{env}/history", "read"),
+    Row("POST", "/api/scale/{env}", "deploy", "scale", {"count": 2}),
     Row("GET", "/api/certs", "token"),  # filtered to readable environments
     Row("POST", "/api/certs/{env}/renew", "deploy", "certs.renew"),  # no HTTPS listener: 404 after
     Row("GET", "/api/config/{env}", "read"),

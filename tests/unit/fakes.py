@@ -171,6 +171,9 @@ class FakeProxy:
             if s.address is not None
         ]
 
+    def queued(self) -> dict[str, int]:
+        return {}
+
     def stop(self) -> None:
         self.running = False
 

@@ -64,7 +64,7 @@ class Spec:
     per_colour: int = 1
     sticky_in: frozenset[str] = frozenset()
 
-    def instances(self, env: str) -> int:
+    def most_instances(self, env: str) -> int:
         return self.per_colour
 
     def sticky(self, env: str) -> bool:

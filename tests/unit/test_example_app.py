@@ -212,3 +212,10 @@ def test_database_url_wins_over_the_data_dir(
     with TestClient(load_app(version).app) as client:
         assert client.post("/notes", json={"text": "here"}).status_code == 201
     assert (tmp_path / "given.db").exists() and not (tmp_path / "data" / "notes.db").exists()
+
+
+def test_v1_work_burns_the_cpu_it_is_asked_for(db_file: Path, load_app: LoadApp) -> None:
+    with TestClient(load_app("v1").app) as client:
+        burnt = client.get("/work", params={"ms": 30}).json()
+        assert 30 <= burnt["ms"] < 200 and burnt["spins"] > 0
+        assert client.get("/work", params={"ms": 99999}).json()["ms"] < 1100  # bounded

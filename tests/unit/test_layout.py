@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from shipyard.core.layout import belongs, layout_for
 from shipyard.core.proxy import render_haproxy_config
 from shipyard.core.proxy_layout import MapFiles
@@ -152,13 +154,27 @@ def test_a_release_started_beside_the_standby_one_is_checked_while_blue_takes_no
 def test_once_blue_takes_requests_only_its_recorded_release_is_in_traffic() -> None:
     canary = SERVING_R2.with_canary("blue", "r3", 10)
     switched = Route("dev", "blue", "r3", "green", "r2", 2.0)
-    for route in (canary, switched):
-        got = dict(servers("dev", route, BESIDE))
+    # the switch marks r3's instances running with the new route (``deploy.py``)
+    running = [dataclasses.replace(i, state="running") for i in BESIDE]
+    for route, instances in ((canary, BESIDE), (switched, running)):
+        got = dict(servers("dev", route, instances))
         assert [got["blue-0"], got["blue-1"]] == [None, None]  # r1 in maintenance
         assert [got["blue-2"], got["blue-3"]] == ["127.0.0.1:9005", "127.0.0.1:9006"]
     # a canary rolled back (weight 0): blue is out of traffic, r1 ready again for a rollback
     held = dict(servers("dev", canary.with_canary("blue", "r3", 0), BESIDE))
     assert [held["blue-0"], held["blue-1"]] == ["127.0.0.1:9001", "127.0.0.1:9002"]
+
+
+def test_an_added_instance_of_the_serving_colour_waits_until_it_is_healthy() -> None:
+    """The autoscaler's new instance is ``starting`` until its health threshold: in maintenance."""
+    route = Route("dev", "blue", "r1")
+    added = [inst("blue", 0, 9001), inst("blue", 1, 9002, "starting")]
+    got = dict(servers("dev", route, added))
+    assert (got["blue-0"], got["blue-1"]) == ("127.0.0.1:9001", None)
+    healthy = [inst("blue", 0, 9001), inst("blue", 1, 9002)]
+    assert dict(servers("dev", route, healthy))["blue-1"] == "127.0.0.1:9002"
+    # the standby colour keeps a starting instance checked (a deployment's new release)
+    assert dict(servers("dev", Route("dev", "green", "r2"), added))["blue-1"] == "127.0.0.1:9002"
 
 
 def test_a_restart_keeps_only_instances_of_the_release_their_colour_records() -> None:

@@ -100,6 +100,18 @@ async def root() -> Response:
     return Response(content=_ROOT_BODY, media_type="application/json")
 
 
+@app.get("/work")
+def work(ms: float = 20.0) -> dict[str, float]:
+    """Burn ``ms`` milliseconds of CPU (at most 1000) and answer: load for autoscaling benchmarks.
+    Run in uvicorn's thread pool; the GIL holds one instance to about one core."""
+    budget = min(max(ms, 0.0), 1000.0) / 1000
+    start = time.thread_time()
+    spins = 0
+    while time.thread_time() - start < budget:
+        spins += 1
+    return {"ms": round((time.thread_time() - start) * 1000, 3), "spins": float(spins)}
+
+
 @app.get("/health")
 def health() -> JSONResponse:
     """Report Healthy (200) if ``SELECT 1`` succeeds, otherwise Unhealthy (503)."""

@@ -36,6 +36,7 @@ from shipyard.cli import nodes as nodes_cli
 from shipyard.cli import pipeline as pipeline_cli
 from shipyard.cli import promote as promote_cli
 from shipyard.cli import rollout as rollout_cli
+from shipyard.cli import scale as scale_cli
 from shipyard.cli import secrets as secrets_cli
 from shipyard.cli import users as users_cli
 from shipyard.cli.session import Opts, client, print_error, use_folders
@@ -70,6 +71,7 @@ app.command("drill")(drill_cli.drill)
 app.add_typer(jobs_cli.jobs_app, name="jobs")
 app.add_typer(cron_cli.cron_app, name="cron")
 app.add_typer(maintenance_cli.maintenance_app, name="maintenance")
+app.command("scale")(scale_cli.scale)
 app.add_typer(certs_cli.certs_app, name="certs")
 app.command("nodes")(nodes_cli.nodes)
 app.add_typer(pipeline_cli.pipeline_app, name="pipeline")
@@ -256,6 +258,8 @@ def status() -> None:
         if env.lock:
             line += f"; [yellow]locked by {env.lock.holder}: {env.lock.reason}[/]"
         console.print(line, highlight=False)
+        if env.autoscale:
+            console.print(f"   {escape(env.autoscale)}", highlight=False)
         for row in env.waiting_approval:
             console.print(f"   [yellow]{promote_cli.waiting_line(row)}[/]", highlight=False)
         for inst in env.instances:

@@ -67,8 +67,8 @@ class Spec(Protocol):
     def health(self) -> HealthCheck:
         """The instances' health check, which HAProxy runs too."""
 
-    def instances(self, env: str) -> int:
-        """Instances of web per colour in ``env``."""
+    def most_instances(self, env: str) -> int:
+        """The most instances of web a colour of ``env`` may run (autoscaling's max)."""
 
     def sticky(self, env: str) -> bool:
         """Whether a cookie keeps each client of ``env`` on one instance and version."""
@@ -81,7 +81,7 @@ def slot_count(manifest: Spec, env: str, instances: Iterable[Instance]) -> int:
     """Server slots per colour: room for two releases (the standby one and a new one beside
     it), so a deployment changes servers at run time and never reloads HAProxy."""
     used = [i.slot + 1 for i in instances if i.env == env and i.state in LIVE]
-    return max([2 * manifest.instances(env), *used])
+    return max([2 * manifest.most_instances(env), *used])
 
 
 def backend_for(
@@ -139,11 +139,16 @@ def belongs(route: Route, inst: Instance) -> bool:
 
 def routable(route: Route, inst: Instance) -> bool:
     """A colour that takes requests gets them only on its recorded release's instances; a
-    colour out of traffic keeps every live instance ready (checked, so it can take over)."""
+    colour out of traffic keeps every live instance ready (checked, so it can take over). In
+    the serving colour an instance still ``starting`` (one the autoscaler added, not healthy
+    yet) waits in maintenance: it gets requests only once it passed its health threshold."""
     takes = inst.colour == route.active_colour or (
         inst.colour == route.canary_colour and route.canary_weight > 0
     )
-    return not takes or inst.release_id == recorded_release(route, inst.colour)
+    if not takes:
+        return True
+    warming = inst.colour == route.active_colour and inst.state != "running"
+    return inst.release_id == recorded_release(route, inst.colour) and not warming
 
 
 def layout_for(

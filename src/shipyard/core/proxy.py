@@ -243,6 +243,16 @@ def _map_changes(current: Backend | None, desired: Backend, maps: MapFiles) -> l
     )
 
 
+def parse_queues(text: str) -> dict[str, int]:
+    """Requests waiting per backend in ``show stat``: its own queue plus its servers' (``qcur``)."""
+    body = text.lstrip("# ").strip()
+    queued: dict[str, int] = {}
+    for row in csv.DictReader(io.StringIO(body)) if body else []:
+        if row.get("svname") not in ("FRONTEND", None):
+            queued[row["pxname"]] = queued.get(row["pxname"], 0) + int(row.get("qcur") or 0)
+    return queued
+
+
 def parse_show_stat(text: str) -> list[ServerState]:
     """Parse the CSV of the runtime API's ``show stat`` into server states."""
     body = text.lstrip("# ").strip()

@@ -89,6 +89,15 @@ class Context:
         spec = self.manifest.environments.get(env)
         return self.paths.env_data(env, spec.data_dir if spec else None)
 
+    def web_count(self, env: str) -> int:
+        """Web instances per colour ``env`` runs now: with ``autoscale``, the stored count (pinned,
+        else the autoscaler's desired one) within min and max; else the manifest's count."""
+        scale = self.manifest.environments[env].autoscale
+        state = self.store.autoscale.get(env) if scale is not None else None
+        if scale is None or state is None:
+            return self.manifest.instances(env)
+        return max(1, min(state.count, scale.max))
+
     def live_instances(self, env: str, colour: str | None = None) -> list[Instance]:
         return [
             i

@@ -33,6 +33,8 @@ class Engine:
         self.ctx = ctx
         self.launcher = services.launcher
         self.reconciler = services.reconciler
+        self.autoscaler = services.autoscaler
+        self.scale = services.scale
         self.history = services.history
         self.config = services.config
         self.maintenance = services.maintenance
@@ -70,6 +72,7 @@ class Engine:
         done.insert(0, opened)
         self.checkpointer.start()
         self.reconciler.start()
+        self.autoscaler.start()
         if self.logs is not None:
             self.logs.start()
         if self.alerting is not None:
@@ -87,6 +90,7 @@ class Engine:
             self.cron.stop()
         self.drills.stop()
         self.backup_scheduler.stop()
+        self.autoscaler.stop()
         self.reconciler.stop()
         self.checkpointer.stop()
         if self.alerting is not None:
@@ -264,6 +268,7 @@ class Engine:
 
     def shutdown(self) -> None:
         """Stop every instance (workers too) and HAProxy (``shipyard down``)."""
+        self.autoscaler.stop()
         self.reconciler.stop()
         ctx = self.ctx
         instances = ctx.store.instances(process=None)

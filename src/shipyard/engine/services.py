@@ -20,6 +20,7 @@ from shipyard.engine.data.drill import Drills
 from shipyard.engine.data.masking import MaskedCopies
 from shipyard.engine.data.migrations import Migrations
 from shipyard.engine.data.schedule import BackupScheduler
+from shipyard.engine.delivery.autoscale import Autoscaler, ScaleControl
 from shipyard.engine.delivery.config import ConfigView
 from shipyard.engine.delivery.history import History
 from shipyard.engine.delivery.launcher import Launcher
@@ -50,6 +51,8 @@ class Services:
     figures: DeliveryFigures  # shipyard stats: the delivery (DORA) figures
     triggers: Triggers  # a git push or a webhook: build, pipeline, branch rule, deploy
     certs: Certificates  # the edge's TLS certificates: shipyard certs
+    autoscaler: Autoscaler  # each autoscaled environment's desired web count
+    scale: ScaleControl  # shipyard scale: pin, automatic, history
     # trust
     access: Access
     vault: Vault

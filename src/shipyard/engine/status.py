@@ -70,6 +70,7 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
             "workers": workers(ctx, [i for i in live.get(env, []) if i.process != "web"]),
             "waiting_approval": [vars(w) for w in waiting if w.env == env],
             "alerts_firing": firing.get(env, 0),
+            "autoscale": autoscale_line(ctx, env),
         }
     return {
         "app": ctx.manifest.app,
@@ -95,6 +96,18 @@ def workers(ctx: Context, live: list[Instance]) -> list[dict[str, Any]]:
         }
         for i in live
     ]
+
+
+def autoscale_line(ctx: Context, env: str) -> str | None:
+    """``autoscale 3 (2 to 4, automatic): cpu 93% / target 70%``, or None without autoscale."""
+    scale = ctx.manifest.environments[env].autoscale
+    if scale is None:
+        return None
+    state = ctx.store.autoscale.get(env)
+    mode = f"pinned by {state.pinned_by}" if state is not None and state.pinned is not None else "automatic"
+    last = ctx.store.autoscale.decisions(env, limit=1)
+    why = f": {last[0]['rule']}" + (f", {last[0]['reason']}" if last[0]["reason"] else "") if last else ""
+    return f"autoscale {ctx.web_count(env)} ({scale.min} to {scale.max}, {mode}){why}"
 
 
 def failed_notifications(ctx: Context) -> list[dict[str, Any]]:

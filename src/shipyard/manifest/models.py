@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from shipyard.core.edge import EdgeRules
 from shipyard.manifest.alerts import Alerts, Routing
+from shipyard.manifest.autoscale import Autoscale
 from shipyard.manifest.base import Model
 from shipyard.manifest.checks import BindAddress, EnvVarName, EnvVarValue, HttpPath, Name
 from shipyard.manifest.checks import Duration as Duration  # re-exported: cli/metrics.py reads it here
@@ -186,6 +187,16 @@ class Environment(Model):
     verify: Verify | None = Field(
         None, description="Checks after each deployment here; promotion onward requires them passed."
     )
+    autoscale: Autoscale | None = Field(
+        None, description="Web instances follow load between min and max here (instead of a fixed count)."
+    )
+
+    @model_validator(mode="after")
+    def _first_count_in_range(self) -> Environment:
+        scale, count = self.autoscale, self.instances
+        if scale is not None and count is not None and not scale.min <= count <= scale.max:
+            raise ValueError(f"instances ({count}) is outside autoscale's {scale.min} to {scale.max}")
+        return self
 
 
 def check_processes(manifest: Manifest) -> None:
@@ -308,8 +319,17 @@ class Manifest(Model):
         return self
 
     def instances(self, env: str) -> int:
-        own = self.environments[env].instances
-        return own if own is not None else self.processes["web"].instances
+        """Web instances per colour in ``env`` at its first deployment (``autoscale.min`` when
+        autoscaled); later ones start at the autoscaler's desired count."""
+        spec = self.environments[env]
+        if spec.instances is not None:
+            return spec.instances
+        return spec.autoscale.min if spec.autoscale else self.processes["web"].instances
+
+    def most_instances(self, env: str) -> int:
+        """The most web instances a colour of ``env`` may run (``autoscale.max``, or the count)."""
+        scale = self.environments[env].autoscale
+        return max(scale.max, self.instances(env)) if scale else self.instances(env)
 
     def workers(self, env: str) -> dict[str, int]:
         """Each worker process (every process but web) and its instances in ``env`` (0: none)."""

@@ -157,6 +157,7 @@ class EnvStatus(Answer):
     workers: list[WorkerShown]
     waiting_approval: list[Row]
     alerts_firing: int
+    autoscale: str | None = None  # the desired count, its bounds and the last decision
 
 
 class FailedNotification(Answer):

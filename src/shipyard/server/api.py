@@ -37,6 +37,7 @@ from shipyard.server.nodes import register_nodes
 from shipyard.server.observe import register_observe
 from shipyard.server.params import Cursor, EnvPath, Filter, IdPath, Limit, TokenPath, UserPath
 from shipyard.server.pipeline import register_pipeline_routes
+from shipyard.server.scale import register_scale
 from shipyard.server.secrets import register_secrets
 from shipyard.server.triggers import register_trigger_routes
 
@@ -71,6 +72,7 @@ def create_app(engine: Engine, on_shutdown: Callable[[], None]) -> FastAPI:
     register_identity(app, engine)
     register_delivery(app, engine)
     register_maintenance(app, engine)
+    register_scale(app, engine)
     register_nodes(app, engine)
     register_backup_routes(app, engine)
     register_drill_routes(app, engine)

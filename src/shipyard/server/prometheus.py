@@ -33,6 +33,7 @@ FACT_GAUGES = {
     "secrets_overdue": ("shipyard_secrets_overdue", "Secrets past their rotation or expiry date."),
     "secrets_due": ("shipyard_secrets_due", "Secrets overdue or due within vault.due_within."),
     "cert_expires_in": ("shipyard_cert_expires_in_seconds", "Seconds until the HTTPS certificate expires."),
+    "instances": ("shipyard_instances_desired", "Web instances per colour the autoscaler wants."),
     "deploy_success_rate": (
         "shipyard_deploy_success_ratio",
         "Share of changes that succeeded, last 30 days.",

@@ -24,6 +24,7 @@ from shipyard.core import records as r
 from shipyard.errors import NotFoundError
 from shipyard.state.approvals import ApprovalStore
 from shipyard.state.audit import AuditStore
+from shipyard.state.autoscale import AutoscaleStore
 from shipyard.state.cron import CronStore
 from shipyard.state.deployment_rows import begin, finish, finish_step, set_route, start_step
 from shipyard.state.identity import IdentityStore
@@ -89,6 +90,7 @@ class StateStore:
         self.cron = CronStore(engine)  # scheduled jobs' runs (not the long operations above)
         self.maintenance = MaintenanceStore(engine)
         self.pipelines = PipelineStore(engine)
+        self.autoscale = AutoscaleStore(engine)  # desired web counts and the autoscaler's decisions
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -23,7 +23,13 @@ import threading
 import time
 from pathlib import Path
 
-from shipyard.core.proxy import parse_show_stat, plan_transition, render_haproxy_config, render_maps
+from shipyard.core.proxy import (
+    parse_queues,
+    parse_show_stat,
+    plan_transition,
+    render_haproxy_config,
+    render_maps,
+)
 from shipyard.core.proxy_edge import maintenance_files
 from shipyard.core.proxy_layout import MapFiles, ProxyLayout, ServerState
 from shipyard.drivers.files import read_json, write_atomic, write_json
@@ -123,6 +129,9 @@ class HAProxy:
 
     def server_states(self) -> list[ServerState]:
         return parse_show_stat(self.command("show stat"))
+
+    def queued(self) -> dict[str, int]:
+        return parse_queues(self.command("show stat"))
 
     def stop(self) -> None:
         with self._lock:

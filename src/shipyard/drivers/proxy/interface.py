@@ -29,6 +29,9 @@ class Proxy(Protocol):
     def server_states(self) -> list[ServerState]:
         """Every server's status, weight and current sessions."""
 
+    def queued(self) -> dict[str, int]:
+        """Requests waiting in each backend's queues (the backend's and its servers'), by name."""
+
     def stop(self) -> None:
         """Stop the proxy."""
 

@@ -177,9 +177,9 @@ class Deployment:
         ctx, env, colour = self.ctx, self.env, self.new_colour
         assert colour is not None
         taken = {i.slot for i in ctx.live_instances(env, colour)}
-        slots = [n for n in range(len(taken) + ctx.manifest.instances(env)) if n not in taken]
+        slots = [n for n in range(len(taken) + ctx.web_count(env)) if n not in taken]
         started: list[Instance] = []
-        for slot in slots[: ctx.manifest.instances(env)]:
+        for slot in slots[: ctx.web_count(env)]:
             inst_id = ctx.store.add_instance(NewInstance(env, colour, slot, release.id, time.time()))
             run = start_instance(ctx, self.databases, ctx.store.instance(inst_id), release)
             started.append(ctx.store.instance(inst_id))

@@ -6,7 +6,8 @@ standby one, or the standby release left beside a switched-in one) and any orpha
 process this Shipyard home started, marks interrupted deployments and releases their locks,
 and syncs HAProxy to the recorded routing. Every tick it restarts crashed
 instances (web and workers) with backoff, converges the workers of every environment no
-deployment holds on the serving release (``workers.py``), replaces hung ones (alive, but
+deployment holds on the serving release (``workers.py``) and autoscaled environments' web
+instances on their stored count (``scaling.py``), replaces hung ones (alive, but
 failing their health check for ``health.restart_after``: the ``LivenessWatch``), restarts
 HAProxy if it died, and stops standby colours whose rollback window has passed.
 """
@@ -25,6 +26,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
 from shipyard.engine.delivery.liveness import LivenessWatch
+from shipyard.engine.delivery.scaling import Scaling
 from shipyard.engine.delivery.workers import converge_workers, live_workers, stop_workers
 from shipyard.engine.trust.approvals import expire_waiting
 
@@ -82,6 +84,7 @@ class Reconciler(LoopOwner):
         self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
         self.liveness = LivenessWatch(ctx)
         self.loop = Loop("reconciler", self.run_once, tick)  # errors surface in status
+        self.scaling = Scaling(ctx, databases, self.loop.note)
 
     def start(self) -> None:
         self.loop.start()
@@ -96,6 +99,7 @@ class Reconciler(LoopOwner):
             self.loop.note("HAProxy had died; restarted")
         self._restart_crashed()
         self._converge_workers()
+        self._converge_counts()
         self._replace_hung()
         self._expire_standby()
         now = time.monotonic()
@@ -145,6 +149,13 @@ class Reconciler(LoopOwner):
             if ctx.store.lock(env) is None:
                 for line in converge_workers(ctx, self.databases, env):
                     self.loop.note(f"workers: {line}")
+
+    def _converge_counts(self) -> None:
+        """Autoscaled environments' serving colours reach their stored count (``scaling.py``),
+        except while a deployment holds them."""
+        for env, spec in sorted(self.ctx.manifest.environments.items()):
+            if spec.autoscale is not None and self.ctx.store.lock(env) is None:
+                self.scaling.converge(env)
 
     def _replace_hung(self) -> None:
         """Stop each instance the liveness rule condemns and start it again, as a crash restart

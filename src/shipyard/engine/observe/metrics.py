@@ -5,7 +5,8 @@ CPU and memory it sampled; ``snapshot`` is also what ``GET /metrics`` serves. Pe
 request rate, error rate and p50/p95/p99 latency over the last interval (HAProxy's
 per-request log through the ``TrafficBook``); per instance: CPU (cores), resident memory
 (bytes) and restarts; per environment: the platform facts the engine registers (``backup_age``,
-``secrets_overdue``, ``secrets_due``). Downsampling and retention follow ``core.metrics``.
+``secrets_overdue``, ``secrets_due``) and, when autoscaled, ``instances`` (the desired web
+count). Downsampling and retention follow ``core.metrics``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def snapshot(ctx: Context, usage: dict[int, Usage | None], window: float, now: f
             if used is not None:
                 points.append(Point(env, "memory_bytes", series, now, float(used.rss_bytes)))
             points.append(Point(env, "restarts", series, now, float(inst.restarts)))
+        if ctx.manifest.environments[env].autoscale is not None:  # the autoscaler's count
+            points.append(Point(env, "instances", f"env={env}", now, float(ctx.web_count(env))))
         for name, fact in ctx.facts.items():
             value = fact(env, now)
             if value is not None:
