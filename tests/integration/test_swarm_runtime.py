@@ -104,7 +104,10 @@ def test_secrets_are_docker_secrets_not_in_the_environment(shipyard: Shipyard, r
     assert not any("s3cret-value-42" in e for e in spec.get("Env", []))
     assert [s["File"]["Name"] for s in spec["Secrets"]] == ["API_KEY"]
     seen = [c for e in (rig.manager, rig.worker) for c in e.client.containers.list()]
-    [container] = [c for c in seen if c.labels.get("io.shipyard.instance")]
+    home = str(sy.home.resolve())  # the rig is shared: other tests' containers run on it too
+    [container] = [
+        c for c in seen if c.labels.get("io.shipyard.instance") and c.labels.get("io.shipyard.home") == home
+    ]
     inspected = container.attrs["Config"]["Env"]
     assert not any("s3cret-value-42" in e for e in inspected)
     environ = "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ; done"

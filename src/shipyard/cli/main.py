@@ -345,7 +345,9 @@ def _refuse_if_served(home: Path) -> None:
     if not isinstance(info, dict):
         return
     try:
-        alive = abs(psutil.Process(int(info["pid"])).create_time() - float(info["create_time"])) < 1
+        proc = psutil.Process(int(info["pid"]))
+        same = abs(proc.create_time() - float(info["create_time"])) < 1
+        alive = same and proc.status() != psutil.STATUS_ZOMBIE  # a killed one not yet reaped is gone
     except (psutil.Error, KeyError, TypeError, ValueError):
         alive = False
     if alive:
