@@ -47,7 +47,7 @@ from shipyard.drivers.runtime.images import ReleaseImage, recorded_image
 from shipyard.drivers.runtime.interface import InstanceSpec, OneOff, Started
 from shipyard.drivers.runtime.logfiles import OutputStream
 from shipyard.drivers.runtime.registry import pull
-from shipyard.drivers.runtime.usage import Usage
+from shipyard.drivers.runtime.usage import CpuRate, Usage
 from shipyard.errors import InstanceError
 
 LABEL = "io.shipyard"  # labels: io.shipyard.home, .app, .env, .process, .colour, .slot, .instance, .role
@@ -115,7 +115,7 @@ class DockerRuntime:
         self.home = str(home)
         self.home_key = hashlib.sha256(self.home.encode()).hexdigest()[:10]
         self.engine = engine
-        self._cpu: dict[str, tuple[float, int]] = {}  # container -> (wall, cpu ns) of the last sample
+        self._cpu = CpuRate()  # per container: its last CPU reading
         self._total_memory = psutil.virtual_memory().total
 
     def _client(self) -> DockerClient:
@@ -220,18 +220,12 @@ class DockerRuntime:
         cpu_ns = int(stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0))
         memory = stats.get("memory_stats", {})
         rss = int(memory.get("usage", 0)) - int(memory.get("stats", {}).get("inactive_file", 0))
-        wall = time.monotonic()
-        before = self._cpu.get(str(container.id))
-        self._cpu[str(container.id)] = (wall, cpu_ns)
-        cpu = None
-        if before is not None and wall > before[0]:
-            cpu = max(0.0, (cpu_ns - before[1]) / 1e9 / (wall - before[0]))
+        cpu = self._cpu.rate(str(container.id), cpu_ns / 1e9, time.monotonic())
         return Usage(cpu, max(rss, 0) / self._total_memory, max(rss, 0))
 
     def forget_usage_except(self, live: set[str]) -> None:
         keep = {own.container for ref in live if (own := ContainerRef.decode(ref))}
-        for container in [c for c in self._cpu if c not in keep]:
-            del self._cpu[container]
+        self._cpu.keep_only(keep)
 
     def output_tail(self, ref: str | None, lines: int = 5) -> str:
         container = self._container(ref)
