@@ -209,3 +209,4 @@ def test_each_change_is_announced_to_the_deployment_event_receivers(tmp_path: Pa
     (name, message), *_ = sender.sent
     assert name == "hook" and message.env == "dev"
     assert "autoscale.scaled" in message.title and "2 -> 4 instances" in " ".join(message.lines)
+    assert message.title.endswith("(2 -> 4 instances)") and "deployment" not in message.title

@@ -143,7 +143,18 @@ def _event_key(event: dict[str, Any]) -> str:
     """What a receiver may deduplicate on: the deployment, or a scheduled job's run."""
     if "job" in event:
         return f"cron-{event.get('env')}-{event['job']}-{event.get('run')}"
+    if event.get("event") == "autoscale.scaled":
+        return f"autoscale-{event.get('env')}-{event.get('at')}"
     return f"deployment-{event.get('deployment')}"
+
+
+def _subject(event: dict[str, Any]) -> str:
+    """What the event is about, for its title: a job's run, a change of scale, or a deployment."""
+    if "job" in event:
+        return f"job {event['job']}, run {event.get('run')}"
+    if event.get("event") == "autoscale.scaled":
+        return f"{event.get('from')} -> {event.get('to')} instances"
+    return f"deployment {event.get('deployment')}"
 
 
 def deployment_message(event: dict[str, Any]) -> Message:
@@ -151,12 +162,7 @@ def deployment_message(event: dict[str, Any]) -> Message:
     the generic webhook gets Shipyard's own event JSON, unchanged."""
     labels = deployment_labels(event)
     name = labels["alertname"]
-    what = (
-        f"job {event['job']}, run {event.get('run')}"
-        if "job" in event
-        else f"deployment {event.get('deployment')}"
-    )
-    title = f"{event.get('app')}: {name} in {event.get('env')} ({what})"
+    title = f"{event.get('app')}: {name} in {event.get('env')} ({_subject(event)})"
     lines = [f"release {event.get('release') or '-'} (was {event.get('from_release') or '-'})"]
     if event.get("reason"):
         lines.append(str(event["reason"]))
