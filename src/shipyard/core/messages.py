@@ -139,22 +139,16 @@ def deployment_labels(event: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _event_key(event: dict[str, Any]) -> str:
-    """What a receiver may deduplicate on: the deployment, or a scheduled job's run."""
+def _about(event: dict[str, Any]) -> tuple[str, str]:
+    """What the event is about: the key a receiver may deduplicate on, and its title's subject
+    (a scheduled job's run, a change of scale, or a deployment)."""
+    env = event.get("env")
     if "job" in event:
-        return f"cron-{event.get('env')}-{event['job']}-{event.get('run')}"
+        run = event.get("run")
+        return f"cron-{env}-{event['job']}-{run}", f"job {event['job']}, run {run}"
     if event.get("event") == "autoscale.scaled":
-        return f"autoscale-{event.get('env')}-{event.get('at')}"
-    return f"deployment-{event.get('deployment')}"
-
-
-def _subject(event: dict[str, Any]) -> str:
-    """What the event is about, for its title: a job's run, a change of scale, or a deployment."""
-    if "job" in event:
-        return f"job {event['job']}, run {event.get('run')}"
-    if event.get("event") == "autoscale.scaled":
-        return f"{event.get('from')} -> {event.get('to')} instances"
-    return f"deployment {event.get('deployment')}"
+        return f"autoscale-{env}-{event.get('at')}", f"{event.get('from')} -> {event.get('to')} instances"
+    return f"deployment-{event.get('deployment')}", f"deployment {event.get('deployment')}"
 
 
 def deployment_message(event: dict[str, Any]) -> Message:
@@ -162,7 +156,8 @@ def deployment_message(event: dict[str, Any]) -> Message:
     the generic webhook gets Shipyard's own event JSON, unchanged."""
     labels = deployment_labels(event)
     name = labels["alertname"]
-    title = f"{event.get('app')}: {name} in {event.get('env')} ({_subject(event)})"
+    key, subject = _about(event)
+    title = f"{event.get('app')}: {name} in {event.get('env')} ({subject})"
     lines = [f"release {event.get('release') or '-'} (was {event.get('from_release') or '-'})"]
     if event.get("reason"):
         lines.append(str(event["reason"]))
@@ -171,7 +166,7 @@ def deployment_message(event: dict[str, Any]) -> Message:
         pd = (
             {
                 "event_action": "trigger",
-                "dedup_key": _event_key(event),
+                "dedup_key": key,
                 "payload": {
                     "summary": title[:1024],
                     "source": f"shipyard/{event.get('app')}/{event.get('env')}",
@@ -183,7 +178,7 @@ def deployment_message(event: dict[str, Any]) -> Message:
         )
     return Message(
         "deployment",
-        _event_key(event),
+        key,
         title,
         tuple(lines),
         labels["severity"],
