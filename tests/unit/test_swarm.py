@@ -76,6 +76,7 @@ class Vault:
         return self.values_
 
     def value(self, env: str, name: str, purpose: str, actor: str = "runtime") -> str | None:
+        self.read.append(env)
         return self.values_.get(name)
 
     def versions(self, env: str) -> dict[str, int]:

@@ -147,6 +147,7 @@ class Secrets:
         return dict(self.data)
 
     def value(self, env: str, name: str, purpose: str, actor: str = "runtime") -> str | None:
+        self.reads += 1
         return self.data.get(name)
 
     def versions(self, env: str) -> Mapping[str, int]:

@@ -93,7 +93,7 @@ def vault_login(registry: Registry, secrets: SecretSource, first_env: str) -> Cr
     if registry.username is None or registry.password_secret is None:
         return None
     env = registry.secret_environment or first_env
-    value = secrets.values(env, "registry push").get(registry.password_secret)
+    value = secrets.value(env, registry.password_secret, "registry push")
     if value is None:
         raise BuildError(
             f"registry.password_secret: the vault of {env} has no secret {registry.password_secret}",

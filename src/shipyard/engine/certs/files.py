@@ -79,7 +79,7 @@ class CertificateFiles:
         if known is not None and known[0] == (chain, version):
             key = known[1]
         else:  # an audited read, only when the chain or the key changed
-            key = Pem(secrets.values(env, PURPOSE).get(tls.key_secret, ""))
+            key = Pem(secrets.value(env, tls.key_secret, PURPOSE) or "")
         self._served[env] = self._check(where, path, chain, key.text, domains)
         self._known[env] = ((chain, version), key)
         return Pem(chain.strip() + "\n" + key.text.strip() + "\n")
