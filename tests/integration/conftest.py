@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,39 +24,11 @@ import httpx
 import psutil
 import pytest
 import yaml
+from tests.integration.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-PORTS_LOW, PORT_BLOCK, PORT_BLOCKS = 10000, 2700, 8  # 10000..31600, below the ephemeral 32768
 EXAMPLE = REPO / "examples" / "notes"
 PGNOTES = REPO / "examples" / "pgnotes"
-
-
-_last_port: list[int] = []  # the port this worker handed out last (none yet: empty)
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range, from this xdist worker's own block.
-
-    A port the kernel hands out for ``bind(0)`` comes from the ephemeral range, which outgoing
-    connections (the tests' clients, HAProxy's connections to instances) draw from too: between
-    this call and the server binding it, one of them may take it. Ports from 10000 up to the
-    ephemeral range are never handed out that way, and each worker has a block of its own.
-    Within the block the ports go in turn from a random start, so two calls never return the
-    same port until the block wraps (two random picks did: a test's API port once equalled its
-    environment's, both free when picked, and HAProxy bound it first)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    low = PORTS_LOW + (int(worker) % PORT_BLOCKS if worker.isdigit() else 0) * PORT_BLOCK
-    start = _last_port[0] + 1 - low if _last_port else random.randrange(PORT_BLOCK)
-    for step in range(PORT_BLOCK):
-        port = low + (start + step) % PORT_BLOCK
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _last_port[:] = [port]
-        return port
-    raise RuntimeError(f"no free port in {low}..{low + PORT_BLOCK}")
 
 
 class Shipyard:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 from tests.unit.ca import CA
 
 

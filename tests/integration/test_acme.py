@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
 from tests.integration.pebble_rig import Pebble
+from tests.integration.ports import free_port
 from tests.integration.test_edge_proxy import app, proxy  # noqa: F401 - fixtures; tests: F811
 from tests.unit.ca import CA
 from tests.unit.test_edge_rules import backend

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Load, Shipyard, free_port
+from tests.integration.conftest import Load, Shipyard
+from tests.integration.ports import free_port
 from tests.integration.receivers import Hook, Mailbox, wait_for
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 from tests.unit.ca import CA
 
 pytestmark = pytest.mark.integration

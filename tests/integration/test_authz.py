@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
 

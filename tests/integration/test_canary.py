@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import Load, Shipyard, free_port
+from tests.integration.conftest import Load, Shipyard
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
 

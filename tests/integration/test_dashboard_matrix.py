@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.routing import Mount, Route
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 from tests.integration.test_role_matrix import Plane as ApiPlane
 
 from shipyard.core.access import PERMISSIONS, ROLES

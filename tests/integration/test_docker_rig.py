@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import socket
 
-from tests.integration.conftest import free_port
 from tests.integration.docker_rig import BASE_IMAGE, DockerEngine
+from tests.integration.ports import free_port
 from tests.integration.receivers import wait_for
 
 

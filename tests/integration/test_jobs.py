@@ -15,7 +15,8 @@ from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

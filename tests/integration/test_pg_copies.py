@@ -14,7 +14,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 from tests.integration.test_postgres import MISSING, wait_for
 
 from shipyard.core.masking import fake_value, keyed_hash, masking_key

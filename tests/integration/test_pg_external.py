@@ -31,7 +31,8 @@ from urllib.parse import quote
 
 import psutil
 import pytest
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 
 from shipyard.drivers.data.postgres.programs import find_bin_dir
 from shipyard.errors import DatabaseError

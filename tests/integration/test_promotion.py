@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 from tests.integration.receivers import Hook, wait_for
 
 pytestmark = pytest.mark.integration

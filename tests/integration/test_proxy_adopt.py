@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 
 from shipyard.core.proxy_layout import Backend, ProxyLayout, Server
 from shipyard.drivers.proxy.haproxy import HAProxy, find_haproxy

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 from tests.integration.receivers import Hook, Mailbox, self_signed, wait_for
 
 from shipyard.core.alerts import Alert, fingerprint

@@ -23,7 +23,8 @@ from unittest.mock import MagicMock
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 
 from shipyard.core.access import PERMISSIONS, ROLES
 from shipyard.server.api import create_app

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 from tests.unit.ca import CA
 from tests.unit.test_edge_rules import backend
 

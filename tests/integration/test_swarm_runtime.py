@@ -22,7 +22,8 @@ from typing import Any
 import docker.errors
 import httpx
 import pytest
-from tests.integration.conftest import Load, Shipyard, free_port
+from tests.integration.conftest import Load, Shipyard
+from tests.integration.ports import free_port
 from tests.integration.receivers import wait_for
 from tests.integration.swarm_rig import Swarm, lose_node, registry, swarm
 from tests.integration.test_docker_faults import failed_deploy

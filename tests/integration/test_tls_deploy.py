@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 from tests.unit.ca import CA
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 from tests.integration.test_edge_proxy import app, proxy  # noqa: F401 - fixtures; tests: F811
 from tests.unit.ca import CA
 from tests.unit.test_edge_rules import backend

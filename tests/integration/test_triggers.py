@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import EXAMPLE, Shipyard, free_port
+from tests.integration.conftest import EXAMPLE, Shipyard
+from tests.integration.ports import free_port
 from tests.integration.receivers import Hook
 from tests.integration.sshd import running_sshd
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.integration.conftest import Shipyard, free_port
+from tests.integration.conftest import Shipyard
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
 
