@@ -174,6 +174,47 @@ def test_haproxy_answers_a_challenge_past_the_redirect_maintenance_and_rate_limi
         proxy.publish_challenge("tok en", "x; shutdown sessions")
 
 
+def test_a_pending_challenge_outlives_a_reload_and_a_withdrawn_one_does_not(
+    proxy: HAProxy,  # noqa: F811
+    app: int,  # noqa: F811
+) -> None:
+    """A configuration change in the middle of an order reloads HAProxy, which reads its maps
+    from their files: the pending challenge must be in the file, not only in the old worker."""
+    http, https = free_port(), free_port()
+    issued = CA().issue("app.test")
+    rules = EdgeRules(tls=Tls(https, redirect=True, acme=True))
+    be = backend(rules, Maintenance(), f"127.0.0.1:{app}", f"127.0.0.1:{http}")
+    be = replace(be, certificate=Pem(issued.cert + issued.key))
+    proxy.sync(ProxyLayout((be,)))
+    proxy.publish_challenge("tok_2-B", "tok_2-B.print")
+    proxy.publish_challenge("tok_3-C", "tok_3-C.print")
+    proxy.withdraw_challenge("tok_3-C")
+    url = f"http://127.0.0.1:{http}/.well-known/acme-challenge"
+
+    def reload_with(limit: RateLimit) -> None:  # a new structure: a reload, a new worker
+        pid = worker_pid_of(proxy)
+        proxy.sync(ProxyLayout((replace(be, edge=replace(rules, rate_limits=(limit,))),)))
+        assert wait_for_new_worker(proxy, pid)
+
+    reload_with(RateLimit(100, 10.0))
+    with httpx.Client(timeout=5, trust_env=False) as client:
+        got = client.get(f"{url}/tok_2-B")
+        assert (got.status_code, got.text) == (200, "tok_2-B.print")
+        assert client.get(f"{url}/tok_3-C").status_code == 308  # withdrawn before: not back
+        proxy.withdraw_challenge("tok_2-B")
+        reload_with(RateLimit(200, 10.0))
+        assert client.get(f"{url}/tok_2-B").status_code == 308
+
+
+def wait_for_new_worker(driver: HAProxy, old: str, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while worker_pid_of(driver) == old:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def worker_pid_of(driver: HAProxy) -> str:
     info = driver.command("show info").splitlines()
     return next(ln.split(":", 1)[1].strip() for ln in info if ln.startswith("Pid:"))

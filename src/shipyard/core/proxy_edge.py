@@ -184,15 +184,15 @@ def _compression(enabled: bool) -> list[str]:
 
 
 def maintenance_files(layout: ProxyLayout, maps: MapFiles) -> dict[str, str]:
-    """The maintenance map (every environment's switch and page), each allow list's file and the
-    (empty at start) ACME challenge map."""
+    """The maintenance map (every environment's switch and page) and each allow list's file (the
+    ACME challenge map holds what is pending at run time: the driver writes it)."""
     entries: list[str] = []
     files: dict[str, str] = {}
     for be in layout.backends:
         state = be.maintenance
         entries += [f"{be.env} {'on' if state else 'off'}", f"{be.env}.msg {_page(state)}"]
         files[maps.allow_file(be.env)] = "".join(f"{net}\n" for net in (state.allow if state else ()))
-    return {maps.maintenance: "\n".join(entries) + "\n", maps.acme_file(): "", **files}
+    return {maps.maintenance: "\n".join(entries) + "\n", **files}
 
 
 def plan_maintenance(current: Backend | None, desired: Backend, maps: MapFiles) -> list[str]:

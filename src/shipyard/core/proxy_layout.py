@@ -115,7 +115,8 @@ class MapFiles:
         return posixpath.join(posixpath.dirname(self.maintenance), f"maintenance-allow-{env}.acl")
 
     def acme_file(self) -> str:
-        """The map of pending ACME HTTP-01 challenges: token -> key authorization, set at run time."""
+        """The map of pending ACME HTTP-01 challenges: token -> key authorization, set at run time
+        (and written, so that a reload keeps them)."""
         return posixpath.join(posixpath.dirname(self.maintenance), "acme-challenges.map")
 
     def cert_file(self, env: str) -> str:

@@ -83,6 +83,7 @@ class HAProxy:
         self._load_ref()
         self._child: subprocess.Popen[bytes] | None = None
         self._written: dict[Path, str] = {}  # what this process last wrote to each file
+        self._challenges: dict[str, str] = {}  # pending ACME challenges, kept across reloads
 
     # the Proxy interface -----------------------------------------------------------------
     def sync(self, layout: ProxyLayout) -> None:
@@ -156,12 +157,16 @@ class HAProxy:
 
     def publish_challenge(self, token: str, answer: str) -> None:
         _check_token(token, answer)
-        self.withdraw_challenge(token)  # a token answered again gets one entry
-        self._send([f"add map {self.maps.acme_file()} {token} {answer}"])
+        with self._lock:  # a reload renders the map file from ``_challenges`` under this lock
+            self.withdraw_challenge(token)  # a token answered again gets one entry
+            self._challenges[token] = answer
+            self._send([f"add map {self.maps.acme_file()} {token} {answer}"])
 
     def withdraw_challenge(self, token: str) -> None:
         _check_token(token)
-        answer = self.command(f"del map {self.maps.acme_file()} {token}").strip()
+        with self._lock:
+            self._challenges.pop(token, None)
+            answer = self.command(f"del map {self.maps.acme_file()} {token}").strip()
         if answer and not answer.startswith("Key not found"):  # already gone is fine
             raise ProxyError(
                 f"HAProxy refused to withdraw an ACME challenge: {answer[:200]}",
@@ -237,6 +242,7 @@ class HAProxy:
             Path(self.maps.colours): colours,
             Path(self.maps.weights): weights,
             **{Path(path): body for path, body in maintenance_files(layout, self.maps).items()},
+            Path(self.maps.acme_file()): "".join(f"{t} {a}\n" for t, a in self._challenges.items()),
             **self._certificate_files(layout),
             self.config_path: text + "\n",
         }
