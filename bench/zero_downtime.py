@@ -818,14 +818,23 @@ def first_deploy(bench: Bench) -> None:
 
 
 def measure_throughput(
-    cp: ControlPlane, proxy_url: str, args: argparse.Namespace
+    cp: ControlPlane, proxy_url: str, args: argparse.Namespace, here: frozenset[str] = frozenset({HOST})
 ) -> tuple[WrkResult, WrkResult]:
+    """wrk at one serving instance, then through HAProxy. The instance is one whose endpoint's
+    host is in ``here`` (this machine's addresses: its port is reached at 127.0.0.1)."""
     st = cp.status()
     port = next(
-        i["port"]
-        for i in st["instances"]
-        if i["name"].startswith(st["active_colour"]) and i["state"] == "running"
+        (
+            i["port"]
+            for i in st["instances"]
+            if i["name"].startswith(st["active_colour"])
+            and i["state"] == "running"
+            and str(i["endpoint"]).rpartition(":")[0] in here
+        ),
+        None,
     )
+    if port is None:
+        raise BenchError(f"no serving instance runs on this machine ({', '.join(sorted(here))})")
     log(f"direct: wrk -c{args.connections} for {args.measure}s at instance port {port}")
     direct = run_wrk(f"http://{HOST}:{port}/", args.connections, args.measure)
     log(f"direct: {direct.rps:.0f} req/s, failed {direct.failed}")

@@ -3,7 +3,8 @@
 The same scenario as ``zero_downtime.py`` (v1, throughput direct and through HAProxy, then
 under a held wrk load: deploy v2, roll back, ``shipyard rollback`` forward and back, three
 times, and a broken release refused), with the app's instances as services of a private
-two-node Docker Swarm on loopback and its images pushed to a local registry: the test rig's
+two-node Docker Swarm (the second node in a network namespace of its own) and its images pushed
+to a local registry: the test rig's
 (``tests/integration/swarm_rig.py``: two ``dockerd`` with their own roots, Debian's
 ``docker-registry``, the offline Python base image). The app is the stdlib-only tinyapp
 (``tests/fixtures/tinyapp``: its versions are its ``version.txt``), so no dependency is
@@ -53,7 +54,7 @@ def prepare_tinyapp(app_dir: Path, rig: Swarm, proxy_port: int, instances: int) 
     shutil.copytree(TINY, app_dir)
     manifest = yaml.safe_load((TINY / "shipyard.yaml").read_text())
     manifest |= {"runtime": "swarm", "registry": {"address": rig.registry}, "build": {"image": BASE_IMAGE}}
-    manifest["environments"][zd.ENV]["port"] = proxy_port
+    manifest["environments"][zd.ENV] |= {"port": proxy_port, "env": {"BIND": "0.0.0.0"}}  # its node's address
     manifest["processes"]["web"]["instances"] = instances
     (app_dir / "shipyard.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
 
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise BenchError(f"port {args.proxy_port} is taken: pass another --proxy-port")
             cp.up(zd.free_port())
             zd.first_deploy(bench)
-            direct, proxy = zd.measure_throughput(cp, proxy_url, args)
+            direct, proxy = zd.measure_throughput(cp, proxy_url, args, frozenset({HOST, rig.address}))
             load = zd.held_load_run(bench, proxy_url, args, root)
             drained = drain_under_load(bench, rig, proxy_url, args, root)
         except (BenchError, OSError, RuntimeError) as exc:

@@ -19,6 +19,7 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v git >/dev/null 2>&1 || need+=(git)  # triggers: the hosted repository, checkouts
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)  # tests: git push over SSH to the hosted repository
 command -v pebble >/dev/null 2>&1 || need+=(pebble)  # the ACME tests' CA (with pebble-challtestsrv)
+[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)  # tests: the swarm rig's second node in a netns
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     echo "installing from the OS packages: ${need[*]} (apt-get install -y)"

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,14 +83,17 @@ class DockerEngine:
         return f"unix://{self.root / 'docker.sock'}"
 
 
-def start_engine() -> DockerEngine:
-    """Start a private dockerd and import the base image into it."""
+def start_engine(netns: str | None = None, flags: Sequence[str] = ()) -> DockerEngine:
+    """Start a private dockerd and import the base image into it; ``netns``: in that network
+    namespace (a path such as ``/run/netns/NAME``), so its host-network containers are too;
+    ``flags``: more of dockerd's options."""
     started = time.monotonic()
     tarball = base_rootfs()
     root = Path(tempfile.mkdtemp(prefix="sy-dockerd-", dir="/tmp"))  # short: a socket path < 108
     log = open(root / "dockerd.log", "wb")  # noqa: SIM115 (the daemon writes it until it stops)
     process = subprocess.Popen(
         [
+            *(["nsenter", f"--net={netns}"] if netns else []),  # nsenter execs: the pid is dockerd's
             "dockerd",
             f"--data-root={root / 'data'}",
             f"--exec-root={root / 'exec'}",
@@ -99,6 +102,7 @@ def start_engine() -> DockerEngine:
             "--bridge=none",
             "--iptables=false",
             "--ip-masq=false",
+            *flags,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

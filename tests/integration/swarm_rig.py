@@ -1,11 +1,15 @@
-"""The Swarm test rig: a local Docker registry and two private dockerd joined as a swarm on loopback.
+"""The Swarm test rig: a local Docker registry and two private dockerd joined as a swarm, each
+node with an address of its own.
 
-Used by the swarm tests only (``test_swarm_runtime.py``). The registry is Debian's
-``docker-registry`` serving a temporary folder on a free port (127.0.0.0/8 is an insecure
-registry by Docker's default, so no TLS is needed). Both daemons are ``docker_rig``'s (own
-roots and sockets, host networking only, the offline base image imported); the first runs
-``swarm init`` and the second joins it as a worker, each listening on a free loopback port
-(so that parallel xdist workers' swarms never meet), through the SDK. At the end the
+Used by the swarm tests and ``bench/zero_downtime.py --runtime swarm``. Both daemons are
+``docker_rig``'s (own roots and sockets, host networking only, the offline base image
+imported). The first, the manager, runs here; the second, the worker, runs in a network
+namespace of its own (``netns.py``: a veth pair, ``198.18.<n>.1`` here and ``198.18.<n>.2``
+there), so that its tasks have their own ports as on a second machine: a task moved off a
+drained node binds its port at once. The manager runs ``swarm init`` on its side's address and
+the worker joins it, on free ports (parallel xdist workers' swarms never meet), through the SDK.
+The registry is Debian's ``docker-registry`` serving a temporary folder on the manager's
+address, which both nodes reach (plain HTTP: the daemons take that range as insecure). At the end the
 worker leaves, the manager leaves, both daemons stop and the registry stops. ``lose_node``
 kills a node's daemon and everything it runs at once (a machine lost, for the fault tests).
 """
@@ -27,13 +31,14 @@ from pathlib import Path
 import httpx
 import psutil
 from tests.integration.docker_rig import DockerEngine, start_engine, stop_engine
+from tests.integration.netns import RANGE, namespace
 
 REGISTRY_CONFIG = """version: 0.1
 storage:
   filesystem:
     rootdirectory: {root}
 http:
-  addr: 127.0.0.1:{port}
+  addr: {host}:{port}
 """
 AUTH = """auth:
   htpasswd:
@@ -46,18 +51,19 @@ AUTH = """auth:
 class Swarm:
     manager: DockerEngine
     worker: DockerEngine
-    registry: str  # 127.0.0.1:<port>
+    registry: str  # <address>:<port>
+    address: str  # the manager's node address, which the worker reaches (a registry listens there)
 
     def worker_node_id(self) -> str:
         return str(self.worker.client.info()["Swarm"]["NodeID"])
 
 
 @contextlib.contextmanager
-def registry(port: int, login: tuple[str, str] | None = None) -> Iterator[str]:
-    """Debian's docker-registry on ``127.0.0.1:<port>``, storing in a temporary folder; with
+def registry(port: int, login: tuple[str, str] | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Debian's docker-registry on ``<host>:<port>``, storing in a temporary folder; with
     ``login`` (user, password) it asks for it (an htpasswd file, bcrypt)."""
     root = Path(tempfile.mkdtemp(prefix="sy-registry-"))
-    config = REGISTRY_CONFIG.format(root=root / "data", port=port)
+    config = REGISTRY_CONFIG.format(root=root / "data", host=host, port=port)
     if login is not None:
         (root / "htpasswd").write_text(f"{login[0]}:{bcrypt(login[1])}\n")
         config += AUTH.format(path=root / "htpasswd")
@@ -67,7 +73,7 @@ def registry(port: int, login: tuple[str, str] | None = None) -> Iterator[str]:
         ["docker-registry", "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT
     )
     log.close()
-    address = f"127.0.0.1:{port}"
+    address = f"{host}:{port}"
     try:
         deadline = time.monotonic() + 30
         while not _answers(f"http://{address}/v2/", login):
@@ -106,26 +112,28 @@ def data_path_port(free_port: Callable[[], int]) -> int:
 
 @contextlib.contextmanager
 def swarm(free_port: Callable[[], int]) -> Iterator[Swarm]:
-    """A manager and a worker node on loopback, and a registry both pull from."""
-    with registry(free_port()) as address:
-        manager = start_engine()
+    """A manager node here and a worker node in a network namespace of its own, and a registry
+    both pull from (on the manager's address, which the worker reaches)."""
+    with namespace() as ns, registry(free_port(), host=ns.host) as address:
+        insecure = [f"--insecure-registry={RANGE}"]  # plain HTTP to the test registry
+        manager = start_engine(flags=insecure)
         worker: DockerEngine | None = None
         try:
-            worker = start_engine()
+            worker = start_engine(netns=ns.path, flags=insecure)
             own, joined = free_port(), free_port()
             manager.client.swarm.init(
-                advertise_addr=f"127.0.0.1:{own}",
-                listen_addr=f"127.0.0.1:{own}",
+                advertise_addr=f"{ns.host}:{own}",
+                listen_addr=f"{ns.host}:{own}",
                 data_path_port=data_path_port(free_port),
             )
             token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
             worker.client.swarm.join(
-                remote_addrs=[f"127.0.0.1:{own}"],
+                remote_addrs=[f"{ns.host}:{own}"],
                 join_token=token,
-                listen_addr=f"127.0.0.1:{joined}",
-                advertise_addr=f"127.0.0.1:{joined}",
+                listen_addr=f"{ns.inside}:{joined}",
+                advertise_addr=f"{ns.inside}:{joined}",
             )
-            yield Swarm(manager, worker, address)
+            yield Swarm(manager, worker, address, ns.host)
         finally:
             for engine in (worker, manager):
                 if engine is not None:

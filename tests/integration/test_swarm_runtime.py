@@ -1,5 +1,6 @@
 """``registry:`` and ``runtime: swarm`` end to end: the real control plane, CLI and HAProxy, a
-local Docker registry and two private dockerd joined as a swarm on loopback (``swarm_rig``).
+local Docker registry and two private dockerd joined as a swarm, the second node in a network
+namespace of its own (``swarm_rig``).
 
 A release's image is pushed to the registry and its digest recorded; a registry that refuses
 the push fails the deploy with a hint while the serving version keeps serving; on the swarm an
@@ -256,7 +257,7 @@ def test_a_placement_no_node_meets_is_refused_quickly_and_v1_keeps_serving(
 def test_a_registry_that_asks_for_a_login_serves_the_other_nodes_too(shipyard: Shipyard, rig: Swarm) -> None:
     """The push logs in with the vault's password, and so does the service's creation: the
     worker node (the only one the placement allows) pulls the image with the same login."""
-    with registry(free_port(), login=("ci", "pull-and-push-42")) as private:
+    with registry(free_port(), login=("ci", "pull-and-push-42"), host=rig.address) as private:
         sy = on_swarm(shipyard, rig)
         sy.manifest["registry"] = {
             "address": private,

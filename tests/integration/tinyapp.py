@@ -38,6 +38,7 @@ def on_swarm(sy: Shipyard, rig: Swarm, instances: int = 1) -> Shipyard:
     use_tinyapp(sy, rig.manager.url)
     sy.manifest |= {"runtime": "swarm", "registry": {"address": rig.registry}}
     sy.manifest["processes"]["web"]["instances"] = instances
+    sy.manifest["environments"]["dev"]["env"] = {"BIND": "0.0.0.0"}  # reached at its node's address
     sy.write_manifest()
     sy.up()
     return sy

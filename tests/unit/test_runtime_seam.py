@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.unit.fakes import FakeProber, FakeSender, fake_data_drivers
+from tests.unit.fakes import FakeProber, FakeProxy, FakeSender, fake_data_drivers
 from tests.unit.test_engine_fakes import MANIFEST, deploy, fakes, make_ctx
 
 from shipyard.drivers.runtime.interface import Usage
@@ -112,15 +112,37 @@ def test_an_instance_that_dies_is_started_again_on_its_endpoint(
     reconciler = Reconciler(ctx, databases(ctx))
     reconciler.run_once()  # sees it down, counts the restart, schedules it
     assert ctx.store.instance(victim.id).restarts == 1
+    assert servers(proxy)[victim.name] is None  # out of traffic at once: another one serves
     synced = len(proxy.layouts)
     reconciler.run_once()  # due: started again
     again = ctx.store.instance(victim.id)
     assert runtime.alive(again.runtime_ref) and again.runtime_ref != victim.runtime_ref
     assert again.endpoint == victim.endpoint  # the runtime kept its endpoint
     assert runtime.started[-1].endpoint == victim.endpoint
-    assert len(proxy.layouts) == synced  # same address: HAProxy needs no change
+    assert len(proxy.layouts) == synced + 1  # back in traffic, on the same address
+    assert servers(proxy)[victim.name] == victim.endpoint
     reconciler.run_once()
     assert len(runtime.started) == 3  # a live instance is not started again
+
+
+def test_the_last_live_instance_of_a_colour_is_left_to_the_health_check(tmp_path: Path) -> None:
+    """Every instance dead at once (or a runtime that answers wrongly for a moment): none is
+    taken out of traffic by the reconciler, so a backend that may still serve is never emptied."""
+    ctx = make_ctx(tmp_path, FakeProber())
+    runtime, _, proxy = fakes(ctx)
+    deploy(ctx)
+    before = proxy.layouts[-1]
+    reconciler = Reconciler(ctx, databases(ctx))
+    for inst in ctx.live_instances("dev"):
+        runtime.crash(inst.runtime_ref)
+    reconciler.run_once()
+    assert proxy.layouts[-1] == before  # no change: HAProxy's health check decides
+
+
+def servers(proxy: FakeProxy) -> dict[str, str | None]:
+    backend = proxy.layouts[-1].backend("dev")
+    assert backend is not None
+    return {s.name: s.address for s in backend.servers}
 
 
 def test_reconcile_at_start_stops_the_orphans_the_runtime_reports(tmp_path: Path) -> None:

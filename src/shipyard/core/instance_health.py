@@ -9,7 +9,10 @@ instance that is alive but no longer answers must be replaced (the reconciler's 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from shipyard.core.records import Instance
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,15 @@ def observe(state: HealthState, ok: bool, healthy_after: int, unhealthy_after: i
     # failures only count against an instance that was healthy; a booting one has start_timeout
     unhealthy = state.healthy and failures >= unhealthy_after
     return HealthState(0, failures, state.healthy and not unhealthy, unhealthy or state.unhealthy)
+
+
+def out_of_traffic(dead: Iterable[Instance], alive: Iterable[Instance]) -> list[Instance]:
+    """The dead web instances to take out of HAProxy at once, rather than when its health check
+    has failed them: each one a live instance of its colour can stand in for. The last one of a
+    colour is left to the health check, so an engine that answers wrongly for a moment (every
+    instance "dead") never empties a backend that still serves."""
+    peers = {(i.env, i.colour) for i in alive if i.process == "web"}
+    return [i for i in dead if i.process == "web" and i.endpoint is not None and (i.env, i.colour) in peers]
 
 
 def restart_delay(restarts: int, base: float = 0.5, cap: float = 30.0) -> float:

@@ -43,6 +43,7 @@ def status(ctx: Context, reconciler_errors: list[str]) -> dict[str, Any]:
                     "name": i.name,
                     "release": i.release_id,
                     "port": endpoint_port(i.endpoint),
+                    "endpoint": i.endpoint,  # host:port (on swarm, the task's node address)
                     "pid": ctx.runtime.pid(i.runtime_ref),
                     "state": i.state,
                     "restarts": i.restarts,

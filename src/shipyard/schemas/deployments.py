@@ -127,6 +127,7 @@ class InstanceShown(Answer):
     name: str
     release: str
     port: int
+    endpoint: str | None  # host:port HAProxy sends to (on swarm, the task's node address)
     pid: int | None
     state: str
     restarts: int

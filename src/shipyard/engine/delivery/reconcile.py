@@ -5,7 +5,10 @@ the ones no route needs (a half-started colour, a new release started beside the
 standby one, or the standby release left beside a switched-in one) and any orphan
 process this Shipyard home started, marks interrupted deployments and releases their locks,
 and syncs HAProxy to the recorded routing. Every tick it restarts crashed
-instances (web and workers) with backoff, converges the workers of every environment no
+instances (web and workers) with backoff; a dead web instance leaves HAProxy on the tick it is
+seen dead, when a live one of its colour can stand in (a Swarm task stopping on a drained
+node serves its last requests while the others take the new ones), and comes back on its
+endpoint once started again; converges the workers of every environment no
 deployment holds on the serving release (``workers.py``) and autoscaled environments' web
 instances on their stored count (``scaling.py``), replaces hung ones (alive, but
 failing their health check for ``health.restart_after``: the ``LivenessWatch``), restarts
@@ -16,9 +19,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from shipyard.core.instance_health import restart_delay
+from shipyard.core.instance_health import out_of_traffic, restart_delay
 from shipyard.core.layout import belongs
 from shipyard.core.records import Instance, Route
 from shipyard.drivers.loops import Loop, LoopOwner
@@ -81,6 +85,7 @@ class Reconciler(LoopOwner):
         self.databases = databases  # the restarted instances' DATABASE_URL
         self.tick = tick
         self._next_restart: dict[int, float] = {}
+        self._endpoints: dict[int, str | None] = {}  # taken out of traffic: where each ran
         self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
         self.liveness = LivenessWatch(ctx)
         self.loop = Loop("reconciler", self.run_once, tick)  # errors surface in status
@@ -112,10 +117,13 @@ class Reconciler(LoopOwner):
     def _restart_crashed(self) -> None:
         ctx = self.ctx
         now = time.monotonic()
+        alive: list[Instance] = []
+        newly_dead: list[Instance] = []
         for inst in ctx.store.instances(process=None):  # web and workers alike
             if inst.state not in ("starting", "running") or inst.process not in ctx.manifest.processes:
                 continue  # a worker whose process left the manifest: converged away
             if ctx.runtime.alive(inst.runtime_ref):
+                alive.append(inst)
                 continue
             if inst.runtime_ref is None and ctx.store.lock(inst.env) is not None:
                 continue  # being started by the deployment that holds the lock (not a crash)
@@ -123,11 +131,26 @@ class Reconciler(LoopOwner):
             if due is None:
                 self._next_restart[inst.id] = now + restart_delay(inst.restarts)
                 ctx.store.update_instance(inst.id, restarts=inst.restarts + 1)
+                newly_dead.append(inst)
                 continue
             if now < due:
                 continue
             del self._next_restart[inst.id]
             self._start_again(inst.id)
+        self._take_out_of_traffic(out_of_traffic(newly_dead, alive))
+
+    def _take_out_of_traffic(self, dead: list[Instance]) -> None:
+        """Dead instances' servers go to maintenance now (a Swarm task stopping on a drained
+        node serves its last requests there while the others take the new ones); each is
+        started again on its old endpoint when it is due."""
+        if not dead:
+            return
+        with self.ctx.locks.routing:
+            for inst in dead:
+                self._endpoints[inst.id] = inst.endpoint
+                self.ctx.store.update_instance(inst.id, endpoint=None)
+            self.ctx.sync_proxy()
+        self.loop.note(f"out of traffic until restarted: {', '.join(i.name for i in dead)}")
 
     def _start_again(self, instance_id: int) -> None:
         """Start a crashed or stopped instance again in its slot (its endpoint, if still free)."""
@@ -136,7 +159,10 @@ class Reconciler(LoopOwner):
             fresh = ctx.store.instance(instance_id)
             if fresh.state not in ("starting", "running"):
                 return
-            started = start_instance(ctx, self.databases, fresh, ctx.store.release(fresh.release_id))
+            known = fresh.endpoint or self._endpoints.get(instance_id)
+            ran = replace(fresh, endpoint=known)
+            started = start_instance(ctx, self.databases, ran, ctx.store.release(fresh.release_id))
+            self._endpoints.pop(instance_id, None)
             if started.endpoint != fresh.endpoint:
                 ctx.sync_proxy()
 
