@@ -97,7 +97,7 @@ def drain_under_load(
             time.sleep(0.2)
         else:
             raise BenchError(f"the tasks were not off the drained node within {MOVE_TIMEOUT_S:g}s")
-        log(f"tasks moved and alive {moved_s:.1f}s after the drain; holding the load {args.settle * 2:g}s")
+        log(f"tasks moved, alive and UP {moved_s:.1f}s after the drain; load held {2 * args.settle:g}s")
         time.sleep(args.settle * 2)
         result = load.stop()
     finally:
@@ -119,7 +119,9 @@ def service_name(rig: Swarm, task: dict[str, Any]) -> str:
 
 
 def all_alive(bench: SwarmBench) -> bool:
-    return all(i["alive"] for i in bench.cp.status()["instances"] if i["state"] == "running")
+    """Every running instance alive and back in HAProxy (UP): the move is over."""
+    running = [i for i in bench.cp.status()["instances"] if i["state"] == "running"]
+    return all(i["alive"] and i["proxy_status"] == "UP" for i in running)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,8 @@ def test_an_instance_that_dies_is_started_again_on_its_endpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reconcile, "restart_delay", lambda restarts: 0.0)
-    ctx = make_ctx(tmp_path, FakeProber())
+    prober = FakeProber()
+    ctx = make_ctx(tmp_path, prober)
     runtime, _, proxy = fakes(ctx)
     deploy(ctx)
     victim = ctx.live_instances("dev")[0]
@@ -113,14 +115,17 @@ def test_an_instance_that_dies_is_started_again_on_its_endpoint(
     reconciler.run_once()  # sees it down, counts the restart, schedules it
     assert ctx.store.instance(victim.id).restarts == 1
     assert servers(proxy)[victim.name] is None  # out of traffic at once: another one serves
-    synced = len(proxy.layouts)
+    prober.status = 503  # the new run is not ready yet
     reconciler.run_once()  # due: started again
     again = ctx.store.instance(victim.id)
     assert runtime.alive(again.runtime_ref) and again.runtime_ref != victim.runtime_ref
     assert again.endpoint == victim.endpoint  # the runtime kept its endpoint
     assert runtime.started[-1].endpoint == victim.endpoint
-    assert len(proxy.layouts) == synced + 1  # back in traffic, on the same address
-    assert servers(proxy)[victim.name] == victim.endpoint
+    assert servers(proxy)[victim.name] is None  # started, not healthy: still out of traffic
+    prober.status = 200
+    time.sleep(ctx.manifest.health.interval)
+    reconciler.run_once()
+    assert servers(proxy)[victim.name] == victim.endpoint  # healthy: back, on the same address
     reconciler.run_once()
     assert len(runtime.started) == 3  # a live instance is not started again
 

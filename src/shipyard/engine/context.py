@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shipyard.core.config import NoSecrets, SecretSource
@@ -49,6 +49,10 @@ class Context:
     locks: Locks = field(default_factory=Locks)
     certificates: CertificateFiles = field(default_factory=CertificateFiles)  # edge.tls, checked
     issued: IssuedCertificates = field(default_factory=IssuedCertificates)  # edge.tls: acme
+    # instances the reconciler holds out of traffic until they pass their health check again
+    # (seen dead while a peer serves; ``engine/delivery/reconcile.py``). In memory on purpose: a
+    # restarted control plane routes to every live instance and HAProxy's checks decide.
+    held_out: set[int] = field(default_factory=set)
     # whether the control plane that holds a lock still runs (runtime.py asks the OS); a lock
     # of an owner that is gone is broken at start. By default every owner but this one is gone.
     owner_alive: Callable[[Owner], bool] | None = None
@@ -73,7 +77,10 @@ class Context:
             certs = self.check_certificates(keep_last_good=True)
             routes = {r.env: r for r in self.store.all_routes()}
             pages = self.store.maintenance.all()
-            self.proxy.sync(layout_for(self.manifest, routes, self.store.instances(), pages, certs))
+            instances = [
+                replace(i, endpoint=None) if i.id in self.held_out else i for i in self.store.instances()
+            ]
+            self.proxy.sync(layout_for(self.manifest, routes, instances, pages, certs))
 
     def check_certificates(self, *, keep_last_good: bool = False) -> dict[str, Pem]:
         """Each HTTPS listener's chain and key: from ``edge.tls`` files, checked

@@ -7,8 +7,8 @@ process this Shipyard home started, marks interrupted deployments and releases t
 and syncs HAProxy to the recorded routing. Every tick it restarts crashed
 instances (web and workers) with backoff; a dead web instance leaves HAProxy on the tick it is
 seen dead, when a live one of its colour can stand in (a Swarm task stopping on a drained
-node serves its last requests while the others take the new ones), and comes back on its
-endpoint once started again; converges the workers of every environment no
+node serves its last requests while the others take the new ones), and comes back once started
+again and healthy (``Context.held_out``); converges the workers of every environment no
 deployment holds on the serving release (``workers.py``) and autoscaled environments' web
 instances on their stored count (``scaling.py``), replaces hung ones (alive, but
 failing their health check for ``health.restart_after``: the ``LivenessWatch``), restarts
@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
-from shipyard.core.instance_health import out_of_traffic, restart_delay
+from shipyard.core.instance_health import HealthState, observe, out_of_traffic, restart_delay
 from shipyard.core.layout import belongs
 from shipyard.core.records import Instance, Route
 from shipyard.drivers.loops import Loop, LoopOwner
@@ -30,7 +29,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
 from shipyard.engine.delivery.liveness import LivenessWatch
-from shipyard.engine.delivery.scaling import Scaling
+from shipyard.engine.delivery.scaling import Scaling, Warming
 from shipyard.engine.delivery.workers import converge_workers, live_workers, stop_workers
 from shipyard.engine.trust.approvals import expire_waiting
 
@@ -85,7 +84,7 @@ class Reconciler(LoopOwner):
         self.databases = databases  # the restarted instances' DATABASE_URL
         self.tick = tick
         self._next_restart: dict[int, float] = {}
-        self._endpoints: dict[int, str | None] = {}  # taken out of traffic: where each ran
+        self._returning: dict[int, Warming] = {}  # held out of traffic, probed on the way back
         self._jobs: list[list[Any]] = []  # [period, next run (monotonic), job]
         self.liveness = LivenessWatch(ctx)
         self.loop = Loop("reconciler", self.run_once, tick)  # errors surface in status
@@ -103,6 +102,7 @@ class Reconciler(LoopOwner):
         if ctx.proxy.ensure_running():
             self.loop.note("HAProxy had died; restarted")
         self._restart_crashed()
+        self._bring_back()
         self._converge_workers()
         self._converge_counts()
         self._replace_hung()
@@ -141,16 +141,45 @@ class Reconciler(LoopOwner):
 
     def _take_out_of_traffic(self, dead: list[Instance]) -> None:
         """Dead instances' servers go to maintenance now (a Swarm task stopping on a drained
-        node serves its last requests there while the others take the new ones); each is
-        started again on its old endpoint when it is due."""
+        node serves its last requests there while the others take the new ones); each comes
+        back once started again and healthy (``_bring_back``)."""
         if not dead:
             return
         with self.ctx.locks.routing:
-            for inst in dead:
-                self._endpoints[inst.id] = inst.endpoint
-                self.ctx.store.update_instance(inst.id, endpoint=None)
+            self.ctx.held_out.update(i.id for i in dead)
             self.ctx.sync_proxy()
-        self.loop.note(f"out of traffic until restarted: {', '.join(i.name for i in dead)}")
+        self.loop.note(f"out of traffic until healthy again: {', '.join(i.name for i in dead)}")
+
+    def _bring_back(self) -> None:
+        """Held-out instances that run again are probed as a deployment probes its new ones and
+        return to HAProxy once healthy, or after ``health.start_timeout`` (HAProxy's own check
+        decides then); one stopped meanwhile is simply forgotten."""
+        ctx, health = self.ctx, self.ctx.manifest.health
+        now = time.monotonic()
+        back: list[Instance] = []
+        for inst in (ctx.store.instance(i) for i in sorted(ctx.held_out)):
+            if inst.state not in ("starting", "running"):
+                back.append(inst)  # stopped meanwhile: nothing to hold out
+                continue
+            if inst.id in self._next_restart or not inst.endpoint or not ctx.runtime.alive(inst.runtime_ref):
+                continue  # not started again yet
+            warm = self._returning.setdefault(inst.id, Warming(now, now, HealthState()))
+            if now < warm.next_probe:
+                continue
+            result = ctx.prober.get(inst.endpoint, health.path, health.timeout)
+            warm.health = observe(
+                warm.health, result.ok, health.healthy_threshold, health.unhealthy_threshold
+            )
+            warm.next_probe = now + health.interval
+            if warm.health.healthy or now - warm.started > health.start_timeout:
+                back.append(inst)
+        if back:
+            with ctx.locks.routing:
+                for inst in back:
+                    ctx.held_out.discard(inst.id)
+                    self._returning.pop(inst.id, None)
+                ctx.sync_proxy()
+            self.loop.note(f"back in traffic: {', '.join(i.name for i in back)}")
 
     def _start_again(self, instance_id: int) -> None:
         """Start a crashed or stopped instance again in its slot (its endpoint, if still free)."""
@@ -159,11 +188,9 @@ class Reconciler(LoopOwner):
             fresh = ctx.store.instance(instance_id)
             if fresh.state not in ("starting", "running"):
                 return
-            known = fresh.endpoint or self._endpoints.get(instance_id)
-            ran = replace(fresh, endpoint=known)
-            started = start_instance(ctx, self.databases, ran, ctx.store.release(fresh.release_id))
-            self._endpoints.pop(instance_id, None)
-            if started.endpoint != fresh.endpoint:
+            started = start_instance(ctx, self.databases, fresh, ctx.store.release(fresh.release_id))
+            self._returning.pop(instance_id, None)  # a new run: probed from the start
+            if started.endpoint != fresh.endpoint and instance_id not in ctx.held_out:
                 ctx.sync_proxy()
 
     def _converge_workers(self) -> None:
