@@ -169,3 +169,24 @@ def test_user_names_are_validated_and_unknown_users_are_not_found(shipyard: Ship
         assert resp.status_code == 404 and "no user 'nobody'" in resp.json()["error"], what
     failed = [e for e in audit_entries(shipyard) if e["result"] == "error"]
     assert {e["action"] for e in failed} == {"users.grant", "users.revoke", "users.disable", "tokens.create"}
+
+
+def test_requests_refused_for_want_of_a_valid_token_are_audited_without_the_token(shipyard: Shipyard) -> None:
+    """Guessing tokens leaves a trace (who tried, from where, on what), never the guess, and a
+    flood of guesses writes one entry a minute per address with the count of the others."""
+    shipyard.up()
+    guesses = [f"guess-{n}-Zq8w" for n in range(5)]
+    url = f"http://127.0.0.1:{shipyard.api_port}"
+    with httpx.Client(base_url=url, trust_env=False, timeout=30) as anonymous:
+        assert anonymous.post("/api/deploy").status_code == 401  # no token at all
+        for guess in guesses:
+            answer = anonymous.get("/api/status", headers={"Authorization": f"Bearer {guess}"})
+            assert answer.status_code == 401
+    entries = audit_entries(shipyard)
+    refused = [e for e in entries if e["action"] == "api.auth"]
+    assert [(e["actor"], e["result"], e["source"], e["target"]) for e in refused] == [
+        ("-", "denied", "127.0.0.1", "POST /api/deploy")
+    ]
+    assert refused[0]["detail"] == "missing API token"
+    assert not any(guess in str(e) for e in entries for guess in guesses)
+    assert "guess-" not in (shipyard.home / "server.log").read_text()

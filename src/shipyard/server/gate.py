@@ -6,6 +6,8 @@ comes too late: a 100 MB unauthenticated POST would be read first. Here the bear
 resolved to a user (kept in the request's state for ``server/auth.py``'s ``principal``) and the
 declared Content-Length is held against the route's limit before the route runs; a body sent
 without a length (chunked) is counted as it streams and refused when it passes the limit.
+A request refused for want of a valid token is in the audit log (``api.auth``, ``denied``, by
+``-``, never the token), one entry per client address a minute with the count of the others.
 The dashboard's pages (``server/dashboard/paths.py``) pass without a token: each checks its
 session cookie itself; their bodies are held to the same limits. A token the access service
 remembers is resolved on the event loop; only the others (a new token, or one whose last use is
@@ -15,6 +17,7 @@ due to be written) take a trip to a worker thread.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -109,10 +112,20 @@ class Gate:
             if length is not None and length > limit:
                 raise too_large(f"{length} bytes", limit)
         except ShipyardError as exc:
+            if isinstance(exc, AuthError):
+                await self.refused(scope, exc)
             # answered without reading the body; the server closes the connection after it
             await JSONResponse(exc.to_json(), status_code=exc.status)(scope, receive, send)
             return
         await self.app(scope, counted(receive, limit), send)
+
+    async def refused(self, scope: Scope, exc: AuthError) -> None:
+        """The audit log's entry for a request refused for want of a valid token (counted per
+        client address, so a flood of bad tokens writes one entry a minute: ``core/refusals.py``)."""
+        client = scope.get("client")
+        source = str(client[0]) if client else ""
+        target = f"{scope.get('method', '')} {scope['path'][:200]}"
+        await run_in_threadpool(self.engine.access.refused, source, target, exc.message, time.monotonic())
 
     async def who(self, token: str) -> Principal:
         access = self.engine.access

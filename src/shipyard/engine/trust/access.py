@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from shipyard.core.access import ALL_ENVS, Principal, check_role, check_user_name, decide
 from shipyard.core.records import Release
+from shipyard.core.refusals import RefusalWindow, refusal_detail
 from shipyard.drivers.files import write_atomic
 from shipyard.errors import ForbiddenError, NotFoundError, ShipyardError
 from shipyard.state.store import StateStore
@@ -33,6 +35,8 @@ class Access:
     def __init__(self, store: StateStore, envs: Callable[[], list[str]]) -> None:
         self.store = store
         self.envs = envs  # the manifest's environments, read at each call
+        self._refusals = RefusalWindow()  # which refused requests are written (``refused``)
+        self._refusals_lock = threading.Lock()
 
     # identity ------------------------------------------------------------------------------
     def bootstrap(self, token_file: Path) -> str | None:
@@ -124,6 +128,17 @@ class Access:
         except Exception as exc:
             self.failed(who, action, env, exc, source, target)
             raise
+
+    def refused(self, source: str, target: str, reason: str, now: float) -> None:
+        """Record an API request refused for want of a valid token (by the user ``-``; the
+        token is never recorded): the first from ``source`` at once, later ones within a minute
+        counted into its next entry (``core/refusals.py``). Best effort: the request is refused
+        either way."""
+        with self._refusals_lock:
+            held = self._refusals.admit(source, now)
+        if held is not None:
+            with suppress(ShipyardError):
+                self._append("-", "api.auth", None, target, source, "denied", refusal_detail(reason, held))
 
     def session(self, user: str, action: str, source: str, result: str = "ok", detail: str = "") -> None:
         """Record a sign-in or sign-out of the dashboard (a refused sign-in as ``denied``, by the
