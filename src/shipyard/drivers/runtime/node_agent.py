@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class NodeAgents:
         self.token_file = Path(home) / "node-agent.token"
         self._secret, self._remove = secret, remove
         self._cpu = CpuRate()  # per container: its last CPU reading
+        self._lock = threading.Lock()  # instances started side by side make one agent, one token
 
     def service(self, client: DockerClient) -> Service | None:
         services: Any = client.services
@@ -104,7 +106,7 @@ class NodeAgents:
     def ensure(self, client: DockerClient, release_manifest: str) -> None:
         """Create the agent service unless it runs with this home's token. A Docker error is
         let go: usage of other nodes' tasks stays unknown, and the next ``start`` tries again."""
-        with contextlib.suppress(docker.errors.DockerException):
+        with self._lock, contextlib.suppress(docker.errors.DockerException):
             token = self._token()
             name = swarm.secret_name(self.home_key, "node", TOKEN_NAME, token)
             found = self.service(client)

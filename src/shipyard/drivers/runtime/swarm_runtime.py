@@ -119,14 +119,15 @@ class SwarmRuntime:
 
     def start(self, spec: InstanceSpec) -> Started:
         client = self._client()
-        self.agents.ensure(client, spec.release.manifest)
         kept = self._own_service(client, spec.instance_id)
-        if kept is not None and _image(kept) == recorded_image(spec.release).digest:
+        if kept is not None and _image(kept) != recorded_image(spec.release).digest:
+            self._remove(kept)  # another release's
+            kept = None
+        self.agents.ensure(client, spec.release.manifest)  # after that removal: it may have been the last
+        if kept is not None:
             # Swarm replaces the task of a crash or a move itself: adopt its running task (the
             # service, and the output of its earlier tasks, are kept)
             return self._started(client, kept, self._wait_running(kept, spec, remove=False))
-        if kept is not None:
-            self._remove(kept)
         service = self._create(client, spec)
         return self._started(client, service, self._wait_running(service, spec, remove=True))
 
