@@ -62,7 +62,8 @@ def prepare_tinyapp(app_dir: Path, rig: Swarm, proxy_port: int, instances: int) 
 def running_tasks(rig: Swarm, home: Path) -> list[dict[str, Any]]:
     """The running tasks of this run's services (``io.shipyard.home`` label)."""
     found = []
-    for service in rig.manager.client.services.list(filters={"label": [f"io.shipyard.home={home}"]}):
+    labels = [f"io.shipyard.home={home}", "io.shipyard.role=instance"]  # not the node agent's
+    for service in rig.manager.client.services.list(filters={"label": labels}):
         try:
             tasks = service.tasks(filters={"desired-state": "running"})
         except docker.errors.NotFound:  # a service removed between the listing and this

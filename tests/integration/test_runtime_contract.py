@@ -99,9 +99,6 @@ def test_the_migration_runs_as_a_one_off_command_of_the_release(tiny: Shipyard) 
 
 
 def test_logs_and_usage_of_the_instances(tiny: Shipyard) -> None:
-    if tiny.manifest.get("runtime") == "swarm":  # Docker's stats API answers for its own node only:
-        tiny.manifest["processes"]["web"]["placement"] = ["node.role == manager"]  # usage is the manager's
-        tiny.write_manifest()
     tiny.cli("deploy")
     httpx.get(f"{tiny.app_url()}/from-the-contract", timeout=5, trust_env=False)
     logged = wait_for(

@@ -45,9 +45,9 @@ def version(sy: Shipyard, value: str) -> None:
 
 
 def services(rig: Swarm, sy: Shipyard) -> list[Any]:
-    """This control plane's services (an earlier test's may still be going away)."""
+    """This control plane's instance services (an earlier test's may still be going away)."""
     home = f"io.shipyard.home={sy.home.resolve()}"
-    return list(rig.manager.client.services.list(filters={"label": [home]}))
+    return list(rig.manager.client.services.list(filters={"label": [home, "io.shipyard.role=instance"]}))
 
 
 def recorded(sy: Shipyard, release: str) -> dict[str, str]:
@@ -181,7 +181,8 @@ def test_docker_secrets_go_with_the_last_service_that_uses_them(shipyard: Shipya
 
 def secrets(rig: Swarm, sy: Shipyard) -> set[str]:
     home = f"io.shipyard.home={sy.home.resolve()}"
-    return {s.name for s in rig.manager.client.secrets.list(filters={"label": [home]})}
+    found = rig.manager.client.secrets.list(filters={"label": [home]})
+    return {s.name for s in found if "-shipyard_agent_token-" not in s.name}  # not the node agent's token
 
 
 def container_spec(service: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 SECRETS_AT = "/run/secrets"
 
@@ -27,6 +28,20 @@ class Node:
     availability: str  # active, pause, drain
     address: str  # where its tasks' endpoints are
     leader: bool = False
+
+
+def node_from(attrs: dict[str, Any]) -> Node:
+    """A node as the Swarm API's ``GET /nodes`` describes it."""
+    spec, status = attrs.get("Spec", {}), attrs.get("Status", {})
+    return Node(
+        id=str(attrs.get("ID", "")),
+        hostname=str(attrs.get("Description", {}).get("Hostname", "")),
+        role=str(spec.get("Role", "")),
+        state=str(status.get("State", "unknown")),
+        availability=str(spec.get("Availability", "")),
+        address=str(status.get("Addr", "")),
+        leader=bool(attrs.get("ManagerStatus", {}).get("Leader", False)),
+    )
 
 
 UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}

@@ -65,7 +65,8 @@ class Build(Model):
         "python:3.12-slim",
         pattern=r"^[a-z0-9][a-z0-9._/:@-]{0,254}$",
         description="Base image of the Dockerfile Shipyard generates for `runtime: docker` when the app "
-        "has no `Dockerfile` of its own (it needs python3 with venv).",
+        "has no `Dockerfile` of its own (it needs python3 with venv); on `runtime: swarm` it also runs "
+        "Shipyard's usage agent on every node.",
     )
 
 

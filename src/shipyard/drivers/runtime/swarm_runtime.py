@@ -23,8 +23,10 @@ check is off (Shipyard probes). A web task that Swarm stops (a drained node, a r
 service) serves on ``PRE_STOP_S`` before its app gets the SIGTERM (``swarm.task_shell``), so
 that the reconciler adopts the replacement task and HAProxy's server moves first. Every
 task's output, on any node, comes from the Swarm API's task logs (``task_logs``). One-off
-commands and the usage of tasks on the manager's node are the docker runtime's (a one-off
-container on the manager; Docker's stats API is per node).
+commands are the docker runtime's (a one-off container on the manager). CPU and memory of a
+task on the manager's node come from Docker's stats API (the docker runtime's ``usage``), of a
+task on another node from this home's node agent there (``node_agent``: a global service
+started with the first instance, removed with the last).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from shipyard.drivers.runtime.docker_runtime import LABEL, ContainerRef, DockerR
 from shipyard.drivers.runtime.images import recorded_image
 from shipyard.drivers.runtime.interface import InstanceSpec, OneOff, Started
 from shipyard.drivers.runtime.logfiles import OutputStream
+from shipyard.drivers.runtime.node_agent import NodeAgents
 from shipyard.drivers.runtime.registry import Credentials
 from shipyard.drivers.runtime.task_logs import PREFIX, read_task_output, task_streams
 from shipyard.drivers.runtime.usage import Usage
@@ -99,6 +102,7 @@ class SwarmRuntime:
         self.home = self.local.home
         self.engine = engine
         self.login: Callable[[], Credentials | None] = lambda: None  # the registry's (wire_services)
+        self.agents = NodeAgents(self.home, self.local.home_key, self._secret, self._remove)
 
     def _client(self) -> DockerClient:
         return self.engine.client(InstanceError)
@@ -116,20 +120,25 @@ class SwarmRuntime:
     def start(self, spec: InstanceSpec) -> Started:
         client = self._client()
         kept = self._own_service(client, spec.instance_id)
-        if kept is not None and _image(kept) == recorded_image(spec.release).digest:
+        if kept is not None and _image(kept) != recorded_image(spec.release).digest:
+            self._remove(kept)  # another release's
+            kept = None
+        self.agents.ensure(client, spec.release.manifest)  # after that removal: it may have been the last
+        if kept is not None:
             # Swarm replaces the task of a crash or a move itself: adopt its running task (the
             # service, and the output of its earlier tasks, are kept)
             return self._started(client, kept, self._wait_running(kept, spec, remove=False))
-        if kept is not None:
-            self._remove(kept)
         service = self._create(client, spec)
         return self._started(client, service, self._wait_running(service, spec, remove=True))
 
     def _own_service(self, client: DockerClient, instance_id: int) -> Service | None:
-        found = client.services.list(
-            filters={"label": [f"{LABEL}.home={self.home}", f"{LABEL}.instance={instance_id}"]}
-        )
+        found = client.services.list(filters={"label": [*self._instances, f"{LABEL}.instance={instance_id}"]})
         return found[0] if found else None
+
+    @property
+    def _instances(self) -> list[str]:
+        """The label filter of this home's instance services (not its node agent)."""
+        return [f"{LABEL}.home={self.home}", f"{LABEL}.role=instance"]
 
     def _create(self, client: DockerClient, spec: InstanceSpec) -> Service:
         image = recorded_image(spec.release)
@@ -233,7 +242,8 @@ class SwarmRuntime:
         return InstanceError(why + (f"; its last output:\n{output}" if output else ""), hint)
 
     def _remove(self, service: Service) -> None:
-        """Remove the service, then the Docker secrets no other service uses any more."""
+        """Remove the service, then the Docker secrets no other service uses any more; with the
+        home's last instance service, its node agent."""
         names = [s["SecretName"] for s in _container_spec(service).get("Secrets", [])]
         service.remove()
         client = self._client()
@@ -242,6 +252,10 @@ class SwarmRuntime:
                 if secret.name == name:
                     with contextlib.suppress(docker.errors.APIError):  # in use by another service
                         secret.remove()
+        if _role(service) == "instance" and not client.services.list(filters={"label": self._instances}):
+            agent = self.agents.service(client)
+            if agent is not None:
+                self._remove(agent)
 
     def _started(self, client: DockerClient, service: Service, task: dict[str, Any]) -> Started:
         env = dict(e.split("=", 1) for e in _container_spec(service).get("Env", []))
@@ -280,11 +294,24 @@ class SwarmRuntime:
         return ContainerRef(own.container).encode() if own and own.container else None
 
     def usage(self, ref: str) -> Usage | None:
-        container = self._container(ref)
-        return self.local.usage(container) if container else None  # tasks on the manager's node
+        """From Docker's stats API for a task on the manager's node, from the node agent elsewhere."""
+        own, container = TaskRef.decode(ref), self._container(ref)
+        if own is None or not container:
+            return None
+        try:
+            client = self._client()
+            api: Any = client.api
+            node = str(api.inspect_task(own.task).get("NodeID", ""))
+            if node == client.info()["Swarm"]["NodeID"]:
+                return self.local.usage(container)
+            address = str(client.nodes.get(node).attrs["Status"]["Addr"])
+        except (docker.errors.DockerException, InstanceError, KeyError):
+            return None
+        return self.agents.usage(client, address, own.container)
 
     def forget_usage_except(self, live: set[str]) -> None:
         self.local.forget_usage_except({c for ref in live if (c := self._container(ref))})
+        self.agents.forget_except({own.container for ref in live if (own := TaskRef.decode(ref))})
 
     def output_tail(self, ref: str | None, lines: int = 5) -> str:
         service = self._service(ref)
@@ -304,9 +331,8 @@ class SwarmRuntime:
             client = self._client()
         except InstanceError:
             return []
-        home = f"{LABEL}.home={self.home}"
         oneoffs = output_streams(client, {f"{LABEL}.home": self.home, f"{LABEL}.role": "oneoff"}, LABEL)
-        return task_streams(client, home, LABEL) + oneoffs
+        return task_streams(client, self._instances, LABEL) + oneoffs
 
     def read_output(self, stream: OutputStream, known: Source | None) -> tuple[list[bytes], Source] | None:
         if not stream.key.startswith(PREFIX):
@@ -319,7 +345,7 @@ class SwarmRuntime:
     def orphans(self, known: set[int]) -> list[str]:
         """Services of this home whose instance id is not in ``known``."""
         try:
-            services = self._client().services.list(filters={"label": [f"{LABEL}.home={self.home}"]})
+            services = self._client().services.list(filters={"label": self._instances})
         except (docker.errors.DockerException, InstanceError):
             return []
         return [
@@ -331,7 +357,7 @@ class SwarmRuntime:
     def nodes(self) -> list[swarm.Node]:
         """The swarm's nodes from a manager's API (``shipyard nodes``)."""
         nodes: Any = self._client().nodes
-        return [_node(n.attrs) for n in nodes.list()]
+        return [swarm.node_from(n.attrs) for n in nodes.list()]
 
     def run_once(self, job: OneOff) -> CommandResult:
         return self.local.run_once(job)  # a one-off container on the manager (pulled by digest)
@@ -355,6 +381,10 @@ def _container_spec(service: Service) -> dict[str, Any]:
     return dict(service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"])
 
 
+def _role(service: Service) -> str:
+    return str(service.attrs["Spec"].get("Labels", {}).get(f"{LABEL}.role", ""))
+
+
 def _image(service: Service) -> str:
     return str(_container_spec(service).get("Image", ""))
 
@@ -366,16 +396,3 @@ def _running_task(service: Service) -> dict[str, Any] | None:
     except docker.errors.DockerException:
         return None
     return next((dict(t) for t in tasks if t["Status"]["State"] == "running"), None)
-
-
-def _node(attrs: dict[str, Any]) -> swarm.Node:
-    spec, status = attrs.get("Spec", {}), attrs.get("Status", {})
-    return swarm.Node(
-        id=str(attrs.get("ID", "")),
-        hostname=str(attrs.get("Description", {}).get("Hostname", "")),
-        role=str(spec.get("Role", "")),
-        state=str(status.get("State", "unknown")),
-        availability=str(spec.get("Availability", "")),
-        address=str(status.get("Addr", "")),
-        leader=bool(attrs.get("ManagerStatus", {}).get("Leader", False)),
-    )

@@ -25,10 +25,10 @@ from shipyard.drivers.runtime.logfiles import OutputStream
 PREFIX = "swarm:"
 
 
-def task_streams(client: DockerClient, home_label: str, label: str) -> list[OutputStream]:
-    """Both output streams of every task (running or ended) of the services carrying ``home_label``."""
+def task_streams(client: DockerClient, wanted: list[str], label: str) -> list[OutputStream]:
+    """Both output streams of every task (running or ended) of the services carrying the labels ``wanted``."""
     try:
-        services: Any = client.services.list(filters={"label": [home_label]})
+        services: Any = client.services.list(filters={"label": wanted})
         found = [(s.attrs["Spec"].get("Labels", {}), t) for s in services for t in s.tasks()]
     except docker.errors.DockerException:
         return []  # a service removed meanwhile: the next round lists again
