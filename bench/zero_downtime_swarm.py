@@ -90,7 +90,9 @@ def drain_under_load(
         log(f"draining node {node.attrs['Description']['Hostname']} ({len(tasks)} task(s) on the swarm)")
         started = time.monotonic()
         node.update({**node.attrs["Spec"], "Availability": "drain"})
+        seen: dict[str, str] = {}
         while time.monotonic() - started < MOVE_TIMEOUT_S:
+            follow(bench, seen, started)
             now = running_tasks(rig, home)
             if len(now) == len(tasks) and all(t["NodeID"] != node.id for t in now) and all_alive(bench):
                 moved_s = time.monotonic() - started
@@ -117,6 +119,17 @@ def drain_under_load(
 
 def service_name(rig: Swarm, task: dict[str, Any]) -> str:
     return str(rig.manager.client.services.get(task["ServiceID"]).name)
+
+
+def follow(bench: SwarmBench, seen: dict[str, str], since: float) -> None:
+    """Log each serving instance's change of endpoint, liveness or HAProxy state (the move's timeline)."""
+    st = bench.cp.status()
+    for i in st["instances"]:
+        if i["name"].startswith(str(st["active_colour"])):
+            now = f"{i['endpoint']} {i['state']} alive={i['alive']} haproxy={i['proxy_status']}"
+            if seen.get(i["name"]) != now:
+                seen[i["name"]] = now
+                log(f"  +{time.monotonic() - since:5.2f}s {i['name']}: {now}")
 
 
 def all_alive(bench: SwarmBench) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from tests.unit.fakes import FakeProber, FakeProxy, FakeSender, fake_data_drivers
 from tests.unit.test_engine_fakes import MANIFEST, deploy, fakes, make_ctx
 
-from shipyard.drivers.runtime.interface import Usage
+from shipyard.drivers.runtime.interface import InstanceSpec, Started, Usage
 from shipyard.engine.context import Context
 from shipyard.engine.data.backups import BackupService
 from shipyard.engine.data.database import AppDatabases
@@ -128,6 +128,33 @@ def test_an_instance_that_dies_is_started_again_on_its_endpoint(
     assert servers(proxy)[victim.name] == victim.endpoint  # healthy: back, on the same address
     reconciler.run_once()
     assert len(runtime.started) == 3  # a live instance is not started again
+
+
+def test_a_newly_dead_instance_leaves_traffic_before_a_slow_restart_of_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart may take seconds (Swarm: the replacement task starts once the old one has
+    stopped): an instance seen dead on that tick must not wait for it to leave HAProxy."""
+    monkeypatch.setattr(reconcile, "restart_delay", lambda restarts: 0.0)
+    ctx = make_ctx(tmp_path, FakeProber())
+    ctx.manifest = parse_manifest({**MANIFEST, "environments": {"dev": {"port": 18080, "instances": 3}}})
+    runtime, _, proxy = fakes(ctx)
+    deploy(ctx)
+    first, second, _ = sorted(ctx.live_instances("dev"), key=lambda i: i.slot)
+    reconciler = Reconciler(ctx, databases(ctx))
+    runtime.crash(first.runtime_ref)
+    reconciler.run_once()  # first: out of traffic, its restart due at once
+    runtime.crash(second.runtime_ref)
+    second_at_start: list[str | None] = []
+    start = runtime.start
+
+    def slow_start(spec: InstanceSpec) -> Started:
+        second_at_start.append(servers(proxy)[second.name])
+        return start(spec)
+
+    monkeypatch.setattr(runtime, "start", slow_start)
+    reconciler.run_once()  # first started again; second seen dead
+    assert second_at_start == [None]  # second was out of HAProxy before first's start began
 
 
 def test_the_last_live_instance_of_a_colour_is_left_to_the_health_check(tmp_path: Path) -> None:

@@ -118,26 +118,25 @@ class Reconciler(LoopOwner):
         ctx = self.ctx
         now = time.monotonic()
         alive: list[Instance] = []
-        newly_dead: list[Instance] = []
+        dead: list[Instance] = []
         for inst in ctx.store.instances(process=None):  # web and workers alike
             if inst.state not in ("starting", "running") or inst.process not in ctx.manifest.processes:
                 continue  # a worker whose process left the manifest: converged away
             if ctx.runtime.alive(inst.runtime_ref):
                 alive.append(inst)
-                continue
-            if inst.runtime_ref is None and ctx.store.lock(inst.env) is not None:
-                continue  # being started by the deployment that holds the lock (not a crash)
-            due = self._next_restart.get(inst.id)
-            if due is None:
-                self._next_restart[inst.id] = now + restart_delay(inst.restarts)
-                ctx.store.update_instance(inst.id, restarts=inst.restarts + 1)
-                newly_dead.append(inst)
-                continue
-            if now < due:
+            elif inst.runtime_ref is not None or ctx.store.lock(inst.env) is None:
+                dead.append(inst)  # (one a deployment is still starting is not a crash)
+        newly_dead = [i for i in dead if i.id not in self._next_restart]
+        for inst in newly_dead:
+            self._next_restart[inst.id] = now + restart_delay(inst.restarts)
+            ctx.store.update_instance(inst.id, restarts=inst.restarts + 1)
+        # out of traffic before any restart: one (a Swarm task's adoption) may take seconds
+        self._take_out_of_traffic(out_of_traffic(newly_dead, alive))
+        for inst in dead:
+            if inst in newly_dead or now < self._next_restart[inst.id]:
                 continue
             del self._next_restart[inst.id]
             self._start_again(inst.id)
-        self._take_out_of_traffic(out_of_traffic(newly_dead, alive))
 
     def _take_out_of_traffic(self, dead: list[Instance]) -> None:
         """Dead instances' servers go to maintenance now (a Swarm task stopping on a drained
