@@ -96,6 +96,8 @@ class NodeAgents:
         self.token_file = Path(home) / "node-agent.token"
         self._secret, self._remove = secret, remove
         self._cpu = CpuRate()  # per container: its last CPU reading
+        self._token_value: str | None = None  # read (or made) once
+        self._port: str | None = None  # the agent's, once looked up; forgotten when it fails
         self._lock = threading.Lock()  # instances started side by side make one agent, one token
 
     def service(self, client: DockerClient) -> Service | None:
@@ -120,6 +122,7 @@ class NodeAgents:
 
     def _create(self, client: DockerClient, image: str, secret: SecretReference) -> None:
         port = free_port()
+        self._port = None
         labels = {f"{LABEL}.home": self.home, f"{LABEL}.role": ROLE}
         services: Any = client.services
         services.create(
@@ -139,19 +142,27 @@ class NodeAgents:
         )
 
     def _token(self) -> str:
-        if self.token_file.exists():
-            return self.token_file.read_text().strip()
-        token = secrets.token_urlsafe(32)
-        write_atomic(self.token_file, token + "\n", mode=0o600)
-        return token
+        if self._token_value is None:
+            if self.token_file.exists():
+                self._token_value = self.token_file.read_text().strip()
+            else:
+                self._token_value = secrets.token_urlsafe(32)
+                write_atomic(self.token_file, self._token_value + "\n", mode=0o600)
+        return self._token_value
+
+    def _agent_port(self, client: DockerClient) -> str | None:
+        """The agent's port from its service's label, looked up once (not on every reading)."""
+        if self._port is None:
+            found = self.service(client)
+            self._port = found.attrs["Spec"].get("Labels", {}).get(f"{LABEL}.port") if found else None
+        return self._port
 
     def usage(self, client: DockerClient, address: str, container: str) -> Usage | None:
         """The container's usage from the agent on the node at ``address``; None when it does not answer."""
         try:
-            found = self.service(client)
+            port = self._agent_port(client)
         except docker.errors.DockerException:
             return None
-        port = found.attrs["Spec"].get("Labels", {}).get(f"{LABEL}.port") if found is not None else None
         if not port or not self.token_file.exists():
             return None
         headers = {"Authorization": f"Bearer {self._token()}"}
@@ -163,6 +174,7 @@ class NodeAgents:
                 trust_env=False,
             )
         except httpx.HTTPError:
+            self._port = None  # the agent may have been made again on another port
             return None
         reading = parse_reading(got.text) if got.status_code == 200 else None
         if reading is None:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.core.instance_health import HealthState, observe, out_of_traffic, restart_delay
+from shipyard.core.instance_health import HealthState, out_of_traffic, restart_delay
 from shipyard.core.layout import belongs
 from shipyard.core.records import Instance, Route
 from shipyard.drivers.loops import Loop, LoopOwner
@@ -29,7 +29,7 @@ from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance, stop_instances
 from shipyard.engine.delivery.liveness import LivenessWatch
-from shipyard.engine.delivery.scaling import Scaling, Warming
+from shipyard.engine.delivery.scaling import Scaling, Warming, probe_due
 from shipyard.engine.delivery.workers import converge_workers, live_workers, stop_workers
 from shipyard.engine.trust.approvals import expire_waiting
 
@@ -163,13 +163,8 @@ class Reconciler(LoopOwner):
             if inst.id in self._next_restart or not inst.endpoint or not ctx.runtime.alive(inst.runtime_ref):
                 continue  # not started again yet
             warm = self._returning.setdefault(inst.id, Warming(now, now, HealthState()))
-            if now < warm.next_probe:
+            if probe_due(ctx, warm, inst.endpoint, now) is None:
                 continue
-            result = ctx.prober.get(inst.endpoint, health.path, health.timeout)
-            warm.health = observe(
-                warm.health, result.ok, health.healthy_threshold, health.unhealthy_threshold
-            )
-            warm.next_probe = now + health.interval
             if warm.health.healthy or now - warm.started > health.start_timeout:
                 back.append(inst)
         if back:

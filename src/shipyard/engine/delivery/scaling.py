@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from shipyard.core.instance_health import HealthState, observe
 from shipyard.core.proxy import backend_name
 from shipyard.core.records import Instance, NewInstance, Route
+from shipyard.drivers.runtime.interface import ProbeResult
 from shipyard.engine.context import Context
 from shipyard.engine.data.database import AppDatabases
 from shipyard.engine.delivery.instances import start_instance
@@ -36,6 +37,18 @@ class Warming:
     started: float
     next_probe: float
     health: HealthState
+
+
+def probe_due(ctx: Context, warm: Warming, endpoint: str, now: float) -> ProbeResult | None:
+    """Probe a warming instance once its next probe is due (None: not yet), as a deployment
+    probes its new instances; ``warm`` moves on with the answer."""
+    if now < warm.next_probe:
+        return None
+    health = ctx.manifest.health
+    result = ctx.prober.get(endpoint, health.path, health.timeout)
+    warm.health = observe(warm.health, result.ok, health.healthy_threshold, health.unhealthy_threshold)
+    warm.next_probe = now + health.interval
+    return result
 
 
 class Scaling:
@@ -116,13 +129,8 @@ class Scaling:
         now = time.monotonic()
         for inst in warming:
             state = self._warming.setdefault(inst.id, Warming(now, now, HealthState()))  # adopted
-            if now < state.next_probe or inst.endpoint is None:
+            if inst.endpoint is None or (result := probe_due(ctx, state, inst.endpoint, now)) is None:
                 continue
-            result = ctx.prober.get(inst.endpoint, health.path, health.timeout)
-            state.health = observe(
-                state.health, result.ok, health.healthy_threshold, health.unhealthy_threshold
-            )
-            state.next_probe = now + health.interval
             if state.health.healthy:
                 with ctx.locks.routing:
                     ctx.store.update_instance(inst.id, state="running")
